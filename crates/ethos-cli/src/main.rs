@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("usage: ethos score FILE");
+    std::process::exit(2);
+}

@@ -1,0 +1,17 @@
+//! EthosAgents engine: data types, VITAL loaders, prompt templates, perspective parsing,
+//! the pipeline per mode (generic over [`chat::ChatModel`]), distribution reading, metrics and
+//! run records. No browser APIs, no UI: everything here builds and tests natively.
+
+pub mod answer;
+pub mod chat;
+pub mod distribution;
+pub mod metrics;
+pub mod persona;
+pub mod pipeline;
+pub mod record;
+pub mod settings;
+pub mod template;
+pub mod vital;
+
+pub use chat::{ChatError, ChatModel, ChatRequest, ChatResponse, Message, Role, TokenLogprob, Usage};
+pub use vital::{Item, ItemId, Mode, Source};

@@ -1,0 +1,13 @@
+#[cfg(target_arch = "wasm32")]
+mod app;
+
+#[cfg(target_arch = "wasm32")]
+fn main() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(app::App);
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    eprintln!("ethos-app is a browser app: build it with `trunk build --release`, or serve it with ./scripts/serve.sh");
+}
