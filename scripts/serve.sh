@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Serve the app on its embedded default: build the release app, start the local llama.cpp server
+# with SmolLM2-135M (no key needed), point the app at it, and serve dist/ on http://127.0.0.1:8080/.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ETHOS_ROOT"
+scripts/setup.sh --no-browser
+scripts/llama-server.sh build
+scripts/llama-server.sh model
+export ETHOS_LLM_PORT="${ETHOS_LLM_PORT:-8088}"
+scripts/llama-server.sh start
+trap 'scripts/llama-server.sh stop || true' EXIT
+trunk build --release --locked
+# The embedded default: the app reads this file at start-up and preselects the local server.
+cat > dist/ethos-config.json <<JSON
+{"preset": "llamacpp", "base_url": "http://127.0.0.1:$ETHOS_LLM_PORT/v1", "model": "SmolLM2-135M-Instruct", "note": "SmolLM2-135M runs locally for trying the flow; it is far too small to judge the method."}
+JSON
+port="${PORT:-8080}"
+log "EthosAgents is at http://127.0.0.1:$port/  (LLM server: http://127.0.0.1:$ETHOS_LLM_PORT/v1; Ctrl-C stops both)"
+cd dist && python3 -m http.server "$port" --bind 127.0.0.1

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Install what building and testing the app needs; skip each tool already present at the right
+# version. Safe to re-run (a warm re-run takes a few seconds).
+#   wasm32 target · trunk 0.21.14 · wasm-bindgen-cli = the wasm-bindgen in Cargo.lock ·
+#   wasm-opt (npm binaryen 132) · chromium + chromedriver (Debian, for the browser tests)
+# Usage: scripts/setup.sh [--no-browser]
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+mkdir -p "$ETHOS_BIN"
+want_browser=1; [ "${1:-}" = "--no-browser" ] && want_browser=0
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "wasm32-unknown-unknown: present"
+else
+  log "installing the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if [ "$(trunk --version 2>/dev/null)" = "trunk $TRUNK_VERSION" ]; then
+  log "trunk $TRUNK_VERSION: present"
+else
+  log "cargo install trunk $TRUNK_VERSION (about 8 minutes on 2 cores)"
+  cargo install trunk --version "=$TRUNK_VERSION" --locked --force
+fi
+
+wbg="$(awk '$0=="name = \"wasm-bindgen\""{getline; gsub(/version = |"/,""); print; exit}' "$ETHOS_ROOT/Cargo.lock")"
+if [ "$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $wbg" ] &&
+   [ "$(wasm-bindgen-test-runner --version 2>/dev/null)" = "wasm-bindgen-test-runner $wbg" ]; then
+  log "wasm-bindgen-cli $wbg: present"
+else
+  log "cargo install wasm-bindgen-cli $wbg (about 3 minutes)"
+  # The locked build of some versions wants crates the registry no longer serves: fall back.
+  cargo install wasm-bindgen-cli --version "=$wbg" --locked --force 2>/dev/null ||
+    cargo install wasm-bindgen-cli --version "=$wbg" --force
+fi
+
+want_opt="version_${BINARYEN_VERSION%%.*}"
+prefix="$ETHOS_CACHE/binaryen-$BINARYEN_VERSION"
+if [ ! -x "$prefix/node_modules/binaryen/bin/wasm-opt" ]; then
+  command -v npm >/dev/null || { $SUDO apt-get update -qq; $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+  log "npm install binaryen@$BINARYEN_VERSION"
+  mkdir -p "$prefix"
+  npm install --prefix "$prefix" --no-save --no-audit --no-fund --loglevel=error "binaryen@$BINARYEN_VERSION"
+fi
+ln -sf "$prefix/node_modules/binaryen/bin/wasm-opt" "$ETHOS_BIN/wasm-opt"
+got_opt="$(wasm-opt --version 2>/dev/null | awk '{print "version_"$3}')"
+[ "$got_opt" = "$want_opt" ] || { echo "wasm-opt on PATH is $(command -v wasm-opt) ($got_opt), want $want_opt" >&2; exit 1; }
+log "wasm-opt $want_opt: ok"
+
+if [ "$want_browser" = 1 ]; then
+  missing=()
+  for p in chromium chromium-driver; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "apt-get install ${missing[*]}"
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    log "chromium + chromedriver: present"
+  fi
+fi

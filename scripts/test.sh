@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Run every test of the project: installs what is missing (scripts/setup.sh), builds and starts
+# the local llama.cpp server with SmolLM2 (scripts/llama-server.sh), builds the release app with
+# trunk, then runs the native unit/integration tests and the headless-Chromium end-to-end tests.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ETHOS_ROOT"
+t0=$(date +%s)
+
+scripts/setup.sh
+scripts/llama-server.sh build
+scripts/llama-server.sh model
+export ETHOS_LLM_PORT="${ETHOS_LLM_PORT:-8088}"
+scripts/llama-server.sh start
+trap 'scripts/llama-server.sh stop || true' EXIT
+export ETHOS_LLM_URL="${ETHOS_LLM_URL:-http://127.0.0.1:$ETHOS_LLM_PORT/v1}"
+
+log "building the release app (trunk build --release)"
+trunk build --release --locked
+
+# Property tests: >= 100k cases in all (see crates/ethos-engine/tests/proptests.rs).
+export PROPTEST_CASES="${PROPTEST_CASES:-20000}"
+export ETHOS_E2E=1
+log "cargo test (native: engine, providers against the real server and the fault server, cli, e2e in Chromium)"
+cargo test --workspace --locked --features ethos-providers/native -- --test-threads="${TEST_THREADS:-2}"
+log "all tests done in $(( $(date +%s) - t0 ))s"

@@ -1,0 +1,231 @@
+//! End-to-end harness: a static server for `dist/` (mounted under a sub-path, as a static host
+//! would), chromedriver + headless Debian Chromium driven through fantoccini, and helpers.
+#![allow(dead_code)]
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+
+pub const PREFIX: &str = "/ethos/";
+
+/// Whether the e2e tests should run (scripts/test.sh sets ETHOS_E2E=1 after building dist/).
+pub fn enabled() -> bool {
+    if std::env::var("ETHOS_E2E").as_deref() == Ok("1") {
+        return true;
+    }
+    eprintln!("SKIP: end-to-end tests run from scripts/test.sh (set ETHOS_E2E=1 after `trunk build --release`)");
+    false
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn artifacts_dir() -> PathBuf {
+    let dir = std::env::var("ETHOS_ARTIFACTS").map(PathBuf::from).unwrap_or_else(|_| root().join(".artifacts"));
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// Serves files of `dir` under [`PREFIX`], plus in-memory overrides (e.g. `ethos-config.json`).
+pub struct StaticServer {
+    pub addr: std::net::SocketAddr,
+    overrides: Arc<Mutex<HashMap<String, (String, Vec<u8>)>>>,
+}
+
+impl StaticServer {
+    pub async fn start(dir: &Path) -> StaticServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind static server");
+        let addr = listener.local_addr().expect("local addr");
+        let overrides: Arc<Mutex<HashMap<String, (String, Vec<u8>)>>> = Arc::default();
+        let dir = dir.to_path_buf();
+        let ov = overrides.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else { continue };
+                let dir = dir.clone();
+                let ov = ov.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&buf).to_string();
+                    let path = head.split_whitespace().nth(1).unwrap_or("/").split(['?', '#']).next().unwrap_or("/").to_string();
+                    let (status, ctype, body) = respond(&dir, &ov, &path);
+                    let resp = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = sock.write_all(resp.as_bytes()).await;
+                    let _ = sock.write_all(&body).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        StaticServer { addr, overrides }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}{}", self.addr, PREFIX)
+    }
+
+    pub fn set_file(&self, name: &str, content_type: &str, body: impl Into<Vec<u8>>) {
+        self.overrides.lock().unwrap().insert(name.to_string(), (content_type.to_string(), body.into()));
+    }
+}
+
+fn respond(dir: &Path, ov: &Mutex<HashMap<String, (String, Vec<u8>)>>, path: &str) -> (&'static str, String, Vec<u8>) {
+    let Some(rel) = path.strip_prefix(PREFIX) else {
+        return ("404 Not Found", "text/plain".into(), b"outside the app's sub-path".to_vec());
+    };
+    let rel = if rel.is_empty() { "index.html" } else { rel };
+    if let Some((ct, body)) = ov.lock().unwrap().get(rel) {
+        return ("200 OK", ct.clone(), body.clone());
+    }
+    if rel.split('/').any(|seg| seg == "..") {
+        return ("403 Forbidden", "text/plain".into(), Vec::new());
+    }
+    match std::fs::read(dir.join(rel)) {
+        Ok(body) => ("200 OK", content_type(rel).into(), body),
+        Err(_) => ("404 Not Found", "text/plain".into(), b"not found".to_vec()),
+    }
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next().unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" => "text/javascript",
+        "wasm" => "application/wasm",
+        "css" => "text/css",
+        "json" => "application/json",
+        "md" => "text/markdown; charset=utf-8",
+        "svg" => "image/svg+xml",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A headless Chromium session through its own chromedriver and a fresh profile.
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    profile: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+impl Browser {
+    pub async fn start() -> Browser {
+        Self::start_sized(1280, 900).await
+    }
+
+    pub async fn start_sized(width: u32, height: u32) -> Browser {
+        let port = free_port();
+        let driver = Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start chromedriver (scripts/setup.sh installs it)");
+        let profile = std::env::temp_dir().join(format!("ethos-e2e-{}-{}", std::process::id(), port));
+        let _ = std::fs::create_dir_all(&profile);
+        let caps = serde_json::json!({
+            "goog:chromeOptions": {
+                "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage",
+                    format!("--window-size={width},{height}"),
+                    format!("--user-data-dir={}", profile.display()),
+                ]
+            }
+        });
+        let caps = caps.as_object().cloned().unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = loop {
+            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new()).capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
+                Ok(c) => break c,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("could not connect to chromedriver: {e}"),
+            }
+        };
+        Browser { client, driver, profile }
+    }
+
+    /// Wait until `css` matches an element (polling), or fail the test with `what`.
+    pub async fn wait_for(&self, css: &str, timeout: Duration) -> fantoccini::elements::Element {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(el) = self.client.find(Locator::Css(css)).await {
+                return el;
+            }
+            if Instant::now() > deadline {
+                let _ = self.screenshot(&format!("timeout-{}", sanitize(css))).await;
+                panic!("timed out after {timeout:?} waiting for `{css}`");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Wait until a JS expression returns true.
+    pub async fn wait_js(&self, expr: &str, timeout: Duration, what: &str) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.client.execute(&format!("return !!({expr});"), vec![]).await;
+            if matches!(v, Ok(serde_json::Value::Bool(true))) {
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = self.screenshot(&format!("timeout-{}", sanitize(what))).await;
+                panic!("timed out after {timeout:?} waiting for {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    pub async fn js(&self, expr: &str) -> serde_json::Value {
+        self.client.execute(&format!("return ({expr});"), vec![]).await.expect("execute js")
+    }
+
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let path = artifacts_dir().join(format!("{name}.png"));
+        if let Ok(png) = self.client.screenshot().await {
+            let _ = std::fs::write(&path, png);
+        }
+        path
+    }
+
+    pub async fn close(self) {
+        let _ = self.client.close().await;
+        drop(self.driver);
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+}
+
+/// The built app, or a clear failure telling how to build it.
+pub fn dist() -> PathBuf {
+    let d = root().join("dist");
+    assert!(d.join("index.html").exists(), "dist/ is missing: run `trunk build --release` (scripts/test.sh does)");
+    d
+}
