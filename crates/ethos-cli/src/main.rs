@@ -1,4 +1,34 @@
+//! The `ethos` command. Each subcommand lives in its own module with a
+//! `pub fn main(args: &[String]) -> i32`; this file only dispatches.
+//! (A `run` subcommand is added as `mod run;` plus one match arm.)
+
+mod score;
+
+const USAGE: &str = "\
+usage:
+  ethos score [--parser reference|strict] FILE
+      Score a VITAL-format JSON file whose predictions are filled in
+      (pred_distribution for distributional/OpinionQA files, output for steerable-value files).
+      Prints one JSON object.
+";
+
 fn main() {
-    eprintln!("usage: ethos score FILE");
-    std::process::exit(2);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or(&[]);
+    let code = match args.first().map(String::as_str) {
+        Some("score") => score::main(rest),
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            0
+        }
+        Some(other) => {
+            eprint!("ethos: unknown subcommand {other:?}\n{USAGE}");
+            2
+        }
+        None => {
+            eprint!("{USAGE}");
+            2
+        }
+    };
+    std::process::exit(code);
 }
