@@ -1,1 +1,292 @@
-//! TODO
+//! Run settings: every decision that changes the numbers (spec/method.md, "Decisions that change
+//! the numbers") is an explicit, serialisable, recorded setting.
+
+use crate::template::{TemplateError, Templates};
+use serde::{Deserialize, Serialize};
+
+/// What produces the answer for an item: the EthosAgents pipeline or one of the two baselines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Perspectives -> comments -> combine.
+    EthosAgents,
+    /// The item's input (or question) alone.
+    Vanilla,
+    /// The same with a steering sentence in front.
+    Prompting,
+}
+
+impl Method {
+    pub fn label(self) -> &'static str {
+        match self {
+            Method::EthosAgents => "EthosAgents",
+            Method::Vanilla => "Vanilla",
+            Method::Prompting => "Prompting",
+        }
+    }
+}
+
+/// The model name used for each stage (the provider decides what a name means).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageModels {
+    pub perspectives: String,
+    pub comments: String,
+    /// Stage 3 (combine, selection, answers, distribution reads) and the baselines.
+    pub combine: String,
+    /// The LLM judge for Overton coverage; `None` means the combine model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<String>,
+}
+
+impl StageModels {
+    /// One model for all stages.
+    pub fn all(name: impl Into<String>) -> Self {
+        let name = name.into();
+        Self {
+            perspectives: name.clone(),
+            comments: name.clone(),
+            combine: name,
+            judge: None,
+        }
+    }
+
+    /// Whether every stage uses the same model.
+    pub fn is_single(&self) -> bool {
+        self.perspectives == self.comments
+            && self.comments == self.combine
+            && self.judge.as_ref().is_none_or(|j| *j == self.combine)
+    }
+
+    pub fn judge_model(&self) -> &str {
+        self.judge.as_deref().unwrap_or(&self.combine)
+    }
+}
+
+impl Default for StageModels {
+    fn default() -> Self {
+        Self::all("")
+    }
+}
+
+/// Temperature and output-token cap of one kind of call.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Decoding {
+    pub temperature: f64,
+    pub max_tokens: u32,
+}
+
+impl Decoding {
+    pub const fn new(temperature: f64, max_tokens: u32) -> Self {
+        Self {
+            temperature,
+            max_tokens,
+        }
+    }
+}
+
+/// Decoding per stage, with the reference values as defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StageDecoding {
+    /// Stage 1: reference 1.0 / 450.
+    pub perspectives: Decoding,
+    /// Stage 1 output cap for distributional items (MoralChoice, GlobalOpinionQA): reference 500.
+    pub perspectives_max_tokens_distributional: u32,
+    /// Stage 2: reference 1.0 / 200.
+    pub comments: Decoding,
+    /// Stage 3 Overton combine and the Overton baselines: reference 0.1 / 200.
+    pub overton: Decoding,
+    /// Stage 3 short generations (selection, answers, distribution reads) and the multiple-choice
+    /// baselines: reference 0.1 / 20.
+    pub short: Decoding,
+    /// Temperature of the answers sampled by the sampling distribution method.
+    pub sampling_temperature: f64,
+    /// Verbalised distributions (JSON percentages).
+    pub verbalised: Decoding,
+    /// LLM-judge coverage calls.
+    pub judge: Decoding,
+}
+
+impl Default for StageDecoding {
+    fn default() -> Self {
+        Self {
+            perspectives: Decoding::new(1.0, 450),
+            perspectives_max_tokens_distributional: 500,
+            comments: Decoding::new(1.0, 200),
+            overton: Decoding::new(0.1, 200),
+            short: Decoding::new(0.1, 20),
+            sampling_temperature: 1.0,
+            verbalised: Decoding::new(0.1, 120),
+            judge: Decoding::new(0.0, 600),
+        }
+    }
+}
+
+/// How option distributions are read (spec/method.md, "Reading an option distribution").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum DistSetting {
+    /// Ask for logprobs; when the provider returns none, use the comments' votes (recorded).
+    Auto,
+    /// Next-token top-logprobs only (the reference); uniform where none came back.
+    Logprobs,
+    /// The option letters the k comments start with; no stage-3 read calls are made.
+    Votes,
+    /// `n` sampled answers per read, letter frequencies.
+    Sampling { n: u32 },
+    /// The model states percentages as JSON.
+    Verbalised,
+}
+
+impl DistSetting {
+    pub fn label(self) -> String {
+        match self {
+            DistSetting::Auto => "auto (logprobs, else votes)".into(),
+            DistSetting::Logprobs => "logprobs".into(),
+            DistSetting::Votes => "votes".into(),
+            DistSetting::Sampling { n } => format!("sampling (n = {n})"),
+            DistSetting::Verbalised => "verbalised".into(),
+        }
+    }
+}
+
+/// All settings of a run. Stored in every run record; a run is reproducible from them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunSettings {
+    /// Number of perspectives asked for (reference 6).
+    pub k: usize,
+    /// Keep perspectives beyond k (the reference does) or trim to the first k.
+    pub keep_extra: bool,
+    /// Stage-1 tries when fewer than k perspectives parse (the reference retries without limit).
+    pub max_perspective_tries: u32,
+    /// Calls in flight at once in stage 2 and the distributional stage 3.
+    pub concurrency: usize,
+    pub models: StageModels,
+    pub decoding: StageDecoding,
+    /// Seeds the selection fallback and is passed to providers as `seed`.
+    pub seed: u64,
+    /// Pass `seed` in requests (some providers reject it).
+    pub send_seed: bool,
+    pub distribution: DistSetting,
+    /// How many top log-probabilities to request (reference reads 10).
+    pub top_logprobs: u8,
+    /// Send the stage-2 instruction as a system message (true) or prepend it to the user message.
+    pub system_role: bool,
+    pub templates: Templates,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        Self {
+            k: 6,
+            keep_extra: true,
+            max_perspective_tries: 3,
+            concurrency: 6,
+            models: StageModels::default(),
+            decoding: StageDecoding::default(),
+            seed: 0,
+            send_seed: true,
+            distribution: DistSetting::Auto,
+            top_logprobs: 10,
+            system_role: true,
+            templates: Templates::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("k must be between 1 and 20, got {0}")]
+    K(usize),
+    #[error("the concurrency limit must be at least 1")]
+    Concurrency,
+    #[error("at least one stage-1 try is needed")]
+    Tries,
+    #[error("top_logprobs must be between 1 and 20, got {0}")]
+    TopLogprobs(u8),
+    #[error("the sampling method needs n between 1 and 100, got {0}")]
+    SamplingN(u32),
+    #[error("the {0} model name is empty")]
+    EmptyModel(&'static str),
+    #[error("{name}: temperature must be between 0 and 2, got {value}")]
+    Temperature { name: &'static str, value: f64 },
+    #[error("{0}: max_tokens must be at least 1")]
+    MaxTokens(&'static str),
+    #[error("template `{name}`: {error}")]
+    Template {
+        name: &'static str,
+        error: TemplateError,
+    },
+}
+
+impl RunSettings {
+    /// Reference settings with one model for every stage.
+    pub fn with_model(name: impl Into<String>) -> Self {
+        Self {
+            models: StageModels::all(name),
+            ..Self::default()
+        }
+    }
+
+    /// Check everything a run depends on, with a message naming the bad setting.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.k == 0 || self.k > 20 {
+            return Err(SettingsError::K(self.k));
+        }
+        if self.concurrency == 0 {
+            return Err(SettingsError::Concurrency);
+        }
+        if self.max_perspective_tries == 0 {
+            return Err(SettingsError::Tries);
+        }
+        if self.top_logprobs == 0 || self.top_logprobs > 20 {
+            return Err(SettingsError::TopLogprobs(self.top_logprobs));
+        }
+        if let DistSetting::Sampling { n } = self.distribution {
+            if n == 0 || n > 100 {
+                return Err(SettingsError::SamplingN(n));
+            }
+        }
+        for (name, m) in [
+            ("perspectives", &self.models.perspectives),
+            ("comments", &self.models.comments),
+            ("combine", &self.models.combine),
+        ] {
+            if m.trim().is_empty() {
+                return Err(SettingsError::EmptyModel(name));
+            }
+        }
+        let d = &self.decoding;
+        for (name, dec) in [
+            ("perspectives", d.perspectives),
+            ("comments", d.comments),
+            ("overton", d.overton),
+            ("short", d.short),
+            ("verbalised", d.verbalised),
+            ("judge", d.judge),
+        ] {
+            if !(0.0..=2.0).contains(&dec.temperature) {
+                return Err(SettingsError::Temperature {
+                    name,
+                    value: dec.temperature,
+                });
+            }
+            if dec.max_tokens == 0 {
+                return Err(SettingsError::MaxTokens(name));
+            }
+        }
+        if !(0.0..=2.0).contains(&d.sampling_temperature) {
+            return Err(SettingsError::Temperature {
+                name: "sampling",
+                value: d.sampling_temperature,
+            });
+        }
+        if d.perspectives_max_tokens_distributional == 0 {
+            return Err(SettingsError::MaxTokens("perspectives (distributional)"));
+        }
+        self.templates
+            .validate()
+            .map_err(|(name, error)| SettingsError::Template { name, error })
+    }
+}
