@@ -1,0 +1,25 @@
+//! Test tools for the EthosAgents providers and engine.
+//!
+//! [`FaultServer`] is a small HTTP/1.1 server speaking both LLM protocols (OpenAI-compatible
+//! `/v1/chat/completions` + `/v1/models`, Anthropic `/v1/messages`), with CORS, that answers each
+//! request with a chosen [`Fault`] and counts what it answered, so tests can assert retry counts
+//! and error messages without timing anything.
+//!
+//! Choosing the fault, first match wins:
+//! 1. the scripted queue (`FaultServer::script`, or `POST /_control/script` with `["503","ok"]`):
+//!    successive API requests take the next fault;
+//! 2. a model name `fault:SPEC` where SPEC is a comma list (`fault:503,503,ok`): the n-th request
+//!    with that model name gets the n-th fault, the last one repeating;
+//! 3. otherwise `ok` (or `latency=MS` when a latency is configured).
+//!
+//! Control endpoints (also CORS-enabled): `GET /_control/stats`, `POST /_control/script`,
+//! `POST /_control/reset`, `GET|POST /_control/config`, `GET /_control/faults`.
+
+pub mod fault;
+pub mod http;
+pub mod reply;
+pub mod server;
+
+pub use fault::{Fault, FaultParseError, MODEL_PREFIX};
+pub use reply::{ChatCall, OkReply, Protocol};
+pub use server::{Config, FaultServer, RequestLog, Responder, Stats};
