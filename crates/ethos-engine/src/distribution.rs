@@ -183,8 +183,8 @@ fn read_value(
     match value {
         Value::Array(arr) => {
             if arr.len() == n {
-                if let Some(nums) = arr.iter().map(number_of).collect::<Option<Vec<f64>>>() {
-                    return Ok(nums);
+                if let Some(nums) = arr.iter().map(marked_number).collect::<Option<Vec<_>>>() {
+                    return Ok(to_fractions(nums));
                 }
             }
             // An array holding one object (e.g. `[{"A": 40, …}]`).
@@ -196,13 +196,13 @@ fn read_value(
             Err(format!("the reply's JSON array is not {n} numbers"))
         }
         Value::Object(map) => {
-            let mut probs = vec![0.0; n];
+            let mut probs = vec![(0.0, false); n];
             let mut found = false;
             for (key, v) in map {
                 let Some(i) = key_index(key, n, options) else {
                     continue;
                 };
-                let Some(x) = number_of(v) else {
+                let Some(x) = marked_number(v) else {
                     return Err(format!("the value for option {key:?} is not a number"));
                 };
                 if let Some(slot) = probs.get_mut(i) {
@@ -211,7 +211,7 @@ fn read_value(
                 }
             }
             if found {
-                return Ok(probs);
+                return Ok(to_fractions(probs));
             }
             if depth < 2 {
                 for v in map.values() {
@@ -263,13 +263,30 @@ fn key_index(key: &str, n: usize, options: &[String]) -> Option<usize> {
         .filter(|i| *i < n)
 }
 
-fn number_of(v: &Value) -> Option<f64> {
-    let x = match v {
-        Value::Number(n) => n.as_f64()?,
-        Value::String(s) => s.trim().trim_end_matches('%').trim().parse::<f64>().ok()?,
+/// A number, or a string like "45%" / "0.45". A value marked with `%` is divided by 100 here;
+/// other values are returned as they are, with a flag saying whether they were marked.
+fn marked_number(v: &Value) -> Option<(f64, bool)> {
+    let (x, pct) = match v {
+        Value::Number(n) => (n.as_f64()?, false),
+        Value::String(s) => {
+            let t = s.trim();
+            let pct = t.ends_with('%');
+            (t.trim_end_matches('%').trim().parse::<f64>().ok()?, pct)
+        }
         _ => return None,
     };
-    x.is_finite().then_some(x)
+    x.is_finite()
+        .then_some(if pct { (x / 100.0, true) } else { (x, false) })
+}
+
+/// Put values on one scale: `%`-marked values are fractions already; unmarked values are
+/// percentages if any of them exceeds 1, else fractions.
+fn to_fractions(values: Vec<(f64, bool)>) -> Vec<f64> {
+    let percent_scale = values.iter().any(|(x, pct)| !pct && *x > 1.0);
+    values
+        .into_iter()
+        .map(|(x, pct)| if !pct && percent_scale { x / 100.0 } else { x })
+        .collect()
 }
 
 /// The option letter an answer or comment starts with (after whitespace, quotes, `(`, `**`).
