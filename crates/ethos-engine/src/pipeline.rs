@@ -13,11 +13,11 @@
 use crate::answer;
 use crate::chat::{ChatError, ChatModel, ChatRequest, ChatResponse, Message};
 use crate::distribution::{self, DistMethod, Distribution};
-use crate::metrics;
+use crate::metrics::{self, CoverageEstimator, CoverageJudgement};
 use crate::persona::{self, Perspective};
 use crate::record::{
-    compute_totals, CallRecord, CommentRecord, Coverage, DistResult, OvertonResult, RunRecord,
-    RunResult, RunStatus, Selection, Stage, ValueResult,
+    compute_totals, CallRecord, CommentRecord, DistResult, OvertonResult, RunRecord, RunResult,
+    RunStatus, Selection, Stage, ValueResult,
 };
 use crate::settings::{Decoding, DistSetting, Method, RunSettings, SettingsError};
 use crate::template::{render, split_attribute, TemplateError};
@@ -447,7 +447,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
     /// LLM-judge coverage of an Overton result (EthosAgents or baseline): the judge rates each
     /// explanation's entailment by the output; score = mean, covered = score > 0.33. Labelled as
     /// an LLM-judge estimator, not the reference NLI.
-    pub async fn judge(&self, judge: &M) -> Result<Coverage, PipelineError> {
+    pub async fn judge(&self, judge: &M) -> Result<CoverageJudgement, PipelineError> {
         let guard = self.begin();
         let out = self.judge_inner(judge).await;
         // A judge failure does not make the run itself failed.
@@ -592,16 +592,34 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
         result
     }
 
+    /// One user-message call on the combine model, failures named by stage.
+    async fn generate(
+        &self,
+        settings: &RunSettings,
+        stage: Stage,
+        prompt: String,
+        dec: Decoding,
+    ) -> Result<ChatResponse, PipelineError> {
+        let req = self.request(
+            settings,
+            &settings.models.combine,
+            vec![Message::user(prompt)],
+            dec,
+        );
+        self.call(self.stages.combine, stage, None, 1, req)
+            .await
+            .map_err(|error| PipelineError::Call {
+                stage: stage.label(),
+                error,
+            })
+    }
+
     fn set_cleaned(&self, call_id: u32, cleaned: &str) {
         self.record.update(|r| {
             if let Some(c) = r.calls.get_mut(call_id as usize) {
                 c.cleaned = Some(cleaned.to_string());
             }
         });
-    }
-
-    fn last_call_id(&self) -> Option<u32> {
-        self.record.with(|r| r.calls.last().map(|c| c.id))
     }
 
     // ----- stage 1 -----
@@ -901,19 +919,9 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                         ("k", &comments.len().to_string()),
                     ],
                 )?;
-                let req = self.request(
-                    &settings,
-                    &settings.models.combine,
-                    vec![Message::user(prompt)],
-                    settings.decoding.overton,
-                );
                 let resp = self
-                    .call(self.stages.combine, Stage::Answer, None, 1, req)
-                    .await
-                    .map_err(|error| PipelineError::Call {
-                        stage: "combine".into(),
-                        error,
-                    })?;
+                    .generate(&settings, Stage::Combine, prompt, settings.decoding.overton)
+                    .await?;
                 RunResult::Overton(OvertonResult {
                     text: resp.text,
                     coverage: None,
@@ -945,19 +953,9 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                         ("value", v.vrd.as_str()),
                     ],
                 )?;
-                let req = self.request(
-                    &settings,
-                    &settings.models.combine,
-                    vec![Message::user(prompt)],
-                    settings.decoding.short,
-                );
                 let resp = self
-                    .call(self.stages.combine, Stage::Answer, None, 1, req)
-                    .await
-                    .map_err(|error| PipelineError::Call {
-                        stage: Stage::Answer.label(),
-                        error,
-                    })?;
+                    .generate(&settings, Stage::Answer, prompt, settings.decoding.short)
+                    .await?;
                 RunResult::Value(value_result(Some(selection), resp.text, &v.label))
             }
             Item::Choice {
@@ -1155,19 +1153,9 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
         prompt: String,
         k: usize,
     ) -> Result<Selection, PipelineError> {
-        let req = self.request(
-            settings,
-            &settings.models.combine,
-            vec![Message::user(prompt)],
-            settings.decoding.short,
-        );
         let resp = self
-            .call(self.stages.combine, Stage::Select, None, 1, req)
-            .await
-            .map_err(|error| PipelineError::Call {
-                stage: Stage::Select.label(),
-                error,
-            })?;
+            .generate(&settings, Stage::Select, prompt, settings.decoding.short)
+            .await?;
         Ok(
             match answer::parse_selection(&resp.text, k).filter(|&i| i < k) {
                 Some(index) => Selection {
@@ -1326,19 +1314,14 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                     &t.prompting_overton
                 };
                 let prompt = render(tpl, &[("input", o.input.as_str())])?;
-                let req = self.request(
-                    &settings,
-                    &settings.models.combine,
-                    vec![Message::user(prompt)],
-                    settings.decoding.overton,
-                );
                 let resp = self
-                    .call(self.stages.combine, Stage::Baseline, None, 1, req)
-                    .await
-                    .map_err(|error| PipelineError::Call {
-                        stage: Stage::Baseline.label(),
-                        error,
-                    })?;
+                    .generate(
+                        &settings,
+                        Stage::Baseline,
+                        prompt,
+                        settings.decoding.overton,
+                    )
+                    .await?;
                 RunResult::Overton(OvertonResult {
                     text: resp.text,
                     coverage: None,
@@ -1353,19 +1336,9 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                         &[("input", v.input.as_str()), ("value", v.vrd.as_str())],
                     )?
                 };
-                let req = self.request(
-                    &settings,
-                    &settings.models.combine,
-                    vec![Message::user(prompt)],
-                    settings.decoding.short,
-                );
                 let resp = self
-                    .call(self.stages.combine, Stage::Baseline, None, 1, req)
-                    .await
-                    .map_err(|error| PipelineError::Call {
-                        stage: Stage::Baseline.label(),
-                        error,
-                    })?;
+                    .generate(&settings, Stage::Baseline, prompt, settings.decoding.short)
+                    .await?;
                 RunResult::Value(value_result(None, resp.text, &v.label))
             }
             Item::Choice { source, item: c } => {
@@ -1437,7 +1410,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
 
     // ----- judge -----
 
-    async fn judge_inner(&self, judge: &M) -> Result<Coverage, PipelineError> {
+    async fn judge_inner(&self, judge: &M) -> Result<CoverageJudgement, PipelineError> {
         let settings = self.settings();
         let item = self.item();
         let Item::Overton(o) = &item else {
@@ -1481,18 +1454,8 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
             })?;
         let per_value =
             parse_judge(&resp.text, o.explanation.len()).map_err(PipelineError::Judge)?;
-        let score = if per_value.is_empty() {
-            0.0
-        } else {
-            per_value.iter().sum::<f64>() / per_value.len() as f64
-        };
-        let coverage = Coverage {
-            estimator: format!("LLM judge ({model}), not the reference NLI"),
-            per_value,
-            score,
-            threshold: COVERAGE_THRESHOLD,
-            covered: score > COVERAGE_THRESHOLD,
-        };
+        let coverage =
+            CoverageJudgement::from_per_value(CoverageEstimator::LlmJudgeDirect, model, per_value);
         let c = coverage.clone();
         self.record.update(|r| {
             if let Some(RunResult::Overton(res)) = &mut r.result {
@@ -1502,13 +1465,9 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
         if let Some(r) = self.record.with(|r| r.result.clone()) {
             self.observer.result(&r);
         }
-        let _ = self.last_call_id();
         Ok(coverage)
     }
 }
-
-/// The reference threshold of Overton coverage (accuracy at 0.33).
-pub const COVERAGE_THRESHOLD: f64 = 0.33;
 
 /// Parse a judge reply: a JSON object `{"scores": [..]}` or a bare array, possibly inside other
 /// text or a code fence; exactly `count` numbers, each clamped to [0, 1] (percentages > 1 are
@@ -1566,16 +1525,9 @@ fn parse_perspectives(text: &str) -> Vec<Perspective> {
     let reference = persona::reference_lines(text);
     if reference.len() > tolerant.len() {
         reference
-            .into_iter()
+            .iter()
             .filter(|l| !l.is_empty())
-            .map(|raw| {
-                let name = raw.split(':').next().unwrap_or_default().trim().to_string();
-                Perspective {
-                    raw,
-                    name,
-                    ..Perspective::default()
-                }
-            })
+            .map(|l| persona::split_fields(l))
             .collect()
     } else {
         tolerant

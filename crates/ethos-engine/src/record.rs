@@ -4,6 +4,7 @@
 
 use crate::chat::{ChatError, ChatRequest, TokenLogprob, Usage};
 use crate::distribution::{DistMethod, Distribution};
+use crate::metrics::CoverageJudgement;
 use crate::persona::Perspective;
 use crate::settings::{Method, RunSettings};
 use crate::vital::{Item, Mode};
@@ -20,6 +21,8 @@ pub enum Stage {
     Perspectives,
     /// Stage 2, the comment of perspective i (0-based).
     Comment(usize),
+    /// Stage 3 Overton generation.
+    Combine,
     /// Stage 3 selection (steerable modes).
     Select,
     /// Stage 3 answer (steerable modes; for groups it is also the distribution read).
@@ -39,6 +42,7 @@ impl Stage {
         match self {
             Stage::Perspectives => "perspectives".into(),
             Stage::Comment(i) => format!("comment {}", i + 1),
+            Stage::Combine => "combine".into(),
             Stage::Select => "selection".into(),
             Stage::Answer => "answer".into(),
             Stage::Read(i) => format!("read {}", i + 1),
@@ -53,7 +57,7 @@ impl Stage {
         match self {
             Stage::Perspectives => 1,
             Stage::Comment(_) => 2,
-            Stage::Select | Stage::Answer | Stage::Read(_) => 3,
+            Stage::Combine | Stage::Select | Stage::Answer | Stage::Read(_) => 3,
             Stage::Baseline | Stage::Judge | Stage::Probe => 0,
         }
     }
@@ -169,26 +173,11 @@ pub struct Selection {
     pub fallback: bool,
 }
 
-/// Overton value coverage by the LLM-judge estimator (not the reference NLI).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Coverage {
-    /// Labels the estimator, e.g. "LLM judge (model-name)".
-    pub estimator: String,
-    /// Per vrd: the judged entailment probability.
-    pub per_value: Vec<f64>,
-    /// Mean of `per_value`.
-    pub score: f64,
-    /// 0.33 in the reference.
-    pub threshold: f64,
-    /// score > threshold.
-    pub covered: bool,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OvertonResult {
     pub text: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub coverage: Option<Coverage>,
+    pub coverage: Option<CoverageJudgement>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -606,4 +595,545 @@ pub(crate) fn compute_totals(calls: &[CallRecord]) -> Totals {
         }
     }
     t
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exports
+// ---------------------------------------------------------------------------------------------
+
+/// Quote a CSV field when needed (RFC 4180).
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn csv_row(fields: &[String]) -> String {
+    let mut row = fields
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",");
+    row.push_str("\r\n");
+    row
+}
+
+fn fmt_prob(p: f64) -> String {
+    format!("{p:.4}")
+}
+
+fn opt_bool(b: Option<bool>) -> String {
+    b.map(|b| if b { "yes" } else { "no" }.to_string())
+        .unwrap_or_default()
+}
+
+/// Markdown-safe inline text: one line, pipes escaped (for tables).
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\r', '\n'], " ")
+}
+
+/// A Markdown block quote of possibly multi-line text.
+fn md_quote(s: &str) -> String {
+    s.lines()
+        .map(|l| format!("> {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn status_label(s: &RunStatus) -> String {
+    match s {
+        RunStatus::NotStarted => "not started".into(),
+        RunStatus::Running => "running".into(),
+        RunStatus::Partial => "partial (no result yet)".into(),
+        RunStatus::Done => "done".into(),
+        RunStatus::Cancelled => "cancelled".into(),
+        RunStatus::Failed { message } => format!("failed: {message}"),
+    }
+}
+
+fn method_label(m: DistMethod) -> &'static str {
+    match m {
+        DistMethod::Logprobs => "next-token logprobs (reference)",
+        DistMethod::Votes => "votes of the comments' leading letters",
+        DistMethod::Sampling => "repeated sampling",
+        DistMethod::Verbalised => "verbalised percentages",
+    }
+}
+
+impl RunRecord {
+    /// A readable report of the run (item, settings, perspectives, comments, result, calls and
+    /// the exact prompts), suitable as a class handout.
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::new();
+        let item = &self.item;
+        let s = &self.settings;
+        md.push_str(&format!(
+            "# {} on {} — item {}\n\n",
+            self.method.label(),
+            item.source().label(),
+            item.id()
+        ));
+        md.push_str(&format!(
+            "- **Mode:** {}\n- **Status:** {}\n- **Calls:** {} ({} failed), tokens {} in / {} out\n\n",
+            self.mode().label(),
+            status_label(&self.status),
+            self.totals.calls,
+            self.totals.failed_calls,
+            self.totals.prompt_tokens,
+            self.totals.completion_tokens
+        ));
+
+        md.push_str("## Item\n\n");
+        match item {
+            Item::Overton(o) => {
+                md.push_str(&md_quote(&o.situation));
+                md.push_str("\n\nValues, rights and duties in the reference annotation:\n\n");
+                for (v, e) in o.vrd.iter().zip(&o.explanation) {
+                    md.push_str(&format!("- **{}**: {}\n", v.trim(), e.trim()));
+                }
+            }
+            Item::Value(v) => {
+                md.push_str(&md_quote(&v.situation));
+                md.push_str(&format!(
+                    "\n\n- **Value, right or duty:** {}\n- **Gold:** {} ({})\n",
+                    v.vrd, v.label, v.label_text
+                ));
+            }
+            Item::Choice { item: c, .. } => {
+                md.push_str(&md_quote(crate::vital::question_stem(&c.question)));
+                md.push_str("\n\n");
+                if !c.attribute.is_empty() {
+                    md.push_str(&format!("- **Attribute:** {}\n", c.attribute));
+                }
+                for (l, o) in crate::vital::LETTERS.iter().zip(&c.options) {
+                    md.push_str(&format!("- **{l}.** {o}\n"));
+                }
+            }
+        }
+
+        md.push_str("\n## Settings\n\n| setting | value |\n|---|---|\n");
+        let m = &s.models;
+        let models = if m.is_single() {
+            m.combine.clone()
+        } else {
+            format!(
+                "perspectives: {}; comments: {}; combine: {}",
+                m.perspectives, m.comments, m.combine
+            )
+        };
+        let d = &s.decoding;
+        for (k, v) in [
+            ("models", models),
+            (
+                "k",
+                format!(
+                    "{} ({} extra perspectives)",
+                    s.k,
+                    if s.keep_extra { "keep" } else { "trim" }
+                ),
+            ),
+            ("stage-1 tries (cap)", s.max_perspective_tries.to_string()),
+            ("concurrency limit", s.concurrency.to_string()),
+            (
+                "decoding (temperature / max tokens)",
+                format!(
+                    "stage 1 {}/{} ({} distributional); stage 2 {}/{}; Overton {}/{}; short {}/{}",
+                    d.perspectives.temperature,
+                    d.perspectives.max_tokens,
+                    d.perspectives_max_tokens_distributional,
+                    d.comments.temperature,
+                    d.comments.max_tokens,
+                    d.overton.temperature,
+                    d.overton.max_tokens,
+                    d.short.temperature,
+                    d.short.max_tokens
+                ),
+            ),
+            ("distribution method", s.distribution.label()),
+            ("top logprobs", s.top_logprobs.to_string()),
+            ("seed", s.seed.to_string()),
+            (
+                "system message",
+                if s.system_role {
+                    "yes"
+                } else {
+                    "merged into the user message"
+                }
+                .to_string(),
+            ),
+        ] {
+            md.push_str(&format!("| {k} | {} |\n", md_cell(&v)));
+        }
+        let edited: Vec<&str> = crate::template::TEMPLATE_SPECS
+            .iter()
+            .filter(|t| !s.templates.is_default(t.name))
+            .map(|t| t.name)
+            .collect();
+        md.push_str(&format!(
+            "| templates | {} |\n",
+            if edited.is_empty() {
+                "defaults".to_string()
+            } else {
+                format!("edited: {}", edited.join(", "))
+            }
+        ));
+
+        if !self.perspectives.perspectives.is_empty() || self.perspectives.shortfall.is_some() {
+            md.push_str(&format!(
+                "\n## Perspectives ({})\n\n",
+                self.perspectives.perspectives.len()
+            ));
+            if let Some(sf) = &self.perspectives.shortfall {
+                md.push_str(&format!("*{sf}*\n\n"));
+            }
+            if self.perspectives.edited {
+                md.push_str("*Edited by the user after generation.*\n\n");
+            }
+            for (i, p) in self.perspectives.perspectives.iter().enumerate() {
+                let fields: Vec<&str> = [
+                    &p.core_value,
+                    &p.framework,
+                    &p.right_duty,
+                    &p.emotion,
+                    &p.stakeholder,
+                ]
+                .iter()
+                .map(|f| f.as_str())
+                .filter(|f| !f.is_empty())
+                .collect();
+                if p.name.is_empty() || fields.is_empty() {
+                    md.push_str(&format!("{}. {}\n", i + 1, p.raw));
+                } else {
+                    md.push_str(&format!(
+                        "{}. **{}**: {}\n",
+                        i + 1,
+                        p.name,
+                        fields.join("; ")
+                    ));
+                }
+            }
+        }
+
+        if self.comments.iter().any(Option::is_some) {
+            md.push_str("\n## Comments\n\n");
+            for (i, slot) in self.comments.iter().enumerate() {
+                let name = self
+                    .perspectives
+                    .perspectives
+                    .get(i)
+                    .map(|p| {
+                        if p.name.is_empty() {
+                            p.raw.clone()
+                        } else {
+                            p.name.clone()
+                        }
+                    })
+                    .unwrap_or_default();
+                md.push_str(&format!("### {}. {}\n\n", i + 1, name));
+                match slot {
+                    None => md.push_str("*Not written.*\n\n"),
+                    Some(c) if c.error.is_some() => md.push_str(&format!(
+                        "*Failed: {}*\n\n",
+                        c.error.as_ref().map(|e| e.to_string()).unwrap_or_default()
+                    )),
+                    Some(c) => {
+                        if let Some(l) = c.letter {
+                            md.push_str(&format!("Chosen option: **{l}**\n\n"));
+                        }
+                        md.push_str(&md_quote(&c.cleaned));
+                        md.push_str("\n\n");
+                        if c.raw != c.cleaned && !c.edited {
+                            md.push_str("*A role preamble was removed from the start of the reply (the raw reply is in the record).*\n\n");
+                        }
+                        if c.edited {
+                            md.push_str("*Edited by the user.*\n\n");
+                        }
+                    }
+                }
+            }
+        }
+
+        md.push_str("\n## Result\n\n");
+        match &self.result {
+            None => md.push_str("*No result.*\n"),
+            Some(RunResult::Overton(o)) => {
+                md.push_str(&md_quote(&o.text));
+                md.push('\n');
+                if let Some(c) = &o.coverage {
+                    md.push_str(&format!(
+                        "\n**Value coverage** ({}, judge {}): {:.3} — {} the 0.33 threshold.\n\n| value | score |\n|---|---|\n",
+                        c.estimator.label(),
+                        c.judge_model,
+                        c.item_score,
+                        if c.covered(crate::metrics::COVERAGE_THRESHOLD) { "above" } else { "not above" }
+                    ));
+                    if let Item::Overton(it) = item {
+                        for (v, p) in it.vrd.iter().zip(&c.per_value) {
+                            md.push_str(&format!("| {} | {:.2} |\n", md_cell(v), p));
+                        }
+                    }
+                }
+            }
+            Some(RunResult::Value(v)) => {
+                if let Some(sel) = &v.selection {
+                    md.push_str(&format!(
+                        "- **Selected comment:** {}{}\n",
+                        sel.index + 1,
+                        if sel.fallback {
+                            " (no number in the reply: seeded random fallback)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                md.push_str(&format!("- **Answer:** {}\n", md_cell(&v.answer)));
+                md.push_str(&format!(
+                    "- **Parsed (reference parser):** {} — {}\n- **Parsed (strict parser):** {} — {}\n- **Gold:** {}\n",
+                    v.letter_reference.map(String::from).unwrap_or_else(|| "none".into()),
+                    if v.correct_reference { "correct" } else { "wrong" },
+                    v.letter_strict.map(String::from).unwrap_or_else(|| "none".into()),
+                    if v.correct_strict { "correct" } else { "wrong" },
+                    v.gold
+                ));
+            }
+            Some(RunResult::Distribution(d)) => {
+                if let Some(sel) = &d.selection {
+                    md.push_str(&format!(
+                        "- **Selected comment:** {}{}\n",
+                        sel.index + 1,
+                        if sel.fallback {
+                            " (no number in the reply: seeded random fallback)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                md.push_str(&format!(
+                    "- **Distribution method:** {}\n",
+                    method_label(d.method)
+                ));
+                if let Some(n) = &d.note {
+                    md.push_str(&format!("- **Note:** {}\n", md_cell(n)));
+                }
+                if let Some(js) = d.js {
+                    md.push_str(&format!(
+                        "- **Jensen–Shannon distance (natural log):** {js:.4}\n"
+                    ));
+                }
+                if let Some(a) = d.argmax_match {
+                    md.push_str(&format!(
+                        "- **Most likely option matches the gold:** {}\n",
+                        opt_bool(Some(a))
+                    ));
+                }
+                let gold = item.gold_distribution();
+                md.push_str("\n| option | | predicted | gold |\n|---|---|---|---|\n");
+                for (i, o) in item.options().iter().enumerate() {
+                    let letter = crate::vital::LETTERS.get(i).copied().unwrap_or('?');
+                    let p = d
+                        .distribution
+                        .get(i)
+                        .copied()
+                        .map(fmt_prob)
+                        .unwrap_or_default();
+                    let g = gold
+                        .and_then(|g| g.get(i))
+                        .copied()
+                        .map(fmt_prob)
+                        .unwrap_or_default();
+                    md.push_str(&format!("| {letter} | {} | {p} | {g} |\n", md_cell(o)));
+                }
+            }
+        }
+
+        if !self.calls.is_empty() {
+            md.push_str("\n## Calls\n\n| # | stage | model | try | tokens in/out | ms | outcome |\n|---|---|---|---|---|---|---|\n");
+            for c in &self.calls {
+                let (pin, pout) = c
+                    .usage
+                    .as_ref()
+                    .map(|u| (u.prompt_tokens, u.completion_tokens))
+                    .unwrap_or((0, 0));
+                let outcome = match (&c.error, &c.reply) {
+                    (Some(e), _) => md_cell(&e.to_string()),
+                    (None, Some(_)) => "ok".into(),
+                    (None, None) => "in flight".into(),
+                };
+                md.push_str(&format!(
+                    "| {} | {}{} | {} | {} | {pin}/{pout} | {} | {outcome} |\n",
+                    c.id,
+                    c.stage.label(),
+                    c.sample
+                        .map(|s| format!(" (sample {s})"))
+                        .unwrap_or_default(),
+                    md_cell(&c.model),
+                    c.attempt,
+                    c.duration_ms.map(|d| format!("{d:.0}")).unwrap_or_default()
+                ));
+            }
+            md.push_str("\n## Prompts and replies\n\n");
+            for c in &self.calls {
+                md.push_str(&format!(
+                    "<details><summary>Call {}: {}</summary>\n\n",
+                    c.id,
+                    c.stage.label()
+                ));
+                for msg in &c.request.messages {
+                    md.push_str(&format!(
+                        "**{:?}:**\n\n```text\n{}\n```\n\n",
+                        msg.role,
+                        msg.content.replace("```", "'''")
+                    ));
+                }
+                if let Some(r) = &c.reply {
+                    md.push_str(&format!(
+                        "**Reply:**\n\n```text\n{}\n```\n\n",
+                        r.replace("```", "'''")
+                    ));
+                }
+                md.push_str("</details>\n\n");
+            }
+        }
+        md
+    }
+
+    /// Every call of the run as CSV, one row per call (with the rendered prompt and raw reply).
+    pub fn to_csv(&self) -> String {
+        let mut out = csv_row(
+            &[
+                "item_id",
+                "method",
+                "call",
+                "stage",
+                "sample",
+                "model",
+                "attempt",
+                "started_ms",
+                "duration_ms",
+                "prompt_tokens",
+                "completion_tokens",
+                "error",
+                "prompt",
+                "reply",
+            ]
+            .map(String::from),
+        );
+        for c in &self.calls {
+            let prompt = c
+                .request
+                .messages
+                .iter()
+                .map(|m| m.content.as_str())
+                .collect::<Vec<_>>()
+                .join("\n\n");
+            out.push_str(&csv_row(&[
+                self.item.id().to_string(),
+                self.method.label().to_string(),
+                c.id.to_string(),
+                c.stage.label(),
+                c.sample.map(|s| s.to_string()).unwrap_or_default(),
+                c.model.clone(),
+                c.attempt.to_string(),
+                format!("{}", c.started_ms),
+                c.duration_ms.map(|d| format!("{d}")).unwrap_or_default(),
+                c.usage
+                    .as_ref()
+                    .map(|u| u.prompt_tokens.to_string())
+                    .unwrap_or_default(),
+                c.usage
+                    .as_ref()
+                    .map(|u| u.completion_tokens.to_string())
+                    .unwrap_or_default(),
+                c.error.as_ref().map(|e| e.to_string()).unwrap_or_default(),
+                prompt,
+                c.reply.clone().unwrap_or_default(),
+            ]));
+        }
+        out
+    }
+}
+
+/// One row per record: the scores and the settings that decide them.
+pub fn summary_csv(records: &[RunRecord]) -> String {
+    let mut out = csv_row(
+        &[
+            "item_id",
+            "source",
+            "mode",
+            "method",
+            "status",
+            "models",
+            "k",
+            "distribution_setting",
+            "distribution_method",
+            "js_distance",
+            "argmax_match",
+            "correct_reference",
+            "correct_strict",
+            "coverage",
+            "coverage_estimator",
+            "calls",
+            "prompt_tokens",
+            "completion_tokens",
+        ]
+        .map(String::from),
+    );
+    for r in records {
+        let m = &r.settings.models;
+        let models = if m.is_single() {
+            m.combine.clone()
+        } else {
+            format!("{} / {} / {}", m.perspectives, m.comments, m.combine)
+        };
+        let (mut method, mut js, mut am, mut cr, mut cs, mut cov, mut est) = (
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        );
+        match &r.result {
+            Some(RunResult::Distribution(d)) => {
+                method = format!("{:?}", d.method).to_lowercase();
+                js = d.js.map(|x| format!("{x}")).unwrap_or_default();
+                am = opt_bool(d.argmax_match);
+            }
+            Some(RunResult::Value(v)) => {
+                cr = opt_bool(Some(v.correct_reference));
+                cs = opt_bool(Some(v.correct_strict));
+            }
+            Some(RunResult::Overton(o)) => {
+                if let Some(c) = &o.coverage {
+                    cov = format!("{}", c.item_score);
+                    est = c.estimator.label().to_string();
+                }
+            }
+            None => {}
+        }
+        out.push_str(&csv_row(&[
+            r.item.id().to_string(),
+            r.item.source().label().to_string(),
+            r.mode().label().to_string(),
+            r.method.label().to_string(),
+            status_label(&r.status),
+            models,
+            r.settings.k.to_string(),
+            r.settings.distribution.label(),
+            method,
+            js,
+            am,
+            cr,
+            cs,
+            cov,
+            est,
+            r.totals.calls.to_string(),
+            r.totals.prompt_tokens.to_string(),
+            r.totals.completion_tokens.to_string(),
+        ]));
+    }
+    out
 }
