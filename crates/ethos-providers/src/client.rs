@@ -1,0 +1,577 @@
+//! [`Client`]: an [`ethos_engine::ChatModel`] over an [`Endpoint`] and a [`Transport`].
+//!
+//! Per call: build the request for the endpoint's protocol, acquire a slot of the per-endpoint
+//! concurrency [`Limiter`], send, stream the body through the protocol's decoder (text pieces go
+//! to `on_delta` as they arrive), map failures to [`ChatError`] (keys redacted), and retry per
+//! the [`RetryPolicy`] (the slot is released while waiting).
+//!
+//! **Retries after partial output.** If an attempt had already passed text pieces to
+//! `on_delta` and is then retried (stream cut, server error mid-stream, parameter dropped), the
+//! client first calls `on_delta(RESET_DELTA)` — the empty string — meaning "discard the text
+//! streamed so far; the reply starts over". Real pieces are never empty. The returned
+//! [`ChatResponse`] always holds only the final attempt's text.
+//!
+//! **Capabilities.** A 400 whose message is about log-probabilities makes the client drop
+//! `top_logprobs` and retry once (not counted against the retry policy), and records
+//! `logprobs: Rejected` for (base URL, model) so later calls omit the parameter up front; the
+//! same for `json_schema` (`response_format`). A success records whether logprobs came back
+//! (`Yes` / `No` = silently ignored) and whether `n > 1` was honoured. A 400 about `n` records
+//! `n: Rejected` and is returned (the caller decides to make separate calls).
+
+use crate::errors::{
+    error_from_status_for, mentions_json_schema, mentions_logprobs, mentions_n_parameter,
+    redact_error,
+};
+use crate::http::HttpRequest;
+use crate::retry::{parse_retry_after_at, RetryPolicy};
+use crate::transport::Transport;
+use crate::{anthropic, openai, presets, Endpoint, Protocol};
+use ethos_engine::{ChatError, ChatModel, ChatRequest, ChatResponse};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+/// Passed to `on_delta` before a retry that follows partial output: discard what was streamed.
+pub const RESET_DELTA: &str = "";
+
+/// Bytes of a streamed body kept for reading an error message.
+const ERROR_BODY_CAP: usize = 64 * 1024;
+/// Largest non-streamed body accepted.
+const MAX_BODY: usize = 32 * 1024 * 1024;
+
+/// What is known about one feature of one (base URL, model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// Not tried yet.
+    #[default]
+    Unknown,
+    /// Requested and delivered.
+    Yes,
+    /// Accepted but silently not delivered (e.g. LM Studio logprobs, Ollama `n`).
+    No,
+    /// Refused with an error (e.g. Groq/Gemini logprobs: HTTP 400).
+    Rejected,
+}
+
+impl Capability {
+    pub fn is_usable(self) -> bool {
+        self == Capability::Yes
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    pub logprobs: Capability,
+    pub n: Capability,
+    pub json_schema: Capability,
+}
+
+/// Shared capability cache keyed by (base URL, model).
+pub type CapabilityCache = Arc<Mutex<HashMap<(String, String), Capabilities>>>;
+
+fn lock<X>(m: &Mutex<X>) -> MutexGuard<'_, X> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// An async counting semaphore without a runtime (works in a browser and natively).
+#[derive(Debug)]
+pub struct Limiter {
+    limit: usize,
+    state: Mutex<LimiterState>,
+}
+
+#[derive(Debug, Default)]
+struct LimiterState {
+    in_use: usize,
+    peak: usize,
+    waiters: Vec<Waker>,
+}
+
+impl Limiter {
+    /// A limiter admitting `limit` holders at once (at least 1).
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit: limit.max(1),
+            state: Mutex::new(LimiterState::default()),
+        }
+    }
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+    /// Slots currently held.
+    pub fn in_use(&self) -> usize {
+        lock(&self.state).in_use
+    }
+    /// Most slots ever held at once.
+    pub fn peak(&self) -> usize {
+        lock(&self.state).peak
+    }
+    /// Wait for a slot; the slot is released when the [`Permit`] is dropped.
+    pub fn acquire(&self) -> Acquire<'_> {
+        Acquire { limiter: self }
+    }
+    fn release(&self) {
+        let waiters = {
+            let mut s = lock(&self.state);
+            s.in_use = s.in_use.saturating_sub(1);
+            std::mem::take(&mut s.waiters)
+        };
+        for w in waiters {
+            w.wake();
+        }
+    }
+}
+
+/// Future returned by [`Limiter::acquire`].
+pub struct Acquire<'a> {
+    limiter: &'a Limiter,
+}
+
+impl<'a> Future for Acquire<'a> {
+    type Output = Permit<'a>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Permit<'a>> {
+        let mut s = lock(&self.limiter.state);
+        if s.in_use < self.limiter.limit {
+            s.in_use += 1;
+            s.peak = s.peak.max(s.in_use);
+            Poll::Ready(Permit {
+                limiter: self.limiter,
+            })
+        } else {
+            if !s.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                s.waiters.push(cx.waker().clone());
+            }
+            Poll::Pending
+        }
+    }
+}
+
+/// A held slot of a [`Limiter`].
+pub struct Permit<'a> {
+    limiter: &'a Limiter,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.limiter.release();
+    }
+}
+
+enum Decoder {
+    OpenAi(openai::StreamDecoder),
+    Anthropic(anthropic::StreamDecoder),
+}
+
+impl Decoder {
+    fn new(p: Protocol) -> Self {
+        match p {
+            Protocol::OpenAi => Decoder::OpenAi(openai::StreamDecoder::new()),
+            Protocol::Anthropic => Decoder::Anthropic(anthropic::StreamDecoder::new()),
+        }
+    }
+    fn feed(&mut self, bytes: &[u8]) -> Result<Vec<String>, ChatError> {
+        match self {
+            Decoder::OpenAi(d) => d.feed(bytes),
+            Decoder::Anthropic(d) => d.feed(bytes),
+        }
+    }
+    fn finish(self) -> Result<ChatResponse, ChatError> {
+        match self {
+            Decoder::OpenAi(d) => d.finish(),
+            Decoder::Anthropic(d) => d.finish(),
+        }
+    }
+}
+
+/// Build the HTTP request of a chat call for an endpoint (either protocol).
+pub fn build_chat(ep: &Endpoint, req: &ChatRequest, stream: bool) -> HttpRequest {
+    match ep.protocol {
+        Protocol::OpenAi => openai::build_chat(ep, req, stream),
+        Protocol::Anthropic => anthropic::build_chat(ep, req, stream),
+    }
+}
+
+/// Parse a non-streamed chat body for a protocol.
+pub fn parse_chat(protocol: Protocol, body: &[u8]) -> Result<ChatResponse, ChatError> {
+    match protocol {
+        Protocol::OpenAi => openai::parse_chat(body),
+        Protocol::Anthropic => anthropic::parse_chat(body),
+    }
+}
+
+/// Build the model-list request for an endpoint (either protocol).
+pub fn build_models(ep: &Endpoint) -> HttpRequest {
+    match ep.protocol {
+        Protocol::OpenAi => openai::build_models(ep),
+        Protocol::Anthropic => anthropic::build_models(ep),
+    }
+}
+
+/// Parse a model-list body for a protocol.
+pub fn parse_models(protocol: Protocol, body: &[u8]) -> Result<Vec<String>, ChatError> {
+    match protocol {
+        Protocol::OpenAi => openai::parse_models(body),
+        Protocol::Anthropic => anthropic::parse_models(body),
+    }
+}
+
+/// Which body handling an attempt needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BodyKind {
+    Stream,
+    Whole,
+}
+
+pub struct Client<T> {
+    endpoint: Endpoint,
+    transport: T,
+    policy: RetryPolicy,
+    limiter: Arc<Limiter>,
+    caps: CapabilityCache,
+    stream: bool,
+    attempts: AtomicU64,
+}
+
+impl<T: Transport> Client<T> {
+    /// A client with the default retry policy, streaming on, and a concurrency limit from the
+    /// endpoint's preset (1 for local servers; 2 if the preset is unknown).
+    pub fn new(endpoint: Endpoint, transport: T) -> Self {
+        let limit = presets::preset(&endpoint.preset)
+            .map(|p| p.max_concurrency)
+            .unwrap_or(2);
+        Self {
+            endpoint,
+            transport,
+            policy: RetryPolicy::default(),
+            limiter: Arc::new(Limiter::new(limit)),
+            caps: CapabilityCache::default(),
+            stream: true,
+            attempts: AtomicU64::new(0),
+        }
+    }
+    pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+    /// A fresh limiter admitting `limit` concurrent requests.
+    pub fn with_concurrency(mut self, limit: usize) -> Self {
+        self.limiter = Arc::new(Limiter::new(limit));
+        self
+    }
+    /// Share a limiter between clients of the same endpoint.
+    pub fn with_limiter(mut self, limiter: Arc<Limiter>) -> Self {
+        self.limiter = limiter;
+        self
+    }
+    /// Share a capability cache between clients.
+    pub fn with_capability_cache(mut self, cache: CapabilityCache) -> Self {
+        self.caps = cache;
+        self
+    }
+    /// Streamed (`true`, default) or whole-body replies.
+    pub fn with_streaming(mut self, stream: bool) -> Self {
+        self.stream = stream;
+        self
+    }
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+    pub fn limiter(&self) -> &Arc<Limiter> {
+        &self.limiter
+    }
+    pub fn capability_cache(&self) -> &CapabilityCache {
+        &self.caps
+    }
+    /// HTTP requests sent so far by this client (every attempt counts).
+    pub fn attempts(&self) -> u64 {
+        self.attempts.load(Ordering::Relaxed)
+    }
+    /// What is known about this endpoint's `model`.
+    pub fn capabilities(&self, model: &str) -> Capabilities {
+        lock(&self.caps)
+            .get(&self.cap_key(model))
+            .copied()
+            .unwrap_or_default()
+    }
+    pub fn set_capabilities(&self, model: &str, caps: Capabilities) {
+        lock(&self.caps).insert(self.cap_key(model), caps);
+    }
+    fn update_caps(&self, model: &str, f: impl FnOnce(&mut Capabilities)) {
+        let mut m = lock(&self.caps);
+        f(m.entry(self.cap_key(model)).or_default());
+    }
+    fn cap_key(&self, model: &str) -> (String, String) {
+        (
+            self.endpoint
+                .base_url
+                .trim()
+                .trim_end_matches('/')
+                .to_string(),
+            model.to_string(),
+        )
+    }
+
+    /// The endpoint's model ids (one attempt per policy step; same error mapping as chat).
+    pub async fn list_models(&self) -> Result<Vec<String>, ChatError> {
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let http = build_models(&self.endpoint);
+            let (res, retry_after) = self
+                .attempt(http, BodyKind::Whole, &mut |_| {}, &mut false)
+                .await;
+            let err = match res {
+                Ok(Body::Whole(body)) => {
+                    return parse_models(self.endpoint.protocol, &body)
+                        .map_err(|e| redact_error(e, self.endpoint.key()))
+                }
+                Ok(Body::Streamed(_)) => {
+                    return Err(ChatError::Other(
+                        "internal: unexpected streamed model list".into(),
+                    ))
+                }
+                Err(e) => e,
+            };
+            let ra = retry_after
+                .as_deref()
+                .and_then(|v| parse_retry_after_at(v, self.transport.now_ms()));
+            match self
+                .policy
+                .decide(attempt, &err, ra, self.transport.jitter())
+            {
+                Some(ms) => self.transport.sleep(ms).await,
+                None => return Err(err),
+            }
+        }
+    }
+
+    /// One HTTP exchange holding a limiter slot. Returns the parsed result and the raw
+    /// Retry-After header (for the retry decision).
+    async fn attempt(
+        &self,
+        http: HttpRequest,
+        kind: BodyKind,
+        on_delta: &mut dyn FnMut(&str),
+        emitted: &mut bool,
+    ) -> (Result<Body, ChatError>, Option<String>) {
+        let _permit = self.limiter.acquire().await;
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+        let mut decoder = (kind == BodyKind::Stream).then(|| Decoder::new(self.endpoint.protocol));
+        let mut body: Vec<u8> = Vec::new();
+        let mut decode_err: Option<ChatError> = None;
+        let sent = {
+            let mut on_chunk = |bytes: &[u8]| -> Result<(), ChatError> {
+                match decoder.as_mut() {
+                    None => {
+                        if body.len().saturating_add(bytes.len()) > MAX_BODY {
+                            return Err(ChatError::Malformed(format!(
+                                "the reply is larger than {MAX_BODY} bytes"
+                            )));
+                        }
+                        body.extend_from_slice(bytes);
+                    }
+                    Some(d) => {
+                        if body.len() < ERROR_BODY_CAP {
+                            let room = ERROR_BODY_CAP - body.len();
+                            body.extend_from_slice(
+                                bytes.get(..room.min(bytes.len())).unwrap_or(bytes),
+                            );
+                        }
+                        match &decode_err {
+                            None => match d.feed(bytes) {
+                                Ok(pieces) => {
+                                    for p in pieces {
+                                        on_delta(&p);
+                                        *emitted = true;
+                                    }
+                                }
+                                // Keep reading a little: if the status turns out to be an error,
+                                // its body explains more than the decoder's complaint.
+                                Err(e) => decode_err = Some(e),
+                            },
+                            Some(e) if body.len() >= ERROR_BODY_CAP => return Err(e.clone()),
+                            Some(_) => {}
+                        }
+                    }
+                }
+                Ok(())
+            };
+            self.transport.send(http, &mut on_chunk).await
+        };
+        let key = self.endpoint.key();
+        match sent {
+            Err(e) => (Err(redact_error(e, key)), None),
+            Ok(st) if !st.ok() => {
+                let err = error_from_status_for(
+                    &self.endpoint,
+                    st.status,
+                    &body,
+                    st.retry_after.as_deref(),
+                );
+                (Err(err), st.retry_after)
+            }
+            Ok(_) => {
+                let res = match (decode_err, decoder) {
+                    (Some(e), _) => Err(e),
+                    (None, Some(d)) => d.finish().map(Body::Streamed),
+                    (None, None) => Ok(Body::Whole(body)),
+                };
+                (res.map_err(|e| redact_error(e, key)), None)
+            }
+        }
+    }
+}
+
+/// The successful outcome of one exchange.
+enum Body {
+    Streamed(ChatResponse),
+    Whole(Vec<u8>),
+}
+
+impl<T: Transport> ChatModel for Client<T> {
+    async fn chat(
+        &self,
+        req: &ChatRequest,
+        on_delta: &mut dyn FnMut(&str),
+    ) -> Result<ChatResponse, ChatError> {
+        let protocol = self.endpoint.protocol;
+        let mut req = req.clone();
+        let caps = self.capabilities(&req.model);
+        if protocol == Protocol::Anthropic {
+            if let Err(e) = anthropic::check_request(&req) {
+                self.update_caps(&req.model, |c| c.n = Capability::Rejected);
+                return Err(e);
+            }
+            req.top_logprobs = None;
+            req.json_schema = None;
+            req.seed = None;
+        }
+        if caps.logprobs == Capability::Rejected {
+            req.top_logprobs = None;
+        }
+        if caps.json_schema == Capability::Rejected {
+            req.json_schema = None;
+        }
+        if caps.n == Capability::Rejected && req.n.is_some_and(|n| n > 1) {
+            return Err(ChatError::Unsupported(format!(
+                "this provider refused n > 1 for {} earlier; make separate calls instead",
+                req.model
+            )));
+        }
+        let kind = if self.stream {
+            BodyKind::Stream
+        } else {
+            BodyKind::Whole
+        };
+        let mut attempt: u32 = 0;
+        let mut waited_ms: u64 = 0;
+        loop {
+            attempt += 1;
+            let http = build_chat(&self.endpoint, &req, self.stream);
+            let mut emitted = false;
+            let (res, retry_after) = self.attempt(http, kind, on_delta, &mut emitted).await;
+            let res = match res {
+                Ok(Body::Streamed(r)) => Ok(r),
+                Ok(Body::Whole(body)) => {
+                    parse_chat(protocol, &body).map_err(|e| redact_error(e, self.endpoint.key()))
+                }
+                Err(e) => Err(e),
+            };
+            let err = match res {
+                Ok(resp) => {
+                    if kind == BodyKind::Whole && !resp.text.is_empty() {
+                        on_delta(&resp.text);
+                    }
+                    self.record_success(&req, &resp);
+                    return Ok(resp);
+                }
+                Err(e) => e,
+            };
+            let reset = |on_delta: &mut dyn FnMut(&str)| {
+                if emitted {
+                    on_delta(RESET_DELTA);
+                }
+            };
+            if let ChatError::Unsupported(m) = &err {
+                if req.top_logprobs.is_some() && mentions_logprobs(m) {
+                    self.update_caps(&req.model, |c| c.logprobs = Capability::Rejected);
+                    req.top_logprobs = None;
+                    reset(on_delta);
+                    attempt -= 1;
+                    continue;
+                }
+                if req.json_schema.is_some() && mentions_json_schema(m) {
+                    self.update_caps(&req.model, |c| c.json_schema = Capability::Rejected);
+                    req.json_schema = None;
+                    reset(on_delta);
+                    attempt -= 1;
+                    continue;
+                }
+                if req.n.is_some_and(|n| n > 1) && mentions_n_parameter(m) {
+                    self.update_caps(&req.model, |c| c.n = Capability::Rejected);
+                }
+            }
+            let ra = retry_after
+                .as_deref()
+                .and_then(|v| parse_retry_after_at(v, self.transport.now_ms()));
+            match self
+                .policy
+                .decide(attempt, &err, ra, self.transport.jitter())
+            {
+                Some(ms) => {
+                    reset(on_delta);
+                    self.transport.sleep(ms).await;
+                    waited_ms = waited_ms.saturating_add(ms);
+                }
+                None => {
+                    return Err(match err {
+                        ChatError::RateLimited { .. } => ChatError::RateLimited { waited_ms },
+                        e => e,
+                    })
+                }
+            }
+        }
+    }
+}
+
+impl<T: Transport> Client<T> {
+    fn record_success(&self, req: &ChatRequest, resp: &ChatResponse) {
+        let protocol = self.endpoint.protocol;
+        self.update_caps(&req.model, |c| {
+            if protocol == Protocol::Anthropic {
+                c.logprobs = Capability::No;
+            } else if req.top_logprobs.is_some() {
+                c.logprobs = if resp
+                    .first_token_top_logprobs
+                    .as_ref()
+                    .is_some_and(|l| !l.is_empty())
+                {
+                    Capability::Yes
+                } else {
+                    Capability::No
+                };
+            }
+            if let Some(n) = req.n.filter(|&n| n > 1) {
+                c.n = if resp.more_texts.len() + 1 >= n as usize {
+                    Capability::Yes
+                } else {
+                    Capability::No
+                };
+            }
+            if req.json_schema.is_some() {
+                c.json_schema = Capability::Yes;
+            }
+        });
+    }
+}

@@ -1,0 +1,218 @@
+//! The browser transport: `fetch` with an `AbortController`, the body read chunk by chunk from
+//! a `ReadableStreamDefaultReader`, `setTimeout` for sleeping, `Date.now()` for the clock and
+//! `Math.random()` for jitter. Works in a window and in a worker.
+//!
+//! Dropping the future returned by [`WebTransport::send`] aborts the request (a guard calls
+//! `AbortController.abort()` on drop), so cancelling a run is dropping its futures.
+
+use crate::errors::diagnose_network_error;
+use crate::http::HttpRequest;
+use crate::transport::{HttpStatus, Transport};
+use crate::{Endpoint, Protocol};
+use ethos_engine::ChatError;
+use js_sys::{Promise, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    AbortController, Headers, ReadableStreamDefaultReader, ReadableStreamReadResult, RequestInit,
+    RequestMode, Response, Window, WorkerGlobalScope,
+};
+
+/// Browser fetch transport. Create one per endpoint with [`WebTransport::for_endpoint`] so
+/// network failures are diagnosed with the endpoint's preset (the key is not kept).
+#[derive(Debug, Clone, Default)]
+pub struct WebTransport {
+    endpoint: Option<Endpoint>,
+    page_origin: String,
+}
+
+/// Aborts the fetch when dropped unless disarmed (the request finished normally).
+struct AbortGuard {
+    ctrl: AbortController,
+    armed: bool,
+}
+
+impl Drop for AbortGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            self.ctrl.abort();
+        }
+    }
+}
+
+enum Global {
+    Window(Window),
+    Worker(WorkerGlobalScope),
+}
+
+fn global() -> Result<Global, ChatError> {
+    let g = js_sys::global();
+    if let Ok(w) = g.clone().dyn_into::<Window>() {
+        return Ok(Global::Window(w));
+    }
+    if let Ok(w) = g.dyn_into::<WorkerGlobalScope>() {
+        return Ok(Global::Worker(w));
+    }
+    Err(ChatError::Other(
+        "no browser window or worker to make requests from".into(),
+    ))
+}
+
+/// The page's origin (`window.location.origin`), or "" if unknown.
+pub fn page_origin() -> String {
+    match global() {
+        Ok(Global::Window(w)) => w.location().origin().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+fn js_error_text(e: &JsValue) -> String {
+    if let Some(err) = e.dyn_ref::<js_sys::Error>() {
+        let name: String = err.name().into();
+        let msg: String = err.message().into();
+        return format!("{name}: {msg}");
+    }
+    e.as_string().unwrap_or_else(|| "unknown error".to_string())
+}
+
+fn is_abort(e: &JsValue) -> bool {
+    e.dyn_ref::<js_sys::Error>()
+        .is_some_and(|err| String::from(err.name()) == "AbortError")
+}
+
+impl WebTransport {
+    pub fn new() -> Self {
+        Self {
+            endpoint: None,
+            page_origin: page_origin(),
+        }
+    }
+
+    /// A transport that diagnoses network failures for `ep` (the key is dropped).
+    pub fn for_endpoint(ep: &Endpoint) -> Self {
+        Self {
+            endpoint: Some(ep.without_key()),
+            page_origin: page_origin(),
+        }
+    }
+
+    fn diagnosis(&self, url: &str) -> String {
+        let ep = match &self.endpoint {
+            Some(ep) => ep.clone(),
+            None => Endpoint::new(Protocol::OpenAi, url, None, "custom"),
+        };
+        diagnose_network_error(&ep, &self.page_origin)
+    }
+}
+
+impl Transport for WebTransport {
+    async fn send(
+        &self,
+        req: HttpRequest,
+        on_chunk: &mut dyn FnMut(&[u8]) -> Result<(), ChatError>,
+    ) -> Result<HttpStatus, ChatError> {
+        let ctrl = AbortController::new().map_err(|e| {
+            ChatError::Other(format!(
+                "cannot create an AbortController: {}",
+                js_error_text(&e)
+            ))
+        })?;
+        let mut guard = AbortGuard {
+            ctrl: ctrl.clone(),
+            armed: true,
+        };
+
+        let headers = Headers::new().map_err(|e| {
+            ChatError::Other(format!("cannot create headers: {}", js_error_text(&e)))
+        })?;
+        for (name, value) in &req.headers {
+            // Never quote the value: it may be the key.
+            headers
+                .set(name, value)
+                .map_err(|_| ChatError::Other(format!("the browser refused the request header \"{name}\" (invalid characters in its value?)")))?;
+        }
+        let init = RequestInit::new();
+        init.set_method(&req.method);
+        init.set_headers(&headers);
+        init.set_mode(RequestMode::Cors);
+        init.set_signal(Some(&ctrl.signal()));
+        if let Some(body) = &req.body {
+            init.set_body(&JsValue::from_str(body));
+        }
+        let promise = match global()? {
+            Global::Window(w) => w.fetch_with_str_and_init(&req.url, &init),
+            Global::Worker(w) => w.fetch_with_str_and_init(&req.url, &init),
+        };
+        let resp: Response = match JsFuture::from(promise).await {
+            Ok(v) => v
+                .dyn_into()
+                .map_err(|_| ChatError::Other("fetch did not return a Response".into()))?,
+            Err(e) if is_abort(&e) => return Err(ChatError::Cancelled),
+            // A TypeError from fetch is opaque (CORS, DNS, refused connection, mixed content,
+            // blocked local-network access all look alike): explain the likely causes.
+            Err(_) => return Err(ChatError::Network(self.diagnosis(&req.url))),
+        };
+        let status = resp.status();
+        let retry_after = resp.headers().get("retry-after").ok().flatten();
+        if let Some(body) = resp.body() {
+            let reader: ReadableStreamDefaultReader =
+                body.get_reader().dyn_into().map_err(|_| {
+                    ChatError::Other("the response body cannot be read as a stream".into())
+                })?;
+            loop {
+                let chunk = match JsFuture::from(reader.read()).await {
+                    Ok(c) => c,
+                    Err(e) if is_abort(&e) => return Err(ChatError::Cancelled),
+                    Err(e) => {
+                        return Err(ChatError::Network(format!(
+                            "the connection broke while the reply was arriving ({})",
+                            js_error_text(&e)
+                        )))
+                    }
+                };
+                let chunk: ReadableStreamReadResult = chunk.unchecked_into();
+                if chunk.get_done().unwrap_or(false) {
+                    break;
+                }
+                let value = chunk.get_value();
+                if value.is_undefined() || value.is_null() {
+                    continue;
+                }
+                let bytes = Uint8Array::new(&value).to_vec();
+                if let Err(e) = on_chunk(&bytes) {
+                    let _ = reader.cancel();
+                    return Err(e); // the guard aborts the fetch
+                }
+            }
+        }
+        guard.armed = false;
+        Ok(HttpStatus {
+            status,
+            retry_after,
+        })
+    }
+
+    async fn sleep(&self, ms: u64) {
+        let ms = ms.min(i32::MAX as u64) as i32;
+        let Ok(g) = global() else { return };
+        let promise = Promise::new(&mut |resolve, _reject| {
+            let _ = match &g {
+                Global::Window(w) => {
+                    w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
+                }
+                Global::Worker(w) => {
+                    w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
+                }
+            };
+        });
+        let _ = JsFuture::from(promise).await;
+    }
+
+    fn now_ms(&self) -> f64 {
+        js_sys::Date::now()
+    }
+
+    fn jitter(&self) -> f64 {
+        js_sys::Math::random()
+    }
+}
