@@ -1,0 +1,198 @@
+use crate::connection::conn;
+use crate::state::ui;
+use ethos_providers::presets::{KEY_STORAGE_NOTE, SPEND_CAP_ADVICE};
+use ethos_providers::{preset, PRESETS};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+/// Provider, base URL, key, connection test and model choice (one for all stages or per stage).
+#[component]
+pub fn ModelPanel() -> impl IntoView {
+    let conn = conn();
+    let ui = ui();
+    let current = move || conn.preset.with(|p| preset(p));
+    let single = RwSignal::new(conn.settings.with_untracked(|s| s.models.is_single()));
+
+    let stage_field = move |id: &'static str, label: &'static str, get: fn(&ethos_engine::settings::StageModels) -> String, set: fn(&mut ethos_engine::settings::StageModels, String)| {
+        view! {
+            <label for=id>{label}</label>
+            <input
+                id=id
+                type="text"
+                list="model-list"
+                autocomplete="off"
+                prop:value=move || conn.settings.with(|s| get(&s.models))
+                on:change=move |ev| {
+                    let v = event_target_value(&ev);
+                    conn.settings.update(|s| set(&mut s.models, v.trim().to_string()));
+                    conn.save();
+                }
+            />
+        }
+    };
+
+    view! {
+        <div class="model-panel">
+            <Show when=move || conn.embedded_note.with(|n| n.is_some())>
+                <p class="note" id="embedded-note">{move || conn.embedded_note.get().unwrap_or_default()}</p>
+            </Show>
+            <label for="preset">"Provider"</label>
+            <select
+                id="preset"
+                prop:value=move || conn.preset.get()
+                on:change=move |ev| conn.choose_preset(&event_target_value(&ev))
+            >
+                {PRESETS
+                    .iter()
+                    .map(|p| view! { <option value=p.id selected=move || conn.preset.get() == p.id>{p.label}</option> })
+                    .collect_view()}
+            </select>
+            <p class="muted small">{move || current().map(|p| p.cors_note).unwrap_or("")}</p>
+
+            <label for="base-url">"Base URL"</label>
+            <input
+                id="base-url"
+                type="url"
+                autocomplete="off"
+                spellcheck="false"
+                prop:value=move || conn.base_url.get()
+                on:change=move |ev| {
+                    conn.base_url.set(event_target_value(&ev).trim().to_string());
+                    conn.models.set(Vec::new());
+                    conn.save();
+                }
+            />
+
+            <label for="api-key">
+                "API key"
+                {move || if current().is_some_and(|p| !p.needs_key) { " (not needed for this server)" } else { "" }}
+            </label>
+            <input
+                id="api-key"
+                type="password"
+                autocomplete="off"
+                spellcheck="false"
+                prop:value=move || conn.key.get()
+                on:input=move |ev| conn.key.set(event_target_value(&ev))
+                on:change=move |_| conn.save()
+            />
+            <p class="muted small">
+                {KEY_STORAGE_NOTE} " " {SPEND_CAP_ADVICE}
+                {move || {
+                    current()
+                        .filter(|p| !p.key_page.is_empty())
+                        .map(|p| view! { " " <a href=p.key_page target="_blank" rel="noopener noreferrer">"Get a key"</a> })
+                }}
+            </p>
+            <label class="inline">
+                <input
+                    type="checkbox"
+                    id="remember-key"
+                    prop:checked=move || conn.remember.get()
+                    on:change=move |ev| {
+                        conn.remember.set(event_target_checked(&ev));
+                        conn.save();
+                    }
+                />
+                "Remember the key on this device"
+            </label>
+            <Show when=move || conn.remember.get()>
+                <p class="warning small" id="remember-warning">
+                    "The key will be stored unencrypted in this browser's local storage: anyone using this browser profile, "
+                    "and any script running on this site, can read it. Use a spend-capped key, and press Forget keys on shared computers."
+                </p>
+            </Show>
+            <div class="row">
+                <button
+                    type="button"
+                    id="test-connection"
+                    disabled=move || conn.testing.get()
+                    on:click=move |_| {
+                        ui.say("Testing the connection…");
+                        spawn_local(async move {
+                            conn.test().await;
+                            let msg = conn.report.get_untracked().map(|(_, m)| m).unwrap_or_default();
+                            ui.say(msg);
+                        });
+                    }
+                >
+                    {move || if conn.testing.get() { "Testing…" } else { "Test connection" }}
+                </button>
+                <button
+                    type="button"
+                    id="forget-keys"
+                    class="danger"
+                    on:click=move |_| {
+                        conn.forget_keys();
+                        ui.say("All keys forgotten (memory and this device).");
+                    }
+                >
+                    "Forget keys"
+                </button>
+            </div>
+            {move || {
+                conn.report
+                    .get()
+                    .map(|(ok, msg)| {
+                        view! {
+                            <p id="connection-report" class=if ok { "ok" } else { "error" }>
+                                {msg}
+                                {(!ok)
+                                    .then(|| current().map(|p| p.cors_fix).filter(|f| !f.is_empty()))
+                                    .flatten()
+                                    .map(|f| view! { <br /><span class="small">"If it is a CORS problem: " {f}</span> })}
+                            </p>
+                        }
+                    })
+            }}
+
+            <datalist id="model-list">
+                {move || conn.models.get().into_iter().map(|m| view! { <option value=m></option> }).collect_view()}
+            </datalist>
+            <label for="model">"Model"</label>
+            <input
+                id="model"
+                type="text"
+                list="model-list"
+                autocomplete="off"
+                spellcheck="false"
+                placeholder="e.g. gpt-4o-mini"
+                prop:value=move || conn.settings.with(|s| s.models.combine.clone())
+                on:change=move |ev| {
+                    let v = event_target_value(&ev);
+                    if single.get_untracked() {
+                        conn.set_model_all(&v);
+                    } else {
+                        conn.settings.update(|s| s.models.combine = v.trim().to_string());
+                    }
+                    conn.save();
+                }
+            />
+            <label class="inline">
+                <input
+                    type="checkbox"
+                    id="single-model"
+                    prop:checked=move || single.get()
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        single.set(on);
+                        if on {
+                            let m = conn.model();
+                            conn.set_model_all(&m);
+                            conn.save();
+                        }
+                    }
+                />
+                "One model for all stages"
+            </label>
+            <Show when=move || !single.get()>
+                <fieldset class="stage-models">
+                    <legend>"Model per stage (the field above is the combine model)"</legend>
+                    {stage_field("model-perspectives", "Stage 1: perspectives", |m| m.perspectives.clone(), |m, v| m.perspectives = v)}
+                    {stage_field("model-comments", "Stage 2: comments", |m| m.comments.clone(), |m, v| m.comments = v)}
+                    {stage_field("model-judge", "Coverage judge (empty: the combine model)", |m| m.judge.clone().unwrap_or_default(), |m, v| m.judge = (!v.is_empty()).then_some(v))}
+                </fieldset>
+            </Show>
+        </div>
+    }
+}

@@ -1,0 +1,151 @@
+use crate::connection::conn;
+use ethos_engine::settings::{DistSetting, RunSettings};
+use leptos::prelude::*;
+
+type Getter = fn(&RunSettings) -> String;
+type Setter = fn(&mut RunSettings, &str) -> bool;
+
+/// A numeric setting bound to the run settings; unparsable input is refused with a message.
+fn number(id: &'static str, label: &'static str, step: &'static str, get: Getter, set: Setter) -> impl IntoView {
+    let conn = conn();
+    let bad = RwSignal::new(false);
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <input
+                id=id
+                type="number"
+                step=step
+                min="0"
+                aria-invalid=move || bad.get().to_string()
+                prop:value=move || conn.settings.with(get)
+                on:change=move |ev| {
+                    let v = event_target_value(&ev);
+                    let mut ok = false;
+                    conn.settings.update(|s| ok = set(s, v.trim()));
+                    bad.set(!ok);
+                    if ok {
+                        conn.save();
+                    }
+                }
+            />
+        </div>
+    }
+}
+
+fn parse<T: std::str::FromStr>(v: &str, slot: &mut T) -> bool {
+    match v.parse::<T>() {
+        Ok(x) => {
+            *slot = x;
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+fn dist_value(d: DistSetting) -> &'static str {
+    match d {
+        DistSetting::Auto => "auto",
+        DistSetting::Logprobs => "logprobs",
+        DistSetting::Votes => "votes",
+        DistSetting::Sampling { .. } => "sampling",
+        DistSetting::Verbalised => "verbalised",
+    }
+}
+
+/// k, decoding per stage, seed, distribution method, concurrency.
+#[component]
+pub fn SettingsPanel() -> impl IntoView {
+    let conn = conn();
+    let problem = move || conn.settings.with(|s| s.validate().err().map(|e| e.to_string()));
+    view! {
+        <details class="settings" open>
+            <summary>"Run settings"</summary>
+            <div class="grid2">
+                {number("k", "Perspectives (k)", "1", |s| s.k.to_string(), |s, v| parse(v, &mut s.k))}
+                {number("concurrency", "Calls at once", "1", |s| s.concurrency.to_string(), |s, v| parse(v, &mut s.concurrency))}
+                {number("seed", "Seed", "1", |s| s.seed.to_string(), |s, v| parse(v, &mut s.seed))}
+                {number("top-logprobs", "Top log-probs read", "1", |s| s.top_logprobs.to_string(), |s, v| parse(v, &mut s.top_logprobs))}
+            </div>
+            <label class="inline">
+                <input
+                    type="checkbox"
+                    id="keep-extra"
+                    prop:checked=move || conn.settings.with(|s| s.keep_extra)
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        conn.settings.update(|s| s.keep_extra = on);
+                        conn.save();
+                    }
+                />
+                "Keep perspectives beyond k (as the reference does)"
+            </label>
+            <label class="inline">
+                <input
+                    type="checkbox"
+                    id="send-seed"
+                    prop:checked=move || conn.settings.with(|s| s.send_seed)
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        conn.settings.update(|s| s.send_seed = on);
+                        conn.save();
+                    }
+                />
+                "Send the seed to the provider"
+            </label>
+            <label for="dist-method">"Distribution method"</label>
+            <select
+                id="dist-method"
+                prop:value=move || conn.settings.with(|s| dist_value(s.distribution))
+                on:change=move |ev| {
+                    let d = match event_target_value(&ev).as_str() {
+                        "logprobs" => DistSetting::Logprobs,
+                        "votes" => DistSetting::Votes,
+                        "sampling" => DistSetting::Sampling { n: 10 },
+                        "verbalised" => DistSetting::Verbalised,
+                        _ => DistSetting::Auto,
+                    };
+                    conn.settings.update(|s| s.distribution = d);
+                    conn.save();
+                }
+            >
+                <option value="auto">"Auto: log-probabilities where the model gives them, else the comments' votes"</option>
+                <option value="logprobs">"Log-probabilities of the answer letter (reference)"</option>
+                <option value="votes">"Votes: the letters the comments start with"</option>
+                <option value="sampling">"Sampling: 10 answers, letter frequencies"</option>
+                <option value="verbalised">"Verbalised: the model states percentages"</option>
+            </select>
+            <fieldset>
+                <legend>"Temperature and output tokens per stage"</legend>
+                <div class="grid2">
+                    {number("temp-perspectives", "Stage 1 temperature", "0.1", |s| s.decoding.perspectives.temperature.to_string(), |s, v| parse(v, &mut s.decoding.perspectives.temperature))}
+                    {number("max-perspectives", "Stage 1 max tokens", "1", |s| s.decoding.perspectives.max_tokens.to_string(), |s, v| parse(v, &mut s.decoding.perspectives.max_tokens))}
+                    {number("temp-comments", "Stage 2 temperature", "0.1", |s| s.decoding.comments.temperature.to_string(), |s, v| parse(v, &mut s.decoding.comments.temperature))}
+                    {number("max-comments", "Stage 2 max tokens", "1", |s| s.decoding.comments.max_tokens.to_string(), |s, v| parse(v, &mut s.decoding.comments.max_tokens))}
+                    {number("temp-overton", "Overton combine temperature", "0.1", |s| s.decoding.overton.temperature.to_string(), |s, v| parse(v, &mut s.decoding.overton.temperature))}
+                    {number("max-overton", "Overton combine max tokens", "1", |s| s.decoding.overton.max_tokens.to_string(), |s, v| parse(v, &mut s.decoding.overton.max_tokens))}
+                    {number("temp-short", "Selection / answer temperature", "0.1", |s| s.decoding.short.temperature.to_string(), |s, v| parse(v, &mut s.decoding.short.temperature))}
+                    {number("max-short", "Selection / answer max tokens", "1", |s| s.decoding.short.max_tokens.to_string(), |s, v| parse(v, &mut s.decoding.short.max_tokens))}
+                </div>
+            </fieldset>
+            <div class="row">
+                <button
+                    type="button"
+                    id="reset-settings"
+                    on:click=move |_| {
+                        conn.settings.update(|s| {
+                            let models = s.models.clone();
+                            let templates = s.templates.clone();
+                            let concurrency = s.concurrency;
+                            *s = RunSettings { models, templates, concurrency, ..RunSettings::default() };
+                        });
+                        conn.save();
+                    }
+                >
+                    "Reference values"
+                </button>
+            </div>
+            {move || problem().map(|p| view! { <p class="error" role="alert" id="settings-error">{p}</p> })}
+        </details>
+    }
+}

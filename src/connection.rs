@@ -1,0 +1,232 @@
+//! The model connection as the user set it up: preset, base URL, key (memory by default),
+//! listed models, and the run settings. Persisted without the key unless the user opts in.
+//! Also applies the embedded default (`?llm=<url>` or `./ethos-config.json`).
+
+use crate::browser::{self, Area};
+use ethos_engine::settings::RunSettings;
+use ethos_providers::client::CapabilityCache;
+use ethos_providers::web::WebTransport;
+use ethos_providers::{preset, Client, Endpoint, Protocol};
+use leptos::prelude::*;
+use serde::Deserialize;
+
+const ENDPOINT_KEY: &str = "ethos.endpoint";
+const SETTINGS_KEY: &str = "ethos.settings";
+const KEY_KEY: &str = "ethos.apikey";
+pub const DEFAULT_PRESET: &str = "openai";
+
+/// The optional `ethos-config.json` served beside index.html.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EmbeddedConfig {
+    #[serde(default)]
+    pub preset: Option<String>,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+}
+
+pub const TINY_MODEL_NOTE: &str = "This page is pointed at a small local model so you can try the whole flow without a key. A tiny model says little about the method: judge EthosAgents with a capable model.";
+
+#[derive(Clone, Copy)]
+pub struct Conn {
+    pub preset: RwSignal<String>,
+    pub base_url: RwSignal<String>,
+    /// Held in memory; written to localStorage only with `remember`.
+    pub key: RwSignal<String>,
+    pub remember: RwSignal<bool>,
+    pub models: RwSignal<Vec<String>>,
+    /// Result of the last connection test: (ok, message).
+    pub report: RwSignal<Option<(bool, String)>>,
+    pub testing: RwSignal<bool>,
+    /// Shown when the embedded default is in use.
+    pub embedded_note: RwSignal<Option<String>>,
+    pub settings: RwSignal<RunSettings>,
+    caps: StoredValue<CapabilityCache>,
+}
+
+#[derive(serde::Serialize, Deserialize)]
+struct SavedEndpoint {
+    preset: String,
+    base_url: String,
+}
+
+impl Conn {
+    pub fn new() -> Self {
+        let saved: Option<SavedEndpoint> = browser::get(Area::Local, ENDPOINT_KEY).and_then(|t| serde_json::from_str(&t).ok());
+        let (p, url) = match saved {
+            Some(s) => (s.preset, s.base_url),
+            None => {
+                let p = preset(DEFAULT_PRESET).map(|p| p.default_base_url).unwrap_or("");
+                (DEFAULT_PRESET.to_string(), p.to_string())
+            }
+        };
+        // A corrupted settings entry falls back to the defaults instead of blocking the app.
+        let settings: RunSettings = browser::get(Area::Local, SETTINGS_KEY)
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let stored_key = browser::get(Area::Local, KEY_KEY);
+        Self {
+            preset: RwSignal::new(p),
+            base_url: RwSignal::new(url),
+            remember: RwSignal::new(stored_key.is_some()),
+            key: RwSignal::new(stored_key.unwrap_or_default()),
+            models: RwSignal::new(Vec::new()),
+            report: RwSignal::new(None),
+            testing: RwSignal::new(false),
+            embedded_note: RwSignal::new(None),
+            settings: RwSignal::new(settings),
+            caps: StoredValue::new(CapabilityCache::default()),
+        }
+    }
+
+    /// Whether an endpoint was saved by an earlier visit (the user's choice beats the default).
+    pub fn has_saved_endpoint() -> bool {
+        browser::get(Area::Local, ENDPOINT_KEY).is_some()
+    }
+
+    pub fn protocol(&self) -> Protocol {
+        self.preset.with_untracked(|p| preset(p).map(|p| p.protocol)).unwrap_or(Protocol::OpenAi)
+    }
+
+    /// The endpoint with the in-memory key.
+    pub fn endpoint(&self) -> Endpoint {
+        let key = self.key.get_untracked();
+        let key = (!key.trim().is_empty()).then(|| key.trim().to_string());
+        Endpoint::new(self.protocol(), self.base_url.get_untracked().trim(), key, self.preset.get_untracked())
+    }
+
+    /// A client for the current endpoint. Capabilities learnt are shared across clients.
+    pub fn client(&self) -> Client<WebTransport> {
+        let ep = self.endpoint();
+        let transport = WebTransport::for_endpoint(&ep);
+        let limit = self.settings.with_untracked(|s| s.concurrency).max(1);
+        Client::new(ep, transport).with_concurrency(limit).with_capability_cache(self.caps.get_value())
+    }
+
+    /// Persist the endpoint (never the key) and the settings; the key only with `remember`.
+    pub fn save(&self) {
+        let ep = SavedEndpoint { preset: self.preset.get_untracked(), base_url: self.base_url.get_untracked() };
+        if let Ok(t) = serde_json::to_string(&ep) {
+            let _ = browser::set(Area::Local, ENDPOINT_KEY, &t);
+        }
+        if let Ok(t) = serde_json::to_string(&self.settings.get_untracked()) {
+            let _ = browser::set(Area::Local, SETTINGS_KEY, &t);
+        }
+        if self.remember.get_untracked() && !self.key.get_untracked().trim().is_empty() {
+            let _ = browser::set(Area::Local, KEY_KEY, self.key.get_untracked().trim());
+        } else {
+            browser::remove(Area::Local, KEY_KEY);
+        }
+    }
+
+    /// Remove every key from memory and storage.
+    pub fn forget_keys(&self) {
+        self.key.set(String::new());
+        self.remember.set(false);
+        browser::remove(Area::Local, KEY_KEY);
+        browser::remove(Area::Session, KEY_KEY);
+    }
+
+    /// Choose a preset: its default base URL and a concurrency it can take.
+    pub fn choose_preset(&self, id: &str) {
+        self.preset.set(id.to_string());
+        if let Some(p) = preset(id) {
+            if !p.default_base_url.is_empty() {
+                self.base_url.set(p.default_base_url.to_string());
+            }
+            self.settings.update(|s| s.concurrency = p.max_concurrency.max(1));
+        }
+        self.models.set(Vec::new());
+        self.report.set(None);
+        self.save();
+    }
+
+    /// The model used when one model runs all stages.
+    pub fn model(&self) -> String {
+        self.settings.with_untracked(|s| s.models.combine.clone())
+    }
+
+    pub fn set_model_all(&self, name: &str) {
+        self.settings.update(|s| {
+            s.models = ethos_engine::settings::StageModels::all(name.trim());
+        });
+    }
+
+    /// Apply the embedded default (from `?llm=` or `ethos-config.json`).
+    pub fn apply_embedded(&self, cfg: &EmbeddedConfig) {
+        let id = cfg.preset.clone().filter(|p| preset(p).is_some()).unwrap_or_else(|| "custom".into());
+        self.preset.set(id.clone());
+        if let Some(url) = &cfg.base_url {
+            self.base_url.set(url.clone());
+        } else if let Some(p) = preset(&id) {
+            self.base_url.set(p.default_base_url.to_string());
+        }
+        if let Some(m) = cfg.model.as_deref().filter(|m| !m.trim().is_empty()) {
+            self.set_model_all(m);
+        }
+        // The shipped local server serves four requests at once; streams then run side by side.
+        let conc = cfg.concurrency.unwrap_or(4).clamp(1, 16);
+        self.settings.update(|s| s.concurrency = conc);
+        self.embedded_note.set(Some(cfg.note.clone().unwrap_or_else(|| TINY_MODEL_NOTE.to_string())));
+        self.save();
+    }
+
+    /// Test the connection: list models (and fill the model field if it is empty).
+    pub async fn test(self) {
+        self.testing.set(true);
+        self.report.set(None);
+        let client = self.client();
+        let report = ethos_providers::probe::test_connection(&client, &browser::origin()).await;
+        if report.ok {
+            if !report.models.is_empty() && self.model().trim().is_empty() {
+                if let Some(first) = report.models.first() {
+                    self.set_model_all(first);
+                }
+            }
+            self.models.set(report.models.clone());
+            self.save();
+        }
+        self.report.set(Some((report.ok, report.message)));
+        self.testing.set(false);
+    }
+}
+
+/// Read `?llm=` / `?model=` or `./ethos-config.json` and apply it when the user has no saved
+/// endpoint of their own (a `?llm=` parameter always applies).
+pub async fn load_embedded_default(conn: Conn) {
+    if let Some(url) = browser::query_param("llm").filter(|u| !u.trim().is_empty()) {
+        let cfg = EmbeddedConfig {
+            preset: browser::query_param("preset"),
+            base_url: Some(url),
+            model: browser::query_param("model"),
+            ..Default::default()
+        };
+        conn.apply_embedded(&cfg);
+    } else if let Ok(text) = browser::fetch_text("./ethos-config.json").await {
+        match serde_json::from_str::<EmbeddedConfig>(&text) {
+            Ok(cfg) if !Conn::has_saved_endpoint() || conn.embedded_matches(&cfg) => conn.apply_embedded(&cfg),
+            Ok(_) => {}
+            Err(e) => conn.report.set(Some((false, format!("ethos-config.json beside the page is not valid ({e}); using your own settings.")))),
+        }
+    } else {
+        return;
+    }
+    if conn.model().trim().is_empty() {
+        conn.test().await;
+    }
+}
+
+impl Conn {
+    fn embedded_matches(&self, cfg: &EmbeddedConfig) -> bool {
+        cfg.base_url.as_deref().is_some_and(|u| u.trim() == self.base_url.get_untracked().trim())
+    }
+}
+
+pub fn conn() -> Conn {
+    expect_context::<Conn>()
+}
