@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# One command for the app benchmarks: builds the release app, then prints every figure.
+set -euo pipefail
+source "$(dirname "$0")/../scripts/env.sh"
+cd "$ETHOS_ROOT"
+scripts/setup.sh
+trunk build --release --locked
+cargo bench -p ethos-app --bench app
