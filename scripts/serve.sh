@@ -8,13 +8,13 @@ scripts/setup.sh --no-browser
 scripts/llama-server.sh build
 scripts/llama-server.sh model
 export ETHOS_LLM_PORT="${ETHOS_LLM_PORT:-8088}"
-scripts/llama-server.sh start
-trap 'scripts/llama-server.sh stop || true' EXIT
+PORT="$ETHOS_LLM_PORT" scripts/llama-server.sh start
+trap 'PORT="$ETHOS_LLM_PORT" scripts/llama-server.sh stop || true' EXIT
 trunk build --release --locked
 # The embedded default: the app reads this file at start-up and preselects the local server.
 cat > dist/ethos-config.json <<JSON
-{"preset": "llamacpp", "base_url": "http://127.0.0.1:$ETHOS_LLM_PORT/v1", "model": "SmolLM2-135M-Instruct", "note": "SmolLM2-135M runs locally for trying the flow; it is far too small to judge the method."}
+{"preset": "llamacpp", "base_url": "http://127.0.0.1:$ETHOS_LLM_PORT/v1", "model": "smollm2", "note": "SmolLM2-135M runs locally for trying the flow; it is far too small to judge the method."}
 JSON
-port="${PORT:-8080}"
+port="${APP_PORT:-8080}"
 log "EthosAgents is at http://127.0.0.1:$port/  (LLM server: http://127.0.0.1:$ETHOS_LLM_PORT/v1; Ctrl-C stops both)"
 cd dist && python3 -m http.server "$port" --bind 127.0.0.1

@@ -11,8 +11,8 @@ scripts/setup.sh
 scripts/llama-server.sh build
 scripts/llama-server.sh model
 export ETHOS_LLM_PORT="${ETHOS_LLM_PORT:-8088}"
-scripts/llama-server.sh start
-trap 'scripts/llama-server.sh stop || true' EXIT
+PORT="$ETHOS_LLM_PORT" scripts/llama-server.sh start
+trap 'PORT="$ETHOS_LLM_PORT" scripts/llama-server.sh stop || true' EXIT
 export ETHOS_LLM_URL="${ETHOS_LLM_URL:-http://127.0.0.1:$ETHOS_LLM_PORT/v1}"
 
 log "building the release app (trunk build --release)"
