@@ -1,0 +1,225 @@
+//! `ethos score`, run as the built binary.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn vital_file(name: &str) -> PathBuf {
+    PathBuf::from(format!(
+        "{}/../../public/vital/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+}
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(format!(
+        "{}/../ethos-engine/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+}
+
+/// A temp file unique to this test process and tag (no extra crate needed).
+fn temp_file(tag: &str, contents: &str) -> PathBuf {
+    let path =
+        std::env::temp_dir().join(format!("ethos-cli-test-{}-{tag}.json", std::process::id()));
+    std::fs::write(&path, contents).expect("write temp file");
+    path
+}
+
+fn ethos(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ethos"))
+        .args(args)
+        .output()
+        .expect("run ethos")
+}
+
+fn score_ok(args: &[&str]) -> Value {
+    let out = ethos(args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {:?}; stderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "one JSON object on one line: {stdout}"
+    );
+    serde_json::from_str(&stdout).expect("stdout is JSON")
+}
+
+fn num(v: &Value, key: &str) -> f64 {
+    v.get(key)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("no number {key:?} in {v}"))
+}
+
+/// The shipped file with every pred_distribution set by `f(gold)`.
+fn filled(name: &str, f: impl Fn(&[f64]) -> Vec<f64>) -> Value {
+    let text = std::fs::read_to_string(vital_file(name)).expect("read shipped file");
+    let mut v: Value = serde_json::from_str(&text).expect("parse shipped file");
+    for rec in v.as_array_mut().expect("array") {
+        let gold: Vec<f64> = rec["gold_distribution"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        rec["pred_distribution"] = serde_json::json!(f(&gold));
+    }
+    v
+}
+
+fn uniform(g: &[f64]) -> Vec<f64> {
+    vec![1.0 / g.len() as f64; g.len()]
+}
+
+#[test]
+fn uniform_moralchoice() {
+    let path = temp_file(
+        "uniform-moralchoice",
+        &filled("vital_distributional_moralchoice.json", uniform).to_string(),
+    );
+    let v = score_ok(&["score", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(v["records"], 181);
+    assert!((num(&v, "mean_js") - 0.169376).abs() < 1e-6, "{v}");
+    assert_eq!(num(&v, "most_likely"), 1.0);
+    assert_eq!(v.as_object().unwrap().len(), 3, "{v}");
+}
+
+#[test]
+fn one_hot_a_opinionqa_and_uniform_globalopinionqa() {
+    let one_hot = |g: &[f64]| {
+        let mut p = vec![0.0; g.len()];
+        p[0] = 1.0;
+        p
+    };
+    let path = temp_file(
+        "onehot-opinionqa",
+        &filled("vital_steerable_opinionqa.json", one_hot).to_string(),
+    );
+    let v = score_ok(&["score", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(v["records"], 3388);
+    assert!((num(&v, "mean_js") - 0.5360).abs() < 5e-5, "{v}");
+    assert!((num(&v, "most_likely") - 0.3946).abs() < 5e-5, "{v}");
+
+    let path = temp_file(
+        "uniform-globalopinionqa",
+        &filled("vital_distributional_globalopinionqa.json", uniform).to_string(),
+    );
+    let v = score_ok(&["score", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(v["records"], 1676);
+    assert!((num(&v, "mean_js") - 0.356699).abs() < 1e-6, "{v}");
+    assert!((num(&v, "most_likely") - 0.7106).abs() < 5e-5, "{v}");
+}
+
+#[test]
+fn steerable_value_fixture() {
+    let path = fixture("vital_steerable_valuekaleidoscope_sample.json");
+    let v = score_ok(&["score", path.to_str().unwrap()]);
+    assert_eq!(v["records"], 10);
+    assert!((num(&v, "accuracy") - 0.7).abs() < 1e-12, "{v}");
+    assert!((num(&v, "balanced_accuracy") - 0.75).abs() < 1e-12, "{v}");
+    assert!((num(&v, "macro_f1") - 26.0 / 35.0).abs() < 1e-12, "{v}");
+    assert!(
+        (num(&v, "binary_accuracy") - 5.0 / 7.0).abs() < 1e-12,
+        "{v}"
+    );
+    assert_eq!(v["binary_records"], 7);
+    assert_eq!(v["parser"], "reference");
+
+    let v = score_ok(&["score", "--parser", "strict", path.to_str().unwrap()]);
+    assert!((num(&v, "accuracy") - 0.2).abs() < 1e-12, "{v}");
+    assert_eq!(v["parser"], "strict");
+}
+
+fn fails_with(args: &[&str], code: i32, needles: &[&str]) {
+    let out = ethos(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
+    assert!(out.stdout.is_empty(), "nothing on stdout on failure");
+    for n in needles {
+        assert!(stderr.contains(n), "stderr should mention {n:?}: {stderr}");
+    }
+}
+
+#[test]
+fn malformed_files_name_the_record() {
+    // A prediction of the wrong length in record 5.
+    let mut v = filled("vital_distributional_moralchoice.json", uniform);
+    let id5 = v[5]["id"].as_str().unwrap().to_string();
+    v[5]["pred_distribution"] = serde_json::json!([0.5]);
+    let path = temp_file("bad-length", &v.to_string());
+    fails_with(
+        &["score", path.to_str().unwrap()],
+        1,
+        &["record 5", &id5, "pred_distribution"],
+    );
+    let _ = std::fs::remove_file(&path);
+
+    // No prediction in record 3.
+    let mut v = filled("vital_distributional_moralchoice.json", uniform);
+    let id3 = v[3]["id"].as_str().unwrap().to_string();
+    v[3]["pred_distribution"] = Value::Null;
+    let path = temp_file("no-pred", &v.to_string());
+    fails_with(
+        &["score", path.to_str().unwrap()],
+        1,
+        &["record 3", &id3, "no prediction"],
+    );
+    let _ = std::fs::remove_file(&path);
+
+    // The shipped file itself has no predictions at all.
+    let shipped = vital_file("vital_distributional_moralchoice.json");
+    fails_with(
+        &["score", shipped.to_str().unwrap()],
+        1,
+        &["record 0", "C_001", "no prediction"],
+    );
+
+    // A value record without output.
+    let text =
+        std::fs::read_to_string(fixture("vital_steerable_valuekaleidoscope_sample.json")).unwrap();
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v[2]["output"] = Value::Null;
+    let path = temp_file("no-output", &v.to_string());
+    fails_with(
+        &["score", path.to_str().unwrap()],
+        1,
+        &["record 2", "9002", "output"],
+    );
+    let _ = std::fs::remove_file(&path);
+
+    // Not JSON.
+    let path = temp_file("not-json", "[{\"question\": ");
+    fails_with(&["score", path.to_str().unwrap()], 1, &["not valid JSON"]);
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn overton_needs_a_judge() {
+    let path = vital_file("vital_overton_valuekaleidoscope.json");
+    fails_with(&["score", path.to_str().unwrap()], 1, &["Overton", "judge"]);
+}
+
+#[test]
+fn usage_errors() {
+    fails_with(&[], 2, &["usage"]);
+    fails_with(&["score"], 2, &["missing FILE"]);
+    fails_with(&["score", "a.json", "b.json"], 2, &["exactly one FILE"]);
+    fails_with(
+        &["score", "--parser", "loose", "a.json"],
+        2,
+        &["unknown parser"],
+    );
+    fails_with(&["frobnicate"], 2, &["unknown subcommand"]);
+    fails_with(&["score", "/nonexistent/file.json"], 1, &["cannot read"]);
+    let out = ethos(&["--help"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ethos score"));
+}
