@@ -376,21 +376,6 @@ impl RunRecord {
                     return bad(format!("call {i} has an invalid duration {d}"));
                 }
             }
-            match call.stage {
-                Stage::Comment(j)
-                    if j >= self
-                        .comments
-                        .len()
-                        .max(self.perspectives.perspectives.len()) =>
-                {
-                    return bad(format!(
-                        "call {i} is for comment {} but there are only {} perspectives",
-                        j + 1,
-                        self.perspectives.perspectives.len()
-                    ));
-                }
-                _ => {}
-            }
         }
         if self.comments.len() > self.perspectives.perspectives.len() {
             return bad(format!(
