@@ -69,19 +69,29 @@ impl Fault {
             Fault::NotFound,
             Fault::LogprobsUnsupported,
             Fault::RequestTimeout,
-            Fault::TooManyRequests { retry_after_s: None },
-            Fault::TooManyRequests { retry_after_s: Some(1) },
+            Fault::TooManyRequests {
+                retry_after_s: None,
+            },
+            Fault::TooManyRequests {
+                retry_after_s: Some(1),
+            },
             Fault::InternalError,
             Fault::BadGateway,
-            Fault::Unavailable { retry_after_s: None },
-            Fault::Unavailable { retry_after_s: Some(1) },
+            Fault::Unavailable {
+                retry_after_s: None,
+            },
+            Fault::Unavailable {
+                retry_after_s: Some(1),
+            },
             Fault::SlowFirstByte { ms: 3000 },
             Fault::Trickle { ms: 5 },
             Fault::Cut,
             Fault::InvalidJson,
             Fault::EmptyChoices,
             Fault::InvalidUtf8,
-            Fault::Huge { bytes: DEFAULT_HUGE_BYTES },
+            Fault::Huge {
+                bytes: DEFAULT_HUGE_BYTES,
+            },
             Fault::NoDone,
             Fault::Latency { ms: 100 },
         ]
@@ -96,12 +106,20 @@ impl Fault {
             Fault::NotFound => "404",
             Fault::LogprobsUnsupported => "400-logprobs",
             Fault::RequestTimeout => "408",
-            Fault::TooManyRequests { retry_after_s: None } => "429",
-            Fault::TooManyRequests { retry_after_s: Some(_) } => "429-retry-after",
+            Fault::TooManyRequests {
+                retry_after_s: None,
+            } => "429",
+            Fault::TooManyRequests {
+                retry_after_s: Some(_),
+            } => "429-retry-after",
             Fault::InternalError => "500",
             Fault::BadGateway => "502",
-            Fault::Unavailable { retry_after_s: None } => "503",
-            Fault::Unavailable { retry_after_s: Some(_) } => "503-retry-after",
+            Fault::Unavailable {
+                retry_after_s: None,
+            } => "503",
+            Fault::Unavailable {
+                retry_after_s: Some(_),
+            } => "503-retry-after",
             Fault::SlowFirstByte { .. } => "slow-first-byte",
             Fault::Trickle { .. } => "trickle",
             Fault::Cut => "cut",
@@ -136,19 +154,29 @@ impl Fault {
             "404" => no_param(Fault::NotFound),
             "400-logprobs" | "400" => no_param(Fault::LogprobsUnsupported),
             "408" => no_param(Fault::RequestTimeout),
-            "429" => no_param(Fault::TooManyRequests { retry_after_s: None }),
-            "429-retry-after" => Ok(Fault::TooManyRequests { retry_after_s: Some(num(1)?) }),
+            "429" => no_param(Fault::TooManyRequests {
+                retry_after_s: None,
+            }),
+            "429-retry-after" => Ok(Fault::TooManyRequests {
+                retry_after_s: Some(num(1)?),
+            }),
             "500" => no_param(Fault::InternalError),
             "502" => no_param(Fault::BadGateway),
-            "503" => no_param(Fault::Unavailable { retry_after_s: None }),
-            "503-retry-after" => Ok(Fault::Unavailable { retry_after_s: Some(num(1)?) }),
+            "503" => no_param(Fault::Unavailable {
+                retry_after_s: None,
+            }),
+            "503-retry-after" => Ok(Fault::Unavailable {
+                retry_after_s: Some(num(1)?),
+            }),
             "slow-first-byte" => Ok(Fault::SlowFirstByte { ms: num(3000)? }),
             "trickle" => Ok(Fault::Trickle { ms: num(5)? }),
             "cut" => no_param(Fault::Cut),
             "invalid-json" => no_param(Fault::InvalidJson),
             "empty-choices" => no_param(Fault::EmptyChoices),
             "invalid-utf8" => no_param(Fault::InvalidUtf8),
-            "huge" => Ok(Fault::Huge { bytes: usize::try_from(num(DEFAULT_HUGE_BYTES as u64)?).map_err(|_| err())? }),
+            "huge" => Ok(Fault::Huge {
+                bytes: usize::try_from(num(DEFAULT_HUGE_BYTES as u64)?).map_err(|_| err())?,
+            }),
             "no-done" => no_param(Fault::NoDone),
             "latency" => match param {
                 Some(_) => Ok(Fault::Latency { ms: num(0)? }),
@@ -160,7 +188,11 @@ impl Fault {
 
     /// Parse a comma-separated sequence, e.g. `503,503,ok`.
     pub fn parse_list(text: &str) -> Result<Vec<Fault>, FaultParseError> {
-        let list: Vec<Fault> = text.split(',').filter(|s| !s.trim().is_empty()).map(Fault::parse).collect::<Result<_, _>>()?;
+        let list: Vec<Fault> = text
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(Fault::parse)
+            .collect::<Result<_, _>>()?;
         if list.is_empty() {
             return Err(FaultParseError(text.to_string()));
         }
@@ -187,8 +219,12 @@ impl Fault {
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Fault::TooManyRequests { retry_after_s: Some(s) } => write!(f, "429-retry-after={s}"),
-            Fault::Unavailable { retry_after_s: Some(s) } => write!(f, "503-retry-after={s}"),
+            Fault::TooManyRequests {
+                retry_after_s: Some(s),
+            } => write!(f, "429-retry-after={s}"),
+            Fault::Unavailable {
+                retry_after_s: Some(s),
+            } => write!(f, "503-retry-after={s}"),
             Fault::SlowFirstByte { ms } => write!(f, "slow-first-byte={ms}"),
             Fault::Trickle { ms } => write!(f, "trickle={ms}"),
             Fault::Huge { bytes } => write!(f, "huge={bytes}"),
@@ -234,8 +270,18 @@ mod tests {
 
     #[test]
     fn parameters_and_lists() {
-        assert_eq!(Fault::parse(" 429-Retry-After=7 "), Ok(Fault::TooManyRequests { retry_after_s: Some(7) }));
-        assert_eq!(Fault::parse("429-retry-after"), Ok(Fault::TooManyRequests { retry_after_s: Some(1) }));
+        assert_eq!(
+            Fault::parse(" 429-Retry-After=7 "),
+            Ok(Fault::TooManyRequests {
+                retry_after_s: Some(7)
+            })
+        );
+        assert_eq!(
+            Fault::parse("429-retry-after"),
+            Ok(Fault::TooManyRequests {
+                retry_after_s: Some(1)
+            })
+        );
         assert_eq!(Fault::parse("huge=10"), Ok(Fault::Huge { bytes: 10 }));
         assert_eq!(Fault::parse_list("503,503,ok").map(|l| l.len()), Ok(3));
         assert!(Fault::parse("latency").is_err());

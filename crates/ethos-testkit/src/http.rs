@@ -20,7 +20,10 @@ pub struct Request {
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -45,18 +48,26 @@ pub async fn read_request<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Requ
         }
         let n = r.read(&mut tmp).await.map_err(|_| ReadError::Closed)?;
         if n == 0 {
-            return if buf.is_empty() { Ok(None) } else { Err(ReadError::Closed) };
+            return if buf.is_empty() {
+                Ok(None)
+            } else {
+                Err(ReadError::Closed)
+            };
         }
         buf.extend_from_slice(tmp.get(..n).unwrap_or(&[]));
     };
-    let head = std::str::from_utf8(buf.get(..head_end).unwrap_or(&[])).map_err(|_| ReadError::Bad(400, "request head is not UTF-8".into()))?;
+    let head = std::str::from_utf8(buf.get(..head_end).unwrap_or(&[]))
+        .map_err(|_| ReadError::Bad(400, "request head is not UTF-8".into()))?;
     let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or("");
     let mut parts = request_line.split(' ');
     let method = parts.next().unwrap_or("").to_string();
     let target = parts.next().unwrap_or("").to_string();
     if method.is_empty() || target.is_empty() {
-        return Err(ReadError::Bad(400, format!("bad request line {request_line:?}")));
+        return Err(ReadError::Bad(
+            400,
+            format!("bad request line {request_line:?}"),
+        ));
     }
     let path = target.split('?').next().unwrap_or("").to_string();
     let mut headers = Vec::new();
@@ -65,16 +76,33 @@ pub async fn read_request<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Requ
             headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
-    let mut req = Request { method, path, headers, body: Vec::new() };
-    if req.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
-        return Err(ReadError::Bad(411, "chunked request bodies are not supported: send Content-Length".into()));
+    let mut req = Request {
+        method,
+        path,
+        headers,
+        body: Vec::new(),
+    };
+    if req
+        .header("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+    {
+        return Err(ReadError::Bad(
+            411,
+            "chunked request bodies are not supported: send Content-Length".into(),
+        ));
     }
     let len = match req.header("content-length") {
         None => 0,
-        Some(v) => v.trim().parse::<usize>().map_err(|_| ReadError::Bad(400, "bad Content-Length".into()))?,
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| ReadError::Bad(400, "bad Content-Length".into()))?,
     };
     if len > MAX_BODY {
-        return Err(ReadError::Bad(413, format!("request body over {MAX_BODY} bytes")));
+        return Err(ReadError::Bad(
+            413,
+            format!("request body over {MAX_BODY} bytes"),
+        ));
     }
     let mut body: Vec<u8> = buf.get(head_end + 4..).unwrap_or(&[]).to_vec();
     while body.len() < len {
@@ -169,7 +197,9 @@ mod tests {
     use super::*;
 
     fn read(bytes: &[u8]) -> Result<Option<Request>, ReadError> {
-        let rt = tokio::runtime::Builder::new_current_thread().build().map_err(|_| ReadError::Closed)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|_| ReadError::Closed)?;
         let mut r = bytes;
         rt.block_on(read_request(&mut r))
     }
@@ -186,16 +216,34 @@ mod tests {
     #[test]
     fn rejects_bad_heads_without_panicking() {
         assert_eq!(read(b"").ok().flatten().map(|r| r.method), None);
-        assert!(matches!(read(b"GARBAGE\r\n\r\n"), Err(ReadError::Bad(400, _))));
-        assert!(matches!(read(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n"), Err(ReadError::Bad(400, _))));
-        assert!(matches!(read(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"), Err(ReadError::Bad(411, _))));
-        assert!(matches!(read(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"), Err(ReadError::Closed)));
-        assert!(matches!(read(b"POST / HTTP/1.1\r\nContent-Length: 999999999999\r\n\r\n"), Err(ReadError::Bad(413, _))));
+        assert!(matches!(
+            read(b"GARBAGE\r\n\r\n"),
+            Err(ReadError::Bad(400, _))
+        ));
+        assert!(matches!(
+            read(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n"),
+            Err(ReadError::Bad(400, _))
+        ));
+        assert!(matches!(
+            read(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Err(ReadError::Bad(411, _))
+        ));
+        assert!(matches!(
+            read(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"),
+            Err(ReadError::Closed)
+        ));
+        assert!(matches!(
+            read(b"POST / HTTP/1.1\r\nContent-Length: 999999999999\r\n\r\n"),
+            Err(ReadError::Bad(413, _))
+        ));
     }
 
     #[test]
     fn chunk_framing() {
-        assert_eq!(chunk(b"hello world!!!!!!"), b"11\r\nhello world!!!!!!\r\n".to_vec());
+        assert_eq!(
+            chunk(b"hello world!!!!!!"),
+            b"11\r\nhello world!!!!!!\r\n".to_vec()
+        );
         let t = trickle(vec![Step::Write(b"abcde".to_vec()), Step::Abort], 2, 1);
         assert_eq!(t.len(), 7);
         assert_eq!(t.last(), Some(&Step::Abort));

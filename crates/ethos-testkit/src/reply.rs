@@ -34,7 +34,11 @@ impl ChatCall {
         let text_of = |c: &Value| -> String {
             match c {
                 Value::String(s) => s.clone(),
-                Value::Array(parts) => parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join(""),
+                Value::Array(parts) => parts
+                    .iter()
+                    .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    .collect::<Vec<_>>()
+                    .join(""),
                 _ => String::new(),
             }
         };
@@ -44,7 +48,11 @@ impl ChatCall {
         }
         if let Some(arr) = v.get("messages").and_then(Value::as_array) {
             for m in arr {
-                let role = m.get("role").and_then(Value::as_str).unwrap_or("").to_string();
+                let role = m
+                    .get("role")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 messages.push((role, m.get("content").map(text_of).unwrap_or_default()));
             }
         }
@@ -52,14 +60,29 @@ impl ChatCall {
         let logprobs = v.get("logprobs").and_then(Value::as_bool).unwrap_or(false) || top.is_some();
         ChatCall {
             protocol,
-            model: v.get("model").and_then(Value::as_str).unwrap_or("").to_string(),
+            model: v
+                .get("model")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
             messages,
             stream: v.get("stream").and_then(Value::as_bool).unwrap_or(false),
             logprobs,
-            top_logprobs: top.map(|t| t.min(20) as u32).unwrap_or(if logprobs { 1 } else { 0 }),
-            n: v.get("n").and_then(Value::as_u64).map(|n| n.clamp(1, 16) as u32).unwrap_or(1),
-            include_usage: v.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false),
-            max_tokens: v.get("max_tokens").or_else(|| v.get("max_completion_tokens")).and_then(Value::as_u64),
+            top_logprobs: top
+                .map(|t| t.min(20) as u32)
+                .unwrap_or(if logprobs { 1 } else { 0 }),
+            n: v.get("n")
+                .and_then(Value::as_u64)
+                .map(|n| n.clamp(1, 16) as u32)
+                .unwrap_or(1),
+            include_usage: v
+                .pointer("/stream_options/include_usage")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            max_tokens: v
+                .get("max_tokens")
+                .or_else(|| v.get("max_completion_tokens"))
+                .and_then(Value::as_u64),
             json_schema: v.get("response_format").is_some(),
         }
     }
@@ -82,7 +105,12 @@ impl Default for OkReply {
     fn default() -> Self {
         OkReply {
             texts: vec!["A".to_string()],
-            first_token_top: vec![("A".into(), 0.5), ("B".into(), 0.3), ("C".into(), 0.15), ("D".into(), 0.05)],
+            first_token_top: vec![
+                ("A".into(), 0.5),
+                ("B".into(), 0.3),
+                ("C".into(), 0.15),
+                ("D".into(), 0.05),
+            ],
         }
     }
 }
@@ -92,7 +120,10 @@ impl OkReply {
         if self.texts.is_empty() {
             return "";
         }
-        self.texts.get(choice % self.texts.len()).map(String::as_str).unwrap_or("")
+        self.texts
+            .get(choice % self.texts.len())
+            .map(String::as_str)
+            .unwrap_or("")
     }
 }
 
@@ -104,7 +135,11 @@ pub fn tokens(text: &str) -> Vec<String> {
     for ch in text.chars() {
         let join = match prev {
             None => false,
-            Some(p) => ch.is_alphanumeric() && (p.is_alphanumeric() || (p.is_whitespace() && cur.chars().all(char::is_whitespace))),
+            Some(p) => {
+                ch.is_alphanumeric()
+                    && (p.is_alphanumeric()
+                        || (p.is_whitespace() && cur.chars().all(char::is_whitespace)))
+            }
         };
         if !join && !cur.is_empty() {
             out.push(std::mem::take(&mut cur));
@@ -138,12 +173,26 @@ fn openai_logprobs(toks: &[String], reply: &OkReply, top_n: u32) -> Vec<Value> {
                 }
                 alts.into_iter()
                     .take(top_n as usize)
-                    .map(|(tok, p)| json!({"token": tok, "logprob": lp(p), "bytes": tok.as_bytes()}))
+                    .map(
+                        |(tok, p)| json!({"token": tok, "logprob": lp(p), "bytes": tok.as_bytes()}),
+                    )
                     .collect()
             } else {
-                vec![json!({"token": t, "logprob": -0.01, "bytes": t.as_bytes()})].into_iter().take(top_n as usize).collect()
+                vec![json!({"token": t, "logprob": -0.01, "bytes": t.as_bytes()})]
+                    .into_iter()
+                    .take(top_n as usize)
+                    .collect()
             };
-            let own = if i == 0 { reply.first_token_top.iter().find(|(a, _)| a == t).map(|(_, p)| lp(*p)).unwrap_or(lp(0.9)) } else { -0.01 };
+            let own = if i == 0 {
+                reply
+                    .first_token_top
+                    .iter()
+                    .find(|(a, _)| a == t)
+                    .map(|(_, p)| lp(*p))
+                    .unwrap_or(lp(0.9))
+            } else {
+                -0.01
+            };
             json!({"token": t, "logprob": own, "bytes": t.as_bytes(), "top_logprobs": tops})
         })
         .collect()
@@ -155,9 +204,15 @@ fn usage_openai(call: &ChatCall, completion: usize) -> Value {
 
 pub fn cors_headers(origin: Option<&str>) -> Vec<(String, String)> {
     vec![
-        ("Access-Control-Allow-Origin".into(), origin.unwrap_or("*").to_string()),
+        (
+            "Access-Control-Allow-Origin".into(),
+            origin.unwrap_or("*").to_string(),
+        ),
         ("Vary".into(), "Origin".into()),
-        ("Access-Control-Expose-Headers".into(), "Retry-After, Content-Type".into()),
+        (
+            "Access-Control-Expose-Headers".into(),
+            "Retry-After, Content-Type".into(),
+        ),
     ]
 }
 
@@ -169,7 +224,12 @@ fn json_headers(origin: Option<&str>, extra: &[(&str, String)]) -> Vec<(String, 
 }
 
 /// A complete JSON response with Content-Length.
-pub fn json_response(status: u16, body: &[u8], origin: Option<&str>, extra: &[(&str, String)]) -> Vec<Step> {
+pub fn json_response(
+    status: u16,
+    body: &[u8],
+    origin: Option<&str>,
+    extra: &[(&str, String)],
+) -> Vec<Step> {
     let mut headers = json_headers(origin, extra);
     headers.push(("Content-Length".into(), body.len().to_string()));
     let mut bytes = head(status, &headers);
@@ -226,7 +286,11 @@ fn openai_stream_events(call: &ChatCall, reply: &OkReply, id: &str) -> Vec<Vec<u
         out.push(sse_openai(&base(json!([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}]))));
         let toks = tokens(reply.text(i));
         completion += toks.len();
-        let lps = if call.logprobs { openai_logprobs(&toks, reply, call.top_logprobs) } else { Vec::new() };
+        let lps = if call.logprobs {
+            openai_logprobs(&toks, reply, call.top_logprobs)
+        } else {
+            Vec::new()
+        };
         for (j, t) in toks.iter().enumerate() {
             let logprobs = match lps.get(j) {
                 Some(entry) => json!({"content": [entry]}),
@@ -234,7 +298,9 @@ fn openai_stream_events(call: &ChatCall, reply: &OkReply, id: &str) -> Vec<Vec<u
             };
             out.push(sse_openai(&base(json!([{"index": i, "delta": {"content": t}, "logprobs": logprobs, "finish_reason": null}]))));
         }
-        out.push(sse_openai(&base(json!([{"index": i, "delta": {}, "logprobs": null, "finish_reason": "stop"}]))));
+        out.push(sse_openai(&base(
+            json!([{"index": i, "delta": {}, "logprobs": null, "finish_reason": "stop"}]),
+        )));
     }
     if call.include_usage {
         out.push(sse_openai(&json!({"id": id, "object": "chat.completion.chunk", "created": 0, "model": call.model, "choices": [], "usage": usage_openai(call, completion)})));
@@ -242,7 +308,12 @@ fn openai_stream_events(call: &ChatCall, reply: &OkReply, id: &str) -> Vec<Vec<u
     out
 }
 
-fn anthropic_stream_events(call: &ChatCall, reply: &OkReply, id: &str, with_content: bool) -> Vec<Vec<u8>> {
+fn anthropic_stream_events(
+    call: &ChatCall,
+    reply: &OkReply,
+    id: &str,
+    with_content: bool,
+) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let input = call.prompt_chars() / 4 + 1;
     out.push(sse_anthropic(
@@ -256,7 +327,10 @@ fn anthropic_stream_events(call: &ChatCall, reply: &OkReply, id: &str, with_cont
         for t in &toks {
             out.push(sse_anthropic("content_block_delta", &json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}})));
         }
-        out.push(sse_anthropic("content_block_stop", &json!({"type": "content_block_stop", "index": 0})));
+        out.push(sse_anthropic(
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": 0}),
+        ));
     }
     out.push(sse_anthropic(
         "message_delta",
@@ -268,7 +342,12 @@ fn anthropic_stream_events(call: &ChatCall, reply: &OkReply, id: &str, with_cont
 const ANTHROPIC_STOP: &str = "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
 const OPENAI_DONE: &str = "data: [DONE]\n\n";
 
-fn openai_full(call: &ChatCall, reply: &OkReply, id: &str, choices_override: Option<Vec<Value>>) -> Value {
+fn openai_full(
+    call: &ChatCall,
+    reply: &OkReply,
+    id: &str,
+    choices_override: Option<Vec<Value>>,
+) -> Value {
     let mut completion = 0;
     let choices = choices_override.unwrap_or_else(|| {
         (0..call.n as usize)
@@ -286,7 +365,11 @@ fn openai_full(call: &ChatCall, reply: &OkReply, id: &str, choices_override: Opt
 
 fn anthropic_full(call: &ChatCall, reply: &OkReply, id: &str, with_content: bool) -> Value {
     let text = reply.text(0);
-    let content = if with_content { json!([{"type": "text", "text": text}]) } else { json!([]) };
+    let content = if with_content {
+        json!([{"type": "text", "text": text}])
+    } else {
+        json!([])
+    };
     json!({"id": id, "type": "message", "role": "assistant", "model": call.model, "content": content, "stop_reason": "end_turn", "stop_sequence": null,
         "usage": {"input_tokens": call.prompt_chars() / 4 + 1, "output_tokens": tokens(text).len()}})
 }
@@ -322,36 +405,89 @@ fn huge_reply(bytes: usize) -> OkReply {
     for _ in 0..words {
         text.push_str(" lorem12");
     }
-    OkReply { texts: vec![text], first_token_top: Vec::new() }
+    OkReply {
+        texts: vec![text],
+        first_token_top: Vec::new(),
+    }
 }
 
 /// The full answer to a chat request under `fault`.
-pub fn chat_response(fault: Fault, call: &ChatCall, reply: &OkReply, id: &str, origin: Option<&str>) -> Vec<Step> {
+pub fn chat_response(
+    fault: Fault,
+    call: &ChatCall,
+    reply: &OkReply,
+    id: &str,
+    origin: Option<&str>,
+) -> Vec<Step> {
     let p = call.protocol;
-    let err = |status: u16, msg: &str, param: Option<&str>, extra: &[(&str, String)]| json_response(status, &error_body(p, status, msg, param), origin, extra);
+    let err = |status: u16, msg: &str, param: Option<&str>, extra: &[(&str, String)]| {
+        json_response(status, &error_body(p, status, msg, param), origin, extra)
+    };
     match fault {
-        Fault::Unauthorized => err(401, "Incorrect API key provided. You can find your API key in your account settings.", None, &[]),
+        Fault::Unauthorized => err(
+            401,
+            "Incorrect API key provided. You can find your API key in your account settings.",
+            None,
+            &[],
+        ),
         Fault::Forbidden => err(403, "This key is not allowed to use this model.", None, &[]),
-        Fault::NotFound => err(404, &format!("The model `{}` does not exist or you do not have access to it.", call.model), Some("model"), &[]),
-        Fault::LogprobsUnsupported if call.logprobs => err(400, "logprobs is not supported with this model", Some("logprobs"), &[]),
+        Fault::NotFound => err(
+            404,
+            &format!(
+                "The model `{}` does not exist or you do not have access to it.",
+                call.model
+            ),
+            Some("model"),
+            &[],
+        ),
+        Fault::LogprobsUnsupported if call.logprobs => err(
+            400,
+            "logprobs is not supported with this model",
+            Some("logprobs"),
+            &[],
+        ),
         Fault::RequestTimeout => err(408, "Request timed out.", None, &[]),
         Fault::TooManyRequests { retry_after_s } => {
-            let extra: Vec<(&str, String)> = retry_after_s.map(|s| ("Retry-After", s.to_string())).into_iter().collect();
-            err(429, "Rate limit reached for requests. Please try again later.", None, &extra)
+            let extra: Vec<(&str, String)> = retry_after_s
+                .map(|s| ("Retry-After", s.to_string()))
+                .into_iter()
+                .collect();
+            err(
+                429,
+                "Rate limit reached for requests. Please try again later.",
+                None,
+                &extra,
+            )
         }
-        Fault::InternalError => err(500, "The server had an error while processing your request.", None, &[]),
+        Fault::InternalError => err(
+            500,
+            "The server had an error while processing your request.",
+            None,
+            &[],
+        ),
         Fault::BadGateway => {
             // Real 502s usually come from a proxy, with an HTML body.
             let body = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>";
-            let mut headers = vec![("Content-Type".to_string(), "text/html".to_string()), ("Content-Length".to_string(), body.len().to_string())];
+            let mut headers = vec![
+                ("Content-Type".to_string(), "text/html".to_string()),
+                ("Content-Length".to_string(), body.len().to_string()),
+            ];
             headers.extend(cors_headers(origin));
             let mut bytes = head(502, &headers);
             bytes.extend_from_slice(body);
             vec![Step::Write(bytes)]
         }
         Fault::Unavailable { retry_after_s } => {
-            let extra: Vec<(&str, String)> = retry_after_s.map(|s| ("Retry-After", s.to_string())).into_iter().collect();
-            err(503, "The server is overloaded. Please try again later.", None, &extra)
+            let extra: Vec<(&str, String)> = retry_after_s
+                .map(|s| ("Retry-After", s.to_string()))
+                .into_iter()
+                .collect();
+            err(
+                503,
+                "The server is overloaded. Please try again later.",
+                None,
+                &extra,
+            )
         }
         Fault::SlowFirstByte { ms } | Fault::Latency { ms } => {
             let mut steps = vec![Step::Sleep(ms)];
@@ -367,8 +503,13 @@ pub fn chat_response(fault: Fault, call: &ChatCall, reply: &OkReply, id: &str, o
                 };
                 events.truncate(2);
                 events.push(match p {
-                    Protocol::OpenAi => format!("data: {{\"id\":\"{id}\",\"object\":\"chat.completion.chunk\",\"choi").into_bytes(),
-                    Protocol::Anthropic => b"event: content_block_delta\ndata: {\"type\":\"content_block_del".to_vec(),
+                    Protocol::OpenAi => format!(
+                        "data: {{\"id\":\"{id}\",\"object\":\"chat.completion.chunk\",\"choi"
+                    )
+                    .into_bytes(),
+                    Protocol::Anthropic => {
+                        b"event: content_block_delta\ndata: {\"type\":\"content_block_del".to_vec()
+                    }
                 });
                 stream_steps(origin, events, false)
             } else {
@@ -398,15 +539,24 @@ pub fn chat_response(fault: Fault, call: &ChatCall, reply: &OkReply, id: &str, o
                 });
                 stream_steps(origin, events, true)
             } else {
-                json_response(200, format!("{{\"id\": \"{id}\", \"choices\": [{{\"message\": ").as_bytes(), origin, &[])
+                json_response(
+                    200,
+                    format!("{{\"id\": \"{id}\", \"choices\": [{{\"message\": ").as_bytes(),
+                    origin,
+                    &[],
+                )
             }
         }
         Fault::EmptyChoices => {
             if call.stream {
                 let events = match p {
                     Protocol::OpenAi => vec![
-                        sse_openai(&json!({"id": id, "object": "chat.completion.chunk", "created": 0, "model": call.model, "choices": []})),
-                        sse_openai(&json!({"id": id, "object": "chat.completion.chunk", "created": 0, "model": call.model, "choices": [], "usage": usage_openai(call, 0)})),
+                        sse_openai(
+                            &json!({"id": id, "object": "chat.completion.chunk", "created": 0, "model": call.model, "choices": []}),
+                        ),
+                        sse_openai(
+                            &json!({"id": id, "object": "chat.completion.chunk", "created": 0, "model": call.model, "choices": [], "usage": usage_openai(call, 0)}),
+                        ),
                         OPENAI_DONE.as_bytes().to_vec(),
                     ],
                     Protocol::Anthropic => {
@@ -426,7 +576,10 @@ pub fn chat_response(fault: Fault, call: &ChatCall, reply: &OkReply, id: &str, o
         }
         Fault::InvalidUtf8 => {
             // Serialise a reply whose text holds a marker, then swap the marker for raw bytes.
-            let marked = OkReply { texts: vec!["A \u{1F600}MARK".to_string()], first_token_top: reply.first_token_top.clone() };
+            let marked = OkReply {
+                texts: vec!["A \u{1F600}MARK".to_string()],
+                first_token_top: reply.first_token_top.clone(),
+            };
             let swap = |b: Vec<u8>| -> Vec<u8> {
                 let s = String::from_utf8_lossy(&b).into_owned();
                 let mut out = Vec::with_capacity(s.len());
@@ -498,9 +651,13 @@ pub fn ok_steps(call: &ChatCall, reply: &OkReply, id: &str, origin: Option<&str>
 /// `/v1/models` in either protocol's shape.
 pub fn models_body(protocol: Protocol, models: &[String]) -> Vec<u8> {
     let v = match protocol {
-        Protocol::OpenAi => json!({"object": "list", "data": models.iter().map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": "ethos-testkit"})).collect::<Vec<_>>()}),
-        Protocol::Anthropic => json!({"data": models.iter().map(|m| json!({"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"})).collect::<Vec<_>>(),
-            "has_more": false, "first_id": models.first(), "last_id": models.last()}),
+        Protocol::OpenAi => {
+            json!({"object": "list", "data": models.iter().map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": "ethos-testkit"})).collect::<Vec<_>>()})
+        }
+        Protocol::Anthropic => {
+            json!({"data": models.iter().map(|m| json!({"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"})).collect::<Vec<_>>(),
+            "has_more": false, "first_id": models.first(), "last_id": models.last()})
+        }
     };
     v.to_string().into_bytes()
 }
@@ -511,7 +668,10 @@ mod tests {
 
     #[test]
     fn tokens_keep_leading_spaces_and_split_punctuation() {
-        assert_eq!(tokens("A. Because it is"), vec!["A", ".", " Because", " it", " is"]);
+        assert_eq!(
+            tokens("A. Because it is"),
+            vec!["A", ".", " Because", " it", " is"]
+        );
         assert_eq!(tokens(""), Vec::<String>::new());
         assert_eq!(tokens("  x"), vec![" ", " x"]);
         assert_eq!(tokens("héllo wörld").concat(), "héllo wörld");

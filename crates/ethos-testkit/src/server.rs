@@ -2,7 +2,10 @@
 
 use crate::fault::{Fault, MODEL_PREFIX};
 use crate::http::{read_request, ReadError, Request, Step};
-use crate::reply::{chat_response, cors_headers, error_body, json_response, models_body, ChatCall, OkReply, Protocol};
+use crate::reply::{
+    chat_response, cors_headers, error_body, json_response, models_body, ChatCall, OkReply,
+    Protocol,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -71,7 +74,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { reply: OkReply::default(), latency_ms: 0, models: vec!["fault-server-model".into(), "fault:ok".into()] }
+        Config {
+            reply: OkReply::default(),
+            latency_ms: 0,
+            models: vec!["fault-server-model".into(), "fault:ok".into()],
+        }
     }
 }
 
@@ -114,12 +121,22 @@ impl FaultServer {
         let listener = StdListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared { inner: Mutex::new(Inner { config, ..Inner::default() }), responder: Mutex::new(None) });
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                config,
+                ..Inner::default()
+            }),
+            responder: Mutex::new(None),
+        });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let state = shared.clone();
-        let thread = std::thread::Builder::new().name(format!("fault-server-{}", addr.port())).spawn(move || {
-            rt.block_on(async move {
+        let thread = std::thread::Builder::new()
+            .name(format!("fault-server-{}", addr.port()))
+            .spawn(move || {
+                rt.block_on(async move {
                 let listener = match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => l,
                     Err(e) => {
@@ -140,8 +157,13 @@ impl FaultServer {
                     }
                 }
             });
-        })?;
-        Ok(FaultServer { addr, shared, shutdown: Some(tx), thread: Some(thread) })
+            })?;
+        Ok(FaultServer {
+            addr,
+            shared,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -193,7 +215,11 @@ impl FaultServer {
 
     /// Decide each `ok` reply from the request (overrides the configured reply).
     pub fn set_responder(&self, f: impl Fn(&ChatCall) -> OkReply + Send + Sync + 'static) {
-        *self.shared.responder.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(f));
+        *self
+            .shared
+            .responder
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(f));
     }
 
     /// Block the calling thread until the server stops (for the binary).
@@ -217,7 +243,12 @@ async fn handle_connection(mut stream: tokio::net::TcpStream, shared: Arc<Shared
     let steps = match read_request(&mut stream).await {
         Ok(Some(req)) => route(&shared, &req),
         Ok(None) | Err(ReadError::Closed) => return,
-        Err(ReadError::Bad(status, msg)) => json_response(status, &error_body(Protocol::OpenAi, status, &msg, None), None, &[]),
+        Err(ReadError::Bad(status, msg)) => json_response(
+            status,
+            &error_body(Protocol::OpenAi, status, &msg, None),
+            None,
+            &[],
+        ),
     };
     for step in steps {
         match step {
@@ -268,7 +299,10 @@ fn route(shared: &Shared, req: &Request) -> Vec<Step> {
     if req.method == "OPTIONS" {
         shared.lock().stats.preflights += 1;
         let mut headers = cors_headers(origin);
-        headers.push(("Access-Control-Allow-Methods".into(), "GET, POST, OPTIONS".into()));
+        headers.push((
+            "Access-Control-Allow-Methods".into(),
+            "GET, POST, OPTIONS".into(),
+        ));
         let allow = req.header("access-control-request-headers").unwrap_or("content-type, authorization, x-api-key, anthropic-version, anthropic-dangerous-direct-browser-access");
         headers.push(("Access-Control-Allow-Headers".into(), allow.to_string()));
         headers.push(("Access-Control-Max-Age".into(), "600".into()));
@@ -287,18 +321,35 @@ fn route(shared: &Shared, req: &Request) -> Vec<Step> {
         let fault = next_fault(shared, None);
         let fault = match fault {
             Ok(f) => f,
-            Err(e) => return json_response(400, &error_body(protocol, 400, &e, Some("model")), origin, &[]),
+            Err(e) => {
+                return json_response(
+                    400,
+                    &error_body(protocol, 400, &e, Some("model")),
+                    origin,
+                    &[],
+                )
+            }
         };
         log.fault = Some(fault.to_string());
         count(shared, log, fault, None);
         let models = shared.lock().config.models.clone();
         return match fault {
-            Fault::Ok | Fault::LogprobsUnsupported | Fault::NoDone | Fault::Trickle { .. } | Fault::Huge { .. } | Fault::InvalidUtf8 => {
+            Fault::Ok
+            | Fault::LogprobsUnsupported
+            | Fault::NoDone
+            | Fault::Trickle { .. }
+            | Fault::Huge { .. }
+            | Fault::InvalidUtf8 => {
                 json_response(200, &models_body(protocol, &models), origin, &[])
             }
             Fault::SlowFirstByte { ms } | Fault::Latency { ms } => {
                 let mut s = vec![Step::Sleep(ms)];
-                s.extend(json_response(200, &models_body(protocol, &models), origin, &[]));
+                s.extend(json_response(
+                    200,
+                    &models_body(protocol, &models),
+                    origin,
+                    &[],
+                ));
                 s
             }
             Fault::EmptyChoices => json_response(200, &models_body(protocol, &[]), origin, &[]),
@@ -321,12 +372,38 @@ fn route(shared: &Shared, req: &Request) -> Vec<Step> {
 
     let is_chat = path.ends_with("/chat/completions") || path.ends_with("/messages");
     if !is_chat || req.method != "POST" {
-        return json_response(404, &error_body(protocol, 404, &format!("no route for {} {}", req.method, req.path), None), origin, &[]);
+        return json_response(
+            404,
+            &error_body(
+                protocol,
+                404,
+                &format!("no route for {} {}", req.method, req.path),
+                None,
+            ),
+            origin,
+            &[],
+        );
     }
-    let protocol = if path.ends_with("/messages") { Protocol::Anthropic } else { Protocol::OpenAi };
+    let protocol = if path.ends_with("/messages") {
+        Protocol::Anthropic
+    } else {
+        Protocol::OpenAi
+    };
     let body: Value = match serde_json::from_slice(&req.body) {
         Ok(v) => v,
-        Err(e) => return json_response(400, &error_body(protocol, 400, &format!("request body is not JSON: {e}"), None), origin, &[]),
+        Err(e) => {
+            return json_response(
+                400,
+                &error_body(
+                    protocol,
+                    400,
+                    &format!("request body is not JSON: {e}"),
+                    None,
+                ),
+                origin,
+                &[],
+            )
+        }
     };
     let call = ChatCall::from_json(protocol, &body);
     log.kind = match protocol {
@@ -340,7 +417,14 @@ fn route(shared: &Shared, req: &Request) -> Vec<Step> {
     log.n = call.n;
     let fault = match next_fault(shared, Some(&call.model)) {
         Ok(f) => f,
-        Err(e) => return json_response(400, &error_body(protocol, 400, &e, Some("model")), origin, &[]),
+        Err(e) => {
+            return json_response(
+                400,
+                &error_body(protocol, 400, &e, Some("model")),
+                origin,
+                &[],
+            )
+        }
     };
     let (reply, latency) = {
         let g = shared.lock();
@@ -352,7 +436,11 @@ fn route(shared: &Shared, req: &Request) -> Vec<Step> {
     };
     log.fault = Some(fault.to_string());
     let seq = count(shared, log, fault, Some(&call.model));
-    let responder = shared.responder.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let responder = shared
+        .responder
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let reply = match responder {
         Some(f) => f(&call),
         None => reply,
@@ -380,7 +468,9 @@ fn next_fault(shared: &Shared, model: Option<&str>) -> Result<Fault, String> {
     let seen = g.per_model_seen.entry(key).or_insert(0);
     let idx = (*seen).min(list.len().saturating_sub(1));
     *seen += 1;
-    list.get(idx).copied().ok_or_else(|| "empty fault list".to_string())
+    list.get(idx)
+        .copied()
+        .ok_or_else(|| "empty fault list".to_string())
 }
 
 fn count(shared: &Shared, mut log: RequestLog, fault: Fault, model: Option<&str>) -> u64 {
@@ -400,11 +490,23 @@ fn count(shared: &Shared, mut log: RequestLog, fault: Fault, model: Option<&str>
 
 fn control(shared: &Shared, req: &Request, ctl: &str, origin: Option<&str>) -> Vec<Step> {
     let ok = |v: Value| json_response(200, v.to_string().as_bytes(), origin, &[]);
-    let bad = |msg: String| json_response(400, &error_body(Protocol::OpenAi, 400, &msg, None), origin, &[]);
+    let bad = |msg: String| {
+        json_response(
+            400,
+            &error_body(Protocol::OpenAi, 400, &msg, None),
+            origin,
+            &[],
+        )
+    };
     match (req.method.as_str(), ctl) {
         ("GET", "stats") => {
             let stats = shared.lock().stats.clone();
-            json_response(200, &serde_json::to_vec(&stats).unwrap_or_default(), origin, &[])
+            json_response(
+                200,
+                &serde_json::to_vec(&stats).unwrap_or_default(),
+                origin,
+                &[],
+            )
         }
         ("POST", "script") => {
             // Either ["503", "ok"] or {"faults": ["503", "ok"]}.
@@ -440,7 +542,12 @@ fn control(shared: &Shared, req: &Request, ctl: &str, origin: Option<&str>) -> V
         }
         ("GET", "config") => {
             let c = shared.lock().config.clone();
-            json_response(200, &serde_json::to_vec(&c).unwrap_or_default(), origin, &[])
+            json_response(
+                200,
+                &serde_json::to_vec(&c).unwrap_or_default(),
+                origin,
+                &[],
+            )
         }
         ("POST", "config") => match serde_json::from_slice::<Config>(&req.body) {
             Ok(c) if c.reply.texts.is_empty() => bad("reply.texts must not be empty".into()),
@@ -450,7 +557,20 @@ fn control(shared: &Shared, req: &Request, ctl: &str, origin: Option<&str>) -> V
             }
             Err(e) => bad(format!("bad config: {e}")),
         },
-        ("GET", "faults") => ok(json!(Fault::all().iter().map(|f| f.to_string()).collect::<Vec<_>>())),
-        _ => json_response(404, &error_body(Protocol::OpenAi, 404, &format!("no control route {} {}", req.method, req.path), None), origin, &[]),
+        ("GET", "faults") => ok(json!(Fault::all()
+            .iter()
+            .map(|f| f.to_string())
+            .collect::<Vec<_>>())),
+        _ => json_response(
+            404,
+            &error_body(
+                Protocol::OpenAi,
+                404,
+                &format!("no control route {} {}", req.method, req.path),
+                None,
+            ),
+            origin,
+            &[],
+        ),
     }
 }

@@ -14,18 +14,26 @@ struct Resp {
 
 impl Resp {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     /// The body with chunk framing removed; `None` when the chunked body never ended.
     fn body(&self) -> Option<Vec<u8>> {
-        if !self.header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        if !self
+            .header("transfer-encoding")
+            .is_some_and(|v| v.contains("chunked"))
+        {
             return Some(self.raw.clone());
         }
         let mut out = Vec::new();
         let mut rest = self.raw.as_slice();
         loop {
             let line_end = rest.windows(2).position(|w| w == b"\r\n")?;
-            let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).ok()?.trim(), 16).ok()?;
+            let size =
+                usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).ok()?.trim(), 16)
+                    .ok()?;
             rest = &rest[line_end + 2..];
             if size == 0 {
                 return Some(out);
@@ -45,10 +53,19 @@ impl Resp {
     }
 }
 
-fn request(server: &FaultServer, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&Value>) -> Resp {
+fn request(
+    server: &FaultServer,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Resp {
     let mut s = TcpStream::connect(server.addr()).expect("connect");
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (n, v) in headers {
         req.push_str(&format!("{n}: {v}\r\n"));
     }
@@ -57,12 +74,26 @@ fn request(server: &FaultServer, method: &str, path: &str, headers: &[(&str, &st
     s.write_all(req.as_bytes()).expect("write");
     let mut all = Vec::new();
     let _ = s.read_to_end(&mut all);
-    let head_end = all.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
+    let head_end = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
     let head = String::from_utf8_lossy(&all[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|c| c.parse().ok()).expect("status");
-    let headers = lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_string(), v.trim().to_string())).collect();
-    Resp { status, headers, raw: all[head_end + 4..].to_vec() }
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Resp {
+        status,
+        headers,
+        raw: all[head_end + 4..].to_vec(),
+    }
 }
 
 fn chat(server: &FaultServer, model: &str, stream: bool, extra: Value) -> Resp {
@@ -72,31 +103,66 @@ fn chat(server: &FaultServer, model: &str, stream: bool, extra: Value) -> Resp {
             b.insert(k.clone(), v.clone());
         }
     }
-    request(server, "POST", "/v1/chat/completions", &[("Content-Type", "application/json"), ("Authorization", "Bearer sk-secret")], Some(&body))
+    request(
+        server,
+        "POST",
+        "/v1/chat/completions",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", "Bearer sk-secret"),
+        ],
+        Some(&body),
+    )
 }
 
 fn messages(server: &FaultServer, model: &str, stream: bool) -> Resp {
     let body = json!({"model": model, "system": "be brief", "messages": [{"role": "user", "content": "hi"}], "stream": stream, "max_tokens": 5});
-    request(server, "POST", "/v1/messages", &[("x-api-key", "sk-ant-secret"), ("anthropic-version", "2023-06-01")], Some(&body))
+    request(
+        server,
+        "POST",
+        "/v1/messages",
+        &[
+            ("x-api-key", "sk-ant-secret"),
+            ("anthropic-version", "2023-06-01"),
+        ],
+        Some(&body),
+    )
 }
 
 /// `data:` payloads of an SSE body.
 fn sse_data(text: &str) -> Vec<String> {
-    text.split("\n\n").flat_map(|ev| ev.lines().filter_map(|l| l.strip_prefix("data: ").map(str::to_string)).collect::<Vec<_>>()).collect()
+    text.split("\n\n")
+        .flat_map(|ev| {
+            ev.lines()
+                .filter_map(|l| l.strip_prefix("data: ").map(str::to_string))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 #[test]
 fn ok_non_streamed_openai_with_logprobs() {
     let server = FaultServer::start().expect("start");
     server.set_texts(vec!["B. Because".into()]);
-    let r = chat(&server, "m", false, json!({"logprobs": true, "top_logprobs": 3}));
+    let r = chat(
+        &server,
+        "m",
+        false,
+        json!({"logprobs": true, "top_logprobs": 3}),
+    );
     assert_eq!(r.status, 200);
     let v = r.json();
     assert_eq!(v["choices"][0]["message"]["content"], "B. Because");
     let top = &v["choices"][0]["logprobs"]["content"][0]["top_logprobs"];
     assert_eq!(top.as_array().map(Vec::len), Some(3));
     assert_eq!(top[0]["token"], "A");
-    let p: f64 = top.as_array().into_iter().flatten().filter_map(|t| t["logprob"].as_f64()).map(f64::exp).sum();
+    let p: f64 = top
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["logprob"].as_f64())
+        .map(f64::exp)
+        .sum();
     assert!((p - 0.95).abs() < 1e-9, "{p}");
     assert_eq!(v["choices"][0]["logprobs"]["content"][0]["token"], "B");
     // no logprobs unless asked
@@ -109,16 +175,37 @@ fn ok_non_streamed_openai_with_logprobs() {
 fn ok_streamed_openai_ends_with_done_and_usage() {
     let server = FaultServer::start().expect("start");
     server.set_texts(vec!["A. Yes we should".into()]);
-    let r = chat(&server, "m", true, json!({"stream_options": {"include_usage": true}, "logprobs": true, "top_logprobs": 2, "n": 2}));
+    let r = chat(
+        &server,
+        "m",
+        true,
+        json!({"stream_options": {"include_usage": true}, "logprobs": true, "top_logprobs": 2, "n": 2}),
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("text/event-stream"));
     let data = sse_data(&r.text());
     assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
-    let chunks: Vec<Value> = data.iter().filter(|d| *d != "[DONE]").map(|d| serde_json::from_str(d).expect("json chunk")).collect();
-    let text: String = chunks.iter().flat_map(|c| c["choices"].as_array().cloned().unwrap_or_default()).filter(|c| c["index"] == 1).filter_map(|c| c["delta"]["content"].as_str().map(str::to_string)).collect();
+    let chunks: Vec<Value> = data
+        .iter()
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).expect("json chunk"))
+        .collect();
+    let text: String = chunks
+        .iter()
+        .flat_map(|c| c["choices"].as_array().cloned().unwrap_or_default())
+        .filter(|c| c["index"] == 1)
+        .filter_map(|c| c["delta"]["content"].as_str().map(str::to_string))
+        .collect();
     assert_eq!(text, "A. Yes we should");
-    assert!(chunks.last().is_some_and(|c| c["usage"]["completion_tokens"].as_u64() == Some(10)));
-    assert!(chunks.iter().any(|c| c["choices"][0]["logprobs"]["content"][0]["top_logprobs"].as_array().map(Vec::len) == Some(2)));
+    assert!(chunks
+        .last()
+        .is_some_and(|c| c["usage"]["completion_tokens"].as_u64() == Some(10)));
+    assert!(chunks.iter().any(
+        |c| c["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+            .as_array()
+            .map(Vec::len)
+            == Some(2)
+    ));
 }
 
 #[test]
@@ -131,11 +218,19 @@ fn ok_anthropic_streamed_and_not() {
     let t = messages(&server, "claude-x", true).text();
     assert!(t.starts_with("event: message_start\n"));
     assert!(t.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
-    let deltas: String = sse_data(&t).iter().filter_map(|d| serde_json::from_str::<Value>(d).ok()).filter(|v| v["type"] == "content_block_delta").filter_map(|v| v["delta"]["text"].as_str().map(str::to_string)).collect();
+    let deltas: String = sse_data(&t)
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter(|v| v["type"] == "content_block_delta")
+        .filter_map(|v| v["delta"]["text"].as_str().map(str::to_string))
+        .collect();
     assert_eq!(deltas, "Hello there");
     let stats = server.stats();
     assert_eq!(stats.model("claude-x"), 2);
-    assert!(stats.requests.iter().all(|r| r.kind == "anthropic" && r.header_names.contains(&"x-api-key".to_string())));
+    assert!(stats
+        .requests
+        .iter()
+        .all(|r| r.kind == "anthropic" && r.header_names.contains(&"x-api-key".to_string())));
     // header values (keys) are never recorded
     let dump = serde_json::to_string(&stats).unwrap_or_default();
     assert!(!dump.contains("sk-ant-secret"));
@@ -144,7 +239,16 @@ fn ok_anthropic_streamed_and_not() {
 #[test]
 fn status_faults_in_both_protocols() {
     let server = FaultServer::start().expect("start");
-    for (name, status) in [("401", 401), ("403", 403), ("404", 404), ("408", 408), ("429", 429), ("500", 500), ("502", 502), ("503", 503)] {
+    for (name, status) in [
+        ("401", 401),
+        ("403", 403),
+        ("404", 404),
+        ("408", 408),
+        ("429", 429),
+        ("500", 500),
+        ("502", 502),
+        ("503", 503),
+    ] {
         let model = format!("fault:{name}");
         let r = chat(&server, &model, false, json!({}));
         assert_eq!(r.status, status, "{name}");
@@ -152,7 +256,11 @@ fn status_faults_in_both_protocols() {
         if status == 502 {
             assert!(r.text().contains("<h1>502 Bad Gateway</h1>"));
         } else {
-            assert!(r.json()["error"]["message"].is_string(), "{name}: {}", r.text());
+            assert!(
+                r.json()["error"]["message"].is_string(),
+                "{name}: {}",
+                r.text()
+            );
         }
         let r = messages(&server, &model, true);
         assert_eq!(r.status, status, "{name}");
@@ -173,31 +281,64 @@ fn status_faults_in_both_protocols() {
 #[test]
 fn logprobs_400_only_when_logprobs_are_asked() {
     let server = FaultServer::start().expect("start");
-    let r = chat(&server, "fault:400-logprobs", false, json!({"logprobs": true, "top_logprobs": 5}));
+    let r = chat(
+        &server,
+        "fault:400-logprobs",
+        false,
+        json!({"logprobs": true, "top_logprobs": 5}),
+    );
     assert_eq!(r.status, 400);
-    assert!(r.json()["error"]["message"].as_str().is_some_and(|m| m.contains("logprobs")));
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("logprobs")));
     let r = chat(&server, "fault:400-logprobs", false, json!({}));
     assert_eq!(r.status, 200);
     assert!(r.json()["choices"][0]["logprobs"].is_null());
-    let r = chat(&server, "fault:400-logprobs", true, json!({"top_logprobs": 2}));
+    let r = chat(
+        &server,
+        "fault:400-logprobs",
+        true,
+        json!({"top_logprobs": 2}),
+    );
     assert_eq!(r.status, 400);
 }
 
 #[test]
 fn model_name_sequences_and_scripted_queue() {
     let server = FaultServer::start().expect("start");
-    let codes: Vec<u16> = (0..4).map(|_| chat(&server, "fault:503,500,ok", false, json!({})).status).collect();
+    let codes: Vec<u16> = (0..4)
+        .map(|_| chat(&server, "fault:503,500,ok", false, json!({})).status)
+        .collect();
     assert_eq!(codes, vec![503, 500, 200, 200]);
     // the queue wins over the model name, then the model name applies again
-    server.script([Fault::TooManyRequests { retry_after_s: None }, Fault::Ok]);
-    let codes: Vec<u16> = (0..3).map(|_| chat(&server, "fault:401", false, json!({})).status).collect();
+    server.script([
+        Fault::TooManyRequests {
+            retry_after_s: None,
+        },
+        Fault::Ok,
+    ]);
+    let codes: Vec<u16> = (0..3)
+        .map(|_| chat(&server, "fault:401", false, json!({})).status)
+        .collect();
     assert_eq!(codes, vec![429, 200, 401]);
     // over HTTP
-    let r = request(&server, "POST", "/_control/script", &[], Some(&json!(["502", "ok"])));
+    let r = request(
+        &server,
+        "POST",
+        "/_control/script",
+        &[],
+        Some(&json!(["502", "ok"])),
+    );
     assert_eq!(r.json()["queued"], 2);
     assert_eq!(chat(&server, "plain", false, json!({})).status, 502);
     assert_eq!(chat(&server, "plain", false, json!({})).status, 200);
-    let r = request(&server, "POST", "/_control/script", &[], Some(&json!({"faults": ["teapot"]})));
+    let r = request(
+        &server,
+        "POST",
+        "/_control/script",
+        &[],
+        Some(&json!({"faults": ["teapot"]})),
+    );
     assert_eq!(r.status, 400);
     assert!(r.text().contains("teapot"));
     let stats = request(&server, "GET", "/_control/stats", &[], None).json();
@@ -207,7 +348,11 @@ fn model_name_sequences_and_scripted_queue() {
     assert_eq!(stats["by_fault"]["ok"], 4);
     request(&server, "POST", "/_control/reset", &[], None);
     assert_eq!(server.stats().total, 0);
-    assert_eq!(chat(&server, "fault:503,500,ok", false, json!({})).status, 503, "reset restarts sequences");
+    assert_eq!(
+        chat(&server, "fault:503,500,ok", false, json!({})).status,
+        503,
+        "reset restarts sequences"
+    );
     // a bad fault name in the model is a clear 400
     let r = chat(&server, "fault:nope", false, json!({}));
     assert_eq!(r.status, 400);
@@ -226,11 +371,19 @@ fn body_faults_streamed() {
     assert!(!String::from_utf8_lossy(&r.raw).contains("[DONE]"));
     // invalid JSON chunk, then the stream goes on and ends
     let data = sse_data(&chat(&server, "fault:invalid-json", true, json!({})).text());
-    assert_eq!(data.iter().filter(|d| serde_json::from_str::<Value>(d).is_err() && *d != "[DONE]").count(), 1);
+    assert_eq!(
+        data.iter()
+            .filter(|d| serde_json::from_str::<Value>(d).is_err() && *d != "[DONE]")
+            .count(),
+        1
+    );
     assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
     // empty choices
     let data = sse_data(&chat(&server, "fault:empty-choices", true, json!({})).text());
-    assert!(data.iter().filter_map(|d| serde_json::from_str::<Value>(d).ok()).all(|v| v["choices"].as_array().is_some_and(Vec::is_empty)));
+    assert!(data
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .all(|v| v["choices"].as_array().is_some_and(Vec::is_empty)));
     // invalid UTF-8 bytes inside a content delta
     let r = chat(&server, "fault:invalid-utf8", true, json!({}));
     let body = r.body().unwrap_or_default();
@@ -253,7 +406,10 @@ fn body_faults_streamed() {
 fn body_faults_not_streamed() {
     let server = FaultServer::start().expect("start");
     let r = chat(&server, "fault:cut", false, json!({}));
-    let declared: usize = r.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let declared: usize = r
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     assert!(r.raw.len() < declared, "{} < {declared}", r.raw.len());
     let r = chat(&server, "fault:invalid-json", false, json!({}));
     assert_eq!(r.status, 200);
@@ -266,16 +422,26 @@ fn body_faults_not_streamed() {
     assert!(std::str::from_utf8(&r.raw).is_err());
     let r = chat(&server, "fault:huge", false, json!({}));
     let v = r.json();
-    let len = v["choices"][0]["message"]["content"].as_str().map(str::len).unwrap_or(0);
+    let len = v["choices"][0]["message"]["content"]
+        .as_str()
+        .map(str::len)
+        .unwrap_or(0);
     assert_eq!(len, 10 * 1024 * 1024);
     let data = sse_data(&chat(&server, "fault:huge=4000", true, json!({})).text());
-    assert_eq!(data.len(), 500 + 3, "one delta per 8-byte word, role chunk, finish chunk, [DONE]");
+    assert_eq!(
+        data.len(),
+        500 + 3,
+        "one delta per 8-byte word, role chunk, finish chunk, [DONE]"
+    );
 }
 
 #[test]
 fn slow_first_byte_and_latency_still_answer() {
     let server = FaultServer::start().expect("start");
-    assert_eq!(chat(&server, "fault:slow-first-byte=50", false, json!({})).status, 200);
+    assert_eq!(
+        chat(&server, "fault:slow-first-byte=50", false, json!({})).status,
+        200
+    );
     let mut c = server.config();
     c.latency_ms = 20;
     server.set_config(c);
@@ -291,16 +457,42 @@ fn cors_preflight_and_echoed_origin() {
         &server,
         "OPTIONS",
         "/v1/chat/completions",
-        &[("Origin", "http://localhost:8080"), ("Access-Control-Request-Method", "POST"), ("Access-Control-Request-Headers", "content-type, authorization")],
+        &[
+            ("Origin", "http://localhost:8080"),
+            ("Access-Control-Request-Method", "POST"),
+            (
+                "Access-Control-Request-Headers",
+                "content-type, authorization",
+            ),
+        ],
         None,
     );
     assert_eq!(r.status, 204);
-    assert_eq!(r.header("access-control-allow-origin"), Some("http://localhost:8080"));
-    assert_eq!(r.header("access-control-allow-headers"), Some("content-type, authorization"));
-    assert!(r.header("access-control-allow-methods").is_some_and(|m| m.contains("POST")));
-    let r = request(&server, "POST", "/v1/chat/completions", &[("Origin", "https://app.example")], Some(&json!({"model": "fault:429-retry-after"})));
-    assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
-    assert!(r.header("access-control-expose-headers").is_some_and(|h| h.contains("Retry-After")));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://localhost:8080")
+    );
+    assert_eq!(
+        r.header("access-control-allow-headers"),
+        Some("content-type, authorization")
+    );
+    assert!(r
+        .header("access-control-allow-methods")
+        .is_some_and(|m| m.contains("POST")));
+    let r = request(
+        &server,
+        "POST",
+        "/v1/chat/completions",
+        &[("Origin", "https://app.example")],
+        Some(&json!({"model": "fault:429-retry-after"})),
+    );
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert!(r
+        .header("access-control-expose-headers")
+        .is_some_and(|h| h.contains("Retry-After")));
     let stats = server.stats();
     assert_eq!((stats.preflights, stats.total), (1, 1));
 }
@@ -310,22 +502,39 @@ fn models_in_both_shapes_and_bad_requests() {
     let server = FaultServer::start().expect("start");
     let v = request(&server, "GET", "/v1/models", &[], None).json();
     assert_eq!(v["data"][0]["id"], "fault-server-model");
-    let v = request(&server, "GET", "/v1/models", &[("anthropic-version", "2023-06-01")], None).json();
+    let v = request(
+        &server,
+        "GET",
+        "/v1/models",
+        &[("anthropic-version", "2023-06-01")],
+        None,
+    )
+    .json();
     assert_eq!(v["data"][0]["type"], "model");
     server.script([Fault::Unauthorized]);
     assert_eq!(request(&server, "GET", "/v1/models", &[], None).status, 401);
     let r = request(&server, "POST", "/v1/chat/completions", &[], None);
     assert_eq!(r.status, 400);
     assert!(r.text().contains("not JSON"));
-    assert_eq!(request(&server, "GET", "/v1/nothing", &[], None).status, 404);
+    assert_eq!(
+        request(&server, "GET", "/v1/nothing", &[], None).status,
+        404
+    );
 }
 
 #[test]
 fn responder_decides_ok_replies() {
     let server = FaultServer::start().expect("start");
     server.set_responder(|call| {
-        let last = call.messages.last().map(|(_, t)| t.clone()).unwrap_or_default();
-        OkReply { texts: vec![format!("echo:{}", last.len())], ..OkReply::default() }
+        let last = call
+            .messages
+            .last()
+            .map(|(_, t)| t.clone())
+            .unwrap_or_default();
+        OkReply {
+            texts: vec![format!("echo:{}", last.len())],
+            ..OkReply::default()
+        }
     });
     let v = chat(&server, "m", false, json!({})).json();
     assert_eq!(v["choices"][0]["message"]["content"], "echo:41");

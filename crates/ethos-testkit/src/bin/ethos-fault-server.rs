@@ -4,7 +4,8 @@
 use ethos_testkit::{Config, FaultServer};
 use std::net::{IpAddr, SocketAddr};
 
-const USAGE: &str = "usage: ethos-fault-server [--host 127.0.0.1] [--port 8090] [--latency-ms MS] [--text TEXT]...";
+const USAGE: &str =
+    "usage: ethos-fault-server [--host 127.0.0.1] [--port 8090] [--latency-ms MS] [--text TEXT]...";
 
 fn main() {
     let mut host: IpAddr = IpAddr::from([127, 0, 0, 1]);
@@ -18,9 +19,21 @@ fn main() {
             None => fail(&format!("{name} needs a value")),
         };
         match a.as_str() {
-            "--host" => host = value("--host").parse().unwrap_or_else(|_| fail("--host must be an IP address")),
-            "--port" => port = value("--port").parse().unwrap_or_else(|_| fail("--port must be a number 0-65535")),
-            "--latency-ms" => config.latency_ms = value("--latency-ms").parse().unwrap_or_else(|_| fail("--latency-ms must be a number")),
+            "--host" => {
+                host = value("--host")
+                    .parse()
+                    .unwrap_or_else(|_| fail("--host must be an IP address"))
+            }
+            "--port" => {
+                port = value("--port")
+                    .parse()
+                    .unwrap_or_else(|_| fail("--port must be a number 0-65535"))
+            }
+            "--latency-ms" => {
+                config.latency_ms = value("--latency-ms")
+                    .parse()
+                    .unwrap_or_else(|_| fail("--latency-ms must be a number"))
+            }
             "--text" => texts.push(value("--text")),
             "-h" | "--help" => {
                 println!("{USAGE}");
