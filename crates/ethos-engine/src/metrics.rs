@@ -371,3 +371,138 @@ fn push_sentence(out: &mut Vec<String>, piece: &[char]) {
         out.push(s.to_string());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reading an LLM judge's reply (the in-app coverage estimator)
+// ---------------------------------------------------------------------------------------------
+
+/// The numbers in a text, in order, each with whether a `%` follows it. Signs are ignored.
+fn numbers_in(text: &str) -> Vec<(f64, bool)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let starts =
+            b[i].is_ascii_digit() || (b[i] == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit));
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut seen_dot = false;
+        while i < b.len()
+            && (b[i].is_ascii_digit()
+                || (b[i] == b'.' && !seen_dot && b.get(i + 1).is_some_and(u8::is_ascii_digit)))
+        {
+            seen_dot |= b[i] == b'.';
+            i += 1;
+        }
+        let pct = text[i..].trim_start().starts_with('%');
+        if let Ok(x) = text[start..i].parse::<f64>() {
+            out.push((x, pct));
+        }
+    }
+    out
+}
+
+/// A probability from a number: `%`-marked or in (1, 100] means percent; above 100 is unusable.
+fn as_probability(x: f64, pct: bool) -> Option<f64> {
+    let p = if pct || x > 1.0 { x / 100.0 } else { x };
+    (p.is_finite() && (0.0..=1.0).contains(&p)).then_some(p)
+}
+
+fn json_probability(v: &serde_json::Value) -> Option<f64> {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) => as_probability(n.as_f64()?, false),
+        Value::String(s) => parse_judge_probability(s),
+        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        Value::Object(map) => map
+            .iter()
+            .find(|(k, _)| {
+                let k = k.to_lowercase();
+                ["prob", "score", "entail", "coverage", "confidence"]
+                    .iter()
+                    .any(|w| k.contains(w))
+            })
+            .and_then(|(_, v)| json_probability(v)),
+        _ => None,
+    }
+}
+
+/// One probability from a judge's reply: a JSON number or object with a probability/score field,
+/// else the first number in the text ("0.8", "80%", "Probability: 80"), else a leading yes/no.
+/// Returns None when nothing usable is found (a number above 100, or no number and no yes/no).
+pub fn parse_judge_probability(text: &str) -> Option<f64> {
+    if let Some(v) = crate::distribution::find_json(text) {
+        if let Some(p) = json_probability(&v) {
+            return Some(p);
+        }
+    }
+    if let Some(&(x, pct)) = numbers_in(text).first() {
+        return as_probability(x, pct);
+    }
+    let t = text
+        .trim_start()
+        .trim_start_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase();
+    if t.starts_with("yes") {
+        Some(1.0)
+    } else if t.starts_with("no") {
+        Some(0.0)
+    } else {
+        None
+    }
+}
+
+/// `n` probabilities from one judge reply that rates n explanations: a JSON array of n numbers
+/// (or of objects with a score field), a JSON object keyed "1".."n", or n lines each holding a
+/// number (the last number on the line is the score, so "2. 0.7" and "Explanation 2: 70%" work).
+/// Errors say how many were found.
+pub fn parse_judge_scores(text: &str, n: usize) -> Result<Vec<f64>, String> {
+    use serde_json::Value;
+    let bad = |found: usize| {
+        format!("expected {n} scores between 0 and 1 in the judge's reply, found {found}")
+    };
+    match crate::distribution::find_json(text) {
+        Some(Value::Array(arr)) if arr.len() == n => {
+            return arr
+                .iter()
+                .map(json_probability)
+                .collect::<Option<Vec<f64>>>()
+                .ok_or_else(|| bad(0));
+        }
+        Some(Value::Object(map)) => {
+            let by_index: Option<Vec<f64>> = (1..=n)
+                .map(|i| map.get(&i.to_string()).and_then(json_probability))
+                .collect();
+            if let Some(v) = by_index {
+                return Ok(v);
+            }
+            if let Some(Value::Array(arr)) = map
+                .values()
+                .find(|v| v.as_array().is_some_and(|a| a.len() == n))
+            {
+                if let Some(v) = arr
+                    .iter()
+                    .map(json_probability)
+                    .collect::<Option<Vec<f64>>>()
+                {
+                    return Ok(v);
+                }
+            }
+        }
+        _ => {}
+    }
+    let scores: Vec<Option<f64>> = text
+        .lines()
+        .filter_map(|l| numbers_in(l).last().copied())
+        .map(|(x, pct)| as_probability(x, pct))
+        .collect();
+    if scores.len() == n {
+        if let Some(v) = scores.iter().copied().collect::<Option<Vec<f64>>>() {
+            return Ok(v);
+        }
+    }
+    Err(bad(scores.iter().flatten().count()))
+}

@@ -152,7 +152,7 @@ fn score_distributions_small_cases() {
             most_likely: 0.0
         }
     );
-    let pairs = vec![
+    let pairs = [
         (vec![1.0, 0.0], vec![0.0, 1.0]),
         (vec![0.2, 0.8], vec![0.2, 0.8]),
     ];
@@ -283,4 +283,47 @@ fn sentence_splitting() {
         vec!["I pick A.", "It is right..."]
     );
     assert!(split_sentences("   \n ... \n").is_empty());
+}
+
+#[test]
+fn judge_replies() {
+    assert_eq!(parse_judge_probability("0.8"), Some(0.8));
+    assert_eq!(parse_judge_probability("Probability: 80%"), Some(0.8));
+    assert_eq!(parse_judge_probability("I'd say 65"), Some(0.65));
+    assert_eq!(
+        parse_judge_probability("{\"entailment_probability\": 0.25}"),
+        Some(0.25)
+    );
+    assert_eq!(parse_judge_probability("Yes, it is entailed."), Some(1.0));
+    assert_eq!(parse_judge_probability("No."), Some(0.0));
+    assert_eq!(parse_judge_probability("150"), None);
+    assert_eq!(parse_judge_probability("maybe"), None);
+    assert_eq!(parse_judge_probability(""), None);
+
+    assert_eq!(
+        parse_judge_scores("[0.1, 0.9, 0.5]", 3),
+        Ok(vec![0.1, 0.9, 0.5])
+    );
+    assert_eq!(
+        parse_judge_scores("```json\n{\"1\": 0.2, \"2\": \"40%\"}\n```", 2),
+        Ok(vec![0.2, 0.4])
+    );
+    assert_eq!(
+        parse_judge_scores("{\"scores\": [1, 0]}", 2),
+        Ok(vec![1.0, 0.0])
+    );
+    assert_eq!(
+        parse_judge_scores("1. 0.7\n2. 0.2\n3: 90%", 3),
+        Ok(vec![0.7, 0.2, 0.9])
+    );
+    assert_eq!(
+        parse_judge_scores("Explanation 1: 0.7\nExplanation 2: 0.1", 2),
+        Ok(vec![0.7, 0.1])
+    );
+    let err = parse_judge_scores("1. 0.7", 3).unwrap_err();
+    assert!(
+        err.contains("expected 3") && err.contains("found 1"),
+        "{err}"
+    );
+    assert!(parse_judge_scores("", 1).is_err());
 }

@@ -9,7 +9,9 @@ use ethos_engine::answer::{parse_reference, parse_selection, parse_strict};
 use ethos_engine::distribution::{
     from_samples, from_top_logprobs, from_verbalised, from_votes, leading_letter,
 };
-use ethos_engine::metrics::{js_distance, split_sentences};
+use ethos_engine::metrics::{
+    js_distance, parse_judge_probability, parse_judge_scores, split_sentences,
+};
 use ethos_engine::persona::{parse_perspectives, reference_lines, split_fields};
 use ethos_engine::vital::{load, load_value, to_vital_json, Source};
 use ethos_engine::TokenLogprob;
@@ -349,6 +351,14 @@ proptest! {
     #[test]
     fn selection_parser_matches_the_definition(text in texty(), k in 0usize..40, big in any::<usize>()) {
         prop_assert_eq!(parse_selection(&text, k), naive_selection(&text, k));
+        // The judge-reply readers share the number scanning: never panic, stay in [0, 1].
+        if let Some(p) = parse_judge_probability(&text) {
+            prop_assert!((0.0..=1.0).contains(&p));
+        }
+        if let Ok(v) = parse_judge_scores(&text, k) {
+            prop_assert_eq!(v.len(), k);
+            prop_assert!(v.iter().all(|p| (0.0..=1.0).contains(p)));
+        }
         if let Some(i) = parse_selection(&text, big) {
             prop_assert!(i < big);
             prop_assert!(text.contains(&(i + 1).to_string()));
