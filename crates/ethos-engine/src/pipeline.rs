@@ -223,8 +223,8 @@ pub fn strip_preamble(text: &str) -> (String, String) {
     let starts = ["as a", "from the perspective", "speaking as"]
         .iter()
         .any(|p| lower.starts_with(p));
-    // Lower-casing can change byte lengths only for non-ASCII text; search the original line.
-    if !starts || !first.is_char_boundary(0) {
+    // `lower` is only used for the prefix test; positions are taken in the original line.
+    if !starts {
         return (text.to_string(), String::new());
     }
     match first.find([':', ';']) {
@@ -272,6 +272,59 @@ pub fn clean_comment(raw: &str, n_options: usize) -> (String, Option<char>) {
     match standalone_letter(&preamble, n_options) {
         Some(l) if !preamble.is_empty() => (format!("{l}. {cleaned}"), Some(l)),
         _ => (cleaned, None),
+    }
+}
+
+/// How many calls a run will make, per stage (spec/method.md, "Calls per item"), before it
+/// starts: for a progress bar or a cost estimate. Assumes every stage-1 try succeeds at once and
+/// that a sampling provider honours `n` (otherwise each read makes `n` calls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CallPlan {
+    pub perspectives: usize,
+    pub comments: usize,
+    pub stage3: usize,
+    pub baseline: usize,
+}
+
+impl CallPlan {
+    pub fn total(&self) -> usize {
+        self.perspectives + self.comments + self.stage3 + self.baseline
+    }
+}
+
+/// The planned calls for `item` under `settings` and `method` (k perspectives).
+pub fn planned_calls(item: &Item, settings: &RunSettings, method: Method) -> CallPlan {
+    if method != Method::EthosAgents {
+        return CallPlan {
+            baseline: 1,
+            ..CallPlan::default()
+        };
+    }
+    let k = settings.k;
+    let votes = settings.distribution == DistSetting::Votes;
+    let stage3 = match item.mode() {
+        Mode::Overton => 1,
+        Mode::SteerableValue => 2,
+        Mode::SteerableGroup => {
+            if votes {
+                1
+            } else {
+                2
+            }
+        }
+        Mode::Distributional => {
+            if votes {
+                0
+            } else {
+                k
+            }
+        }
+    };
+    CallPlan {
+        perspectives: 1,
+        comments: k,
+        stage3,
+        baseline: 0,
     }
 }
 
@@ -1154,7 +1207,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
         k: usize,
     ) -> Result<Selection, PipelineError> {
         let resp = self
-            .generate(&settings, Stage::Select, prompt, settings.decoding.short)
+            .generate(settings, Stage::Select, prompt, settings.decoding.short)
             .await?;
         Ok(
             match answer::parse_selection(&resp.text, k).filter(|&i| i < k) {

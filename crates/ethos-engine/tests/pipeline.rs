@@ -6,8 +6,8 @@ mod scripted;
 
 use ethos_engine::distribution::DistMethod;
 use ethos_engine::pipeline::{
-    clean_comment, fallback_index, NoObserver, Observer, Phase, Pipeline, PipelineError,
-    SharedRecord, Stages,
+    clean_comment, fallback_index, planned_calls, NoObserver, Observer, Phase, Pipeline,
+    PipelineError, SharedRecord, Stages,
 };
 use ethos_engine::record::{CallRecord, RunRecord, RunResult, RunStatus, Stage};
 use ethos_engine::settings::{DistSetting, Method};
@@ -113,6 +113,29 @@ fn value_calls_match_the_table_and_score() {
     let select = rec.calls.iter().find(|c| c.stage == Stage::Select).unwrap();
     assert!(select.request.messages[0].content.contains("Right to life"));
     assert!(select.request.messages[0].content.contains("Comment 6: "));
+}
+
+#[test]
+fn planned_calls_match_the_calls_made() {
+    for item in [overton(), value_item(), opinion(), global(), moral()] {
+        for (k, dist) in [(6, DistSetting::Auto), (3, DistSetting::Votes)] {
+            for method in [Method::EthosAgents, Method::Vanilla, Method::Prompting] {
+                let mut s = settings(k, 4);
+                s.distribution = dist;
+                let plan = planned_calls(&item, &s, method);
+                let (out, rec) = run_with(item.clone(), s, method, &ScriptedModel::default());
+                out.unwrap();
+                assert_eq!(
+                    plan.total(),
+                    rec.calls.len(),
+                    "{:?} {method:?} {dist:?}",
+                    item.source()
+                );
+                assert_eq!(plan.comments, count(&rec, is_comment));
+                assert_eq!(plan.stage3, count(&rec, |s| s.number() == 3));
+            }
+        }
+    }
 }
 
 #[test]

@@ -240,7 +240,7 @@ impl ScriptedModel {
                     body
                 } else {
                     // Letters cycle A, B, A, B, … (k=6, 2 options: 3 A and 3 B).
-                    let letter = LETTERS[idx % n.min(2).max(1)];
+                    let letter = LETTERS[idx % n.clamp(1, 2)];
                     if idx == 0 && script.preamble_on_first {
                         format!("As a Name 1, I choose {letter}: {body}")
                     } else {
@@ -485,6 +485,7 @@ pub fn settings(k: usize, limit: usize) -> RunSettings {
 }
 
 /// A clock that ticks by one at every reading: strictly increasing, no real time.
+#[derive(Default)]
 pub struct Ticks(Cell<f64>);
 impl Ticks {
     pub fn new() -> Self {
