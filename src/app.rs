@@ -1,15 +1,16 @@
 use crate::components::attribution::Attribution;
 use crate::components::header::Header;
-use crate::components::item_view::ItemView;
-use crate::components::scenario_panel::ScenarioPanel;
-use crate::components::status_line::StatusLine;
 use crate::components::model_panel::ModelPanel;
+use crate::components::run_panel::RunPanel;
+use crate::components::scenario_panel::ScenarioPanel;
 use crate::components::settings_panel::SettingsPanel;
+use crate::components::status_line::StatusLine;
 use crate::components::templates_editor::TemplatesEditor;
 use crate::connection::{load_embedded_default, Conn};
+use crate::session::Session;
 use crate::state::Ui;
-use leptos::task::spawn_local;
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 
 /// The page: header, three panels (Scenario | Model & settings | Run), status line, credits.
 #[component]
@@ -19,6 +20,24 @@ pub fn App() -> impl IntoView {
     let conn = Conn::new();
     provide_context(conn);
     spawn_local(load_embedded_default(conn));
+    let session = Session::new();
+    provide_context(session);
+    // A share link wins; otherwise reopen the run that was on screen before a reload.
+    match crate::share::from_page() {
+        Some(Ok(record)) => {
+            session.open(
+                ui,
+                record,
+                Vec::new(),
+                format!("{}", crate::browser::now_ms() as u64),
+            );
+            ui.say("Opened the shared run (settings and results). Your own key and provider are not part of it.");
+        }
+        Some(Err(e)) => ui.say(format!("This page's share link could not be opened: {e}")),
+        None => {
+            session.restore_current(ui);
+        }
+    }
     view! {
         <div class="app" class:projector=move || ui.projector.get()>
             <a class="skip-link" href="#run-panel">"Skip to the run"</a>
@@ -37,7 +56,7 @@ pub fn App() -> impl IntoView {
                 </section>
                 <section class="panel run" id="run-panel" aria-labelledby="run-h" tabindex="-1">
                     <h2 id="run-h">"3. Run"</h2>
-                    <ItemView />
+                    <RunPanel />
                 </section>
             </main>
             <Attribution />

@@ -57,11 +57,14 @@ struct SavedEndpoint {
 
 impl Conn {
     pub fn new() -> Self {
-        let saved: Option<SavedEndpoint> = browser::get(Area::Local, ENDPOINT_KEY).and_then(|t| serde_json::from_str(&t).ok());
+        let saved: Option<SavedEndpoint> =
+            browser::get(Area::Local, ENDPOINT_KEY).and_then(|t| serde_json::from_str(&t).ok());
         let (p, url) = match saved {
             Some(s) => (s.preset, s.base_url),
             None => {
-                let p = preset(DEFAULT_PRESET).map(|p| p.default_base_url).unwrap_or("");
+                let p = preset(DEFAULT_PRESET)
+                    .map(|p| p.default_base_url)
+                    .unwrap_or("");
                 (DEFAULT_PRESET.to_string(), p.to_string())
             }
         };
@@ -90,14 +93,21 @@ impl Conn {
     }
 
     pub fn protocol(&self) -> Protocol {
-        self.preset.with_untracked(|p| preset(p).map(|p| p.protocol)).unwrap_or(Protocol::OpenAi)
+        self.preset
+            .with_untracked(|p| preset(p).map(|p| p.protocol))
+            .unwrap_or(Protocol::OpenAi)
     }
 
     /// The endpoint with the in-memory key.
     pub fn endpoint(&self) -> Endpoint {
         let key = self.key.get_untracked();
         let key = (!key.trim().is_empty()).then(|| key.trim().to_string());
-        Endpoint::new(self.protocol(), self.base_url.get_untracked().trim(), key, self.preset.get_untracked())
+        Endpoint::new(
+            self.protocol(),
+            self.base_url.get_untracked().trim(),
+            key,
+            self.preset.get_untracked(),
+        )
     }
 
     /// A client for the current endpoint. Capabilities learnt are shared across clients.
@@ -105,12 +115,17 @@ impl Conn {
         let ep = self.endpoint();
         let transport = WebTransport::for_endpoint(&ep);
         let limit = self.settings.with_untracked(|s| s.concurrency).max(1);
-        Client::new(ep, transport).with_concurrency(limit).with_capability_cache(self.caps.get_value())
+        Client::new(ep, transport)
+            .with_concurrency(limit)
+            .with_capability_cache(self.caps.get_value())
     }
 
     /// Persist the endpoint (never the key) and the settings; the key only with `remember`.
     pub fn save(&self) {
-        let ep = SavedEndpoint { preset: self.preset.get_untracked(), base_url: self.base_url.get_untracked() };
+        let ep = SavedEndpoint {
+            preset: self.preset.get_untracked(),
+            base_url: self.base_url.get_untracked(),
+        };
         if let Ok(t) = serde_json::to_string(&ep) {
             let _ = browser::set(Area::Local, ENDPOINT_KEY, &t);
         }
@@ -139,7 +154,8 @@ impl Conn {
             if !p.default_base_url.is_empty() {
                 self.base_url.set(p.default_base_url.to_string());
             }
-            self.settings.update(|s| s.concurrency = p.max_concurrency.max(1));
+            self.settings
+                .update(|s| s.concurrency = p.max_concurrency.max(1));
         }
         self.models.set(Vec::new());
         self.report.set(None);
@@ -159,7 +175,11 @@ impl Conn {
 
     /// Apply the embedded default (from `?llm=` or `ethos-config.json`).
     pub fn apply_embedded(&self, cfg: &EmbeddedConfig) {
-        let id = cfg.preset.clone().filter(|p| preset(p).is_some()).unwrap_or_else(|| "custom".into());
+        let id = cfg
+            .preset
+            .clone()
+            .filter(|p| preset(p).is_some())
+            .unwrap_or_else(|| "custom".into());
         self.preset.set(id.clone());
         if let Some(url) = &cfg.base_url {
             self.base_url.set(url.clone());
@@ -172,7 +192,11 @@ impl Conn {
         // The shipped local server serves four requests at once; streams then run side by side.
         let conc = cfg.concurrency.unwrap_or(4).clamp(1, 16);
         self.settings.update(|s| s.concurrency = conc);
-        self.embedded_note.set(Some(cfg.note.clone().unwrap_or_else(|| TINY_MODEL_NOTE.to_string())));
+        self.embedded_note.set(Some(
+            cfg.note
+                .clone()
+                .unwrap_or_else(|| TINY_MODEL_NOTE.to_string()),
+        ));
         self.save();
     }
 
@@ -223,7 +247,9 @@ pub async fn load_embedded_default(conn: Conn) {
 
 impl Conn {
     fn embedded_matches(&self, cfg: &EmbeddedConfig) -> bool {
-        cfg.base_url.as_deref().is_some_and(|u| u.trim() == self.base_url.get_untracked().trim())
+        cfg.base_url
+            .as_deref()
+            .is_some_and(|u| u.trim() == self.base_url.get_untracked().trim())
     }
 }
 

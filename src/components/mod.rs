@@ -1,11 +1,22 @@
 //! One component per file. Components wire signals to views; the work happens in the engine.
 pub mod attribution;
+pub mod baselines;
+pub mod comment_card;
 pub mod custom_item;
+pub mod dist_chart;
 pub mod header;
+pub mod inspector;
 pub mod item_browser;
 pub mod item_view;
 pub mod model_panel;
+pub mod perspective_card;
+pub mod result_view;
+pub mod run_controls;
+pub mod run_panel;
+pub mod run_view;
+pub mod saved_runs;
 pub mod scenario_panel;
 pub mod settings_panel;
+pub mod share_bar;
 pub mod status_line;
 pub mod templates_editor;

@@ -13,23 +13,27 @@ pub fn ModelPanel() -> impl IntoView {
     let current = move || conn.preset.with(|p| preset(p));
     let single = RwSignal::new(conn.settings.with_untracked(|s| s.models.is_single()));
 
-    let stage_field = move |id: &'static str, label: &'static str, get: fn(&ethos_engine::settings::StageModels) -> String, set: fn(&mut ethos_engine::settings::StageModels, String)| {
-        view! {
-            <label for=id>{label}</label>
-            <input
-                id=id
-                type="text"
-                list="model-list"
-                autocomplete="off"
-                prop:value=move || conn.settings.with(|s| get(&s.models))
-                on:change=move |ev| {
-                    let v = event_target_value(&ev);
-                    conn.settings.update(|s| set(&mut s.models, v.trim().to_string()));
-                    conn.save();
-                }
-            />
-        }
-    };
+    let stage_field =
+        move |id: &'static str,
+              label: &'static str,
+              get: fn(&ethos_engine::settings::StageModels) -> String,
+              set: fn(&mut ethos_engine::settings::StageModels, String)| {
+            view! {
+                <label for=id>{label}</label>
+                <input
+                    id=id
+                    type="text"
+                    list="model-list"
+                    autocomplete="off"
+                    prop:value=move || conn.settings.with(|s| get(&s.models))
+                    on:change=move |ev| {
+                        let v = event_target_value(&ev);
+                        conn.settings.update(|s| set(&mut s.models, v.trim().to_string()));
+                        conn.save();
+                    }
+                />
+            }
+        };
 
     view! {
         <div class="model-panel">

@@ -6,7 +6,13 @@ type Getter = fn(&RunSettings) -> String;
 type Setter = fn(&mut RunSettings, &str) -> bool;
 
 /// A numeric setting bound to the run settings; unparsable input is refused with a message.
-fn number(id: &'static str, label: &'static str, step: &'static str, get: Getter, set: Setter) -> impl IntoView {
+fn number(
+    id: &'static str,
+    label: &'static str,
+    step: &'static str,
+    get: Getter,
+    set: Setter,
+) -> impl IntoView {
     let conn = conn();
     let bad = RwSignal::new(false);
     view! {
@@ -57,7 +63,10 @@ fn dist_value(d: DistSetting) -> &'static str {
 #[component]
 pub fn SettingsPanel() -> impl IntoView {
     let conn = conn();
-    let problem = move || conn.settings.with(|s| s.validate().err().map(|e| e.to_string()));
+    let problem = move || {
+        conn.settings
+            .with(|s| s.validate().err().map(|e| e.to_string()))
+    };
     view! {
         <details class="settings" open>
             <summary>"Run settings"</summary>

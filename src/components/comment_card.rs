@@ -1,0 +1,112 @@
+use crate::connection::conn;
+use crate::session::{session, Op};
+use crate::state::ui;
+use ethos_engine::record::{RunRecord, Stage};
+use leptos::prelude::*;
+
+/// What a comment card shows right now.
+#[derive(Clone, PartialEq)]
+enum CardState {
+    Pending,
+    Streaming(u32),
+    Done {
+        text: String,
+        letter: Option<char>,
+        edited: bool,
+    },
+    Error(String),
+}
+
+fn card_state(r: &RunRecord, index: usize) -> CardState {
+    if let Some(Some(c)) = r.comments.get(index) {
+        return match &c.error {
+            Some(e) => CardState::Error(e.to_string()),
+            None => CardState::Done {
+                text: c.cleaned.clone(),
+                letter: c.letter,
+                edited: c.edited,
+            },
+        };
+    }
+    match r
+        .calls
+        .iter()
+        .rev()
+        .find(|c| c.stage == Stage::Comment(index))
+    {
+        Some(c) if !c.is_finished() => CardState::Streaming(c.id),
+        Some(c) => match &c.error {
+            Some(e) => CardState::Error(e.to_string()),
+            None => CardState::Pending,
+        },
+        None => CardState::Pending,
+    }
+}
+
+/// One perspective's comment: streams in, then shows the cleaned text (as text, never HTML).
+/// A failed call shows its error and a Retry button.
+#[component]
+pub fn CommentCard(index: usize) -> impl IntoView {
+    let (ui, conn, session) = (ui(), conn(), session());
+    let state = Memo::new(move |_| {
+        session.record.with(|r| {
+            r.as_ref()
+                .map(|r| card_state(r, index))
+                .unwrap_or(CardState::Pending)
+        })
+    });
+    let data_state = move || match state.get() {
+        CardState::Pending => "pending",
+        CardState::Streaming(_) => "streaming",
+        CardState::Done { .. } => "done",
+        CardState::Error(_) => "error",
+    };
+    let name = move || {
+        session.record.with(|r| {
+            r.as_ref()
+                .and_then(|r| {
+                    r.perspectives
+                        .perspectives
+                        .get(index)
+                        .map(|p| p.name.clone())
+                })
+                .unwrap_or_default()
+        })
+    };
+    let body = move || {
+        match state.get() {
+        CardState::Pending => view! { <p class="muted">"Waiting…"</p> }.into_any(),
+        CardState::Streaming(id) => {
+            let live = session.live_text(id);
+            view! { <p class="llm-text" aria-busy="true">{move || live.as_ref().map(|s| s.get()).unwrap_or_default()}</p> }.into_any()
+        }
+        CardState::Done { text, letter, edited } => view! {
+            <p class="llm-text">
+                {letter.map(|l| view! { <span class="letter-badge" title="Option letter this comment starts with">{l.to_string()}</span> })}
+                {text}
+            </p>
+            {edited.then(|| view! { <p class="muted small">"Edited by you."</p> })}
+        }
+        .into_any(),
+        CardState::Error(e) => view! {
+            <p class="error-text">{e}</p>
+            <button
+                type="button"
+                class="retry no-print"
+                disabled=move || session.busy.get()
+                on:click=move |_| session.start(Op::Comment(index), ui, conn)
+            >
+                "Retry"
+            </button>
+        }
+        .into_any(),
+    }
+    };
+    view! {
+        <li class="card comment-card" data-index=index data-state=data_state>
+            <span class="state-badge">{data_state}</span>
+            <h4>{move || format!("Comment {}: ", index + 1)} <span class="llm-text">{name}</span></h4>
+            {body}
+        </li>
+    }
+}

@@ -1,0 +1,18 @@
+use crate::components::item_view::ItemView;
+use crate::components::run_controls::RunControls;
+use crate::components::run_view::RunView;
+use crate::components::saved_runs::SavedRuns;
+use crate::components::share_bar::ShareBar;
+use leptos::prelude::*;
+
+/// Panel 3: the selected scenario, Run/Cancel, the run, keep & share.
+#[component]
+pub fn RunPanel() -> impl IntoView {
+    view! {
+        <ItemView />
+        <RunControls />
+        <RunView />
+        <ShareBar />
+        <SavedRuns />
+    }
+}

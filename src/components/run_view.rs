@@ -1,0 +1,118 @@
+use crate::components::baselines::Baselines;
+use crate::components::comment_card::CommentCard;
+use crate::components::inspector::Inspector;
+use crate::components::perspective_card::PerspectiveCard;
+use crate::components::result_view::ResultPanel;
+use crate::connection::conn;
+use crate::session::{add_perspective, missing_comments, session, Op};
+use crate::state::ui;
+use ethos_engine::persona::Perspective;
+use leptos::prelude::*;
+
+/// Perspectives, comments, result, baselines and inspector of the run on screen.
+#[component]
+pub fn RunView() -> impl IntoView {
+    let (ui, conn, session) = (ui(), conn(), session());
+    let perspectives = move || {
+        session.record.with(|r| {
+            r.as_ref()
+                .map(|r| {
+                    r.perspectives
+                        .perspectives
+                        .iter()
+                        .cloned()
+                        .enumerate()
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    };
+    let count = move || {
+        session.record.with(|r| {
+            r.as_ref()
+                .map(|r| r.perspectives.perspectives.len())
+                .unwrap_or(0)
+        })
+    };
+    let shortfall = move || {
+        session
+            .record
+            .with(|r| r.as_ref().and_then(|r| r.perspectives.shortfall.clone()))
+    };
+    let stale = move || {
+        session.record.with(|r| {
+            r.as_ref().is_some_and(|r| {
+                !r.perspectives.perspectives.is_empty()
+                    && (r.result.is_none() || !missing_comments(r).is_empty())
+            })
+        })
+    };
+    let header = move || {
+        session.record.with(|r| {
+            r.as_ref().map(|r| {
+                format!(
+                    "{} · {} · #{}",
+                    r.method.label(),
+                    r.mode().label(),
+                    r.item.id()
+                )
+            })
+        })
+    };
+    view! {
+        <Show when=move || session.record.with(|r| r.is_some())>
+            <p class="muted small" id="run-of">{header}</p>
+            <section aria-labelledby="perspectives-h">
+                <h3 id="perspectives-h">{move || format!("Perspectives ({})", count())}</h3>
+                {move || shortfall().map(|s| view! { <p class="warning small">{s}</p> })}
+                <ol class="cards perspectives">
+                    <For
+                        each=perspectives
+                        key=|(i, p)| (*i, p.raw.clone(), p.name.clone())
+                        children=|(i, p)| view! { <PerspectiveCard index=i perspective=p /> }
+                    />
+                </ol>
+                <div class="row no-print">
+                    <button
+                        type="button"
+                        id="add-perspective"
+                        disabled=move || session.busy.get()
+                        on:click=move |_| session.edit(|r| add_perspective(r, Perspective::default()))
+                    >
+                        "Add perspective"
+                    </button>
+                    <button
+                        type="button"
+                        id="regenerate"
+                        disabled=move || session.busy.get()
+                        on:click=move |_| session.start(Op::Regenerate, ui, conn)
+                    >
+                        "Regenerate all"
+                    </button>
+                    <button
+                        type="button"
+                        id="rerun-dependents"
+                        class=move || if stale() { "primary" } else { "" }
+                        disabled=move || session.busy.get() || !stale()
+                        on:click=move |_| session.start(Op::Dependents, ui, conn)
+                    >
+                        "Re-run what changed"
+                    </button>
+                </div>
+            </section>
+            <section aria-labelledby="comments-h">
+                <h3 id="comments-h">"Comments"</h3>
+                <ol class="cards comments">
+                    <For
+                        each={move || (0..count()).collect::<Vec<_>>()}
+                        key={|i: &usize| *i}
+                        children={|i| view! { <CommentCard index=i /> }}
+                    />
+                </ol>
+            </section>
+            <ResultPanel />
+            <Baselines />
+            <Inspector />
+        </Show>
+    }
+}

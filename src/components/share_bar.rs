@@ -1,0 +1,125 @@
+use crate::browser;
+use crate::session::session;
+use crate::share;
+use crate::state::ui;
+use ethos_engine::record::RunRecord;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+fn file_stem(r: &RunRecord) -> String {
+    let id: String = r
+        .item
+        .id()
+        .to_string()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    format!(
+        "ethos-{}-{}",
+        r.item
+            .source()
+            .file_name()
+            .map(|f| f.trim_end_matches(".json"))
+            .unwrap_or("custom"),
+        id
+    )
+}
+
+/// Export (JSON, Markdown, CSV), import, share link and print.
+#[component]
+pub fn ShareBar() -> impl IntoView {
+    let (ui, session) = (ui(), session());
+    let link = RwSignal::new(None::<String>);
+    let import_error = RwSignal::new(None::<String>);
+    let export = move |kind: &'static str| {
+        let Some(r) = session.record.get_untracked() else {
+            return;
+        };
+        let (name, mime, body) = match kind {
+            "json" => (
+                format!("{}.json", file_stem(&r)),
+                "application/json",
+                r.to_json(),
+            ),
+            "md" => (
+                format!("{}.md", file_stem(&r)),
+                "text/markdown",
+                r.to_markdown(),
+            ),
+            _ => (format!("{}.csv", file_stem(&r)), "text/csv", r.to_csv()),
+        };
+        match browser::download(&name, mime, &body) {
+            Ok(()) => ui.say(format!("Exported {name}.")),
+            Err(e) => ui.say(e.to_string()),
+        }
+    };
+    let on_import = move |ev: leptos::ev::Event| {
+        let Some(file) = browser::first_file(&ev) else {
+            return;
+        };
+        browser::clear_file_input(&ev);
+        let name = file.name();
+        spawn_local(async move {
+            let text = match browser::read_file(&file).await {
+                Ok(t) => t,
+                Err(e) => {
+                    import_error.set(Some(e.to_string()));
+                    return;
+                }
+            };
+            match RunRecord::from_json(&text) {
+                Ok(r) => {
+                    import_error.set(None);
+                    session.open(ui, r, Vec::new(), format!("{}", browser::now_ms() as u64));
+                    ui.say(format!("Imported {name}."));
+                }
+                Err(e) => {
+                    let msg = format!("{name} could not be imported: {e}");
+                    import_error.set(Some(msg.clone()));
+                    ui.say(msg);
+                }
+            }
+        });
+    };
+    let make_link = move |_| {
+        let Some(r) = session.record.get_untracked() else {
+            return;
+        };
+        let url = share::link_for(&r);
+        link.set(Some(url.clone()));
+        spawn_local(async move {
+            match browser::copy_text(&url).await {
+                Ok(()) => {
+                    ui.say("Share link copied. It holds the settings and results, never your key.")
+                }
+                Err(_) => ui.say(
+                    "Share link ready below: copy it from the box. It never contains your key.",
+                ),
+            }
+        });
+    };
+    let has = move || session.record.with(|r| r.is_some());
+    view! {
+        <div class="share-box no-print">
+            <div class="row">
+                <button type="button" id="export-json" disabled=move || !has() on:click=move |_| export("json")>"Export JSON"</button>
+                <button type="button" id="export-md" disabled=move || !has() on:click=move |_| export("md")>"Export Markdown"</button>
+                <button type="button" id="export-csv" disabled=move || !has() on:click=move |_| export("csv")>"Export CSV"</button>
+                <button type="button" id="share-link" disabled=move || !has() on:click=make_link>"Share link"</button>
+                <button type="button" id="print" on:click=move |_| browser::print()>"Print handout"</button>
+            </div>
+            <label for="import-file">"Import a run (JSON exported by this app)"</label>
+            <input id="import-file" type="file" accept=".json,application/json" on:change=on_import />
+            {move || import_error.get().map(|e| view! { <p class="error" role="alert" id="import-error">{e}</p> })}
+            {move || link.get().map(|url| view! {
+                <label for="share-url">"Share link (settings and results, no key)"</label>
+                <input id="share-url" type="text" readonly prop:value=url on:focus=move |ev| {
+                    use wasm_bindgen::JsCast;
+                    if let Some(i) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
+                        i.select();
+                    }
+                } />
+            })}
+        </div>
+    }
+}

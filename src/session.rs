@@ -1,0 +1,516 @@
+//! The run on screen: its record (a snapshot refreshed on every pipeline event), per-call live
+//! text for streaming cards, baselines, cancel, and saving to this device on every change.
+//! The pipeline itself is the engine's; this module only starts it and mirrors its record.
+
+use crate::browser::{self, Area};
+use crate::connection::Conn;
+use crate::state::Ui;
+use ethos_engine::persona::Perspective;
+use ethos_engine::pipeline::{Observer, Phase, Pipeline, SharedRecord, Stages};
+use ethos_engine::record::{CallRecord, CommentRecord, RunRecord, RunResult, RunStatus, Stage};
+use ethos_engine::settings::Method;
+use futures::future::{abortable, AbortHandle};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use std::collections::HashMap;
+
+const RUN_PREFIX: &str = "ethos.run.";
+const BASELINE_PREFIX: &str = "ethos.runb.";
+const CURRENT_KEY: &str = "ethos.current";
+
+/// What to (re-)run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// A new EthosAgents run of the selected item with the current settings.
+    Full,
+    /// Stage 1 again, then everything after it.
+    Regenerate,
+    /// Comments that are missing or failed (after edits, additions, failures), then combine.
+    Dependents,
+    /// Retry one comment, then combine if every comment is there.
+    Comment(usize),
+    /// Vanilla and prompting baselines on the same item and settings.
+    Baselines,
+    /// LLM-judge coverage of the Overton answer.
+    Judge,
+}
+
+#[derive(Clone, Copy)]
+pub struct Session {
+    pub record: RwSignal<Option<RunRecord>>,
+    pub baselines: RwSignal<Vec<RunRecord>>,
+    pub busy: RwSignal<bool>,
+    pub phase: RwSignal<Option<Phase>>,
+    pub error: RwSignal<Option<String>>,
+    /// Storage id of the run on screen.
+    pub id: RwSignal<Option<String>>,
+    /// Bumped whenever saved runs change (the list re-reads storage).
+    pub saved_version: RwSignal<u32>,
+    live: StoredValue<HashMap<u32, ArcRwSignal<String>>, LocalStorage>,
+    shared: StoredValue<Option<SharedRecord>, LocalStorage>,
+    abort: StoredValue<Option<AbortHandle>, LocalStorage>,
+}
+
+/// Mirrors pipeline events into signals. `slot` is None for the main record, or the baseline's
+/// position in `baselines`.
+struct UiObserver {
+    session: Session,
+    ui: Ui,
+    shared: SharedRecord,
+    slot: Option<usize>,
+}
+
+impl UiObserver {
+    fn refresh(&self) {
+        let snap = self.shared.snapshot();
+        match self.slot {
+            None => self.session.record.set(Some(snap)),
+            Some(i) => self.session.baselines.update(|b| {
+                if let Some(x) = b.get_mut(i) {
+                    *x = snap;
+                }
+            }),
+        }
+        self.session.persist();
+    }
+}
+
+impl Observer for UiObserver {
+    fn stage_changed(&self, phase: Phase) {
+        if self.slot.is_none() {
+            self.session.phase.set(Some(phase));
+            let msg = match phase {
+                Phase::Perspectives => "Stage 1: inventing perspectives…",
+                Phase::Comments => "Stage 2: writing one comment per perspective…",
+                Phase::Combine => "Stage 3: combining the comments…",
+                Phase::Baseline => "Running a baseline…",
+                Phase::Judge => "The LLM judge is rating coverage…",
+                Phase::Finished => "Finished.",
+            };
+            self.ui.say(msg);
+        }
+    }
+    fn call_started(&self, call: &CallRecord) {
+        self.session.live.update_value(|m| {
+            m.insert(call.id, ArcRwSignal::new(String::new()));
+        });
+        self.refresh();
+    }
+    fn delta(&self, call_id: u32, text: &str) {
+        let slot = self.session.live.with_value(|m| m.get(&call_id).cloned());
+        if let Some(s) = slot {
+            if text.is_empty() {
+                // The client retries after partial output: start the text again.
+                s.set(String::new());
+            } else {
+                s.update(|t| t.push_str(text));
+            }
+        }
+    }
+    fn call_finished(&self, _call: &CallRecord) {
+        self.refresh();
+    }
+    fn perspectives_ready(&self, perspectives: &[Perspective]) {
+        self.refresh();
+        self.ui.say(format!(
+            "{} perspectives ready; writing comments…",
+            perspectives.len()
+        ));
+    }
+    fn comment_ready(&self, comment: &CommentRecord) {
+        self.refresh();
+        let (done, total) = self.shared.with(|r| {
+            (
+                r.comments.iter().flatten().filter(|c| c.is_ok()).count(),
+                r.comments.len(),
+            )
+        });
+        let n = comment.index + 1;
+        match &comment.error {
+            None => self
+                .ui
+                .say(format!("Comment {n} finished ({done} of {total} done).")),
+            Some(e) => self.ui.say(format!("Comment {n} failed: {e}")),
+        }
+    }
+    fn result(&self, _result: &RunResult) {
+        self.refresh();
+    }
+}
+
+fn new_id() -> String {
+    format!("{}", browser::now_ms() as u64)
+}
+
+/// One saved run as listed: its id and either the record or why it could not be read.
+pub struct SavedEntry {
+    pub id: String,
+    pub record: Result<RunRecord, String>,
+}
+
+impl Session {
+    pub fn new() -> Self {
+        Self {
+            record: RwSignal::new(None),
+            baselines: RwSignal::new(Vec::new()),
+            busy: RwSignal::new(false),
+            phase: RwSignal::new(None),
+            error: RwSignal::new(None),
+            id: RwSignal::new(None),
+            saved_version: RwSignal::new(0),
+            live: StoredValue::new_local(HashMap::new()),
+            shared: StoredValue::new_local(None),
+            abort: StoredValue::new_local(None),
+        }
+    }
+
+    /// Streaming text of a call, if it is (or was) streamed in this tab.
+    pub fn live_text(&self, call_id: u32) -> Option<ArcRwSignal<String>> {
+        self.live.with_value(|m| m.get(&call_id).cloned())
+    }
+
+    /// Show a record (opened from the saved list, an import or a share link).
+    pub fn open(&self, ui: Ui, mut record: RunRecord, baselines: Vec<RunRecord>, id: String) {
+        if self.busy.get_untracked() {
+            self.cancel();
+        }
+        if record.status == RunStatus::Running {
+            // Interrupted by a reload: finished calls are kept, the rest is marked cancelled.
+            let shared = SharedRecord::new(record);
+            shared.mark_cancelled(browser::now_ms());
+            record = shared.snapshot();
+        }
+        self.shared
+            .set_value(Some(SharedRecord::new(record.clone())));
+        ui.item.set(Some(record.item.clone()));
+        self.record.set(Some(record));
+        self.baselines.set(baselines);
+        self.error.set(None);
+        self.phase.set(None);
+        self.id.set(Some(id.clone()));
+        let _ = browser::set(Area::Local, CURRENT_KEY, &id);
+        self.persist();
+        self.touch_saved();
+    }
+
+    /// Save the run on screen (record and baselines) to this device.
+    pub fn persist(&self) {
+        let Some(id) = self.id.get_untracked() else {
+            return;
+        };
+        let Some(json) = self
+            .shared
+            .with_value(|s| s.as_ref().map(|s| s.with(|r| r.to_json())))
+        else {
+            return;
+        };
+        let mut failed = browser::set(Area::Local, &format!("{RUN_PREFIX}{id}"), &json).err();
+        let baselines = self.baselines.get_untracked();
+        let key = format!("{BASELINE_PREFIX}{id}");
+        if baselines.is_empty() {
+            browser::remove(Area::Local, &key);
+        } else if let Ok(b) = serde_json::to_string(&baselines) {
+            if let Err(e) = browser::set(Area::Local, &key, &b) {
+                failed.get_or_insert(e);
+            }
+        }
+        if let Some(e) = failed {
+            self.error.set(Some(format!(
+                "This run could not be saved on this device: {e}"
+            )));
+        }
+    }
+
+    /// Tell the saved-runs list to read storage again.
+    pub fn touch_saved(&self) {
+        self.saved_version.update(|v| *v = v.wrapping_add(1));
+    }
+
+    /// All saved runs, newest first. A corrupted entry is returned as an error, never a panic.
+    pub fn saved() -> Vec<SavedEntry> {
+        let mut ids: Vec<String> = browser::keys_with_prefix(Area::Local, RUN_PREFIX)
+            .into_iter()
+            .filter_map(|k| k.strip_prefix(RUN_PREFIX).map(str::to_string))
+            .collect();
+        ids.sort_by(|a, b| {
+            b.parse::<u64>()
+                .unwrap_or(0)
+                .cmp(&a.parse::<u64>().unwrap_or(0))
+                .then(b.cmp(a))
+        });
+        ids.into_iter()
+            .map(|id| {
+                let record = browser::get(Area::Local, &format!("{RUN_PREFIX}{id}"))
+                    .ok_or_else(|| "missing".to_string())
+                    .and_then(|t| RunRecord::from_json(&t).map_err(|e| e.to_string()));
+                SavedEntry { id, record }
+            })
+            .collect()
+    }
+
+    pub fn saved_baselines(id: &str) -> Vec<RunRecord> {
+        browser::get(Area::Local, &format!("{BASELINE_PREFIX}{id}"))
+            .and_then(|t| serde_json::from_str::<Vec<serde_json::Value>>(&t).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| RunRecord::from_json(&v.to_string()).ok())
+            .collect()
+    }
+
+    pub fn delete_saved(&self, id: &str) {
+        browser::remove(Area::Local, &format!("{RUN_PREFIX}{id}"));
+        browser::remove(Area::Local, &format!("{BASELINE_PREFIX}{id}"));
+        if self.id.get_untracked().as_deref() == Some(id) {
+            self.id.set(None);
+            browser::remove(Area::Local, CURRENT_KEY);
+        }
+        self.touch_saved();
+    }
+
+    /// Reopen the run that was on screen before a reload.
+    pub fn restore_current(&self, ui: Ui) -> bool {
+        let Some(id) = browser::get(Area::Local, CURRENT_KEY) else {
+            return false;
+        };
+        let Some(text) = browser::get(Area::Local, &format!("{RUN_PREFIX}{id}")) else {
+            return false;
+        };
+        match RunRecord::from_json(&text) {
+            Ok(r) => {
+                let b = Self::saved_baselines(&id);
+                self.open(ui, r, b, id);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Change the record between runs (perspective edits), then mirror and save it.
+    pub fn edit(&self, f: impl FnOnce(&mut RunRecord)) {
+        let Some(shared) = self.shared.get_value() else {
+            return;
+        };
+        shared.update(f);
+        self.record.set(Some(shared.snapshot()));
+        self.persist();
+    }
+
+    pub fn cancel(&self) {
+        if let Some(h) = self.abort.get_value() {
+            h.abort();
+        }
+    }
+
+    /// Start an operation. Only one runs at a time; Cancel drops it and keeps what finished.
+    pub fn start(&self, op: Op, ui: Ui, conn: Conn) {
+        if self.busy.get_untracked() {
+            return;
+        }
+        let session = *self;
+        let settings = conn.settings.get_untracked();
+        if let Err(e) = settings.validate() {
+            self.error.set(Some(format!("Check the settings: {e}")));
+            ui.say(format!("Not started: {e}"));
+            return;
+        }
+        let main = if op == Op::Full {
+            let Some(item) = ui.item.get_untracked() else {
+                ui.say("Pick a scenario first.");
+                return;
+            };
+            let mut record = RunRecord::new(item, settings.clone(), Method::EthosAgents);
+            record.created_ms = browser::now_ms();
+            let shared = SharedRecord::new(record.clone());
+            self.shared.set_value(Some(shared.clone()));
+            self.record.set(Some(record));
+            self.baselines.set(Vec::new());
+            self.live.update_value(HashMap::clear);
+            let id = new_id();
+            self.id.set(Some(id.clone()));
+            let _ = browser::set(Area::Local, CURRENT_KEY, &id);
+            shared
+        } else {
+            match self.shared.get_value() {
+                Some(s) => s,
+                None => {
+                    ui.say("Run a scenario first.");
+                    return;
+                }
+            }
+        };
+        let mut baseline_records: Vec<(usize, SharedRecord, Method)> = Vec::new();
+        if op == Op::Baselines {
+            let (item, base_settings) = main.with(|r| (r.item.clone(), r.settings.clone()));
+            let mut list = Vec::new();
+            for (i, m) in [Method::Vanilla, Method::Prompting].into_iter().enumerate() {
+                let mut r = RunRecord::new(item.clone(), base_settings.clone(), m);
+                r.created_ms = browser::now_ms();
+                baseline_records.push((i, SharedRecord::new(r.clone()), m));
+                list.push(r);
+            }
+            self.baselines.set(list);
+        }
+        self.error.set(None);
+        self.busy.set(true);
+        self.persist();
+        self.touch_saved();
+        let client = conn.client();
+        let task = async move {
+            let clock = browser::now_ms;
+            let observer = UiObserver {
+                session,
+                ui,
+                shared: main.clone(),
+                slot: None,
+            };
+            let p = Pipeline::new(Stages::same(&client), &clock, &observer, main.clone());
+            match op {
+                Op::Full => p.run_item().await.map(|_| ()),
+                Op::Regenerate => {
+                    p.generate_perspectives().await?;
+                    p.write_comments(None).await?;
+                    p.combine().await.map(|_| ())
+                }
+                Op::Dependents => {
+                    let todo = main.with(missing_comments);
+                    if !todo.is_empty() {
+                        p.write_comments(Some(&todo)).await?;
+                    }
+                    p.combine().await.map(|_| ())
+                }
+                Op::Comment(i) => {
+                    p.write_comments(Some(&[i])).await?;
+                    if main.with(missing_comments).is_empty() {
+                        p.combine().await?;
+                    }
+                    Ok(())
+                }
+                Op::Judge => p.judge(&client).await.map(|_| ()),
+                Op::Baselines => {
+                    let observers: Vec<(UiObserver, SharedRecord, Method)> = baseline_records
+                        .into_iter()
+                        .map(|(i, s, m)| {
+                            (
+                                UiObserver {
+                                    session,
+                                    ui,
+                                    shared: s.clone(),
+                                    slot: Some(i),
+                                },
+                                s,
+                                m,
+                            )
+                        })
+                        .collect();
+                    let runs = observers.iter().map(|(o, s, m)| {
+                        let client = &client;
+                        async move {
+                            let bp = Pipeline::new(Stages::same(client), &clock, o, s.clone());
+                            bp.run_baseline(*m).await.map(|_| ())
+                        }
+                    });
+                    let results = futures::future::join_all(runs).await;
+                    results
+                        .into_iter()
+                        .find_map(Result::err)
+                        .map_or(Ok(()), Err)
+                }
+            }
+        };
+        let (task, handle) = abortable(task);
+        self.abort.set_value(Some(handle));
+        spawn_local(async move {
+            let out = task.await;
+            session.abort.set_value(None);
+            if let Some(shared) = session.shared.get_value() {
+                session.record.set(Some(shared.snapshot()));
+            }
+            session.busy.set(false);
+            session.phase.set(None);
+            match out {
+                Err(_aborted) => {
+                    ui.say("Cancelled. Everything that finished is kept.");
+                }
+                Ok(Err(e)) => {
+                    let msg = e.to_string();
+                    session.error.set(Some(msg.clone()));
+                    ui.say(format!("Stopped: {msg}"));
+                }
+                Ok(Ok(())) => ui.say(done_message(session.record.get_untracked().as_ref())),
+            }
+            session.persist();
+            session.touch_saved();
+        });
+    }
+}
+
+/// Indices of perspectives whose comment is missing or failed.
+pub fn missing_comments(r: &RunRecord) -> Vec<usize> {
+    (0..r.perspectives.perspectives.len())
+        .filter(|&i| {
+            !r.comments
+                .get(i)
+                .and_then(Option::as_ref)
+                .is_some_and(CommentRecord::is_ok)
+        })
+        .collect()
+}
+
+fn done_message(r: Option<&RunRecord>) -> String {
+    let Some(r) = r else {
+        return "Finished.".into();
+    };
+    match &r.result {
+        Some(RunResult::Distribution(d)) => match d.js {
+            Some(js) => format!(
+                "Finished. Jensen–Shannon distance to people's answers: {js:.3} (natural log)."
+            ),
+            None => "Finished.".into(),
+        },
+        Some(RunResult::Value(v)) => format!(
+            "Finished. The answer is {}.",
+            if v.correct_reference {
+                "correct"
+            } else {
+                "not correct"
+            }
+        ),
+        Some(RunResult::Overton(_)) => "Finished. The combined answer is below.".into(),
+        None => "Finished.".into(),
+    }
+}
+
+/// Remove perspective `index` and its comment, keeping the other comments (re-numbered).
+pub fn remove_perspective(r: &mut RunRecord, index: usize) {
+    if index < r.perspectives.perspectives.len() {
+        r.perspectives.perspectives.remove(index);
+    }
+    if index < r.comments.len() {
+        r.comments.remove(index);
+    }
+    for (i, c) in r.comments.iter_mut().enumerate() {
+        if let Some(c) = c {
+            c.index = i;
+        }
+    }
+    r.perspectives.edited = true;
+    r.result = None;
+}
+
+/// Add a perspective at the end; its comment is to be written.
+pub fn add_perspective(r: &mut RunRecord, p: Perspective) {
+    let n = r.perspectives.perspectives.len();
+    r.comments.resize(n, None);
+    r.perspectives.perspectives.push(p);
+    r.comments.push(None);
+    r.perspectives.edited = true;
+    r.result = None;
+}
+
+pub fn session() -> Session {
+    expect_context::<Session>()
+}
+
+pub fn stage_of(r: &RunRecord, call_id: u32) -> Option<Stage> {
+    r.calls.get(call_id as usize).map(|c| c.stage)
+}
