@@ -9,7 +9,7 @@
 
 use crate::errors::error_from_object;
 use crate::http::HttpRequest;
-use crate::sse::{SseEvent, SseParser};
+use crate::sse::{EventHandler, Framed, SseEvent};
 use crate::{join_url, Endpoint};
 use ethos_engine::{ChatError, ChatRequest, ChatResponse, Role, Usage};
 use serde_json::{json, Map, Value};
@@ -158,9 +158,11 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatResponse, ChatError> {
 }
 
 /// Incremental decoder of the named-event stream.
+#[derive(Debug)]
+pub struct StreamDecoder(Framed<State>);
+
 #[derive(Debug, Default)]
-pub struct StreamDecoder {
-    sse: SseParser,
+struct State {
     text: String,
     input_tokens: Option<u32>,
     output_tokens: Option<u32>,
@@ -169,48 +171,50 @@ pub struct StreamDecoder {
     stopped: bool,
 }
 
+impl Default for StreamDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl StreamDecoder {
     pub fn new() -> Self {
-        Self {
-            sse: SseParser::new(),
-            ..Self::default()
-        }
+        Self(Framed::new(State::default()))
     }
 
-    /// Feed bytes; returns the new text pieces (never empty strings).
+    /// Feed bytes; returns the new text pieces (never empty strings). An error is reported
+    /// once the text pieces before it have been returned.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<String>, ChatError> {
-        let events = self.sse.feed(bytes)?;
-        self.handle(events)
+        self.0.feed(bytes)
     }
 
     /// The stream ended: the final response, or an error if it ended without `message_stop`
-    /// or never started a message.
-    pub fn finish(mut self) -> Result<ChatResponse, ChatError> {
-        let events = self.sse.finish()?;
-        self.handle(events)?;
-        if !self.started {
+    /// (`Network`: truncated) or never started a message (`Malformed`).
+    pub fn finish(self) -> Result<ChatResponse, ChatError> {
+        let st = self.0.finish("message_stop")?;
+        if !st.started {
             return Err(ChatError::Malformed("the stream carried no message".into()));
         }
-        if !self.stopped {
-            return Err(ChatError::Malformed(
-                "the stream ended before message_stop (connection cut?)".into(),
-            ));
-        }
-        let usage = (self.input_tokens.is_some() || self.output_tokens.is_some()).then(|| Usage {
-            prompt_tokens: self.input_tokens.unwrap_or(0),
-            completion_tokens: self.output_tokens.unwrap_or(0),
+        let usage = (st.input_tokens.is_some() || st.output_tokens.is_some()).then(|| Usage {
+            prompt_tokens: st.input_tokens.unwrap_or(0),
+            completion_tokens: st.output_tokens.unwrap_or(0),
         });
         Ok(ChatResponse {
-            text: self.text,
+            text: st.text,
             more_texts: Vec::new(),
             first_token_top_logprobs: None,
             usage,
-            finish_reason: self.stop_reason,
+            finish_reason: st.stop_reason,
         })
     }
+}
 
-    fn handle(&mut self, events: Vec<SseEvent>) -> Result<Vec<String>, ChatError> {
-        let mut deltas = Vec::new();
+impl EventHandler for State {
+    fn complete(&self) -> bool {
+        self.stopped
+    }
+
+    fn handle(&mut self, events: Vec<SseEvent>, deltas: &mut Vec<String>) -> Result<(), ChatError> {
         for ev in events {
             if self.stopped {
                 continue;
@@ -267,6 +271,6 @@ impl StreamDecoder {
                 _ => {}
             }
         }
-        Ok(deltas)
+        Ok(())
     }
 }

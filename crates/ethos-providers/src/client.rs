@@ -329,7 +329,7 @@ impl<T: Transport> Client<T> {
             attempt += 1;
             let http = build_models(&self.endpoint);
             let (res, retry_after) = self
-                .attempt(http, BodyKind::Whole, &mut |_| {}, &mut false)
+                .attempt(http, BodyKind::Whole, &mut |_| {}, &mut 0)
                 .await;
             let err = match res {
                 Ok(Body::Whole(body)) => {
@@ -363,7 +363,7 @@ impl<T: Transport> Client<T> {
         http: HttpRequest,
         kind: BodyKind,
         on_delta: &mut dyn FnMut(&str),
-        emitted: &mut bool,
+        emitted: &mut usize,
     ) -> (Result<Body, ChatError>, Option<String>) {
         let _permit = self.limiter.acquire().await;
         self.attempts.fetch_add(1, Ordering::Relaxed);
@@ -393,7 +393,7 @@ impl<T: Transport> Client<T> {
                                 Ok(pieces) => {
                                     for p in pieces {
                                         on_delta(&p);
-                                        *emitted = true;
+                                        *emitted += p.len();
                                     }
                                 }
                                 // Keep reading a little: if the status turns out to be an error,
@@ -479,7 +479,8 @@ impl<T: Transport> ChatModel for Client<T> {
         loop {
             attempt += 1;
             let http = build_chat(&self.endpoint, &req, self.stream);
-            let mut emitted = false;
+            // Bytes of text passed to on_delta by this attempt.
+            let mut emitted: usize = 0;
             let (res, retry_after) = self.attempt(http, kind, on_delta, &mut emitted).await;
             let res = match res {
                 Ok(Body::Streamed(r)) => Ok(r),
@@ -490,8 +491,9 @@ impl<T: Transport> ChatModel for Client<T> {
             };
             let err = match res {
                 Ok(resp) => {
-                    if kind == BodyKind::Whole && !resp.text.is_empty() {
-                        on_delta(&resp.text);
+                    // Whole bodies, and text the stream's last unterminated event carried.
+                    if let Some(tail) = resp.text.get(emitted..).filter(|t| !t.is_empty()) {
+                        on_delta(tail);
                     }
                     self.record_success(&req, &resp);
                     return Ok(resp);
@@ -499,7 +501,7 @@ impl<T: Transport> ChatModel for Client<T> {
                 Err(e) => e,
             };
             let reset = |on_delta: &mut dyn FnMut(&str)| {
-                if emitted {
+                if emitted > 0 {
                     on_delta(RESET_DELTA);
                 }
             };

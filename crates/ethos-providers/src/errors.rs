@@ -82,6 +82,13 @@ pub fn error_from_status_for(
     )
 }
 
+/// A reply stream that ended before its end marker: the connection was cut (retryable).
+pub fn truncated(end_marker: &str) -> ChatError {
+    ChatError::Network(format!(
+        "the reply stream ended early, before {end_marker}; the connection was probably cut"
+    ))
+}
+
 /// Map an error object found inside a response body or stream (OpenAI `{"error": {...}}`,
 /// Anthropic `{"type":"error","error":{"type":"overloaded_error",...}}`).
 pub fn error_from_object(err: &serde_json::Value) -> ChatError {

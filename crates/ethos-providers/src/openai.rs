@@ -5,7 +5,7 @@
 
 use crate::errors::error_from_object;
 use crate::http::HttpRequest;
-use crate::sse::{SseEvent, SseParser};
+use crate::sse::{EventHandler, Framed, SseEvent};
 use crate::{join_url, Endpoint};
 use ethos_engine::{ChatError, ChatRequest, ChatResponse, TokenLogprob, Usage};
 use serde_json::{json, Map, Value};
@@ -209,9 +209,11 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatResponse, ChatError> {
 }
 
 /// Incremental decoder of a streamed reply (`stream: true`).
+#[derive(Debug)]
+pub struct StreamDecoder(Framed<State>);
+
 #[derive(Debug, Default)]
-pub struct StreamDecoder {
-    sse: SseParser,
+struct State {
     texts: Vec<String>,
     finish_reasons: Vec<Option<String>>,
     logprobs: Option<Vec<TokenLogprob>>,
@@ -220,45 +222,47 @@ pub struct StreamDecoder {
     saw_choice: bool,
 }
 
+impl Default for StreamDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl StreamDecoder {
     pub fn new() -> Self {
-        Self {
-            sse: SseParser::new(),
-            ..Self::default()
-        }
+        Self(Framed::new(State::default()))
     }
 
     /// Feed bytes; returns the new text pieces of the first choice (never empty strings).
+    /// An error is reported once the text pieces before it have been returned.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<String>, ChatError> {
-        let events = self.sse.feed(bytes)?;
-        self.handle(events)
+        self.0.feed(bytes)
     }
 
-    /// The stream ended: the final response, or an error if it ended without `[DONE]` or
-    /// carried no choices at all.
-    pub fn finish(mut self) -> Result<ChatResponse, ChatError> {
-        let events = self.sse.finish()?;
-        self.handle(events)?;
-        if !self.done {
-            return Err(ChatError::Malformed(
-                "the stream ended before [DONE] (connection cut?)".into(),
-            ));
-        }
-        if !self.saw_choice {
+    /// The stream ended: the final response, or an error if it ended without `[DONE]`
+    /// (`Network`: truncated) or carried no choices at all (`Malformed`).
+    pub fn finish(self) -> Result<ChatResponse, ChatError> {
+        let st = self.0.finish("[DONE]")?;
+        if !st.saw_choice {
             return Err(ChatError::Malformed("the stream carried no reply".into()));
         }
-        let mut texts = self.texts.into_iter();
+        let mut texts = st.texts.into_iter();
         Ok(ChatResponse {
             text: texts.next().unwrap_or_default(),
             more_texts: texts.collect(),
-            first_token_top_logprobs: self.logprobs,
-            usage: self.usage,
-            finish_reason: self.finish_reasons.into_iter().next().flatten(),
+            first_token_top_logprobs: st.logprobs,
+            usage: st.usage,
+            finish_reason: st.finish_reasons.into_iter().next().flatten(),
         })
     }
+}
 
-    fn handle(&mut self, events: Vec<SseEvent>) -> Result<Vec<String>, ChatError> {
-        let mut deltas = Vec::new();
+impl EventHandler for State {
+    fn complete(&self) -> bool {
+        self.done
+    }
+
+    fn handle(&mut self, events: Vec<SseEvent>, deltas: &mut Vec<String>) -> Result<(), ChatError> {
         for ev in events {
             if self.done {
                 continue;
@@ -311,6 +315,6 @@ impl StreamDecoder {
                 }
             }
         }
-        Ok(deltas)
+        Ok(())
     }
 }

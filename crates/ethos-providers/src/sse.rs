@@ -173,6 +173,78 @@ impl SseParser {
     }
 }
 
+/// What a protocol's stream decoder does with parsed events.
+pub(crate) trait EventHandler {
+    /// Handle events, pushing text pieces to `deltas`.
+    fn handle(&mut self, events: Vec<SseEvent>, deltas: &mut Vec<String>) -> Result<(), ChatError>;
+    /// Whether the protocol's end marker was seen.
+    fn complete(&self) -> bool;
+}
+
+/// The framing shared by the protocol stream decoders: SSE parsing, errors reported after the
+/// text pieces that preceded them (so results do not depend on chunking), and the distinction
+/// between an empty stream, a truncated one and a complete one.
+#[derive(Debug, Default)]
+pub(crate) struct Framed<H> {
+    sse: SseParser,
+    /// An error met after text pieces of the same feed: reported by the next call.
+    pending_error: Option<ChatError>,
+    /// Any byte arrived (an empty body is "empty", anything else cut short is truncation).
+    saw_bytes: bool,
+    pub(crate) handler: H,
+}
+
+impl<H: EventHandler> Framed<H> {
+    pub(crate) fn new(handler: H) -> Self {
+        Self {
+            sse: SseParser::new(),
+            pending_error: None,
+            saw_bytes: false,
+            handler,
+        }
+    }
+
+    pub(crate) fn feed(&mut self, bytes: &[u8]) -> Result<Vec<String>, ChatError> {
+        if let Some(e) = &self.pending_error {
+            return Err(e.clone());
+        }
+        self.saw_bytes |= !bytes.is_empty();
+        let events = self.sse.feed(bytes)?;
+        let mut deltas = Vec::new();
+        match self.handler.handle(events, &mut deltas) {
+            Ok(()) => Ok(deltas),
+            Err(e) if deltas.is_empty() => Err(e),
+            Err(e) => {
+                self.pending_error = Some(e);
+                Ok(deltas)
+            }
+        }
+    }
+
+    /// The stream ended. Returns the handler if the end marker was seen. A stream that stopped
+    /// before it is truncation, reported as a network error (the client may retry), even if
+    /// its unterminated tail does not parse; an empty stream is malformed.
+    pub(crate) fn finish(mut self, end_marker: &str) -> Result<H, ChatError> {
+        if let Some(e) = self.pending_error.take() {
+            return Err(e);
+        }
+        let mut ignored = Vec::new();
+        let handler = &mut self.handler;
+        let tail = self
+            .sse
+            .finish()
+            .and_then(|events| handler.handle(events, &mut ignored));
+        if !self.handler.complete() {
+            return Err(if self.saw_bytes || tail.is_err() {
+                crate::errors::truncated(end_marker)
+            } else {
+                ChatError::Malformed("the reply stream was empty".into())
+            });
+        }
+        tail.map(|()| self.handler)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
