@@ -1505,8 +1505,8 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                 stage: Stage::Judge.label(),
                 error,
             })?;
-        let per_value =
-            parse_judge(&resp.text, o.explanation.len()).map_err(PipelineError::Judge)?;
+        let per_value = metrics::parse_judge_scores(&resp.text, o.explanation.len())
+            .map_err(PipelineError::Judge)?;
         let coverage =
             CoverageJudgement::from_per_value(CoverageEstimator::LlmJudgeDirect, model, per_value);
         let c = coverage.clone();
@@ -1520,55 +1520,6 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
         }
         Ok(coverage)
     }
-}
-
-/// Parse a judge reply: a JSON object `{"scores": [..]}` or a bare array, possibly inside other
-/// text or a code fence; exactly `count` numbers, each clamped to [0, 1] (percentages > 1 are
-/// divided by 100).
-pub fn parse_judge(text: &str, count: usize) -> Result<Vec<f64>, String> {
-    let candidates = [
-        text.find('{').zip(text.rfind('}')),
-        text.find('[').zip(text.rfind(']')),
-    ];
-    for (start, end) in candidates.into_iter().flatten() {
-        if end <= start {
-            continue;
-        }
-        let Some(slice) = text.get(start..=end) else {
-            continue;
-        };
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(slice) else {
-            continue;
-        };
-        let arr = match &value {
-            serde_json::Value::Array(a) => Some(a.clone()),
-            serde_json::Value::Object(o) => o
-                .get("scores")
-                .or_else(|| o.values().find(|v| v.is_array()))
-                .and_then(|v| v.as_array().cloned()),
-            _ => None,
-        };
-        let Some(arr) = arr else { continue };
-        let nums: Option<Vec<f64>> = arr.iter().map(serde_json::Value::as_f64).collect();
-        let Some(nums) = nums else {
-            return Err("the scores are not all numbers".into());
-        };
-        if nums.len() != count {
-            return Err(format!("expected {count} scores, got {}", nums.len()));
-        }
-        return Ok(nums
-            .into_iter()
-            .map(|x| {
-                let x = if x > 1.0 { x / 100.0 } else { x };
-                if x.is_finite() {
-                    x.clamp(0.0, 1.0)
-                } else {
-                    0.0
-                }
-            })
-            .collect());
-    }
-    Err("no JSON list of scores found".into())
 }
 
 /// Perspectives from a stage-1 reply: the tolerant parser, or the reference `#` lines when they
@@ -1662,17 +1613,6 @@ mod tests {
         let picks: std::collections::HashSet<usize> =
             (0..50).map(|s| fallback_index(s, &id, 6)).collect();
         assert!(picks.len() > 3, "{picks:?}");
-    }
-
-    #[test]
-    fn judge_parse() {
-        assert_eq!(
-            parse_judge("```json\n{\"scores\": [0.5, 1, 80]}\n```", 3).unwrap(),
-            vec![0.5, 1.0, 0.8]
-        );
-        assert!(parse_judge("{\"scores\": [0.5]}", 2).is_err());
-        assert!(parse_judge("nothing", 1).is_err());
-        assert_eq!(parse_judge("[0.1, 0.2]", 2).unwrap(), vec![0.1, 0.2]);
     }
 
     #[test]
