@@ -88,6 +88,7 @@ pub fn reference_lines(text: &str) -> Vec<String> {
 ///   following `Core value: …`, `Emotion: …` lines fill its fields. A name-only heading or bold
 ///   line without field lines (e.g. `## Perspectives`) is dropped; a name-only `#`, numbered or
 ///   bulleted line is kept with empty fields.
+/// - A Markdown table whose header names the fields (`| Name | Core value | … |`).
 /// - JSON (an array of objects or strings, `{"perspectives": […]}`, or an object mapping names
 ///   to objects), also inside code fences, with keys like name, core_value, ethical_framework,
 ///   right_duty, emotion, stakeholder (missing ones become empty strings).
@@ -103,6 +104,10 @@ pub fn parse_perspectives(text: &str) -> Vec<Perspective> {
         if !found.is_empty() {
             return found;
         }
+    }
+    let found = parse_table(text);
+    if !found.is_empty() {
+        return found;
     }
     let found = parse_marked_lines(text);
     if !found.is_empty() {
@@ -129,7 +134,7 @@ pub fn split_fields(line: &str) -> Perspective {
     let (name, rest) = split_name(&body);
     let mut p = Perspective {
         raw: line.to_string(),
-        name: clean_value(name),
+        name: clean_value(strip_leading_number(name)),
         ..Default::default()
     };
     assign_dims(&mut p, rest);
@@ -281,6 +286,21 @@ fn strip_numbered_label(s: &str) -> String {
 
 fn split_name(body: &str) -> (&str, &str) {
     if let Some((name, rest)) = body.split_once(':') {
+        // "The Patient – Core Value: Autonomy; …": the dash ends the name when a field label
+        // sits between it and the colon.
+        for sep in [" — ", " – ", " - "] {
+            if let Some((before, label)) = name.split_once(sep) {
+                if label_field(label).is_some_and(|f| f != Field::Name) {
+                    let rest_start = before.len() + sep.len();
+                    return (before, body.get(rest_start..).unwrap_or(rest));
+                }
+            }
+        }
+        // "Name: Nurse, Care, …": the name is the first piece.
+        if label_field(name) == Some(Field::Name) {
+            let sep = pick_separator(rest);
+            return rest.split_once(sep).unwrap_or((rest, ""));
+        }
         return (name, rest);
     }
     for sep in [" — ", " – ", " - "] {
@@ -295,6 +315,23 @@ fn split_name(body: &str) -> (&str, &str) {
         }
     }
     (body, "")
+}
+
+/// "1. The Nurse" / "3) Nurse" / "2 Nurse" as a name: drop the number.
+fn strip_leading_number(name: &str) -> &str {
+    let t = name.trim_start();
+    let digits = t.chars().take_while(char::is_ascii_digit).count();
+    if digits == 0 || digits > 2 {
+        return t;
+    }
+    let after = &t[digits..];
+    let after = after.strip_prefix(['.', ')']).unwrap_or(after);
+    if after.starts_with(char::is_whitespace) && after.trim_start().starts_with(char::is_alphabetic)
+    {
+        after.trim_start()
+    } else {
+        t
+    }
 }
 
 fn pick_separator(s: &str) -> char {
@@ -470,6 +507,16 @@ fn parse_marked_lines(text: &str) -> Vec<Perspective> {
         if let Some((field, value)) = field_line {
             let value = clean_value(value);
             if field == Field::Name {
+                // "Name: Nurse, Core value: Care, …" is a whole perspective on one line.
+                let whole = split_fields(&clean);
+                if whole.has_dims() {
+                    finish(block.take(), &mut out);
+                    out.push(Perspective {
+                        raw: content.to_string(),
+                        ..whole
+                    });
+                    continue;
+                }
                 let reuse = block.as_ref().is_some_and(|b| b.p.name.is_empty());
                 if !reuse {
                     finish(block.take(), &mut out);
@@ -521,6 +568,52 @@ fn parse_marked_lines(text: &str) -> Vec<Perspective> {
     }
     finish(block, &mut out);
     out
+}
+
+fn table_cells(line: &str) -> Option<Vec<String>> {
+    let t = line.trim();
+    let inner = t.strip_prefix('|')?;
+    let inner = inner.strip_suffix('|').unwrap_or(inner);
+    Some(
+        inner
+            .split('|')
+            .map(|c| clean_value(&strip_bold(c)))
+            .collect(),
+    )
+}
+
+fn is_rule_row(cells: &[String]) -> bool {
+    cells
+        .iter()
+        .all(|c| !c.is_empty() && c.chars().all(|ch| matches!(ch, '-' | ':' | ' ')))
+}
+
+/// Markdown tables: the first `|` row is the header; its cells name the fields.
+fn parse_table(text: &str) -> Vec<Perspective> {
+    let rows: Vec<Vec<String>> = text.lines().filter_map(table_cells).collect();
+    let Some((header, body)) = rows.split_first() else {
+        return Vec::new();
+    };
+    let columns: Vec<Option<Field>> = header.iter().map(|h| json_key_field(h)).collect();
+    if columns.iter().flatten().count() < 2 {
+        return Vec::new();
+    }
+    body.iter()
+        .filter(|r| !is_rule_row(r))
+        .filter_map(|row| {
+            let mut p = Perspective::default();
+            for (cell, col) in row.iter().zip(&columns) {
+                if let Some(f) = col {
+                    let target = p.field_mut(*f);
+                    if target.is_empty() {
+                        *target = cell.clone();
+                    }
+                }
+            }
+            p.raw = p.compose_raw();
+            (!p.raw.is_empty()).then_some(p)
+        })
+        .collect()
 }
 
 fn parse_unmarked_lines(text: &str) -> Vec<Perspective> {

@@ -510,3 +510,71 @@ fn mean_of_distributions() {
     assert!(mean(&[]).is_empty());
     close_vec(&mean(&[vec![1.0], vec![0.0, 1.0]]), &[0.5, 0.5]);
 }
+
+#[test]
+fn tolerant_parser_more_model_styles() {
+    // dash before labelled dimensions
+    let got = parse_perspectives("1. **The Patient** – Core Value: Autonomy; Ethical Framework: Deontology; Right: Informed consent; Emotion: Anxiety; Stakeholder: Patient");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].name, "The Patient");
+    assert_eq!(
+        got[0].dims(),
+        [
+            "Autonomy",
+            "Deontology",
+            "Informed consent",
+            "Anxiety",
+            "Patient"
+        ]
+    );
+    // numbers inside the '#' line or the bold name
+    let got = parse_perspectives("#1 The Nurse: Care, Care ethics, Duty to care, Compassion, Clinician\n**2. The Payer**: Cost, Utilitarianism, Fair pricing, Caution, Insurer");
+    assert_eq!(
+        got.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["The Nurse", "The Payer"]
+    );
+    assert_eq!(
+        got[0].raw,
+        "1 The Nurse: Care, Care ethics, Duty to care, Compassion, Clinician"
+    );
+    // "Name:" as a label
+    let got = parse_perspectives("- Name: Nurse, Core value: Care, Emotion: Calm");
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        (
+            got[0].name.as_str(),
+            got[0].core_value.as_str(),
+            got[0].emotion.as_str()
+        ),
+        ("Nurse", "Care", "Calm")
+    );
+    let got = parse_perspectives(
+        "Name: Nurse\nCore value: Care\n\nName: Payer\nCore value: Cost\nEmotion: Worry",
+    );
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        (got[1].name.as_str(), got[1].emotion.as_str()),
+        ("Payer", "Worry")
+    );
+    // Markdown table
+    let table = "## Perspectives\n\n| # | Perspective | Core Value | Ethical Framework | Right/Duty | Emotion | Stakeholder |\n|---|---|---|---|---|---|---|\n| 1 | **Nurse** | Care | Care ethics | Duty to care | Compassion | Clinician |\n| 2 | Payer | Cost | Utilitarianism | Fair pricing | Caution | Insurer |\n";
+    let got = parse_perspectives(table);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(
+        got[0],
+        p(
+            "Nurse",
+            [
+                "Care",
+                "Care ethics",
+                "Duty to care",
+                "Compassion",
+                "Clinician"
+            ],
+            "Nurse: Care, Care ethics, Duty to care, Compassion, Clinician"
+        )
+    );
+    assert_eq!(got[1].stakeholder, "Insurer");
+    // a table without field names is not a perspective table
+    assert!(parse_perspectives("| a | b |\n|---|---|\n| 1 | 2 |").is_empty());
+}
