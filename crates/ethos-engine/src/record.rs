@@ -326,6 +326,12 @@ impl RunRecord {
         self.item.mode()
     }
 
+    /// A new, empty record with this record's item, settings and method: run it to reproduce
+    /// this run.
+    pub fn fresh(&self) -> RunRecord {
+        RunRecord::new(self.item.clone(), self.settings.clone(), self.method)
+    }
+
     /// Parse and validate a record exported by this app.
     pub fn from_json(text: &str) -> Result<Self, RecordError> {
         let value: serde_json::Value =

@@ -860,10 +860,11 @@ fn a_run_is_reproducible_from_its_record() {
         );
         let result = out.unwrap();
         let imported = scripted::assert_round_trip(&rec);
+        let fresh = imported.fresh();
         let (again, rec2) = run_with(
-            imported.item.clone(),
-            imported.settings.clone(),
-            imported.method,
+            fresh.item,
+            fresh.settings,
+            fresh.method,
             &ScriptedModel::default(),
         );
         assert_eq!(again.unwrap(), result);
