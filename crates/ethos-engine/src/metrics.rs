@@ -457,7 +457,8 @@ pub fn parse_judge_probability(text: &str) -> Option<f64> {
 
 /// `n` probabilities from one judge reply that rates n explanations: a JSON array of n numbers
 /// (or of objects with a score field), a JSON object keyed "1".."n", or n lines each holding a
-/// number (the last number on the line is the score, so "2. 0.7" and "Explanation 2: 70%" work).
+/// number (the last number on the line is the score, so "2. 0.7" and "Explanation 2: 70%" work;
+/// with more such lines than n, the lines starting with their index 1..n).
 /// Errors say how many were found.
 pub fn parse_judge_scores(text: &str, n: usize) -> Result<Vec<f64>, String> {
     use serde_json::Value;
@@ -502,6 +503,28 @@ pub fn parse_judge_scores(text: &str, n: usize) -> Result<Vec<f64>, String> {
     if scores.len() == n {
         if let Some(v) = scores.iter().copied().collect::<Option<Vec<f64>>>() {
             return Ok(v);
+        }
+    }
+    // Extra lines with numbers ("Here are the 3 scores:"): keep the lines that start with their
+    // index, 1 to n, and hold a score after it.
+    if scores.len() > n {
+        let mut next = 1usize;
+        let mut indexed = Vec::new();
+        for line in text.lines() {
+            let nums = numbers_in(line);
+            if let (Some(&(first, false)), Some(&(x, pct)), true) =
+                (nums.first(), nums.last(), nums.len() >= 2)
+            {
+                if first == next as f64 {
+                    indexed.push(as_probability(x, pct));
+                    next += 1;
+                }
+            }
+        }
+        if indexed.len() == n {
+            if let Some(v) = indexed.into_iter().collect::<Option<Vec<f64>>>() {
+                return Ok(v);
+            }
         }
     }
     Err(bad(scores.iter().flatten().count()))

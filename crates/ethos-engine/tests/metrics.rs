@@ -320,6 +320,10 @@ fn judge_replies() {
         parse_judge_scores("Explanation 1: 0.7\nExplanation 2: 0.1", 2),
         Ok(vec![0.7, 0.1])
     );
+    assert_eq!(
+        parse_judge_scores("Here are the 2 scores:\n1. 0.7\n2: 40%\nOverall 0.5", 2),
+        Ok(vec![0.7, 0.4])
+    );
     let err = parse_judge_scores("1. 0.7", 3).unwrap_err();
     assert!(
         err.contains("expected 3") && err.contains("found 1"),
