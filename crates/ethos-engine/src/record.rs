@@ -696,7 +696,17 @@ impl RunRecord {
                 md.push_str(&md_quote(crate::vital::question_stem(&c.question)));
                 md.push_str("\n\n");
                 if !c.attribute.is_empty() {
-                    md.push_str(&format!("- **Attribute:** {}\n", c.attribute));
+                    let attr = match item.source() {
+                        crate::vital::Source::OpinionQa => {
+                            let (category, group) = crate::template::split_attribute(&c.attribute);
+                            format!("{group} (in terms of {category})")
+                        }
+                        crate::vital::Source::GlobalOpinionQa => {
+                            format!("{} (country)", c.attribute)
+                        }
+                        _ => c.attribute.clone(),
+                    };
+                    md.push_str(&format!("- **Attribute:** {attr}\n"));
                 }
                 for (l, o) in crate::vital::LETTERS.iter().zip(&c.options) {
                     md.push_str(&format!("- **{l}.** {o}\n"));
@@ -730,7 +740,7 @@ impl RunRecord {
             (
                 "decoding (temperature / max tokens)",
                 format!(
-                    "stage 1 {}/{} ({} distributional); stage 2 {}/{}; Overton {}/{}; short {}/{}",
+                    "stage 1 {:?}/{} ({} distributional); stage 2 {:?}/{}; Overton {:?}/{}; short {:?}/{}",
                     d.perspectives.temperature,
                     d.perspectives.max_tokens,
                     d.perspectives_max_tokens_distributional,

@@ -236,3 +236,9 @@ fn edits_clear_what_depends_on_them() {
     assert!(rec.comments.is_empty());
     rec.validate().unwrap();
 }
+
+#[test]
+#[ignore = "prints a sample handout: cargo test -p ethos-engine --test records print_sample -- --ignored --nocapture"]
+fn print_sample() {
+    println!("{}", done(opinion(), Method::EthosAgents).to_markdown());
+}
