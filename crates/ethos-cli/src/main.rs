@@ -2,6 +2,7 @@
 //! `pub fn main(args: &[String]) -> i32`; this file only dispatches.
 //! (A `run` subcommand is added as `mod run;` plus one match arm.)
 
+mod run;
 mod score;
 
 const USAGE: &str = "\
@@ -17,6 +18,7 @@ fn main() {
     let rest = args.get(1..).unwrap_or(&[]);
     let code = match args.first().map(String::as_str) {
         Some("score") => score::main(rest),
+        Some("run") => run::main(rest),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             0
