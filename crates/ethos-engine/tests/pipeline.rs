@@ -1015,3 +1015,26 @@ fn runs_on_a_hand_rolled_executor() {
     assert!(out.is_ok());
     assert_eq!(record.snapshot().status, RunStatus::Done);
 }
+
+#[test]
+fn group_without_logprobs_falls_back_to_votes_and_says_so() {
+    let script = Script {
+        logprobs: false,
+        ..Script::default()
+    };
+    let (out, rec) = run_with(
+        opinion(),
+        settings(6, 6),
+        Method::EthosAgents,
+        &ScriptedModel::new(script),
+    );
+    let RunResult::Distribution(d) = out.unwrap() else {
+        panic!()
+    };
+    // Same calls as with logprobs (the answer read was made); the distribution is the votes.
+    assert_eq!(stage_counts(&rec), (1, 6, 0, 1, 1, 0));
+    assert_eq!(d.method, DistMethod::Votes);
+    assert_eq!(d.distribution, vec![0.5, 0.5, 0.0]);
+    assert_eq!(d.answer.as_deref(), Some(" B"));
+    assert!(d.note.unwrap().contains("no logprobs"));
+}
