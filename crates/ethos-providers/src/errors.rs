@@ -150,7 +150,8 @@ pub fn redact(text: &str, key: Option<&str>) -> String {
 }
 
 /// Mask tokens that look like API keys: `sk-…`, `sk-ant-…`, `gsk_…`, `AIza…`, `Bearer …`,
-/// `x-api-key: …`, and long runs of key characters (≥ 32) that mix letters and digits.
+/// `x-api-key: …`, and long runs (≥ 32) of letters mixed with digits without `-` or `.` (model
+/// names have those).
 pub fn redact_key_like(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut word = String::new();
@@ -162,6 +163,8 @@ pub fn redact_key_like(text: &str) -> String {
         let lower = word.to_ascii_lowercase();
         if *mask_next || looks_like_key(word) {
             out.push_str("[key]");
+            // Keep sentence punctuation that ended up in the word.
+            out.push_str(&".".repeat(word.len() - word.trim_end_matches('.').len()));
             *mask_next = false;
         } else {
             out.push_str(word);
@@ -196,7 +199,8 @@ fn looks_like_key(word: &str) -> bool {
     let long_mixed = w.len() >= 32
         && w.chars().any(|c| c.is_ascii_digit())
         && w.chars().any(|c| c.is_ascii_alphabetic())
-        && !w.contains('.');
+        && !w.contains('.')
+        && !w.contains('-');
     prefixed || long_mixed
 }
 
@@ -219,24 +223,15 @@ pub fn mentions_json_schema(message: &str) -> bool {
         || m.contains("structured output")
 }
 
-/// Whether an error message is about the `n` parameter (several choices per request).
+/// Whether an error message is about the `n` parameter (several choices per request): the
+/// letter n standing alone as a word (`'n' : number must be at most 1`, `Invalid 'n'`), or a
+/// mention of multiple choices.
 pub fn mentions_n_parameter(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    [
-        "'n'",
-        "\"n\"",
-        "`n`",
-        "n must",
-        "parameter n ",
-        "n: ",
-        "multiple choices",
-        "n > 1",
-        "n>1",
-        "n greater than 1",
-    ]
-    .iter()
-    .any(|p| m.contains(p))
-        || m.starts_with("n ")
+    let standalone_n = m
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| w == "n");
+    standalone_n || m.contains("multiple choices")
 }
 
 /// The human-readable message of an error body: the JSON error object's message when there is
