@@ -69,6 +69,22 @@ pub struct Capabilities {
     pub logprobs: Capability,
     pub n: Capability,
     pub json_schema: Capability,
+    /// The model wants `max_completion_tokens` instead of `max_tokens` (OpenAI reasoning models).
+    #[serde(default)]
+    pub max_completion_tokens: bool,
+    /// The model accepts only its default temperature: `temperature` is not sent.
+    #[serde(default)]
+    pub fixed_temperature: bool,
+}
+
+impl Capabilities {
+    /// The OpenAI wire adjustments these capabilities call for.
+    pub fn wire_options(&self) -> openai::WireOptions {
+        openai::WireOptions {
+            max_completion_tokens: self.max_completion_tokens,
+            omit_temperature: self.fixed_temperature,
+        }
+    }
 }
 
 /// Shared capability cache keyed by (base URL, model).
@@ -190,8 +206,18 @@ impl Decoder {
 
 /// Build the HTTP request of a chat call for an endpoint (either protocol).
 pub fn build_chat(ep: &Endpoint, req: &ChatRequest, stream: bool) -> HttpRequest {
+    build_chat_with(ep, req, stream, &Capabilities::default())
+}
+
+/// [`build_chat`] adjusted to what is known about the model.
+pub fn build_chat_with(
+    ep: &Endpoint,
+    req: &ChatRequest,
+    stream: bool,
+    caps: &Capabilities,
+) -> HttpRequest {
     match ep.protocol {
-        Protocol::OpenAi => openai::build_chat(ep, req, stream),
+        Protocol::OpenAi => openai::build_chat_with(ep, req, stream, caps.wire_options()),
         Protocol::Anthropic => anthropic::build_chat(ep, req, stream),
     }
 }
@@ -234,6 +260,7 @@ pub struct Client<T> {
     limiter: Arc<Limiter>,
     caps: CapabilityCache,
     stream: bool,
+    timeout_ms: Option<u64>,
     attempts: AtomicU64,
 }
 
@@ -251,6 +278,7 @@ impl<T: Transport> Client<T> {
             limiter: Arc::new(Limiter::new(limit)),
             caps: CapabilityCache::default(),
             stream: true,
+            timeout_ms: None,
             attempts: AtomicU64::new(0),
         }
     }
@@ -276,6 +304,13 @@ impl<T: Transport> Client<T> {
     /// Streamed (`true`, default) or whole-body replies.
     pub fn with_streaming(mut self, stream: bool) -> Self {
         self.stream = stream;
+        self
+    }
+    /// Give up on an attempt that has not finished (whole reply received) after `ms`
+    /// milliseconds: `ChatError::Timeout`, retried like a network error. `None` (the default):
+    /// wait as long as the server keeps the connection open (the user can cancel).
+    pub fn with_timeout_ms(mut self, ms: Option<u64>) -> Self {
+        self.timeout_ms = ms;
         self
     }
     pub fn endpoint(&self) -> &Endpoint {
@@ -407,7 +442,21 @@ impl<T: Transport> Client<T> {
                 }
                 Ok(())
             };
-            self.transport.send(http, &mut on_chunk).await
+            let send = self.transport.send(http, &mut on_chunk);
+            match self.timeout_ms {
+                None => send.await,
+                Some(ms) => {
+                    let send = std::pin::pin!(send);
+                    let timer = std::pin::pin!(self.transport.sleep(ms));
+                    match futures::future::select(send, timer).await {
+                        futures::future::Either::Left((res, _)) => res,
+                        // Dropping the send future aborts the request.
+                        futures::future::Either::Right(((), _)) => Err(ChatError::Timeout(
+                            format!("no complete reply within {} s", ms.div_ceil(1000)),
+                        )),
+                    }
+                }
+            }
         };
         let key = self.endpoint.key();
         match sent {
@@ -478,7 +527,12 @@ impl<T: Transport> ChatModel for Client<T> {
         let mut waited_ms: u64 = 0;
         loop {
             attempt += 1;
-            let http = build_chat(&self.endpoint, &req, self.stream);
+            let http = build_chat_with(
+                &self.endpoint,
+                &req,
+                self.stream,
+                &self.capabilities(&req.model),
+            );
             // Bytes of text passed to on_delta by this attempt.
             let mut emitted: usize = 0;
             let (res, retry_after) = self.attempt(http, kind, on_delta, &mut emitted).await;
@@ -505,24 +559,11 @@ impl<T: Transport> ChatModel for Client<T> {
                     on_delta(RESET_DELTA);
                 }
             };
-            if let ChatError::Unsupported(m) = &err {
-                if req.top_logprobs.is_some() && mentions_logprobs(m) {
-                    self.update_caps(&req.model, |c| c.logprobs = Capability::Rejected);
-                    req.top_logprobs = None;
-                    reset(on_delta);
-                    attempt -= 1;
-                    continue;
-                }
-                if req.json_schema.is_some() && mentions_json_schema(m) {
-                    self.update_caps(&req.model, |c| c.json_schema = Capability::Rejected);
-                    req.json_schema = None;
-                    reset(on_delta);
-                    attempt -= 1;
-                    continue;
-                }
-                if req.n.is_some_and(|n| n > 1) && mentions_n_parameter(m) {
-                    self.update_caps(&req.model, |c| c.n = Capability::Rejected);
-                }
+            if self.adapt_to_rejection(&mut req, &err) {
+                // A parameter was dropped or renamed: try again at once (not a policy retry).
+                reset(on_delta);
+                attempt -= 1;
+                continue;
             }
             let ra = retry_after
                 .as_deref()
@@ -548,6 +589,53 @@ impl<T: Transport> ChatModel for Client<T> {
 }
 
 impl<T: Transport> Client<T> {
+    /// Learn from a 400/422 naming a parameter: drop `top_logprobs` / `json_schema`, switch to
+    /// `max_completion_tokens`, stop sending `temperature`. Returns whether the request changed
+    /// (each adaptation happens at most once, so this cannot loop). A refusal of `n` is recorded
+    /// but not adapted (fewer samples would silently change the method).
+    fn adapt_to_rejection(&self, req: &mut ChatRequest, err: &ChatError) -> bool {
+        let m = match err {
+            ChatError::Unsupported(m) => m,
+            ChatError::BadRequest {
+                status: 400 | 422,
+                message,
+            } => message,
+            _ => return false,
+        };
+        let lower = m.to_ascii_lowercase();
+        let model = req.model.clone();
+        let caps = self.capabilities(&model);
+        if req.top_logprobs.is_some() && mentions_logprobs(m) {
+            self.update_caps(&model, |c| c.logprobs = Capability::Rejected);
+            req.top_logprobs = None;
+            return true;
+        }
+        if req.json_schema.is_some() && mentions_json_schema(m) {
+            self.update_caps(&model, |c| c.json_schema = Capability::Rejected);
+            req.json_schema = None;
+            return true;
+        }
+        if self.endpoint.protocol == Protocol::OpenAi {
+            if !caps.max_completion_tokens && lower.contains("max_completion_tokens") {
+                self.update_caps(&model, |c| c.max_completion_tokens = true);
+                return true;
+            }
+            if !caps.fixed_temperature
+                && lower.contains("temperature")
+                && (lower.contains("unsupported")
+                    || lower.contains("not support")
+                    || lower.contains("only the default"))
+            {
+                self.update_caps(&model, |c| c.fixed_temperature = true);
+                return true;
+            }
+        }
+        if req.n.is_some_and(|n| n > 1) && mentions_n_parameter(m) {
+            self.update_caps(&model, |c| c.n = Capability::Rejected);
+        }
+        false
+    }
+
     fn record_success(&self, req: &ChatRequest, resp: &ChatResponse) {
         let protocol = self.endpoint.protocol;
         self.update_caps(&req.model, |c| {

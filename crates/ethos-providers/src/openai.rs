@@ -24,9 +24,24 @@ fn headers(ep: &Endpoint, accept: &str) -> Vec<(String, String)> {
     h
 }
 
+/// Per-model wire adjustments learnt from 400 replies (OpenAI reasoning models want
+/// `max_completion_tokens` instead of `max_tokens` and accept only the default temperature).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WireOptions {
+    /// Send the token limit as `max_completion_tokens`.
+    pub max_completion_tokens: bool,
+    /// Do not send `temperature` (the model only accepts its default).
+    pub omit_temperature: bool,
+}
+
 /// The JSON body of a chat request. Fields that are `None` are omitted (Gemini rejects unknown
 /// or null fields).
 pub fn chat_body(req: &ChatRequest, stream: bool) -> Value {
+    chat_body_with(req, stream, WireOptions::default())
+}
+
+/// [`chat_body`] with wire adjustments.
+pub fn chat_body_with(req: &ChatRequest, stream: bool, opts: WireOptions) -> Value {
     let mut b = Map::new();
     b.insert("model".into(), json!(req.model));
     let messages: Vec<Value> = req
@@ -35,10 +50,15 @@ pub fn chat_body(req: &ChatRequest, stream: bool) -> Value {
         .map(|m| json!({ "role": m.role, "content": m.content }))
         .collect();
     b.insert("messages".into(), Value::Array(messages));
-    if req.temperature.is_finite() {
+    if req.temperature.is_finite() && !opts.omit_temperature {
         b.insert("temperature".into(), json!(req.temperature));
     }
-    b.insert("max_tokens".into(), json!(req.max_tokens));
+    let limit_field = if opts.max_completion_tokens {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    };
+    b.insert(limit_field.into(), json!(req.max_tokens));
     if let Some(seed) = req.seed {
         b.insert("seed".into(), json!(seed));
     }
@@ -64,6 +84,16 @@ pub fn chat_body(req: &ChatRequest, stream: bool) -> Value {
 
 /// `POST {base}/chat/completions`.
 pub fn build_chat(ep: &Endpoint, req: &ChatRequest, stream: bool) -> HttpRequest {
+    build_chat_with(ep, req, stream, WireOptions::default())
+}
+
+/// [`build_chat`] with wire adjustments.
+pub fn build_chat_with(
+    ep: &Endpoint,
+    req: &ChatRequest,
+    stream: bool,
+    opts: WireOptions,
+) -> HttpRequest {
     HttpRequest {
         method: "POST".into(),
         url: join_url(&ep.base_url, "chat/completions"),
@@ -75,7 +105,7 @@ pub fn build_chat(ep: &Endpoint, req: &ChatRequest, stream: bool) -> HttpRequest
                 "application/json"
             },
         ),
-        body: Some(chat_body(req, stream).to_string()),
+        body: Some(chat_body_with(req, stream, opts).to_string()),
     }
 }
 

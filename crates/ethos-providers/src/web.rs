@@ -77,7 +77,7 @@ fn js_error_text(e: &JsValue) -> String {
 
 fn is_abort(e: &JsValue) -> bool {
     e.dyn_ref::<js_sys::Error>()
-        .is_some_and(|err| String::from(err.name()) == "AbortError")
+        .is_some_and(|err| err.name() == "AbortError")
 }
 
 impl WebTransport {

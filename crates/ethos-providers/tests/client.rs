@@ -29,6 +29,8 @@ enum Reply {
     CutAfter(Vec<Vec<u8>>, ChatError),
     /// The transport fails before any response.
     Fail(ChatError),
+    /// The server never answers.
+    Hang,
 }
 
 fn ok(body: Vec<u8>) -> Reply {
@@ -68,6 +70,8 @@ struct Scripted {
     /// If set, `sleep` records how many limiter slots are held.
     limiter: Option<Arc<Limiter>>,
     in_use_at_sleep: RefCell<Vec<usize>>,
+    /// `sleep` completes after this many polls (so a timer can lose a race against a reply).
+    sleep_polls: usize,
 }
 
 impl Scripted {
@@ -115,6 +119,10 @@ impl Transport for Scripted {
         match reply {
             None => Err(ChatError::Other("script exhausted".into())),
             Some(Reply::Fail(e)) => Err(e),
+            Some(Reply::Hang) => {
+                futures::future::pending::<()>().await;
+                Err(ChatError::Other("unreachable".into()))
+            }
             Some(Reply::CutAfter(chunks, e)) => {
                 for c in &chunks {
                     on_chunk(c)?;
@@ -138,6 +146,9 @@ impl Transport for Scripted {
         self.sleeps.borrow_mut().push(ms);
         if let Some(l) = &self.limiter {
             self.in_use_at_sleep.borrow_mut().push(l.in_use());
+        }
+        for _ in 0..self.sleep_polls {
+            Yield(false).await;
         }
     }
     fn now_ms(&self) -> f64 {
@@ -276,6 +287,80 @@ fn no_retry_on_401_400_403_404() {
             _ => assert!(matches!(e, ChatError::NotFound(ref m) if m.contains("does not exist"))),
         }
     }
+}
+
+#[test]
+fn attempts_time_out_and_are_retried_like_network_errors() {
+    let script = vec![
+        Reply::Hang,
+        Reply::Hang,
+        ok(fixture("openai_official_stream.sse")),
+    ];
+    let t = Scripted {
+        sleep_polls: 1000,
+        ..Scripted::new(script)
+    };
+    let c = Client::new(openai_client(vec![]).endpoint().clone(), t).with_timeout_ms(Some(60_000));
+    let (_, res) = chat(&c, &req());
+    assert_eq!(res.unwrap().text, "Because");
+    assert_eq!(c.attempts(), 3);
+    // A 60 s timer per attempt (never really slept; the last one lost the race) and two
+    // backoffs.
+    let sleeps = c.transport().sleeps.borrow().clone();
+    assert_eq!(
+        sleeps.iter().filter(|&&ms| ms == 60_000).count(),
+        3,
+        "{sleeps:?}"
+    );
+    assert_eq!(sleeps.len(), 5, "{sleeps:?}");
+    assert_eq!(
+        c.transport().in_flight.get(),
+        0,
+        "the hung requests were dropped"
+    );
+    let c = openai_client(vec![Reply::Hang, Reply::Hang, Reply::Hang, Reply::Hang])
+        .with_timeout_ms(Some(1500));
+    let (_, res) = chat(&c, &req());
+    assert!(
+        matches!(res, Err(ChatError::Timeout(ref m)) if m.contains("2 s")),
+        "{res:?}"
+    );
+    assert_eq!(c.attempts(), 3, "1 + network_retries");
+}
+
+#[test]
+fn reasoning_model_rejections_switch_parameters_once() {
+    let mct = r#"{"error":{"message":"Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.","type":"invalid_request_error","param":"max_tokens","code":"unsupported_parameter"}}"#;
+    let temp = r#"{"error":{"message":"Unsupported value: 'temperature' does not support 0 with this model. Only the default (1) value is supported.","type":"invalid_request_error","param":"temperature","code":"unsupported_value"}}"#;
+    let c = openai_client(vec![
+        status(400, mct),
+        status(400, temp),
+        ok(fixture("openai_official_stream.sse")),
+        ok(fixture("openai_official_stream.sse")),
+    ]);
+    let mut r = req();
+    r.top_logprobs = None;
+    assert!(chat(&c, &r).1.is_ok());
+    assert_eq!(c.attempts(), 3);
+    let b = c.transport().bodies();
+    assert!(b[0].get("max_tokens").is_some() && b[0].get("temperature").is_some());
+    assert!(b[1].get("max_tokens").is_none() && b[1]["max_completion_tokens"] == 16);
+    assert!(b[2].get("temperature").is_none() && b[2]["max_completion_tokens"] == 16);
+    let caps = c.capabilities("model-a");
+    assert!(caps.max_completion_tokens && caps.fixed_temperature);
+    assert!(chat(&c, &r).1.is_ok());
+    assert_eq!(c.attempts(), 4, "remembered: no more 400s");
+    // The same rejection again is final (no loop).
+    let c = openai_client(vec![
+        status(400, mct),
+        status(400, mct),
+        ok(fixture("openai_official_stream.sse")),
+    ]);
+    assert!(matches!(
+        chat(&c, &r).1,
+        Err(ChatError::BadRequest { status: 400, .. })
+    ));
+    assert_eq!(c.attempts(), 2);
 }
 
 #[test]
