@@ -44,19 +44,31 @@ pub struct Distribution {
 /// text equals the capital letter; renormalise over options; uniform if no letter was found.
 ///
 /// Options beyond the fifth have no letter and get probability 0. Logprobs are clamped to ≤ 0;
-/// NaN counts as probability 0.
+/// NaN counts as probability 0. If the list is not sorted best-first, the most probable matching
+/// token counts (on a sorted list that is the first one, as in the reference).
 pub fn from_top_logprobs(top: &[TokenLogprob], n_options: usize) -> Distribution {
     let n = n_options.max(1);
     let mut probs = vec![0.0; n];
     for (slot, letter) in probs.iter_mut().zip(LETTERS) {
         let mut buf = [0u8; 4];
         let letter: &str = letter.encode_utf8(&mut buf);
-        if let Some(t) = top.iter().find(|t| t.token.trim() == letter) {
-            *slot = if t.logprob.is_nan() {
-                0.0
-            } else {
-                t.logprob.min(0.0).exp()
-            };
+        // The reference takes the first match in a best-first list, i.e. the most probable
+        // one; taking the maximum gives the same on sorted lists and stays right on unsorted.
+        let best = top
+            .iter()
+            .filter(|t| t.token.trim() == letter)
+            .map(|t| {
+                if t.logprob.is_nan() {
+                    0.0
+                } else {
+                    t.logprob.min(0.0).exp()
+                }
+            })
+            .fold(None, |acc: Option<f64>, p| {
+                Some(acc.map_or(p, |a| a.max(p)))
+            });
+        if let Some(p) = best {
+            *slot = p;
         }
     }
     normalised_or_uniform(probs, DistMethod::Logprobs)

@@ -399,6 +399,9 @@ fn top_logprobs_reference_mapping() {
     // letters beyond the options are ignored; missing ones get 0
     let d = from_top_logprobs(&[tl("C", 0.3), tl("B", 0.6)], 2);
     close_vec(&d.probs, &[0.0, 1.0]);
+    // an unsorted list: the most probable match counts
+    let d = from_top_logprobs(&[tl("A", 0.1), tl("B", 0.3), tl(" A", 0.6)], 2);
+    close_vec(&d.probs, &[0.6 / 0.9, 0.3 / 0.9]);
     // nothing usable -> uniform, flagged
     let d = from_top_logprobs(&[tl("The", 0.9)], 4);
     close_vec(&d.probs, &[0.25; 4]);
