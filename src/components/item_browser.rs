@@ -116,7 +116,7 @@ pub fn ItemBrowser() -> impl IntoView {
                     <button
                         type="button"
                         id="page-next"
-                        disabled=move || page.get() + 1 >= pages()
+                        disabled={move || page.get() + 1 >= pages()}
                         on:click=move |_| {
                             let last = pages() - 1;
                             page.update(|p| *p = (*p + 1).min(last));
