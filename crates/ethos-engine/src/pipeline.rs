@@ -345,6 +345,30 @@ fn fnv1a(text: &str) -> u64 {
     h
 }
 
+/// The JSON schema of a structured stage-1 reply: exactly k perspectives with the five dimensions.
+pub fn perspectives_schema(k: usize) -> serde_json::Value {
+    let field = serde_json::json!({"type": "string"});
+    serde_json::json!({
+        "type": "object",
+        "properties": {
+            "perspectives": {
+                "type": "array",
+                "minItems": k,
+                "maxItems": k,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": field, "core_value": field, "ethical_framework": field,
+                        "right_duty": field, "emotion": field, "stakeholder": field
+                    },
+                    "required": ["name", "core_value", "ethical_framework", "right_duty", "emotion", "stakeholder"]
+                }
+            }
+        },
+        "required": ["perspectives"]
+    })
+}
+
 /// The seeded selection fallback: a comment index in 0..k from the seed and the item id
 /// (deterministic; the reference picks at random).
 pub fn fallback_index(seed: u64, item: &ItemId, k: usize) -> usize {
@@ -690,12 +714,15 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
         if item.mode() == Mode::Distributional {
             dec.max_tokens = settings.decoding.perspectives_max_tokens_distributional;
         }
-        let req = self.request(
+        let mut req = self.request(
             &settings,
             &settings.models.perspectives,
             vec![Message::user(prompt)],
             dec,
         );
+        if settings.structured_perspectives {
+            req.json_schema = Some(perspectives_schema(k));
+        }
         self.record.update(|r| {
             r.perspectives = Default::default();
             r.comments.clear();
@@ -706,13 +733,16 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
         let mut tries = 0;
         for attempt in 1..=settings.max_perspective_tries {
             tries = attempt;
+            // A retry with the same seed would repeat the same reply: vary it per try.
+            let mut req = req.clone();
+            req.seed = req.seed.map(|s| s.wrapping_add(u64::from(attempt - 1)));
             match self
                 .call(
                     self.stages.perspectives,
                     Stage::Perspectives,
                     None,
                     attempt,
-                    req.clone(),
+                    req,
                 )
                 .await
             {

@@ -173,6 +173,10 @@ pub struct RunSettings {
     pub top_logprobs: u8,
     /// Send the stage-2 instruction as a system message (true) or prepend it to the user message.
     pub system_role: bool,
+    /// Ask stage 1 for JSON constrained by a schema (k objects with the five dimensions) instead
+    /// of free `#` lines. Not the reference method: for providers that enforce JSON schemas
+    /// (llama.cpp, vLLM, OpenAI) and small models that cannot follow the line format.
+    pub structured_perspectives: bool,
     pub templates: Templates,
 }
 
@@ -190,6 +194,7 @@ impl Default for RunSettings {
             distribution: DistSetting::Auto,
             top_logprobs: 10,
             system_role: true,
+            structured_perspectives: false,
             templates: Templates::default(),
         }
     }

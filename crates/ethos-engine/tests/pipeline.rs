@@ -561,6 +561,30 @@ fn too_few_perspectives_after_capped_retries() {
         .contains("only 4 of 6"));
     let attempts: Vec<u32> = rec.calls.iter().map(|c| c.attempt).collect();
     assert_eq!(attempts, vec![1, 2, 3]);
+    // Each try gets its own seed: the same seed would only repeat the same reply.
+    let seeds: Vec<Option<u64>> = rec.calls.iter().map(|c| c.request.seed).collect();
+    assert_eq!(seeds, vec![Some(7), Some(8), Some(9)], "test settings use seed 7");
+}
+
+#[test]
+fn structured_perspectives_ask_for_a_schema_of_k_objects() {
+    let model = ScriptedModel::new(Script::default());
+    let mut s = settings(4, 4);
+    let (_, rec) = run_with(overton(), s.clone(), Method::EthosAgents, &model);
+    assert!(rec.calls[0].request.json_schema.is_none(), "reference mode asks for free lines");
+    s.structured_perspectives = true;
+    let model = ScriptedModel::new(Script::default());
+    let (_, rec) = run_with(overton(), s, Method::EthosAgents, &model);
+    let schema = rec.calls[0].request.json_schema.clone().expect("schema sent");
+    assert_eq!(schema["properties"]["perspectives"]["minItems"], 4);
+    assert_eq!(schema["properties"]["perspectives"]["maxItems"], 4);
+    assert_eq!(
+        ethos_engine::persona::parse_perspectives(
+            r#"{"perspectives":[{"name":"Nurse","core_value":"Care","ethical_framework":"Care ethics","right_duty":"Duty of care","emotion":"Concern","stakeholder":"Clinician"}]}"#
+        )[0]
+        .raw,
+        "Nurse: Care, Care ethics, Duty of care, Concern, Clinician"
+    );
 }
 
 #[test]
