@@ -7,7 +7,7 @@
 //! `seed` and `json_schema` are not sent (the API rejects unknown fields); `n > 1` is not
 //! supported ([`check_request`] says so; the client calls it before sending).
 
-use crate::errors::error_from_object;
+use crate::errors::{error_from_object, require_text};
 use crate::http::HttpRequest;
 use crate::sse::{EventHandler, Framed, SseEvent};
 use crate::{join_url, Endpoint};
@@ -145,7 +145,7 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatResponse, ChatError> {
         prompt_tokens: usage_num(Some(u), "input_tokens").unwrap_or(0),
         completion_tokens: usage_num(Some(u), "output_tokens").unwrap_or(0),
     });
-    Ok(ChatResponse {
+    require_text(ChatResponse {
         text,
         more_texts: Vec::new(),
         first_token_top_logprobs: None,
@@ -199,7 +199,7 @@ impl StreamDecoder {
             prompt_tokens: st.input_tokens.unwrap_or(0),
             completion_tokens: st.output_tokens.unwrap_or(0),
         });
-        Ok(ChatResponse {
+        require_text(ChatResponse {
             text: st.text,
             more_texts: Vec::new(),
             first_token_top_logprobs: None,
@@ -212,6 +212,9 @@ impl StreamDecoder {
 impl EventHandler for State {
     fn complete(&self) -> bool {
         self.stopped
+    }
+    fn reply_finished(&self) -> bool {
+        self.stop_reason.is_some()
     }
 
     fn handle(&mut self, events: Vec<SseEvent>, deltas: &mut Vec<String>) -> Result<(), ChatError> {

@@ -4,7 +4,7 @@
 
 use crate::presets;
 use crate::{Endpoint, Protocol};
-use ethos_engine::ChatError;
+use ethos_engine::{ChatError, ChatResponse};
 
 /// Longest provider message quoted in an error.
 const MAX_MESSAGE_CHARS: usize = 400;
@@ -87,6 +87,27 @@ pub fn truncated(end_marker: &str) -> ChatError {
     ChatError::Network(format!(
         "the reply stream ended early, before {end_marker}; the connection was probably cut"
     ))
+}
+
+/// A reply without any text.
+pub fn no_text(finish_reason: Option<&str>) -> ChatError {
+    let why = match finish_reason {
+        Some("length") | Some("max_tokens") => {
+            " (it hit the token limit first; a reasoning model may need a larger limit)".to_string()
+        }
+        Some(r) => format!(" (finish reason: {r})"),
+        None => String::new(),
+    };
+    ChatError::Malformed(format!("the model returned no text{why}"))
+}
+
+/// The response, or [`no_text`] if its (first) text is empty.
+pub fn require_text(r: ChatResponse) -> Result<ChatResponse, ChatError> {
+    if r.text.is_empty() {
+        Err(no_text(r.finish_reason.as_deref()))
+    } else {
+        Ok(r)
+    }
 }
 
 /// Map an error object found inside a response body or stream (OpenAI `{"error": {...}}`,

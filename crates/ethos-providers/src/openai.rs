@@ -3,7 +3,7 @@
 //!
 //! Pure: builds [`HttpRequest`]s and parses bodies / streamed bytes; no I/O.
 
-use crate::errors::error_from_object;
+use crate::errors::{error_from_object, require_text};
 use crate::http::HttpRequest;
 use crate::sse::{EventHandler, Framed, SseEvent};
 use crate::{join_url, Endpoint};
@@ -226,7 +226,7 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatResponse, ChatError> {
     let text = texts.next().unwrap_or_default();
     let more_texts: Vec<String> = texts.collect();
     let first = sorted.first().copied();
-    Ok(ChatResponse {
+    require_text(ChatResponse {
         text,
         more_texts,
         first_token_top_logprobs: first.and_then(|c| first_content_top_logprobs(c.get("logprobs"))),
@@ -277,7 +277,7 @@ impl StreamDecoder {
             return Err(ChatError::Malformed("the stream carried no reply".into()));
         }
         let mut texts = st.texts.into_iter();
-        Ok(ChatResponse {
+        require_text(ChatResponse {
             text: texts.next().unwrap_or_default(),
             more_texts: texts.collect(),
             first_token_top_logprobs: st.logprobs,
@@ -290,6 +290,9 @@ impl StreamDecoder {
 impl EventHandler for State {
     fn complete(&self) -> bool {
         self.done
+    }
+    fn reply_finished(&self) -> bool {
+        self.finish_reasons.first().is_some_and(Option::is_some)
     }
 
     fn handle(&mut self, events: Vec<SseEvent>, deltas: &mut Vec<String>) -> Result<(), ChatError> {

@@ -113,9 +113,7 @@ pub fn parse_retry_after(value: &str) -> Option<u64> {
         return Some(secs.saturating_mul(1000));
     }
     match v.parse::<f64>() {
-        Ok(secs) if (0.0..1e12).contains(&secs) => {
-            Some((secs * 1000.0).round() as u64)
-        }
+        Ok(secs) if (0.0..1e12).contains(&secs) => Some((secs * 1000.0).round() as u64),
         _ => None,
     }
 }

@@ -179,6 +179,8 @@ pub(crate) trait EventHandler {
     fn handle(&mut self, events: Vec<SseEvent>, deltas: &mut Vec<String>) -> Result<(), ChatError>;
     /// Whether the protocol's end marker was seen.
     fn complete(&self) -> bool;
+    /// Whether the reply said it was finished (a finish/stop reason) before any end marker.
+    fn reply_finished(&self) -> bool;
 }
 
 /// The framing shared by the protocol stream decoders: SSE parsing, errors reported after the
@@ -221,9 +223,11 @@ impl<H: EventHandler> Framed<H> {
         }
     }
 
-    /// The stream ended. Returns the handler if the end marker was seen. A stream that stopped
-    /// before it is truncation, reported as a network error (the client may retry), even if
-    /// its unterminated tail does not parse; an empty stream is malformed.
+    /// The stream ended. Returns the handler if the end marker was seen. Without it: a stream
+    /// whose reply had finished (finish/stop reason seen) is malformed (a server quirk, not
+    /// retried); one that stopped mid-reply is truncation, reported as a network error (the
+    /// client may retry), even if its unterminated tail does not parse; an empty stream is
+    /// malformed.
     pub(crate) fn finish(mut self, end_marker: &str) -> Result<H, ChatError> {
         if let Some(e) = self.pending_error.take() {
             return Err(e);
@@ -235,7 +239,11 @@ impl<H: EventHandler> Framed<H> {
             .finish()
             .and_then(|events| handler.handle(events, &mut ignored));
         if !self.handler.complete() {
-            return Err(if self.saw_bytes || tail.is_err() {
+            return Err(if tail.is_ok() && self.handler.reply_finished() {
+                // The whole reply came, then the server closed without the marker: a server
+                // quirk that a retry would not fix.
+                ChatError::Malformed(format!("the stream ended without {end_marker}"))
+            } else if self.saw_bytes || tail.is_err() {
                 crate::errors::truncated(end_marker)
             } else {
                 ChatError::Malformed("the reply stream was empty".into())
