@@ -87,7 +87,8 @@ pub fn reference_lines(text: &str) -> Vec<String> {
 /// - A marked line with only a name (e.g. `### 1. The Patient Advocate`) opens a block; the
 ///   following `Core value: …`, `Emotion: …` lines fill its fields. A name-only heading or bold
 ///   line without field lines (e.g. `## Perspectives`) is dropped; a name-only `#`, numbered or
-///   bulleted line is kept with empty fields.
+///   bulleted line is kept with empty fields, unless it looks like a title (ends with `:` or
+///   mentions "perspective").
 /// - A Markdown table whose header names the fields (`| Name | Core value | … |`).
 /// - JSON (an array of objects or strings, `{"perspectives": […]}`, or an object mapping names
 ///   to objects), also inside code fences, with keys like name, core_value, ethical_framework,
@@ -483,9 +484,15 @@ fn finish(block: Option<Block>, out: &mut Vec<Perspective>) {
         }
     } else if matches!(b.marker, Marker::Hash | Marker::Numbered | Marker::Bullet)
         && !b.p.name.is_empty()
+        && !looks_like_title(&b.p)
     {
         out.push(b.p);
     }
+}
+
+/// A name-only line such as "# Perspectives:" or "1. Six ethical perspectives" is a title.
+fn looks_like_title(p: &Perspective) -> bool {
+    p.raw.trim_end().ends_with(':') || p.name.to_lowercase().contains("perspective")
 }
 
 fn parse_marked_lines(text: &str) -> Vec<Perspective> {

@@ -292,6 +292,12 @@ fn tolerant_parser_unmarked_fallback_and_garbage() {
     assert!(parse_perspectives("").is_empty());
     assert!(parse_perspectives("I'm sorry, I can't help with that.").is_empty());
     assert!(parse_perspectives("## Perspectives\n").is_empty());
+    assert!(parse_perspectives("# Perspectives:\n").is_empty());
+    let got = parse_perspectives("#Six ethical perspectives\n#Nurse: Care, Care ethics\n#Payer\n");
+    assert_eq!(
+        got.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["Nurse", "Payer"]
+    );
     assert!(parse_perspectives("{\"a\": 1}").is_empty());
     assert!(parse_perspectives("[[[[[[").is_empty());
 }
