@@ -1,6 +1,7 @@
 //! The browser transport: `fetch` with an `AbortController`, the body read chunk by chunk from
 //! a `ReadableStreamDefaultReader`, `setTimeout` for sleeping, `Date.now()` for the clock and
-//! `Math.random()` for jitter. Works in a window and in a worker.
+//! `Math.random()` for jitter. Works in a window, a worker, and other JavaScript hosts with
+//! `fetch` (Node 18+, where its tests run).
 //!
 //! Dropping the future returned by [`WebTransport::send`] aborts the request (a guard calls
 //! `AbortController.abort()` on drop), so cancelling a run is dropping its futures.
@@ -15,7 +16,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     AbortController, Headers, ReadableStreamDefaultReader, ReadableStreamReadResult, RequestInit,
-    RequestMode, Response, Window, WorkerGlobalScope,
+    RequestMode, Response,
 };
 
 /// Browser fetch transport. Create one per endpoint with [`WebTransport::for_endpoint`] so
@@ -40,44 +41,37 @@ impl Drop for AbortGuard {
     }
 }
 
-enum Global {
-    Window(Window),
-    Worker(WorkerGlobalScope),
+/// A function of the global object (`fetch`, `setTimeout`): works in a window, a worker and
+/// other JavaScript hosts (Node, Deno).
+fn global_fn(name: &str) -> Result<js_sys::Function, ChatError> {
+    js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str(name))
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        .ok_or_else(|| ChatError::Other(format!("this browser has no {name}()")))
 }
 
-fn global() -> Result<Global, ChatError> {
-    let g = js_sys::global();
-    if let Ok(w) = g.clone().dyn_into::<Window>() {
-        return Ok(Global::Window(w));
-    }
-    if let Ok(w) = g.dyn_into::<WorkerGlobalScope>() {
-        return Ok(Global::Worker(w));
-    }
-    Err(ChatError::Other(
-        "no browser window or worker to make requests from".into(),
-    ))
+fn prop(v: &JsValue, name: &str) -> JsValue {
+    js_sys::Reflect::get(v, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
 }
 
-/// The page's origin (`window.location.origin`), or "" if unknown.
+/// The page's origin (`location.origin`), or "" if unknown.
 pub fn page_origin() -> String {
-    match global() {
-        Ok(Global::Window(w)) => w.location().origin().unwrap_or_default(),
-        _ => String::new(),
-    }
+    prop(&prop(&js_sys::global(), "location"), "origin")
+        .as_string()
+        .unwrap_or_default()
 }
 
 fn js_error_text(e: &JsValue) -> String {
-    if let Some(err) = e.dyn_ref::<js_sys::Error>() {
-        let name: String = err.name().into();
-        let msg: String = err.message().into();
-        return format!("{name}: {msg}");
+    match (prop(e, "name").as_string(), prop(e, "message").as_string()) {
+        (Some(name), Some(msg)) => format!("{name}: {msg}"),
+        (None, Some(msg)) => msg,
+        _ => e.as_string().unwrap_or_else(|| "unknown error".to_string()),
     }
-    e.as_string().unwrap_or_else(|| "unknown error".to_string())
 }
 
+/// An abort rejects with a DOMException (not always `instanceof Error`) named AbortError.
 fn is_abort(e: &JsValue) -> bool {
-    e.dyn_ref::<js_sys::Error>()
-        .is_some_and(|err| err.name() == "AbortError")
+    prop(e, "name").as_string().as_deref() == Some("AbortError")
 }
 
 impl WebTransport {
@@ -139,14 +133,16 @@ impl Transport for WebTransport {
         if let Some(body) = &req.body {
             init.set_body(&JsValue::from_str(body));
         }
-        let promise = match global()? {
-            Global::Window(w) => w.fetch_with_str_and_init(&req.url, &init),
-            Global::Worker(w) => w.fetch_with_str_and_init(&req.url, &init),
+        let fetch = global_fn("fetch")?;
+        let called = fetch.call2(&js_sys::global(), &JsValue::from_str(&req.url), &init);
+        // fetch throws synchronously on an unusable URL; otherwise it returns a promise.
+        let promise: Promise = match called {
+            Ok(p) => p.unchecked_into(),
+            Err(_) => return Err(ChatError::Network(self.diagnosis(&req.url))),
         };
         let resp: Response = match JsFuture::from(promise).await {
-            Ok(v) => v
-                .dyn_into()
-                .map_err(|_| ChatError::Other("fetch did not return a Response".into()))?,
+            Ok(v) if v.is_object() => v.unchecked_into(),
+            Ok(_) => return Err(ChatError::Other("fetch did not return a Response".into())),
             Err(e) if is_abort(&e) => return Err(ChatError::Cancelled),
             // A TypeError from fetch is opaque (CORS, DNS, refused connection, mixed content,
             // blocked local-network access all look alike): explain the likely causes.
@@ -194,16 +190,11 @@ impl Transport for WebTransport {
 
     async fn sleep(&self, ms: u64) {
         let ms = ms.min(i32::MAX as u64) as i32;
-        let Ok(g) = global() else { return };
+        let Ok(set_timeout) = global_fn("setTimeout") else {
+            return;
+        };
         let promise = Promise::new(&mut |resolve, _reject| {
-            let _ = match &g {
-                Global::Window(w) => {
-                    w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-                }
-                Global::Worker(w) => {
-                    w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-                }
-            };
+            let _ = set_timeout.call2(&js_sys::global(), &resolve, &JsValue::from(ms));
         });
         let _ = JsFuture::from(promise).await;
     }

@@ -1,0 +1,199 @@
+//! WebTransport under Node (`wasm-bindgen-test-runner`), with `globalThis.fetch` replaced by a
+//! stub that serves recorded bytes as a ReadableStream and records what it was asked and
+//! whether the request was aborted. Run with:
+//! `CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner cargo test -p ethos-providers --target wasm32-unknown-unknown --test web`
+#![cfg(target_arch = "wasm32")]
+
+use ethos_engine::{ChatError, ChatModel, ChatRequest, Message};
+use ethos_providers::web::WebTransport;
+use ethos_providers::{preset, Client, HttpRequest, RetryPolicy, Transport};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+#[wasm_bindgen(inline_js = r#"
+export function install_fetch_stub(status, chunks, mode) {
+  const log = { calls: 0, aborted: false, url: null, method: null, body: null, headers: null };
+  globalThis.__fetchLog = log;
+  globalThis.fetch = (url, init) => {
+    log.calls++;
+    log.url = url;
+    log.method = init.method;
+    log.body = init.body;
+    log.headers = JSON.stringify(Object.fromEntries(init.headers.entries()));
+    if (mode === 'typeerror') return Promise.reject(new TypeError('Failed to fetch'));
+    init.signal.addEventListener('abort', () => { log.aborted = true; });
+    let i = 0;
+    const stream = new ReadableStream({
+      pull(controller) {
+        if (i < chunks.length) { controller.enqueue(chunks[i++]); return; }
+        if (mode === 'hang') return new Promise(() => {});
+        controller.close();
+      }
+    });
+    return Promise.resolve(new Response(stream, { status, headers: { 'retry-after': '3' } }));
+  };
+}
+export function fetch_log(field) { return globalThis.__fetchLog[field]; }
+"#)]
+extern "C" {
+    fn install_fetch_stub(status: u16, chunks: &js_sys::Array, mode: &str);
+    fn fetch_log(field: &str) -> JsValue;
+}
+
+const OFFICIAL: &[u8] = include_bytes!("fixtures/openai_official_stream.sse");
+const ANTHROPIC: &[u8] = include_bytes!("fixtures/anthropic_stream.sse");
+
+fn stub(status: u16, body: &[u8], chunk: usize, mode: &str) {
+    let chunks = js_sys::Array::new();
+    for c in body.chunks(chunk.max(1)) {
+        chunks.push(&js_sys::Uint8Array::from(c));
+    }
+    install_fetch_stub(status, &chunks, mode);
+}
+
+fn req() -> ChatRequest {
+    ChatRequest::new(
+        "m",
+        vec![Message::system("s"), Message::user("Which?")],
+        0.0,
+        8,
+    )
+}
+
+#[wasm_bindgen_test]
+async fn streams_a_recorded_reply_through_the_client() {
+    stub(200, OFFICIAL, 7, "");
+    let ep = preset("openai")
+        .unwrap()
+        .endpoint(Some("sk-test-key".into()));
+    let c = Client::new(ep.clone(), WebTransport::for_endpoint(&ep));
+    let mut deltas = Vec::new();
+    let r = c
+        .chat(&req(), &mut |d| deltas.push(d.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(r.text, "Because");
+    assert_eq!(deltas, vec!["B", "ecause"]);
+    assert_eq!(r.first_token_top_logprobs.map(|l| l.len()), Some(3));
+    assert_eq!(
+        fetch_log("url").as_string().unwrap(),
+        "https://api.openai.com/v1/chat/completions"
+    );
+    assert_eq!(fetch_log("method").as_string().unwrap(), "POST");
+    let headers = fetch_log("headers").as_string().unwrap();
+    assert!(
+        headers.contains("\"authorization\":\"Bearer sk-test-key\""),
+        "{headers}"
+    );
+    let body: serde_json::Value =
+        serde_json::from_str(&fetch_log("body").as_string().unwrap()).unwrap();
+    assert_eq!(body["stream"], true);
+    assert_eq!(fetch_log("aborted"), JsValue::FALSE);
+}
+
+#[wasm_bindgen_test]
+async fn anthropic_byte_by_byte() {
+    stub(200, ANTHROPIC, 1, "");
+    let ep = preset("anthropic").unwrap().endpoint(Some("k".into()));
+    let c = Client::new(ep.clone(), WebTransport::for_endpoint(&ep));
+    let r = c.chat(&req(), &mut |_| {}).await.unwrap();
+    assert!(r.text.starts_with("Autonomy matters — naïve café ✓ 😀"));
+    let headers = fetch_log("headers").as_string().unwrap();
+    assert!(
+        headers.contains("\"anthropic-dangerous-direct-browser-access\":\"true\""),
+        "{headers}"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn error_status_body_and_retry_after_reach_the_caller() {
+    stub(429, br#"{"error":{"message":"slow down"}}"#, 5, "");
+    let t = WebTransport::new();
+    let mut body = Vec::new();
+    let req = HttpRequest {
+        method: "GET".into(),
+        url: "http://localhost:1/x".into(),
+        headers: vec![],
+        body: None,
+    };
+    let st = t
+        .send(req, &mut |b| {
+            body.extend_from_slice(b);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(st.status, 429);
+    assert_eq!(st.retry_after.as_deref(), Some("3"));
+    assert_eq!(body, br#"{"error":{"message":"slow down"}}"#);
+}
+
+#[wasm_bindgen_test]
+async fn type_error_becomes_a_diagnosis() {
+    stub(200, b"", 1, "typeerror");
+    let ep = preset("ollama").unwrap().endpoint(None);
+    let c =
+        Client::new(ep.clone(), WebTransport::for_endpoint(&ep)).with_policy(RetryPolicy::none());
+    match c.chat(&req(), &mut |_| {}).await {
+        Err(ChatError::Network(m)) => {
+            assert!(m.starts_with("Could not reach Ollama"), "{m}");
+            assert!(m.contains("OLLAMA_ORIGINS"), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn dropping_the_request_aborts_the_fetch() {
+    stub(200, &OFFICIAL[..100], 10, "hang");
+    let ep = preset("openai").unwrap().endpoint(Some("k".into()));
+    let c = Client::new(ep.clone(), WebTransport::for_endpoint(&ep))
+        .with_policy(RetryPolicy::none())
+        .with_timeout_ms(Some(30));
+    let res = c.chat(&req(), &mut |_| {}).await;
+    assert!(matches!(res, Err(ChatError::Timeout(_))), "{res:?}");
+    assert_eq!(
+        fetch_log("aborted"),
+        JsValue::TRUE,
+        "the timed-out fetch was aborted"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_failing_chunk_handler_aborts_and_returns_its_error() {
+    stub(200, OFFICIAL, 10, "hang");
+    let t = WebTransport::new();
+    let req = HttpRequest {
+        method: "GET".into(),
+        url: "http://localhost:1/x".into(),
+        headers: vec![],
+        body: None,
+    };
+    let mut seen = 0;
+    let res = t
+        .send(req, &mut |_| {
+            seen += 1;
+            if seen == 3 {
+                Err(ChatError::Malformed("stop".into()))
+            } else {
+                Ok(())
+            }
+        })
+        .await;
+    assert_eq!(res, Err(ChatError::Malformed("stop".into())));
+    assert_eq!(seen, 3);
+    assert_eq!(fetch_log("aborted"), JsValue::TRUE);
+}
+
+#[wasm_bindgen_test]
+async fn clock_sleep_and_jitter() {
+    let t = WebTransport::new();
+    let before = t.now_ms();
+    assert!(before > 1.6e12, "Unix milliseconds");
+    t.sleep(5).await;
+    assert!(t.now_ms() >= before);
+    for _ in 0..100 {
+        let j = t.jitter();
+        assert!((0.0..1.0).contains(&j));
+    }
+}
