@@ -10,7 +10,7 @@
 //! Exit codes: 0 ok, 1 bad input (the message names the record), 2 usage.
 
 use ethos_engine::answer::AnswerParser;
-use ethos_engine::metrics::{score_distributions, score_value};
+use ethos_engine::metrics::{score_distributions, score_value, try_js_distance};
 use ethos_engine::vital::{self, Item, Source};
 use serde::Serialize;
 
@@ -177,6 +177,13 @@ pub fn score_text(
                     .pred_distribution
                     .as_deref()
                     .ok_or_else(|| format!("{}: no prediction (`pred_distribution` is null or missing)", label(i, item)))?;
+                // The loader checks lengths and signs; this also catches sums that overflow.
+                if try_js_distance(gold, pred).is_none() {
+                    return Err(format!(
+                        "{}: gold_distribution or pred_distribution cannot be normalised (its sum is not a finite positive number)",
+                        label(i, item)
+                    ));
+                }
                 pairs.push((gold, pred));
             }
             serde_json::to_string(&score_distributions(pairs))

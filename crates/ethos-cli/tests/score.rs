@@ -195,6 +195,17 @@ fn malformed_files_name_the_record() {
     );
     let _ = std::fs::remove_file(&path);
 
+    // Values whose sum overflows (the loader lets them through).
+    let mut v = filled("vital_distributional_moralchoice.json", uniform);
+    v[7]["gold_distribution"] = serde_json::json!([1e308, 1e308]);
+    let path = temp_file("overflow", &v.to_string());
+    fails_with(
+        &["score", path.to_str().unwrap()],
+        1,
+        &["record 7", "cannot be normalised"],
+    );
+    let _ = std::fs::remove_file(&path);
+
     // Not JSON.
     let path = temp_file("not-json", "[{\"question\": ");
     fails_with(&["score", path.to_str().unwrap()], 1, &["not valid JSON"]);
