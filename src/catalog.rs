@@ -109,3 +109,13 @@ pub const SHIPPED: [Source; 4] = [
     Source::OpinionQa,
     Source::GlobalOpinionQa,
 ];
+
+/// A list title without boilerplate every record of a file shares (MoralChoice items all start
+/// with "Below is a scenario and two potential actions…  Scenario:").
+pub fn display_title(item: &Item) -> String {
+    let title = item.title();
+    match title.find("Scenario:") {
+        Some(at) if at < 160 => title[at + "Scenario:".len()..].trim().to_string(),
+        _ => title,
+    }
+}

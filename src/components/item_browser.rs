@@ -99,7 +99,8 @@ pub fn ItemBrowser() -> impl IntoView {
                         } else {
                             let from = page.get() * PAGE + 1;
                             let to = (from + PAGE - 1).min(n);
-                            format!("Showing {from}–{to} of {n} (file has {total}).")
+                            let name = catalog.with(|c| c.as_ref().map(|c| c.name.clone()).unwrap_or_default());
+                            format!("Showing {from}–{to} of {n} in {name} ({total} in the file).")
                         }
                     }}
                 </p>
@@ -147,7 +148,7 @@ fn attribute_options(catalog: Option<Arc<Catalog>>) -> impl IntoView {
 fn ItemRow(item: Item) -> impl IntoView {
     let ui = ui();
     let id = item.id().to_string();
-    let title = item.title();
+    let title = crate::catalog::display_title(&item);
     let short: String = if title.chars().count() > 160 {
         format!("{}…", title.chars().take(160).collect::<String>())
     } else {

@@ -46,7 +46,20 @@ fn item_body(item: &Item) -> impl IntoView {
                 v.vrd, v.label, v.label_text
             )),
         ),
-        Item::Choice { .. } => (item.title(), None),
+        // The options are listed below: show the question without its inline options.
+        Item::Choice { item: c, .. } => {
+            let stem = item.title();
+            let cut = if c.options.is_empty() {
+                None
+            } else {
+                stem.find("\nA. ").or_else(|| stem.find("\nA) "))
+            };
+            (
+                cut.map(|at| stem[..at].trim_end().to_string())
+                    .unwrap_or(stem),
+                None,
+            )
+        }
     };
     view! {
         <article class="item-view" id="selected-item" aria-label="Selected scenario">

@@ -27,10 +27,13 @@ fn number(
                 prop:value=move || conn.settings.with(get)
                 on:change=move |ev| {
                     let v = event_target_value(&ev);
-                    let mut ok = false;
-                    conn.settings.update(|s| ok = set(s, v.trim()));
+                    // Parse into a copy: a refused value must not re-render (and reset) the field
+                    // while the user is still typing.
+                    let mut next = conn.settings.get_untracked();
+                    let ok = set(&mut next, v.trim());
                     bad.set(!ok);
                     if ok {
+                        conn.settings.set(next);
                         conn.save();
                     }
                 }
