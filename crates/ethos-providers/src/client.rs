@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 /// Passed to `on_delta` before a retry that follows partial output: discard what was streamed.
@@ -75,6 +75,12 @@ pub struct Capabilities {
     /// The model accepts only its default temperature: `temperature` is not sent.
     #[serde(default)]
     pub fixed_temperature: bool,
+    /// The server rejected `seed`: it is not sent.
+    #[serde(default)]
+    pub no_seed: bool,
+    /// The server rejected `stream_options`: it is not sent.
+    #[serde(default)]
+    pub no_stream_options: bool,
 }
 
 impl Capabilities {
@@ -83,12 +89,38 @@ impl Capabilities {
         openai::WireOptions {
             max_completion_tokens: self.max_completion_tokens,
             omit_temperature: self.fixed_temperature,
+            omit_seed: self.no_seed,
+            omit_stream_options: self.no_stream_options,
         }
     }
 }
 
 /// Shared capability cache keyed by (base URL, model).
 pub type CapabilityCache = Arc<Mutex<HashMap<(String, String), Capabilities>>>;
+
+fn normalize_base(base_url: &str) -> String {
+    base_url.trim().trim_end_matches('/').to_ascii_lowercase()
+}
+
+/// The capability cache shared by every [`Client::shared`] in this process (browser tab).
+pub fn shared_capability_cache() -> CapabilityCache {
+    static CACHE: OnceLock<CapabilityCache> = OnceLock::new();
+    CACHE.get_or_init(CapabilityCache::default).clone()
+}
+
+/// The limiter shared by every [`Client::shared`] for this base URL in this process (browser
+/// tab). If one exists with a different limit it is replaced (holders of the old one finish).
+pub fn shared_limiter(base_url: &str, limit: usize) -> Arc<Limiter> {
+    static LIMITERS: OnceLock<Mutex<HashMap<String, Arc<Limiter>>>> = OnceLock::new();
+    let mut map = lock(LIMITERS.get_or_init(Default::default));
+    let entry = map
+        .entry(normalize_base(base_url))
+        .or_insert_with(|| Arc::new(Limiter::new(limit)));
+    if entry.limit() != limit.max(1) {
+        *entry = Arc::new(Limiter::new(limit));
+    }
+    entry.clone()
+}
 
 fn lock<X>(m: &Mutex<X>) -> MutexGuard<'_, X> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -282,6 +314,19 @@ impl<T: Transport> Client<T> {
             attempts: AtomicU64::new(0),
         }
     }
+    /// Like [`Client::new`], but sharing the per-endpoint limiter ([`shared_limiter`], limit
+    /// `concurrency` or the preset's) and the capability cache ([`shared_capability_cache`]) with
+    /// every other client made this way: a UI that builds a client per run still keeps the
+    /// per-endpoint limit and learns each model's capabilities once.
+    pub fn shared(endpoint: Endpoint, transport: T, concurrency: Option<usize>) -> Self {
+        let limit = concurrency
+            .or_else(|| presets::preset(&endpoint.preset).map(|p| p.max_concurrency))
+            .unwrap_or(2);
+        let limiter = shared_limiter(&endpoint.base_url, limit);
+        Self::new(endpoint, transport)
+            .with_limiter(limiter)
+            .with_capability_cache(shared_capability_cache())
+    }
     pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
         self.policy = policy;
         self
@@ -347,14 +392,7 @@ impl<T: Transport> Client<T> {
         f(m.entry(self.cap_key(model)).or_default());
     }
     fn cap_key(&self, model: &str) -> (String, String) {
-        (
-            self.endpoint
-                .base_url
-                .trim()
-                .trim_end_matches('/')
-                .to_string(),
-            model.to_string(),
-        )
+        (normalize_base(&self.endpoint.base_url), model.to_string())
     }
 
     /// The endpoint's model ids (one attempt per policy step; same error mapping as chat).
@@ -590,7 +628,7 @@ impl<T: Transport> ChatModel for Client<T> {
 
 impl<T: Transport> Client<T> {
     /// Learn from a 400/422 naming a parameter: drop `top_logprobs` / `json_schema`, switch to
-    /// `max_completion_tokens`, stop sending `temperature`. Returns whether the request changed
+    /// `max_completion_tokens`, stop sending `temperature`, `seed` or `stream_options`. Returns whether the request changed
     /// (each adaptation happens at most once, so this cannot loop). A refusal of `n` is recorded
     /// but not adapted (fewer samples would silently change the method).
     fn adapt_to_rejection(&self, req: &mut ChatRequest, err: &ChatError) -> bool {
@@ -627,6 +665,21 @@ impl<T: Transport> Client<T> {
                     || lower.contains("only the default"))
             {
                 self.update_caps(&model, |c| c.fixed_temperature = true);
+                return true;
+            }
+        }
+        if self.endpoint.protocol == Protocol::OpenAi {
+            let names = |field: &str| {
+                lower
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .any(|w| w == field)
+            };
+            if !caps.no_stream_options && self.stream && names("stream_options") {
+                self.update_caps(&model, |c| c.no_stream_options = true);
+                return true;
+            }
+            if !caps.no_seed && req.seed.is_some() && names("seed") {
+                self.update_caps(&model, |c| c.no_seed = true);
                 return true;
             }
         }

@@ -32,6 +32,10 @@ pub struct WireOptions {
     pub max_completion_tokens: bool,
     /// Do not send `temperature` (the model only accepts its default).
     pub omit_temperature: bool,
+    /// Do not send `seed` (the server rejects it).
+    pub omit_seed: bool,
+    /// Do not send `stream_options` (the server rejects it; usage may then be missing).
+    pub omit_stream_options: bool,
 }
 
 /// The JSON body of a chat request. Fields that are `None` are omitted (Gemini rejects unknown
@@ -59,7 +63,7 @@ pub fn chat_body_with(req: &ChatRequest, stream: bool, opts: WireOptions) -> Val
         "max_tokens"
     };
     b.insert(limit_field.into(), json!(req.max_tokens));
-    if let Some(seed) = req.seed {
+    if let Some(seed) = req.seed.filter(|_| !opts.omit_seed) {
         b.insert("seed".into(), json!(seed));
     }
     if let Some(k) = req.top_logprobs {
@@ -77,7 +81,9 @@ pub fn chat_body_with(req: &ChatRequest, stream: bool, opts: WireOptions) -> Val
     }
     if stream {
         b.insert("stream".into(), json!(true));
-        b.insert("stream_options".into(), json!({ "include_usage": true }));
+        if !opts.omit_stream_options {
+            b.insert("stream_options".into(), json!({ "include_usage": true }));
+        }
     }
     Value::Object(b)
 }

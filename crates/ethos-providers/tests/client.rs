@@ -364,6 +364,68 @@ fn reasoning_model_rejections_switch_parameters_once() {
 }
 
 #[test]
+fn seed_and_stream_options_rejections_are_dropped_once() {
+    let gem_seed = r#"[{"error":{"code":400,"message":"Invalid JSON payload received. Unknown name \"seed\": Cannot find field.","status":"INVALID_ARGUMENT"}}]"#;
+    let so = r#"{"error":{"message":"Unrecognized request argument supplied: stream_options"}}"#;
+    let c = openai_client(vec![
+        status(400, so),
+        status(400, gem_seed),
+        ok(fixture("openai_official_stream.sse")),
+    ]);
+    let mut r = req();
+    r.top_logprobs = None;
+    r.seed = Some(42);
+    assert!(chat(&c, &r).1.is_ok());
+    let b = c.transport().bodies();
+    assert_eq!(b.len(), 3);
+    assert!(b[0].get("stream_options").is_some() && b[0]["seed"] == 42);
+    assert!(b[1].get("stream_options").is_none() && b[1]["seed"] == 42);
+    assert!(b[2].get("stream_options").is_none() && b[2].get("seed").is_none());
+    let caps = c.capabilities("model-a");
+    assert!(caps.no_seed && caps.no_stream_options);
+    assert!(!caps.max_completion_tokens && !caps.fixed_temperature);
+}
+
+#[test]
+fn shared_clients_share_limiter_and_capabilities() {
+    let ep = Endpoint::new(
+        Protocol::OpenAi,
+        "http://LOCALHOST:9999/v1/",
+        None,
+        "llamacpp",
+    );
+    let ep2 = Endpoint::new(
+        Protocol::OpenAi,
+        "http://localhost:9999/v1",
+        None,
+        "llamacpp",
+    );
+    let a = Client::shared(
+        ep,
+        Scripted::new(vec![ok(fixture("openai_llamacpp_stream.sse"))]),
+        None,
+    );
+    let b = Client::shared(ep2, Scripted::new(vec![]), None);
+    assert!(Arc::ptr_eq(a.limiter(), b.limiter()));
+    assert_eq!(a.limiter().limit(), 1, "llama.cpp preset: one at a time");
+    assert!(chat(&a, &req()).1.is_ok());
+    assert_eq!(
+        b.capabilities("model-a").logprobs,
+        Capability::Yes,
+        "learnt through a"
+    );
+    let other = Endpoint::new(
+        Protocol::OpenAi,
+        "http://localhost:9998/v1",
+        None,
+        "llamacpp",
+    );
+    let c = Client::shared(other, Scripted::new(vec![]), Some(3));
+    assert!(!Arc::ptr_eq(a.limiter(), c.limiter()));
+    assert_eq!(c.limiter().limit(), 3);
+}
+
+#[test]
 fn cancel_is_never_retried() {
     let c = openai_client(vec![
         Reply::Fail(ChatError::Cancelled),
