@@ -261,7 +261,11 @@ fn check_distribution(d: &[f64], n_options: usize) -> Result<(), String> {
     if d.iter().any(|v| !v.is_finite() || *v < 0.0) {
         return Err("has a negative or non-finite value".into());
     }
-    if d.iter().sum::<f64>() <= 0.0 {
+    let sum = d.iter().sum::<f64>();
+    if !sum.is_finite() {
+        return Err("sums to more than a number can hold".into());
+    }
+    if sum <= 0.0 {
         return Err("sums to zero".into());
     }
     Ok(())
@@ -277,7 +281,7 @@ pub enum LoadError {
     Empty,
     #[error("record {index}{}: field `{field}` {problem}", id.as_ref().map(|i| format!(" (id {i})")).unwrap_or_default())]
     Field { index: usize, id: Option<String>, field: &'static str, problem: String },
-    #[error("cannot tell which VITAL file this is: record 0 has neither `situation` nor `question`")]
+    #[error("cannot tell which VITAL file this is: record 0 is not an object with a `situation` or `question` field")]
     UnknownSchema,
 }
 
@@ -314,7 +318,7 @@ pub fn detect(record: &Value) -> Option<Source> {
         let attr = obj.get("attribute").and_then(Value::as_str).unwrap_or("");
         return Some(if attr.ends_with("_ambiguity") {
             Source::MoralChoice
-        } else if attr.contains('_') && attr.split('_').next().is_some_and(|c| c.chars().all(|ch| ch.is_ascii_uppercase())) {
+        } else if attr.split_once('_').is_some_and(|(c, _)| !c.is_empty() && c.chars().all(|ch| ch.is_ascii_uppercase())) {
             Source::OpinionQa
         } else {
             Source::GlobalOpinionQa
