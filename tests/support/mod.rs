@@ -142,8 +142,14 @@ impl Browser {
             .expect("start chromedriver (scripts/setup.sh installs it)");
         let profile = std::env::temp_dir().join(format!("ethos-e2e-{}-{}", std::process::id(), port));
         let _ = std::fs::create_dir_all(&profile);
+        let downloads = profile.join("downloads");
+        let _ = std::fs::create_dir_all(&downloads);
         let caps = serde_json::json!({
             "goog:chromeOptions": {
+                "prefs": {
+                    "download.default_directory": downloads.display().to_string(),
+                    "download.prompt_for_download": false
+                },
                 "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
                 "args": [
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -167,6 +173,28 @@ impl Browser {
             }
         };
         Browser { client, driver, profile }
+    }
+
+    /// Where this browser's downloads land.
+    pub fn downloads(&self) -> PathBuf {
+        self.profile.join("downloads")
+    }
+
+    /// Wait for a downloaded file whose name ends with `suffix`; returns its path.
+    pub async fn wait_download(&self, suffix: &str, timeout: Duration) -> PathBuf {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(rd) = std::fs::read_dir(self.downloads()) {
+                for e in rd.flatten() {
+                    let name = e.file_name().to_string_lossy().to_string();
+                    if name.ends_with(suffix) && e.metadata().map(|m| m.len() > 0).unwrap_or(false) {
+                        return e.path();
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "no download ending in {suffix} within {timeout:?}");
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
     }
 
     /// Wait until `css` matches an element (polling), or fail the test with `what`.
@@ -228,4 +256,75 @@ pub fn dist() -> PathBuf {
     let d = root().join("dist");
     assert!(d.join("index.html").exists(), "dist/ is missing: run `trunk build --release` (scripts/test.sh does)");
     d
+}
+
+// ---- flows shared by the end-to-end tests -------------------------------------------------
+
+pub const MORALCHOICE: &str = "vital_distributional_moralchoice.json";
+pub const GLOBALOPINION: &str = "vital_distributional_globalopinionqa.json";
+pub const OPINIONQA: &str = "vital_steerable_opinionqa.json";
+pub const OVERTON: &str = "vital_overton_valuekaleidoscope.json";
+
+/// The real local LLM server (scripts/test.sh starts it and sets ETHOS_LLM_URL).
+pub fn llm_url() -> String {
+    std::env::var("ETHOS_LLM_URL").unwrap_or_else(|_| "http://127.0.0.1:8088/v1".into())
+}
+
+/// Serve the app with an embedded default pointing at `base_url` (as scripts/serve.sh does).
+pub async fn app_pointing_at(base_url: &str, model: &str) -> StaticServer {
+    let server = StaticServer::start(&dist()).await;
+    let cfg = serde_json::json!({"preset": "llamacpp", "base_url": base_url, "model": model, "concurrency": 6});
+    server.set_file("ethos-config.json", "application/json", cfg.to_string());
+    server
+}
+
+impl Browser {
+    pub async fn open(&self, url: &str) {
+        self.client.goto(url).await.expect("open app");
+        self.wait_for("#file-select", Duration::from_secs(30)).await;
+    }
+
+    pub async fn choose_file(&self, file: &str) {
+        let sel = self.wait_for("#file-select", Duration::from_secs(10)).await;
+        sel.select_by_value(file).await.expect("choose file");
+        self.wait_for(&format!(".item-row"), Duration::from_secs(30)).await;
+        // The list belongs to the chosen file once its count line names it.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    pub async fn pick_item(&self, nth: usize) {
+        let rows = self.client.find_all(Locator::Css(".item-row")).await.expect("rows");
+        assert!(rows.len() > nth, "only {} item rows", rows.len());
+        rows[nth].clone().click().await.expect("click item");
+        self.wait_for("#selected-item", Duration::from_secs(10)).await;
+    }
+
+    /// Replace the text of an input as a user would (select all, type).
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let el = self.wait_for(css, Duration::from_secs(10)).await;
+        el.clear().await.expect("clear input");
+        el.send_keys(text).await.expect("type");
+        // Commit the value (inputs that listen to `change`).
+        let _ = self.client.execute(&format!("document.querySelector({css:?}).dispatchEvent(new Event('change', {{bubbles: true}}));"), vec![]).await;
+    }
+
+    pub async fn click(&self, css: &str) {
+        let el = self.wait_for(css, Duration::from_secs(10)).await;
+        el.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        let el = self.wait_for(css, Duration::from_secs(10)).await;
+        el.text().await.unwrap_or_default()
+    }
+
+    pub async fn count(&self, css: &str) -> usize {
+        self.js(&format!("document.querySelectorAll({css:?}).length")).await.as_u64().unwrap_or(0) as usize
+    }
+
+    /// Press Run and wait for the result panel of a finished run.
+    pub async fn run_and_wait(&self, result_css: &str, timeout: Duration) {
+        self.click("#run").await;
+        self.wait_for(result_css, timeout).await;
+    }
 }
