@@ -13,7 +13,7 @@ trap 'PORT="$ETHOS_LLM_PORT" scripts/llama-server.sh stop || true' EXIT
 trunk build --release --locked
 # The embedded default: the app reads this file at start-up and preselects the local server.
 cat > dist/ethos-config.json <<JSON
-{"preset": "llamacpp", "base_url": "http://127.0.0.1:$ETHOS_LLM_PORT/v1", "model": "smollm2", "note": "SmolLM2-135M runs locally for trying the flow; it is far too small to judge the method."}
+{"preset": "llamacpp", "base_url": "http://127.0.0.1:$ETHOS_LLM_PORT/v1", "model": "smollm2", "structured_perspectives": true, "note": "SmolLM2-135M runs locally for trying the flow; it is far too small to judge the method."}
 JSON
 port="${APP_PORT:-8080}"
 log "EthosAgents is at http://127.0.0.1:$port/  (LLM server: http://127.0.0.1:$ETHOS_LLM_PORT/v1; Ctrl-C stops both)"

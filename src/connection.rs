@@ -28,6 +28,9 @@ pub struct EmbeddedConfig {
     pub note: Option<String>,
     #[serde(default)]
     pub concurrency: Option<usize>,
+    /// Ask stage 1 for schema-constrained JSON (tiny local models cannot follow the line format).
+    #[serde(default)]
+    pub structured_perspectives: Option<bool>,
 }
 
 pub const TINY_MODEL_NOTE: &str = "This page is pointed at a small local model so you can try the whole flow without a key. A tiny model says little about the method: judge EthosAgents with a capable model.";
@@ -191,7 +194,12 @@ impl Conn {
         }
         // The shipped local server serves four requests at once; streams then run side by side.
         let conc = cfg.concurrency.unwrap_or(4).clamp(1, 16);
-        self.settings.update(|s| s.concurrency = conc);
+        self.settings.update(|s| {
+            s.concurrency = conc;
+            if let Some(on) = cfg.structured_perspectives {
+                s.structured_perspectives = on;
+            }
+        });
         self.embedded_note.set(Some(
             cfg.note
                 .clone()

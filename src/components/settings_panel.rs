@@ -105,6 +105,19 @@ pub fn SettingsPanel() -> impl IntoView {
                 />
                 "Send the seed to the provider"
             </label>
+            <label class="inline">
+                <input
+                    type="checkbox"
+                    id="structured-perspectives"
+                    prop:checked=move || conn.settings.with(|s| s.structured_perspectives)
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        conn.settings.update(|s| s.structured_perspectives = on);
+                        conn.save();
+                    }
+                />
+                "Ask for perspectives as schema-checked JSON (not the reference format; helps small local models)"
+            </label>
             <label for="dist-method">"Distribution method"</label>
             <select
                 id="dist-method"

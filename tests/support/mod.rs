@@ -273,7 +273,7 @@ pub fn llm_url() -> String {
 /// Serve the app with an embedded default pointing at `base_url` (as scripts/serve.sh does).
 pub async fn app_pointing_at(base_url: &str, model: &str) -> StaticServer {
     let server = StaticServer::start(&dist()).await;
-    let cfg = serde_json::json!({"preset": "llamacpp", "base_url": base_url, "model": model, "concurrency": 6});
+    let cfg = serde_json::json!({"preset": "llamacpp", "base_url": base_url, "model": model, "concurrency": 6, "structured_perspectives": true});
     server.set_file("ethos-config.json", "application/json", cfg.to_string());
     server
 }
