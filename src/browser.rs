@@ -171,19 +171,6 @@ pub fn hash() -> String {
         .unwrap_or_default()
 }
 
-/// Replace the fragment without adding a history entry.
-pub fn replace_hash(fragment: &str) {
-    let Some(w) = window() else { return };
-    let url = if fragment.is_empty() {
-        page_url_without_hash()
-    } else {
-        format!("{}#{}", page_url_without_hash(), fragment)
-    };
-    if let Ok(h) = w.history() {
-        let _ = h.replace_state_with_url(&JsValue::NULL, "", Some(&url));
-    }
-}
-
 /// A query parameter of the page URL (`?llm=…`).
 pub fn query_param(name: &str) -> Option<String> {
     let href = window()?.location().href().ok()?;
@@ -207,19 +194,20 @@ pub fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
-/// An ISO-8601 UTC timestamp for run records and file names.
-pub fn now_iso() -> String {
-    String::from(js_sys::Date::new_0().to_iso_string())
+/// `performance.mark(name)` at the next animation frame, the one that paints what was just
+/// rendered (benchmarks read these marks).
+pub fn mark_after_paint(name: &'static str) {
+    use wasm_bindgen::{closure::Closure, JsCast};
+    let Some(w) = window() else { return };
+    let cb = Closure::once_into_js(move || {
+        if let Some(perf) = window().and_then(|w| js_sys::Reflect::get(&w, &"performance".into()).ok()) {
+            if let Ok(mark) = js_sys::Reflect::get(&perf, &"mark".into()) {
+                if let Some(f) = mark.dyn_ref::<js_sys::Function>() {
+                    let _ = f.call1(&perf, &name.into());
+                }
+            }
+        }
+    });
+    let _ = w.request_animation_frame(cb.unchecked_ref());
 }
 
-/// Put the focus on an element by id (after a view change, for keyboard users).
-pub fn focus_id(id: &str) {
-    if let Some(el) = window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.get_element_by_id(id))
-    {
-        if let Ok(el) = el.dyn_into::<web_sys::HtmlElement>() {
-            let _ = el.focus();
-        }
-    }
-}

@@ -47,6 +47,14 @@ pub fn ItemBrowser() -> impl IntoView {
                 .collect::<Vec<Item>>()
         })
     };
+    // Mark the first frame that shows the scenario list (read by bench/app.rs).
+    let marked = StoredValue::new(false);
+    Effect::new(move |_| {
+        if !marked.get_value() && matches.with(|m| !m.is_empty()) {
+            marked.set_value(true);
+            crate::browser::mark_after_paint("ethos:scenario-list");
+        }
+    });
     let state_view = move || match ui.catalog.get() {
         CatalogState::Loading(name) => {
             view! { <p class="muted" aria-busy="true">"Loading " {name} "…"</p> }.into_any()
