@@ -188,6 +188,12 @@ impl StreamDecoder {
         self.0.feed(bytes)
     }
 
+    /// Whether any event-stream event has arrived (a body without any is not a stream: e.g. a
+    /// server that ignored `stream: true` and sent a whole JSON reply).
+    pub fn saw_event(&self) -> bool {
+        self.0.saw_event()
+    }
+
     /// The stream ended: the final response, or an error if it ended without `message_stop`
     /// (`Network`: truncated) or never started a message (`Malformed`).
     pub fn finish(self) -> Result<ChatResponse, ChatError> {

@@ -228,6 +228,12 @@ impl Decoder {
             Decoder::Anthropic(d) => d.feed(bytes),
         }
     }
+    fn saw_event(&self) -> bool {
+        match self {
+            Decoder::OpenAi(d) => d.saw_event(),
+            Decoder::Anthropic(d) => d.saw_event(),
+        }
+    }
     fn finish(self) -> Result<ChatResponse, ChatError> {
         match self {
             Decoder::OpenAi(d) => d.finish(),
@@ -511,13 +517,31 @@ impl<T: Transport> Client<T> {
             Ok(_) => {
                 let res = match (decode_err, decoder) {
                     (Some(e), _) => Err(e),
-                    (None, Some(d)) => d.finish().map(Body::Streamed),
+                    (None, Some(d)) => {
+                        let saw_event = d.saw_event();
+                        match d.finish() {
+                            Ok(r) => Ok(Body::Streamed(r)),
+                            // Not an event stream at all but a whole JSON body (a server that
+                            // ignores `stream: true`, or a 200 carrying an error object):
+                            // read it as such when it was kept whole.
+                            Err(_)
+                                if !saw_event && body.len() < ERROR_BODY_CAP && is_json(&body) =>
+                            {
+                                parse_chat(self.endpoint.protocol, &body).map(Body::Streamed)
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
                     (None, None) => Ok(Body::Whole(body)),
                 };
                 (res.map_err(|e| redact_error(e, key)), None)
             }
         }
     }
+}
+
+fn is_json(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
 }
 
 /// The successful outcome of one exchange.

@@ -193,6 +193,8 @@ pub(crate) struct Framed<H> {
     pending_error: Option<ChatError>,
     /// Any byte arrived (an empty body is "empty", anything else cut short is truncation).
     saw_bytes: bool,
+    /// Any event was parsed (a body without events is not an event stream at all).
+    saw_event: bool,
     pub(crate) handler: H,
 }
 
@@ -202,6 +204,7 @@ impl<H: EventHandler> Framed<H> {
             sse: SseParser::new(),
             pending_error: None,
             saw_bytes: false,
+            saw_event: false,
             handler,
         }
     }
@@ -212,6 +215,7 @@ impl<H: EventHandler> Framed<H> {
         }
         self.saw_bytes |= !bytes.is_empty();
         let events = self.sse.feed(bytes)?;
+        self.saw_event |= !events.is_empty();
         let mut deltas = Vec::new();
         match self.handler.handle(events, &mut deltas) {
             Ok(()) => Ok(deltas),
@@ -228,6 +232,11 @@ impl<H: EventHandler> Framed<H> {
     /// retried); one that stopped mid-reply is truncation, reported as a network error (the
     /// client may retry), even if its unterminated tail does not parse; an empty stream is
     /// malformed.
+    /// Whether any event has been parsed so far.
+    pub(crate) fn saw_event(&self) -> bool {
+        self.saw_event
+    }
+
     pub(crate) fn finish(mut self, end_marker: &str) -> Result<H, ChatError> {
         if let Some(e) = self.pending_error.take() {
             return Err(e);

@@ -426,6 +426,26 @@ fn shared_clients_share_limiter_and_capabilities() {
 }
 
 #[test]
+fn a_whole_json_reply_to_a_stream_request_is_accepted() {
+    // A server that ignores `stream: true`.
+    let c = openai_client(vec![ok(fixture("openai_chat.json"))]);
+    let (deltas, res) = chat(&c, &req());
+    assert_eq!(res.unwrap().text, "B");
+    assert_eq!(deltas, vec!["B"]);
+    // A 200 carrying an error object: mapped like the status it names (and retried as such).
+    let c = openai_client(vec![
+        ok(br#"{"error":{"message":"upstream failed","code":502}}"#.to_vec()),
+        ok(fixture("openai_official_stream.sse")),
+    ]);
+    let (_, res) = chat(&c, &req());
+    assert_eq!(res.unwrap().text, "Because");
+    assert_eq!(c.attempts(), 2);
+    // Plain text that is neither: the stream error stands.
+    let c = openai_client(vec![ok(b"hello".to_vec())]).with_policy(RetryPolicy::none());
+    assert!(matches!(chat(&c, &req()).1, Err(ChatError::Network(_))));
+}
+
+#[test]
 fn cancel_is_never_retried() {
     let c = openai_client(vec![
         Reply::Fail(ChatError::Cancelled),
