@@ -7,7 +7,7 @@ use crate::connection::Conn;
 use crate::state::Ui;
 use ethos_engine::persona::Perspective;
 use ethos_engine::pipeline::{Observer, Phase, Pipeline, SharedRecord, Stages};
-use ethos_engine::record::{CallRecord, CommentRecord, RunRecord, RunResult, RunStatus, Stage};
+use ethos_engine::record::{CallRecord, CommentRecord, RunRecord, RunResult, RunStatus};
 use ethos_engine::settings::Method;
 use futures::future::{abortable, AbortHandle};
 use leptos::prelude::*;
@@ -511,6 +511,3 @@ pub fn session() -> Session {
     expect_context::<Session>()
 }
 
-pub fn stage_of(r: &RunRecord, call_id: u32) -> Option<Stage> {
-    r.calls.get(call_id as usize).map(|c| c.stage)
-}
