@@ -43,7 +43,7 @@ pub use transport::{HttpStatus, Transport};
 
 /// Which wire protocol an endpoint speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// OpenAI Chat Completions (`POST {base}/chat/completions`), also spoken by OpenRouter, Groq,
     /// Together, Mistral, DeepSeek, Gemini's OpenAI endpoint, Ollama, llama.cpp, LM Studio, vLLM.

@@ -466,6 +466,35 @@ fn presets_are_consistent() {
 }
 
 #[test]
+fn endpoint_serialises_without_its_key() {
+    let ep = Endpoint::new(
+        Protocol::OpenAi,
+        "http://localhost:8080/v1",
+        Some("sk-secret-123".into()),
+        "llamacpp",
+    );
+    let json = serde_json::to_value(&ep).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"protocol": "openai", "base_url": "http://localhost:8080/v1", "preset": "llamacpp"})
+    );
+    let back: Endpoint = serde_json::from_value(
+        serde_json::json!({"protocol": "anthropic", "base_url": "https://api.anthropic.com"}),
+    )
+    .unwrap();
+    assert_eq!(
+        (back.protocol, back.preset.as_str(), back.api_key),
+        (Protocol::Anthropic, "custom", None)
+    );
+    assert!(!format!("{ep:?}").contains("sk-secret"));
+    assert_eq!(ep.key(), Some("sk-secret-123"));
+    assert_eq!(
+        Endpoint::new(Protocol::OpenAi, "x", Some("  ".into()), "custom").key(),
+        None
+    );
+}
+
+#[test]
 fn url_joining() {
     assert_eq!(
         join_url("https://a/v1", "/chat/completions"),
