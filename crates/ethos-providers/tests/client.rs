@@ -742,4 +742,19 @@ fn connection_test_and_probe() {
     let rep = block_on(probe_capabilities(&c, "model-a")).unwrap();
     assert_eq!(rep.capabilities.n, Capability::Yes);
     assert_eq!(rep.capabilities.logprobs, Capability::No);
+    // Probe: Anthropic needs one call and reports no logprobs, no n.
+    let ep = Endpoint::new(
+        Protocol::Anthropic,
+        "https://api.anthropic.com",
+        Some("k-1234".into()),
+        "anthropic",
+    );
+    let c = Client::new(ep, Scripted::new(vec![ok(fixture("anthropic_stream.sse"))]));
+    let rep = block_on(probe_capabilities(&c, "claude")).unwrap();
+    assert_eq!(c.attempts(), 1);
+    assert_eq!(
+        (rep.capabilities.logprobs, rep.capabilities.n),
+        (Capability::No, Capability::Rejected)
+    );
+    assert!(rep.summary.contains("log-probabilities"), "{}", rep.summary);
 }
