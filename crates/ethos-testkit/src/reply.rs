@@ -153,6 +153,27 @@ pub fn tokens(text: &str) -> Vec<String> {
     out
 }
 
+/// Pieces a stream sends: tokens, or for very long texts (the `huge` fault) 4 KB slices, so
+/// the stream is about as large as the text rather than a hundred times larger.
+fn stream_pieces(text: &str) -> Vec<String> {
+    const SLICE: usize = 4096;
+    if text.len() <= 64 * 1024 {
+        return tokens(text);
+    }
+    let mut out = Vec::with_capacity(text.len() / SLICE + 1);
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut cut = SLICE.min(rest.len());
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (head, tail) = rest.split_at(cut);
+        out.push(head.to_string());
+        rest = tail;
+    }
+    out
+}
+
 fn lp(p: f64) -> f64 {
     if p > 0.0 {
         p.ln()
@@ -284,7 +305,7 @@ fn openai_stream_events(call: &ChatCall, reply: &OkReply, id: &str) -> Vec<Vec<u
     for i in 0..call.n as usize {
         let base = |choices: Value| json!({"id": id, "object": "chat.completion.chunk", "created": 0, "model": call.model, "choices": choices});
         out.push(sse_openai(&base(json!([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}]))));
-        let toks = tokens(reply.text(i));
+        let toks = stream_pieces(reply.text(i));
         completion += toks.len();
         let lps = if call.logprobs {
             openai_logprobs(&toks, reply, call.top_logprobs)
@@ -320,7 +341,7 @@ fn anthropic_stream_events(
         "message_start",
         &json!({"type": "message_start", "message": {"id": id, "type": "message", "role": "assistant", "model": call.model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": input, "output_tokens": 1}}}),
     ));
-    let toks = tokens(reply.text(0));
+    let toks = stream_pieces(reply.text(0));
     if with_content {
         out.push(sse_anthropic("content_block_start", &json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})));
         out.push(sse_anthropic("ping", &json!({"type": "ping"})));

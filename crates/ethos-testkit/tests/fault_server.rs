@@ -433,6 +433,12 @@ fn body_faults_not_streamed() {
         500 + 3,
         "one delta per 8-byte word, role chunk, finish chunk, [DONE]"
     );
+    // 10 MB streamed in 4 KB deltas: the stream stays about as large as the text
+    let r = chat(&server, "fault:huge", true, json!({}));
+    let body = r.body().unwrap_or_default();
+    assert!(body.len() < 11 * 1024 * 1024, "{}", body.len());
+    let data = sse_data(&String::from_utf8_lossy(&body));
+    assert_eq!(data.len(), 2560 + 3);
 }
 
 #[test]
