@@ -310,6 +310,7 @@ impl Browser {
 
     pub async fn click(&self, css: &str) {
         let el = self.wait_for(css, Duration::from_secs(10)).await;
+        let _ = self.client.execute(&format!("document.querySelector({css:?}).scrollIntoView({{block: 'center'}});"), vec![]).await;
         el.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
