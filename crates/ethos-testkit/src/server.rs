@@ -45,8 +45,12 @@ pub struct Stats {
     pub by_fault: BTreeMap<String, u64>,
     pub by_path: BTreeMap<String, u64>,
     pub preflights: u64,
+    /// The first [`MAX_LOGGED`] API requests, in arrival order (counts above cover them all).
     pub requests: Vec<RequestLog>,
 }
+
+/// How many requests `Stats::requests` keeps (a long benchmark must not grow memory forever).
+pub const MAX_LOGGED: usize = 10_000;
 
 impl Stats {
     pub fn model(&self, model: &str) -> u64 {
@@ -484,7 +488,9 @@ fn count(shared: &Shared, mut log: RequestLog, fault: Fault, model: Option<&str>
     }
     *st.by_fault.entry(fault.kind().to_string()).or_insert(0) += 1;
     *st.by_path.entry(log.path.clone()).or_insert(0) += 1;
-    st.requests.push(log);
+    if st.requests.len() < MAX_LOGGED {
+        st.requests.push(log);
+    }
     g.seq
 }
 
