@@ -949,4 +949,55 @@ mod tests {
         assert_eq!(server.stats().total, 0);
         let _ = std::fs::remove_dir_all(out.parent().unwrap_or(Path::new("/nonexistent")));
     }
+
+    /// `ethos run` + `ethos score` against the real llama-server (CI sets ETHOS_LLM_URL, see
+    /// scripts/llama-server.sh); a vanilla run is one call per item, so this stays quick.
+    #[test]
+    fn live_vanilla_run_is_scored() {
+        let Some(url) = std::env::var("ETHOS_LLM_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+        else {
+            eprintln!("SKIP live_vanilla_run_is_scored: ETHOS_LLM_URL is unset (start one with scripts/llama-server.sh start)");
+            return;
+        };
+        let url = url
+            .trim()
+            .trim_end_matches('/')
+            .trim_end_matches("/v1")
+            .to_string();
+        let model = std::env::var("ETHOS_LLM_MODEL").unwrap_or_else(|_| "smollm2".into());
+        let out = tmp_out("live");
+        let args = parse_args(&strings(&[
+            "--file",
+            &vital_file().to_string_lossy(),
+            "--ids",
+            "C_001,H_010",
+            "--method",
+            "vanilla",
+            "--provider",
+            "openai",
+            "--base-url",
+            &format!("{url}/v1"),
+            "--model",
+            &model,
+            "--dist",
+            "auto",
+            "--out",
+            &out.to_string_lossy(),
+        ]))
+        .expect("args");
+        let summary = block(run(&args, &mut Progress::silent())).expect("live run");
+        assert!(summary.contains("distribution: logprobs"), "{summary}");
+        let text = std::fs::read_to_string(&out).expect("out");
+        let scored =
+            crate::score::score_text(&text, None, ethos_engine::answer::AnswerParser::Reference)
+                .expect("scores");
+        let v: serde_json::Value = serde_json::from_str(&scored).expect("score json");
+        let js = v["mean_js"].as_f64().expect("mean_js");
+        assert!((0.0..=0.8326).contains(&js), "{scored}");
+        assert_eq!(records(&args.records_path()).len(), 2);
+        eprintln!("live vanilla run on C_001, H_010: {scored}");
+        let _ = std::fs::remove_dir_all(out.parent().unwrap_or(Path::new("/nonexistent")));
+    }
 }
