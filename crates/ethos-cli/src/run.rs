@@ -852,9 +852,9 @@ mod tests {
             &out,
             &["--concurrency", "1"],
         );
-        let err = block(run(&args, &mut Progress::silent()))
-            .err()
-            .expect("the run fails");
+        let Err(err) = block(run(&args, &mut Progress::silent())) else {
+            panic!("the run should fail")
+        };
         let msg = err.to_string();
         assert!(
             msg.contains("stopped after id H_010") && msg.contains("rejected the API key"),

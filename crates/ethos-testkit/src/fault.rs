@@ -53,7 +53,7 @@ pub struct FaultParseError(pub String);
 
 impl fmt::Display for FaultParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown fault {:?}: {}", self.0, "use ok, 401, 403, 404, 400-logprobs, 408, 429, 429-retry-after[=S], 500, 502, 503, 503-retry-after[=S], slow-first-byte[=MS], trickle[=MS], cut, invalid-json, empty-choices, invalid-utf8, huge[=BYTES], no-done, latency=MS")
+        write!(f, "unknown fault {:?}: use ok, 401, 403, 404, 400-logprobs, 408, 429, 429-retry-after[=S], 500, 502, 503, 503-retry-after[=S], slow-first-byte[=MS], trickle[=MS], cut, invalid-json, empty-choices, invalid-utf8, huge[=BYTES], no-done, latency=MS", self.0)
     }
 }
 
