@@ -1,6 +1,6 @@
 use crate::browser;
 use crate::state::ui;
-use ethos_engine::vital::LETTERS;
+use ethos_engine::vital::{LoadError, LETTERS};
 use ethos_engine::Item;
 use leptos::prelude::*;
 
@@ -54,7 +54,18 @@ pub fn CustomItem() -> impl IntoView {
                 ui.item.set(Some(item));
                 ui.say("Your question is selected. Check the model, then press Run.");
             }
-            Err(e) => error.set(Some(format!("Not yet usable: {e}"))),
+            Err(e) => error.set(Some(match e {
+                LoadError::Field { field, problem, .. } => {
+                    let what = match field {
+                        "question" => "The question",
+                        "options" => "The options",
+                        "gold_distribution" => "The human shares",
+                        other => other,
+                    };
+                    format!("{what} {problem}.")
+                }
+                other => other.to_string(),
+            })),
         }
     };
 
