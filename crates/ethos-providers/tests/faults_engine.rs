@@ -141,7 +141,9 @@ async fn a_fatal_fault_mid_run_fails_it_and_keeps_the_finished_calls() {
     ));
     let clock = || 0.0;
     let pipeline = Pipeline::new(Stages::same(&client), &clock, &NoObserver, record.clone());
-    let err = pipeline.run_item().await.err().expect("the run fails");
+    let Err(err) = pipeline.run_item().await else {
+        panic!("the run should fail")
+    };
     match &err {
         PipelineError::CommentsFailed { failed, total } => {
             assert_eq!(*total, 3);
