@@ -70,6 +70,10 @@ impl std::fmt::Display for RunError {
 }
 
 pub fn main(args: &[String]) -> i32 {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return 0;
+    }
     let parsed = match parse_args(args) {
         Ok(a) => a,
         Err(e) => {
