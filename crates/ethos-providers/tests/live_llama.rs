@@ -204,6 +204,7 @@ async fn live_full_distributional_ethosagents_item_k3() {
     let c = client(&url, true);
     let mut settings = RunSettings::with_model(model());
     settings.k = 3;
+    settings.keep_extra = false; // exactly k perspectives, comments and reads
     settings.seed = 11;
     settings.concurrency = 3;
     settings.distribution = DistSetting::Logprobs;
