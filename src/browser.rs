@@ -200,7 +200,9 @@ pub fn mark_after_paint(name: &'static str) {
     use wasm_bindgen::{closure::Closure, JsCast};
     let Some(w) = window() else { return };
     let cb = Closure::once_into_js(move || {
-        if let Some(perf) = window().and_then(|w| js_sys::Reflect::get(&w, &"performance".into()).ok()) {
+        if let Some(perf) =
+            window().and_then(|w| js_sys::Reflect::get(&w, &"performance".into()).ok())
+        {
             if let Ok(mark) = js_sys::Reflect::get(&perf, &"mark".into()) {
                 if let Some(f) = mark.dyn_ref::<js_sys::Function>() {
                     let _ = f.call1(&perf, &name.into());
@@ -211,3 +213,25 @@ pub fn mark_after_paint(name: &'static str) {
     let _ = w.request_animation_frame(cb.unchecked_ref());
 }
 
+/// After the next frame (once the view has updated), move keyboard focus to an element by id
+/// if focus was lost, e.g. because the focused button became disabled.
+pub fn focus_later(id: &'static str) {
+    leptos::prelude::request_animation_frame(move || {
+        let Some(doc) = window().and_then(|w| w.document()) else {
+            return;
+        };
+        // Only when focus was lost (on the body, or on a button that is now disabled).
+        let lost = match doc.active_element() {
+            None => true,
+            Some(a) => a.tag_name().eq_ignore_ascii_case("body") || a.has_attribute("disabled"),
+        };
+        if !lost {
+            return;
+        }
+        if let Some(el) = doc.get_element_by_id(id) {
+            if let Ok(el) = el.dyn_into::<web_sys::HtmlElement>() {
+                let _ = el.focus();
+            }
+        }
+    });
+}

@@ -417,6 +417,8 @@ impl Session {
                 }
             }
         };
+        // The focused button is disabled while running: keep keyboard users on Cancel.
+        browser::focus_later("cancel");
         let (task, handle) = abortable(task);
         self.abort.set_value(Some(handle));
         spawn_local(async move {
@@ -427,6 +429,7 @@ impl Session {
             }
             session.busy.set(false);
             session.phase.set(None);
+            browser::focus_later("run");
             match out {
                 Err(_aborted) => {
                     ui.say("Cancelled. Everything that finished is kept.");
@@ -510,4 +513,3 @@ pub fn add_perspective(r: &mut RunRecord, p: Perspective) {
 pub fn session() -> Session {
     expect_context::<Session>()
 }
-
