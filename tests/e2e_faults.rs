@@ -72,7 +72,7 @@ async fn rate_limit_then_success_finishes_the_run() {
     b.run_and_wait("#js-distance", Duration::from_secs(90)).await;
     assert_eq!(b.count(".comment-card[data-state='done']").await, 3);
     let stats = f.stats();
-    assert_eq!(stats.fault("429"), 1, "one 429 answered: {:?}", stats.by_fault);
+    assert_eq!(stats.fault("429-retry-after"), 1, "one 429 answered: {:?}", stats.by_fault);
     // 1 perspectives + 3 comments + 1 retry + 3 distribution reads.
     assert_eq!(chat_calls(&f), 8, "calls: {:?}", stats.by_fault);
     b.close().await;
@@ -101,10 +101,12 @@ async fn a_cut_stream_fails_its_card_and_the_others_finish() {
         return;
     }
     let (f, _s, b) = start_with_faults().await;
-    b.type_into("#concurrency", "1").await;
     f.reset();
-    // Stage 1 ok; the first comment is cut on every attempt (the client retries network errors).
-    f.script([Fault::Ok, Fault::Cut, Fault::Cut, Fault::Cut, Fault::Cut, Fault::Cut, Fault::Cut]);
+    // Every attempt of the second perspective's comment is cut mid-stream.
+    f.set_fault_rule(Some(std::sync::Arc::new(|call: &ChatCall| {
+        let prompt: String = call.messages.iter().map(|(_, t)| t.as_str()).collect();
+        (prompt.contains("Your perspective") && prompt.contains("Hospital Manager")).then_some(Fault::Cut)
+    })));
     b.click("#run").await;
     b.wait_for(".comment-card[data-state='error']", Duration::from_secs(60)).await;
     b.wait_js(
@@ -113,11 +115,12 @@ async fn a_cut_stream_fails_its_card_and_the_others_finish() {
         "the other two comments finish",
     )
     .await;
+    assert_eq!(f.stats().fault("cut"), 3, "a cut stream is retried twice, then fails its card");
     let card = b.text(".comment-card[data-state='error']").await;
     assert!(card.to_lowercase().contains("retry"), "the failed card offers Retry: {card}");
     b.screenshot("fault-stream-cut").await;
     // Retry the failed card: the server answers normally now, and the run can finish.
-    f.script([]);
+    f.set_fault_rule(None);
     b.click(".comment-card[data-state='error'] .retry").await;
     b.wait_js(
         "document.querySelectorAll(\".comment-card[data-state='done']\").length == 3",

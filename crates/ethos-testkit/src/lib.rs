@@ -22,4 +22,4 @@ pub mod server;
 
 pub use fault::{Fault, FaultParseError, MODEL_PREFIX};
 pub use reply::{ChatCall, OkReply, Protocol};
-pub use server::{Config, FaultServer, RequestLog, Responder, Stats};
+pub use server::{Config, FaultRule, FaultServer, RequestLog, Responder, Stats};

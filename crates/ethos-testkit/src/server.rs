@@ -61,6 +61,10 @@ impl Stats {
     }
 }
 
+/// Picks a fault from the request's content (e.g. fail only the calls of one perspective); it is
+/// consulted when neither the script nor a `fault:` model name chose a fault.
+pub type FaultRule = Arc<dyn Fn(&ChatCall) -> Option<Fault> + Send + Sync>;
+
 /// Decides the normal reply from the request (e.g. answer by stage in engine tests).
 pub type Responder = Arc<dyn Fn(&ChatCall) -> OkReply + Send + Sync>;
 
@@ -98,6 +102,7 @@ struct Inner {
 struct Shared {
     inner: Mutex<Inner>,
     responder: Mutex<Option<Responder>>,
+    fault_rule: Mutex<Option<FaultRule>>,
 }
 
 impl Shared {
@@ -131,6 +136,7 @@ impl FaultServer {
                 ..Inner::default()
             }),
             responder: Mutex::new(None),
+            fault_rule: Mutex::new(None),
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -224,6 +230,11 @@ impl FaultServer {
             .responder
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(f));
+    }
+
+    /// Choose faults from each request's content (`None` clears the rule).
+    pub fn set_fault_rule(&self, rule: Option<FaultRule>) {
+        *self.shared.fault_rule.lock().unwrap_or_else(|e| e.into_inner()) = rule;
     }
 
     /// Block the calling thread until the server stops (for the binary).
@@ -429,6 +440,13 @@ fn route(shared: &Shared, req: &Request) -> Vec<Step> {
                 &[],
             )
         }
+    };
+    let fault = match fault {
+        Fault::Ok => {
+            let rule = shared.fault_rule.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            rule.and_then(|r| r(&call)).unwrap_or(Fault::Ok)
+        }
+        f => f,
     };
     let (reply, latency) = {
         let g = shared.lock();
