@@ -142,6 +142,16 @@ fn new_id() -> String {
     format!("{}", browser::now_ms() as u64)
 }
 
+/// The storage id of an opened record: its creation time, so opening the same shared link or
+/// importing the same file twice updates one entry instead of piling up copies.
+pub fn id_for(record: &RunRecord) -> String {
+    if record.created_ms.is_finite() && record.created_ms > 0.0 {
+        format!("{}", record.created_ms as u64)
+    } else {
+        new_id()
+    }
+}
+
 /// One saved run as listed: its id and either the record or why it could not be read.
 pub struct SavedEntry {
     pub id: String,
@@ -205,6 +215,25 @@ impl Session {
             return;
         };
         let mut failed = browser::set(Area::Local, &format!("{RUN_PREFIX}{id}"), &json).err();
+        // Storage full: drop the oldest other saved runs (a few at most) and try again.
+        let mut pruned = 0;
+        while failed.is_some() && pruned < 5 {
+            let oldest = Self::saved_ids()
+                .into_iter()
+                .rev()
+                .find(|other| *other != id);
+            let Some(oldest) = oldest else { break };
+            browser::remove(Area::Local, &format!("{RUN_PREFIX}{oldest}"));
+            browser::remove(Area::Local, &format!("{BASELINE_PREFIX}{oldest}"));
+            pruned += 1;
+            failed = browser::set(Area::Local, &format!("{RUN_PREFIX}{id}"), &json).err();
+        }
+        if pruned > 0 && failed.is_none() {
+            self.error.set(Some(format!(
+                "Storage on this device was full: the {pruned} oldest saved run(s) were removed."
+            )));
+            self.touch_saved();
+        }
         let baselines = self.baselines.get_untracked();
         let key = format!("{BASELINE_PREFIX}{id}");
         if baselines.is_empty() {
@@ -227,7 +256,8 @@ impl Session {
     }
 
     /// All saved runs, newest first. A corrupted entry is returned as an error, never a panic.
-    pub fn saved() -> Vec<SavedEntry> {
+    /// Ids of saved runs, newest first.
+    fn saved_ids() -> Vec<String> {
         let mut ids: Vec<String> = browser::keys_with_prefix(Area::Local, RUN_PREFIX)
             .into_iter()
             .filter_map(|k| k.strip_prefix(RUN_PREFIX).map(str::to_string))
@@ -238,7 +268,13 @@ impl Session {
                 .cmp(&a.parse::<u64>().unwrap_or(0))
                 .then(b.cmp(a))
         });
-        ids.into_iter()
+        ids
+    }
+
+    /// All saved runs, newest first. A corrupted entry is returned as an error, never a panic.
+    pub fn saved() -> Vec<SavedEntry> {
+        Self::saved_ids()
+            .into_iter()
             .map(|id| {
                 let record = browser::get(Area::Local, &format!("{RUN_PREFIX}{id}"))
                     .ok_or_else(|| "missing".to_string())
@@ -325,7 +361,7 @@ impl Session {
             self.record.set(Some(record));
             self.baselines.set(Vec::new());
             self.live.update_value(HashMap::clear);
-            let id = new_id();
+            let id = shared.with(id_for);
             self.id.set(Some(id.clone()));
             let _ = browser::set(Area::Local, CURRENT_KEY, &id);
             shared

@@ -70,7 +70,8 @@ pub fn ShareBar() -> impl IntoView {
             match RunRecord::from_json(&text) {
                 Ok(r) => {
                     import_error.set(None);
-                    session.open(ui, r, Vec::new(), format!("{}", browser::now_ms() as u64));
+                    let id = crate::session::id_for(&r);
+                    session.open(ui, r, Vec::new(), id);
                     ui.say(format!("Imported {name}."));
                 }
                 Err(e) => {
