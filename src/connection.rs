@@ -208,8 +208,10 @@ impl Conn {
         self.save();
     }
 
-    /// Test the connection: list models (and fill the model field if it is empty).
-    pub async fn test(self) {
+    /// Test the connection: list models (and fill the model field if it is empty); with `probe`,
+    /// also make one tiny call to the chosen model to learn what it supports (log-probabilities,
+    /// several samples), which later runs use.
+    pub async fn test(self, probe: bool) {
         self.testing.set(true);
         self.report.set(None);
         let client = self.client();
@@ -223,7 +225,24 @@ impl Conn {
             self.models.set(report.models.clone());
             self.save();
         }
-        self.report.set(Some((report.ok, report.message)));
+        let (mut ok, mut message) = (report.ok, report.message);
+        let model = self.model();
+        if probe && !model.trim().is_empty() && (report.ok || report.reachable) {
+            match ethos_providers::probe::probe_capabilities(&client, model.trim()).await {
+                Ok(p) => {
+                    ok = true;
+                    message = format!("{message} Model {}: {}", model.trim(), p.summary);
+                }
+                Err(e) => {
+                    ok = false;
+                    message = format!(
+                        "{message} A test call to model {} failed: {e}",
+                        model.trim()
+                    );
+                }
+            }
+        }
+        self.report.set(Some((ok, message)));
         self.testing.set(false);
     }
 }
@@ -249,7 +268,7 @@ pub async fn load_embedded_default(conn: Conn) {
         return;
     }
     if conn.model().trim().is_empty() {
-        conn.test().await;
+        conn.test(false).await;
     }
 }
 

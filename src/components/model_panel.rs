@@ -114,7 +114,7 @@ pub fn ModelPanel() -> impl IntoView {
                     on:click=move |_| {
                         ui.say("Testing the connection…");
                         spawn_local(async move {
-                            conn.test().await;
+                            conn.test(true).await;
                             let msg = conn.report.get_untracked().map(|(_, m)| m).unwrap_or_default();
                             ui.say(msg);
                         });
@@ -140,9 +140,9 @@ pub fn ModelPanel() -> impl IntoView {
                     .map(|(ok, msg)| {
                         view! {
                             <p id="connection-report" class=if ok { "ok" } else { "error" }>
-                                {msg}
+                                {msg.clone()}
                                 {(!ok)
-                                    .then(|| current().map(|p| p.cors_fix).filter(|f| !f.is_empty()))
+                                    .then(|| current().map(|p| p.cors_fix).filter(|f| !f.is_empty() && !msg.contains(*f)))
                                     .flatten()
                                     .map(|f| view! { <br /><span class="small">"If it is a CORS problem: " {f}</span> })}
                             </p>
