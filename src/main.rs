@@ -27,3 +27,6 @@ fn main() {
 fn main() {
     eprintln!("ethos-app is a browser app: build it with `trunk build --release`, or serve it with ./scripts/serve.sh");
 }
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod unit_tests;

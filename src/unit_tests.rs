@@ -1,0 +1,174 @@
+//! Unit tests of the UI's pure helpers (catalog filtering, share links, estimates, perspective
+//! edits). Run in Node: `CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
+//! cargo test --target wasm32-unknown-unknown -p ethos-app`.
+
+use crate::catalog::{attribute_label, display_title, Catalog};
+use crate::estimate::estimate;
+use crate::session::{add_perspective, missing_comments, remove_perspective};
+use crate::share::{self, ShareError};
+use ethos_engine::persona::Perspective;
+use ethos_engine::record::{CommentRecord, RunRecord};
+use ethos_engine::settings::{DistSetting, Method, RunSettings};
+use ethos_engine::{vital, Item, Source};
+use wasm_bindgen_test::wasm_bindgen_test;
+
+fn choice(id: i64, q: &str, attribute: &str) -> serde_json::Value {
+    serde_json::json!({"question": format!("Question: {q}\nOptions: A. yes B. no\nAnswer:"), "options": ["yes", "no"],
+        "attribute": attribute, "gold_distribution": [0.7, 0.3], "pred_distribution": null, "id": id})
+}
+
+fn opinion_catalog() -> Catalog {
+    let v = serde_json::Value::Array(vec![
+        choice(
+            1,
+            "Is genetic testing of embryos acceptable?",
+            "POLPARTY_Democrat",
+        ),
+        choice(2, "Should vaccines be mandatory?", "POLPARTY_Republican"),
+        choice(3, "Is genetic data sharing acceptable?", "RELIG_Protestant"),
+    ]);
+    let items = vital::load_value(&v, Some(Source::OpinionQa)).expect("fixture loads");
+    Catalog::new(Source::OpinionQa, "fixture.json".into(), items)
+}
+
+#[wasm_bindgen_test]
+fn catalog_filters_by_attribute_and_every_word() {
+    let c = opinion_catalog();
+    assert_eq!(c.filter("", ""), vec![0, 1, 2]);
+    assert_eq!(c.filter("", "genetic"), vec![0, 2]);
+    assert_eq!(c.filter("", "GENETIC acceptable embryos"), vec![0]);
+    assert_eq!(c.filter("POLPARTY_Republican", ""), vec![1]);
+    assert_eq!(
+        c.filter("POLPARTY_Republican", "genetic"),
+        Vec::<usize>::new()
+    );
+    assert_eq!(c.attributes.len(), 3);
+    assert_eq!(
+        attribute_label(Source::OpinionQa, "POLPARTY_Democrat"),
+        "political party: Democrat"
+    );
+    assert_eq!(
+        attribute_label(Source::MoralChoice, "low_ambiguity"),
+        "low ambiguity"
+    );
+}
+
+#[wasm_bindgen_test]
+fn list_titles_drop_the_shared_moralchoice_preface() {
+    let v = serde_json::json!([{"question": "Below is a scenario and two potential actions, please select the one that is more moral.\nScenario: A nurse sees an error.\nA. Report it.\nB. Hide it.\nAnswer:",
+        "options": ["Report it.", "Hide it."], "attribute": "low_ambiguity", "gold_distribution": [1, 0], "pred_distribution": null, "id": "C_001"}]);
+    let items = vital::load_value(&v, Some(Source::MoralChoice)).expect("loads");
+    let title = display_title(&items[0]);
+    assert!(title.starts_with("A nurse sees an error."), "{title}");
+}
+
+fn record(k: usize) -> RunRecord {
+    let item = Item::custom(
+        "t-1",
+        "Share records?",
+        &["Yes".into(), "No".into()],
+        Some(vec![0.6, 0.4]),
+    )
+    .expect("item");
+    let mut r = RunRecord::new(item, RunSettings::with_model("m"), Method::EthosAgents);
+    r.created_ms = 1_700_000_000_000.0;
+    for i in 0..k {
+        let p = Perspective {
+            raw: format!("P{i}: a, b, c, d, e"),
+            name: format!("P{i}"),
+            ..Default::default()
+        };
+        add_perspective(&mut r, p);
+    }
+    r.perspectives.edited = false;
+    r
+}
+
+fn ok_comment(i: usize) -> CommentRecord {
+    CommentRecord {
+        index: i,
+        perspective: format!("P{i}"),
+        call_id: None,
+        raw: "A. yes".into(),
+        cleaned: "A. yes".into(),
+        letter: Some('A'),
+        edited: false,
+        error: None,
+    }
+}
+
+#[wasm_bindgen_test]
+fn share_links_round_trip_and_report_damage() {
+    let mut r = record(2);
+    r.comments[0] = Some(ok_comment(0));
+    let encoded = share::encode(&r);
+    assert!(
+        !encoded.contains('+') && !encoded.contains('/') && !encoded.contains('='),
+        "URL-safe"
+    );
+    let back = share::decode(&format!("{}{}", share::PREFIX, encoded)).expect("decodes");
+    assert_eq!(back, r);
+    assert_eq!(share::decode("#run=***"), Err(ShareError::Encoding));
+    let not_a_record = share::decode(&format!("#run={}", base64_of("{\"version\":1}")));
+    assert!(
+        matches!(not_a_record, Err(ShareError::Record(_))),
+        "{not_a_record:?}"
+    );
+    // Cut short when copied: damaged, never a panic.
+    assert!(share::decode(&format!("#run={}", &encoded[..encoded.len() / 2])).is_err());
+}
+
+fn base64_of(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+#[wasm_bindgen_test]
+fn removing_a_perspective_keeps_and_renumbers_the_other_comments() {
+    let mut r = record(3);
+    r.comments = vec![Some(ok_comment(0)), None, Some(ok_comment(2))];
+    assert_eq!(missing_comments(&r), vec![1]);
+    remove_perspective(&mut r, 1);
+    assert_eq!(r.perspectives.perspectives.len(), 2);
+    assert_eq!(
+        r.comments
+            .iter()
+            .flatten()
+            .map(|c| c.index)
+            .collect::<Vec<_>>(),
+        vec![0, 1]
+    );
+    assert!(missing_comments(&r).is_empty());
+    assert!(r.validate().is_ok(), "{:?}", r.validate());
+    add_perspective(&mut r, Perspective::default());
+    assert_eq!(missing_comments(&r), vec![2]);
+    assert!(r.result.is_none());
+    remove_perspective(&mut r, 99); // out of range: nothing removed, no panic
+    assert_eq!(r.perspectives.perspectives.len(), 3);
+}
+
+#[wasm_bindgen_test]
+fn estimates_count_calls_per_mode() {
+    let choice_item = record(0).item;
+    let mut s = RunSettings::with_model("m");
+    s.k = 6;
+    let e = estimate(&choice_item, &s);
+    assert_eq!(
+        (e.calls, e.sequential),
+        (1 + 6 + 6, 3),
+        "distributional: k reads"
+    );
+    s.distribution = DistSetting::Votes;
+    let e = estimate(&choice_item, &s);
+    assert_eq!((e.calls, e.sequential), (1 + 6, 2), "votes: no reads");
+    s.distribution = DistSetting::Sampling { n: 5 };
+    assert_eq!(estimate(&choice_item, &s).calls, 1 + 6 + 30);
+    let overton = vital::load_value(
+        &serde_json::json!([{"situation": "s", "vrd": ["a"], "explanation": ["e"], "input": "i", "output": null, "id": 1}]),
+        Some(Source::OvertonValueKaleidoscope),
+    )
+    .expect("overton");
+    let e = estimate(&overton[0], &s);
+    assert_eq!((e.calls, e.sequential), (1 + 6 + 1, 3));
+    assert!(e.max_output_tokens >= 450 + 6 * 200 + 200);
+}
