@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Build the in-tab model worker: wasm32 + simd128, wasm-bindgen --target web, plus js/worker.js.
+#
+#   crates/ethos-local/build-worker.sh [OUT_DIR]
+#
+# OUT_DIR (default $CARGO_TARGET_DIR/local-model-web, CARGO_TARGET_DIR defaulting to
+# /work/target-localmodel) receives worker.js, ethos_local.js and ethos_local_bg.wasm: serve
+# them together (the app: copy them to dist/local-model/). The RUSTFLAGS here apply to this
+# build only (own target dir), never to the app's.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target-localmodel}"
+OUT="${1:-$CARGO_TARGET_DIR/local-model-web}"
+# simd128 for candle's Q8_0 kernels; relaxed-simd for the dot products; getrandom via crypto.
+export RUSTFLAGS="-C target-feature=+simd128 --cfg getrandom_backend=\"wasm_js\" ${EXTRA_RUSTFLAGS:-}"
+export CARGO_PROFILE_RELEASE_OPT_LEVEL=3
+export CARGO_PROFILE_RELEASE_LTO="${LTO:-fat}"
+export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
+export CARGO_PROFILE_RELEASE_PANIC=abort
+cd "$ROOT"
+nice -n 19 cargo build -p ethos-local --lib --release --target wasm32-unknown-unknown \
+    --no-default-features --features worker
+WASM="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/ethos_local.wasm"
+mkdir -p "$OUT"
+wasm-bindgen --target web --no-typescript --out-dir "$OUT" "$WASM"
+if command -v wasm-opt >/dev/null 2>&1 && [[ "${WASM_OPT:-1}" == "1" ]]; then
+    wasm-opt -O3 --enable-simd --enable-relaxed-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+        --enable-sign-ext --enable-mutable-globals \
+        "$OUT/ethos_local_bg.wasm" -o "$OUT/ethos_local_bg.wasm.opt" && mv "$OUT/ethos_local_bg.wasm.opt" "$OUT/ethos_local_bg.wasm"
+fi
+cp "$HERE/js/worker.js" "$OUT/worker.js"
+ls -l "$OUT" >&2
+echo "$OUT"

@@ -1,0 +1,639 @@
+//! A lean llama forward pass for one sequence, written for speed in a single wasm thread:
+//! weights stay in their GGUF quantisation (Q4_1, Q4_0 or Q8_0), repacked once into aligned
+//! scale/quant arrays; activations are quantised per 32-block to 8 bits the way llama.cpp does
+//! (Q8_1 against Q4_x weights, Q8_0 against Q8_0) and dotted with integer SIMD (wasm simd128,
+//! relaxed-simd when enabled). The KV cache stores K and V rounded to f16 like llama.cpp's.
+//!
+//! Used for the llama architecture when every matrix is of a supported type; otherwise the
+//! candle model runs.
+
+use candle_core::quantized::gguf_file::Content;
+use candle_core::quantized::GgmlDType;
+
+use crate::runtime::LocalError;
+
+const QK: usize = 32;
+
+fn f16_to_f32(bits: u16) -> f32 {
+    half::f16::from_bits(bits).to_f32()
+}
+
+fn round_f16(x: f32) -> f32 {
+    half::f16::from_f32(x).to_f32()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Unsigned nibbles with scale and min: x = d*q + m.
+    Q4_1,
+    /// Nibbles minus 8, with scale.
+    Q4_0,
+    /// Signed bytes with scale.
+    Q8_0,
+}
+
+/// A quantised matrix of `rows` × `cols` (row-major, cols a multiple of 32), repacked.
+struct QMat {
+    kind: Kind,
+    rows: usize,
+    cols: usize,
+    /// Per block: scale.
+    d: Vec<f32>,
+    /// Per block: min (Q4_1 only).
+    m: Vec<f32>,
+    /// Q4_x: 16 bytes per block (low nibbles = elements 0..16, high = 16..32).
+    /// Q8_0: 32 signed bytes per block.
+    q: Vec<u8>,
+}
+
+impl QMat {
+    fn from_gguf(kind: Kind, raw: &[u8], rows: usize, cols: usize) -> Result<Self, LocalError> {
+        if cols % QK != 0 {
+            return Err(LocalError::Unsupported("matrix width not a multiple of 32".into()));
+        }
+        let nb = rows * cols / QK;
+        let (bsize, qbytes) = match kind {
+            Kind::Q4_1 => (20, 16),
+            Kind::Q4_0 => (18, 16),
+            Kind::Q8_0 => (34, 32),
+        };
+        if raw.len() < nb * bsize {
+            return Err(LocalError::Gguf("tensor data is truncated".into()));
+        }
+        let mut d = Vec::with_capacity(nb);
+        let mut m = Vec::with_capacity(if kind == Kind::Q4_1 { nb } else { 0 });
+        let mut q = Vec::with_capacity(nb * qbytes);
+        for b in raw.chunks_exact(bsize).take(nb) {
+            let h = |i: usize| u16::from_le_bytes([b.get(i).copied().unwrap_or(0), b.get(i + 1).copied().unwrap_or(0)]);
+            d.push(f16_to_f32(h(0)));
+            let start = match kind {
+                Kind::Q4_1 => {
+                    m.push(f16_to_f32(h(2)));
+                    4
+                }
+                _ => 2,
+            };
+            q.extend_from_slice(b.get(start..start + qbytes).unwrap_or(&[]));
+        }
+        Ok(Self { kind, rows, cols, d, m, q })
+    }
+
+    fn qbytes(&self) -> usize {
+        if self.kind == Kind::Q8_0 {
+            32
+        } else {
+            16
+        }
+    }
+
+    /// Dequantised row `r` into `out` (for the embedding lookup).
+    fn row_f32(&self, r: usize, out: &mut [f32]) {
+        let nbr = self.cols / QK;
+        let qb = self.qbytes();
+        for (bi, chunk) in out.chunks_exact_mut(QK).enumerate().take(nbr) {
+            let b = r * nbr + bi;
+            let d = self.d.get(b).copied().unwrap_or(0.0);
+            let q = self.q.get(b * qb..(b + 1) * qb).unwrap_or(&[]);
+            match self.kind {
+                Kind::Q8_0 => {
+                    for (o, v) in chunk.iter_mut().zip(q) {
+                        *o = d * f32::from(*v as i8);
+                    }
+                }
+                Kind::Q4_0 | Kind::Q4_1 => {
+                    let m = if self.kind == Kind::Q4_1 { self.m.get(b).copied().unwrap_or(0.0) } else { 0.0 };
+                    let off = if self.kind == Kind::Q4_0 { 8 } else { 0 };
+                    for j in 0..16 {
+                        let byte = q.get(j).copied().unwrap_or(0);
+                        if let Some(o) = chunk.get_mut(j) {
+                            *o = d * f32::from(i16::from(byte & 0xF) as i8 - off) + m;
+                        }
+                        if let Some(o) = chunk.get_mut(j + 16) {
+                            *o = d * f32::from(i16::from(byte >> 4) as i8 - off) + m;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Activations quantised per 32-block (Q8_0 / Q8_1 semantics: d and s rounded to f16).
+struct QAct {
+    q: Vec<i8>,
+    d: Vec<f32>,
+    /// d * Σq (Q8_1), rounded to f16.
+    s: Vec<f32>,
+}
+
+impl QAct {
+    fn new(n: usize) -> Self {
+        Self { q: vec![0; n], d: vec![0.0; n / QK], s: vec![0.0; n / QK] }
+    }
+
+    /// As ggml's x86 `quantize_row_q8_0` / `quantize_row_q8_1`: id = 127/amax, round half to
+    /// even, d (and d·Σq) stored as f16.
+    fn quantize(&mut self, x: &[f32]) {
+        for (bi, xb) in x.chunks_exact(QK).enumerate() {
+            let amax = xb.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+            let d = amax / 127.0;
+            let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+            let mut sum = 0i32;
+            if let Some(qb) = self.q.get_mut(bi * QK..(bi + 1) * QK) {
+                for (o, v) in qb.iter_mut().zip(xb) {
+                    let r = (v * id).round_ties_even() as i32;
+                    sum += r;
+                    *o = r as i8;
+                }
+            }
+            if let Some(slot) = self.d.get_mut(bi) {
+                *slot = round_f16(d);
+            }
+            if let Some(slot) = self.s.get_mut(bi) {
+                *slot = round_f16(sum as f32 * d);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Integer dot products of one block.
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod kern {
+    use core::arch::wasm32::*;
+
+    #[inline(always)]
+    unsafe fn dot16_i8(a: v128, b: v128) -> v128 {
+        let lo = i16x8_extmul_low_i8x16(a, b);
+        let hi = i16x8_extmul_high_i8x16(a, b);
+        i32x4_add(i32x4_extadd_pairwise_i16x8(lo), i32x4_extadd_pairwise_i16x8(hi))
+    }
+
+    #[inline(always)]
+    fn hsum(v: v128) -> i32 {
+        i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v)
+    }
+
+    /// Σ nib(q) * y over one block; `q` 16 bytes, `y` 32 bytes. Nibbles are 0..15.
+    #[inline(always)]
+    pub fn dot_q4(q: &[u8], y: &[i8]) -> i32 {
+        if q.len() < 16 || y.len() < 32 {
+            return 0;
+        }
+        unsafe {
+            let qv = v128_load(q.as_ptr() as *const v128);
+            let lo = v128_and(qv, u8x16_splat(0x0F));
+            let hi = u8x16_shr(qv, 4);
+            let y0 = v128_load(y.as_ptr() as *const v128);
+            let y1 = v128_load(y.as_ptr().add(16) as *const v128);
+            #[cfg(target_feature = "relaxed-simd")]
+            {
+                let acc = i32x4_relaxed_dot_i8x16_i7x16_add(y0, lo, i32x4_splat(0));
+                let acc = i32x4_relaxed_dot_i8x16_i7x16_add(y1, hi, acc);
+                hsum(acc)
+            }
+            #[cfg(not(target_feature = "relaxed-simd"))]
+            {
+                hsum(i32x4_add(dot16_i8(lo, y0), dot16_i8(hi, y1)))
+            }
+        }
+    }
+
+    /// Σ q * y over one block of signed bytes.
+    #[inline(always)]
+    pub fn dot_q8(q: &[u8], y: &[i8]) -> i32 {
+        if q.len() < 32 || y.len() < 32 {
+            return 0;
+        }
+        unsafe {
+            let a0 = v128_load(q.as_ptr() as *const v128);
+            let a1 = v128_load(q.as_ptr().add(16) as *const v128);
+            let b0 = v128_load(y.as_ptr() as *const v128);
+            let b1 = v128_load(y.as_ptr().add(16) as *const v128);
+            hsum(i32x4_add(dot16_i8(a0, b0), dot16_i8(a1, b1)))
+        }
+    }
+
+    /// Σ y over one block (for Q4_0's offset).
+    #[inline(always)]
+    pub fn sum_i8(y: &[i8]) -> i32 {
+        y.iter().map(|v| i32::from(*v)).sum()
+    }
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+mod kern {
+    #[inline(always)]
+    pub fn dot_q4(q: &[u8], y: &[i8]) -> i32 {
+        let (y0, y1) = y.split_at(16.min(y.len()));
+        let mut s = 0i32;
+        for ((b, a), c) in q.iter().zip(y0).zip(y1) {
+            s += i32::from(b & 0xF) * i32::from(*a) + i32::from(b >> 4) * i32::from(*c);
+        }
+        s
+    }
+
+    #[inline(always)]
+    pub fn dot_q8(q: &[u8], y: &[i8]) -> i32 {
+        q.iter().zip(y).map(|(a, b)| i32::from(*a as i8) * i32::from(*b)).sum()
+    }
+
+    #[inline(always)]
+    pub fn sum_i8(y: &[i8]) -> i32 {
+        y.iter().map(|v| i32::from(*v)).sum()
+    }
+}
+
+/// out = W · x, with x already quantised.
+fn matvec(w: &QMat, x: &QAct, out: &mut [f32]) {
+    let nbr = w.cols / QK;
+    let qb = w.qbytes();
+    for (r, o) in out.iter_mut().enumerate().take(w.rows) {
+        let base = r * nbr;
+        let mut acc = 0.0f32;
+        let (Some(wd), Some(wq)) = (w.d.get(base..base + nbr), w.q.get(base * qb..(base + nbr) * qb)) else {
+            *o = 0.0;
+            continue;
+        };
+        match w.kind {
+            Kind::Q4_1 => {
+                let wm = w.m.get(base..base + nbr).unwrap_or(&[]);
+                for (b, ((d, m), q)) in wd.iter().zip(wm).zip(wq.chunks_exact(16)).enumerate() {
+                    let y = x.q.get(b * QK..(b + 1) * QK).unwrap_or(&[]);
+                    let isum = kern::dot_q4(q, y);
+                    let (xd, xs) = (x.d.get(b).copied().unwrap_or(0.0), x.s.get(b).copied().unwrap_or(0.0));
+                    acc += d * xd * isum as f32 + m * xs;
+                }
+            }
+            Kind::Q4_0 => {
+                for (b, (d, q)) in wd.iter().zip(wq.chunks_exact(16)).enumerate() {
+                    let y = x.q.get(b * QK..(b + 1) * QK).unwrap_or(&[]);
+                    let isum = kern::dot_q4(q, y) - 8 * kern::sum_i8(y);
+                    acc += d * x.d.get(b).copied().unwrap_or(0.0) * isum as f32;
+                }
+            }
+            Kind::Q8_0 => {
+                for (b, (d, q)) in wd.iter().zip(wq.chunks_exact(32)).enumerate() {
+                    let y = x.q.get(b * QK..(b + 1) * QK).unwrap_or(&[]);
+                    let isum = kern::dot_q8(q, y);
+                    acc += d * x.d.get(b).copied().unwrap_or(0.0) * isum as f32;
+                }
+            }
+        }
+        *o = acc;
+    }
+}
+
+struct Layer {
+    attn_norm: Vec<f32>,
+    wq: QMat,
+    wk: QMat,
+    wv: QMat,
+    wo: QMat,
+    ffn_norm: Vec<f32>,
+    gate: QMat,
+    up: QMat,
+    down: QMat,
+}
+
+pub struct FastLlama {
+    dim: usize,
+    n_heads: usize,
+    n_kv_heads: usize,
+    head_dim: usize,
+    #[allow(dead_code)]
+    hidden: usize,
+    eps: f32,
+    vocab: usize,
+    /// cos/sin per position and pair: [pos][head_dim/2].
+    rope_theta: Vec<f32>,
+    embd: QMat,
+    output: Option<QMat>,
+    out_norm: Vec<f32>,
+    layers: Vec<Layer>,
+    max_ctx: usize,
+    /// [layer][pos][kv_dim], values rounded to f16.
+    k_cache: Vec<Vec<f32>>,
+    v_cache: Vec<Vec<f32>>,
+    len: usize,
+    // scratch
+    x: Vec<f32>,
+    xb: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    att: Vec<f32>,
+    h1: Vec<f32>,
+    h2: Vec<f32>,
+    qa_dim: QAct,
+    qa_hidden: QAct,
+}
+
+fn kind_of(t: GgmlDType) -> Option<Kind> {
+    match t {
+        GgmlDType::Q4_1 => Some(Kind::Q4_1),
+        GgmlDType::Q4_0 => Some(Kind::Q4_0),
+        GgmlDType::Q8_0 => Some(Kind::Q8_0),
+        _ => None,
+    }
+}
+
+fn tensor_bytes<'a>(ct: &Content, bytes: &'a [u8], name: &str) -> Result<(&'a [u8], GgmlDType, Vec<usize>), LocalError> {
+    let info = ct.tensor_infos.get(name).ok_or_else(|| LocalError::Gguf(format!("missing tensor {name}")))?;
+    let dims = info.shape.dims().to_vec();
+    let n: usize = dims.iter().product();
+    let size = n / info.ggml_dtype.block_size() * info.ggml_dtype.type_size();
+    let start = usize::try_from(ct.tensor_data_offset.saturating_add(info.offset)).unwrap_or(usize::MAX);
+    let data = bytes
+        .get(start..start.saturating_add(size))
+        .ok_or_else(|| LocalError::Gguf(format!("tensor {name} lies outside the file")))?;
+    Ok((data, info.ggml_dtype, dims))
+}
+
+fn load_mat(ct: &Content, bytes: &[u8], name: &str) -> Result<QMat, LocalError> {
+    let (data, dtype, dims) = tensor_bytes(ct, bytes, name)?;
+    let kind = kind_of(dtype).ok_or_else(|| LocalError::Unsupported(format!("{name} is {dtype:?}")))?;
+    let (rows, cols) = match dims.as_slice() {
+        [r, c] => (*r, *c),
+        _ => return Err(LocalError::Unsupported(format!("{name} is not a matrix"))),
+    };
+    QMat::from_gguf(kind, data, rows, cols)
+}
+
+fn load_vec(ct: &Content, bytes: &[u8], name: &str) -> Result<Vec<f32>, LocalError> {
+    let (data, dtype, _) = tensor_bytes(ct, bytes, name)?;
+    match dtype {
+        GgmlDType::F32 => Ok(data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+        GgmlDType::F16 => Ok(data.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect()),
+        other => Err(LocalError::Unsupported(format!("{name} is {other:?}"))),
+    }
+}
+
+fn md_u(ct: &Content, key: &str) -> Option<usize> {
+    let v = ct.metadata.get(key)?;
+    v.to_u32().map(|x| x as usize).or_else(|_| v.to_u64().map(|x| x as usize)).ok()
+}
+
+fn md_f(ct: &Content, key: &str) -> Option<f32> {
+    let v = ct.metadata.get(key)?;
+    v.to_f32().or_else(|_| v.to_f64().map(|x| x as f32)).ok()
+}
+
+fn rmsnorm(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
+    let sum: f64 = x.iter().map(|v| f64::from(v * v)).sum();
+    let mean = (sum / x.len().max(1) as f64) as f32;
+    let scale = 1.0 / (mean + eps).sqrt();
+    for ((o, v), g) in out.iter_mut().zip(x).zip(w) {
+        *o = v * scale * g;
+    }
+}
+
+impl FastLlama {
+    /// Build from a parsed GGUF and its bytes; `Err(Unsupported)` when a tensor type or the
+    /// architecture is not covered (the caller then uses candle).
+    pub fn new(ct: &Content, bytes: &[u8], max_ctx: usize) -> Result<Self, LocalError> {
+        let arch = ct.metadata.get("general.architecture").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
+        if arch != "llama" {
+            return Err(LocalError::Unsupported(format!("architecture {arch}")));
+        }
+        let need = |k: &str| md_u(ct, k).ok_or_else(|| LocalError::Gguf(format!("missing {k}")));
+        let dim = need("llama.embedding_length")?;
+        let n_heads = need("llama.attention.head_count")?;
+        let n_kv_heads = md_u(ct, "llama.attention.head_count_kv").unwrap_or(n_heads);
+        let n_layers = need("llama.block_count")?;
+        let hidden = need("llama.feed_forward_length")?;
+        let eps = md_f(ct, "llama.attention.layer_norm_rms_epsilon").unwrap_or(1e-5);
+        let base = md_f(ct, "llama.rope.freq_base").unwrap_or(10000.0);
+        if n_heads == 0 || n_kv_heads == 0 || dim % n_heads != 0 || n_heads % n_kv_heads != 0 || dim % QK != 0 || hidden % QK != 0 {
+            return Err(LocalError::Unsupported("unusual head layout".into()));
+        }
+        if md_u(ct, "llama.expert_count").unwrap_or(0) > 1 {
+            return Err(LocalError::Unsupported("mixture of experts".into()));
+        }
+        let head_dim = dim / n_heads;
+        let rope_dim = md_u(ct, "llama.rope.dimension_count").unwrap_or(head_dim);
+        if rope_dim != head_dim {
+            return Err(LocalError::Unsupported("partial rotary embedding".into()));
+        }
+        let embd = load_mat(ct, bytes, "token_embd.weight")?;
+        let output = if ct.tensor_infos.contains_key("output.weight") { Some(load_mat(ct, bytes, "output.weight")?) } else { None };
+        let vocab = output.as_ref().map_or(embd.rows, |o| o.rows);
+        let mut layers = Vec::with_capacity(n_layers);
+        for i in 0..n_layers {
+            let p = |s: &str| format!("blk.{i}.{s}");
+            layers.push(Layer {
+                attn_norm: load_vec(ct, bytes, &p("attn_norm.weight"))?,
+                wq: load_mat(ct, bytes, &p("attn_q.weight"))?,
+                wk: load_mat(ct, bytes, &p("attn_k.weight"))?,
+                wv: load_mat(ct, bytes, &p("attn_v.weight"))?,
+                wo: load_mat(ct, bytes, &p("attn_output.weight"))?,
+                ffn_norm: load_vec(ct, bytes, &p("ffn_norm.weight"))?,
+                gate: load_mat(ct, bytes, &p("ffn_gate.weight"))?,
+                up: load_mat(ct, bytes, &p("ffn_up.weight"))?,
+                down: load_mat(ct, bytes, &p("ffn_down.weight"))?,
+            });
+        }
+        let out_norm = load_vec(ct, bytes, "output_norm.weight")?;
+        let kv_dim = head_dim * n_kv_heads;
+        for l in &layers {
+            let ok = l.wq.rows == dim && l.wq.cols == dim && l.wk.rows == kv_dim && l.wv.rows == kv_dim && l.wo.rows == dim
+                && l.gate.rows == hidden && l.up.rows == hidden && l.down.rows == dim && l.down.cols == hidden
+                && l.attn_norm.len() == dim && l.ffn_norm.len() == dim;
+            if !ok {
+                return Err(LocalError::Gguf("tensor shapes do not match the header".into()));
+            }
+        }
+        if embd.cols != dim || out_norm.len() != dim {
+            return Err(LocalError::Gguf("embedding shape does not match the header".into()));
+        }
+        // ggml: theta_scale = base^(-2/n_dims), theta multiplied step by step in f32.
+        let theta_scale = base.powf(-2.0 / head_dim as f32);
+        let rope_theta = (0..head_dim / 2)
+            .scan(1.0f32, |t, _| {
+                let cur = *t;
+                *t *= theta_scale;
+                Some(cur)
+            })
+            .collect();
+        Ok(Self {
+            dim,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+            hidden,
+            eps,
+            vocab,
+            rope_theta,
+            embd,
+            output,
+            out_norm,
+            k_cache: (0..n_layers).map(|_| Vec::new()).collect(),
+            v_cache: (0..n_layers).map(|_| Vec::new()).collect(),
+            layers,
+            max_ctx,
+            len: 0,
+            x: vec![0.0; dim],
+            xb: vec![0.0; dim],
+            q: vec![0.0; dim],
+            k: vec![0.0; kv_dim],
+            v: vec![0.0; kv_dim],
+            att: Vec::new(),
+            h1: vec![0.0; hidden],
+            h2: vec![0.0; hidden],
+            qa_dim: QAct::new(dim),
+            qa_hidden: QAct::new(hidden),
+        })
+    }
+
+    pub fn vocab(&self) -> usize {
+        self.vocab
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+        for c in self.k_cache.iter_mut().chain(self.v_cache.iter_mut()) {
+            c.clear();
+        }
+    }
+
+    /// (sin, cos) per rotary pair at `pos`: theta = pos · scale^i, accumulated as ggml does
+    /// (start at pos, multiply by the scale each step, in f32).
+    fn rope_table(&self, pos: usize) -> Vec<(f32, f32)> {
+        let mut cs = Vec::with_capacity(self.head_dim / 2);
+        let mut theta = pos as f32;
+        let scale = self.rope_theta.get(1).copied().unwrap_or(1.0);
+        for _ in 0..self.head_dim / 2 {
+            cs.push(theta.sin_cos());
+            theta *= scale;
+        }
+        cs
+    }
+
+    fn rope(&self, v: &mut [f32], cs: &[(f32, f32)]) {
+        for head in v.chunks_exact_mut(self.head_dim) {
+            for (pair, (s, c)) in head.chunks_exact_mut(2).zip(cs.iter().copied()) {
+                let (a, b) = (pair[0], pair[1]);
+                pair[0] = a * c - b * s;
+                pair[1] = a * s + b * c;
+            }
+        }
+    }
+
+    /// Feed `tokens` after what is already in the cache; returns the logits after the last.
+    pub fn forward(&mut self, tokens: &[u32], want_logits: bool) -> Result<Option<Vec<f32>>, LocalError> {
+        let mut logits = None;
+        for (i, &t) in tokens.iter().enumerate() {
+            let last = i + 1 == tokens.len();
+            logits = self.forward_one(t, last && want_logits)?;
+        }
+        Ok(logits)
+    }
+
+    fn forward_one(&mut self, token: u32, want_logits: bool) -> Result<Option<Vec<f32>>, LocalError> {
+        let pos = self.len;
+        if pos >= self.max_ctx {
+            return Err(LocalError::ContextFull { needed: pos + 1, limit: self.max_ctx });
+        }
+        if token as usize >= self.embd.rows {
+            return Err(LocalError::Runtime(format!("token id {token} outside the vocabulary")));
+        }
+        let (dim, hd, kv_dim) = (self.dim, self.head_dim, self.head_dim * self.n_kv_heads);
+        let group = self.n_heads / self.n_kv_heads;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let mut x = std::mem::take(&mut self.x);
+        self.embd.row_f32(token as usize, &mut x);
+        let mut xb = std::mem::take(&mut self.xb);
+        let mut q = std::mem::take(&mut self.q);
+        let mut k = std::mem::take(&mut self.k);
+        let mut v = std::mem::take(&mut self.v);
+        let mut att = std::mem::take(&mut self.att);
+        let mut h1 = std::mem::take(&mut self.h1);
+        let mut h2 = std::mem::take(&mut self.h2);
+        att.resize(pos + 1, 0.0);
+        let cs = self.rope_table(pos);
+        for li in 0..self.layers.len() {
+            let Some(l) = self.layers.get(li) else { break };
+            rmsnorm(&mut xb, &x, &l.attn_norm, self.eps);
+            self.qa_dim.quantize(&xb);
+            matvec(&l.wq, &self.qa_dim, &mut q);
+            matvec(&l.wk, &self.qa_dim, &mut k);
+            matvec(&l.wv, &self.qa_dim, &mut v);
+            self.rope(&mut q, &cs);
+            self.rope(&mut k, &cs);
+            if let (Some(kc), Some(vc)) = (self.k_cache.get_mut(li), self.v_cache.get_mut(li)) {
+                kc.extend(k.iter().map(|a| round_f16(*a)));
+                vc.extend(v.iter().map(|a| round_f16(*a)));
+            }
+            let (Some(kc), Some(vc)) = (self.k_cache.get(li), self.v_cache.get(li)) else { break };
+            // Attention, head by head; xb receives the concatenated head outputs.
+            for h in 0..self.n_heads {
+                // As llama.cpp without flash attention: Q rounded to f16 against the f16 K
+                // cache, softmax in f32 (sum in f64), probabilities rounded to f16 against the
+                // f16 V cache, f32 accumulation.
+                let kvh = h / group;
+                let qh: Vec<f32> = q.get(h * hd..(h + 1) * hd).unwrap_or(&[]).iter().map(|v| round_f16(*v)).collect();
+                let mut max = f32::NEG_INFINITY;
+                for (t, a) in att.iter_mut().enumerate().take(pos + 1) {
+                    let kt = kc.get(t * kv_dim + kvh * hd..t * kv_dim + (kvh + 1) * hd).unwrap_or(&[]);
+                    let s: f32 = qh.iter().zip(kt).map(|(a, b)| a * b).sum::<f32>() * scale;
+                    *a = s;
+                    max = max.max(s);
+                }
+                let mut sum = 0.0f64;
+                for a in att.iter_mut().take(pos + 1) {
+                    *a = (*a - max).exp();
+                    sum += f64::from(*a);
+                }
+                let inv = if sum > 0.0 { (1.0 / sum) as f32 } else { 0.0 };
+                let out = xb.get_mut(h * hd..(h + 1) * hd).unwrap_or(&mut []);
+                out.iter_mut().for_each(|o| *o = 0.0);
+                for (t, a) in att.iter().enumerate().take(pos + 1) {
+                    let w = round_f16(a * inv);
+                    let vt = vc.get(t * kv_dim + kvh * hd..t * kv_dim + (kvh + 1) * hd).unwrap_or(&[]);
+                    for (o, b) in out.iter_mut().zip(vt) {
+                        *o += w * b;
+                    }
+                }
+            }
+            self.qa_dim.quantize(&xb);
+            matvec(&l.wo, &self.qa_dim, &mut q);
+            for (a, b) in x.iter_mut().zip(&q) {
+                *a += b;
+            }
+            rmsnorm(&mut xb, &x, &l.ffn_norm, self.eps);
+            self.qa_dim.quantize(&xb);
+            matvec(&l.gate, &self.qa_dim, &mut h1);
+            matvec(&l.up, &self.qa_dim, &mut h2);
+            for (g, u) in h1.iter_mut().zip(&h2) {
+                *g = *g / (1.0 + (-*g).exp()) * u;
+            }
+            self.qa_hidden.quantize(&h1);
+            matvec(&l.down, &self.qa_hidden, &mut q);
+            for (a, b) in x.iter_mut().zip(&q) {
+                *a += b;
+            }
+        }
+        self.len = pos + 1;
+        let logits = if want_logits {
+            rmsnorm(&mut xb, &x, &self.out_norm, self.eps);
+            self.qa_dim.quantize(&xb);
+            let mut logits = vec![0.0f32; self.vocab];
+            let w = self.output.as_ref().unwrap_or(&self.embd);
+            matvec(w, &self.qa_dim, &mut logits);
+            Some(logits)
+        } else {
+            None
+        };
+        let _ = dim;
+        self.x = x;
+        self.xb = xb;
+        self.q = q;
+        self.k = k;
+        self.v = v;
+        self.att = att;
+        self.h1 = h1;
+        self.h2 = h2;
+        Ok(logits)
+    }
+}

@@ -1,0 +1,644 @@
+//! The model runtime: candle's quantized llama over a GGUF held in memory, the GGUF's own
+//! tokenizer and chat template, token-by-token generation (seeded sampling, temperature, max
+//! tokens, stop at end-of-turn) and the exact full-vocabulary next-token distribution.
+//!
+//! Everything is synchronous and single-threaded: natively the caller owns the thread; in the
+//! browser it runs inside a Web Worker, driven one token at a time (see `worker.rs`) so that a
+//! cancel message can be seen between tokens.
+
+use std::io::Cursor;
+
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
+use ethos_engine::chat::{ChatRequest, ChatResponse, Message, TokenLogprob, Usage};
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::{LetterDistribution, ModelInfo};
+use crate::template::{ChatTemplate, TemplateUnsupported};
+use crate::tokenizer::{PreTokenizer, StreamDecoder, Tokenizer, TokenizerError};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LocalError {
+    #[error("The model file could not be read: {0}")]
+    Gguf(String),
+    #[error("This model is not supported in the browser runtime: {0}")]
+    Unsupported(String),
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    #[error(transparent)]
+    Template(#[from] TemplateUnsupported),
+    #[error("The model failed while running: {0}")]
+    Runtime(String),
+    #[error("The prompt is too long for this model: {needed} tokens, at most {limit}.")]
+    ContextFull { needed: usize, limit: usize },
+    #[error("No model is loaded.")]
+    NotLoaded,
+    #[error("Cancelled.")]
+    Cancelled,
+}
+
+fn rt(e: candle_core::Error) -> LocalError {
+    LocalError::Runtime(e.to_string())
+}
+
+/// Which forward pass runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// [`crate::fast::FastLlama`] when the file is covered (llama, Q4_0/Q4_1/Q8_0), else candle.
+    #[default]
+    Auto,
+    /// Our own single-sequence forward pass with integer SIMD kernels.
+    Fast,
+    /// candle-transformers' quantized llama.
+    Candle,
+}
+
+/// How to load a GGUF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadOptions {
+    #[serde(default)]
+    pub backend: Backend,
+    /// Requantize Q4_1 (and Q5_0/Q5_1) tensors to Q8_0 at load. candle has SIMD kernels (AVX,
+    /// NEON, wasm simd128) for Q8_0 but only scalar code for Q4_1, which is several times slower.
+    /// This changes the numbers slightly compared with running the Q4_1 file itself.
+    /// Only the candle backend requantizes (the fast one has a Q4_1 kernel).
+    pub requantize_to_q8_0: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self { backend: Backend::Auto, requantize_to_q8_0: true }
+    }
+}
+
+impl LoadOptions {
+    pub fn candle(requantize_to_q8_0: bool) -> Self {
+        Self { backend: Backend::Candle, requantize_to_q8_0 }
+    }
+    pub fn fast() -> Self {
+        Self { backend: Backend::Fast, requantize_to_q8_0: false }
+    }
+}
+
+enum Net {
+    Candle(Box<ModelWeights>),
+    Fast(Box<crate::fast::FastLlama>),
+}
+
+/// The exact next-token distribution after a prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NextToken {
+    /// Natural-log probability of every vocabulary entry (softmax over all logits, in f64).
+    pub logprobs: Vec<f64>,
+}
+
+impl NextToken {
+    pub fn from_logits(logits: &[f32]) -> Self {
+        let max = logits.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(f64::from(x)));
+        let sum: f64 = logits.iter().map(|&x| (f64::from(x) - max).exp()).sum();
+        let lse = max + sum.ln();
+        Self { logprobs: logits.iter().map(|&x| f64::from(x) - lse).collect() }
+    }
+
+    /// Token ids of the `n` most probable tokens, best first (ties by lower id).
+    pub fn top_ids(&self, n: usize) -> Vec<u32> {
+        let mut idx: Vec<u32> = (0..self.logprobs.len() as u32).collect();
+        let key = |i: &u32| self.logprobs.get(*i as usize).copied().unwrap_or(f64::NEG_INFINITY);
+        let n = n.min(idx.len());
+        if n == 0 {
+            return Vec::new();
+        }
+        idx.select_nth_unstable_by(n - 1, |a, b| key(b).total_cmp(&key(a)).then(a.cmp(b)));
+        idx.truncate(n);
+        idx.sort_by(|a, b| key(b).total_cmp(&key(a)).then(a.cmp(b)));
+        idx
+    }
+}
+
+pub struct LocalModel {
+    net: Net,
+    tokenizer: Tokenizer,
+    template: ChatTemplate,
+    eog: Vec<u32>,
+    info: ModelInfo,
+    device: Device,
+    ctx_limit: usize,
+}
+
+fn md_string(ct: &gguf_file::Content, key: &str) -> Option<String> {
+    ct.metadata.get(key).and_then(|v| v.to_string().ok()).cloned()
+}
+
+fn md_usize(ct: &gguf_file::Content, key: &str) -> Option<usize> {
+    let v = ct.metadata.get(key)?;
+    v.to_u32()
+        .map(|x| x as usize)
+        .or_else(|_| v.to_u64().map(|x| x as usize))
+        .or_else(|_| v.to_i32().map(|x| x.max(0) as usize))
+        .ok()
+}
+
+fn md_string_array(ct: &gguf_file::Content, key: &str) -> Result<Vec<String>, LocalError> {
+    let v = ct
+        .metadata
+        .get(key)
+        .ok_or_else(|| LocalError::Tokenizer(TokenizerError::Missing(format!("no {key}"))))?;
+    let arr = v.to_vec().map_err(|_| LocalError::Gguf(format!("{key} is not an array")))?;
+    arr.iter()
+        .map(|x| {
+            x.to_string()
+                .cloned()
+                .map_err(|_| LocalError::Gguf(format!("{key} holds a non-string")))
+        })
+        .collect()
+}
+
+fn md_i32_array(ct: &gguf_file::Content, key: &str) -> Vec<i32> {
+    let Some(Ok(arr)) = ct.metadata.get(key).map(|v| v.to_vec()) else { return Vec::new() };
+    arr.iter()
+        .map(|x| x.to_i32().or_else(|_| x.to_u32().map(|u| u as i32)).unwrap_or(0))
+        .collect()
+}
+
+fn dtype_name(t: GgmlDType) -> String {
+    format!("{t:?}")
+}
+
+/// Rewrite a GGUF with Q4_1/Q5_0/Q5_1 tensors requantized to Q8_0 (everything else, metadata
+/// included, unchanged). Also used to produce the Q8_0 file llama.cpp is compared against.
+pub fn requantize_gguf_to_q8_0(bytes: &[u8]) -> Result<Vec<u8>, LocalError> {
+    let mut reader = Cursor::new(bytes);
+    let ct = gguf_file::Content::read(&mut reader).map_err(|e| LocalError::Gguf(e.to_string()))?;
+    let device = Device::Cpu;
+    let mut names: Vec<(&String, u64)> = ct.tensor_infos.iter().map(|(n, i)| (n, i.offset)).collect();
+    names.sort_by_key(|(_, off)| *off);
+    let mut tensors: Vec<(String, QTensor)> = Vec::with_capacity(names.len());
+    for (name, _) in names {
+        let q = ct.tensor(&mut reader, name, &device).map_err(|e| LocalError::Gguf(e.to_string()))?;
+        let q = match q.dtype() {
+            GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 if q.shape().dims().last().is_some_and(|d| d % 32 == 0) => {
+                let f = q.dequantize(&device).map_err(rt)?;
+                QTensor::quantize(&f, GgmlDType::Q8_0).map_err(rt)?
+            }
+            _ => q,
+        };
+        tensors.push((name.clone(), q));
+    }
+    let mut keys: Vec<&String> = ct.metadata.keys().collect();
+    keys.sort();
+    let mut metadata: Vec<(&str, &gguf_file::Value)> = Vec::with_capacity(keys.len());
+    for k in keys {
+        if k == "general.file_type" {
+            continue; // no longer accurate
+        }
+        if let Some(v) = ct.metadata.get(k) {
+            metadata.push((k.as_str(), v));
+        }
+    }
+    let file_type = gguf_file::Value::U32(7); // LLAMA_FTYPE_MOSTLY_Q8_0
+    metadata.push(("general.file_type", &file_type));
+    let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let mut out = Cursor::new(Vec::with_capacity(bytes.len() * 3 / 2));
+    gguf_file::write(&mut out, &metadata, &tensor_refs).map_err(rt)?;
+    Ok(out.into_inner())
+}
+
+impl LocalModel {
+    /// Load a GGUF from memory (the browser path: bytes from a download or a picked file).
+    pub fn from_gguf_bytes(bytes: &[u8], opts: LoadOptions) -> Result<Self, LocalError> {
+        let mut reader = Cursor::new(bytes);
+        let ct = gguf_file::Content::read(&mut reader).map_err(|e| LocalError::Gguf(e.to_string()))?;
+        let arch = md_string(&ct, "general.architecture").unwrap_or_default();
+        if arch != "llama" {
+            return Err(LocalError::Unsupported(format!(
+                "architecture '{arch}' (only llama-family models such as SmolLM2 run here)"
+            )));
+        }
+        let tok_model = md_string(&ct, "tokenizer.ggml.model").unwrap_or_default();
+        if tok_model != "gpt2" {
+            return Err(LocalError::Tokenizer(TokenizerError::Unsupported(format!(
+                "tokenizer model '{tok_model}' (only byte-level BPE, 'gpt2', is implemented)"
+            ))));
+        }
+        let pre = PreTokenizer::from_gguf_name(&md_string(&ct, "tokenizer.ggml.pre").unwrap_or_else(|| "gpt2".into()))?;
+        let tokens = md_string_array(&ct, "tokenizer.ggml.tokens")?;
+        let merges = md_string_array(&ct, "tokenizer.ggml.merges")?;
+        let types = md_i32_array(&ct, "tokenizer.ggml.token_type");
+        let tokenizer = Tokenizer::new(tokens, &types, &merges, pre)?;
+        let template = ChatTemplate::from_jinja(md_string(&ct, "tokenizer.chat_template").as_deref())?;
+
+        let mut eog: Vec<u32> = Vec::new();
+        if let Some(e) = md_usize(&ct, "tokenizer.ggml.eos_token_id") {
+            eog.push(e as u32);
+        }
+        if let Some(e) = md_usize(&ct, "tokenizer.ggml.eot_token_id") {
+            eog.push(e as u32);
+        }
+        for t in ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>", "<|end|>"] {
+            if let Some(id) = tokenizer.token_id(t) {
+                if tokenizer.is_special(id) {
+                    eog.push(id);
+                }
+            }
+        }
+        eog.sort_unstable();
+        eog.dedup();
+
+        let mut file_types: Vec<String> = ct.tensor_infos.values().map(|i| dtype_name(i.ggml_dtype)).collect();
+        file_types.sort();
+        file_types.dedup();
+        let needs_requant = ct
+            .tensor_infos
+            .values()
+            .any(|i| matches!(i.ggml_dtype, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1));
+        let context_length = md_usize(&ct, "llama.context_length").unwrap_or(2048);
+        let n_layers = md_usize(&ct, "llama.block_count").unwrap_or(0);
+        let ctx_limit = context_length.min(MAX_SEQ_LEN);
+        let fast = match opts.backend {
+            Backend::Candle => None,
+            Backend::Fast => Some(crate::fast::FastLlama::new(&ct, bytes, ctx_limit)?),
+            Backend::Auto => crate::fast::FastLlama::new(&ct, bytes, ctx_limit).ok(),
+        };
+        let requantized = fast.is_none() && opts.requantize_to_q8_0 && needs_requant;
+        let info = ModelInfo {
+            name: md_string(&ct, "general.name").unwrap_or_else(|| "model".into()),
+            architecture: arch,
+            license: md_string(&ct, "general.license"),
+            vocab_size: tokenizer.vocab_size(),
+            context_length,
+            n_layers,
+            file_types,
+            requantized,
+            file_bytes: bytes.len(),
+            backend: if fast.is_some() { "fast".into() } else { "candle".into() },
+        };
+        let device = Device::Cpu;
+        let net = if let Some(f) = fast {
+            Net::Fast(Box::new(f))
+        } else if requantized {
+            let converted = requantize_gguf_to_q8_0(bytes)?;
+            let mut r = Cursor::new(converted.as_slice());
+            let ct2 = gguf_file::Content::read(&mut r).map_err(|e| LocalError::Gguf(e.to_string()))?;
+            Net::Candle(Box::new(ModelWeights::from_gguf(ct2, &mut r, &device).map_err(|e| LocalError::Gguf(e.to_string()))?))
+        } else {
+            Net::Candle(Box::new(ModelWeights::from_gguf(ct, &mut reader, &device).map_err(|e| LocalError::Gguf(e.to_string()))?))
+        };
+        Ok(Self { net, tokenizer, template, eog, info, device, ctx_limit })
+    }
+
+    pub fn from_path(path: &std::path::Path, opts: LoadOptions) -> Result<Self, LocalError> {
+        let bytes = std::fs::read(path).map_err(|e| LocalError::Gguf(format!("{}: {e}", path.display())))?;
+        Self::from_gguf_bytes(&bytes, opts)
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The chat prompt text (template applied, ending with the assistant header).
+    pub fn prompt_text(&self, messages: &[Message]) -> String {
+        self.template.render(messages)
+    }
+
+    pub fn prompt_tokens(&self, messages: &[Message]) -> Vec<u32> {
+        self.tokenizer.encode(&self.prompt_text(messages))
+    }
+
+    pub fn is_eog(&self, id: u32) -> bool {
+        self.eog.contains(&id)
+    }
+
+    /// Run `tokens` starting at position `pos` (0 clears the cache) and return the logits after
+    /// the last one.
+    fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>, LocalError> {
+        if tokens.is_empty() {
+            return Err(LocalError::Runtime("empty input".into()));
+        }
+        if pos + tokens.len() > self.ctx_limit {
+            return Err(LocalError::ContextFull { needed: pos + tokens.len(), limit: self.ctx_limit });
+        }
+        let weights = match &mut self.net {
+            Net::Fast(f) => {
+                if pos == 0 {
+                    f.clear();
+                }
+                return f.forward(tokens, true)?.ok_or_else(|| LocalError::Runtime("no logits".into()));
+            }
+            Net::Candle(w) => w,
+        };
+        if pos == 0 {
+            weights.clear_kv_cache();
+        }
+        let input = Tensor::new(tokens, &self.device).and_then(|t| t.unsqueeze(0)).map_err(rt)?;
+        let logits = weights.forward(&input, pos).map_err(rt)?;
+        logits
+            .squeeze(0)
+            .and_then(|l| l.to_dtype(candle_core::DType::F32))
+            .and_then(|l| l.to_vec1::<f32>())
+            .map_err(rt)
+    }
+
+    /// The exact next-token distribution after `tokens` (fresh context).
+    pub fn next_token(&mut self, tokens: &[u32]) -> Result<NextToken, LocalError> {
+        let logits = self.forward(tokens, 0)?;
+        Ok(NextToken::from_logits(&logits))
+    }
+
+    /// Top-`n` (text, logprob) pairs of a distribution.
+    pub fn top_logprobs(&self, dist: &NextToken, n: usize) -> Vec<TokenLogprob> {
+        dist.top_ids(n)
+            .into_iter()
+            .map(|id| TokenLogprob {
+                token: self.tokenizer.token_text(id),
+                logprob: dist.logprobs.get(id as usize).copied().unwrap_or(f64::NEG_INFINITY),
+            })
+            .collect()
+    }
+
+    /// The reference letter mapping computed over the WHOLE vocabulary: for each option letter
+    /// the probability of the most probable token whose trimmed text is that capital letter,
+    /// renormalised over the options (uniform when none has any probability).
+    pub fn letter_distribution(&self, dist: &NextToken, n_options: usize, top_n: usize) -> LetterDistribution {
+        const LETTERS: [&str; 5] = ["A", "B", "C", "D", "E"];
+        let n = n_options.max(1);
+        let mut raw = vec![0.0f64; n];
+        for (id, lp) in dist.logprobs.iter().enumerate() {
+            let text = self.tokenizer.token_text(id as u32);
+            let t = text.trim();
+            if let Some(i) = LETTERS.iter().position(|l| *l == t) {
+                if let Some(slot) = raw.get_mut(i) {
+                    let p = lp.exp();
+                    if p > *slot {
+                        *slot = p;
+                    }
+                }
+            }
+        }
+        let sum: f64 = raw.iter().sum();
+        let probs = if sum > 0.0 && sum.is_finite() {
+            raw.iter().map(|p| p / sum).collect()
+        } else {
+            vec![1.0 / n as f64; n]
+        };
+        LetterDistribution { probs, raw, top: self.top_logprobs(dist, top_n) }
+    }
+
+    /// Start a chat job (all `n` samples of one request). Runs nothing yet.
+    pub fn start_job(&mut self, req: &ChatRequest) -> Result<Job, LocalError> {
+        let prompt = self.prompt_tokens(&req.messages);
+        let limit = self.ctx_limit;
+        if prompt.len() >= limit {
+            return Err(LocalError::ContextFull { needed: prompt.len() + 1, limit });
+        }
+        let max_tokens = req.max_tokens.max(1).min((limit - prompt.len()) as u32);
+        Ok(Job {
+            prompt,
+            temperature: req.temperature,
+            max_tokens,
+            seed: req.seed.unwrap_or(0),
+            top_n: req.top_logprobs.map(|n| usize::from(n.min(20))),
+            n: req.n.unwrap_or(1).clamp(1, 16),
+            sample: 0,
+            current: None,
+            texts: Vec::new(),
+            first_top: None,
+            completion_tokens: 0,
+            finish_reason: None,
+        })
+    }
+
+    /// Run the prompt of the job's current sample if not done yet (so it can be timed apart
+    /// from generation). `step` calls it when needed.
+    pub fn prefill(&mut self, job: &mut Job) -> Result<(), LocalError> {
+        if job.current.is_some() || job.sample >= job.n {
+            return Ok(());
+        }
+        let logits = self.forward(&job.prompt, 0)?;
+        let seed = job.seed.wrapping_add(u64::from(job.sample).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        job.current = Some(Current {
+            logits,
+            pos: job.prompt.len(),
+            produced: 0,
+            rng: Rng::new(seed),
+            decoder: StreamDecoder::default(),
+            text: String::new(),
+        });
+        Ok(())
+    }
+
+    /// Advance a job by one token. Returns the text that became available (possibly empty), for
+    /// the sample being generated, or `Done`.
+    pub fn step(&mut self, job: &mut Job) -> Result<Step, LocalError> {
+        if job.sample >= job.n {
+            return Ok(Step::Done);
+        }
+        let sample = job.sample;
+        self.prefill(job)?;
+        let Some(mut cur) = job.current.take() else {
+            return Err(LocalError::Runtime("no prompt state".into()));
+        };
+        if sample == 0 && cur.produced == 0 {
+            if let Some(n) = job.top_n {
+                let dist = NextToken::from_logits(&cur.logits);
+                job.first_top = Some(self.top_logprobs(&dist, n));
+            }
+        }
+        let token = sample_token(&cur.logits, job.temperature, &mut cur.rng);
+        if self.is_eog(token) {
+            return Ok(self.end_sample(job, cur, "stop"));
+        }
+        cur.produced += 1;
+        job.completion_tokens += 1;
+        let piece = cur.decoder.push(&self.tokenizer.token_bytes(token, false));
+        cur.text.push_str(&piece);
+        if cur.produced >= job.max_tokens {
+            let mut step = self.end_sample(job, cur, "length");
+            if let Step::Finished { text, .. } = &mut step {
+                *text = piece;
+            }
+            return Ok(step);
+        }
+        cur.logits = self.forward(&[token], cur.pos)?;
+        cur.pos += 1;
+        job.current = Some(cur);
+        Ok(Step::Text { sample, text: piece })
+    }
+
+    fn end_sample(&mut self, job: &mut Job, mut cur: Current, reason: &str) -> Step {
+        let tail = cur.decoder.finish();
+        cur.text.push_str(&tail);
+        let sample = job.sample;
+        job.texts.push(cur.text);
+        if sample == 0 {
+            job.finish_reason = Some(reason.to_string());
+        }
+        job.sample += 1;
+        Step::Finished { sample, text: tail }
+    }
+
+    /// Run a whole job; `on_delta` sees the first sample's text as it is produced and may return
+    /// `false` to cancel.
+    pub fn run(&mut self, req: &ChatRequest, on_delta: &mut dyn FnMut(&str) -> bool) -> Result<ChatResponse, LocalError> {
+        let mut job = self.start_job(req)?;
+        loop {
+            match self.step(&mut job)? {
+                Step::Done => break,
+                Step::Text { sample, text } | Step::Finished { sample, text } => {
+                    if sample == 0 && !text.is_empty() && !on_delta(&text) {
+                        return Err(LocalError::Cancelled);
+                    }
+                }
+            }
+        }
+        Ok(job.into_response())
+    }
+}
+
+/// One step of a job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// A piece of text of sample `sample` (may be empty while a character is incomplete).
+    Text { sample: u32, text: String },
+    /// Sample `sample` ended; `text` is its last piece.
+    Finished { sample: u32, text: String },
+    /// All samples are done.
+    Done,
+}
+
+struct Current {
+    logits: Vec<f32>,
+    pos: usize,
+    produced: u32,
+    rng: Rng,
+    decoder: StreamDecoder,
+    text: String,
+}
+
+/// One chat request in progress (all of its samples).
+pub struct Job {
+    prompt: Vec<u32>,
+    temperature: f64,
+    max_tokens: u32,
+    seed: u64,
+    top_n: Option<usize>,
+    n: u32,
+    sample: u32,
+    current: Option<Current>,
+    texts: Vec<String>,
+    first_top: Option<Vec<TokenLogprob>>,
+    completion_tokens: u32,
+    finish_reason: Option<String>,
+}
+
+impl Job {
+    pub fn prompt_tokens(&self) -> usize {
+        self.prompt.len()
+    }
+
+    pub fn completion_tokens(&self) -> u32 {
+        self.completion_tokens
+    }
+
+    pub fn into_response(self) -> ChatResponse {
+        let mut texts = self.texts.into_iter();
+        let text = texts.next().unwrap_or_default();
+        ChatResponse {
+            text,
+            more_texts: texts.collect(),
+            first_token_top_logprobs: self.first_top,
+            usage: Some(Usage {
+                prompt_tokens: u32::try_from(self.prompt.len()).unwrap_or(u32::MAX),
+                completion_tokens: self.completion_tokens,
+            }),
+            finish_reason: self.finish_reason,
+        }
+    }
+}
+
+/// SplitMix64: small, seedable, identical natively and in wasm.
+#[derive(Debug, Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0usize;
+    let mut best_v = f32::NEG_INFINITY;
+    for (i, &v) in logits.iter().enumerate() {
+        if v > best_v {
+            best_v = v;
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Greedy at temperature ≤ 0, else a draw from softmax(logits / temperature).
+fn sample_token(logits: &[f32], temperature: f64, rng: &mut Rng) -> u32 {
+    if !(temperature > 1e-6) || !temperature.is_finite() {
+        return argmax(logits);
+    }
+    let max = logits.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(f64::from(x)));
+    let weights: Vec<f64> = logits.iter().map(|&x| ((f64::from(x) - max) / temperature).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    if !(total > 0.0) || !total.is_finite() {
+        return argmax(logits);
+    }
+    let mut r = rng.next_f64() * total;
+    for (i, w) in weights.iter().enumerate() {
+        r -= w;
+        if r < 0.0 {
+            return i as u32;
+        }
+    }
+    argmax(logits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_is_normalised_and_ordered() {
+        let d = NextToken::from_logits(&[1.0, 3.0, 2.0, -1.0]);
+        let s: f64 = d.logprobs.iter().map(|l| l.exp()).sum();
+        assert!((s - 1.0).abs() < 1e-12);
+        assert_eq!(d.top_ids(3), vec![1, 2, 0]);
+        assert_eq!(d.top_ids(10).len(), 4);
+    }
+
+    #[test]
+    fn greedy_and_seeded_sampling() {
+        let logits = [0.0f32, 5.0, 1.0];
+        let mut r = Rng::new(1);
+        assert_eq!(sample_token(&logits, 0.0, &mut r), 1);
+        let draws = |seed| {
+            let mut r = Rng::new(seed);
+            (0..50).map(|_| sample_token(&logits, 5.0, &mut r)).collect::<Vec<_>>()
+        };
+        assert_eq!(draws(7), draws(7));
+        assert_ne!(draws(7), draws(8));
+        assert!(draws(7).iter().any(|t| *t != 1), "high temperature must sometimes leave the argmax");
+    }
+}
