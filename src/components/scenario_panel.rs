@@ -37,9 +37,7 @@ pub fn ScenarioPanel() -> impl IntoView {
         generation.update_value(|g| *g += 1);
         let my_gen = generation.get_value();
         let Some(source) = Source::from_file_name(&value) else {
-            if value != DISK {
-                ui.catalog.set(CatalogState::Empty);
-            }
+            ui.catalog.set(CatalogState::Empty);
             return;
         };
         ui.catalog
@@ -67,28 +65,28 @@ pub fn ScenarioPanel() -> impl IntoView {
     };
     open(choice.get_untracked());
 
-    let on_disk_file = move |ev: leptos::ev::Event| {
-        let Some(file) = browser::first_file(&ev) else {
-            return;
-        };
-        browser::clear_file_input(&ev);
+    // A user's own VITAL-format file, read from disk or fetched from a URL.
+    let load_user_file = move |name: String,
+                               text: StoredValue<Option<web_sys::File>, LocalStorage>,
+                               url: Option<String>| {
         generation.update_value(|g| *g += 1);
         let my_gen = generation.get_value();
-        let name = file.name();
         ui.catalog.set(CatalogState::Loading(name.clone()));
         spawn_local(async move {
-            let result = match browser::read_file(&file).await {
-                Ok(text) => vital::load(&text, Source::from_file_name(&name))
-                    .map_err(|e| format!("{name}: {e}"))
-                    .and_then(|items| {
-                        let source = items
-                            .first()
-                            .map(|i| i.source())
-                            .ok_or_else(|| format!("{name}: no records"))?;
-                        Ok(Catalog::new(source, name.clone(), items))
-                    }),
-                Err(e) => Err(e.to_string()),
+            let body = match (text.get_value(), url) {
+                (Some(file), _) => browser::read_file(&file).await.map_err(|e| e.to_string()),
+                (None, Some(url)) => browser::fetch_text(&url).await.map_err(|e| e.to_string()),
+                (None, None) => Err("nothing to load".to_string()),
             };
+            let result = body.and_then(|text| {
+                let items = vital::load(&text, Source::from_file_name(&name))
+                    .map_err(|e| format!("{name}: {e}"))?;
+                let source = items
+                    .first()
+                    .map(|i| i.source())
+                    .ok_or_else(|| format!("{name}: no records"))?;
+                Ok(Catalog::new(source, name.clone(), items))
+            });
             if generation.get_value() != my_gen {
                 return;
             }
@@ -107,6 +105,26 @@ pub fn ScenarioPanel() -> impl IntoView {
                 }
             }
         });
+    };
+    let on_disk_file = move |ev: leptos::ev::Event| {
+        let Some(file) = browser::first_file(&ev) else {
+            return;
+        };
+        browser::clear_file_input(&ev);
+        let name = file.name();
+        load_user_file(name, StoredValue::new_local(Some(file)), None);
+    };
+    let file_url = RwSignal::new(String::new());
+    let on_url = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let url = file_url.get_untracked().trim().to_string();
+        if url.is_empty() {
+            ui.say("Type the address of a VITAL JSON file first.");
+            return;
+        }
+        ui.say(format!("Loading {url}…"));
+        let name = url.rsplit('/').next().unwrap_or(&url).to_string();
+        load_user_file(name, StoredValue::new_local(None), Some(url));
     };
 
     view! {
@@ -136,6 +154,19 @@ pub fn ScenarioPanel() -> impl IntoView {
                     <label for="vital-file">"VITAL JSON file (any of the five schemas)"</label>
                     <input id="vital-file" type="file" accept=".json,application/json" on:change=on_disk_file />
                 </p>
+                <form class="row" on:submit=on_url>
+                    <label for="vital-url">"…or its URL (the server must allow this page to read it)"</label>
+                    <input
+                        id="vital-url"
+                        type="text"
+                        inputmode="url"
+                        spellcheck="false"
+                        placeholder="https://…/vital_steerable_valuekaleidoscope.json"
+                        prop:value=move || file_url.get()
+                        on:input=move |ev| file_url.set(event_target_value(&ev))
+                    />
+                    <button type="submit" id="vital-url-load">"Load"</button>
+                </form>
             </Show>
             <Show when=move || choice.get() == CUSTOM fallback=|| view! { <ItemBrowser /> }>
                 <CustomItem />
