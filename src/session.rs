@@ -77,7 +77,10 @@ impl UiObserver {
 
 impl Observer for UiObserver {
     fn stage_changed(&self, phase: Phase) {
-        if self.slot.is_none() {
+        if self.slot.is_some() {
+            // Baselines: mirror the final status (set just before `Finished`).
+            self.refresh();
+        } else {
             self.session.phase.set(Some(phase));
             let msg = match phase {
                 Phase::Perspectives => "Stage 1: inventing perspectives…",
@@ -386,6 +389,10 @@ impl Session {
             }
             self.baselines.set(list);
         }
+        let baseline_mirrors: Vec<(usize, SharedRecord)> = baseline_records
+            .iter()
+            .map(|(i, s, _)| (*i, s.clone()))
+            .collect();
         self.error.set(None);
         self.busy.set(true);
         self.persist();
@@ -462,6 +469,15 @@ impl Session {
             session.abort.set_value(None);
             if let Some(shared) = session.shared.get_value() {
                 session.record.set(Some(shared.snapshot()));
+            }
+            // Final state of the baselines (failed or cancelled ones included).
+            for (i, shared) in &baseline_mirrors {
+                let snap = shared.snapshot();
+                session.baselines.update(|b| {
+                    if let Some(x) = b.get_mut(*i) {
+                        *x = snap;
+                    }
+                });
             }
             session.busy.set(false);
             session.phase.set(None);

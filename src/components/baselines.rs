@@ -34,6 +34,7 @@ pub fn Baselines() -> impl IntoView {
                             {match &r.status {
                                 RunStatus::Failed { message } => view! { <p class="error-text">{message.clone()}</p> }.into_any(),
                                 RunStatus::Running => view! { <p class="muted">"Running…"</p> }.into_any(),
+                                RunStatus::Cancelled => view! { <p class="muted">"Cancelled."</p> }.into_any(),
                                 _ => ().into_any(),
                             }}
                             <ResultBody record=r.clone() />
