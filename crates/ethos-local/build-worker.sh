@@ -12,8 +12,10 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target-localmodel}"
 OUT="${1:-$CARGO_TARGET_DIR/local-model-web}"
-# simd128 for candle's Q8_0 kernels; relaxed-simd for the dot products; getrandom via crypto.
-export RUSTFLAGS="-C target-feature=+simd128 --cfg getrandom_backend=\"wasm_js\" ${EXTRA_RUSTFLAGS:-}"
+# simd128 for candle's Q8_0 kernels and ours; relaxed-simd (Chromium 114+; set
+# RELAXED_SIMD= to build without it) for the Q4 dot products; getrandom via crypto.
+# WASM_OPT=1 also runs wasm-opt -O3 (about 5 minutes here, a few % smaller).
+export RUSTFLAGS="-C target-feature=+simd128${RELAXED_SIMD:-,+relaxed-simd} --cfg getrandom_backend=\"wasm_js\" ${EXTRA_RUSTFLAGS:-}"
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=3
 export CARGO_PROFILE_RELEASE_LTO="${LTO:-fat}"
 export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
@@ -24,7 +26,7 @@ nice -n 19 cargo build -p ethos-local --lib --release --target wasm32-unknown-un
 WASM="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/ethos_local.wasm"
 mkdir -p "$OUT"
 wasm-bindgen --target web --no-typescript --out-dir "$OUT" "$WASM"
-if command -v wasm-opt >/dev/null 2>&1 && [[ "${WASM_OPT:-1}" == "1" ]]; then
+if command -v wasm-opt >/dev/null 2>&1 && [[ "${WASM_OPT:-0}" == "1" ]]; then
     wasm-opt -O3 --enable-simd --enable-relaxed-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
         --enable-sign-ext --enable-mutable-globals \
         "$OUT/ethos_local_bg.wasm" -o "$OUT/ethos_local_bg.wasm.opt" && mv "$OUT/ethos_local_bg.wasm.opt" "$OUT/ethos_local_bg.wasm"

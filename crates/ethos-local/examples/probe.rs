@@ -16,7 +16,11 @@ fn main() {
                 continue;
             }
         };
-        let toks = m.tokenizer().encode(prompt);
+        // "chat:TEXT" applies the chat template to one user message.
+        let toks = match prompt.strip_prefix("chat:") {
+            Some(user) => m.prompt_tokens(&[ethos_engine::chat::Message::user(user)]),
+            None => m.tokenizer().encode(prompt),
+        };
         let t = std::time::Instant::now();
         match m.next_token(&toks) {
             Ok(d) => {

@@ -5,7 +5,8 @@
 //! relaxed-simd when enabled). The KV cache stores K and V rounded to f16 like llama.cpp's.
 //!
 //! Used for the llama architecture when every matrix is of a supported type; otherwise the
-//! candle model runs.
+//! candle model runs. Transcendental functions come from the pure-Rust `libm` and every float
+//! reduction has one fixed order, so native and wasm builds compute identical bits.
 
 use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::GgmlDType;
@@ -157,131 +158,147 @@ impl QAct {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Integer dot products of one block.
+// Row · activation dot products. The integer part of each block is exact; the float part has
+// ONE defined order, used by both the SIMD (wasm) and the scalar (native) code, so the browser
+// build and the native build give bit-identical results:
+//   acc[b % 4] += isum_b as f32 * (wd_b * xd_b);   (Q4_1: then acc[b % 4] += wm_b * xs_b)
+//   result = (acc[0] + acc[1]) + (acc[2] + acc[3])
 
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-mod kern {
-    use core::arch::wasm32::*;
-
-    #[inline(always)]
-    unsafe fn dot16_i8(a: v128, b: v128) -> v128 {
-        let lo = i16x8_extmul_low_i8x16(a, b);
-        let hi = i16x8_extmul_high_i8x16(a, b);
-        i32x4_add(i32x4_extadd_pairwise_i16x8(lo), i32x4_extadd_pairwise_i16x8(hi))
-    }
-
-    #[inline(always)]
-    fn hsum(v: v128) -> i32 {
-        i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v)
-    }
-
-    /// Σ nib(q) * y over one block; `q` 16 bytes, `y` 32 bytes. Nibbles are 0..15.
-    #[inline(always)]
-    pub fn dot_q4(q: &[u8], y: &[i8]) -> i32 {
-        if q.len() < 16 || y.len() < 32 {
-            return 0;
+#[inline(always)]
+fn tail_block(kind: Kind, acc: &mut [f32; 4], lane: usize, isum: i32, wd: f32, xd: f32, wm: f32, xs: f32) {
+    if let Some(a) = acc.get_mut(lane) {
+        *a += isum as f32 * (wd * xd);
+        if kind == Kind::Q4_1 {
+            *a += wm * xs;
         }
-        unsafe {
-            let qv = v128_load(q.as_ptr() as *const v128);
-            let lo = v128_and(qv, u8x16_splat(0x0F));
-            let hi = u8x16_shr(qv, 4);
-            let y0 = v128_load(y.as_ptr() as *const v128);
-            let y1 = v128_load(y.as_ptr().add(16) as *const v128);
-            #[cfg(target_feature = "relaxed-simd")]
-            {
-                let acc = i32x4_relaxed_dot_i8x16_i7x16_add(y0, lo, i32x4_splat(0));
-                let acc = i32x4_relaxed_dot_i8x16_i7x16_add(y1, hi, acc);
-                hsum(acc)
-            }
-            #[cfg(not(target_feature = "relaxed-simd"))]
-            {
-                hsum(i32x4_add(dot16_i8(lo, y0), dot16_i8(hi, y1)))
-            }
-        }
-    }
-
-    /// Σ q * y over one block of signed bytes.
-    #[inline(always)]
-    pub fn dot_q8(q: &[u8], y: &[i8]) -> i32 {
-        if q.len() < 32 || y.len() < 32 {
-            return 0;
-        }
-        unsafe {
-            let a0 = v128_load(q.as_ptr() as *const v128);
-            let a1 = v128_load(q.as_ptr().add(16) as *const v128);
-            let b0 = v128_load(y.as_ptr() as *const v128);
-            let b1 = v128_load(y.as_ptr().add(16) as *const v128);
-            hsum(i32x4_add(dot16_i8(a0, b0), dot16_i8(a1, b1)))
-        }
-    }
-
-    /// Σ y over one block (for Q4_0's offset).
-    #[inline(always)]
-    pub fn sum_i8(y: &[i8]) -> i32 {
-        y.iter().map(|v| i32::from(*v)).sum()
     }
 }
 
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-mod kern {
-    #[inline(always)]
-    pub fn dot_q4(q: &[u8], y: &[i8]) -> i32 {
-        let (y0, y1) = y.split_at(16.min(y.len()));
-        let mut s = 0i32;
-        for ((b, a), c) in q.iter().zip(y0).zip(y1) {
-            s += i32::from(b & 0xF) * i32::from(*a) + i32::from(b >> 4) * i32::from(*c);
+#[inline(always)]
+fn isum_scalar(kind: Kind, q: &[u8], y: &[i8]) -> i32 {
+    match kind {
+        Kind::Q8_0 => q.iter().zip(y).map(|(a, b)| i32::from(*a as i8) * i32::from(*b)).sum(),
+        Kind::Q4_1 | Kind::Q4_0 => {
+            let (y0, y1) = y.split_at(16.min(y.len()));
+            let mut s = 0i32;
+            for ((b, a), c) in q.iter().zip(y0).zip(y1) {
+                s += i32::from(b & 0xF) * i32::from(*a) + i32::from(b >> 4) * i32::from(*c);
+            }
+            if kind == Kind::Q4_0 {
+                s -= 8 * y.iter().map(|v| i32::from(*v)).sum::<i32>();
+            }
+            s
         }
-        s
     }
+}
 
-    #[inline(always)]
-    pub fn dot_q8(q: &[u8], y: &[i8]) -> i32 {
-        q.iter().zip(y).map(|(a, b)| i32::from(*a as i8) * i32::from(*b)).sum()
+/// Whether `w` and `x` have the sizes the kernels assume (checked once per matrix-vector product).
+fn shapes_ok(w: &QMat, x: &QAct) -> bool {
+    let nb = w.rows * (w.cols / QK);
+    w.d.len() >= nb && w.q.len() >= nb * w.qbytes() && (w.kind != Kind::Q4_1 || w.m.len() >= nb)
+        && x.q.len() >= w.cols && x.d.len() >= w.cols / QK && x.s.len() >= w.cols / QK
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn row_dot(w: &QMat, r: usize, x: &QAct) -> f32 {
+    let nbr = w.cols / QK;
+    let qb = w.qbytes();
+    let mut acc = [0.0f32; 4];
+    for b in 0..nbr {
+        let wb = r * nbr + b;
+        let q = w.q.get(wb * qb..(wb + 1) * qb).unwrap_or(&[]);
+        let y = x.q.get(b * QK..(b + 1) * QK).unwrap_or(&[]);
+        let isum = isum_scalar(w.kind, q, y);
+        let g = |v: &Vec<f32>, i: usize| v.get(i).copied().unwrap_or(0.0);
+        tail_block(w.kind, &mut acc, b % 4, isum, g(&w.d, wb), g(&x.d, b), g(&w.m, wb), g(&x.s, b));
     }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
 
-    #[inline(always)]
-    pub fn sum_i8(y: &[i8]) -> i32 {
-        y.iter().map(|v| i32::from(*v)).sum()
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn row_dot(w: &QMat, r: usize, x: &QAct) -> f32 {
+    use core::arch::wasm32::*;
+    let nbr = w.cols / QK;
+    let qb = w.qbytes();
+    let base = r * nbr;
+    // SAFETY: `shapes_ok` was checked by the caller: every pointer below stays inside
+    // w.q/w.d/w.m (blocks base..base+nbr) and x.q/x.d/x.s (blocks 0..nbr).
+    unsafe {
+        let wq = w.q.as_ptr().add(base * qb);
+        let wd = w.d.as_ptr().add(base);
+        let wm = if w.kind == Kind::Q4_1 { w.m.as_ptr().add(base) } else { w.d.as_ptr().add(base) };
+        let yq = x.q.as_ptr() as *const u8;
+        let (xd, xs) = (x.d.as_ptr(), x.s.as_ptr());
+        let block_isum = |b: usize| -> v128 {
+            let y0 = v128_load(yq.add(b * QK) as *const v128);
+            let y1 = v128_load(yq.add(b * QK + 16) as *const v128);
+            match w.kind {
+                Kind::Q8_0 => {
+                    let a0 = v128_load(wq.add(b * 32) as *const v128);
+                    let a1 = v128_load(wq.add(b * 32 + 16) as *const v128);
+                    let p = i32x4_add(
+                        i32x4_add(i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(a0, y0)), i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(a0, y0))),
+                        i32x4_add(i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(a1, y1)), i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(a1, y1))),
+                    );
+                    p
+                }
+                Kind::Q4_1 | Kind::Q4_0 => {
+                    let qv = v128_load(wq.add(b * 16) as *const v128);
+                    let lo = v128_and(qv, u8x16_splat(0x0F));
+                    let hi = u8x16_shr(qv, 4);
+                    #[cfg(target_feature = "relaxed-simd")]
+                    let p = i32x4_relaxed_dot_i8x16_i7x16_add(y1, hi, i32x4_relaxed_dot_i8x16_i7x16_add(y0, lo, i32x4_splat(0)));
+                    #[cfg(not(target_feature = "relaxed-simd"))]
+                    let p = i32x4_add(
+                        i32x4_add(i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(lo, y0)), i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(lo, y0))),
+                        i32x4_add(i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(hi, y1)), i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(hi, y1))),
+                    );
+                    if w.kind == Kind::Q4_0 {
+                        // Σy over the block, times 8, subtracted (nibbles are offset by 8).
+                        let sy = i32x4_add(
+                            i32x4_add(i32x4_extadd_pairwise_i16x8(i16x8_extadd_pairwise_i8x16(y0)), i32x4_splat(0)),
+                            i32x4_extadd_pairwise_i16x8(i16x8_extadd_pairwise_i8x16(y1)),
+                        );
+                        i32x4_sub(p, i32x4_shl(sy, 3))
+                    } else {
+                        p
+                    }
+                }
+            }
+        };
+        let mut acc = f32x4_splat(0.0);
+        let groups = nbr / 4;
+        for g in 0..groups {
+            let b = g * 4;
+            let (a, bb, c, d) = (block_isum(b), block_isum(b + 1), block_isum(b + 2), block_isum(b + 3));
+            // Transposed horizontal sums: lane i = total of block b+i.
+            let s_ab = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(a, bb), i32x4_shuffle::<2, 6, 3, 7>(a, bb));
+            let s_cd = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(c, d), i32x4_shuffle::<2, 6, 3, 7>(c, d));
+            let tot = i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(s_ab, s_cd), i32x4_shuffle::<2, 3, 6, 7>(s_ab, s_cd));
+            let scale = f32x4_mul(v128_load(wd.add(b) as *const v128), v128_load(xd.add(b) as *const v128));
+            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(tot), scale));
+            if w.kind == Kind::Q4_1 {
+                acc = f32x4_add(acc, f32x4_mul(v128_load(wm.add(b) as *const v128), v128_load(xs.add(b) as *const v128)));
+            }
+        }
+        let mut lanes = [f32x4_extract_lane::<0>(acc), f32x4_extract_lane::<1>(acc), f32x4_extract_lane::<2>(acc), f32x4_extract_lane::<3>(acc)];
+        for b in groups * 4..nbr {
+            let v = block_isum(b);
+            let isum = i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v);
+            tail_block(w.kind, &mut lanes, b % 4, isum, *wd.add(b), *xd.add(b), *wm.add(b), *xs.add(b));
+        }
+        (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
     }
 }
 
 /// out = W · x, with x already quantised.
 fn matvec(w: &QMat, x: &QAct, out: &mut [f32]) {
-    let nbr = w.cols / QK;
-    let qb = w.qbytes();
+    if !shapes_ok(w, x) {
+        out.iter_mut().for_each(|o| *o = f32::NAN);
+        return;
+    }
     for (r, o) in out.iter_mut().enumerate().take(w.rows) {
-        let base = r * nbr;
-        let mut acc = 0.0f32;
-        let (Some(wd), Some(wq)) = (w.d.get(base..base + nbr), w.q.get(base * qb..(base + nbr) * qb)) else {
-            *o = 0.0;
-            continue;
-        };
-        match w.kind {
-            Kind::Q4_1 => {
-                let wm = w.m.get(base..base + nbr).unwrap_or(&[]);
-                for (b, ((d, m), q)) in wd.iter().zip(wm).zip(wq.chunks_exact(16)).enumerate() {
-                    let y = x.q.get(b * QK..(b + 1) * QK).unwrap_or(&[]);
-                    let isum = kern::dot_q4(q, y);
-                    let (xd, xs) = (x.d.get(b).copied().unwrap_or(0.0), x.s.get(b).copied().unwrap_or(0.0));
-                    acc += d * xd * isum as f32 + m * xs;
-                }
-            }
-            Kind::Q4_0 => {
-                for (b, (d, q)) in wd.iter().zip(wq.chunks_exact(16)).enumerate() {
-                    let y = x.q.get(b * QK..(b + 1) * QK).unwrap_or(&[]);
-                    let isum = kern::dot_q4(q, y) - 8 * kern::sum_i8(y);
-                    acc += d * x.d.get(b).copied().unwrap_or(0.0) * isum as f32;
-                }
-            }
-            Kind::Q8_0 => {
-                for (b, (d, q)) in wd.iter().zip(wq.chunks_exact(32)).enumerate() {
-                    let y = x.q.get(b * QK..(b + 1) * QK).unwrap_or(&[]);
-                    let isum = kern::dot_q8(q, y);
-                    acc += d * x.d.get(b).copied().unwrap_or(0.0) * isum as f32;
-                }
-            }
-        }
-        *o = acc;
+        *o = row_dot(w, r, x);
     }
 }
 
@@ -383,7 +400,7 @@ fn md_f(ct: &Content, key: &str) -> Option<f32> {
 fn rmsnorm(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
     let sum: f64 = x.iter().map(|v| f64::from(v * v)).sum();
     let mean = (sum / x.len().max(1) as f64) as f32;
-    let scale = 1.0 / (mean + eps).sqrt();
+    let scale = 1.0 / libm::sqrtf(mean + eps);
     for ((o, v), g) in out.iter_mut().zip(x).zip(w) {
         *o = v * scale * g;
     }
@@ -448,7 +465,7 @@ impl FastLlama {
             return Err(LocalError::Gguf("embedding shape does not match the header".into()));
         }
         // ggml: theta_scale = base^(-2/n_dims), theta multiplied step by step in f32.
-        let theta_scale = base.powf(-2.0 / head_dim as f32);
+        let theta_scale = libm::powf(base, -2.0 / head_dim as f32);
         let rope_theta = (0..head_dim / 2)
             .scan(1.0f32, |t, _| {
                 let cur = *t;
@@ -504,7 +521,7 @@ impl FastLlama {
         let mut theta = pos as f32;
         let scale = self.rope_theta.get(1).copied().unwrap_or(1.0);
         for _ in 0..self.head_dim / 2 {
-            cs.push(theta.sin_cos());
+            cs.push((libm::sinf(theta), libm::cosf(theta)));
             theta *= scale;
         }
         cs
@@ -540,7 +557,7 @@ impl FastLlama {
         }
         let (dim, hd, kv_dim) = (self.dim, self.head_dim, self.head_dim * self.n_kv_heads);
         let group = self.n_heads / self.n_kv_heads;
-        let scale = 1.0 / (hd as f32).sqrt();
+        let scale = 1.0 / libm::sqrtf(hd as f32);
         let mut x = std::mem::take(&mut self.x);
         self.embd.row_f32(token as usize, &mut x);
         let mut xb = std::mem::take(&mut self.xb);
@@ -582,7 +599,7 @@ impl FastLlama {
                 }
                 let mut sum = 0.0f64;
                 for a in att.iter_mut().take(pos + 1) {
-                    *a = (*a - max).exp();
+                    *a = libm::expf(*a - max);
                     sum += f64::from(*a);
                 }
                 let inv = if sum > 0.0 { (1.0 / sum) as f32 } else { 0.0 };
@@ -606,7 +623,7 @@ impl FastLlama {
             matvec(&l.gate, &self.qa_dim, &mut h1);
             matvec(&l.up, &self.qa_dim, &mut h2);
             for (g, u) in h1.iter_mut().zip(&h2) {
-                *g = *g / (1.0 + (-*g).exp()) * u;
+                *g = *g / (1.0 + libm::expf(-*g)) * u;
             }
             self.qa_hidden.quantize(&h1);
             matvec(&l.down, &self.qa_hidden, &mut q);

@@ -97,8 +97,8 @@ pub struct NextToken {
 impl NextToken {
     pub fn from_logits(logits: &[f32]) -> Self {
         let max = logits.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(f64::from(x)));
-        let sum: f64 = logits.iter().map(|&x| (f64::from(x) - max).exp()).sum();
-        let lse = max + sum.ln();
+        let sum: f64 = logits.iter().map(|&x| libm::exp(f64::from(x) - max)).sum();
+        let lse = max + libm::log(sum);
         Self { logprobs: logits.iter().map(|&x| f64::from(x) - lse).collect() }
     }
 
@@ -373,7 +373,7 @@ impl LocalModel {
             let t = text.trim();
             if let Some(i) = LETTERS.iter().position(|l| *l == t) {
                 if let Some(slot) = raw.get_mut(i) {
-                    let p = lp.exp();
+                    let p = libm::exp(*lp);
                     if p > *slot {
                         *slot = p;
                     }
@@ -600,7 +600,7 @@ fn sample_token(logits: &[f32], temperature: f64, rng: &mut Rng) -> u32 {
         return argmax(logits);
     }
     let max = logits.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(f64::from(x)));
-    let weights: Vec<f64> = logits.iter().map(|&x| ((f64::from(x) - max) / temperature).exp()).collect();
+    let weights: Vec<f64> = logits.iter().map(|&x| libm::exp((f64::from(x) - max) / temperature)).collect();
     let total: f64 = weights.iter().sum();
     if !(total > 0.0) || !total.is_finite() {
         return argmax(logits);
