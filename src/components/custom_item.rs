@@ -81,11 +81,12 @@ pub fn CustomItem() -> impl IntoView {
             ></textarea>
             <fieldset>
                 <legend>"Options (1 to 5) and, optionally, how people answered (percent)"</legend>
-                {(0..5)
-                    .map(|i| {
+                {options
+                    .into_iter()
+                    .zip(gold)
+                    .enumerate()
+                    .map(|(i, (o, g))| {
                         let letter = LETTERS.get(i).copied().unwrap_or('?');
-                        let o = options[i];
-                        let g = gold[i];
                         view! {
                             <div class="option-row">
                                 <label for=format!("custom-opt-{i}")>{letter.to_string()}</label>
