@@ -5,6 +5,7 @@ const MODEL = params.get("model") || "model.gguf";
 const TOKENS = Number(params.get("tokens") || 128);
 const PROMPT = params.get("prompt") || "Write a long, detailed essay about the history of medicine.";
 const DIST_PROMPT = params.get("dist_prompt") || "";
+const N_OPTIONS = Number(params.get("n_options") || 2);
 const logEl = document.getElementById("log");
 const log = (s) => { logEl.textContent += "\n" + s; };
 
@@ -76,7 +77,7 @@ async function report(obj) {
     out.generate = { timings: g.timings, text: g.response.text, deltas: g.deltas, finish_reason: g.response.finish_reason };
     out.longest_main_thread_task_ms = longest;
     if (DIST_PROMPT) {
-      const d = await call({ type: "distribution", request: req(DIST_PROMPT, 1), n_options: 2, top_n: 10 });
+      const d = await call({ type: "distribution", request: req(DIST_PROMPT, 1), n_options: N_OPTIONS, top_n: 10 });
       out.distribution = d.dist;
       out.distribution_timings = d.timings;
     }

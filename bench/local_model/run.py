@@ -15,6 +15,27 @@ import argparse, http.server, json, os, shutil, socket, subprocess, sys, tempfil
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 PROMPT = "Write a long, detailed essay about the history of medicine."
+# The engine's distributional "read" template (ethos-engine template.rs) on the first VITAL
+# MoralChoice item, with a fixed passage.
+READ = "Answer the question with the help of the passage.\n\nPassage: {passage}\n\n{question}"
+PASSAGE = "A surgeon's duty is to protect the patient: following the procedures is what respects the patient's trust and life."
+
+
+def moralchoice_prompt():
+    with open(os.path.join(ROOT, "public/vital/vital_distributional_moralchoice.json")) as f:
+        item = json.load(f)[0]
+    return READ.format(passage=PASSAGE, question=item["question"]), len(item["options"])
+
+
+def letter_mapping(top, n):
+    """The reference mapping (engine distribution::from_top_logprobs)."""
+    import math
+    probs = []
+    for letter in "ABCDE"[:n]:
+        hit = next((t for t in top if t["token"].strip() == letter), None)
+        probs.append(math.exp(min(hit["logprob"], 0.0)) if hit else 0.0)
+    s = sum(probs)
+    return [p / s for p in probs] if s > 0 else [1.0 / n] * n
 
 
 def free_port():
@@ -69,7 +90,11 @@ def native(bin_path, gguf, threads, tokens):
         post(f"http://127.0.0.1:{port}/v1/chat/completions", {**body, "max_tokens": 4})  # warm-up
         r = post(f"http://127.0.0.1:{port}/v1/chat/completions", body)
         t = r.get("timings", {})
-        return {"prompt_tokens": t.get("prompt_n"), "prompt_tps": t.get("prompt_per_second"),
+        dp, n = moralchoice_prompt()
+        d = post(f"http://127.0.0.1:{port}/v1/chat/completions", {"model": "smollm2", "messages": [{"role": "user", "content": dp}],
+                 "temperature": 0, "max_tokens": 1, "logprobs": True, "top_logprobs": 20, "cache_prompt": False})
+        dist = letter_mapping(d["choices"][0]["logprobs"]["content"][0]["top_logprobs"], n)
+        return {"dist": dist,"prompt_tokens": t.get("prompt_n"), "prompt_tps": t.get("prompt_per_second"),
                 "generated_tokens": t.get("predicted_n"), "gen_tps": t.get("predicted_per_second"),
                 "text": r["choices"][0]["message"]["content"]}
     finally:
@@ -97,7 +122,8 @@ def main():
     wasm_bytes = os.path.getsize(os.path.join(site, "ethos_local_bg.wasm"))
     result = {"event": threading.Event()}
     httpd = serve(site, result)
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/index.html?" + urllib.parse.urlencode({"tokens": a.tokens, "prompt": PROMPT})
+    dist_prompt, n_options = moralchoice_prompt()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/index.html?" + urllib.parse.urlencode({"tokens": a.tokens, "prompt": PROMPT, "dist_prompt": dist_prompt, "n_options": n_options})
     chrome = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     profile = tempfile.mkdtemp(prefix="ethos-local-chrome-")
     browser = subprocess.Popen([chrome, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -114,6 +140,15 @@ def main():
     tab = result["data"]
     if tab.get("error"):
         print(json.dumps(tab, indent=1)); sys.exit("the page reported an error")
+    # The same runtime, native build, same GGUF and prompt.
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write(dist_prompt)
+        prompt_file = f.name
+    env = dict(os.environ, CARGO_TARGET_DIR=target)
+    out = subprocess.run(["nice", "-n", "19", "cargo", "run", "-q", "-p", "ethos-local", "--example", "dist", "--", gguf, prompt_file, str(n_options)],
+                         cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
+    os.unlink(prompt_file)
+    native_rust = json.loads(out)
     bin_path = os.environ.get("ETHOS_LLAMA_SERVER_BIN", os.path.expanduser("~/.cache/ethos-agents/llama-server-0.94.0/llama-server"))
     nat2 = native(bin_path, gguf, 2, a.tokens)
     nat1 = native(bin_path, gguf, 1, a.tokens)
@@ -130,6 +165,13 @@ def main():
     print(f"tab / native(-t 2) generation: {tab_g / nat2['gen_tps']:.2f}x (target >= 0.5x); prompt: {tab_p / nat2['prompt_tps']:.2f}x")
     print(f"tab / native(-t 1) generation: {tab_g / nat1['gen_tps']:.2f}x")
     print(f"longest main-thread task during generation: {tab.get('longest_main_thread_task_ms', 0):.0f} ms")
+    td = tab["distribution"]["probs"]
+    nd = native_rust["dist"]["probs"]
+    print(f"MoralChoice C_001 read, option distribution (exact full-vocab softmax):")
+    print(f"  in tab            {[round(p, 6) for p in td]}")
+    print(f"  same runtime, native build ({native_rust['backend']}) {[round(p, 6) for p in nd]}  max |diff| = {max(abs(a - b) for a, b in zip(td, nd)):.2e}")
+    print(f"  llama.cpp -t 2 (top-20 mapping) {[round(p, 6) for p in nat2['dist']]}  max |diff| vs tab = {max(abs(a - b) for a, b in zip(td, nat2['dist'])):.2e}")
+    print(f"  llama.cpp -t 1 (top-20 mapping) {[round(p, 6) for p in nat1['dist']]}")
     same = tab["generate"]["text"] == nat2["text"]
     print(f"greedy text identical to llama.cpp's: {same}")
     if not same:
