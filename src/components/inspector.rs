@@ -62,19 +62,27 @@ fn call_view(c: CallRecord) -> impl IntoView {
             <summary>{format!("#{} {} — {} — {} — {}", c.id + 1, c.stage.label(), time, tokens, status)}</summary>
             <p class="muted small">{params} {(c.attempt > 1).then(|| format!(" · attempt {}", c.attempt))}</p>
             <p class="small"><strong>"Prompt"</strong></p>
-            <pre class="prompt">{prompt}</pre>
+            <pre class="prompt" tabindex="0">{prompt}</pre>
             <p class="small"><strong>"Raw reply"</strong></p>
-            <pre class="prompt">{c.reply.clone().unwrap_or_default()}</pre>
-            {(!c.more_replies.is_empty()).then(|| view! { <pre class="prompt">{c.more_replies.join("\n---\n")}</pre> })}
+            <pre class="prompt" tabindex="0">{c.reply.clone().unwrap_or_default()}</pre>
+            {(!c.more_replies.is_empty()).then(|| view! { <pre class="prompt" tabindex="0">{c.more_replies.join("\n---\n")}</pre> })}
             {top.map(|t| view! { <p class="small">"First-token top probabilities: " {t}</p> })}
         </details>
     }
+}
+
+fn is_open(ev: &leptos::ev::Event) -> bool {
+    ev.target()
+        .and_then(|t| js_sys::Reflect::get(&t, &"open".into()).ok())
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
 }
 
 /// Every call: rendered prompt, raw reply, tokens, time. Also the run's totals.
 #[component]
 pub fn Inspector() -> impl IntoView {
     let session = session();
+    let open = RwSignal::new(false);
     let totals = move || {
         session.record.with(|r| {
             r.as_ref().map(|r| {
@@ -100,9 +108,11 @@ pub fn Inspector() -> impl IntoView {
     };
     view! {
         <Show when=move || session.record.with(|r| r.is_some())>
-            <details class="inspector" id="inspector">
+            <details class="inspector" id="inspector" on:toggle=move |ev| open.set(is_open(&ev))>
                 <summary>"Inspector: every prompt and reply"</summary>
                 <p id="totals">{totals}</p>
+                // Calls are only copied into the view while the inspector is open.
+                <Show when=move || open.get()>
                 <For
                     each=move || {
                         let mut calls: Vec<(usize, CallRecord)> =
@@ -117,6 +127,7 @@ pub fn Inspector() -> impl IntoView {
                     key=|(src, c)| (*src, c.id, c.started_ms.to_bits(), c.is_finished())
                     children=|(_, c)| call_view(c)
                 />
+                </Show>
             </details>
         </Show>
     }
