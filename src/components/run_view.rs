@@ -65,6 +65,13 @@ pub fn RunView() -> impl IntoView {
             <section aria-labelledby="perspectives-h">
                 <h3 id="perspectives-h">{move || format!("Perspectives ({})", count())}</h3>
                 {move || shortfall().map(|s| view! { <p class="warning small">{s}</p> })}
+                <Show when=move || stale() && !session.busy.get() && session.error.with(|e| e.is_some())>
+                    <p class="note small no-print" id="continue-hint">
+                        "You can continue with the perspectives shown: edit or add some if you like, then press "
+                        <strong>"Re-run what changed"</strong>
+                        " (only the missing comments and the combined answer are made)."
+                    </p>
+                </Show>
                 <ol class="cards perspectives">
                     <For
                         each=perspectives
