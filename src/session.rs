@@ -8,7 +8,7 @@ use crate::state::Ui;
 use ethos_engine::persona::Perspective;
 use ethos_engine::pipeline::{Observer, Phase, Pipeline, SharedRecord, Stages};
 use ethos_engine::record::{CallRecord, CommentRecord, RunRecord, RunResult, RunStatus};
-use ethos_engine::settings::Method;
+use ethos_engine::settings::{Method, SettingsError};
 use futures::future::{abortable, AbortHandle};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -348,8 +348,15 @@ impl Session {
         let session = *self;
         let settings = conn.settings.get_untracked();
         if let Err(e) = settings.validate() {
-            self.error.set(Some(format!("Check the settings: {e}")));
-            ui.say(format!("Not started: {e}"));
+            let msg = match e {
+                SettingsError::EmptyModel(_) => {
+                    "Choose a model in panel 2 first (Test connection lists the server's models)."
+                        .to_string()
+                }
+                other => format!("Check the settings: {other}"),
+            };
+            self.error.set(Some(msg.clone()));
+            ui.say(format!("Not started: {msg}"));
             return;
         }
         let main = if op == Op::Full {
