@@ -42,6 +42,31 @@ fn number(
     }
 }
 
+/// A yes/no setting bound to the run settings.
+fn checkbox(
+    id: &'static str,
+    label: &'static str,
+    get: fn(&RunSettings) -> bool,
+    set: fn(&mut RunSettings, bool),
+) -> impl IntoView {
+    let conn = conn();
+    view! {
+        <label class="inline">
+            <input
+                type="checkbox"
+                id=id
+                prop:checked=move || conn.settings.with(get)
+                on:change=move |ev| {
+                    let on = event_target_checked(&ev);
+                    conn.settings.update(|s| set(s, on));
+                    conn.save();
+                }
+            />
+            {label}
+        </label>
+    }
+}
+
 fn parse<T: std::str::FromStr>(v: &str, slot: &mut T) -> bool {
     match v.parse::<T>() {
         Ok(x) => {
@@ -79,45 +104,14 @@ pub fn SettingsPanel() -> impl IntoView {
                 {number("seed", "Seed", "1", |s| s.seed.to_string(), |s, v| parse(v, &mut s.seed))}
                 {number("top-logprobs", "Top log-probs read", "1", |s| s.top_logprobs.to_string(), |s, v| parse(v, &mut s.top_logprobs))}
             </div>
-            <label class="inline">
-                <input
-                    type="checkbox"
-                    id="keep-extra"
-                    prop:checked=move || conn.settings.with(|s| s.keep_extra)
-                    on:change=move |ev| {
-                        let on = event_target_checked(&ev);
-                        conn.settings.update(|s| s.keep_extra = on);
-                        conn.save();
-                    }
-                />
-                "Keep perspectives beyond k (as the reference does)"
-            </label>
-            <label class="inline">
-                <input
-                    type="checkbox"
-                    id="send-seed"
-                    prop:checked=move || conn.settings.with(|s| s.send_seed)
-                    on:change=move |ev| {
-                        let on = event_target_checked(&ev);
-                        conn.settings.update(|s| s.send_seed = on);
-                        conn.save();
-                    }
-                />
-                "Send the seed to the provider"
-            </label>
-            <label class="inline">
-                <input
-                    type="checkbox"
-                    id="structured-perspectives"
-                    prop:checked=move || conn.settings.with(|s| s.structured_perspectives)
-                    on:change=move |ev| {
-                        let on = event_target_checked(&ev);
-                        conn.settings.update(|s| s.structured_perspectives = on);
-                        conn.save();
-                    }
-                />
-                "Ask for perspectives as schema-checked JSON (not the reference format; helps small local models)"
-            </label>
+            {checkbox("keep-extra", "Keep perspectives beyond k (as the reference does)", |s| s.keep_extra, |s, on| s.keep_extra = on)}
+            {checkbox("send-seed", "Send the seed to the provider", |s| s.send_seed, |s, on| s.send_seed = on)}
+            {checkbox(
+                "structured-perspectives",
+                "Ask for perspectives as schema-checked JSON (not the reference format; helps small local models)",
+                |s| s.structured_perspectives,
+                |s, on| s.structured_perspectives = on,
+            )}
             <label for="dist-method">"Distribution method"</label>
             <select
                 id="dist-method"
