@@ -24,9 +24,9 @@ pub fn App() -> impl IntoView {
     provide_context(session);
     // A share link wins; otherwise reopen the run that was on screen before a reload.
     match crate::share::from_page() {
-        Some(Ok(record)) => {
+        Some(Ok((record, baselines))) => {
             let id = crate::session::id_for(&record);
-            session.open(ui, record, Vec::new(), id);
+            session.open(ui, record, baselines, id);
             ui.say("Opened the shared run (settings and results). Your own key and provider are not part of it.");
         }
         Some(Err(e)) => ui.say(format!("This page's share link could not be opened: {e}")),

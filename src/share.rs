@@ -31,12 +31,37 @@ pub fn decode(fragment: &str) -> Result<RunRecord, ShareError> {
     RunRecord::from_json(&text).map_err(|e| ShareError::Record(e.to_string()))
 }
 
-pub fn link_for(r: &RunRecord) -> String {
-    format!("{}{PREFIX}{}", browser::page_url_without_hash(), encode(r))
+/// Separates the run from its baselines in a link (not in the base64url alphabet).
+const SEP: char = '~';
+
+/// The fragment for a run and its baselines: `#run=<run>~<baseline>~<baseline>`.
+pub fn fragment(r: &RunRecord, baselines: &[RunRecord]) -> String {
+    let mut f = format!("{PREFIX}{}", encode(r));
+    for b in baselines {
+        f.push(SEP);
+        f.push_str(&encode(b));
+    }
+    f
+}
+
+pub fn link_for(r: &RunRecord, baselines: &[RunRecord]) -> String {
+    format!(
+        "{}{}",
+        browser::page_url_without_hash(),
+        fragment(r, baselines)
+    )
+}
+
+/// Decode a fragment made by [`fragment`]: the run, and the baselines that could be read.
+pub fn decode_all(fragment: &str) -> Result<(RunRecord, Vec<RunRecord>), ShareError> {
+    let mut parts = fragment.trim_start_matches(PREFIX).split(SEP);
+    let run = decode(parts.next().unwrap_or(""))?;
+    let baselines = parts.filter_map(|p| decode(p).ok()).collect();
+    Ok((run, baselines))
 }
 
 /// A run shared through the page's fragment, if there is one.
-pub fn from_page() -> Option<Result<RunRecord, ShareError>> {
+pub fn from_page() -> Option<Result<(RunRecord, Vec<RunRecord>), ShareError>> {
     let hash = browser::hash();
-    hash.starts_with(PREFIX).then(|| decode(&hash))
+    hash.starts_with(PREFIX).then(|| decode_all(&hash))
 }

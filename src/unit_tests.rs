@@ -114,6 +114,15 @@ fn share_links_round_trip_and_report_damage() {
         matches!(not_a_record, Err(ShareError::Record(_))),
         "{not_a_record:?}"
     );
+    // With baselines: all come back; a damaged baseline is dropped, the run still opens.
+    let mut b = record(0);
+    b.method = Method::Vanilla;
+    let frag = share::fragment(&r, &[b.clone()]);
+    assert_eq!(share::decode_all(&frag), Ok((r.clone(), vec![b])));
+    assert_eq!(
+        share::decode_all(&format!("{frag}~bad!")).map(|(_, bs)| bs.len()),
+        Ok(1)
+    );
     // Cut short when copied: damaged, never a panic.
     assert!(share::decode(&format!("#run={}", &encoded[..encoded.len() / 2])).is_err());
 }

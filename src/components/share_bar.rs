@@ -86,7 +86,7 @@ pub fn ShareBar() -> impl IntoView {
         let Some(r) = session.record.get_untracked() else {
             return;
         };
-        let url = share::link_for(&r);
+        let url = share::link_for(&r, &session.baselines.get_untracked());
         link.set(Some(url.clone()));
         spawn_local(async move {
             match browser::copy_text(&url).await {
