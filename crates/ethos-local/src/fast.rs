@@ -302,6 +302,25 @@ fn matvec(w: &QMat, x: &QAct, out: &mut [f32]) {
     }
 }
 
+/// Prompt batch size: each weight row is read once per this many tokens.
+const BATCH: usize = 32;
+
+/// outs[t] = W · xs[t] for a batch; row by row so each row is read from memory once. Every
+/// output is computed exactly as by [`matvec`].
+fn matmul(w: &QMat, xs: &[QAct], outs: &mut [Vec<f32>]) {
+    if xs.iter().any(|x| !shapes_ok(w, x)) {
+        outs.iter_mut().for_each(|o| o.iter_mut().for_each(|v| *v = f32::NAN));
+        return;
+    }
+    for r in 0..w.rows {
+        for (x, o) in xs.iter().zip(outs.iter_mut()) {
+            if let Some(slot) = o.get_mut(r) {
+                *slot = row_dot(w, r, x);
+            }
+        }
+    }
+}
+
 struct Layer {
     attn_norm: Vec<f32>,
     wq: QMat,
@@ -319,11 +338,10 @@ pub struct FastLlama {
     n_heads: usize,
     n_kv_heads: usize,
     head_dim: usize,
-    #[allow(dead_code)]
     hidden: usize,
     eps: f32,
     vocab: usize,
-    /// cos/sin per position and pair: [pos][head_dim/2].
+    /// base^(-2i/head_dim) per rotary pair i, as ggml accumulates it.
     rope_theta: Vec<f32>,
     embd: QMat,
     output: Option<QMat>,
@@ -335,16 +353,7 @@ pub struct FastLlama {
     v_cache: Vec<Vec<f32>>,
     len: usize,
     // scratch
-    x: Vec<f32>,
-    xb: Vec<f32>,
-    q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
     att: Vec<f32>,
-    h1: Vec<f32>,
-    h2: Vec<f32>,
-    qa_dim: QAct,
-    qa_hidden: QAct,
 }
 
 fn kind_of(t: GgmlDType) -> Option<Kind> {
@@ -490,16 +499,7 @@ impl FastLlama {
             layers,
             max_ctx,
             len: 0,
-            x: vec![0.0; dim],
-            xb: vec![0.0; dim],
-            q: vec![0.0; dim],
-            k: vec![0.0; kv_dim],
-            v: vec![0.0; kv_dim],
             att: Vec::new(),
-            h1: vec![0.0; hidden],
-            h2: vec![0.0; hidden],
-            qa_dim: QAct::new(dim),
-            qa_hidden: QAct::new(hidden),
         })
     }
 
@@ -538,119 +538,143 @@ impl FastLlama {
     }
 
     /// Feed `tokens` after what is already in the cache; returns the logits after the last.
+    /// Feed `tokens` after what is already in the cache; returns the logits after the last.
+    /// Prompts run in batches (each weight row is read once per batch); every token's numbers
+    /// are the same as when fed one by one.
     pub fn forward(&mut self, tokens: &[u32], want_logits: bool) -> Result<Option<Vec<f32>>, LocalError> {
         let mut logits = None;
-        for (i, &t) in tokens.iter().enumerate() {
-            let last = i + 1 == tokens.len();
-            logits = self.forward_one(t, last && want_logits)?;
+        let n_chunks = tokens.len().div_ceil(BATCH);
+        for (ci, chunk) in tokens.chunks(BATCH).enumerate() {
+            logits = self.forward_batch(chunk, want_logits && ci + 1 == n_chunks)?;
         }
         Ok(logits)
     }
 
-    fn forward_one(&mut self, token: u32, want_logits: bool) -> Result<Option<Vec<f32>>, LocalError> {
-        let pos = self.len;
-        if pos >= self.max_ctx {
-            return Err(LocalError::ContextFull { needed: pos + 1, limit: self.max_ctx });
-        }
-        if token as usize >= self.embd.rows {
-            return Err(LocalError::Runtime(format!("token id {token} outside the vocabulary")));
-        }
-        let (dim, hd, kv_dim) = (self.dim, self.head_dim, self.head_dim * self.n_kv_heads);
+    /// Attention of one query (already rotated) at position `pos` of layer `li` into `out`.
+    fn attend(&self, li: usize, q: &[f32], pos: usize, att: &mut Vec<f32>, out: &mut [f32]) {
+        let (hd, kv_dim) = (self.head_dim, self.head_dim * self.n_kv_heads);
         let group = self.n_heads / self.n_kv_heads;
         let scale = 1.0 / libm::sqrtf(hd as f32);
-        let mut x = std::mem::take(&mut self.x);
-        self.embd.row_f32(token as usize, &mut x);
-        let mut xb = std::mem::take(&mut self.xb);
-        let mut q = std::mem::take(&mut self.q);
-        let mut k = std::mem::take(&mut self.k);
-        let mut v = std::mem::take(&mut self.v);
-        let mut att = std::mem::take(&mut self.att);
-        let mut h1 = std::mem::take(&mut self.h1);
-        let mut h2 = std::mem::take(&mut self.h2);
+        let (Some(kc), Some(vc)) = (self.k_cache.get(li), self.v_cache.get(li)) else { return };
         att.resize(pos + 1, 0.0);
-        let cs = self.rope_table(pos);
-        for li in 0..self.layers.len() {
-            let Some(l) = self.layers.get(li) else { break };
-            rmsnorm(&mut xb, &x, &l.attn_norm, self.eps);
-            self.qa_dim.quantize(&xb);
-            matvec(&l.wq, &self.qa_dim, &mut q);
-            matvec(&l.wk, &self.qa_dim, &mut k);
-            matvec(&l.wv, &self.qa_dim, &mut v);
-            self.rope(&mut q, &cs);
-            self.rope(&mut k, &cs);
-            if let (Some(kc), Some(vc)) = (self.k_cache.get_mut(li), self.v_cache.get_mut(li)) {
-                kc.extend(k.iter().map(|a| round_f16(*a)));
-                vc.extend(v.iter().map(|a| round_f16(*a)));
+        for h in 0..self.n_heads {
+            // As llama.cpp without flash attention: Q rounded to f16 against the f16 K cache,
+            // softmax in f32 (sum in f64), probabilities rounded to f16 against the f16 V cache,
+            // f32 accumulation.
+            let kvh = h / group;
+            let qh: Vec<f32> = q.get(h * hd..(h + 1) * hd).unwrap_or(&[]).iter().map(|v| round_f16(*v)).collect();
+            let mut max = f32::NEG_INFINITY;
+            for (t, a) in att.iter_mut().enumerate().take(pos + 1) {
+                let kt = kc.get(t * kv_dim + kvh * hd..t * kv_dim + (kvh + 1) * hd).unwrap_or(&[]);
+                let s: f32 = qh.iter().zip(kt).map(|(a, b)| a * b).sum::<f32>() * scale;
+                *a = s;
+                max = max.max(s);
             }
-            let (Some(kc), Some(vc)) = (self.k_cache.get(li), self.v_cache.get(li)) else { break };
-            // Attention, head by head; xb receives the concatenated head outputs.
-            for h in 0..self.n_heads {
-                // As llama.cpp without flash attention: Q rounded to f16 against the f16 K
-                // cache, softmax in f32 (sum in f64), probabilities rounded to f16 against the
-                // f16 V cache, f32 accumulation.
-                let kvh = h / group;
-                let qh: Vec<f32> = q.get(h * hd..(h + 1) * hd).unwrap_or(&[]).iter().map(|v| round_f16(*v)).collect();
-                let mut max = f32::NEG_INFINITY;
-                for (t, a) in att.iter_mut().enumerate().take(pos + 1) {
-                    let kt = kc.get(t * kv_dim + kvh * hd..t * kv_dim + (kvh + 1) * hd).unwrap_or(&[]);
-                    let s: f32 = qh.iter().zip(kt).map(|(a, b)| a * b).sum::<f32>() * scale;
-                    *a = s;
-                    max = max.max(s);
+            let mut sum = 0.0f64;
+            for a in att.iter_mut().take(pos + 1) {
+                *a = libm::expf(*a - max);
+                sum += f64::from(*a);
+            }
+            let inv = if sum > 0.0 { (1.0 / sum) as f32 } else { 0.0 };
+            let o = out.get_mut(h * hd..(h + 1) * hd).unwrap_or(&mut []);
+            o.iter_mut().for_each(|v| *v = 0.0);
+            for (t, a) in att.iter().enumerate().take(pos + 1) {
+                let w = round_f16(a * inv);
+                let vt = vc.get(t * kv_dim + kvh * hd..t * kv_dim + (kvh + 1) * hd).unwrap_or(&[]);
+                for (ov, b) in o.iter_mut().zip(vt) {
+                    *ov += w * b;
                 }
-                let mut sum = 0.0f64;
-                for a in att.iter_mut().take(pos + 1) {
-                    *a = libm::expf(*a - max);
-                    sum += f64::from(*a);
-                }
-                let inv = if sum > 0.0 { (1.0 / sum) as f32 } else { 0.0 };
-                let out = xb.get_mut(h * hd..(h + 1) * hd).unwrap_or(&mut []);
-                out.iter_mut().for_each(|o| *o = 0.0);
-                for (t, a) in att.iter().enumerate().take(pos + 1) {
-                    let w = round_f16(a * inv);
-                    let vt = vc.get(t * kv_dim + kvh * hd..t * kv_dim + (kvh + 1) * hd).unwrap_or(&[]);
-                    for (o, b) in out.iter_mut().zip(vt) {
-                        *o += w * b;
-                    }
-                }
-            }
-            self.qa_dim.quantize(&xb);
-            matvec(&l.wo, &self.qa_dim, &mut q);
-            for (a, b) in x.iter_mut().zip(&q) {
-                *a += b;
-            }
-            rmsnorm(&mut xb, &x, &l.ffn_norm, self.eps);
-            self.qa_dim.quantize(&xb);
-            matvec(&l.gate, &self.qa_dim, &mut h1);
-            matvec(&l.up, &self.qa_dim, &mut h2);
-            for (g, u) in h1.iter_mut().zip(&h2) {
-                *g = *g / (1.0 + libm::expf(-*g)) * u;
-            }
-            self.qa_hidden.quantize(&h1);
-            matvec(&l.down, &self.qa_hidden, &mut q);
-            for (a, b) in x.iter_mut().zip(&q) {
-                *a += b;
             }
         }
-        self.len = pos + 1;
-        let logits = if want_logits {
-            rmsnorm(&mut xb, &x, &self.out_norm, self.eps);
-            self.qa_dim.quantize(&xb);
-            let mut logits = vec![0.0f32; self.vocab];
-            let w = self.output.as_ref().unwrap_or(&self.embd);
-            matvec(w, &self.qa_dim, &mut logits);
-            Some(logits)
-        } else {
-            None
-        };
-        let _ = dim;
-        self.x = x;
-        self.xb = xb;
-        self.q = q;
-        self.k = k;
-        self.v = v;
+    }
+
+    fn forward_batch(&mut self, tokens: &[u32], want_logits: bool) -> Result<Option<Vec<f32>>, LocalError> {
+        let n = tokens.len();
+        let start = self.len;
+        if start + n > self.max_ctx {
+            return Err(LocalError::ContextFull { needed: start + n, limit: self.max_ctx });
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        let (dim, kv_dim, hidden) = (self.dim, self.head_dim * self.n_kv_heads, self.hidden);
+        let mut xs: Vec<Vec<f32>> = Vec::with_capacity(n);
+        for &t in tokens {
+            if t as usize >= self.embd.rows {
+                return Err(LocalError::Runtime(format!("token id {t} outside the vocabulary")));
+            }
+            let mut x = vec![0.0f32; dim];
+            self.embd.row_f32(t as usize, &mut x);
+            xs.push(x);
+        }
+        let mut xb = vec![0.0f32; dim];
+        let mut qa: Vec<QAct> = (0..n).map(|_| QAct::new(dim)).collect();
+        let mut qh: Vec<QAct> = (0..n).map(|_| QAct::new(hidden)).collect();
+        let mut q = vec![vec![0.0f32; dim]; n];
+        let mut k = vec![vec![0.0f32; kv_dim]; n];
+        let mut v = vec![vec![0.0f32; kv_dim]; n];
+        let mut att_out = vec![vec![0.0f32; dim]; n];
+        let mut h1 = vec![vec![0.0f32; hidden]; n];
+        let mut h2 = vec![vec![0.0f32; hidden]; n];
+        let mut att = std::mem::take(&mut self.att);
+        let tables: Vec<Vec<(f32, f32)>> = (0..n).map(|t| self.rope_table(start + t)).collect();
+        for li in 0..self.layers.len() {
+            let Some(l) = self.layers.get(li) else { break };
+            for (x, a) in xs.iter().zip(qa.iter_mut()) {
+                rmsnorm(&mut xb, x, &l.attn_norm, self.eps);
+                a.quantize(&xb);
+            }
+            matmul(&l.wq, &qa, &mut q);
+            matmul(&l.wk, &qa, &mut k);
+            matmul(&l.wv, &qa, &mut v);
+            for t in 0..n {
+                let (Some(qt), Some(kt), Some(vt), Some(cs)) = (q.get_mut(t), k.get_mut(t), v.get(t), tables.get(t)) else { break };
+                self.rope(qt, cs);
+                self.rope(kt, cs);
+                if let (Some(kc), Some(vc)) = (self.k_cache.get_mut(li), self.v_cache.get_mut(li)) {
+                    kc.extend(kt.iter().map(|a| round_f16(*a)));
+                    vc.extend(vt.iter().map(|a| round_f16(*a)));
+                }
+                if let (Some(qt), Some(o)) = (q.get(t), att_out.get_mut(t)) {
+                    self.attend(li, qt, start + t, &mut att, o);
+                }
+            }
+            for (o, a) in att_out.iter().zip(qa.iter_mut()) {
+                a.quantize(o);
+            }
+            matmul(&l.wo, &qa, &mut q);
+            for (x, d) in xs.iter_mut().zip(&q) {
+                x.iter_mut().zip(d).for_each(|(a, b)| *a += b);
+            }
+            for (x, a) in xs.iter().zip(qa.iter_mut()) {
+                rmsnorm(&mut xb, x, &l.ffn_norm, self.eps);
+                a.quantize(&xb);
+            }
+            matmul(&l.gate, &qa, &mut h1);
+            matmul(&l.up, &qa, &mut h2);
+            for ((g, u), a) in h1.iter_mut().zip(&h2).zip(qh.iter_mut()) {
+                for (gv, uv) in g.iter_mut().zip(u) {
+                    *gv = *gv / (1.0 + libm::expf(-*gv)) * uv;
+                }
+                a.quantize(g);
+            }
+            matmul(&l.down, &qh, &mut q);
+            for (x, d) in xs.iter_mut().zip(&q) {
+                x.iter_mut().zip(d).for_each(|(a, b)| *a += b);
+            }
+        }
         self.att = att;
-        self.h1 = h1;
-        self.h2 = h2;
-        Ok(logits)
+        self.len = start + n;
+        if !want_logits {
+            return Ok(None);
+        }
+        let Some(last) = xs.last() else { return Ok(None) };
+        rmsnorm(&mut xb, last, &self.out_norm, self.eps);
+        let mut a = QAct::new(dim);
+        a.quantize(&xb);
+        let mut logits = vec![0.0f32; self.vocab];
+        let w = self.output.as_ref().unwrap_or(&self.embd);
+        matvec(w, &a, &mut logits);
+        Ok(Some(logits))
     }
 }
