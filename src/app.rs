@@ -13,6 +13,18 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 /// The page: header, three panels (Scenario | Model & settings | Run), status line, credits.
+///
+/// Stable hooks for the end-to-end tests: `#file-select`, `.item-row[data-id]`, `#attr-filter`,
+/// `#item-search`, `#item-count`, `#selected-item`, `#preset`, `#base-url`, `#api-key`,
+/// `#remember-key`, `#remember-warning`, `#forget-keys`, `#test-connection`,
+/// `#connection-report`, `#model`, `#k`, `#concurrency`, `#max-*`/`#temp-*`, `#dist-method`
+/// (select), `#run`, `#cancel`, `#estimate`, `#run-error`, `.perspective-card`,
+/// `.comment-card[data-state=pending|streaming|done|error]` (`.retry` on failed ones),
+/// `#rerun-dependents`, `#add-perspective`, `#regenerate`, `#result`, `#js-distance`, `#argmax`,
+/// `#dist-method` (result label), `#selection`, `#overton-answer`, `#value-answer`, `#correct`,
+/// `#judge`, `#coverage`, `#run-baselines`, `.baseline[data-method]`, `#inspector`, `#totals`,
+/// `#export-json`, `#export-md`, `#export-csv`, `#import-file`, `#import-error`, `#share-link`,
+/// `#share-url`, `#print`, `.saved-run[data-id]`, `#saved-notice`, `#status`, `#projector`.
 #[component]
 pub fn App() -> impl IntoView {
     let ui = Ui::new();

@@ -12,20 +12,31 @@ use leptos::prelude::*;
 
 /// The combined answer of a record, per mode. Used for the main run and for baselines.
 #[component]
-pub fn ResultBody(record: RunRecord) -> impl IntoView {
+pub fn ResultBody(record: RunRecord, #[prop(optional)] main: bool) -> impl IntoView {
+    // Element ids only on the main result (baselines render the same view beside it).
+    let id = Ids(main);
     match record.result.clone() {
         None => view! { <p class="muted">"No result yet."</p> }.into_any(),
-        Some(RunResult::Overton(o)) => overton(&record, o).into_any(),
-        Some(RunResult::Value(v)) => value(&record, v).into_any(),
-        Some(RunResult::Distribution(d)) => distribution(&record, d).into_any(),
+        Some(RunResult::Overton(o)) => overton(&record, o, id).into_any(),
+        Some(RunResult::Value(v)) => value(&record, v, id).into_any(),
+        Some(RunResult::Distribution(d)) => distribution(&record, d, id).into_any(),
     }
 }
 
-fn selection_view(record: &RunRecord, sel: Option<Selection>) -> impl IntoView {
+#[derive(Clone, Copy)]
+struct Ids(bool);
+
+impl Ids {
+    fn get(self, id: &'static str) -> Option<&'static str> {
+        self.0.then_some(id)
+    }
+}
+
+fn selection_view(record: &RunRecord, sel: Option<Selection>, ids: Ids) -> impl IntoView {
     sel.map(|s| {
         let name = record.perspectives.perspectives.get(s.index).map(|p| p.name.clone()).unwrap_or_default();
         view! {
-            <p id="selection">
+            <p id=ids.get("selection") class="selection">
                 "Selected comment: " <strong>{format!("{} ", s.index + 1)}</strong> <span class="llm-text">{name}</span>
                 {s.fallback.then(|| view! { " " <span class="warning small">"(no number in the reply: chosen by the seeded fallback)"</span> })}
             </p>
@@ -34,7 +45,7 @@ fn selection_view(record: &RunRecord, sel: Option<Selection>) -> impl IntoView {
     })
 }
 
-fn overton(record: &RunRecord, o: OvertonResult) -> impl IntoView {
+fn overton(record: &RunRecord, o: OvertonResult, ids: Ids) -> impl IntoView {
     let coverage = o.coverage.map(|c| {
         let covered = c.covered(COVERAGE_THRESHOLD);
         let labels: Vec<String> = match &record.item {
@@ -48,7 +59,7 @@ fn overton(record: &RunRecord, o: OvertonResult) -> impl IntoView {
             .map(|(i, s)| view! { <tr><td>{labels.get(i).cloned().unwrap_or_default()}</td><td class="num">{format!("{s:.2}")}</td></tr> })
             .collect_view();
         view! {
-            <div id="coverage">
+            <div id=ids.get("coverage") class="coverage">
                 <p>
                     <span class="score">{format!("Coverage {:.2}", c.item_score)}</span>
                     " — " {if covered { "covered" } else { "not covered" }} {format!(" at the {COVERAGE_THRESHOLD} threshold.")}
@@ -68,23 +79,23 @@ fn overton(record: &RunRecord, o: OvertonResult) -> impl IntoView {
     });
     view! {
         <h4>"Combined answer (Overton)"</h4>
-        <p class="llm-text" id="overton-answer">{o.text}</p>
+        <p class="llm-text overton-answer" id=ids.get("overton-answer")>{o.text}</p>
         {coverage}
     }
 }
 
-fn value(record: &RunRecord, v: ValueResult) -> impl IntoView {
+fn value(record: &RunRecord, v: ValueResult, ids: Ids) -> impl IntoView {
     let letter = v
         .letter_reference
         .map(|c| c.to_string())
         .unwrap_or_else(|| "none".into());
     view! {
-        {selection_view(record, v.selection.clone())}
+        {selection_view(record, v.selection.clone(), ids)}
         <h4>"Answer"</h4>
-        <p class="llm-text" id="value-answer">{v.answer.clone()}</p>
+        <p class="llm-text value-answer" id=ids.get("value-answer")>{v.answer.clone()}</p>
         <p>
             "Read as " <strong>{letter}</strong> "; correct answer " <strong>{v.gold.clone()}</strong> ": "
-            <span id="correct" class=if v.correct_reference { "correct" } else { "wrong" }>
+            <span id=ids.get("correct") class=if v.correct_reference { "correct" } else { "wrong" }>
                 {if v.correct_reference { "correct" } else { "not correct" }}
             </span>
             <span class="muted small">
@@ -94,7 +105,7 @@ fn value(record: &RunRecord, v: ValueResult) -> impl IntoView {
     }
 }
 
-fn distribution(record: &RunRecord, d: DistResult) -> impl IntoView {
+fn distribution(record: &RunRecord, d: DistResult, ids: Ids) -> impl IntoView {
     let options = record.item.options();
     let gold = record.item.gold_distribution().map(<[f64]>::to_vec);
     let method = d.method.label().to_string();
@@ -145,23 +156,23 @@ fn distribution(record: &RunRecord, d: DistResult) -> impl IntoView {
         .collect_view();
     let is_group = record.mode() == Mode::SteerableGroup;
     view! {
-        {selection_view(record, d.selection.clone())}
+        {selection_view(record, d.selection.clone(), ids)}
         {d.answer.clone().map(|a| view! { <p>"Answer: " <span class="llm-text">{a}</span></p> })}
         <DistChart options=options model=d.distribution.clone() human=gold.clone() caption=caption />
         <p>
             {d.js.map(|js| view! {
-                "Jensen–Shannon distance to people: " <span class="score" id="js-distance">{format!("{js:.4}")}</span>
+                "Jensen–Shannon distance to people: " <span class="score js-distance" id=ids.get("js-distance")>{format!("{js:.4}")}</span>
                 <span class="muted small">" (natural log; 0 = identical, 0.833 = opposite)"</span>
             })}
         </p>
-        <p id="argmax">
+        <p id=ids.get("argmax") class="argmax">
             "Most likely answer: model " <strong>{model_pick.to_string()}</strong>
             {gold_pick.map(|g| view! { ", people " <strong>{g.to_string()}</strong> })}
             {d.argmax_match.map(|m| view! {
                 " — " <span class=if m { "correct" } else { "wrong" }>{if m { "match" } else { "no match" }}</span>
             })}
         </p>
-        <p class="muted small" id="dist-method">"Distribution method: " {method} {d.note.clone().map(|n| format!(" — {n}"))}</p>
+        <p class="muted small dist-method" id=ids.get("dist-method")>"Distribution method: " {method} {d.note.clone().map(|n| format!(" — {n}"))}</p>
         {(!is_group || !record.comments.is_empty()).then(|| view! {
             <details open>
                 <summary>"Per perspective: letter voted and distribution read"</summary>
@@ -194,7 +205,7 @@ pub fn ResultPanel() -> impl IntoView {
         <Show when=has_result>
             <section id="result" aria-labelledby="result-h">
                 <h3 id="result-h">"Result"</h3>
-                {move || session.record.get().map(|r| view! { <ResultBody record=r /> })}
+                {move || session.record.get().map(|r| view! { <ResultBody record=r main=true /> })}
                 <Show when=is_overton>
                     <button
                         type="button"

@@ -112,9 +112,9 @@ pub fn SettingsPanel() -> impl IntoView {
                 |s| s.structured_perspectives,
                 |s, on| s.structured_perspectives = on,
             )}
-            <label for="dist-method">"Distribution method"</label>
+            <label for="dist-setting">"Distribution method"</label>
             <select
-                id="dist-method"
+                id="dist-setting"
                 prop:value=move || conn.settings.with(|s| dist_value(s.distribution))
                 on:change=move |ev| {
                     let d = match event_target_value(&ev).as_str() {
