@@ -16,7 +16,16 @@ async fn configure_fast(b: &Browser, k: usize) {
     b.type_into("#max-short", "8").await;
 }
 
+/// The local server must be up (scripts/test.sh starts it); say so plainly if it is not.
+async fn require_llm() {
+    let url = llm_url();
+    let addr = url.trim_start_matches("http://").split('/').next().unwrap_or("").to_string();
+    let up = tokio::net::TcpStream::connect(&addr).await.is_ok();
+    assert!(up, "the local LLM server at {url} is not running: start it with `scripts/llama-server.sh start` (scripts/test.sh does)");
+}
+
 async fn start(file: &str, nth: usize, k: usize) -> (StaticServer, Browser) {
+    require_llm().await;
     let server = app_pointing_at(&llm_url(), "smollm2").await;
     let b = Browser::start().await;
     b.open(&server.url()).await;
@@ -43,7 +52,8 @@ async fn distributional_run_shows_chart_and_scores() {
     assert!(result.contains("natural log"), "log base stated: {result}");
     assert!(b.count("#result table").await >= 1, "the chart has a data table");
     assert!(b.count("#result svg").await >= 1, "the chart is drawn");
-    b.screenshot("run-distributional").await;
+    b.screenshot_at(".comment-card", "run-distributional-comments").await;
+    b.screenshot_at("#result", "run-distributional").await;
     b.close().await;
 }
 
@@ -57,7 +67,7 @@ async fn overton_run_shows_the_combined_answer() {
     assert_eq!(b.count(".comment-card[data-state='done']").await, 3);
     let answer = b.text("#overton-answer").await;
     assert!(!answer.trim().is_empty(), "an Overton answer is shown");
-    b.screenshot("run-overton").await;
+    b.screenshot_at("#result", "run-overton").await;
     b.close().await;
 }
 
@@ -72,7 +82,7 @@ async fn steerable_group_run_shows_selection_answer_and_scores() {
     assert!(sel.contains("Selected comment"), "selection shown: {sel}");
     let argmax = b.text("#argmax").await;
     assert!(!argmax.trim().is_empty(), "most-likely match shown");
-    b.screenshot("run-steerable-group").await;
+    b.screenshot_at("#result", "run-steerable-group").await;
     b.close().await;
 }
 

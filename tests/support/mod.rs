@@ -232,6 +232,12 @@ impl Browser {
         self.client.execute(&format!("return ({expr});"), vec![]).await.expect("execute js")
     }
 
+    /// Scroll `css` to the top of the view, then take a screenshot.
+    pub async fn screenshot_at(&self, css: &str, name: &str) -> PathBuf {
+        let _ = self.client.execute(&format!("const e = document.querySelector({css:?}); if (e) e.scrollIntoView({{block: 'start'}});"), vec![]).await;
+        self.screenshot(name).await
+    }
+
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let path = artifacts_dir().join(format!("{name}.png"));
         if let Ok(png) = self.client.screenshot().await {
@@ -299,13 +305,15 @@ impl Browser {
         self.wait_for("#selected-item", Duration::from_secs(10)).await;
     }
 
-    /// Replace the text of an input as a user would (select all, type).
+    /// Replace the text of an input as a user would: select all, type over it.
     pub async fn type_into(&self, css: &str, text: &str) {
         let el = self.wait_for(css, Duration::from_secs(10)).await;
-        el.clear().await.expect("clear input");
+        let _ = self.client.execute(&format!("const e = document.querySelector({css:?}); e.scrollIntoView({{block: 'center'}}); e.focus(); e.select();"), vec![]).await;
         el.send_keys(text).await.expect("type");
         // Commit the value (inputs that listen to `change`).
         let _ = self.client.execute(&format!("document.querySelector({css:?}).dispatchEvent(new Event('change', {{bubbles: true}}));"), vec![]).await;
+        let got = self.js(&format!("document.querySelector({css:?}).value")).await;
+        assert_eq!(got.as_str(), Some(text), "typing into {css}");
     }
 
     pub async fn click(&self, css: &str) {

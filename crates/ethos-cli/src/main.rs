@@ -11,6 +11,7 @@ usage:
       Score a VITAL-format JSON file whose predictions are filled in
       (pred_distribution for distributional/OpinionQA files, output for steerable-value files).
       Prints one JSON object.
+
 ";
 
 fn main() {
@@ -20,7 +21,7 @@ fn main() {
         Some("score") => score::main(rest),
         Some("run") => run::main(rest),
         Some("-h" | "--help" | "help") => {
-            print!("{USAGE}");
+            print!("{USAGE}{}\n", run::USAGE);
             0
         }
         Some(other) => {

@@ -38,10 +38,13 @@ pub const USAGE: &str = "\
 usage: ethos run --file F [--ids ID[,ID...]] --method ethosagents|vanilla|prompting
                  --provider openai|anthropic --base-url URL --model M [--key-env VAR]
                  [--k N] [--seed S] [--concurrency C]
-                 [--dist auto|logprobs|votes|sampling|verbalised] [--samples N] [--out FILE]
+                 [--dist auto|logprobs|votes|sampling|verbalised] [--samples N]
+                 [--perspectives lines|json] [--out FILE]
   Runs the items through the method against the endpoint and writes FILE (the VITAL shape with
   pred_distribution/output filled, for `ethos score`) and FILE.records.jsonl (run records).
-  The key is read from the environment variable named by --key-env (never from the command line).";
+  The key is read from the environment variable named by --key-env (never from the command line).
+  --perspectives json asks stage 1 for schema-checked JSON (not the reference format; for small
+  local models that cannot follow the `#` line format).";
 
 #[derive(Debug)]
 pub enum RunError {
@@ -117,6 +120,8 @@ pub struct RunArgs {
     pub seed: u64,
     pub concurrency: usize,
     pub dist: DistSetting,
+    /// Stage 1 as schema-constrained JSON (`--perspectives json`) instead of `#` lines.
+    pub structured_perspectives: bool,
     pub out: PathBuf,
 }
 
@@ -152,6 +157,7 @@ pub fn parse_args(args: &[String]) -> Result<RunArgs, RunError> {
         "--concurrency",
         "--dist",
         "--samples",
+        "--perspectives",
         "--out",
     ];
     let mut it = args.iter();
@@ -227,6 +233,11 @@ pub fn parse_args(args: &[String]) -> Result<RunArgs, RunError> {
             )))
         }
     };
+    let structured_perspectives = match map.get("--perspectives").map(|s| s.to_ascii_lowercase()).as_deref() {
+        None | Some("lines") => false,
+        Some("json") => true,
+        Some(other) => return Err(usage(format!("unknown --perspectives {other:?} (lines, json)"))),
+    };
     let ids = map.get("--ids").map(|s| {
         s.split(',')
             .map(|p| p.trim().to_string())
@@ -265,6 +276,7 @@ pub fn parse_args(args: &[String]) -> Result<RunArgs, RunError> {
         concurrency: usize::try_from(number("--concurrency", 4)?)
             .map_err(|_| usage("--concurrency is too large".into()))?,
         dist,
+        structured_perspectives,
         out,
     })
 }
@@ -512,6 +524,7 @@ pub async fn run(args: &RunArgs, progress: &mut Progress) -> Result<String, RunE
     settings.seed = args.seed;
     settings.concurrency = args.concurrency.max(1);
     settings.distribution = args.dist;
+    settings.structured_perspectives = args.structured_perspectives;
     settings
         .validate()
         .map_err(|e| RunError::Usage(format!("invalid settings: {e}")))?;

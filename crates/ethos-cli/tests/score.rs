@@ -202,7 +202,7 @@ fn malformed_files_name_the_record() {
     fails_with(
         &["score", path.to_str().unwrap()],
         1,
-        &["record 7", "cannot be normalised"],
+        &["record 7", "gold_distribution", "sums to more than a number can hold"],
     );
     let _ = std::fs::remove_file(&path);
 
