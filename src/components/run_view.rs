@@ -62,6 +62,15 @@ pub fn RunView() -> impl IntoView {
     view! {
         <Show when=move || session.record.with(|r| r.is_some())>
             <p class="muted small" id="run-of">{header}</p>
+            <Show when=move || {
+                let shown = session.record.with(|r| r.as_ref().map(|r| (r.item.source(), r.item.id().clone())));
+                let picked = ui.item.with(|i| i.as_ref().map(|i| (i.source(), i.id().clone())));
+                picked.is_some() && shown != picked
+            }>
+                <p class="note small no-print" id="other-item">
+                    "The run below is for another scenario than the one selected above: press Run to run the selected one."
+                </p>
+            </Show>
             <section aria-labelledby="perspectives-h">
                 <h3 id="perspectives-h">{move || format!("Perspectives ({})", count())}</h3>
                 {move || shortfall().map(|s| view! { <p class="warning small">{s}</p> })}
