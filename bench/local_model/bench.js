@@ -6,6 +6,7 @@ const TOKENS = Number(params.get("tokens") || 128);
 const PROMPT = params.get("prompt") || "Write a long, detailed essay about the history of medicine.";
 const DIST_PROMPT = params.get("dist_prompt") || "";
 const N_OPTIONS = Number(params.get("n_options") || 2);
+const BACKEND = params.get("backend") || "auto";
 const logEl = document.getElementById("log");
 const log = (s) => { logEl.textContent += "\n" + s; };
 
@@ -16,12 +17,13 @@ try {
     .observe({ type: "longtask", buffered: true });
 } catch (_) { /* not supported */ }
 
-const worker = new Worker("worker.js", { type: "module" });
+const worker = new Worker(params.get("baseline") === "1" ? "worker.js?baseline=1" : "worker.js", { type: "module" });
+let relaxedSimd = null;
 let nextId = 1;
 const pending = new Map();
 worker.onmessage = (e) => {
   const m = JSON.parse(e.data);
-  if (m.type === "ready") return;
+  if (m.type === "ready") { relaxedSimd = m.relaxed_simd; return; }
   const p = pending.get(m.id);
   if (!p) return;
   if (m.type === "progress") { p.progress.push(m); return; }
@@ -49,13 +51,13 @@ async function report(obj) {
   try {
     await call({ type: "delete_cached", key: MODEL });
     let t = performance.now();
-    const first = await call({ type: "load", url: MODEL, file_name: null, cache: true, requantize: true });
+    const first = await call({ type: "load", url: MODEL, file_name: null, cache: true, requantize: true, backend: BACKEND });
     out.load_ms = performance.now() - t;
     out.info = first.info;
     out.first_load_from_cache = first.from_cache;
     out.download_progress_events = first.progress.filter((p) => p.phase === "download").length;
     t = performance.now();
-    const again = await call({ type: "load", url: MODEL, file_name: null, cache: true, requantize: true });
+    const again = await call({ type: "load", url: MODEL, file_name: null, cache: true, requantize: true, backend: BACKEND });
     out.reload_ms = performance.now() - t;
     out.reload_from_cache = again.from_cache;
     out.cached = (await call({ type: "list_cached" })).entries;
@@ -81,6 +83,7 @@ async function report(obj) {
       out.distribution = d.dist;
       out.distribution_timings = d.timings;
     }
+    out.relaxed_simd = relaxedSimd;
     await call({ type: "delete_cached", key: MODEL });
     out.cached_after_delete = (await call({ type: "list_cached" })).entries;
   } catch (e) {

@@ -107,6 +107,8 @@ def main():
     ap.add_argument("--gguf")
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--timeout", type=int, default=900)
+    ap.add_argument("--baseline", action="store_true", help="force the build without relaxed-simd")
+    ap.add_argument("--backend", default="auto", choices=["auto", "fast", "candle"], help="runtime in the tab")
     a = ap.parse_args()
     gguf = find_gguf(a.gguf)
     target = os.environ.get("CARGO_TARGET_DIR", "/work/target-localmodel")
@@ -116,6 +118,8 @@ def main():
     site = tempfile.mkdtemp(prefix="ethos-local-bench-")
     for f in ["worker.js", "ethos_local.js", "ethos_local_bg.wasm"]:
         shutil.copy(os.path.join(pkg, f), site)
+    if os.path.isdir(os.path.join(pkg, "baseline")):
+        shutil.copytree(os.path.join(pkg, "baseline"), os.path.join(site, "baseline"))
     for f in ["index.html", "bench.js"]:
         shutil.copy(os.path.join(HERE, f), site)
     os.symlink(gguf, os.path.join(site, "model.gguf"))
@@ -123,7 +127,7 @@ def main():
     result = {"event": threading.Event()}
     httpd = serve(site, result)
     dist_prompt, n_options = moralchoice_prompt()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/index.html?" + urllib.parse.urlencode({"tokens": a.tokens, "prompt": PROMPT, "dist_prompt": dist_prompt, "n_options": n_options})
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/index.html?" + urllib.parse.urlencode({"tokens": a.tokens, "prompt": PROMPT, "baseline": "1" if a.baseline else "0", "backend": a.backend, "dist_prompt": dist_prompt, "n_options": n_options})
     chrome = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     profile = tempfile.mkdtemp(prefix="ethos-local-chrome-")
     browser = subprocess.Popen([chrome, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -155,7 +159,7 @@ def main():
     g = tab["generate"]["timings"]
     tab_p = g["prompt_tokens"] * 1000 / g["prompt_ms"] if g["prompt_ms"] else 0
     tab_g = g["generated_tokens"] * 1000 / g["generation_ms"] if g["generation_ms"] else 0
-    print(f"GGUF: {gguf} ({os.path.getsize(gguf)/1e6:.1f} MB); worker wasm {wasm_bytes/1e6:.2f} MB; backend in tab: {tab['info'].get('backend')}")
+    print(f"GGUF: {gguf} ({os.path.getsize(gguf)/1e6:.1f} MB); worker wasm {wasm_bytes/1e6:.2f} MB; backend in tab: {tab['info'].get('backend')}, relaxed-simd build: {tab.get('relaxed_simd')}")
     print(f"load: {tab['load_ms']:.0f} ms from URL (progress events {tab['download_progress_events']}), reload {tab['reload_ms']:.0f} ms from cache={tab['reload_from_cache']}; cancel -> {tab['cancel_result']}; cache after delete: {tab['cached_after_delete']}")
     print(f"load average: {os.getloadavg()[0]:.2f} (2 cores shared; figures are noisy)")
     print(f"{'runtime':38} {'prompt tok':>10} {'prompt tok/s':>12} {'gen tok':>8} {'gen tok/s':>10}")

@@ -4,8 +4,9 @@
 #   crates/ethos-local/build-worker.sh [OUT_DIR]
 #
 # OUT_DIR (default $CARGO_TARGET_DIR/local-model-web, CARGO_TARGET_DIR defaulting to
-# /work/target-localmodel) receives worker.js, ethos_local.js and ethos_local_bg.wasm: serve
-# them together (the app: copy them to dist/local-model/). The RUSTFLAGS here apply to this
+# /work/target-localmodel) receives worker.js, ethos_local.js, ethos_local_bg.wasm and
+# baseline/ (the same without relaxed-simd): serve them together (the app: copy the directory
+# to dist/local-model/). The RUSTFLAGS here apply to this
 # build only (own target dir), never to the app's.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -15,7 +16,7 @@ OUT="${1:-$CARGO_TARGET_DIR/local-model-web}"
 # simd128 for candle's Q8_0 kernels and ours; relaxed-simd (Chromium 114+; set
 # RELAXED_SIMD= to build without it) for the Q4 dot products; getrandom via crypto.
 # WASM_OPT=1 also runs wasm-opt -O3 (about 5 minutes here, a few % smaller).
-export RUSTFLAGS="-C target-feature=+simd128${RELAXED_SIMD:-,+relaxed-simd} --cfg getrandom_backend=\"wasm_js\" ${EXTRA_RUSTFLAGS:-}"
+export RUSTFLAGS="-C target-feature=+simd128${RELAXED_SIMD-,+relaxed-simd} --cfg getrandom_backend=\"wasm_js\" ${EXTRA_RUSTFLAGS:-}"
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=3
 export CARGO_PROFILE_RELEASE_LTO="${LTO:-fat}"
 export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
@@ -32,5 +33,11 @@ if command -v wasm-opt >/dev/null 2>&1 && [[ "${WASM_OPT:-0}" == "1" ]]; then
         "$OUT/ethos_local_bg.wasm" -o "$OUT/ethos_local_bg.wasm.opt" && mv "$OUT/ethos_local_bg.wasm.opt" "$OUT/ethos_local_bg.wasm"
 fi
 cp "$HERE/js/worker.js" "$OUT/worker.js"
+# A second build without relaxed-simd for browsers that lack it (the worker picks at run time),
+# in its own target dir so the two RUSTFLAGS sets do not rebuild each other. BASELINE=0 skips.
+if [[ "${BASELINE:-1}" == "1" && -n "${RELAXED_SIMD-x}" ]]; then
+    RELAXED_SIMD= CARGO_TARGET_DIR="$CARGO_TARGET_DIR/baseline" BASELINE=0 "$HERE/build-worker.sh" "$OUT/baseline" >/dev/null
+    rm -f "$OUT/baseline/worker.js"
+fi
 ls -l "$OUT" >&2
 echo "$OUT"

@@ -6,7 +6,12 @@
 // posted as { json, file }. Model calls run one at a time; "cancel" is handled at once and a
 // running generation stops at the next token.
 
-import init, { Engine } from "./ethos_local.js";
+// relaxed-simd (i8x16.relaxed_swizzle) support decides which build to load; both expose the same API.
+const RELAXED_SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 15, 1, 13, 0, 65, 1, 253, 15, 65, 2, 253, 15, 253, 128, 2, 11]);
+let relaxedSimd = false;
+try { relaxedSimd = WebAssembly.validate(RELAXED_SIMD_PROBE); } catch (_) { relaxedSimd = false; }
+// "worker.js?baseline=1" forces the build without relaxed-simd (benchmarks, debugging).
+if (new URL(self.location.href).searchParams.get("baseline") === "1") relaxedSimd = false;
 
 const CACHE_NAME = "ethos-local-models-v1";
 const FILE_PREFIX = "/__ethos_local_model_file__/";
@@ -17,10 +22,12 @@ const cancelled = new Set();
 let queue = Promise.resolve();
 
 const post = (m) => self.postMessage(JSON.stringify(m));
-const ready = init().then(() => {
-  engine = new Engine();
-  post({ type: "ready" });
-});
+const ready = import(relaxedSimd ? "./ethos_local.js" : "./baseline/ethos_local.js")
+  .then(async (mod) => {
+    await mod.default();
+    engine = new mod.Engine();
+    post({ type: "ready", relaxed_simd: relaxedSimd });
+  });
 
 // A zero-delay yield (setTimeout is clamped to 4 ms when nested).
 const channel = new MessageChannel();
@@ -132,7 +139,7 @@ async function load(msg, file) {
   }
   post({ type: "progress", id, phase: "load", loaded: 0, total: null });
   await yieldNow();
-  const info = JSON.parse(engine.load(bytes, msg.requantize !== false));
+  const info = JSON.parse(engine.load(bytes, msg.requantize !== false, msg.backend || undefined));
   post({ type: "loaded", id, info, from_cache: fromCache });
 }
 

@@ -65,7 +65,16 @@ pub struct CachedModel {
 pub enum ToWorker {
     /// Load a GGUF: from `url` (Cache Storage first, then the network), or from the `File` posted
     /// beside this message (`file_name` set). `cache` keeps the bytes in Cache Storage.
-    Load { id: u32, url: Option<String>, file_name: Option<String>, cache: bool, requantize: bool },
+    /// `backend`: "auto" (default), "fast" or "candle".
+    Load {
+        id: u32,
+        url: Option<String>,
+        file_name: Option<String>,
+        cache: bool,
+        requantize: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backend: Option<String>,
+    },
     Generate { id: u32, request: ChatRequest },
     /// The exact letter distribution at the answer position of `request`'s prompt.
     Distribution { id: u32, request: ChatRequest, n_options: usize, top_n: usize },
@@ -78,8 +87,11 @@ pub enum ToWorker {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromWorker {
-    /// The worker's wasm is initialised and it accepts messages.
-    Ready,
+    /// The worker's wasm is initialised and it accepts messages; which build it loaded.
+    Ready {
+        #[serde(default)]
+        relaxed_simd: bool,
+    },
     /// `phase`: "download", "cache" (read from Cache Storage), "file", "load" (building the model).
     Progress { id: u32, phase: String, loaded: u64, total: Option<u64> },
     Loaded { id: u32, info: ModelInfo, from_cache: bool },
@@ -100,6 +112,8 @@ mod tests {
         let m = ToWorker::Cancel { id: 3 };
         let s = serde_json::to_string(&m).expect("json");
         assert_eq!(s, r#"{"type":"cancel","id":3}"#);
+        let r: FromWorker = serde_json::from_str(r#"{"type":"ready","relaxed_simd":true}"#).expect("ready");
+        assert_eq!(r, FromWorker::Ready { relaxed_simd: true });
         let e: FromWorker = serde_json::from_str(r#"{"type":"error","id":1,"error":{"kind":"cancelled"}}"#).expect("parse");
         assert_eq!(e, FromWorker::Error { id: Some(1), error: ChatError::Cancelled });
         let t = Timings { prompt_tokens: 10, prompt_ms: 500.0, generated_tokens: 4, generation_ms: 200.0 };

@@ -47,7 +47,7 @@ pub struct WorkerModel {
 
 fn event_id(ev: &FromWorker) -> Option<u32> {
     match ev {
-        FromWorker::Ready => None,
+        FromWorker::Ready { .. } => None,
         FromWorker::Progress { id, .. }
         | FromWorker::Loaded { id, .. }
         | FromWorker::Delta { id, .. }
@@ -175,13 +175,13 @@ impl WorkerModel {
     /// Returns the model's description and whether it came from the cache.
     pub async fn load_url(&self, url: &str, cache: bool, on_progress: &mut dyn FnMut(Progress)) -> Result<(ModelInfo, bool), ChatError> {
         let url = url.to_string();
-        self.load(move |id| ToWorker::Load { id, url: Some(url), file_name: None, cache, requantize: true }, None, on_progress).await
+        self.load(move |id| ToWorker::Load { id, url: Some(url), file_name: None, cache, requantize: true, backend: None }, None, on_progress).await
     }
 
     /// Load a GGUF the user picked (kept in Cache Storage as `file:NAME` when `cache`).
     pub async fn load_file(&self, file: &web_sys::File, cache: bool, on_progress: &mut dyn FnMut(Progress)) -> Result<(ModelInfo, bool), ChatError> {
         let name = file.name();
-        self.load(move |id| ToWorker::Load { id, url: None, file_name: Some(name), cache, requantize: true }, Some(file), on_progress).await
+        self.load(move |id| ToWorker::Load { id, url: None, file_name: Some(name), cache, requantize: true, backend: None }, Some(file), on_progress).await
     }
 
     /// Models kept in Cache Storage.

@@ -40,11 +40,18 @@ impl Engine {
         Engine { model: None, job: None }
     }
 
-    /// Build the model from GGUF bytes; returns the [`crate::ModelInfo`] JSON.
-    pub fn load(&mut self, bytes: &[u8], requantize: bool) -> Result<String, JsValue> {
+    /// Build the model from GGUF bytes; returns the [`crate::ModelInfo`] JSON. `backend`:
+    /// "fast", "candle" or anything else for automatic.
+    pub fn load(&mut self, bytes: &[u8], requantize: bool, backend: Option<String>) -> Result<String, JsValue> {
+        use crate::runtime::Backend;
         self.model = None;
         self.job = None;
-        let model = LocalModel::from_gguf_bytes(bytes, LoadOptions { backend: crate::runtime::Backend::Auto, requantize_to_q8_0: requantize }).map_err(local_err)?;
+        let backend = match backend.as_deref() {
+            Some("fast") => Backend::Fast,
+            Some("candle") => Backend::Candle,
+            _ => Backend::Auto,
+        };
+        let model = LocalModel::from_gguf_bytes(bytes, LoadOptions { backend, requantize_to_q8_0: requantize }).map_err(local_err)?;
         let info = serde_json::to_string(model.info()).map_err(|e| js_err(ChatError::Other(e.to_string())))?;
         self.model = Some(model);
         Ok(info)
