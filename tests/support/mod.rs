@@ -155,12 +155,21 @@ impl Browser {
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
                     "--disable-dev-shm-usage",
-                    format!("--window-size={width},{height}"),
+                    format!("--window-size={},{height}", width.max(500)),
                     format!("--user-data-dir={}", profile.display()),
                 ]
             }
         });
-        let caps = caps.as_object().cloned().unwrap_or_default();
+        let mut caps = caps.as_object().cloned().unwrap_or_default();
+        // Chromium windows are at least 500 px wide: narrower views use mobile emulation.
+        if width < 500 {
+            if let Some(opts) = caps.get_mut("goog:chromeOptions").and_then(|o| o.as_object_mut()) {
+                opts.insert(
+                    "mobileEmulation".into(),
+                    serde_json::json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0}}),
+                );
+            }
+        }
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = loop {
             match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new()).capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
