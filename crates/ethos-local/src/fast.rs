@@ -52,13 +52,13 @@ impl QMat {
         if cols % QK != 0 {
             return Err(LocalError::Unsupported("matrix width not a multiple of 32".into()));
         }
-        let nb = rows * cols / QK;
+        let nb = rows.checked_mul(cols / QK).ok_or_else(|| LocalError::Gguf("tensor too large".into()))?;
         let (bsize, qbytes) = match kind {
             Kind::Q4_1 => (20, 16),
             Kind::Q4_0 => (18, 16),
             Kind::Q8_0 => (34, 32),
         };
-        if raw.len() < nb * bsize {
+        if nb.checked_mul(bsize).is_none_or(|need| raw.len() < need) {
             return Err(LocalError::Gguf("tensor data is truncated".into()));
         }
         let mut d = Vec::with_capacity(nb);
@@ -368,8 +368,10 @@ fn kind_of(t: GgmlDType) -> Option<Kind> {
 fn tensor_bytes<'a>(ct: &Content, bytes: &'a [u8], name: &str) -> Result<(&'a [u8], GgmlDType, Vec<usize>), LocalError> {
     let info = ct.tensor_infos.get(name).ok_or_else(|| LocalError::Gguf(format!("missing tensor {name}")))?;
     let dims = info.shape.dims().to_vec();
-    let n: usize = dims.iter().product();
-    let size = n / info.ggml_dtype.block_size() * info.ggml_dtype.type_size();
+    let n = dims.iter().try_fold(1usize, |a, d| a.checked_mul(*d)).ok_or_else(|| LocalError::Gguf(format!("tensor {name} is too large")))?;
+    let size = (n / info.ggml_dtype.block_size().max(1))
+        .checked_mul(info.ggml_dtype.type_size())
+        .ok_or_else(|| LocalError::Gguf(format!("tensor {name} is too large")))?;
     let start = usize::try_from(ct.tensor_data_offset.saturating_add(info.offset)).unwrap_or(usize::MAX);
     let data = bytes
         .get(start..start.saturating_add(size))
@@ -676,5 +678,66 @@ impl FastLlama {
         let w = self.output.as_ref().unwrap_or(&self.embd);
         matvec(w, &a, &mut logits);
         Ok(Some(logits))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f16_bytes(x: f32) -> [u8; 2] {
+        half::f16::from_f32(x).to_bits().to_le_bytes()
+    }
+
+    /// One Q4_1 row of 64 values (2 blocks) with known nibbles, against a float dot product.
+    #[test]
+    fn q4_1_layout_and_dot_product() {
+        let mut raw = Vec::new();
+        let mut want = Vec::new();
+        for (d, m) in [(0.5f32, -1.0f32), (0.25, 2.0)] {
+            raw.extend_from_slice(&f16_bytes(d));
+            raw.extend_from_slice(&f16_bytes(m));
+            let nib = |j: usize| (j * 7 + 3) % 16;
+            for j in 0..16 {
+                raw.push((nib(j) as u8) | ((nib(j + 16) as u8) << 4));
+            }
+            for j in 0..32 {
+                want.push(d * nib(j) as f32 + m);
+            }
+        }
+        let w = QMat::from_gguf(Kind::Q4_1, &raw, 1, 64).expect("q4_1");
+        let mut row = vec![0.0; 64];
+        w.row_f32(0, &mut row);
+        assert_eq!(row, want);
+        let x: Vec<f32> = (0..64).map(|i| ((i as f32) * 0.37).sin()).collect();
+        let mut qa = QAct::new(64);
+        qa.quantize(&x);
+        let mut out = [0.0f32];
+        matvec(&w, &qa, &mut out);
+        let exact: f32 = want.iter().zip(&x).map(|(a, b)| a * b).sum();
+        assert!((out[0] - exact).abs() < 0.05 * exact.abs().max(1.0), "{} vs {exact}", out[0]);
+    }
+
+    #[test]
+    fn q8_0_matches_dequantised_dot() {
+        let mut raw = Vec::new();
+        raw.extend_from_slice(&f16_bytes(0.1));
+        raw.extend((0..32).map(|j| (j as i8 - 16) as u8));
+        let w = QMat::from_gguf(Kind::Q8_0, &raw, 1, 32).expect("q8_0");
+        let x: Vec<f32> = (0..32).map(|i| 1.0 - i as f32 / 16.0).collect();
+        let mut qa = QAct::new(32);
+        qa.quantize(&x);
+        let mut out = [0.0f32];
+        matvec(&w, &qa, &mut out);
+        let mut row = vec![0.0; 32];
+        w.row_f32(0, &mut row);
+        let exact: f32 = row.iter().zip(&x).map(|(a, b)| a * b).sum();
+        assert!((out[0] - exact).abs() < 0.02 * exact.abs().max(1.0), "{} vs {exact}", out[0]);
+    }
+
+    #[test]
+    fn truncated_data_is_an_error() {
+        assert!(QMat::from_gguf(Kind::Q4_1, &[0u8; 10], 1, 32).is_err());
+        assert!(QMat::from_gguf(Kind::Q8_0, &[0u8; 34], 1, 33).is_err());
     }
 }

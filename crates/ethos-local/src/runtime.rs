@@ -642,3 +642,21 @@ mod tests {
         assert!(draws(7).iter().any(|t| *t != 1), "high temperature must sometimes leave the argmax");
     }
 }
+
+#[cfg(test)]
+mod load_tests {
+    use super::*;
+
+    #[test]
+    fn garbage_and_truncated_files_are_errors_not_panics() {
+        assert!(LocalModel::from_gguf_bytes(&[], LoadOptions::default()).is_err());
+        assert!(LocalModel::from_gguf_bytes(b"GGUF\x03\x00\x00\x00garbage", LoadOptions::default()).is_err());
+        let path = std::env::var("ETHOS_LLM_GGUF").unwrap_or_else(|_| "/work/cache/SmolLM2-135M-Instruct.Q4_1.gguf".into());
+        if let Ok(bytes) = std::fs::read(path) {
+            for cut in [16, 1000, 2_000_000, bytes.len() / 2] {
+                let r = LocalModel::from_gguf_bytes(bytes.get(..cut).unwrap_or(&[]), LoadOptions::default());
+                assert!(r.is_err(), "a file cut at {cut} bytes must be refused");
+            }
+        }
+    }
+}
