@@ -506,16 +506,9 @@ impl Session {
     }
 }
 
-/// Indices of perspectives whose comment is missing or failed.
+/// Indices of perspectives whose comment is missing or failed ([`RunRecord::missing_comments`]).
 pub fn missing_comments(r: &RunRecord) -> Vec<usize> {
-    (0..r.perspectives.perspectives.len())
-        .filter(|&i| {
-            !r.comments
-                .get(i)
-                .and_then(Option::as_ref)
-                .is_some_and(CommentRecord::is_ok)
-        })
-        .collect()
+    r.missing_comments()
 }
 
 fn done_message(r: Option<&RunRecord>) -> String {
@@ -544,29 +537,12 @@ fn done_message(r: Option<&RunRecord>) -> String {
 
 /// Remove perspective `index` and its comment, keeping the other comments (re-numbered).
 pub fn remove_perspective(r: &mut RunRecord, index: usize) {
-    if index < r.perspectives.perspectives.len() {
-        r.perspectives.perspectives.remove(index);
-    }
-    if index < r.comments.len() {
-        r.comments.remove(index);
-    }
-    for (i, c) in r.comments.iter_mut().enumerate() {
-        if let Some(c) = c {
-            c.index = i;
-        }
-    }
-    r.perspectives.edited = true;
-    r.result = None;
+    r.remove_perspective(index);
 }
 
 /// Add a perspective at the end; its comment is to be written.
 pub fn add_perspective(r: &mut RunRecord, p: Perspective) {
-    let n = r.perspectives.perspectives.len();
-    r.comments.resize(n, None);
-    r.perspectives.perspectives.push(p);
-    r.comments.push(None);
-    r.perspectives.edited = true;
-    r.result = None;
+    r.add_perspective(p);
 }
 
 pub fn session() -> Session {

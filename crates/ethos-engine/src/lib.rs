@@ -5,6 +5,7 @@
 pub mod answer;
 pub mod chat;
 pub mod distribution;
+pub mod estimate;
 pub mod metrics;
 pub mod persona;
 pub mod pipeline;

@@ -294,6 +294,72 @@ pub struct RunRecord {
     pub finished_ms: Option<f64>,
 }
 
+/// The `version` of a JSON document when it is an object whose `version` is a non-negative
+/// integer (as `Value::as_u64` would say), else None. Any other JSON is accepted and skipped;
+/// invalid JSON is an error.
+struct VersionProbe(Option<u64>);
+
+impl<'de> Deserialize<'de> for VersionProbe {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Probe { top: true }).map(VersionProbe)
+    }
+}
+
+/// The value of `version` inside the top-level object.
+struct VersionValue(Option<u64>);
+
+impl<'de> Deserialize<'de> for VersionValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Probe { top: false }).map(VersionValue)
+    }
+}
+
+/// `top`: looking at the whole document (only an object carries a version); else at the value
+/// of `version` (only a non-negative integer is one).
+struct Probe {
+    top: bool,
+}
+
+impl<'de> serde::de::Visitor<'de> for Probe {
+    type Value = Option<u64>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut version = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if self.top && key == "version" {
+                version = map.next_value::<VersionValue>()?.0;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(version)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok((!self.top).then_some(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(u64::try_from(v).ok().filter(|_| !self.top))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RecordError {
     #[error("this is not a run record (invalid JSON or missing fields): {0}")]
@@ -334,9 +400,11 @@ impl RunRecord {
 
     /// Parse and validate a record exported by this app.
     pub fn from_json(text: &str) -> Result<Self, RecordError> {
-        let value: serde_json::Value =
+        // A cheap first pass reads only `version` (skipping the rest); the record is then parsed
+        // straight from the text. (Going through `serde_json::Value` would make the compiler emit
+        // a second copy of every deserializer, which the browser build pays for in size.)
+        let VersionProbe(found) =
             serde_json::from_str(text).map_err(|e| RecordError::Json(e.to_string()))?;
-        let found = value.get("version").and_then(serde_json::Value::as_u64);
         match found {
             None => return Err(RecordError::Json("no `version` field".into())),
             Some(v) if v != u64::from(RECORD_VERSION) => {
@@ -348,7 +416,7 @@ impl RunRecord {
             Some(_) => {}
         }
         let record: RunRecord =
-            serde_json::from_value(value).map_err(|e| RecordError::Json(e.to_string()))?;
+            serde_json::from_str(text).map_err(|e| RecordError::Json(e.to_string()))?;
         record.validate()?;
         Ok(record)
     }
@@ -531,6 +599,48 @@ impl RunRecord {
         }
         self.result = None;
         Ok(())
+    }
+
+    /// Add a perspective at the end; its comment is to be written. The other comments are kept;
+    /// the result is cleared.
+    pub fn add_perspective(&mut self, perspective: Perspective) {
+        let n = self.perspectives.perspectives.len();
+        self.comments.resize(n, None);
+        self.perspectives.perspectives.push(perspective);
+        self.comments.push(None);
+        self.perspectives.edited = true;
+        self.result = None;
+    }
+
+    /// Remove perspective `index` and its comment, keeping the other comments (re-numbered to
+    /// their new positions); the result is cleared. An index out of range removes nothing.
+    pub fn remove_perspective(&mut self, index: usize) {
+        if index < self.perspectives.perspectives.len() {
+            self.perspectives.perspectives.remove(index);
+        }
+        if index < self.comments.len() {
+            self.comments.remove(index);
+        }
+        for (i, c) in self.comments.iter_mut().enumerate() {
+            if let Some(c) = c {
+                c.index = i;
+            }
+        }
+        self.perspectives.edited = true;
+        self.result = None;
+    }
+
+    /// Indices of perspectives whose comment is missing or failed (what a "continue" run writes).
+    pub fn missing_comments(&self) -> Vec<usize> {
+        (0..self.perspectives.perspectives.len())
+            .filter(|&i| {
+                !self
+                    .comments
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .is_some_and(CommentRecord::is_ok)
+            })
+            .collect()
     }
 
     /// Replace one comment's text by the user's; the result is cleared.
@@ -1137,4 +1247,135 @@ pub fn summary_csv(records: &[RunRecord]) -> String {
         ]));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(k: usize) -> RunRecord {
+        let item = Item::custom("t-1", "Share records?", &["Yes".into(), "No".into()], None)
+            .expect("item");
+        let mut r = RunRecord::new(item, RunSettings::with_model("m"), Method::EthosAgents);
+        for i in 0..k {
+            r.add_perspective(Perspective {
+                raw: format!("P{i}: a, b, c, d, e"),
+                name: format!("P{i}"),
+                ..Default::default()
+            });
+        }
+        r.perspectives.edited = false;
+        r
+    }
+
+    fn ok_comment(i: usize, text: &str) -> CommentRecord {
+        CommentRecord {
+            index: i,
+            perspective: format!("P{i}"),
+            call_id: None,
+            raw: text.into(),
+            cleaned: text.into(),
+            letter: Some('A'),
+            edited: false,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn removing_a_perspective_keeps_and_renumbers_the_other_comments() {
+        let mut r = record(3);
+        assert_eq!(r.comments, vec![None, None, None]);
+        r.comments = vec![
+            Some(ok_comment(0, "A. zero")),
+            None,
+            Some(ok_comment(2, "A. two")),
+        ];
+        r.result = Some(RunResult::Overton(OvertonResult {
+            text: "x".into(),
+            coverage: None,
+        }));
+        assert_eq!(r.missing_comments(), vec![1]);
+        r.remove_perspective(1);
+        assert!(r.perspectives.edited);
+        assert!(r.result.is_none());
+        let names: Vec<_> = r
+            .perspectives
+            .perspectives
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(names, ["P0", "P2"]);
+        let kept: Vec<_> = r
+            .comments
+            .iter()
+            .flatten()
+            .map(|c| (c.index, c.raw.as_str()))
+            .collect();
+        assert_eq!(kept, [(0, "A. zero"), (1, "A. two")]);
+        assert!(r.missing_comments().is_empty());
+        assert!(r.validate().is_ok(), "{:?}", r.validate());
+
+        r.remove_perspective(99); // out of range: nothing removed, no panic
+        assert_eq!(r.perspectives.perspectives.len(), 2);
+        assert_eq!(r.comments.len(), 2);
+    }
+
+    #[test]
+    fn adding_a_perspective_keeps_the_comments_and_leaves_a_slot_to_write() {
+        let mut r = record(2);
+        // Fewer comment slots than perspectives (comments never written): padded, not shifted.
+        r.comments = vec![Some(ok_comment(0, "A. zero"))];
+        r.add_perspective(Perspective::default());
+        assert_eq!(r.perspectives.perspectives.len(), 3);
+        assert_eq!(r.comments.len(), 3);
+        assert_eq!(
+            r.comments[0].as_ref().map(|c| c.raw.as_str()),
+            Some("A. zero")
+        );
+        assert!(r.perspectives.edited);
+        assert_eq!(r.missing_comments(), vec![1, 2]);
+        // A failed comment counts as missing.
+        r.comments[1] = Some(CommentRecord {
+            error: Some(ChatError::Cancelled),
+            ..ok_comment(1, "")
+        });
+        r.comments[2] = Some(ok_comment(2, "A. two"));
+        assert_eq!(r.missing_comments(), vec![1]);
+    }
+
+    #[test]
+    fn version_is_checked_before_the_record_is_read() {
+        let no_version = |_: &str| RecordError::Json("no `version` field".into());
+        for text in [
+            "[1, 2]",
+            "\"x\"",
+            "3",
+            "null",
+            "{}",
+            r#"{"version": "1"}"#,
+            r#"{"version": -1}"#,
+            r#"{"version": 1.0}"#,
+            r#"{"a": {"version": 1}, "version": [1]}"#,
+        ] {
+            assert_eq!(RunRecord::from_json(text), Err(no_version(text)), "{text}");
+        }
+        assert_eq!(
+            RunRecord::from_json(r#"{"other": [1, {"x": null}], "version": 7}"#),
+            Err(RecordError::Version {
+                found: 7,
+                supported: RECORD_VERSION
+            })
+        );
+        // Right version, but not a record: the field error, from the text itself.
+        let err = RunRecord::from_json(r#"{"version": 1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing field"), "{err}");
+        assert!(matches!(
+            RunRecord::from_json("{\"version\": 1"),
+            Err(RecordError::Json(_))
+        ));
+        let r = record(2);
+        assert_eq!(RunRecord::from_json(&r.to_json()), Ok(r));
+    }
 }

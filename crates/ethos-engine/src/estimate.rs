@@ -1,0 +1,134 @@
+//! A pre-run estimate of calls and tokens (upper bounds for output, rough for prompts: about
+//! four characters per token). Shown before Run so a user knows what a run will cost.
+
+use crate::settings::{DistSetting, RunSettings};
+use crate::vital::{Item, Mode};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Estimate {
+    pub calls: usize,
+    /// Calls on the critical path (what decides the wall time with enough concurrency).
+    pub sequential: usize,
+    pub prompt_tokens: usize,
+    pub max_output_tokens: usize,
+}
+
+fn tokens(chars: usize) -> usize {
+    chars.div_ceil(4)
+}
+
+pub fn estimate(item: &Item, s: &RunSettings) -> Estimate {
+    let k = s.k.max(1);
+    let d = &s.decoding;
+    let input = item.perspective_input().chars().count();
+    let t = &s.templates;
+    let p1_max = if item.mode() == Mode::Distributional {
+        d.perspectives_max_tokens_distributional
+    } else {
+        d.perspectives.max_tokens
+    } as usize;
+    let comment_tpl = if item.mode() == Mode::Overton {
+        t.comment_overton.len()
+    } else {
+        t.comment_choice.len()
+    };
+    let comments_total = k * d.comments.max_tokens as usize;
+    // stage 1 + stage 2
+    let mut calls = 1 + k;
+    let mut prompt = tokens(t.perspectives.len() + input)
+        + k * tokens(t.comment_system.len() + comment_tpl + input + 120);
+    let mut out = p1_max + comments_total;
+    let mut sequential = 2;
+    match item.mode() {
+        Mode::Overton => {
+            calls += 1;
+            sequential += 1;
+            prompt += tokens(t.combine_overton.len() + input) + comments_total;
+            out += d.overton.max_tokens as usize;
+        }
+        Mode::SteerableValue | Mode::SteerableGroup => {
+            calls += 2;
+            sequential += 2;
+            prompt += tokens(t.select_value.len() + input) + comments_total;
+            prompt += tokens(t.answer_value.len() + input) + d.comments.max_tokens as usize;
+            out += 2 * d.short.max_tokens as usize;
+        }
+        Mode::Distributional => {
+            let (reads, per_read_out) = match s.distribution {
+                DistSetting::Votes => (0, 0),
+                DistSetting::Sampling { n } => (k * n.max(1) as usize, d.short.max_tokens as usize),
+                DistSetting::Verbalised => (k, d.verbalised.max_tokens as usize),
+                DistSetting::Auto | DistSetting::Logprobs => (k, d.short.max_tokens as usize),
+            };
+            if reads > 0 {
+                sequential += 1;
+            }
+            calls += reads;
+            prompt += reads * (tokens(t.read.len() + input) + d.comments.max_tokens as usize);
+            out += reads * per_read_out;
+        }
+    }
+    Estimate {
+        calls,
+        sequential,
+        prompt_tokens: prompt,
+        max_output_tokens: out,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vital::{self, Source};
+
+    #[test]
+    fn estimates_count_calls_per_mode() {
+        let choice_item = Item::custom("t-1", "Share records?", &["Yes".into(), "No".into()], None)
+            .expect("item");
+        let mut s = RunSettings::with_model("m");
+        s.k = 6;
+        s.distribution = DistSetting::Auto;
+        let e = estimate(&choice_item, &s);
+        assert_eq!(
+            (e.calls, e.sequential),
+            (1 + 6 + 6, 3),
+            "distributional: k reads"
+        );
+        s.distribution = DistSetting::Votes;
+        let e = estimate(&choice_item, &s);
+        assert_eq!((e.calls, e.sequential), (1 + 6, 2), "votes: no reads");
+        assert_eq!(
+            e.max_output_tokens,
+            s.decoding.perspectives_max_tokens_distributional as usize
+                + 6 * s.decoding.comments.max_tokens as usize
+        );
+        s.distribution = DistSetting::Sampling { n: 5 };
+        assert_eq!(estimate(&choice_item, &s).calls, 1 + 6 + 30);
+        s.distribution = DistSetting::Sampling { n: 0 };
+        assert_eq!(
+            estimate(&choice_item, &s).calls,
+            1 + 6 + 6,
+            "n is at least 1"
+        );
+
+        let overton = vital::load_value(
+            &serde_json::json!([{"situation": "s", "vrd": ["a"], "explanation": ["e"], "input": "i", "output": null, "id": 1}]),
+            Some(Source::OvertonValueKaleidoscope),
+        )
+        .expect("overton");
+        let e = estimate(&overton[0], &s);
+        assert_eq!((e.calls, e.sequential), (1 + 6 + 1, 3));
+        assert!(e.max_output_tokens >= 450 + 6 * 200 + 200);
+
+        // k = 0 counts as one perspective; prompts grow with the question.
+        s.k = 0;
+        let small = estimate(&overton[0], &s);
+        assert_eq!(small.calls, 1 + 1 + 1);
+        let mut long = s.clone();
+        long.templates.perspectives.push_str(&"x".repeat(4000));
+        assert_eq!(
+            estimate(&overton[0], &long).prompt_tokens,
+            small.prompt_tokens + 1000
+        );
+    }
+}
