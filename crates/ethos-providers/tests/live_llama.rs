@@ -12,8 +12,7 @@
 
 use ethos_engine::distribution::{self, DistMethod};
 use ethos_engine::metrics::js_distance;
-use ethos_engine::persona::parse_perspectives;
-use ethos_engine::pipeline::{NoObserver, Pipeline, PipelineError, SharedRecord, Stages};
+use ethos_engine::pipeline::{NoObserver, Pipeline, SharedRecord, Stages};
 use ethos_engine::record::{RunRecord, RunResult, Stage};
 use ethos_engine::settings::{Decoding, DistSetting, Method, RunSettings};
 use ethos_engine::vital::{self, Item, Source};
@@ -191,12 +190,6 @@ async fn live_distribution_from_top_logprobs_for_a_moralchoice_item() {
     eprintln!("C_001 first-token distribution {:?} (uniform fallback: {}), JS vs gold {js:.4}; top tokens {:?}", d.probs, d.uniform_fallback, top.iter().map(|t| &t.token).collect::<Vec<_>>());
 }
 
-/// Stand-in perspectives used only if the 135M model cannot produce k of them in its tries.
-const FALLBACK_PERSPECTIVES: &str =
-    "#Surgeon: competence, deontology, duty of care, focus, clinician\n\
-#Patient: trust, care ethics, right to safety, fear, patient\n\
-#Regulator: accountability, consequentialism, duty to report, calm, hospital board";
-
 #[tokio::test]
 async fn live_full_distributional_ethosagents_item_k3() {
     let Some(url) = server_url() else { return };
@@ -208,35 +201,20 @@ async fn live_full_distributional_ethosagents_item_k3() {
     settings.seed = 11;
     settings.concurrency = 3;
     settings.distribution = DistSetting::Logprobs;
-    // Shorter outputs than the reference, so the test is quick on a CPU.
-    settings.decoding.perspectives = Decoding::new(1.0, 160);
-    settings.decoding.perspectives_max_tokens_distributional = 160;
+    // The 135M model cannot follow the `#` line format: stage 1 asks for schema-checked JSON,
+    // which llama.cpp enforces with a grammar. Shorter outputs than the reference, so the test
+    // is quick on a CPU.
+    settings.structured_perspectives = true;
+    settings.decoding.perspectives = Decoding::new(1.0, 400);
+    settings.decoding.perspectives_max_tokens_distributional = 400;
     settings.decoding.comments = Decoding::new(1.0, 48);
     let record = SharedRecord::new(RunRecord::new(it.clone(), settings, Method::EthosAgents));
     let clock = || 0.0;
     let pipeline = Pipeline::new(Stages::same(&c), &clock, &NoObserver, record.clone());
-    let result = match pipeline.run_item().await {
-        Ok(r) => r,
-        Err(PipelineError::TooFewPerspectives { got, .. }) => {
-            // A 135M model often writes fewer than k `#` lines: keep what it wrote, top up with
-            // fixed perspectives (as a user would by editing), and run stages 2 and 3 for real.
-            eprintln!("the model wrote {got} of 3 perspectives; topping up with fixed ones");
-            let mut ps = record.with(|r| r.perspectives.perspectives.clone());
-            ps.extend(
-                parse_perspectives(FALLBACK_PERSPECTIVES)
-                    .into_iter()
-                    .skip(got),
-            );
-            ps.truncate(3);
-            record.update(|r| r.set_perspectives(ps));
-            pipeline
-                .write_comments(None)
-                .await
-                .expect("stage 2 on the real model");
-            pipeline.combine().await.expect("stage 3 on the real model")
-        }
-        Err(e) => panic!("pipeline failed: {e}"),
-    };
+    let result = pipeline
+        .run_item()
+        .await
+        .unwrap_or_else(|e| panic!("a full run on the real model: {e}"));
     let RunResult::Distribution(d) = result else {
         panic!("a distribution result")
     };
