@@ -7,6 +7,7 @@ const PROMPT = params.get("prompt") || "Write a long, detailed essay about the h
 const DIST_PROMPT = params.get("dist_prompt") || "";
 const N_OPTIONS = Number(params.get("n_options") || 2);
 const BACKEND = params.get("backend") || "auto";
+const REPEAT = Math.max(1, Number(params.get("repeat") || 3));
 const logEl = document.getElementById("log");
 const log = (s) => { logEl.textContent += "\n" + s; };
 
@@ -75,7 +76,17 @@ async function report(obj) {
       clearInterval(watch);
     }
     longest = 0;
-    const g = await call({ type: "generate", request: req(PROMPT, TOKENS) });
+    // Best of REPEAT runs (the machine is shared: the best run is the least disturbed one).
+    out.runs = [];
+    let g = null;
+    for (let i = 0; i < REPEAT; i++) {
+      const r = await call({ type: "generate", request: req(PROMPT, TOKENS) });
+      out.runs.push(r.timings);
+      if (!g) g = r;
+    }
+    const best = (f) => Math.max(...out.runs.map(f));
+    out.best_prompt_tps = best((t) => t.prompt_tokens * 1000 / t.prompt_ms);
+    out.best_gen_tps = best((t) => t.generated_tokens * 1000 / t.generation_ms);
     out.generate = { timings: g.timings, text: g.response.text, deltas: g.deltas, finish_reason: g.response.finish_reason };
     out.longest_main_thread_task_ms = longest;
     if (DIST_PROMPT) {
