@@ -4,5 +4,6 @@ set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$ETHOS_ROOT"
 scripts/setup.sh
-trunk build --release --locked
+cargo fetch --locked >/dev/null
+trunk build --release --locked --offline
 cargo bench -p ethos-app --bench app

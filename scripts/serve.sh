@@ -10,7 +10,8 @@ scripts/llama-server.sh model
 export ETHOS_LLM_PORT="${ETHOS_LLM_PORT:-8088}"
 PORT="$ETHOS_LLM_PORT" scripts/llama-server.sh start
 trap 'PORT="$ETHOS_LLM_PORT" scripts/llama-server.sh stop || true' EXIT
-trunk build --release --locked
+cargo fetch --locked >/dev/null
+trunk build --release --locked --offline
 # The embedded default: the app reads this file at start-up and preselects the local server.
 cat > dist/ethos-config.json <<JSON
 {"preset": "llamacpp", "base_url": "http://127.0.0.1:$ETHOS_LLM_PORT/v1", "model": "smollm2", "structured_perspectives": true, "note": "SmolLM2-135M runs locally for trying the flow; it is far too small to judge the method."}

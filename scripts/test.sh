@@ -16,7 +16,8 @@ trap 'PORT="$ETHOS_LLM_PORT" scripts/llama-server.sh stop || true' EXIT
 export ETHOS_LLM_URL="${ETHOS_LLM_URL:-http://127.0.0.1:$ETHOS_LLM_PORT/v1}"
 
 log "building the release app (trunk build --release)"
-trunk build --release --locked
+cargo fetch --locked >/dev/null
+trunk build --release --locked --offline
 
 # Property tests: >= 100k cases in all (see crates/ethos-engine/tests/proptests.rs).
 export PROPTEST_CASES="${PROPTEST_CASES:-20000}"
