@@ -7,7 +7,9 @@ use crate::connection::Conn;
 use crate::state::Ui;
 use ethos_engine::persona::Perspective;
 use ethos_engine::pipeline::{Observer, Phase, Pipeline, SharedRecord, Stages};
-use ethos_engine::record::{CallRecord, CommentRecord, RunRecord, RunResult, RunStatus};
+use ethos_engine::record::{
+    records_to_json, CallRecord, CommentRecord, RunRecord, RunResult, RunStatus,
+};
 use ethos_engine::settings::{Method, SettingsError};
 use futures::future::{abortable, AbortHandle};
 use leptos::prelude::*;
@@ -241,10 +243,8 @@ impl Session {
         let key = format!("{BASELINE_PREFIX}{id}");
         if baselines.is_empty() {
             browser::remove(Area::Local, &key);
-        } else if let Ok(b) = serde_json::to_string(&baselines) {
-            if let Err(e) = browser::set(Area::Local, &key, &b) {
-                failed.get_or_insert(e);
-            }
+        } else if let Err(e) = browser::set(Area::Local, &key, &records_to_json(&baselines)) {
+            failed.get_or_insert(e);
         }
         if let Some(e) = failed {
             self.error.set(Some(format!(

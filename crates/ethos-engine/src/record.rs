@@ -683,6 +683,13 @@ impl RunRecord {
     }
 }
 
+/// A JSON array of records, each as [`RunRecord::to_json`] writes it (so the browser build
+/// carries one record serializer, not a compact one besides the pretty one).
+pub fn records_to_json(records: &[RunRecord]) -> String {
+    let parts: Vec<String> = records.iter().map(RunRecord::to_json).collect();
+    format!("[{}]", parts.join(",\n"))
+}
+
 pub(crate) fn compute_totals(calls: &[CallRecord]) -> Totals {
     let mut t = Totals::default();
     for c in calls {
@@ -1377,5 +1384,19 @@ mod tests {
         ));
         let r = record(2);
         assert_eq!(RunRecord::from_json(&r.to_json()), Ok(r));
+    }
+
+    #[test]
+    fn a_list_of_records_is_a_json_array_of_records() {
+        assert_eq!(records_to_json(&[]), "[]");
+        let (a, mut b) = (record(1), record(2));
+        b.method = Method::Vanilla;
+        let text = records_to_json(&[a.clone(), b.clone()]);
+        let values: Vec<serde_json::Value> = serde_json::from_str(&text).expect("array");
+        let back: Vec<RunRecord> = values
+            .iter()
+            .map(|v| RunRecord::from_json(&v.to_string()).expect("record"))
+            .collect();
+        assert_eq!(back, [a, b]);
     }
 }
