@@ -6,13 +6,18 @@ use ethos_local::{LoadOptions, LocalModel};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (Some(path), Some(prompt_file), Some(n)) = (args.get(1), args.get(2), args.get(3).and_then(|n| n.parse::<usize>().ok())) else {
+    let (Some(path), Some(prompt_file), Some(n)) = (
+        args.get(1),
+        args.get(2),
+        args.get(3).and_then(|n| n.parse::<usize>().ok()),
+    ) else {
         eprintln!("usage: dist MODEL.gguf PROMPT_FILE N_OPTIONS");
         std::process::exit(2);
     };
     let run = || -> Result<String, String> {
         let prompt = std::fs::read_to_string(prompt_file).map_err(|e| e.to_string())?;
-        let mut m = LocalModel::from_path(std::path::Path::new(path), LoadOptions::default()).map_err(|e| e.to_string())?;
+        let mut m = LocalModel::from_path(std::path::Path::new(path), LoadOptions::default())
+            .map_err(|e| e.to_string())?;
         let tokens = m.prompt_tokens(&[Message::user(prompt)]);
         let d = m.next_token(&tokens).map_err(|e| e.to_string())?;
         let letters = m.letter_distribution(&d, n, 10);

@@ -8,7 +8,10 @@ fn main() {
         eprintln!("usage: probe MODEL.gguf PROMPT");
         return;
     };
-    for (name, opts) in [("fast", LoadOptions::fast()), ("candle", LoadOptions::candle(false))] {
+    for (name, opts) in [
+        ("fast", LoadOptions::fast()),
+        ("candle", LoadOptions::candle(false)),
+    ] {
         let mut m = match LocalModel::from_path(std::path::Path::new(path), opts) {
             Ok(m) => m,
             Err(e) => {
@@ -24,8 +27,16 @@ fn main() {
         let t = std::time::Instant::now();
         match m.next_token(&toks) {
             Ok(d) => {
-                let top: Vec<(String, f64)> = m.top_logprobs(&d, 5).into_iter().map(|t| (t.token, (t.logprob * 1e4).round() / 1e4)).collect();
-                println!("{name:7} {:>4} tokens {:>6.0} ms {top:?}", toks.len(), t.elapsed().as_secs_f64() * 1e3);
+                let top: Vec<(String, f64)> = m
+                    .top_logprobs(&d, 5)
+                    .into_iter()
+                    .map(|t| (t.token, (t.logprob * 1e4).round() / 1e4))
+                    .collect();
+                println!(
+                    "{name:7} {:>4} tokens {:>6.0} ms {top:?}",
+                    toks.len(),
+                    t.elapsed().as_secs_f64() * 1e3
+                );
             }
             Err(e) => eprintln!("{name}: {e}"),
         }

@@ -17,7 +17,10 @@ pub struct LocalChat {
 
 impl LocalChat {
     pub fn new(model: LocalModel) -> Self {
-        Self { model: RefCell::new(model), cancel: Arc::new(AtomicBool::new(false)) }
+        Self {
+            model: RefCell::new(model),
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     /// A handle that cancels the running call when set (reset at the start of each call).
@@ -37,13 +40,20 @@ impl LocalChat {
 pub(crate) fn to_chat_error(e: LocalError) -> ChatError {
     match e {
         LocalError::Cancelled => ChatError::Cancelled,
-        LocalError::ContextFull { .. } => ChatError::BadRequest { status: 400, message: e.to_string() },
+        LocalError::ContextFull { .. } => ChatError::BadRequest {
+            status: 400,
+            message: e.to_string(),
+        },
         other => ChatError::Other(other.to_string()),
     }
 }
 
 impl ChatModel for LocalChat {
-    async fn chat(&self, req: &ChatRequest, on_delta: &mut dyn FnMut(&str)) -> Result<ChatResponse, ChatError> {
+    async fn chat(
+        &self,
+        req: &ChatRequest,
+        on_delta: &mut dyn FnMut(&str),
+    ) -> Result<ChatResponse, ChatError> {
         self.cancel.store(false, Ordering::SeqCst);
         let cancel = self.cancel.clone();
         self.with_model(|m| {

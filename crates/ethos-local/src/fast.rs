@@ -49,10 +49,14 @@ struct QMat {
 
 impl QMat {
     fn from_gguf(kind: Kind, raw: &[u8], rows: usize, cols: usize) -> Result<Self, LocalError> {
-        if cols % QK != 0 {
-            return Err(LocalError::Unsupported("matrix width not a multiple of 32".into()));
+        if !cols.is_multiple_of(QK) {
+            return Err(LocalError::Unsupported(
+                "matrix width not a multiple of 32".into(),
+            ));
         }
-        let nb = rows.checked_mul(cols / QK).ok_or_else(|| LocalError::Gguf("tensor too large".into()))?;
+        let nb = rows
+            .checked_mul(cols / QK)
+            .ok_or_else(|| LocalError::Gguf("tensor too large".into()))?;
         let (bsize, qbytes) = match kind {
             Kind::Q4_1 => (20, 16),
             Kind::Q4_0 => (18, 16),
@@ -65,7 +69,12 @@ impl QMat {
         let mut m = Vec::with_capacity(if kind == Kind::Q4_1 { nb } else { 0 });
         let mut q = Vec::with_capacity(nb * qbytes);
         for b in raw.chunks_exact(bsize).take(nb) {
-            let h = |i: usize| u16::from_le_bytes([b.get(i).copied().unwrap_or(0), b.get(i + 1).copied().unwrap_or(0)]);
+            let h = |i: usize| {
+                u16::from_le_bytes([
+                    b.get(i).copied().unwrap_or(0),
+                    b.get(i + 1).copied().unwrap_or(0),
+                ])
+            };
             d.push(f16_to_f32(h(0)));
             let start = match kind {
                 Kind::Q4_1 => {
@@ -76,7 +85,14 @@ impl QMat {
             };
             q.extend_from_slice(b.get(start..start + qbytes).unwrap_or(&[]));
         }
-        Ok(Self { kind, rows, cols, d, m, q })
+        Ok(Self {
+            kind,
+            rows,
+            cols,
+            d,
+            m,
+            q,
+        })
     }
 
     fn qbytes(&self) -> usize {
@@ -102,7 +118,11 @@ impl QMat {
                     }
                 }
                 Kind::Q4_0 | Kind::Q4_1 => {
-                    let m = if self.kind == Kind::Q4_1 { self.m.get(b).copied().unwrap_or(0.0) } else { 0.0 };
+                    let m = if self.kind == Kind::Q4_1 {
+                        self.m.get(b).copied().unwrap_or(0.0)
+                    } else {
+                        0.0
+                    };
                     let off = if self.kind == Kind::Q4_0 { 8 } else { 0 };
                     for j in 0..16 {
                         let byte = q.get(j).copied().unwrap_or(0);
@@ -129,7 +149,11 @@ struct QAct {
 
 impl QAct {
     fn new(n: usize) -> Self {
-        Self { q: vec![0; n], d: vec![0.0; n / QK], s: vec![0.0; n / QK] }
+        Self {
+            q: vec![0; n],
+            d: vec![0.0; n / QK],
+            s: vec![0.0; n / QK],
+        }
     }
 
     /// As ggml's x86 `quantize_row_q8_0` / `quantize_row_q8_1`: id = 127/amax, round half to
@@ -165,7 +189,17 @@ impl QAct {
 //   result = (acc[0] + acc[1]) + (acc[2] + acc[3])
 
 #[inline(always)]
-fn tail_block(kind: Kind, acc: &mut [f32; 4], lane: usize, isum: i32, wd: f32, xd: f32, wm: f32, xs: f32) {
+#[allow(clippy::too_many_arguments)]
+fn tail_block(
+    kind: Kind,
+    acc: &mut [f32; 4],
+    lane: usize,
+    isum: i32,
+    wd: f32,
+    xd: f32,
+    wm: f32,
+    xs: f32,
+) {
     if let Some(a) = acc.get_mut(lane) {
         *a += isum as f32 * (wd * xd);
         if kind == Kind::Q4_1 {
@@ -174,10 +208,15 @@ fn tail_block(kind: Kind, acc: &mut [f32; 4], lane: usize, isum: i32, wd: f32, x
     }
 }
 
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 #[inline(always)]
 fn isum_scalar(kind: Kind, q: &[u8], y: &[i8]) -> i32 {
     match kind {
-        Kind::Q8_0 => q.iter().zip(y).map(|(a, b)| i32::from(*a as i8) * i32::from(*b)).sum(),
+        Kind::Q8_0 => q
+            .iter()
+            .zip(y)
+            .map(|(a, b)| i32::from(*a as i8) * i32::from(*b))
+            .sum(),
         Kind::Q4_1 | Kind::Q4_0 => {
             let (y0, y1) = y.split_at(16.min(y.len()));
             let mut s = 0i32;
@@ -195,8 +234,12 @@ fn isum_scalar(kind: Kind, q: &[u8], y: &[i8]) -> i32 {
 /// Whether `w` and `x` have the sizes the kernels assume (checked once per matrix-vector product).
 fn shapes_ok(w: &QMat, x: &QAct) -> bool {
     let nb = w.rows * (w.cols / QK);
-    w.d.len() >= nb && w.q.len() >= nb * w.qbytes() && (w.kind != Kind::Q4_1 || w.m.len() >= nb)
-        && x.q.len() >= w.cols && x.d.len() >= w.cols / QK && x.s.len() >= w.cols / QK
+    w.d.len() >= nb
+        && w.q.len() >= nb * w.qbytes()
+        && (w.kind != Kind::Q4_1 || w.m.len() >= nb)
+        && x.q.len() >= w.cols
+        && x.d.len() >= w.cols / QK
+        && x.s.len() >= w.cols / QK
 }
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
@@ -210,7 +253,16 @@ fn row_dot(w: &QMat, r: usize, x: &QAct) -> f32 {
         let y = x.q.get(b * QK..(b + 1) * QK).unwrap_or(&[]);
         let isum = isum_scalar(w.kind, q, y);
         let g = |v: &Vec<f32>, i: usize| v.get(i).copied().unwrap_or(0.0);
-        tail_block(w.kind, &mut acc, b % 4, isum, g(&w.d, wb), g(&x.d, b), g(&w.m, wb), g(&x.s, b));
+        tail_block(
+            w.kind,
+            &mut acc,
+            b % 4,
+            isum,
+            g(&w.d, wb),
+            g(&x.d, b),
+            g(&w.m, wb),
+            g(&x.s, b),
+        );
     }
     (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
@@ -226,7 +278,11 @@ fn row_dot(w: &QMat, r: usize, x: &QAct) -> f32 {
     unsafe {
         let wq = w.q.as_ptr().add(base * qb);
         let wd = w.d.as_ptr().add(base);
-        let wm = if w.kind == Kind::Q4_1 { w.m.as_ptr().add(base) } else { w.d.as_ptr().add(base) };
+        let wm = if w.kind == Kind::Q4_1 {
+            w.m.as_ptr().add(base)
+        } else {
+            w.d.as_ptr().add(base)
+        };
         let yq = x.q.as_ptr() as *const u8;
         let (xd, xs) = (x.d.as_ptr(), x.s.as_ptr());
         let block_isum = |b: usize| -> v128 {
@@ -236,27 +292,45 @@ fn row_dot(w: &QMat, r: usize, x: &QAct) -> f32 {
                 Kind::Q8_0 => {
                     let a0 = v128_load(wq.add(b * 32) as *const v128);
                     let a1 = v128_load(wq.add(b * 32 + 16) as *const v128);
-                    let p = i32x4_add(
-                        i32x4_add(i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(a0, y0)), i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(a0, y0))),
-                        i32x4_add(i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(a1, y1)), i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(a1, y1))),
-                    );
-                    p
+                    i32x4_add(
+                        i32x4_add(
+                            i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(a0, y0)),
+                            i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(a0, y0)),
+                        ),
+                        i32x4_add(
+                            i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(a1, y1)),
+                            i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(a1, y1)),
+                        ),
+                    )
                 }
                 Kind::Q4_1 | Kind::Q4_0 => {
                     let qv = v128_load(wq.add(b * 16) as *const v128);
                     let lo = v128_and(qv, u8x16_splat(0x0F));
                     let hi = u8x16_shr(qv, 4);
                     #[cfg(target_feature = "relaxed-simd")]
-                    let p = i32x4_relaxed_dot_i8x16_i7x16_add(y1, hi, i32x4_relaxed_dot_i8x16_i7x16_add(y0, lo, i32x4_splat(0)));
+                    let p = i32x4_relaxed_dot_i8x16_i7x16_add(
+                        y1,
+                        hi,
+                        i32x4_relaxed_dot_i8x16_i7x16_add(y0, lo, i32x4_splat(0)),
+                    );
                     #[cfg(not(target_feature = "relaxed-simd"))]
                     let p = i32x4_add(
-                        i32x4_add(i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(lo, y0)), i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(lo, y0))),
-                        i32x4_add(i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(hi, y1)), i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(hi, y1))),
+                        i32x4_add(
+                            i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(lo, y0)),
+                            i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(lo, y0)),
+                        ),
+                        i32x4_add(
+                            i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(hi, y1)),
+                            i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(hi, y1)),
+                        ),
                     );
                     if w.kind == Kind::Q4_0 {
                         // Σy over the block, times 8, subtracted (nibbles are offset by 8).
                         let sy = i32x4_add(
-                            i32x4_add(i32x4_extadd_pairwise_i16x8(i16x8_extadd_pairwise_i8x16(y0)), i32x4_splat(0)),
+                            i32x4_add(
+                                i32x4_extadd_pairwise_i16x8(i16x8_extadd_pairwise_i8x16(y0)),
+                                i32x4_splat(0),
+                            ),
                             i32x4_extadd_pairwise_i16x8(i16x8_extadd_pairwise_i8x16(y1)),
                         );
                         i32x4_sub(p, i32x4_shl(sy, 3))
@@ -270,22 +344,62 @@ fn row_dot(w: &QMat, r: usize, x: &QAct) -> f32 {
         let groups = nbr / 4;
         for g in 0..groups {
             let b = g * 4;
-            let (a, bb, c, d) = (block_isum(b), block_isum(b + 1), block_isum(b + 2), block_isum(b + 3));
+            let (a, bb, c, d) = (
+                block_isum(b),
+                block_isum(b + 1),
+                block_isum(b + 2),
+                block_isum(b + 3),
+            );
             // Transposed horizontal sums: lane i = total of block b+i.
-            let s_ab = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(a, bb), i32x4_shuffle::<2, 6, 3, 7>(a, bb));
-            let s_cd = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(c, d), i32x4_shuffle::<2, 6, 3, 7>(c, d));
-            let tot = i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(s_ab, s_cd), i32x4_shuffle::<2, 3, 6, 7>(s_ab, s_cd));
-            let scale = f32x4_mul(v128_load(wd.add(b) as *const v128), v128_load(xd.add(b) as *const v128));
+            let s_ab = i32x4_add(
+                i32x4_shuffle::<0, 4, 1, 5>(a, bb),
+                i32x4_shuffle::<2, 6, 3, 7>(a, bb),
+            );
+            let s_cd = i32x4_add(
+                i32x4_shuffle::<0, 4, 1, 5>(c, d),
+                i32x4_shuffle::<2, 6, 3, 7>(c, d),
+            );
+            let tot = i32x4_add(
+                i32x4_shuffle::<0, 1, 4, 5>(s_ab, s_cd),
+                i32x4_shuffle::<2, 3, 6, 7>(s_ab, s_cd),
+            );
+            let scale = f32x4_mul(
+                v128_load(wd.add(b) as *const v128),
+                v128_load(xd.add(b) as *const v128),
+            );
             acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(tot), scale));
             if w.kind == Kind::Q4_1 {
-                acc = f32x4_add(acc, f32x4_mul(v128_load(wm.add(b) as *const v128), v128_load(xs.add(b) as *const v128)));
+                acc = f32x4_add(
+                    acc,
+                    f32x4_mul(
+                        v128_load(wm.add(b) as *const v128),
+                        v128_load(xs.add(b) as *const v128),
+                    ),
+                );
             }
         }
-        let mut lanes = [f32x4_extract_lane::<0>(acc), f32x4_extract_lane::<1>(acc), f32x4_extract_lane::<2>(acc), f32x4_extract_lane::<3>(acc)];
+        let mut lanes = [
+            f32x4_extract_lane::<0>(acc),
+            f32x4_extract_lane::<1>(acc),
+            f32x4_extract_lane::<2>(acc),
+            f32x4_extract_lane::<3>(acc),
+        ];
         for b in groups * 4..nbr {
             let v = block_isum(b);
-            let isum = i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v);
-            tail_block(w.kind, &mut lanes, b % 4, isum, *wd.add(b), *xd.add(b), *wm.add(b), *xs.add(b));
+            let isum = i32x4_extract_lane::<0>(v)
+                + i32x4_extract_lane::<1>(v)
+                + i32x4_extract_lane::<2>(v)
+                + i32x4_extract_lane::<3>(v);
+            tail_block(
+                w.kind,
+                &mut lanes,
+                b % 4,
+                isum,
+                *wd.add(b),
+                *xd.add(b),
+                *wm.add(b),
+                *xs.add(b),
+            );
         }
         (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
     }
@@ -309,7 +423,8 @@ const BATCH: usize = 32;
 /// output is computed exactly as by [`matvec`].
 fn matmul(w: &QMat, xs: &[QAct], outs: &mut [Vec<f32>]) {
     if xs.iter().any(|x| !shapes_ok(w, x)) {
-        outs.iter_mut().for_each(|o| o.iter_mut().for_each(|v| *v = f32::NAN));
+        outs.iter_mut()
+            .for_each(|o| o.iter_mut().for_each(|v| *v = f32::NAN));
         return;
     }
     for r in 0..w.rows {
@@ -365,14 +480,25 @@ fn kind_of(t: GgmlDType) -> Option<Kind> {
     }
 }
 
-fn tensor_bytes<'a>(ct: &Content, bytes: &'a [u8], name: &str) -> Result<(&'a [u8], GgmlDType, Vec<usize>), LocalError> {
-    let info = ct.tensor_infos.get(name).ok_or_else(|| LocalError::Gguf(format!("missing tensor {name}")))?;
+fn tensor_bytes<'a>(
+    ct: &Content,
+    bytes: &'a [u8],
+    name: &str,
+) -> Result<(&'a [u8], GgmlDType, Vec<usize>), LocalError> {
+    let info = ct
+        .tensor_infos
+        .get(name)
+        .ok_or_else(|| LocalError::Gguf(format!("missing tensor {name}")))?;
     let dims = info.shape.dims().to_vec();
-    let n = dims.iter().try_fold(1usize, |a, d| a.checked_mul(*d)).ok_or_else(|| LocalError::Gguf(format!("tensor {name} is too large")))?;
+    let n = dims
+        .iter()
+        .try_fold(1usize, |a, d| a.checked_mul(*d))
+        .ok_or_else(|| LocalError::Gguf(format!("tensor {name} is too large")))?;
     let size = (n / info.ggml_dtype.block_size().max(1))
         .checked_mul(info.ggml_dtype.type_size())
         .ok_or_else(|| LocalError::Gguf(format!("tensor {name} is too large")))?;
-    let start = usize::try_from(ct.tensor_data_offset.saturating_add(info.offset)).unwrap_or(usize::MAX);
+    let start =
+        usize::try_from(ct.tensor_data_offset.saturating_add(info.offset)).unwrap_or(usize::MAX);
     let data = bytes
         .get(start..start.saturating_add(size))
         .ok_or_else(|| LocalError::Gguf(format!("tensor {name} lies outside the file")))?;
@@ -381,7 +507,8 @@ fn tensor_bytes<'a>(ct: &Content, bytes: &'a [u8], name: &str) -> Result<(&'a [u
 
 fn load_mat(ct: &Content, bytes: &[u8], name: &str) -> Result<QMat, LocalError> {
     let (data, dtype, dims) = tensor_bytes(ct, bytes, name)?;
-    let kind = kind_of(dtype).ok_or_else(|| LocalError::Unsupported(format!("{name} is {dtype:?}")))?;
+    let kind =
+        kind_of(dtype).ok_or_else(|| LocalError::Unsupported(format!("{name} is {dtype:?}")))?;
     let (rows, cols) = match dims.as_slice() {
         [r, c] => (*r, *c),
         _ => return Err(LocalError::Unsupported(format!("{name} is not a matrix"))),
@@ -392,15 +519,24 @@ fn load_mat(ct: &Content, bytes: &[u8], name: &str) -> Result<QMat, LocalError> 
 fn load_vec(ct: &Content, bytes: &[u8], name: &str) -> Result<Vec<f32>, LocalError> {
     let (data, dtype, _) = tensor_bytes(ct, bytes, name)?;
     match dtype {
-        GgmlDType::F32 => Ok(data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
-        GgmlDType::F16 => Ok(data.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect()),
+        GgmlDType::F32 => Ok(data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()),
+        GgmlDType::F16 => Ok(data
+            .chunks_exact(2)
+            .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+            .collect()),
         other => Err(LocalError::Unsupported(format!("{name} is {other:?}"))),
     }
 }
 
 fn md_u(ct: &Content, key: &str) -> Option<usize> {
     let v = ct.metadata.get(key)?;
-    v.to_u32().map(|x| x as usize).or_else(|_| v.to_u64().map(|x| x as usize)).ok()
+    v.to_u32()
+        .map(|x| x as usize)
+        .or_else(|_| v.to_u64().map(|x| x as usize))
+        .ok()
 }
 
 fn md_f(ct: &Content, key: &str) -> Option<f32> {
@@ -421,7 +557,12 @@ impl FastLlama {
     /// Build from a parsed GGUF and its bytes; `Err(Unsupported)` when a tensor type or the
     /// architecture is not covered (the caller then uses candle).
     pub fn new(ct: &Content, bytes: &[u8], max_ctx: usize) -> Result<Self, LocalError> {
-        let arch = ct.metadata.get("general.architecture").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
+        let arch = ct
+            .metadata
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .unwrap_or_default();
         if arch != "llama" {
             return Err(LocalError::Unsupported(format!("architecture {arch}")));
         }
@@ -433,7 +574,13 @@ impl FastLlama {
         let hidden = need("llama.feed_forward_length")?;
         let eps = md_f(ct, "llama.attention.layer_norm_rms_epsilon").unwrap_or(1e-5);
         let base = md_f(ct, "llama.rope.freq_base").unwrap_or(10000.0);
-        if n_heads == 0 || n_kv_heads == 0 || dim % n_heads != 0 || n_heads % n_kv_heads != 0 || dim % QK != 0 || hidden % QK != 0 {
+        if n_heads == 0
+            || n_kv_heads == 0
+            || dim % n_heads != 0
+            || n_heads % n_kv_heads != 0
+            || dim % QK != 0
+            || hidden % QK != 0
+        {
             return Err(LocalError::Unsupported("unusual head layout".into()));
         }
         if md_u(ct, "llama.expert_count").unwrap_or(0) > 1 {
@@ -445,7 +592,11 @@ impl FastLlama {
             return Err(LocalError::Unsupported("partial rotary embedding".into()));
         }
         let embd = load_mat(ct, bytes, "token_embd.weight")?;
-        let output = if ct.tensor_infos.contains_key("output.weight") { Some(load_mat(ct, bytes, "output.weight")?) } else { None };
+        let output = if ct.tensor_infos.contains_key("output.weight") {
+            Some(load_mat(ct, bytes, "output.weight")?)
+        } else {
+            None
+        };
         let vocab = output.as_ref().map_or(embd.rows, |o| o.rows);
         let mut layers = Vec::with_capacity(n_layers);
         for i in 0..n_layers {
@@ -465,15 +616,27 @@ impl FastLlama {
         let out_norm = load_vec(ct, bytes, "output_norm.weight")?;
         let kv_dim = head_dim * n_kv_heads;
         for l in &layers {
-            let ok = l.wq.rows == dim && l.wq.cols == dim && l.wk.rows == kv_dim && l.wv.rows == kv_dim && l.wo.rows == dim
-                && l.gate.rows == hidden && l.up.rows == hidden && l.down.rows == dim && l.down.cols == hidden
-                && l.attn_norm.len() == dim && l.ffn_norm.len() == dim;
+            let ok = l.wq.rows == dim
+                && l.wq.cols == dim
+                && l.wk.rows == kv_dim
+                && l.wv.rows == kv_dim
+                && l.wo.rows == dim
+                && l.gate.rows == hidden
+                && l.up.rows == hidden
+                && l.down.rows == dim
+                && l.down.cols == hidden
+                && l.attn_norm.len() == dim
+                && l.ffn_norm.len() == dim;
             if !ok {
-                return Err(LocalError::Gguf("tensor shapes do not match the header".into()));
+                return Err(LocalError::Gguf(
+                    "tensor shapes do not match the header".into(),
+                ));
             }
         }
         if embd.cols != dim || out_norm.len() != dim {
-            return Err(LocalError::Gguf("embedding shape does not match the header".into()));
+            return Err(LocalError::Gguf(
+                "embedding shape does not match the header".into(),
+            ));
         }
         // ggml: theta_scale = base^(-2/n_dims), theta multiplied step by step in f32.
         let theta_scale = libm::powf(base, -2.0 / head_dim as f32);
@@ -543,7 +706,11 @@ impl FastLlama {
     /// Feed `tokens` after what is already in the cache; returns the logits after the last.
     /// Prompts run in batches (each weight row is read once per batch); every token's numbers
     /// are the same as when fed one by one.
-    pub fn forward(&mut self, tokens: &[u32], want_logits: bool) -> Result<Option<Vec<f32>>, LocalError> {
+    pub fn forward(
+        &mut self,
+        tokens: &[u32],
+        want_logits: bool,
+    ) -> Result<Option<Vec<f32>>, LocalError> {
         let mut logits = None;
         let n_chunks = tokens.len().div_ceil(BATCH);
         for (ci, chunk) in tokens.chunks(BATCH).enumerate() {
@@ -557,17 +724,26 @@ impl FastLlama {
         let (hd, kv_dim) = (self.head_dim, self.head_dim * self.n_kv_heads);
         let group = self.n_heads / self.n_kv_heads;
         let scale = 1.0 / libm::sqrtf(hd as f32);
-        let (Some(kc), Some(vc)) = (self.k_cache.get(li), self.v_cache.get(li)) else { return };
+        let (Some(kc), Some(vc)) = (self.k_cache.get(li), self.v_cache.get(li)) else {
+            return;
+        };
         att.resize(pos + 1, 0.0);
         for h in 0..self.n_heads {
             // As llama.cpp without flash attention: Q rounded to f16 against the f16 K cache,
             // softmax in f32 (sum in f64), probabilities rounded to f16 against the f16 V cache,
             // f32 accumulation.
             let kvh = h / group;
-            let qh: Vec<f32> = q.get(h * hd..(h + 1) * hd).unwrap_or(&[]).iter().map(|v| round_f16(*v)).collect();
+            let qh: Vec<f32> = q
+                .get(h * hd..(h + 1) * hd)
+                .unwrap_or(&[])
+                .iter()
+                .map(|v| round_f16(*v))
+                .collect();
             let mut max = f32::NEG_INFINITY;
             for (t, a) in att.iter_mut().enumerate().take(pos + 1) {
-                let kt = kc.get(t * kv_dim + kvh * hd..t * kv_dim + (kvh + 1) * hd).unwrap_or(&[]);
+                let kt = kc
+                    .get(t * kv_dim + kvh * hd..t * kv_dim + (kvh + 1) * hd)
+                    .unwrap_or(&[]);
                 let s: f32 = qh.iter().zip(kt).map(|(a, b)| a * b).sum::<f32>() * scale;
                 *a = s;
                 max = max.max(s);
@@ -582,7 +758,9 @@ impl FastLlama {
             o.iter_mut().for_each(|v| *v = 0.0);
             for (t, a) in att.iter().enumerate().take(pos + 1) {
                 let w = round_f16(a * inv);
-                let vt = vc.get(t * kv_dim + kvh * hd..t * kv_dim + (kvh + 1) * hd).unwrap_or(&[]);
+                let vt = vc
+                    .get(t * kv_dim + kvh * hd..t * kv_dim + (kvh + 1) * hd)
+                    .unwrap_or(&[]);
                 for (ov, b) in o.iter_mut().zip(vt) {
                     *ov += w * b;
                 }
@@ -590,11 +768,18 @@ impl FastLlama {
         }
     }
 
-    fn forward_batch(&mut self, tokens: &[u32], want_logits: bool) -> Result<Option<Vec<f32>>, LocalError> {
+    fn forward_batch(
+        &mut self,
+        tokens: &[u32],
+        want_logits: bool,
+    ) -> Result<Option<Vec<f32>>, LocalError> {
         let n = tokens.len();
         let start = self.len;
         if start + n > self.max_ctx {
-            return Err(LocalError::ContextFull { needed: start + n, limit: self.max_ctx });
+            return Err(LocalError::ContextFull {
+                needed: start + n,
+                limit: self.max_ctx,
+            });
         }
         if n == 0 {
             return Ok(None);
@@ -603,7 +788,9 @@ impl FastLlama {
         let mut xs: Vec<Vec<f32>> = Vec::with_capacity(n);
         for &t in tokens {
             if t as usize >= self.embd.rows {
-                return Err(LocalError::Runtime(format!("token id {t} outside the vocabulary")));
+                return Err(LocalError::Runtime(format!(
+                    "token id {t} outside the vocabulary"
+                )));
             }
             let mut x = vec![0.0f32; dim];
             self.embd.row_f32(t as usize, &mut x);
@@ -630,7 +817,11 @@ impl FastLlama {
             matmul(&l.wk, &qa, &mut k);
             matmul(&l.wv, &qa, &mut v);
             for t in 0..n {
-                let (Some(qt), Some(kt), Some(vt), Some(cs)) = (q.get_mut(t), k.get_mut(t), v.get(t), tables.get(t)) else { break };
+                let (Some(qt), Some(kt), Some(vt), Some(cs)) =
+                    (q.get_mut(t), k.get_mut(t), v.get(t), tables.get(t))
+                else {
+                    break;
+                };
                 self.rope(qt, cs);
                 self.rope(kt, cs);
                 if let (Some(kc), Some(vc)) = (self.k_cache.get_mut(li), self.v_cache.get_mut(li)) {
@@ -670,7 +861,9 @@ impl FastLlama {
         if !want_logits {
             return Ok(None);
         }
-        let Some(last) = xs.last() else { return Ok(None) };
+        let Some(last) = xs.last() else {
+            return Ok(None);
+        };
         rmsnorm(&mut xb, last, &self.out_norm, self.eps);
         let mut a = QAct::new(dim);
         a.quantize(&xb);
@@ -715,7 +908,11 @@ mod tests {
         let mut out = [0.0f32];
         matvec(&w, &qa, &mut out);
         let exact: f32 = want.iter().zip(&x).map(|(a, b)| a * b).sum();
-        assert!((out[0] - exact).abs() < 0.05 * exact.abs().max(1.0), "{} vs {exact}", out[0]);
+        assert!(
+            (out[0] - exact).abs() < 0.05 * exact.abs().max(1.0),
+            "{} vs {exact}",
+            out[0]
+        );
     }
 
     #[test]
@@ -732,7 +929,11 @@ mod tests {
         let mut row = vec![0.0; 32];
         w.row_f32(0, &mut row);
         let exact: f32 = row.iter().zip(&x).map(|(a, b)| a * b).sum();
-        assert!((out[0] - exact).abs() < 0.02 * exact.abs().max(1.0), "{} vs {exact}", out[0]);
+        assert!(
+            (out[0] - exact).abs() < 0.02 * exact.abs().max(1.0),
+            "{} vs {exact}",
+            out[0]
+        );
     }
 
     #[test]

@@ -11,11 +11,11 @@ pub mod template;
 pub mod tokenizer;
 
 #[cfg(feature = "runtime")]
-pub mod runtime;
-#[cfg(feature = "runtime")]
 mod chat;
 #[cfg(feature = "runtime")]
 pub mod fast;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 #[cfg(feature = "runtime")]
 pub use chat::LocalChat;
 #[cfg(feature = "runtime")]

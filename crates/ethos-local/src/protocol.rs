@@ -45,10 +45,18 @@ pub struct Timings {
 
 impl Timings {
     pub fn prompt_tokens_per_s(&self) -> f64 {
-        if self.prompt_ms > 0.0 { f64::from(self.prompt_tokens) * 1000.0 / self.prompt_ms } else { 0.0 }
+        if self.prompt_ms > 0.0 {
+            f64::from(self.prompt_tokens) * 1000.0 / self.prompt_ms
+        } else {
+            0.0
+        }
     }
     pub fn generation_tokens_per_s(&self) -> f64 {
-        if self.generation_ms > 0.0 { f64::from(self.generated_tokens) * 1000.0 / self.generation_ms } else { 0.0 }
+        if self.generation_ms > 0.0 {
+            f64::from(self.generated_tokens) * 1000.0 / self.generation_ms
+        } else {
+            0.0
+        }
     }
 }
 
@@ -75,13 +83,28 @@ pub enum ToWorker {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         backend: Option<String>,
     },
-    Generate { id: u32, request: ChatRequest },
+    Generate {
+        id: u32,
+        request: ChatRequest,
+    },
     /// The exact letter distribution at the answer position of `request`'s prompt.
-    Distribution { id: u32, request: ChatRequest, n_options: usize, top_n: usize },
+    Distribution {
+        id: u32,
+        request: ChatRequest,
+        n_options: usize,
+        top_n: usize,
+    },
     /// Stop call `id` (a generation stops between two tokens).
-    Cancel { id: u32 },
-    ListCached { id: u32 },
-    DeleteCached { id: u32, key: String },
+    Cancel {
+        id: u32,
+    },
+    ListCached {
+        id: u32,
+    },
+    DeleteCached {
+        id: u32,
+        key: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,14 +116,43 @@ pub enum FromWorker {
         relaxed_simd: bool,
     },
     /// `phase`: "download", "cache" (read from Cache Storage), "file", "load" (building the model).
-    Progress { id: u32, phase: String, loaded: u64, total: Option<u64> },
-    Loaded { id: u32, info: ModelInfo, from_cache: bool },
-    Delta { id: u32, text: String },
-    Done { id: u32, response: ChatResponse, timings: Timings },
-    Dist { id: u32, dist: LetterDistribution, timings: Timings },
-    Cached { id: u32, entries: Vec<CachedModel> },
-    Deleted { id: u32, deleted: bool },
-    Error { id: Option<u32>, error: ChatError },
+    Progress {
+        id: u32,
+        phase: String,
+        loaded: u64,
+        total: Option<u64>,
+    },
+    Loaded {
+        id: u32,
+        info: ModelInfo,
+        from_cache: bool,
+    },
+    Delta {
+        id: u32,
+        text: String,
+    },
+    Done {
+        id: u32,
+        response: ChatResponse,
+        timings: Timings,
+    },
+    Dist {
+        id: u32,
+        dist: LetterDistribution,
+        timings: Timings,
+    },
+    Cached {
+        id: u32,
+        entries: Vec<CachedModel>,
+    },
+    Deleted {
+        id: u32,
+        deleted: bool,
+    },
+    Error {
+        id: Option<u32>,
+        error: ChatError,
+    },
 }
 
 #[cfg(test)]
@@ -112,11 +164,28 @@ mod tests {
         let m = ToWorker::Cancel { id: 3 };
         let s = serde_json::to_string(&m).expect("json");
         assert_eq!(s, r#"{"type":"cancel","id":3}"#);
-        let r: FromWorker = serde_json::from_str(r#"{"type":"ready","relaxed_simd":true}"#).expect("ready");
+        let r: FromWorker =
+            serde_json::from_str(r#"{"type":"ready","relaxed_simd":true}"#).expect("ready");
         assert_eq!(r, FromWorker::Ready { relaxed_simd: true });
-        let e: FromWorker = serde_json::from_str(r#"{"type":"error","id":1,"error":{"kind":"cancelled"}}"#).expect("parse");
-        assert_eq!(e, FromWorker::Error { id: Some(1), error: ChatError::Cancelled });
-        let t = Timings { prompt_tokens: 10, prompt_ms: 500.0, generated_tokens: 4, generation_ms: 200.0 };
-        assert!((t.prompt_tokens_per_s() - 20.0).abs() < 1e-9 && (t.generation_tokens_per_s() - 20.0).abs() < 1e-9);
+        let e: FromWorker =
+            serde_json::from_str(r#"{"type":"error","id":1,"error":{"kind":"cancelled"}}"#)
+                .expect("parse");
+        assert_eq!(
+            e,
+            FromWorker::Error {
+                id: Some(1),
+                error: ChatError::Cancelled
+            }
+        );
+        let t = Timings {
+            prompt_tokens: 10,
+            prompt_ms: 500.0,
+            generated_tokens: 4,
+            generation_ms: 200.0,
+        };
+        assert!(
+            (t.prompt_tokens_per_s() - 20.0).abs() < 1e-9
+                && (t.generation_tokens_per_s() - 20.0).abs() < 1e-9
+        );
     }
 }

@@ -85,13 +85,18 @@ impl WorkerModel {
         opts.set_type(WorkerType::Module);
         let worker = Worker::new_with_options(worker_url, &opts)
             .map_err(|e| ChatError::Other(format!("could not start the model worker: {e:?}")))?;
-        let calls: RefCell<HashMap<u32, UnboundedSender<FromWorker>>> = RefCell::new(HashMap::new());
+        let calls: RefCell<HashMap<u32, UnboundedSender<FromWorker>>> =
+            RefCell::new(HashMap::new());
         let inner = Rc::new_cyclic(|weak: &std::rc::Weak<Inner>| {
             let w = weak.clone();
             let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
                 let Some(inner) = w.upgrade() else { return };
-                let Some(text) = ev.data().as_string() else { return };
-                let Ok(msg) = serde_json::from_str::<FromWorker>(&text) else { return };
+                let Some(text) = ev.data().as_string() else {
+                    return;
+                };
+                let Ok(msg) = serde_json::from_str::<FromWorker>(&text) else {
+                    return;
+                };
                 match event_id(&msg) {
                     Some(id) => {
                         let tx = inner.calls.borrow().get(&id).cloned();
@@ -107,11 +112,15 @@ impl WorkerModel {
                 }
             });
             let w = weak.clone();
-            let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |ev: web_sys::ErrorEvent| {
-                if let Some(inner) = w.upgrade() {
-                    inner.fail_all(format!("the model worker failed to start or crashed: {}", ev.message()));
-                }
-            });
+            let on_error =
+                Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |ev: web_sys::ErrorEvent| {
+                    if let Some(inner) = w.upgrade() {
+                        inner.fail_all(format!(
+                            "the model worker failed to start or crashed: {}",
+                            ev.message()
+                        ));
+                    }
+                });
             worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
             worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
             Inner {
@@ -126,7 +135,11 @@ impl WorkerModel {
         Ok(Self { inner })
     }
 
-    fn begin(&self, make: impl FnOnce(u32) -> ToWorker, file: Option<&web_sys::File>) -> Result<(CallGuard, UnboundedReceiver<FromWorker>), ChatError> {
+    fn begin(
+        &self,
+        make: impl FnOnce(u32) -> ToWorker,
+        file: Option<&web_sys::File>,
+    ) -> Result<(CallGuard, UnboundedReceiver<FromWorker>), ChatError> {
         if let Some(f) = self.inner.failed.borrow().as_ref() {
             return Err(ChatError::Other(f.clone()));
         }
@@ -134,7 +147,11 @@ impl WorkerModel {
         self.inner.next_id.set(id.wrapping_add(1).max(1));
         let (tx, rx) = unbounded();
         self.inner.calls.borrow_mut().insert(id, tx);
-        let guard = CallGuard { inner: self.inner.clone(), id, finished: false };
+        let guard = CallGuard {
+            inner: self.inner.clone(),
+            id,
+            finished: false,
+        };
         let json = serde_json::to_string(&make(id)).map_err(|e| ChatError::Other(e.to_string()))?;
         let posted = match file {
             None => self.inner.worker.post_message(&JsValue::from_str(&json)),
@@ -157,12 +174,28 @@ impl WorkerModel {
         }
     }
 
-    async fn load(&self, msg: impl FnOnce(u32) -> ToWorker, file: Option<&web_sys::File>, on_progress: &mut dyn FnMut(Progress)) -> Result<(ModelInfo, bool), ChatError> {
+    async fn load(
+        &self,
+        msg: impl FnOnce(u32) -> ToWorker,
+        file: Option<&web_sys::File>,
+        on_progress: &mut dyn FnMut(Progress),
+    ) -> Result<(ModelInfo, bool), ChatError> {
         let (mut guard, mut rx) = self.begin(msg, file)?;
         loop {
             match Self::next(&mut rx).await? {
-                FromWorker::Progress { phase, loaded, total, .. } => on_progress(Progress { phase, loaded, total }),
-                FromWorker::Loaded { info, from_cache, .. } => {
+                FromWorker::Progress {
+                    phase,
+                    loaded,
+                    total,
+                    ..
+                } => on_progress(Progress {
+                    phase,
+                    loaded,
+                    total,
+                }),
+                FromWorker::Loaded {
+                    info, from_cache, ..
+                } => {
                     guard.finished = true;
                     return Ok((info, from_cache));
                 }
@@ -173,15 +206,49 @@ impl WorkerModel {
 
     /// Load a GGUF from a URL (Cache Storage first when `cache`; downloads are then kept).
     /// Returns the model's description and whether it came from the cache.
-    pub async fn load_url(&self, url: &str, cache: bool, on_progress: &mut dyn FnMut(Progress)) -> Result<(ModelInfo, bool), ChatError> {
+    pub async fn load_url(
+        &self,
+        url: &str,
+        cache: bool,
+        on_progress: &mut dyn FnMut(Progress),
+    ) -> Result<(ModelInfo, bool), ChatError> {
         let url = url.to_string();
-        self.load(move |id| ToWorker::Load { id, url: Some(url), file_name: None, cache, requantize: true, backend: None }, None, on_progress).await
+        self.load(
+            move |id| ToWorker::Load {
+                id,
+                url: Some(url),
+                file_name: None,
+                cache,
+                requantize: true,
+                backend: None,
+            },
+            None,
+            on_progress,
+        )
+        .await
     }
 
     /// Load a GGUF the user picked (kept in Cache Storage as `file:NAME` when `cache`).
-    pub async fn load_file(&self, file: &web_sys::File, cache: bool, on_progress: &mut dyn FnMut(Progress)) -> Result<(ModelInfo, bool), ChatError> {
+    pub async fn load_file(
+        &self,
+        file: &web_sys::File,
+        cache: bool,
+        on_progress: &mut dyn FnMut(Progress),
+    ) -> Result<(ModelInfo, bool), ChatError> {
         let name = file.name();
-        self.load(move |id| ToWorker::Load { id, url: None, file_name: Some(name), cache, requantize: true, backend: None }, Some(file), on_progress).await
+        self.load(
+            move |id| ToWorker::Load {
+                id,
+                url: None,
+                file_name: Some(name),
+                cache,
+                requantize: true,
+                backend: None,
+            },
+            Some(file),
+            on_progress,
+        )
+        .await
     }
 
     /// Models kept in Cache Storage.
@@ -208,9 +275,22 @@ impl WorkerModel {
     }
 
     /// The exact option distribution at the answer position of `req`'s prompt (full softmax).
-    pub async fn distribution(&self, req: &ChatRequest, n_options: usize, top_n: usize) -> Result<(LetterDistribution, Timings), ChatError> {
+    pub async fn distribution(
+        &self,
+        req: &ChatRequest,
+        n_options: usize,
+        top_n: usize,
+    ) -> Result<(LetterDistribution, Timings), ChatError> {
         let request = req.clone();
-        let (mut guard, mut rx) = self.begin(move |id| ToWorker::Distribution { id, request, n_options, top_n }, None)?;
+        let (mut guard, mut rx) = self.begin(
+            move |id| ToWorker::Distribution {
+                id,
+                request,
+                n_options,
+                top_n,
+            },
+            None,
+        )?;
         loop {
             if let FromWorker::Dist { dist, timings, .. } = Self::next(&mut rx).await? {
                 guard.finished = true;
@@ -220,13 +300,19 @@ impl WorkerModel {
     }
 
     /// A chat call with the worker's timings. Dropping the future cancels the generation.
-    pub async fn chat_timed(&self, req: &ChatRequest, on_delta: &mut dyn FnMut(&str)) -> Result<(ChatResponse, Timings), ChatError> {
+    pub async fn chat_timed(
+        &self,
+        req: &ChatRequest,
+        on_delta: &mut dyn FnMut(&str),
+    ) -> Result<(ChatResponse, Timings), ChatError> {
         let request = req.clone();
         let (mut guard, mut rx) = self.begin(move |id| ToWorker::Generate { id, request }, None)?;
         loop {
             match Self::next(&mut rx).await? {
                 FromWorker::Delta { text, .. } => on_delta(&text),
-                FromWorker::Done { response, timings, .. } => {
+                FromWorker::Done {
+                    response, timings, ..
+                } => {
                     guard.finished = true;
                     return Ok((response, timings));
                 }
@@ -245,15 +331,23 @@ impl WorkerModel {
 impl Inner {
     fn fail_all(&self, why: String) {
         *self.failed.borrow_mut() = Some(why.clone());
-        let calls: Vec<UnboundedSender<FromWorker>> = self.calls.borrow().values().cloned().collect();
+        let calls: Vec<UnboundedSender<FromWorker>> =
+            self.calls.borrow().values().cloned().collect();
         for tx in calls {
-            let _ = tx.unbounded_send(FromWorker::Error { id: None, error: ChatError::Other(why.clone()) });
+            let _ = tx.unbounded_send(FromWorker::Error {
+                id: None,
+                error: ChatError::Other(why.clone()),
+            });
         }
     }
 }
 
 impl ChatModel for WorkerModel {
-    async fn chat(&self, req: &ChatRequest, on_delta: &mut dyn FnMut(&str)) -> Result<ChatResponse, ChatError> {
+    async fn chat(
+        &self,
+        req: &ChatRequest,
+        on_delta: &mut dyn FnMut(&str),
+    ) -> Result<ChatResponse, ChatError> {
         self.chat_timed(req, on_delta).await.map(|(r, _)| r)
     }
 }

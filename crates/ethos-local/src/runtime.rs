@@ -69,16 +69,25 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { backend: Backend::Auto, requantize_to_q8_0: true }
+        Self {
+            backend: Backend::Auto,
+            requantize_to_q8_0: true,
+        }
     }
 }
 
 impl LoadOptions {
     pub fn candle(requantize_to_q8_0: bool) -> Self {
-        Self { backend: Backend::Candle, requantize_to_q8_0 }
+        Self {
+            backend: Backend::Candle,
+            requantize_to_q8_0,
+        }
     }
     pub fn fast() -> Self {
-        Self { backend: Backend::Fast, requantize_to_q8_0: false }
+        Self {
+            backend: Backend::Fast,
+            requantize_to_q8_0: false,
+        }
     }
 }
 
@@ -96,16 +105,25 @@ pub struct NextToken {
 
 impl NextToken {
     pub fn from_logits(logits: &[f32]) -> Self {
-        let max = logits.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(f64::from(x)));
+        let max = logits
+            .iter()
+            .fold(f64::NEG_INFINITY, |m, &x| m.max(f64::from(x)));
         let sum: f64 = logits.iter().map(|&x| libm::exp(f64::from(x) - max)).sum();
         let lse = max + libm::log(sum);
-        Self { logprobs: logits.iter().map(|&x| f64::from(x) - lse).collect() }
+        Self {
+            logprobs: logits.iter().map(|&x| f64::from(x) - lse).collect(),
+        }
     }
 
     /// Token ids of the `n` most probable tokens, best first (ties by lower id).
     pub fn top_ids(&self, n: usize) -> Vec<u32> {
         let mut idx: Vec<u32> = (0..self.logprobs.len() as u32).collect();
-        let key = |i: &u32| self.logprobs.get(*i as usize).copied().unwrap_or(f64::NEG_INFINITY);
+        let key = |i: &u32| {
+            self.logprobs
+                .get(*i as usize)
+                .copied()
+                .unwrap_or(f64::NEG_INFINITY)
+        };
         let n = n.min(idx.len());
         if n == 0 {
             return Vec::new();
@@ -128,7 +146,10 @@ pub struct LocalModel {
 }
 
 fn md_string(ct: &gguf_file::Content, key: &str) -> Option<String> {
-    ct.metadata.get(key).and_then(|v| v.to_string().ok()).cloned()
+    ct.metadata
+        .get(key)
+        .and_then(|v| v.to_string().ok())
+        .cloned()
 }
 
 fn md_usize(ct: &gguf_file::Content, key: &str) -> Option<usize> {
@@ -145,7 +166,9 @@ fn md_string_array(ct: &gguf_file::Content, key: &str) -> Result<Vec<String>, Lo
         .metadata
         .get(key)
         .ok_or_else(|| LocalError::Tokenizer(TokenizerError::Missing(format!("no {key}"))))?;
-    let arr = v.to_vec().map_err(|_| LocalError::Gguf(format!("{key} is not an array")))?;
+    let arr = v
+        .to_vec()
+        .map_err(|_| LocalError::Gguf(format!("{key} is not an array")))?;
     arr.iter()
         .map(|x| {
             x.to_string()
@@ -156,9 +179,15 @@ fn md_string_array(ct: &gguf_file::Content, key: &str) -> Result<Vec<String>, Lo
 }
 
 fn md_i32_array(ct: &gguf_file::Content, key: &str) -> Vec<i32> {
-    let Some(Ok(arr)) = ct.metadata.get(key).map(|v| v.to_vec()) else { return Vec::new() };
+    let Some(Ok(arr)) = ct.metadata.get(key).map(|v| v.to_vec()) else {
+        return Vec::new();
+    };
     arr.iter()
-        .map(|x| x.to_i32().or_else(|_| x.to_u32().map(|u| u as i32)).unwrap_or(0))
+        .map(|x| {
+            x.to_i32()
+                .or_else(|_| x.to_u32().map(|u| u as i32))
+                .unwrap_or(0)
+        })
         .collect()
 }
 
@@ -172,13 +201,18 @@ pub fn requantize_gguf_to_q8_0(bytes: &[u8]) -> Result<Vec<u8>, LocalError> {
     let mut reader = Cursor::new(bytes);
     let ct = gguf_file::Content::read(&mut reader).map_err(|e| LocalError::Gguf(e.to_string()))?;
     let device = Device::Cpu;
-    let mut names: Vec<(&String, u64)> = ct.tensor_infos.iter().map(|(n, i)| (n, i.offset)).collect();
+    let mut names: Vec<(&String, u64)> =
+        ct.tensor_infos.iter().map(|(n, i)| (n, i.offset)).collect();
     names.sort_by_key(|(_, off)| *off);
     let mut tensors: Vec<(String, QTensor)> = Vec::with_capacity(names.len());
     for (name, _) in names {
-        let q = ct.tensor(&mut reader, name, &device).map_err(|e| LocalError::Gguf(e.to_string()))?;
+        let q = ct
+            .tensor(&mut reader, name, &device)
+            .map_err(|e| LocalError::Gguf(e.to_string()))?;
         let q = match q.dtype() {
-            GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 if q.shape().dims().last().is_some_and(|d| d % 32 == 0) => {
+            GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1
+                if q.shape().dims().last().is_some_and(|d| d % 32 == 0) =>
+            {
                 let f = q.dequantize(&device).map_err(rt)?;
                 QTensor::quantize(&f, GgmlDType::Q8_0).map_err(rt)?
             }
@@ -209,7 +243,8 @@ impl LocalModel {
     /// Load a GGUF from memory (the browser path: bytes from a download or a picked file).
     pub fn from_gguf_bytes(bytes: &[u8], opts: LoadOptions) -> Result<Self, LocalError> {
         let mut reader = Cursor::new(bytes);
-        let ct = gguf_file::Content::read(&mut reader).map_err(|e| LocalError::Gguf(e.to_string()))?;
+        let ct =
+            gguf_file::Content::read(&mut reader).map_err(|e| LocalError::Gguf(e.to_string()))?;
         let arch = md_string(&ct, "general.architecture").unwrap_or_default();
         if arch != "llama" {
             return Err(LocalError::Unsupported(format!(
@@ -222,12 +257,15 @@ impl LocalModel {
                 "tokenizer model '{tok_model}' (only byte-level BPE, 'gpt2', is implemented)"
             ))));
         }
-        let pre = PreTokenizer::from_gguf_name(&md_string(&ct, "tokenizer.ggml.pre").unwrap_or_else(|| "gpt2".into()))?;
+        let pre = PreTokenizer::from_gguf_name(
+            &md_string(&ct, "tokenizer.ggml.pre").unwrap_or_else(|| "gpt2".into()),
+        )?;
         let tokens = md_string_array(&ct, "tokenizer.ggml.tokens")?;
         let merges = md_string_array(&ct, "tokenizer.ggml.merges")?;
         let types = md_i32_array(&ct, "tokenizer.ggml.token_type");
         let tokenizer = Tokenizer::new(tokens, &types, &merges, pre)?;
-        let template = ChatTemplate::from_jinja(md_string(&ct, "tokenizer.chat_template").as_deref())?;
+        let template =
+            ChatTemplate::from_jinja(md_string(&ct, "tokenizer.chat_template").as_deref())?;
 
         let mut eog: Vec<u32> = Vec::new();
         if let Some(e) = md_usize(&ct, "tokenizer.ggml.eos_token_id") {
@@ -236,7 +274,13 @@ impl LocalModel {
         if let Some(e) = md_usize(&ct, "tokenizer.ggml.eot_token_id") {
             eog.push(e as u32);
         }
-        for t in ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>", "<|end|>"] {
+        for t in [
+            "<|im_end|>",
+            "<|endoftext|>",
+            "<|eot_id|>",
+            "<end_of_turn>",
+            "<|end|>",
+        ] {
             if let Some(id) = tokenizer.token_id(t) {
                 if tokenizer.is_special(id) {
                     eog.push(id);
@@ -246,13 +290,19 @@ impl LocalModel {
         eog.sort_unstable();
         eog.dedup();
 
-        let mut file_types: Vec<String> = ct.tensor_infos.values().map(|i| dtype_name(i.ggml_dtype)).collect();
-        file_types.sort();
-        file_types.dedup();
-        let needs_requant = ct
+        let mut file_types: Vec<String> = ct
             .tensor_infos
             .values()
-            .any(|i| matches!(i.ggml_dtype, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1));
+            .map(|i| dtype_name(i.ggml_dtype))
+            .collect();
+        file_types.sort();
+        file_types.dedup();
+        let needs_requant = ct.tensor_infos.values().any(|i| {
+            matches!(
+                i.ggml_dtype,
+                GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1
+            )
+        });
         let context_length = md_usize(&ct, "llama.context_length").unwrap_or(2048);
         let n_layers = md_usize(&ct, "llama.block_count").unwrap_or(0);
         let ctx_limit = context_length.min(MAX_SEQ_LEN);
@@ -272,7 +322,11 @@ impl LocalModel {
             file_types,
             requantized,
             file_bytes: bytes.len(),
-            backend: if fast.is_some() { "fast".into() } else { "candle".into() },
+            backend: if fast.is_some() {
+                "fast".into()
+            } else {
+                "candle".into()
+            },
         };
         let device = Device::Cpu;
         let net = if let Some(f) = fast {
@@ -280,16 +334,32 @@ impl LocalModel {
         } else if requantized {
             let converted = requantize_gguf_to_q8_0(bytes)?;
             let mut r = Cursor::new(converted.as_slice());
-            let ct2 = gguf_file::Content::read(&mut r).map_err(|e| LocalError::Gguf(e.to_string()))?;
-            Net::Candle(Box::new(ModelWeights::from_gguf(ct2, &mut r, &device).map_err(|e| LocalError::Gguf(e.to_string()))?))
+            let ct2 =
+                gguf_file::Content::read(&mut r).map_err(|e| LocalError::Gguf(e.to_string()))?;
+            Net::Candle(Box::new(
+                ModelWeights::from_gguf(ct2, &mut r, &device)
+                    .map_err(|e| LocalError::Gguf(e.to_string()))?,
+            ))
         } else {
-            Net::Candle(Box::new(ModelWeights::from_gguf(ct, &mut reader, &device).map_err(|e| LocalError::Gguf(e.to_string()))?))
+            Net::Candle(Box::new(
+                ModelWeights::from_gguf(ct, &mut reader, &device)
+                    .map_err(|e| LocalError::Gguf(e.to_string()))?,
+            ))
         };
-        Ok(Self { net, tokenizer, template, eog, info, device, ctx_limit })
+        Ok(Self {
+            net,
+            tokenizer,
+            template,
+            eog,
+            info,
+            device,
+            ctx_limit,
+        })
     }
 
     pub fn from_path(path: &std::path::Path, opts: LoadOptions) -> Result<Self, LocalError> {
-        let bytes = std::fs::read(path).map_err(|e| LocalError::Gguf(format!("{}: {e}", path.display())))?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| LocalError::Gguf(format!("{}: {e}", path.display())))?;
         Self::from_gguf_bytes(&bytes, opts)
     }
 
@@ -321,21 +391,28 @@ impl LocalModel {
             return Err(LocalError::Runtime("empty input".into()));
         }
         if pos + tokens.len() > self.ctx_limit {
-            return Err(LocalError::ContextFull { needed: pos + tokens.len(), limit: self.ctx_limit });
+            return Err(LocalError::ContextFull {
+                needed: pos + tokens.len(),
+                limit: self.ctx_limit,
+            });
         }
         let weights = match &mut self.net {
             Net::Fast(f) => {
                 if pos == 0 {
                     f.clear();
                 }
-                return f.forward(tokens, true)?.ok_or_else(|| LocalError::Runtime("no logits".into()));
+                return f
+                    .forward(tokens, true)?
+                    .ok_or_else(|| LocalError::Runtime("no logits".into()));
             }
             Net::Candle(w) => w,
         };
         if pos == 0 {
             weights.clear_kv_cache();
         }
-        let input = Tensor::new(tokens, &self.device).and_then(|t| t.unsqueeze(0)).map_err(rt)?;
+        let input = Tensor::new(tokens, &self.device)
+            .and_then(|t| t.unsqueeze(0))
+            .map_err(rt)?;
         let logits = weights.forward(&input, pos).map_err(rt)?;
         logits
             .squeeze(0)
@@ -356,7 +433,11 @@ impl LocalModel {
             .into_iter()
             .map(|id| TokenLogprob {
                 token: self.tokenizer.token_text(id),
-                logprob: dist.logprobs.get(id as usize).copied().unwrap_or(f64::NEG_INFINITY),
+                logprob: dist
+                    .logprobs
+                    .get(id as usize)
+                    .copied()
+                    .unwrap_or(f64::NEG_INFINITY),
             })
             .collect()
     }
@@ -364,7 +445,12 @@ impl LocalModel {
     /// The reference letter mapping computed over the WHOLE vocabulary: for each option letter
     /// the probability of the most probable token whose trimmed text is that capital letter,
     /// renormalised over the options (uniform when none has any probability).
-    pub fn letter_distribution(&self, dist: &NextToken, n_options: usize, top_n: usize) -> LetterDistribution {
+    pub fn letter_distribution(
+        &self,
+        dist: &NextToken,
+        n_options: usize,
+        top_n: usize,
+    ) -> LetterDistribution {
         const LETTERS: [&str; 5] = ["A", "B", "C", "D", "E"];
         let n = n_options.max(1);
         let mut raw = vec![0.0f64; n];
@@ -386,7 +472,11 @@ impl LocalModel {
         } else {
             vec![1.0 / n as f64; n]
         };
-        LetterDistribution { probs, raw, top: self.top_logprobs(dist, top_n) }
+        LetterDistribution {
+            probs,
+            raw,
+            top: self.top_logprobs(dist, top_n),
+        }
     }
 
     /// Start a chat job (all `n` samples of one request). Runs nothing yet.
@@ -394,7 +484,10 @@ impl LocalModel {
         let prompt = self.prompt_tokens(&req.messages);
         let limit = self.ctx_limit;
         if prompt.len() >= limit {
-            return Err(LocalError::ContextFull { needed: prompt.len() + 1, limit });
+            return Err(LocalError::ContextFull {
+                needed: prompt.len() + 1,
+                limit,
+            });
         }
         let max_tokens = req.max_tokens.max(1).min((limit - prompt.len()) as u32);
         Ok(Job {
@@ -420,7 +513,9 @@ impl LocalModel {
             return Ok(());
         }
         let logits = self.forward(&job.prompt, 0)?;
-        let seed = job.seed.wrapping_add(u64::from(job.sample).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let seed = job
+            .seed
+            .wrapping_add(u64::from(job.sample).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         job.current = Some(Current {
             logits,
             pos: job.prompt.len(),
@@ -467,7 +562,10 @@ impl LocalModel {
         cur.logits = self.forward(&[token], cur.pos)?;
         cur.pos += 1;
         job.current = Some(cur);
-        Ok(Step::Text { sample, text: piece })
+        Ok(Step::Text {
+            sample,
+            text: piece,
+        })
     }
 
     fn end_sample(&mut self, job: &mut Job, mut cur: Current, reason: &str) -> Step {
@@ -484,7 +582,11 @@ impl LocalModel {
 
     /// Run a whole job; `on_delta` sees the first sample's text as it is produced and may return
     /// `false` to cancel.
-    pub fn run(&mut self, req: &ChatRequest, on_delta: &mut dyn FnMut(&str) -> bool) -> Result<ChatResponse, LocalError> {
+    pub fn run(
+        &mut self,
+        req: &ChatRequest,
+        on_delta: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<ChatResponse, LocalError> {
         let mut job = self.start_job(req)?;
         loop {
             match self.step(&mut job)? {
@@ -596,13 +698,18 @@ fn argmax(logits: &[f32]) -> u32 {
 
 /// Greedy at temperature ≤ 0, else a draw from softmax(logits / temperature).
 fn sample_token(logits: &[f32], temperature: f64, rng: &mut Rng) -> u32 {
-    if !(temperature > 1e-6) || !temperature.is_finite() {
+    if temperature.is_nan() || temperature <= 1e-6 || !temperature.is_finite() {
         return argmax(logits);
     }
-    let max = logits.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(f64::from(x)));
-    let weights: Vec<f64> = logits.iter().map(|&x| libm::exp((f64::from(x) - max) / temperature)).collect();
+    let max = logits
+        .iter()
+        .fold(f64::NEG_INFINITY, |m, &x| m.max(f64::from(x)));
+    let weights: Vec<f64> = logits
+        .iter()
+        .map(|&x| libm::exp((f64::from(x) - max) / temperature))
+        .collect();
     let total: f64 = weights.iter().sum();
-    if !(total > 0.0) || !total.is_finite() {
+    if total.is_nan() || total <= 0.0 || !total.is_finite() {
         return argmax(logits);
     }
     let mut r = rng.next_f64() * total;
@@ -635,11 +742,16 @@ mod tests {
         assert_eq!(sample_token(&logits, 0.0, &mut r), 1);
         let draws = |seed| {
             let mut r = Rng::new(seed);
-            (0..50).map(|_| sample_token(&logits, 5.0, &mut r)).collect::<Vec<_>>()
+            (0..50)
+                .map(|_| sample_token(&logits, 5.0, &mut r))
+                .collect::<Vec<_>>()
         };
         assert_eq!(draws(7), draws(7));
         assert_ne!(draws(7), draws(8));
-        assert!(draws(7).iter().any(|t| *t != 1), "high temperature must sometimes leave the argmax");
+        assert!(
+            draws(7).iter().any(|t| *t != 1),
+            "high temperature must sometimes leave the argmax"
+        );
     }
 }
 
@@ -650,11 +762,19 @@ mod load_tests {
     #[test]
     fn garbage_and_truncated_files_are_errors_not_panics() {
         assert!(LocalModel::from_gguf_bytes(&[], LoadOptions::default()).is_err());
-        assert!(LocalModel::from_gguf_bytes(b"GGUF\x03\x00\x00\x00garbage", LoadOptions::default()).is_err());
-        let path = std::env::var("ETHOS_LLM_GGUF").unwrap_or_else(|_| "/work/cache/SmolLM2-135M-Instruct.Q4_1.gguf".into());
+        assert!(LocalModel::from_gguf_bytes(
+            b"GGUF\x03\x00\x00\x00garbage",
+            LoadOptions::default()
+        )
+        .is_err());
+        let path = std::env::var("ETHOS_LLM_GGUF")
+            .unwrap_or_else(|_| "/work/cache/SmolLM2-135M-Instruct.Q4_1.gguf".into());
         if let Ok(bytes) = std::fs::read(path) {
             for cut in [16, 1000, 2_000_000, bytes.len() / 2] {
-                let r = LocalModel::from_gguf_bytes(bytes.get(..cut).unwrap_or(&[]), LoadOptions::default());
+                let r = LocalModel::from_gguf_bytes(
+                    bytes.get(..cut).unwrap_or(&[]),
+                    LoadOptions::default(),
+                );
                 assert!(r.is_err(), "a file cut at {cut} bytes must be refused");
             }
         }

@@ -18,7 +18,11 @@ impl ChatTemplate {
     /// Read from GGUF `tokenizer.chat_template` (Jinja source). `None` (no template in the file)
     /// means plain ChatML without a default system message.
     pub fn from_jinja(source: Option<&str>) -> Result<Self, TemplateUnsupported> {
-        let Some(src) = source else { return Ok(Self { default_system: None }) };
+        let Some(src) = source else {
+            return Ok(Self {
+                default_system: None,
+            });
+        };
         if !src.contains("<|im_start|>") || !src.contains("<|im_end|>") {
             let head: String = src.chars().take(80).collect();
             return Err(TemplateUnsupported(head));
@@ -27,7 +31,9 @@ impl ChatTemplate {
         let default_system = if src.contains("!= 'system'") || src.contains("!= \"system\"") {
             src.find(marker).and_then(|at| {
                 let rest = src.get(at + marker.len()..)?;
-                let rest = rest.strip_prefix("\\n").or_else(|| rest.strip_prefix('\n'))?;
+                let rest = rest
+                    .strip_prefix("\\n")
+                    .or_else(|| rest.strip_prefix('\n'))?;
                 let end = rest.find("<|im_end|>")?;
                 let text = rest.get(..end)?;
                 // A Jinja expression inside the default would be something we cannot evaluate.
@@ -92,6 +98,11 @@ mod tests {
     #[test]
     fn non_chatml_templates_are_refused() {
         assert!(ChatTemplate::from_jinja(Some("{{ bos_token }}[INST] {{ m }} [/INST]")).is_err());
-        assert_eq!(ChatTemplate::from_jinja(None), Ok(ChatTemplate { default_system: None }));
+        assert_eq!(
+            ChatTemplate::from_jinja(None),
+            Ok(ChatTemplate {
+                default_system: None
+            })
+        );
     }
 }

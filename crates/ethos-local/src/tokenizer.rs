@@ -30,9 +30,8 @@ impl PreTokenizer {
     /// From GGUF `tokenizer.ggml.pre`. Unknown names are refused rather than guessed.
     pub fn from_gguf_name(name: &str) -> Result<Self, TokenizerError> {
         match name {
-            "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone" | "minerva" => {
-                Ok(PreTokenizer::DigitsThenGpt2)
-            }
+            "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone"
+            | "minerva" => Ok(PreTokenizer::DigitsThenGpt2),
             "gpt2" | "gpt-2" | "mpt" | "olmo" | "jais" | "default" => Ok(PreTokenizer::Gpt2),
             other => Err(TokenizerError::Unsupported(format!(
                 "pre-tokenizer '{other}' (supported: smollm, starcoder, gpt2 and relatives)"
@@ -60,7 +59,8 @@ fn byte_chars() -> [char; 256] {
     let mut table = ['\0'; 256];
     let mut n = 0u32;
     for b in 0..=255u8 {
-        let printable = (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
+        let printable =
+            (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
         let c = if printable {
             char::from(b)
         } else {
@@ -100,13 +100,16 @@ impl Tokenizer {
         }
         let mut ids = HashMap::with_capacity(tokens.len());
         for (i, t) in tokens.iter().enumerate() {
-            let id = u32::try_from(i).map_err(|_| TokenizerError::Unsupported("vocabulary too large".into()))?;
+            let id = u32::try_from(i)
+                .map_err(|_| TokenizerError::Unsupported("vocabulary too large".into()))?;
             ids.entry(t.clone()).or_insert(id);
         }
         let mut ranks = HashMap::with_capacity(merges.len());
         for (rank, m) in merges.iter().enumerate() {
             let Some((a, b)) = m.split_once(' ') else {
-                return Err(TokenizerError::Unsupported(format!("malformed merge '{m}'")));
+                return Err(TokenizerError::Unsupported(format!(
+                    "malformed merge '{m}'"
+                )));
             };
             let rank = u32::try_from(rank).unwrap_or(u32::MAX);
             ranks.entry((a.to_string(), b.to_string())).or_insert(rank);
@@ -125,8 +128,21 @@ impl Tokenizer {
         }
         specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
         let byte_to_char = byte_chars();
-        let char_to_byte = byte_to_char.iter().enumerate().map(|(b, c)| (*c, b as u8)).collect();
-        Ok(Self { tokens, ids, ranks, specials, is_special, pre, byte_to_char, char_to_byte })
+        let char_to_byte = byte_to_char
+            .iter()
+            .enumerate()
+            .map(|(b, c)| (*c, b as u8))
+            .collect();
+        Ok(Self {
+            tokens,
+            ids,
+            ranks,
+            specials,
+            is_special,
+            pre,
+            byte_to_char,
+            char_to_byte,
+        })
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -154,7 +170,11 @@ impl Tokenizer {
             let hit = if self.specials.is_empty() {
                 None
             } else {
-                rest.get(i..).and_then(|tail| self.specials.iter().find(|(s, _)| tail.starts_with(s.as_str())))
+                rest.get(i..).and_then(|tail| {
+                    self.specials
+                        .iter()
+                        .find(|(s, _)| tail.starts_with(s.as_str()))
+                })
             };
             if let Some((s, id)) = hit {
                 if let Some(plain) = rest.get(plain_start..i) {
@@ -166,7 +186,10 @@ impl Tokenizer {
                 i = 0;
                 plain_start = 0;
             } else {
-                i += rest.get(i..).and_then(|t| t.chars().next()).map_or(1, char::len_utf8);
+                i += rest
+                    .get(i..)
+                    .and_then(|t| t.chars().next())
+                    .map_or(1, char::len_utf8);
             }
         }
         if let Some(plain) = rest.get(plain_start..) {
@@ -255,9 +278,15 @@ impl Tokenizer {
     /// The raw bytes a token stands for. Special tokens give their text when `with_special`,
     /// otherwise nothing (as llama.cpp renders them in generated text).
     pub fn token_bytes(&self, id: u32, with_special: bool) -> Vec<u8> {
-        let Some(text) = self.tokens.get(id as usize) else { return Vec::new() };
+        let Some(text) = self.tokens.get(id as usize) else {
+            return Vec::new();
+        };
         if self.is_special(id) {
-            return if with_special { text.as_bytes().to_vec() } else { Vec::new() };
+            return if with_special {
+                text.as_bytes().to_vec()
+            } else {
+                Vec::new()
+            };
         }
         let mut bytes = Vec::with_capacity(text.len());
         let mut buf = [0u8; 4];
@@ -276,7 +305,10 @@ impl Tokenizer {
     }
 
     pub fn decode(&self, ids: &[u32]) -> String {
-        let bytes: Vec<u8> = ids.iter().flat_map(|id| self.token_bytes(*id, false)).collect();
+        let bytes: Vec<u8> = ids
+            .iter()
+            .flat_map(|id| self.token_bytes(*id, false))
+            .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     }
 }
@@ -304,7 +336,8 @@ impl StreamDecoder {
                     self.pending.clear();
                     return s;
                 }
-                let s = String::from_utf8_lossy(self.pending.get(..valid).unwrap_or(&[])).into_owned();
+                let s =
+                    String::from_utf8_lossy(self.pending.get(..valid).unwrap_or(&[])).into_owned();
                 self.pending.drain(..valid.min(self.pending.len()));
                 s
             }
@@ -396,7 +429,10 @@ fn gpt2_split(cpts: &[char]) -> Vec<&[char]> {
         pos += 1;
         push(pos, &mut prev, &mut words);
     }
-    words.into_iter().filter_map(|(a, b)| cpts.get(a..b)).collect()
+    words
+        .into_iter()
+        .filter_map(|(a, b)| cpts.get(a..b))
+        .collect()
 }
 
 #[cfg(test)]
@@ -405,7 +441,10 @@ mod tests {
 
     fn split(s: &str) -> Vec<String> {
         let c: Vec<char> = s.chars().collect();
-        gpt2_split(&c).into_iter().map(|w| w.iter().collect()).collect()
+        gpt2_split(&c)
+            .into_iter()
+            .map(|w| w.iter().collect())
+            .collect()
     }
 
     #[test]
@@ -428,7 +467,8 @@ mod tests {
         let merges = vec![format!("{g} a"), "a b".to_string(), format!("{g}a b")];
         let mut types = vec![3, 3];
         types.extend(std::iter::repeat_n(1, tokens.len() - 2));
-        Tokenizer::new(tokens, &types, &merges, PreTokenizer::DigitsThenGpt2).expect("toy tokenizer")
+        Tokenizer::new(tokens, &types, &merges, PreTokenizer::DigitsThenGpt2)
+            .expect("toy tokenizer")
     }
 
     #[test]

@@ -10,7 +10,10 @@ use crate::runtime::{Job, LoadOptions, LocalError, LocalModel, Step};
 
 /// An error for JS: the JSON of a [`ChatError`] (the worker forwards it as is).
 fn js_err(e: ChatError) -> JsValue {
-    JsValue::from_str(&serde_json::to_string(&e).unwrap_or_else(|_| "{\"kind\":\"other\",\"detail\":\"error\"}".into()))
+    JsValue::from_str(
+        &serde_json::to_string(&e)
+            .unwrap_or_else(|_| "{\"kind\":\"other\",\"detail\":\"error\"}".into()),
+    )
 }
 
 fn local_err(e: LocalError) -> JsValue {
@@ -37,12 +40,20 @@ impl Default for Engine {
 impl Engine {
     #[wasm_bindgen(constructor)]
     pub fn new() -> Engine {
-        Engine { model: None, job: None }
+        Engine {
+            model: None,
+            job: None,
+        }
     }
 
     /// Build the model from GGUF bytes; returns the [`crate::ModelInfo`] JSON. `backend`:
     /// "fast", "candle" or anything else for automatic.
-    pub fn load(&mut self, bytes: &[u8], requantize: bool, backend: Option<String>) -> Result<String, JsValue> {
+    pub fn load(
+        &mut self,
+        bytes: &[u8],
+        requantize: bool,
+        backend: Option<String>,
+    ) -> Result<String, JsValue> {
         use crate::runtime::Backend;
         self.model = None;
         self.job = None;
@@ -51,8 +62,16 @@ impl Engine {
             Some("candle") => Backend::Candle,
             _ => Backend::Auto,
         };
-        let model = LocalModel::from_gguf_bytes(bytes, LoadOptions { backend, requantize_to_q8_0: requantize }).map_err(local_err)?;
-        let info = serde_json::to_string(model.info()).map_err(|e| js_err(ChatError::Other(e.to_string())))?;
+        let model = LocalModel::from_gguf_bytes(
+            bytes,
+            LoadOptions {
+                backend,
+                requantize_to_q8_0: requantize,
+            },
+        )
+        .map_err(local_err)?;
+        let info = serde_json::to_string(model.info())
+            .map_err(|e| js_err(ChatError::Other(e.to_string())))?;
         self.model = Some(model);
         Ok(info)
     }
@@ -62,7 +81,9 @@ impl Engine {
     }
 
     fn model(&mut self) -> Result<&mut LocalModel, JsValue> {
-        self.model.as_mut().ok_or_else(|| local_err(LocalError::NotLoaded))
+        self.model
+            .as_mut()
+            .ok_or_else(|| local_err(LocalError::NotLoaded))
     }
 
     /// Start a chat request (JSON of a `ChatRequest`); returns its prompt length in tokens.
@@ -76,7 +97,10 @@ impl Engine {
 
     /// Process the prompt of the started request (timed apart from generation by the caller).
     pub fn prefill(&mut self) -> Result<(), JsValue> {
-        let mut job = self.job.take().ok_or_else(|| js_err(ChatError::Other("no request started".into())))?;
+        let mut job = self
+            .job
+            .take()
+            .ok_or_else(|| js_err(ChatError::Other("no request started".into())))?;
         let r = self.model()?.prefill(&mut job).map_err(local_err);
         self.job = Some(job);
         r
@@ -85,11 +109,16 @@ impl Engine {
     /// One token: the new text of the first sample ("" for other samples or an incomplete
     /// character), or `undefined` when every sample is finished.
     pub fn step(&mut self) -> Result<Option<String>, JsValue> {
-        let mut job = self.job.take().ok_or_else(|| js_err(ChatError::Other("no request started".into())))?;
+        let mut job = self
+            .job
+            .take()
+            .ok_or_else(|| js_err(ChatError::Other("no request started".into())))?;
         let r = self.model()?.step(&mut job).map_err(local_err);
         let out = match r {
             Ok(Step::Done) => None,
-            Ok(Step::Text { sample, text } | Step::Finished { sample, text }) => Some(if sample == 0 { text } else { String::new() }),
+            Ok(Step::Text { sample, text } | Step::Finished { sample, text }) => {
+                Some(if sample == 0 { text } else { String::new() })
+            }
             Err(e) => {
                 return Err(e);
             }
@@ -105,8 +134,12 @@ impl Engine {
 
     /// The `ChatResponse` JSON of the finished request.
     pub fn finish(&mut self) -> Result<String, JsValue> {
-        let job = self.job.take().ok_or_else(|| js_err(ChatError::Other("no request started".into())))?;
-        serde_json::to_string(&job.into_response()).map_err(|e| js_err(ChatError::Other(e.to_string())))
+        let job = self
+            .job
+            .take()
+            .ok_or_else(|| js_err(ChatError::Other("no request started".into())))?;
+        serde_json::to_string(&job.into_response())
+            .map_err(|e| js_err(ChatError::Other(e.to_string())))
     }
 
     /// Drop the started request.
@@ -116,7 +149,12 @@ impl Engine {
 
     /// The exact option-letter distribution at the answer position of the request's prompt:
     /// `LetterDistribution` JSON. Also returns the prompt length via `prompt_tokens_of`.
-    pub fn distribution(&mut self, request_json: &str, n_options: usize, top_n: usize) -> Result<String, JsValue> {
+    pub fn distribution(
+        &mut self,
+        request_json: &str,
+        n_options: usize,
+        top_n: usize,
+    ) -> Result<String, JsValue> {
         let req = parse_request(request_json)?;
         let model = self.model()?;
         let tokens = model.prompt_tokens(&req.messages);

@@ -52,7 +52,10 @@ fn gguf_path() -> Option<PathBuf> {
     }
     c.push("/work/cache/SmolLM2-135M-Instruct.Q4_1.gguf".into());
     if let Ok(h) = std::env::var("HOME") {
-        c.push(PathBuf::from(h).join(".cache/ethos-agents/smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf"));
+        c.push(
+            PathBuf::from(h)
+                .join(".cache/ethos-agents/smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        );
     }
     c.into_iter().find(|p| p.is_file())
 }
@@ -60,24 +63,33 @@ fn gguf_path() -> Option<PathBuf> {
 /// Minimal HTTP/1.1 POST (or GET when `body` is None) returning (status, body).
 fn http(addr: &str, path: &str, body: Option<&Value>) -> Result<(u16, String), String> {
     let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(120))).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(120)))
+        .map_err(|e| e.to_string())?;
     let payload = body.map(|b| b.to_string()).unwrap_or_default();
     let head = if body.is_some() {
         format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", payload.len())
     } else {
         format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
     };
-    s.write_all(head.as_bytes()).and_then(|_| s.write_all(payload.as_bytes())).map_err(|e| e.to_string())?;
+    s.write_all(head.as_bytes())
+        .and_then(|_| s.write_all(payload.as_bytes()))
+        .map_err(|e| e.to_string())?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (headers, rest) = text.split_once("\r\n\r\n").ok_or("no header end")?;
-    let status: u16 = headers.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or("no status")?;
-    let body = if headers.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let status: u16 = headers
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("no status")?;
+    let body = if headers
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         let mut out = String::new();
         let mut r = rest;
-        loop {
-            let Some((len, after)) = r.split_once("\r\n") else { break };
+        while let Some((len, after)) = r.split_once("\r\n") {
             let n = usize::from_str_radix(len.trim(), 16).map_err(|e| e.to_string())?;
             if n == 0 {
                 break;
@@ -97,15 +109,27 @@ fn server_up(addr: &str) -> bool {
 }
 
 fn moralchoice_messages() -> (Vec<Message>, usize) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../public/vital/vital_distributional_moralchoice.json");
-    let items: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("VITAL MoralChoice file")).expect("json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../public/vital/vital_distributional_moralchoice.json"
+    );
+    let items: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("VITAL MoralChoice file"))
+            .expect("json");
     let item = &items[0];
     let question = item["question"].as_str().expect("question");
     let n = item["options"].as_array().expect("options").len();
     let templates = ethos_engine::template::Templates::default();
     let passage = "A surgeon's duty is to protect the patient: following the procedures is what respects the patient's trust and life.";
-    let prompt = ethos_engine::template::render(&templates.read, &[("country_line", ""), ("passage", passage), ("question", question)])
-        .expect("read template");
+    let prompt = ethos_engine::template::render(
+        &templates.read,
+        &[
+            ("country_line", ""),
+            ("passage", passage),
+            ("question", question),
+        ],
+    )
+    .expect("read template");
     (vec![Message::user(prompt)], n)
 }
 
@@ -114,33 +138,53 @@ fn server_top(addr: &str, messages: &[Message]) -> Vec<TokenLogprob> {
         "model": "smollm2", "messages": messages, "max_tokens": 1, "temperature": 0,
         "logprobs": true, "top_logprobs": 20, "seed": 1
     });
-    let (status, text) = http(addr, "/v1/chat/completions", Some(&body)).expect("llama-server call");
+    let (status, text) =
+        http(addr, "/v1/chat/completions", Some(&body)).expect("llama-server call");
     assert_eq!(status, 200, "llama-server: {text}");
     let v: Value = serde_json::from_str(&text).expect("json reply");
     v["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
         .as_array()
         .expect("top_logprobs in the reply")
         .iter()
-        .map(|t| TokenLogprob { token: t["token"].as_str().unwrap_or("").to_string(), logprob: t["logprob"].as_f64().unwrap_or(f64::NEG_INFINITY) })
+        .map(|t| TokenLogprob {
+            token: t["token"].as_str().unwrap_or("").to_string(),
+            logprob: t["logprob"].as_f64().unwrap_or(f64::NEG_INFINITY),
+        })
         .collect()
 }
 
 /// Compare our distribution with llama.cpp's; returns the largest per-option difference.
-fn compare(label: &str, model: &mut LocalModel, server: &[TokenLogprob], messages: &[Message], n: usize, tolerance: f64) -> f64 {
+fn compare(
+    label: &str,
+    model: &mut LocalModel,
+    server: &[TokenLogprob],
+    messages: &[Message],
+    n: usize,
+    tolerance: f64,
+) -> f64 {
     let tokens = model.prompt_tokens(messages);
     let dist = model.next_token(&tokens).expect("forward");
     let ours_top = model.top_logprobs(&dist, 20);
     let ours = from_top_logprobs(&ours_top, n);
     let theirs = from_top_logprobs(server, n);
     let full = model.letter_distribution(&dist, n, 10);
-    eprintln!("[{label}] llama.cpp top5: {:?}", &server[..server.len().min(5)]);
+    eprintln!(
+        "[{label}] llama.cpp top5: {:?}",
+        &server[..server.len().min(5)]
+    );
     eprintln!("[{label}] ours      top5: {:?}", &ours_top[..5]);
     eprintln!("[{label}] llama.cpp options {:?}\n[{label}] ours      options {:?} (full-vocab mapping {:?})", theirs.probs, ours.probs, full.probs);
-    assert!(!theirs.uniform_fallback && !ours.uniform_fallback, "[{label}] no letter among the top tokens");
+    assert!(
+        !theirs.uniform_fallback && !ours.uniform_fallback,
+        "[{label}] no letter among the top tokens"
+    );
     let mut worst = 0.0f64;
     for (i, (a, b)) in ours.probs.iter().zip(&theirs.probs).enumerate() {
         worst = worst.max((a - b).abs());
-        assert!((a - b).abs() <= tolerance, "[{label}] option {i}: ours {a} vs llama.cpp {b} (tolerance {tolerance})");
+        assert!(
+            (a - b).abs() <= tolerance,
+            "[{label}] option {i}: ours {a} vs llama.cpp {b} (tolerance {tolerance})"
+        );
     }
     eprintln!("[{label}] largest per-option difference: {worst:.2e}");
     // The full-vocabulary mapping agrees with the top-N one when the letters are in the top N.
@@ -163,9 +207,12 @@ impl Drop for Server {
 }
 
 fn server_bin() -> Option<PathBuf> {
-    let p = std::env::var("ETHOS_LLAMA_SERVER_BIN").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/ethos-agents/llama-server-0.94.0/llama-server")
-    });
+    let p = std::env::var("ETHOS_LLAMA_SERVER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/ethos-agents/llama-server-0.94.0/llama-server")
+        });
     p.is_file().then_some(p)
 }
 
@@ -177,15 +224,36 @@ fn start_server(bin: &PathBuf, model: &std::path::Path) -> Server {
     let child = Command::new(bin)
         .arg("-m")
         .arg(model)
-        .args(["-a", "smollm2", "--host", "127.0.0.1", "--port", &port.to_string(), "-c", "2048", "-np", "1", "-t", "1", "-fa", "off"])
+        .args([
+            "-a",
+            "smollm2",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "-c",
+            "2048",
+            "-np",
+            "1",
+            "-t",
+            "1",
+            "-fa",
+            "off",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start llama-server");
-    let server = Server { child, addr: format!("127.0.0.1:{port}") };
+    let server = Server {
+        child,
+        addr: format!("127.0.0.1:{port}"),
+    };
     let start = Instant::now();
     while !server_up(&server.addr) {
-        assert!(start.elapsed() < Duration::from_secs(180), "private llama-server did not become healthy");
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "private llama-server did not become healthy"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     server
@@ -203,7 +271,9 @@ fn prerequisites() -> Option<(PathBuf, PathBuf)> {
         return None;
     };
     let Some(bin) = server_bin() else {
-        skip("no llama-server binary (scripts/llama-server.sh build, or set ETHOS_LLAMA_SERVER_BIN)");
+        skip(
+            "no llama-server binary (scripts/llama-server.sh build, or set ETHOS_LLAMA_SERVER_BIN)",
+        );
         return None;
     };
     Some((gguf, bin))
@@ -211,15 +281,29 @@ fn prerequisites() -> Option<(PathBuf, PathBuf)> {
 
 #[test]
 fn template_and_tokens_match_llama_server() {
-    let Some((gguf, bin)) = prerequisites() else { return };
+    let Some((gguf, bin)) = prerequisites() else {
+        return;
+    };
     let server = start_server(&bin, &gguf);
     let addr = server.addr.as_str();
     let model = LocalModel::from_path(&gguf, LoadOptions::fast()).expect("load");
     let (messages, _) = moralchoice_messages();
-    let (st, text) = http(addr, "/apply-template", Some(&json!({ "messages": messages }))).expect("apply-template");
+    let (st, text) = http(
+        addr,
+        "/apply-template",
+        Some(&json!({ "messages": messages })),
+    )
+    .expect("apply-template");
     assert_eq!(st, 200, "{text}");
-    let prompt: String = serde_json::from_str::<Value>(&text).expect("json")["prompt"].as_str().expect("prompt").to_string();
-    assert_eq!(model.prompt_text(&messages), prompt, "chat template differs from llama.cpp's");
+    let prompt: String = serde_json::from_str::<Value>(&text).expect("json")["prompt"]
+        .as_str()
+        .expect("prompt")
+        .to_string();
+    assert_eq!(
+        model.prompt_text(&messages),
+        prompt,
+        "chat template differs from llama.cpp's"
+    );
     let samples = [
         prompt.as_str(),
         "Hello world! It's 2026; I've got 12,345 apples\n\n  and   tabs\there — naïve café 你好 ✓",
@@ -247,7 +331,9 @@ fn template_and_tokens_match_llama_server() {
 
 #[test]
 fn q4_1_distribution_matches_llama_cpp() {
-    let Some((gguf, bin)) = prerequisites() else { return };
+    let Some((gguf, bin)) = prerequisites() else {
+        return;
+    };
     let server = start_server(&bin, &gguf);
     let (messages, n) = moralchoice_messages();
     let reference = server_top(&server.addr, &messages);
@@ -258,14 +344,23 @@ fn q4_1_distribution_matches_llama_cpp() {
     drop(fast);
     let mut candle = LocalModel::from_path(&gguf, LoadOptions::candle(false)).expect("load candle");
     assert_eq!(candle.info().backend, "candle");
-    compare("Q4_1 candle", &mut candle, &reference, &messages, n, TOLERANCE);
+    compare(
+        "Q4_1 candle",
+        &mut candle,
+        &reference,
+        &messages,
+        n,
+        TOLERANCE,
+    );
 }
 
 /// The Q8_0 path: the file requantized from Rust (what candle needs for SIMD), run by llama.cpp
 /// and by us.
 #[test]
 fn q8_0_distribution_matches_llama_cpp_on_the_same_file() {
-    let Some((gguf, bin)) = prerequisites() else { return };
+    let Some((gguf, bin)) = prerequisites() else {
+        return;
+    };
     let bytes = std::fs::read(&gguf).expect("read gguf");
     let q8 = ethos_local::runtime::requantize_gguf_to_q8_0(&bytes).expect("requantize");
     let dir = std::env::temp_dir().join(format!("ethos-local-q8-{}", std::process::id()));
@@ -281,6 +376,13 @@ fn q8_0_distribution_matches_llama_cpp_on_the_same_file() {
     drop(fast);
     let mut candle = LocalModel::from_gguf_bytes(&bytes, LoadOptions::candle(true)).expect("load");
     assert!(candle.info().requantized);
-    compare("Q8_0 candle (requantized at load)", &mut candle, &reference, &messages, n, TOLERANCE);
+    compare(
+        "Q8_0 candle (requantized at load)",
+        &mut candle,
+        &reference,
+        &messages,
+        n,
+        TOLERANCE,
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
