@@ -1021,13 +1021,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                         ("k", &comments.len().to_string()),
                     ],
                 )?;
-                let selection = self
-                    .select(&settings, &item, prompt, comments.len())
-                    .await?;
-                let passage = comments
-                    .get(selection.index)
-                    .map(|c| c.cleaned.clone())
-                    .unwrap_or_default();
+                let (selection, passage) = self.select(&settings, &item, prompt, &comments).await?;
                 let prompt = render(
                     &settings.templates.answer_value,
                     &[
@@ -1058,13 +1052,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                         ("k", &comments.len().to_string()),
                     ],
                 )?;
-                let selection = self
-                    .select(&settings, &item, prompt, comments.len())
-                    .await?;
-                let passage = comments
-                    .get(selection.index)
-                    .map(|c| c.cleaned.clone())
-                    .unwrap_or_default();
+                let (selection, passage) = self.select(&settings, &item, prompt, &comments).await?;
                 let prompt = render(
                     &settings.templates.answer_group,
                     &[
@@ -1228,31 +1216,36 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
         Ok(items.join("\n\n"))
     }
 
-    /// The selection call and its reference parse, with the seeded fallback.
+    /// The selection call and its reference parse, with the seeded fallback; returns the
+    /// selection and the chosen comment's text (the passage for the answer).
     async fn select(
         &self,
         settings: &RunSettings,
         item: &Item,
         prompt: String,
-        k: usize,
-    ) -> Result<Selection, PipelineError> {
+        comments: &[CommentRecord],
+    ) -> Result<(Selection, String), PipelineError> {
+        let k = comments.len();
         let resp = self
             .generate(settings, Stage::Select, prompt, settings.decoding.short)
             .await?;
-        Ok(
-            match answer::parse_selection(&resp.text, k).filter(|&i| i < k) {
-                Some(index) => Selection {
-                    index,
-                    reply: resp.text,
-                    fallback: false,
-                },
-                None => Selection {
-                    index: fallback_index(settings.seed, item.id(), k),
-                    reply: resp.text,
-                    fallback: true,
-                },
+        let selection = match answer::parse_selection(&resp.text, k).filter(|&i| i < k) {
+            Some(index) => Selection {
+                index,
+                reply: resp.text,
+                fallback: false,
             },
-        )
+            None => Selection {
+                index: fallback_index(settings.seed, item.id(), k),
+                reply: resp.text,
+                fallback: true,
+            },
+        };
+        let passage = comments
+            .get(selection.index)
+            .map(|c| c.cleaned.clone())
+            .unwrap_or_default();
+        Ok((selection, passage))
     }
 
     /// One distribution read by the configured method. Votes are decided by the caller.
