@@ -1,4 +1,5 @@
-//! Unit tests of the UI's pure helpers (catalog filtering, share links). Run in Node: `CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
+//! Unit tests of the UI's pure helpers (catalog filtering, share links). Run in Node:
+//! `CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 //! cargo test --target wasm32-unknown-unknown -p ethos-app`.
 
 use crate::catalog::{attribute_label, display_title, Catalog};
