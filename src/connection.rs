@@ -10,10 +10,218 @@ use ethos_providers::{preset, Client, Endpoint, Protocol};
 use leptos::prelude::*;
 use serde::Deserialize;
 
+use ethos_engine::chat::{ChatError, ChatModel, ChatRequest, ChatResponse};
+use ethos_local::proxy::{Progress, WorkerModel};
+
 const ENDPOINT_KEY: &str = "ethos.endpoint";
 const SETTINGS_KEY: &str = "ethos.settings";
 const KEY_KEY: &str = "ethos.apikey";
 pub const DEFAULT_PRESET: &str = "openai";
+/// The "In this browser" choice: not an HTTP preset, the model runs in a Web Worker of this tab.
+pub const LOCAL_PRESET: &str = "local";
+pub const LOCAL_PRESET_LABEL: &str = "In this browser (tiny model, no key)";
+/// Where the worker script is served (Trunk's post-build hook copies it into dist/local-model/).
+const LOCAL_WORKER_URL: &str = "./local-model/worker.js";
+/// The model shipped beside the page, when the deployment has one.
+pub const DEFAULT_LOCAL_MODEL_URL: &str = "./models/SmolLM2-135M-Instruct.Q4_1.gguf";
+const LOCAL_URL_KEY: &str = "ethos.local_model_url";
+
+/// What the pipeline talks to: the provider over HTTP, or the model in this tab's worker.
+pub enum AppModel {
+    Http(Client<WebTransport>),
+    Local(Option<WorkerModel>),
+}
+
+impl ChatModel for AppModel {
+    async fn chat(
+        &self,
+        req: &ChatRequest,
+        on_delta: &mut dyn FnMut(&str),
+    ) -> Result<ChatResponse, ChatError> {
+        match self {
+            AppModel::Http(c) => c.chat(req, on_delta).await,
+            AppModel::Local(Some(w)) => w.chat(req, on_delta).await,
+            AppModel::Local(None) => Err(ChatError::Other(
+                "The in-browser model is not loaded: press Load model in panel 2 first.".into(),
+            )),
+        }
+    }
+}
+
+/// State of the in-tab model (only used with [`LOCAL_PRESET`]).
+#[derive(Clone, Copy)]
+pub struct LocalState {
+    pub url: RwSignal<String>,
+    /// The loaded model's name, once loaded.
+    pub loaded: RwSignal<Option<String>>,
+    pub busy: RwSignal<bool>,
+    /// Progress / result line.
+    pub status: RwSignal<Option<(bool, String)>>,
+    /// Started lazily, on the first load.
+    worker: StoredValue<Option<WorkerModel>, LocalStorage>,
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
+}
+
+/// "Downloading 12.0 MB of 80.0 MB" from a worker progress event.
+pub fn progress_text(p: &Progress) -> String {
+    let what = match p.phase.as_str() {
+        "download" => "Downloading",
+        "cache" => "Reading from this browser's cache",
+        "file" => "Reading the file",
+        "load" => "Building the model",
+        _ => "Loading",
+    };
+    match p.total {
+        Some(t) if t > 0 => format!(
+            "{what}: {} of {} ({}%)",
+            mb(p.loaded),
+            mb(t),
+            p.loaded.saturating_mul(100) / t
+        ),
+        _ if p.loaded > 0 => format!("{what}: {}", mb(p.loaded)),
+        _ => format!("{what}…"),
+    }
+}
+
+/// `url` resolved against the page (a relative URL means "beside index.html").
+fn absolute_url(url: &str) -> String {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.base_uri().ok().flatten())
+        .and_then(|base| web_sys::Url::new_with_base(url, &base).ok())
+        .map(|u| u.href())
+        .unwrap_or_else(|| url.to_string())
+}
+
+impl LocalState {
+    fn new() -> Self {
+        let url = browser::get(Area::Local, LOCAL_URL_KEY)
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_LOCAL_MODEL_URL.to_string());
+        Self {
+            url: RwSignal::new(url),
+            loaded: RwSignal::new(None),
+            busy: RwSignal::new(false),
+            status: RwSignal::new(None),
+            worker: StoredValue::new_local(None),
+        }
+    }
+
+    pub fn save_url(&self) {
+        let _ = browser::set(Area::Local, LOCAL_URL_KEY, self.url.get_untracked().trim());
+    }
+
+    fn worker(&self) -> Result<WorkerModel, ChatError> {
+        if let Some(w) = self.worker.get_value() {
+            return Ok(w);
+        }
+        let w = WorkerModel::spawn(LOCAL_WORKER_URL)?;
+        self.worker.set_value(Some(w.clone()));
+        Ok(w)
+    }
+
+    /// The model for runs: `None` until a model was loaded.
+    pub fn model(&self) -> Option<WorkerModel> {
+        self.loaded
+            .with_untracked(|l| l.is_some())
+            .then(|| self.worker.get_value())
+            .flatten()
+    }
+
+    /// Load from the URL field (`file` = a GGUF the user picked instead). Downloads are kept in
+    /// Cache Storage. On success the model name becomes the model for all stages.
+    pub async fn load(self, conn: Conn, file: Option<web_sys::File>) {
+        self.busy.set(true);
+        self.status
+            .set(Some((true, "Starting the model worker…".into())));
+        let result = async {
+            let w = self.worker()?;
+            let status = self.status;
+            let mut on_progress = move |p: Progress| status.set(Some((true, progress_text(&p))));
+            match &file {
+                Some(f) => w.load_file(f, true, &mut on_progress).await,
+                None => {
+                    let url = self.url.get_untracked();
+                    let url = url.trim();
+                    if url.is_empty() {
+                        return Err(ChatError::Other(
+                            "Paste a GGUF URL or pick a file first.".into(),
+                        ));
+                    }
+                    // The worker resolves relative URLs against its own script: resolve here.
+                    w.load_url(&absolute_url(url), true, &mut on_progress).await
+                }
+            }
+        }
+        .await;
+        match result {
+            Ok((info, from_cache)) => {
+                let name = if info.name.trim().is_empty() {
+                    "local-model".to_string()
+                } else {
+                    info.name.clone()
+                };
+                conn.set_model_all(&name);
+                conn.save();
+                self.loaded.set(Some(name.clone()));
+                self.status.set(Some((
+                    true,
+                    format!(
+                        "Loaded {name} ({}, {} layers{}).",
+                        mb(info.file_bytes as u64),
+                        info.n_layers,
+                        if from_cache {
+                            ", from this browser's cache"
+                        } else {
+                            ", kept in this browser's cache"
+                        }
+                    ),
+                )));
+            }
+            Err(e) => {
+                // A worker that failed to start is useless: start a fresh one next time.
+                if let Some(w) = self.worker.get_value() {
+                    w.terminate();
+                }
+                self.worker.set_value(None);
+                self.loaded.set(None);
+                self.status.set(Some((
+                    false,
+                    format!("Could not load the model: {e}. Check the URL (or pick a GGUF file)."),
+                )));
+            }
+        }
+        self.busy.set(false);
+    }
+
+    /// Delete every model kept in this browser's Cache Storage.
+    pub async fn delete_cached(self) {
+        self.busy.set(true);
+        let result = async {
+            let w = self.worker()?;
+            let entries = w.cached().await?;
+            let mut freed = 0u64;
+            let mut n = 0usize;
+            for e in entries {
+                if w.delete_cached(&e.key).await? {
+                    freed = freed.saturating_add(e.bytes);
+                    n += 1;
+                }
+            }
+            Ok::<_, ChatError>((n, freed))
+        }
+        .await;
+        self.status.set(Some(match result {
+            Ok((0, _)) => (true, "No model is cached in this browser.".to_string()),
+            Ok((n, freed)) => (true, format!("Deleted {n} cached model(s), {} freed. The loaded model stays in memory until you reload the page.", mb(freed))),
+            Err(e) => (false, format!("Could not delete the cached model: {e}")),
+        }));
+        self.busy.set(false);
+    }
+}
 
 /// The optional `ethos-config.json` served beside index.html.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -49,6 +257,7 @@ pub struct Conn {
     /// Shown when the embedded default is in use.
     pub embedded_note: RwSignal<Option<String>>,
     pub settings: RwSignal<RunSettings>,
+    pub local: LocalState,
     caps: StoredValue<CapabilityCache>,
 }
 
@@ -86,6 +295,7 @@ impl Conn {
             testing: RwSignal::new(false),
             embedded_note: RwSignal::new(None),
             settings: RwSignal::new(settings),
+            local: LocalState::new(),
             caps: StoredValue::new(CapabilityCache::default()),
         }
     }
@@ -123,6 +333,19 @@ impl Conn {
             .with_capability_cache(self.caps.get_value())
     }
 
+    pub fn is_local(&self) -> bool {
+        self.preset.with_untracked(|p| p == LOCAL_PRESET)
+    }
+
+    /// The model the pipeline runs against: the HTTP client, or the in-tab model.
+    pub fn model_for_run(&self) -> AppModel {
+        if self.is_local() {
+            AppModel::Local(self.local.model())
+        } else {
+            AppModel::Http(self.client())
+        }
+    }
+
     /// Persist the endpoint (never the key) and the settings; the key only with `remember`.
     pub fn save(&self) {
         let ep = SavedEndpoint {
@@ -153,6 +376,13 @@ impl Conn {
     /// Choose a preset: its default base URL and a concurrency it can take.
     pub fn choose_preset(&self, id: &str) {
         self.preset.set(id.to_string());
+        if id == LOCAL_PRESET {
+            // One worker computes one thing at a time; the model name comes from the file.
+            self.settings.update(|s| s.concurrency = 1);
+            if let Some(name) = self.local.loaded.get_untracked() {
+                self.set_model_all(&name);
+            }
+        }
         if let Some(p) = preset(id) {
             if !p.default_base_url.is_empty() {
                 self.base_url.set(p.default_base_url.to_string());

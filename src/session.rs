@@ -349,6 +349,9 @@ impl Session {
         let settings = conn.settings.get_untracked();
         if let Err(e) = settings.validate() {
             let msg = match e {
+                SettingsError::EmptyModel(_) if conn.is_local() => {
+                    "Load the in-browser model in panel 2 first.".to_string()
+                }
                 SettingsError::EmptyModel(_) => {
                     "Choose a model in panel 2 first (Test connection lists the server's models)."
                         .to_string()
@@ -404,7 +407,7 @@ impl Session {
         self.busy.set(true);
         self.persist();
         self.touch_saved();
-        let client = conn.client();
+        let client = conn.model_for_run();
         let task = async move {
             let clock = browser::now_ms;
             let observer = UiObserver {

@@ -1,4 +1,4 @@
-use crate::connection::conn;
+use crate::connection::{conn, LOCAL_PRESET, LOCAL_PRESET_LABEL};
 use crate::state::ui;
 use ethos_providers::presets::{KEY_STORAGE_NOTE, SPEND_CAP_ADVICE};
 use ethos_providers::{preset, PRESETS};
@@ -11,6 +11,7 @@ pub fn ModelPanel() -> impl IntoView {
     let conn = conn();
     let ui = ui();
     let current = move || conn.preset.with(|p| preset(p));
+    let is_local = move || conn.preset.with(|p| p == LOCAL_PRESET);
     let single = RwSignal::new(conn.settings.with_untracked(|s| s.models.is_single()));
 
     let stage_field =
@@ -50,7 +51,12 @@ pub fn ModelPanel() -> impl IntoView {
                     .iter()
                     .map(|p| view! { <option value=p.id selected=move || conn.preset.get() == p.id>{p.label}</option> })
                     .collect_view()}
+                <option value=LOCAL_PRESET selected=move || conn.preset.get() == LOCAL_PRESET>{LOCAL_PRESET_LABEL}</option>
             </select>
+            <Show when=is_local>
+                <LocalModelFields />
+            </Show>
+            <div class="http-provider" style:display=move || if is_local() { "none" } else { "" }>
             <p class="muted small">{move || current().map(|p| p.cors_note).unwrap_or("")}</p>
 
             <label for="base-url">"Base URL"</label>
@@ -150,6 +156,8 @@ pub fn ModelPanel() -> impl IntoView {
                     })
             }}
 
+            </div>
+
             <datalist id="model-list">
                 {move || conn.models.get().into_iter().map(|m| view! { <option value=m></option> }).collect_view()}
             </datalist>
@@ -197,6 +205,92 @@ pub fn ModelPanel() -> impl IntoView {
                     {stage_field("model-judge", "Coverage judge (empty: the combine model)", |m| m.judge.clone().unwrap_or_default(), |m, v| m.judge = (!v.is_empty()).then_some(v))}
                 </fieldset>
             </Show>
+        </div>
+    }
+}
+
+/// The "In this browser" provider: GGUF URL or file, load with progress, delete the cached copy.
+#[component]
+fn LocalModelFields() -> impl IntoView {
+    let conn = conn();
+    let ui = ui();
+    let local = conn.local;
+    view! {
+        <div class="local-model">
+            <p class="note small" id="local-model-note">
+                "The model runs inside this tab (a Web Worker): no key, nothing leaves your browser. "
+                "It is tiny, so it is for trying the whole flow, not for judging EthosAgents: its "
+                "answers say little about the method. Use a capable model for that."
+            </p>
+            <label for="local-model-url">"Model file URL (GGUF)"</label>
+            <input
+                id="local-model-url"
+                type="text"
+                autocomplete="off"
+                spellcheck="false"
+                prop:value=move || local.url.get()
+                on:change=move |ev| {
+                    local.url.set(event_target_value(&ev).trim().to_string());
+                    local.save_url();
+                }
+            />
+            <label for="local-model-file">"…or pick a GGUF file from this computer"</label>
+            <input
+                id="local-model-file"
+                type="file"
+                accept=".gguf"
+                on:change=move |ev| {
+                    use wasm_bindgen::JsCast;
+                    let file = ev
+                        .target()
+                        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+                        .and_then(|i| i.files())
+                        .and_then(|f| f.get(0));
+                    if let Some(file) = file {
+                        ui.say("Loading the picked model file…");
+                        spawn_local(local.load(conn, Some(file)));
+                    }
+                }
+            />
+            <div class="row">
+                <button
+                    type="button"
+                    id="local-load"
+                    disabled=move || local.busy.get()
+                    on:click=move |_| {
+                        ui.say("Loading the in-browser model…");
+                        spawn_local(async move {
+                            local.load(conn, None).await;
+                            if let Some((_, m)) = local.status.get_untracked() {
+                                ui.say(m);
+                            }
+                        });
+                    }
+                >
+                    {move || if local.busy.get() { "Working…" } else { "Load model" }}
+                </button>
+                <button
+                    type="button"
+                    id="local-delete-cache"
+                    class="danger"
+                    disabled=move || local.busy.get()
+                    on:click=move |_| {
+                        spawn_local(async move {
+                            local.delete_cached().await;
+                            if let Some((_, m)) = local.status.get_untracked() {
+                                ui.say(m);
+                            }
+                        });
+                    }
+                >
+                    "Delete cached model"
+                </button>
+            </div>
+            {move || {
+                local.status.get().map(|(ok, msg)| {
+                    view! { <p id="local-status" class=if ok { "ok" } else { "error" } data-loaded=move || local.loaded.get().is_some().to_string()>{msg}</p> }
+                })
+            }}
         </div>
     }
 }
