@@ -96,6 +96,20 @@ fn absolute_url(url: &str) -> String {
         .unwrap_or_else(|| url.to_string())
 }
 
+/// Whether `url` answers a HEAD request with a 2xx status.
+async fn url_exists(url: &str) -> bool {
+    use wasm_bindgen::JsCast;
+    let Some(w) = web_sys::window() else {
+        return false;
+    };
+    let init = web_sys::RequestInit::new();
+    init.set_method("HEAD");
+    match wasm_bindgen_futures::JsFuture::from(w.fetch_with_str_and_init(url, &init)).await {
+        Ok(r) => r.dyn_into::<web_sys::Response>().is_ok_and(|r| r.ok()),
+        Err(_) => false,
+    }
+}
+
 impl LocalState {
     fn new() -> Self {
         let url = browser::get(Area::Local, LOCAL_URL_KEY)
@@ -107,6 +121,25 @@ impl LocalState {
             busy: RwSignal::new(false),
             status: RwSignal::new(None),
             worker: StoredValue::new_local(None),
+        }
+    }
+
+    /// When the URL field holds the default and no model ships beside the page, empty the field
+    /// and say what to do instead.
+    pub async fn check_default(self) {
+        if self.url.get_untracked().trim() != DEFAULT_LOCAL_MODEL_URL
+            || self.loaded.with_untracked(|l| l.is_some())
+        {
+            return;
+        }
+        if !url_exists(&absolute_url(DEFAULT_LOCAL_MODEL_URL)).await
+            && self.url.get_untracked().trim() == DEFAULT_LOCAL_MODEL_URL
+        {
+            self.url.set(String::new());
+            self.status.set(Some((
+                true,
+                "No model ships with this page: paste the URL of a GGUF file (a small ChatML model such as SmolLM2-135M-Instruct Q4_1, served with CORS) or pick one from this computer.".into(),
+            )));
         }
     }
 

@@ -20,6 +20,11 @@ fn gguf_path() -> PathBuf {
     cache.join("smollm2-0.1.2").join(GGUF)
 }
 
+/// Choose the "In this browser" preset as a user does (the select's change event).
+async fn choose_local(b: &Browser) {
+    b.js("(() => { const s = document.querySelector('#preset'); s.value = 'local'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()").await;
+}
+
 /// Until the result's JS distance or a run error is on screen.
 async fn wait_run_end(b: &Browser, what: &str) {
     let done = "document.querySelector('#js-distance') !== null || document.querySelector('#run-error') !== null";
@@ -49,8 +54,7 @@ async fn in_browser_model_runs_a_distributional_item() {
 
     let b = Browser::start().await;
     b.open(&server.url()).await;
-    // Choose the preset as a user does (the select's change event).
-    b.js("(() => { const s = document.querySelector('#preset'); s.value = 'local'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()").await;
+    choose_local(&b).await;
     b.wait_for("#local-model-note", Duration::from_secs(10))
         .await;
     let url = b
@@ -197,6 +201,35 @@ async fn in_browser_model_runs_a_distributional_item() {
     assert!(
         status.contains("Deleted 1 cached model") && status.contains(&mb),
         "one cached model of {mb} deleted: {status}"
+    );
+    b.close().await;
+}
+
+/// Without a model beside the page the URL field is emptied and the user is told what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_shipped_model_the_user_is_asked_for_one() {
+    if !enabled() {
+        return;
+    }
+    let server = StaticServer::start(&dist()).await;
+    let b = Browser::start().await;
+    b.open(&server.url()).await;
+    choose_local(&b).await;
+    b.wait_js(
+        "document.querySelector('#local-model-url') !== null && document.querySelector('#local-model-url').value === ''",
+        Duration::from_secs(30),
+        "the URL field to be emptied",
+    )
+    .await;
+    let status = b.text("#local-status").await;
+    assert!(
+        status.contains("paste the URL of a GGUF file"),
+        "the user is told what to do: {status}"
+    );
+    assert_eq!(
+        b.count("#local-model-file").await,
+        1,
+        "a file can be picked instead"
     );
     b.close().await;
 }

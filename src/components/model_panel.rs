@@ -215,6 +215,7 @@ fn LocalModelFields() -> impl IntoView {
     let conn = conn();
     let ui = ui();
     let local = conn.local;
+    spawn_local(local.check_default());
     view! {
         <div class="local-model">
             <p class="note small" id="local-model-note">
