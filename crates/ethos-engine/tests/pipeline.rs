@@ -13,11 +13,11 @@ use ethos_engine::record::{CallRecord, RunRecord, RunResult, RunStatus, Stage};
 use ethos_engine::settings::{DistSetting, Method};
 use ethos_engine::vital::{Item, ItemId};
 use futures::executor::block_on;
-use scripted::{global, moral, opinion, overton, run_with, settings, value_item, Ticks};
+use scripted::{
+    global, moral, opinion, overton, poll_until, run_with, settings, value_item, Ticks,
+};
 use scripted::{Event, Kind, Script, ScriptedModel};
 use std::cell::RefCell;
-use std::future::Future;
-use std::task::{Context, Poll};
 
 fn count(rec: &RunRecord, f: impl Fn(Stage) -> bool) -> usize {
     rec.calls.iter().filter(|c| f(c.stage)).count()
@@ -391,25 +391,6 @@ fn comments_finish_out_of_order_but_land_in_their_slots() {
 
 // ----- cancellation -----
 
-/// Poll a future by hand (no runtime, like a browser tab) until it is ready or `stop` says so;
-/// None when stopped first.
-fn poll_until<F: Future>(
-    mut fut: std::pin::Pin<&mut F>,
-    stop: impl Fn() -> bool,
-) -> Option<F::Output> {
-    let waker = futures::task::noop_waker();
-    let mut cx = Context::from_waker(&waker);
-    for _ in 0..100_000 {
-        if stop() {
-            return None;
-        }
-        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return Some(out);
-        }
-    }
-    panic!("the future never finished");
-}
-
 #[test]
 fn dropping_the_run_keeps_finished_calls() {
     let model = ScriptedModel::default();
@@ -563,7 +544,11 @@ fn too_few_perspectives_after_capped_retries() {
     assert_eq!(attempts, vec![1, 2, 3]);
     // Each try gets its own seed: the same seed would only repeat the same reply.
     let seeds: Vec<Option<u64>> = rec.calls.iter().map(|c| c.request.seed).collect();
-    assert_eq!(seeds, vec![Some(7), Some(8), Some(9)], "test settings use seed 7");
+    assert_eq!(
+        seeds,
+        vec![Some(7), Some(8), Some(9)],
+        "test settings use seed 7"
+    );
 }
 
 #[test]
@@ -571,11 +556,18 @@ fn structured_perspectives_ask_for_a_schema_of_k_objects() {
     let model = ScriptedModel::new(Script::default());
     let mut s = settings(4, 4);
     let (_, rec) = run_with(overton(), s.clone(), Method::EthosAgents, &model);
-    assert!(rec.calls[0].request.json_schema.is_none(), "reference mode asks for free lines");
+    assert!(
+        rec.calls[0].request.json_schema.is_none(),
+        "reference mode asks for free lines"
+    );
     s.structured_perspectives = true;
     let model = ScriptedModel::new(Script::default());
     let (_, rec) = run_with(overton(), s, Method::EthosAgents, &model);
-    let schema = rec.calls[0].request.json_schema.clone().expect("schema sent");
+    let schema = rec.calls[0]
+        .request
+        .json_schema
+        .clone()
+        .expect("schema sent");
     assert_eq!(schema["properties"]["perspectives"]["minItems"], 4);
     assert_eq!(schema["properties"]["perspectives"]["maxItems"], 4);
     assert_eq!(

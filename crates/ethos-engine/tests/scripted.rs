@@ -603,3 +603,22 @@ fn option_counting() {
     );
     assert_eq!(persona_index("no persona"), None);
 }
+
+/// Poll `fut` until it is ready (Some) or `stop()` says to stop first (None); a future that never
+/// finishes fails the test.
+pub fn poll_until<F: Future>(
+    mut fut: std::pin::Pin<&mut F>,
+    stop: impl Fn() -> bool,
+) -> Option<F::Output> {
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    for _ in 0..1_000_000 {
+        if stop() {
+            return None;
+        }
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return Some(out);
+        }
+    }
+    panic!("the future never finished");
+}

@@ -1,0 +1,818 @@
+//! Batch runs ("benchmark mode"): a slice of a VITAL file × the methods to compare, run item by
+//! item with several items in flight, resumable without repeating a finished call, and scored
+//! per method (with a per-attribute breakdown) exactly as `ethos score` scores the exported file.
+//!
+//! - [`Slice`] picks the items: all, the first N, N at random with a seed, or given ids; an
+//!   optional attribute filter (case-insensitive substring of the item's attribute) applies first.
+//! - [`CachedModel`] wraps any [`ChatModel`]: a call whose exact request (within one task) was
+//!   answered before is answered from the [`CallCache`] without reaching the provider. The UI and
+//!   the command line persist every stored call as it finishes, so a batch resumed after a reload
+//!   or a crash re-makes only the calls that had not finished.
+//! - [`run_batch`] runs the pending tasks (item × method) under an item window; the pipeline's and
+//!   the client's own limits bound the calls.
+//! - [`summarize`] / [`breakdown`] score the outcomes; [`filled_file`] writes the VITAL file with
+//!   `pred_distribution` / `output` filled; [`scores_csv`] lists per-item scores.
+
+use crate::chat::{ChatError, ChatModel, ChatRequest, ChatResponse};
+use crate::metrics::{
+    coverage_accuracy, score_distributions, score_value, DistScores, ValueScores,
+};
+use crate::pipeline::{
+    fnv1a, splitmix64, Clock, Observer, Pipeline, PipelineError, SharedRecord, Stages,
+};
+use crate::record::{CallRecord, RunRecord, RunResult};
+use crate::settings::{Method, RunSettings};
+use crate::vital::{self, Item};
+use futures::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+
+/// The Overton coverage threshold of the reference (an item counts as covered above it).
+pub const COVERAGE_THRESHOLD: f64 = 0.33;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BatchError {
+    #[error("no item with id {0}")]
+    UnknownIds(String),
+    #[error("the slice is empty: no item matches{0}")]
+    Empty(String),
+    #[error("choose at least one method")]
+    NoMethod,
+}
+
+/// Which items of the file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "pick", rename_all = "snake_case")]
+pub enum Pick {
+    All,
+    First { n: usize },
+    Random { n: usize, seed: u64 },
+    Ids { ids: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Slice {
+    #[serde(flatten)]
+    pub pick: Pick,
+    /// Keep only items whose attribute contains this text (case-insensitive); empty = all.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub attribute: String,
+}
+
+impl Slice {
+    pub fn first(n: usize) -> Self {
+        Slice {
+            pick: Pick::First { n },
+            attribute: String::new(),
+        }
+    }
+
+    /// A short description, e.g. "random 50 (seed 7) where attribute contains \"Japan\"".
+    pub fn describe(&self) -> String {
+        let pick = match &self.pick {
+            Pick::All => "all items".to_string(),
+            Pick::First { n } => format!("first {n}"),
+            Pick::Random { n, seed } => format!("random {n} (seed {seed})"),
+            Pick::Ids { ids } => format!("ids {}", ids.join(", ")),
+        };
+        if self.attribute.trim().is_empty() {
+            pick
+        } else {
+            format!(
+                "{pick} where attribute contains {:?}",
+                self.attribute.trim()
+            )
+        }
+    }
+}
+
+/// The indices (into `items`, in file order) that the slice selects.
+pub fn select(items: &[Item], slice: &Slice) -> Result<Vec<usize>, BatchError> {
+    let needle = slice.attribute.trim().to_lowercase();
+    let pool: Vec<usize> = (0..items.len())
+        .filter(|&i| {
+            needle.is_empty()
+                || items[i]
+                    .attribute()
+                    .is_some_and(|a| a.to_lowercase().contains(&needle))
+        })
+        .collect();
+    let filter_note = if needle.is_empty() {
+        String::new()
+    } else {
+        format!(" the attribute filter {:?}", slice.attribute.trim())
+    };
+    let picked = match &slice.pick {
+        Pick::All => pool,
+        Pick::First { n } => pool.into_iter().take(*n).collect(),
+        Pick::Random { n, seed } => {
+            // Seeded Fisher–Yates over the pool, then back to file order.
+            let mut pool = pool;
+            let mut state = *seed;
+            for i in (1..pool.len()).rev() {
+                state = splitmix64(state);
+                let j = (state % (i as u64 + 1)) as usize;
+                pool.swap(i, j);
+            }
+            pool.truncate(*n);
+            pool.sort_unstable();
+            pool
+        }
+        Pick::Ids { ids } => {
+            let mut by_id: HashMap<String, usize> = HashMap::new();
+            for &i in &pool {
+                by_id.entry(items[i].id().to_string()).or_insert(i);
+            }
+            let wanted: Vec<&str> = ids
+                .iter()
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+                .collect();
+            let missing: Vec<&str> = wanted
+                .iter()
+                .copied()
+                .filter(|id| !by_id.contains_key(*id))
+                .collect();
+            if !missing.is_empty() {
+                return Err(BatchError::UnknownIds(missing.join(", ")));
+            }
+            let mut out: Vec<usize> = wanted
+                .iter()
+                .filter_map(|id| by_id.get(*id).copied())
+                .collect();
+            out.dedup();
+            out
+        }
+    };
+    if picked.is_empty() {
+        return Err(BatchError::Empty(filter_note));
+    }
+    Ok(picked)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The call cache.
+
+/// The cache key of the `occurrence`-th identical request within `scope` (one task). Two keys are
+/// equal only if the scope and the whole request (model, messages, decoding, seed, schema) are.
+pub fn call_key(scope: &str, req: &ChatRequest, occurrence: u32) -> String {
+    let body = serde_json::to_string(req).unwrap_or_default();
+    let mut text = String::with_capacity(scope.len() + body.len() + 1);
+    text.push_str(scope);
+    text.push('\u{1f}');
+    text.push_str(&body);
+    // Two 64-bit hashes (of the text and of the text behind a marker) make collisions moot.
+    let h1 = fnv1a(&text);
+    text.insert(0, '\u{2}');
+    format!("{h1:016x}{:016x}-{occurrence}", fnv1a(&text))
+}
+
+/// Finished calls by key.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallCache {
+    entries: HashMap<String, ChatResponse>,
+}
+
+impl CallCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    pub fn get(&self, key: &str) -> Option<&ChatResponse> {
+        self.entries.get(key)
+    }
+    pub fn insert(&mut self, key: String, response: ChatResponse) {
+        self.entries.insert(key, response);
+    }
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// One JSON line per entry: `{"key": …, "response": …}`.
+    pub fn to_jsonl(&self) -> String {
+        let mut keys: Vec<&String> = self.entries.keys().collect();
+        keys.sort();
+        let mut out = String::new();
+        for k in keys {
+            if let Some(line) = self.entries.get(k).and_then(|r| entry_line(k, r)) {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Read lines written by [`entry_line`] / [`CallCache::to_jsonl`]; unreadable lines (a line cut
+    /// by a crash) are skipped and counted.
+    pub fn extend_from_jsonl(&mut self, text: &str) -> usize {
+        let mut bad = 0;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            match serde_json::from_str::<CacheLine>(line) {
+                Ok(e) => {
+                    self.entries.insert(e.key, e.response);
+                }
+                Err(_) => bad += 1,
+            }
+        }
+        bad
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheLine {
+    key: String,
+    response: ChatResponse,
+}
+
+#[derive(Serialize)]
+struct CacheLineRef<'a> {
+    key: &'a str,
+    response: &'a ChatResponse,
+}
+
+/// One cache entry as a JSON line (no trailing newline).
+pub fn entry_line(key: &str, response: &ChatResponse) -> Option<String> {
+    serde_json::to_string(&CacheLineRef { key, response }).ok()
+}
+
+/// A chat model that answers repeated requests of one task from the cache and stores every
+/// successful fresh reply (then tells `on_store`, so that the caller can persist it at once).
+pub struct CachedModel<'a, M> {
+    inner: &'a M,
+    cache: &'a RefCell<CallCache>,
+    scope: String,
+    on_store: &'a dyn Fn(&str, &ChatResponse),
+    seen: RefCell<HashMap<String, u32>>,
+    hits: Cell<u32>,
+    fresh: Cell<u32>,
+}
+
+impl<'a, M> CachedModel<'a, M> {
+    pub fn new(
+        inner: &'a M,
+        cache: &'a RefCell<CallCache>,
+        scope: impl Into<String>,
+        on_store: &'a dyn Fn(&str, &ChatResponse),
+    ) -> Self {
+        Self {
+            inner,
+            cache,
+            scope: scope.into(),
+            on_store,
+            seen: RefCell::new(HashMap::new()),
+            hits: Cell::new(0),
+            fresh: Cell::new(0),
+        }
+    }
+    /// Calls answered from the cache.
+    pub fn hits(&self) -> u32 {
+        self.hits.get()
+    }
+    /// Calls that reached the model and succeeded.
+    pub fn fresh(&self) -> u32 {
+        self.fresh.get()
+    }
+
+    fn key_for(&self, req: &ChatRequest) -> String {
+        let base = call_key(&self.scope, req, 0);
+        let mut seen = self.seen.borrow_mut();
+        let n = seen.entry(base.clone()).or_insert(0);
+        let key = if *n == 0 {
+            base
+        } else {
+            call_key(&self.scope, req, *n)
+        };
+        *n += 1;
+        key
+    }
+}
+
+impl<M: ChatModel> ChatModel for CachedModel<'_, M> {
+    async fn chat(
+        &self,
+        req: &ChatRequest,
+        on_delta: &mut dyn FnMut(&str),
+    ) -> Result<ChatResponse, ChatError> {
+        let key = self.key_for(req);
+        let cached = self.cache.borrow().get(&key).cloned();
+        if let Some(resp) = cached {
+            self.hits.set(self.hits.get() + 1);
+            if !resp.text.is_empty() {
+                on_delta(&resp.text);
+            }
+            return Ok(resp);
+        }
+        let resp = self.inner.chat(req, on_delta).await?;
+        self.fresh.set(self.fresh.get() + 1);
+        self.cache.borrow_mut().insert(key.clone(), resp.clone());
+        (self.on_store)(&key, &resp);
+        Ok(resp)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plan, outcomes and the runner.
+
+/// What a batch is: which file, which items, which methods, with which settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchSpec {
+    /// The VITAL file name (e.g. `vital_distributional_globalopinionqa.json`).
+    pub file: String,
+    pub slice: Slice,
+    pub methods: Vec<Method>,
+    pub settings: RunSettings,
+    /// Items run at once (each item's calls are further bounded by the settings' concurrency and
+    /// the provider client's limit).
+    pub items_in_flight: usize,
+    /// Score Overton outputs with the LLM judge (one more call per item and method).
+    #[serde(default)]
+    pub judge: bool,
+}
+
+/// One task: the `item`-th selected item (index into the selection) under `method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Task {
+    pub item: usize,
+    pub method: Method,
+}
+
+/// Tasks item by item (all methods of an item next to each other).
+pub fn tasks(n_items: usize, methods: &[Method]) -> Vec<Task> {
+    (0..n_items)
+        .flat_map(|item| methods.iter().map(move |&method| Task { item, method }))
+        .collect()
+}
+
+/// The cache scope of a task: the file, the item's id and the method.
+pub fn task_scope(file: &str, item: &Item, method: Method) -> String {
+    format!("{file}|{}|{method:?}", item.id())
+}
+
+/// What a finished task left: the result or the error, and what it cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub task: Task,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<RunResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Calls made to the provider in the run that finished the task (fresh) and answered from
+    /// the cache (resumed).
+    pub calls: u32,
+    pub cached_calls: u32,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// Wall time of the task, ms.
+    pub ms: f64,
+}
+
+impl Outcome {
+    pub fn ok(&self) -> bool {
+        self.result.is_some() && self.error.is_none()
+    }
+}
+
+/// Live progress hooks. All have empty defaults.
+pub trait BatchObserver {
+    fn task_started(&self, _task: Task) {}
+    fn call_started(&self, _task: Task) {}
+    fn call_finished(&self, _task: Task, _ok: bool) {}
+    /// A fresh reply was stored in the cache under `key`: persist it now.
+    fn call_stored(&self, _key: &str, _response: &ChatResponse) {}
+    fn task_finished(&self, _outcome: &Outcome, _record: &RunRecord) {}
+    /// The batch stops launching tasks: an error that would hit every task (bad key, forbidden,
+    /// unknown model).
+    fn stopped(&self, _reason: &str) {}
+}
+
+struct TaskObserver<'a> {
+    task: Task,
+    outer: &'a dyn BatchObserver,
+}
+
+impl Observer for TaskObserver<'_> {
+    fn call_started(&self, _call: &CallRecord) {
+        self.outer.call_started(self.task);
+    }
+    fn call_finished(&self, call: &CallRecord) {
+        self.outer.call_finished(self.task, call.error.is_none());
+    }
+}
+
+/// Errors that will hit every further task too.
+pub fn fatal_error(e: &PipelineError) -> Option<&ChatError> {
+    let is_fatal = |c: &ChatError| {
+        matches!(
+            c,
+            ChatError::BadKey | ChatError::Forbidden(_) | ChatError::NotFound(_)
+        )
+    };
+    match e {
+        PipelineError::Call { error, .. } if is_fatal(error) => Some(error),
+        PipelineError::CommentsFailed { failed, .. }
+        | PipelineError::ReadsFailed { failed, .. } => {
+            failed.iter().map(|(_, c)| c).find(|c| is_fatal(c))
+        }
+        _ => None,
+    }
+}
+
+/// Everything a batch run needs.
+pub struct BatchRun<'a, M> {
+    pub model: &'a M,
+    /// The selected items (in selection order; `Task::item` indexes this).
+    pub items: &'a [Item],
+    pub spec: &'a BatchSpec,
+    pub cache: &'a RefCell<CallCache>,
+    pub clock: &'a dyn Clock,
+    pub observer: &'a dyn BatchObserver,
+}
+
+impl<M: ChatModel> BatchRun<'_, M> {
+    /// Run `pending` tasks, `items_in_flight` at a time, and return their outcomes in the order
+    /// they finished. After an error that would hit every task, no further task is started (the
+    /// tasks not started get no outcome). Dropping the future cancels the run; every call that
+    /// finished is already in the cache.
+    pub async fn run(&self, pending: &[Task]) -> Vec<Outcome> {
+        let stop = Cell::new(false);
+        let window = self.spec.items_in_flight.max(1);
+        let mut outs = Vec::with_capacity(pending.len());
+        let mut runs = stream::iter(pending.iter().copied())
+            .map(|t| self.run_task(t, &stop))
+            .buffer_unordered(window);
+        while let Some(done) = runs.next().await {
+            if let Some((outcome, record)) = done {
+                self.observer.task_finished(&outcome, &record);
+                outs.push(outcome);
+            }
+        }
+        outs
+    }
+
+    async fn run_task(&self, task: Task, stop: &Cell<bool>) -> Option<(Outcome, RunRecord)> {
+        if stop.get() {
+            return None;
+        }
+        let item = self.items.get(task.item)?.clone();
+        self.observer.task_started(task);
+        let on_store = |key: &str, resp: &ChatResponse| self.observer.call_stored(key, resp);
+        let model = CachedModel::new(
+            self.model,
+            self.cache,
+            task_scope(&self.spec.file, &item, task.method),
+            &on_store,
+        );
+        let record = SharedRecord::new(RunRecord::new(
+            item,
+            self.spec.settings.clone(),
+            task.method,
+        ));
+        let observer = TaskObserver {
+            task,
+            outer: self.observer,
+        };
+        let started = self.clock.now_ms();
+        let pipeline = Pipeline::new(Stages::same(&model), self.clock, &observer, record.clone());
+        let mut res = pipeline.run().await;
+        if self.spec.judge {
+            if let Ok(RunResult::Overton(_)) = &res {
+                if let Err(e) = pipeline.judge(&model).await {
+                    // The answer stands; the missing judgement is said in the outcome.
+                    res = Err(e);
+                }
+            }
+        }
+        let snapshot = record.snapshot();
+        let mut error = None;
+        if let Err(e) = &res {
+            if let Some(f) = fatal_error(e) {
+                stop.set(true);
+                self.observer.stopped(&f.to_string());
+            }
+            error = Some(e.to_string());
+        }
+        let outcome = Outcome {
+            task,
+            result: snapshot.result.clone(),
+            error,
+            calls: model.fresh() + snapshot.totals.failed_calls,
+            cached_calls: model.hits(),
+            prompt_tokens: snapshot.totals.prompt_tokens,
+            completion_tokens: snapshot.totals.completion_tokens,
+            ms: self.clock.now_ms() - started,
+        };
+        Some((outcome, snapshot))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scores.
+
+/// One method's scores over its finished items (the metrics that fit the file's mode).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MethodSummary {
+    pub method: Method,
+    /// Items with a result / with an error.
+    pub done: usize,
+    pub failed: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dist: Option<DistScores>,
+    /// Steerable value scores with the reference answer parser and with the strict one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_reference: Option<ValueScores>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_strict: Option<ValueScores>,
+    /// Overton: items judged, mean item coverage, share of items above the threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<CoverageSummary>,
+    pub calls: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoverageSummary {
+    pub judged: usize,
+    pub mean_item_score: f64,
+    pub accuracy: f64,
+}
+
+/// Scores of `method` over `outcomes` (of the selected `items`). Only the latest outcome of a
+/// task counts. Distributions are scored exactly as `ethos score` scores the exported file.
+pub fn summarize(items: &[Item], outcomes: &[Outcome], method: Method) -> MethodSummary {
+    summarize_where(items, outcomes, method, |_| true)
+}
+
+fn latest(outcomes: &[Outcome], method: Method) -> Vec<&Outcome> {
+    let mut by_item: HashMap<usize, &Outcome> = HashMap::new();
+    for o in outcomes.iter().filter(|o| o.task.method == method) {
+        by_item.insert(o.task.item, o);
+    }
+    let mut v: Vec<&Outcome> = by_item.into_values().collect();
+    v.sort_by_key(|o| o.task.item);
+    v
+}
+
+fn summarize_where(
+    items: &[Item],
+    outcomes: &[Outcome],
+    method: Method,
+    keep: impl Fn(&Item) -> bool,
+) -> MethodSummary {
+    let mut s = MethodSummary {
+        method,
+        done: 0,
+        failed: 0,
+        dist: None,
+        value_reference: None,
+        value_strict: None,
+        coverage: None,
+        calls: 0,
+        prompt_tokens: 0,
+        completion_tokens: 0,
+    };
+    let mut pairs: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
+    let (mut golds, mut ref_preds, mut strict_preds) = (Vec::new(), Vec::new(), Vec::new());
+    let mut coverage: Vec<f64> = Vec::new();
+    for o in latest(outcomes, method) {
+        let Some(item) = items.get(o.task.item) else {
+            continue;
+        };
+        if !keep(item) {
+            continue;
+        }
+        s.calls += u64::from(o.calls);
+        s.prompt_tokens += o.prompt_tokens;
+        s.completion_tokens += o.completion_tokens;
+        let Some(result) = o.result.as_ref().filter(|_| o.error.is_none()) else {
+            s.failed += 1;
+            continue;
+        };
+        s.done += 1;
+        match (item, result) {
+            (Item::Choice { item: c, .. }, RunResult::Distribution(d)) => {
+                if let Some(g) = &c.gold_distribution {
+                    pairs.push((g.clone(), d.distribution.clone()));
+                }
+            }
+            (Item::Value(v), RunResult::Value(r)) => {
+                if let Some(g) = v.label.chars().next() {
+                    golds.push(g);
+                    ref_preds.push(r.letter_reference);
+                    strict_preds.push(r.letter_strict);
+                }
+            }
+            (Item::Overton(_), RunResult::Overton(r)) => {
+                if let Some(c) = &r.coverage {
+                    coverage.push(c.item_score);
+                }
+            }
+            _ => {}
+        }
+    }
+    if !pairs.is_empty() {
+        s.dist = Some(score_distributions(
+            pairs.iter().map(|(g, p)| (g.as_slice(), p.as_slice())),
+        ));
+    }
+    if !golds.is_empty() {
+        s.value_reference = Some(score_value(&golds, &ref_preds));
+        s.value_strict = Some(score_value(&golds, &strict_preds));
+    }
+    if !coverage.is_empty() {
+        let mean = coverage.iter().sum::<f64>() / coverage.len() as f64;
+        s.coverage = Some(CoverageSummary {
+            judged: coverage.len(),
+            mean_item_score: mean,
+            accuracy: coverage_accuracy(&coverage, COVERAGE_THRESHOLD),
+        });
+    }
+    s
+}
+
+/// The attribute an item is broken down by: the country or group of choice items, the kind of
+/// value (Value / Right / Duty) of steerable value items; none for Overton items.
+pub fn breakdown_key(item: &Item) -> Option<String> {
+    let a = item.attribute()?.trim();
+    if a.is_empty() {
+        None
+    } else {
+        Some(a.to_string())
+    }
+}
+
+/// Per-attribute scores of `method`, attributes in first-seen order of the items.
+pub fn breakdown(
+    items: &[Item],
+    outcomes: &[Outcome],
+    method: Method,
+) -> Vec<(String, MethodSummary)> {
+    let mut keys: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    for item in items {
+        if let Some(k) = breakdown_key(item) {
+            if seen.insert(k.clone()) {
+                keys.push(k);
+            }
+        }
+    }
+    keys.into_iter()
+        .map(|k| {
+            let s = summarize_where(items, outcomes, method, |i| {
+                breakdown_key(i).as_deref() == Some(k.as_str())
+            });
+            (k, s)
+        })
+        .filter(|(_, s)| s.done + s.failed > 0)
+        .collect()
+}
+
+/// Put a result into the item, in the VITAL file's fields.
+pub fn fill(item: &mut Item, result: &RunResult) {
+    match (item, result) {
+        (Item::Choice { item, .. }, RunResult::Distribution(d)) => {
+            item.pred_distribution = Some(d.distribution.clone())
+        }
+        (Item::Overton(i), RunResult::Overton(o)) => i.output = Some(o.text.clone()),
+        (Item::Value(i), RunResult::Value(v)) => i.output = Some(v.answer.clone()),
+        _ => {}
+    }
+}
+
+/// The VITAL-format file of `method`'s finished items, predictions filled (items without a result
+/// are left out, so that `ethos score` scores exactly what [`summarize`] scored).
+pub fn filled_file(items: &[Item], outcomes: &[Outcome], method: Method) -> serde_json::Value {
+    let filled: Vec<Item> = latest(outcomes, method)
+        .into_iter()
+        .filter_map(|o| {
+            let mut item = items.get(o.task.item)?.clone();
+            fill(&mut item, o.result.as_ref().filter(|_| o.error.is_none())?);
+            Some(item)
+        })
+        .collect();
+    vital::to_vital_json(&filled)
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Per-item scores, one row per task with an outcome:
+/// `item_id,attribute,method,status,js_distance,most_likely_correct,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error`.
+pub fn scores_csv(items: &[Item], outcomes: &[Outcome], methods: &[Method]) -> String {
+    let mut out = String::from("item_id,attribute,method,status,js_distance,most_likely_correct,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error\n");
+    for &m in methods {
+        for o in latest(outcomes, m) {
+            let Some(item) = items.get(o.task.item) else {
+                continue;
+            };
+            let (mut js, mut ml, mut cr, mut cs, mut cov) = (
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            );
+            match &o.result {
+                Some(RunResult::Distribution(d)) => {
+                    js = d.js.map(|x| format!("{x}")).unwrap_or_default();
+                    ml = d.argmax_match.map(|b| b.to_string()).unwrap_or_default();
+                }
+                Some(RunResult::Value(v)) => {
+                    cr = v.correct_reference.to_string();
+                    cs = v.correct_strict.to_string();
+                }
+                Some(RunResult::Overton(r)) => {
+                    cov = r
+                        .coverage
+                        .as_ref()
+                        .map(|c| format!("{}", c.item_score))
+                        .unwrap_or_default()
+                }
+                None => {}
+            }
+            let status = if o.result.is_some() { "done" } else { "failed" };
+            let row = [
+                item.id().to_string(),
+                item.attribute().unwrap_or("").to_string(),
+                m.label().to_string(),
+                status.to_string(),
+                js,
+                ml,
+                cr,
+                cs,
+                cov,
+                o.calls.to_string(),
+                o.prompt_tokens.to_string(),
+                o.completion_tokens.to_string(),
+                format!("{:.0}", o.ms),
+                o.error.clone().unwrap_or_default(),
+            ];
+            let row: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
+            out.push_str(&row.join(","));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Progress counts over a plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub done: usize,
+    pub failed: usize,
+    pub running: usize,
+    pub remaining: usize,
+}
+
+/// Done / failed / running / remaining over `all` tasks, given the latest outcomes and the tasks
+/// running now.
+pub fn counts(all: &[Task], outcomes: &[Outcome], running: &HashSet<Task>) -> Counts {
+    let mut last: HashMap<Task, bool> = HashMap::new();
+    for o in outcomes {
+        last.insert(o.task, o.ok());
+    }
+    let mut c = Counts::default();
+    for t in all {
+        if running.contains(t) {
+            c.running += 1;
+        } else {
+            match last.get(t) {
+                Some(true) => c.done += 1,
+                Some(false) => c.failed += 1,
+                None => c.remaining += 1,
+            }
+        }
+    }
+    c
+}
+
+/// Tasks still to run: those without a successful outcome (failed ones run again).
+pub fn pending(all: &[Task], outcomes: &[Outcome]) -> Vec<Task> {
+    let done: HashSet<Task> = outcomes.iter().filter(|o| o.ok()).map(|o| o.task).collect();
+    all.iter().copied().filter(|t| !done.contains(t)).collect()
+}
+
+/// Estimated time left (ms) from the mean wall time per finished task and the items in flight.
+pub fn eta_ms(outcomes: &[Outcome], remaining: usize, in_flight: usize) -> Option<f64> {
+    let fresh: Vec<f64> = outcomes
+        .iter()
+        .filter(|o| o.calls > 0)
+        .map(|o| o.ms)
+        .collect();
+    if fresh.is_empty() || remaining == 0 {
+        return if remaining == 0 { Some(0.0) } else { None };
+    }
+    let mean = fresh.iter().sum::<f64>() / fresh.len() as f64;
+    Some(mean * remaining as f64 / in_flight.max(1) as f64)
+}
