@@ -511,6 +511,45 @@ impl<M: ChatModel> BatchRun<'_, M> {
     }
 }
 
+/// A model with no provider: every call must come from the cache.
+struct Offline;
+
+impl ChatModel for Offline {
+    async fn chat(
+        &self,
+        _req: &ChatRequest,
+        _on_delta: &mut dyn FnMut(&str),
+    ) -> Result<ChatResponse, ChatError> {
+        Err(ChatError::Other(
+            "this call had not finished when the batch stopped, so it was not kept".into(),
+        ))
+    }
+}
+
+/// Rebuild the full run record of a task (every prompt and reply) from the cache, making no
+/// call: the drill-down into a batch item after a reload. Calls that were never stored show up
+/// as failed with a message that says so.
+pub async fn replay(
+    item: &Item,
+    spec: &BatchSpec,
+    method: Method,
+    cache: &RefCell<CallCache>,
+    clock: &dyn Clock,
+) -> RunRecord {
+    let noop = |_: &str, _: &ChatResponse| {};
+    let offline = Offline;
+    let model = CachedModel::new(&offline, cache, task_scope(&spec.file, item, method), &noop);
+    let record = SharedRecord::new(RunRecord::new(item.clone(), spec.settings.clone(), method));
+    let observer = crate::pipeline::NoObserver;
+    let pipeline = Pipeline::new(Stages::same(&model), clock, &observer, record.clone());
+    if let Ok(RunResult::Overton(_)) = pipeline.run().await {
+        if spec.judge {
+            let _ = pipeline.judge(&model).await;
+        }
+    }
+    record.snapshot()
+}
+
 // ---------------------------------------------------------------------------------------------
 // Scores.
 

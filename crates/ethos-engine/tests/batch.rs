@@ -493,6 +493,42 @@ fn a_resumed_batch_repeats_no_finished_call() {
             batch::summarize(&items, &ref_outcomes, *m).dist
         );
     }
+    // The drill-down after a reload: the full record comes back from the cache alone.
+    let cache = cache.into_inner();
+    let cache = RefCell::new(cache);
+    let rec = block_on(batch::replay(
+        &items[1],
+        &spec,
+        Method::EthosAgents,
+        &cache,
+        &Ticks::new(),
+    ));
+    let o = outcomes
+        .iter()
+        .find(|o| {
+            o.task
+                == Task {
+                    item: 1,
+                    method: Method::EthosAgents,
+                }
+        })
+        .unwrap();
+    assert_eq!(rec.result, o.result, "replayed result equals the run's");
+    assert_eq!(rec.calls.len(), 7);
+    assert!(rec.calls.iter().all(|c| c.is_ok()));
+    let empty = RefCell::new(CallCache::new());
+    let rec = block_on(batch::replay(
+        &items[1],
+        &spec,
+        Method::EthosAgents,
+        &empty,
+        &Ticks::new(),
+    ));
+    assert!(rec.result.is_none());
+    assert!(rec.calls[0]
+        .error
+        .as_ref()
+        .is_some_and(|e| e.to_string().contains("not kept")));
     // Resumed tasks say how many calls came from the cache.
     assert!(outcomes.iter().any(|o| o.cached_calls > 0));
 }
