@@ -12,14 +12,19 @@
 //!    with that model name gets the n-th fault, the last one repeating;
 //! 3. otherwise `ok` (or `latency=MS` when a latency is configured).
 //!
+//! [`LatencyServer`] (module [`latency`]) answers every call after a fixed latency over HTTP/2 +
+//! TLS and plain HTTP/1.1, and records per-call timings: the performance harness's server.
+//!
 //! Control endpoints (also CORS-enabled): `GET /_control/stats`, `POST /_control/script`,
 //! `POST /_control/reset`, `GET|POST /_control/config`, `GET /_control/faults`.
 
 pub mod fault;
 pub mod http;
+pub mod latency;
 pub mod reply;
 pub mod server;
 
 pub use fault::{Fault, FaultParseError, MODEL_PREFIX};
+pub use latency::{CallTiming, LatencyConfig, LatencyServer, LatencyStats};
 pub use reply::{ChatCall, OkReply, Protocol};
 pub use server::{Config, FaultRule, FaultServer, RequestLog, Responder, Stats};

@@ -652,18 +652,29 @@ fn full_body(call: &ChatCall, reply: &OkReply, id: &str) -> String {
     }
 }
 
+/// The SSE events of a normal streamed reply, terminator (`[DONE]` / `message_stop`) included,
+/// each event one element: for servers that frame the body themselves (the latency server).
+pub fn ok_stream_events(call: &ChatCall, reply: &OkReply, id: &str) -> Vec<Vec<u8>> {
+    let mut events = match call.protocol {
+        Protocol::OpenAi => openai_stream_events(call, reply, id),
+        Protocol::Anthropic => anthropic_stream_events(call, reply, id, true),
+    };
+    events.push(match call.protocol {
+        Protocol::OpenAi => OPENAI_DONE.as_bytes().to_vec(),
+        Protocol::Anthropic => ANTHROPIC_STOP.as_bytes().to_vec(),
+    });
+    events
+}
+
+/// The JSON body of a normal non-streamed reply.
+pub fn ok_body(call: &ChatCall, reply: &OkReply, id: &str) -> String {
+    full_body(call, reply, id)
+}
+
 /// A normal reply.
 pub fn ok_steps(call: &ChatCall, reply: &OkReply, id: &str, origin: Option<&str>) -> Vec<Step> {
     if call.stream {
-        let mut events = match call.protocol {
-            Protocol::OpenAi => openai_stream_events(call, reply, id),
-            Protocol::Anthropic => anthropic_stream_events(call, reply, id, true),
-        };
-        events.push(match call.protocol {
-            Protocol::OpenAi => OPENAI_DONE.as_bytes().to_vec(),
-            Protocol::Anthropic => ANTHROPIC_STOP.as_bytes().to_vec(),
-        });
-        stream_steps(origin, events, true)
+        stream_steps(origin, ok_stream_events(call, reply, id), true)
     } else {
         json_response(200, full_body(call, reply, id).as_bytes(), origin, &[])
     }
