@@ -1,0 +1,340 @@
+//! The batch's observer: persists every finished call and task as it happens, and shows progress
+//! on stderr (a bar redrawn in place on a terminal, one line per finished task otherwise).
+
+use super::store::{outcome_line, record_line, Appender};
+use ethos_engine::batch::{self, BatchObserver, Outcome, Task};
+use ethos_engine::chat::ChatResponse;
+use ethos_engine::record::RunRecord;
+use ethos_engine::vital::Item;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// Where progress goes.
+pub struct Display {
+    sink: Option<Box<dyn Write>>,
+    /// Redraw a bar in place (a terminal) rather than print a line per task.
+    tty: bool,
+}
+
+impl Display {
+    pub fn stderr() -> Self {
+        use std::io::IsTerminal;
+        Display {
+            tty: std::io::stderr().is_terminal(),
+            sink: Some(Box::new(std::io::stderr())),
+        }
+    }
+    /// No output (tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn silent() -> Self {
+        Display {
+            sink: None,
+            tty: false,
+        }
+    }
+    pub fn is_tty(&self) -> bool {
+        self.tty && self.sink.is_some()
+    }
+    /// A permanent line (above the bar on a terminal).
+    pub fn line(&mut self, text: &str) {
+        if let Some(s) = self.sink.as_mut() {
+            if self.tty {
+                let _ = write!(s, "\r\x1b[2K");
+            }
+            let _ = writeln!(s, "{text}");
+            let _ = s.flush();
+        }
+    }
+    fn bar(&mut self, text: &str) {
+        if self.tty {
+            if let Some(s) = self.sink.as_mut() {
+                let _ = write!(s, "\r\x1b[2K{text}");
+                let _ = s.flush();
+            }
+        }
+    }
+    /// Remove the bar (before the end).
+    pub fn clear(&mut self) {
+        if self.tty {
+            if let Some(s) = self.sink.as_mut() {
+                let _ = write!(s, "\r\x1b[2K");
+                let _ = s.flush();
+            }
+        }
+    }
+}
+
+/// The files appended to as the batch goes.
+pub struct Sinks {
+    pub calls: Appender,
+    pub outcomes: Appender,
+    pub records: Appender,
+}
+
+pub struct Live<'a> {
+    items: &'a [Item],
+    all: &'a [Task],
+    in_flight: usize,
+    display: RefCell<&'a mut Display>,
+    sinks: RefCell<Sinks>,
+    /// Outcomes loaded at the start, then those of this run.
+    outcomes: RefCell<Vec<Outcome>>,
+    /// Outcomes of this run.
+    ran: Cell<usize>,
+    running: RefCell<HashSet<Task>>,
+    /// Calls of this run: started / finished (fresh or cached) / failed / fresh and stored.
+    calls_started: Cell<u64>,
+    calls_finished: Cell<u64>,
+    calls_failed: Cell<u64>,
+    stored: Cell<u64>,
+    tokens: Cell<u64>,
+    started: Instant,
+    last_bar: Cell<Option<Instant>>,
+    /// The first error writing a state file (the run goes on; the end reports it).
+    write_error: RefCell<Option<String>>,
+    stopped: RefCell<Option<String>>,
+}
+
+/// `1234` -> "1234", `45_200` -> "45.2k", `3_100_000` -> "3.1M".
+pub fn compact(n: u64) -> String {
+    match n {
+        0..=9_999 => n.to_string(),
+        10_000..=999_999 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}
+
+/// `75_000` ms -> "1m15s".
+pub fn duration(ms: f64) -> String {
+    let s = (ms.max(0.0) / 1000.0).round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+impl<'a> Live<'a> {
+    pub fn new(
+        items: &'a [Item],
+        all: &'a [Task],
+        in_flight: usize,
+        loaded: Vec<Outcome>,
+        sinks: Sinks,
+        display: &'a mut Display,
+    ) -> Self {
+        Live {
+            items,
+            all,
+            in_flight,
+            display: RefCell::new(display),
+            sinks: RefCell::new(sinks),
+            outcomes: RefCell::new(loaded),
+            ran: Cell::new(0),
+            running: RefCell::new(HashSet::new()),
+            calls_started: Cell::new(0),
+            calls_finished: Cell::new(0),
+            calls_failed: Cell::new(0),
+            stored: Cell::new(0),
+            tokens: Cell::new(0),
+            started: Instant::now(),
+            last_bar: Cell::new(None),
+            write_error: RefCell::new(None),
+            stopped: RefCell::new(None),
+        }
+    }
+
+    /// Every outcome (loaded, then this run's in finishing order).
+    pub fn outcomes(&self) -> Vec<Outcome> {
+        self.outcomes.borrow().clone()
+    }
+    pub fn ran(&self) -> usize {
+        self.ran.get()
+    }
+    /// Calls of this run that reached the provider (stored, and failed ones).
+    pub fn fresh_calls(&self) -> u64 {
+        self.stored.get() + self.calls_failed.get()
+    }
+    /// Calls of this run answered from the cache.
+    pub fn cached_calls(&self) -> u64 {
+        (self.calls_finished.get() - self.calls_failed.get()).saturating_sub(self.stored.get())
+    }
+    pub fn write_error(&self) -> Option<String> {
+        self.write_error.borrow().clone()
+    }
+    pub fn stopped(&self) -> Option<String> {
+        self.stopped.borrow().clone()
+    }
+    pub fn elapsed_ms(&self) -> f64 {
+        self.started.elapsed().as_secs_f64() * 1000.0
+    }
+
+    fn persist(&self, result: Result<(), String>) {
+        if let Err(e) = result {
+            let mut slot = self.write_error.borrow_mut();
+            if slot.is_none() {
+                if let Ok(mut d) = self.display.try_borrow_mut() {
+                    d.line(&format!(
+                        "ethos run: {e} (the run goes on, but cannot resume from here)"
+                    ));
+                }
+                *slot = Some(e);
+            }
+        }
+    }
+
+    /// The progress line: done / running / failed / remaining, calls, tokens, elapsed, time left.
+    pub fn status(&self) -> String {
+        let outcomes = self.outcomes.borrow();
+        let c = batch::counts(self.all, &outcomes, &self.running.borrow());
+        let total = self.all.len().max(1);
+        let width = 20;
+        let filled = (c.done + c.failed) * width / total;
+        let bar: String = (0..width)
+            .map(|i| if i < filled { '#' } else { '.' })
+            .collect();
+        let left = batch::eta_ms(&outcomes, c.remaining + c.running, self.in_flight)
+            .map(|ms| format!(", ~{} left", duration(ms)))
+            .unwrap_or_default();
+        let cached = self.cached_calls();
+        format!(
+            "[{bar}] {}/{} done, {} running, {} failed, {} remaining | {} calls{} ({} running), {} tokens | {}{left}",
+            c.done,
+            self.all.len(),
+            c.running,
+            c.failed,
+            c.remaining,
+            self.fresh_calls(),
+            if cached > 0 {
+                format!(" + {cached} from cache")
+            } else {
+                String::new()
+            },
+            self.calls_started.get() - self.calls_finished.get(),
+            compact(self.tokens.get()),
+            duration(self.elapsed_ms()),
+        )
+    }
+
+    /// Redraw the bar (a terminal only), at most every 100 ms unless `force`.
+    pub fn draw(&self, force: bool) {
+        let Ok(mut d) = self.display.try_borrow_mut() else {
+            return;
+        };
+        if !d.is_tty() {
+            return;
+        }
+        let now = Instant::now();
+        if !force
+            && self
+                .last_bar
+                .get()
+                .is_some_and(|t| now.duration_since(t) < Duration::from_millis(100))
+        {
+            return;
+        }
+        self.last_bar.set(Some(now));
+        let line = self.status();
+        d.bar(&line);
+    }
+
+    fn task_line(&self, o: &Outcome) -> String {
+        let id = self
+            .items
+            .get(o.task.item)
+            .map(|i| i.id().to_string())
+            .unwrap_or_else(|| "?".into());
+        let c = {
+            let outcomes = self.outcomes.borrow();
+            batch::counts(self.all, &outcomes, &self.running.borrow())
+        };
+        let head = format!(
+            "[{}/{}] id {id} {}",
+            c.done + c.failed,
+            self.all.len(),
+            o.task.method.label()
+        );
+        let cost = format!(
+            "{} calls{}, {} tokens, {:.1} s",
+            o.calls,
+            if o.cached_calls > 0 {
+                format!(" + {} from cache", o.cached_calls)
+            } else {
+                String::new()
+            },
+            compact(o.prompt_tokens + o.completion_tokens),
+            o.ms / 1000.0
+        );
+        match &o.error {
+            None => format!("{head}: done ({cost})"),
+            Some(e) => format!("{head}: FAILED: {e} ({cost}; its finished calls are kept)"),
+        }
+    }
+}
+
+impl BatchObserver for Live<'_> {
+    fn task_started(&self, task: Task) {
+        self.running.borrow_mut().insert(task);
+        self.draw(false);
+    }
+    fn call_started(&self, _task: Task) {
+        self.calls_started.set(self.calls_started.get() + 1);
+        self.draw(false);
+    }
+    fn call_finished(&self, _task: Task, ok: bool) {
+        self.calls_finished.set(self.calls_finished.get() + 1);
+        if !ok {
+            self.calls_failed.set(self.calls_failed.get() + 1);
+        }
+        self.draw(false);
+    }
+    fn call_stored(&self, key: &str, response: &ChatResponse) {
+        self.stored.set(self.stored.get() + 1);
+        if let Some(u) = &response.usage {
+            self.tokens.set(
+                self.tokens.get() + u64::from(u.prompt_tokens) + u64::from(u.completion_tokens),
+            );
+        }
+        let res = match batch::entry_line(key, response) {
+            Some(line) => self.sinks.borrow_mut().calls.line(&line),
+            None => Err("cannot serialise a finished call".into()),
+        };
+        self.persist(res);
+    }
+    fn task_finished(&self, outcome: &Outcome, record: &RunRecord) {
+        // The record first: an outcome on disk means the task is finished, and its trace is there.
+        let res = record_line(record).and_then(|l| self.sinks.borrow_mut().records.line(&l));
+        self.persist(res);
+        let res = outcome_line(outcome).and_then(|l| self.sinks.borrow_mut().outcomes.line(&l));
+        self.persist(res);
+        self.running.borrow_mut().remove(&outcome.task);
+        self.outcomes.borrow_mut().push(outcome.clone());
+        self.ran.set(self.ran.get() + 1);
+        let tty = self
+            .display
+            .try_borrow()
+            .map(|d| d.is_tty())
+            .unwrap_or(false);
+        // On a terminal only failures get a line of their own; the bar shows the rest.
+        if !tty || outcome.error.is_some() {
+            let line = self.task_line(outcome);
+            if let Ok(mut d) = self.display.try_borrow_mut() {
+                d.line(&line);
+            }
+        }
+        self.draw(true);
+    }
+    fn stopped(&self, reason: &str) {
+        let msg =
+            format!("stopping: {reason} (this would fail every further task; none is started)");
+        if let Ok(mut d) = self.display.try_borrow_mut() {
+            d.line(&msg);
+        }
+        let mut s = self.stopped.borrow_mut();
+        if s.is_none() {
+            *s = Some(reason.to_string());
+        }
+    }
+}
