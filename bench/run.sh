@@ -7,3 +7,4 @@ scripts/setup.sh
 cargo fetch --locked >/dev/null
 trunk build --release --locked --offline
 cargo bench -p ethos-app --bench app
+cargo bench -p ethos-app --bench perf
