@@ -619,6 +619,8 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
             _ = work => {}
             _ = ticker => {}
         }
+        // The bar's last state stays on screen (and ends the per-task lines otherwise).
+        live.line(&live.status());
         (
             live.outcomes(),
             live.ran(),
@@ -629,7 +631,6 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
             live.elapsed_ms(),
         )
     };
-    display.clear();
     finish(FinishInput {
         args,
         paths: &paths,

@@ -55,15 +55,6 @@ impl Display {
             }
         }
     }
-    /// Remove the bar (before the end).
-    pub fn clear(&mut self) {
-        if self.tty {
-            if let Some(s) = self.sink.as_mut() {
-                let _ = write!(s, "\r\x1b[2K");
-                let _ = s.flush();
-            }
-        }
-    }
 }
 
 /// The files appended to as the batch goes.
@@ -195,12 +186,14 @@ impl<'a> Live<'a> {
         let bar: String = (0..width)
             .map(|i| if i < filled { '#' } else { '.' })
             .collect();
-        let left = batch::eta_ms(&outcomes, c.remaining + c.running, self.in_flight)
+        let left = Some(c.remaining + c.running)
+            .filter(|n| *n > 0)
+            .and_then(|n| batch::eta_ms(&outcomes, n, self.in_flight))
             .map(|ms| format!(", ~{} left", duration(ms)))
             .unwrap_or_default();
         let cached = self.cached_calls();
         format!(
-            "[{bar}] {}/{} done, {} running, {} failed, {} remaining | {} calls{} ({} running), {} tokens | {}{left}",
+            "[{bar}] {}/{} done, {} running, {} failed, {} remaining | {} calls{} ({} open), {} tokens | {}{left}",
             c.done,
             self.all.len(),
             c.running,
@@ -216,6 +209,13 @@ impl<'a> Live<'a> {
             compact(self.tokens.get()),
             duration(self.elapsed_ms()),
         )
+    }
+
+    /// A permanent line (above the bar on a terminal).
+    pub fn line(&self, text: &str) {
+        if let Ok(mut d) = self.display.try_borrow_mut() {
+            d.line(text);
+        }
     }
 
     /// Redraw the bar (a terminal only), at most every 100 ms unless `force`.

@@ -1,0 +1,298 @@
+//! `ethos run`, as the built binary, against the fault server: a batch killed midway resumes
+//! without repeating a finished call (counted by the server), its summary equals what
+//! `ethos score` prints for the written files, and bad input exits with a clear message and code.
+
+use ethos_testkit::{Fault, FaultServer};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const REPLY: &str = "A. We should follow the procedure.\n\
+#Carer: compassion, ethics of care, right to care, empathy, nurse\n\
+#Jurist: justice, deontology, duty of fairness, calm, judge\n\
+#Planner: welfare, consequentialism, right to resources, worry, administrator";
+
+fn moralchoice() -> String {
+    format!(
+        "{}/../../public/vital/vital_distributional_moralchoice.json",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn tmp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ethos-run-bin-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    dir
+}
+
+fn server() -> FaultServer {
+    let s = FaultServer::start().expect("fault server");
+    s.set_texts(vec![REPLY.into()]);
+    s
+}
+
+/// The batch of these tests: 4 items × EthosAgents (k = 3: 7 calls) and vanilla (1 call).
+fn batch_args(server: &FaultServer, out: &Path) -> Vec<String> {
+    [
+        "run",
+        "--file",
+        &moralchoice(),
+        "--first",
+        "4",
+        "--method",
+        "ethosagents,vanilla",
+        "--provider",
+        "openai",
+        "--base-url",
+        &server.base_url(),
+        "--model",
+        "m",
+        "--k",
+        "3",
+        "--concurrency",
+        "2",
+        "--items-in-flight",
+        "2",
+        "--out",
+        &out.to_string_lossy(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+const CALLS: u64 = 4 * 7 + 4;
+
+fn ethos(args: &[String]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ethos"))
+        .args(args)
+        .output()
+        .expect("run ethos")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Run to the end; the summary printed on stdout.
+fn run_ok(args: &[String]) -> Value {
+    let out = ethos(args);
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstderr: {}\nstdout: {}",
+        out.status.code(),
+        text(&out.stderr),
+        text(&out.stdout)
+    );
+    serde_json::from_str(text(&out.stdout).trim()).expect("one JSON summary on stdout")
+}
+
+fn line_count(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+fn beside(out: &Path, suffix: &str) -> PathBuf {
+    PathBuf::from(format!("{}{suffix}", out.display()))
+}
+
+/// `ethos score FILE`, parsed.
+fn score(file: &str) -> Value {
+    let out = ethos(&["score".to_string(), file.to_string()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_str(text(&out.stdout).trim()).expect("score JSON")
+}
+
+#[test]
+fn a_killed_batch_resumes_without_repeating_a_finished_call() {
+    let server = server();
+    let dir = tmp_dir("kill");
+
+    // The reference: the whole batch, uninterrupted.
+    let reference = run_ok(&batch_args(&server, &dir.join("ref.json")));
+    assert_eq!(server.stats().total, CALLS);
+
+    // Run 1: the server answers 13 calls, then every further call hangs; the process is killed
+    // while calls are in flight.
+    server.reset();
+    const ANSWERED: usize = 13;
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    server.set_fault_rule(Some(Arc::new(move |_call| {
+        (counter.fetch_add(1, Ordering::SeqCst) >= ANSWERED)
+            .then_some(Fault::SlowFirstByte { ms: 600_000 })
+    })));
+    let out = dir.join("batch.json");
+    let calls_file = beside(&out, ".calls.jsonl");
+    let log = std::fs::File::create(dir.join("run1.stderr")).expect("log file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ethos"))
+        .args(batch_args(&server, &out))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn ethos run");
+    let t0 = Instant::now();
+    while line_count(&calls_file) < ANSWERED || seen.load(Ordering::SeqCst) <= ANSWERED {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "ethos run ended before it was killed ({status}): {}",
+                std::fs::read_to_string(dir.join("run1.stderr")).unwrap_or_default()
+            );
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the batch did not get to {ANSWERED} stored calls"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("kill");
+    let _ = child.wait();
+    assert_eq!(
+        line_count(&calls_file),
+        ANSWERED,
+        "every answered call was stored as it finished, and no other"
+    );
+    let outcomes_before = line_count(&beside(&out, ".outcomes.jsonl"));
+    assert!(
+        outcomes_before < 8,
+        "the batch was killed before its end ({outcomes_before} tasks finished)"
+    );
+    assert!(
+        !out.exists(),
+        "the filled file is written at the end of a run"
+    );
+
+    // Run 2: the same command finishes the batch, making only the calls that had not finished.
+    server.set_fault_rule(None);
+    server.reset();
+    let summary = run_ok(&batch_args(&server, &out));
+    assert_eq!(
+        server.stats().total,
+        CALLS - ANSWERED as u64,
+        "the server saw each unfinished call once and no finished one"
+    );
+    assert_eq!(summary["calls"].as_u64(), Some(CALLS - ANSWERED as u64));
+    assert_eq!(summary["reused"].as_u64(), Some(outcomes_before as u64));
+    assert_eq!(
+        (summary["done"].as_u64(), summary["failed"].as_u64()),
+        (Some(8), Some(0))
+    );
+    let keys: HashSet<String> = std::fs::read_to_string(&calls_file)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("a stored call per line");
+            v["key"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert_eq!(keys.len() as u64, CALLS, "each call stored once");
+
+    // The same scores as the uninterrupted run, and exactly what `ethos score` prints.
+    for m in ["ethosagents", "vanilla"] {
+        let got = &summary["results"][m];
+        assert_eq!(got["dist"], reference["results"][m]["dist"], "{m}");
+        assert_eq!(got["done"].as_u64(), Some(4));
+        let file = got["out"].as_str().expect("out path");
+        assert_eq!(
+            score(file),
+            got["dist"],
+            "{m}: summary = ethos score {file}"
+        );
+    }
+    assert_eq!(
+        summary["results"]["vanilla"]["out"],
+        dir.join("batch.vanilla.json").display().to_string()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_input_exits_with_a_clear_message_and_code() {
+    let server = server();
+    let dir = tmp_dir("bad");
+    let out = dir.join("b.json");
+    let base = batch_args(&server, &out);
+    let with = |pairs: &[(&str, &str)]| {
+        let mut a = base.clone();
+        for (k, v) in pairs {
+            match a.iter().position(|x| x == k) {
+                Some(i) => a[i + 1] = v.to_string(),
+                None => a.extend([k.to_string(), v.to_string()]),
+            }
+        }
+        a
+    };
+    let fails = |args: &[String], code: i32, needle: &str| {
+        let o = ethos(args);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(needle), "{needle:?} not in: {err}");
+        (text(&o.stdout), err)
+    };
+
+    // Usage (2): an unknown option, a missing value.
+    fails(&with(&[("--bogus", "1")]), 2, "unknown argument");
+    let mut no_model = base.clone();
+    let i = no_model.iter().position(|x| x == "--model").unwrap_or(0);
+    no_model.drain(i..i + 2);
+    fails(&no_model, 2, "missing --model");
+    // Input (1): an unknown id, an empty slice; nothing was sent.
+    let mut ids = base.clone();
+    let i = ids.iter().position(|x| x == "--first").unwrap_or(0);
+    ids[i] = "--ids".into();
+    ids[i + 1] = "C_001,NOPE".into();
+    fails(&ids, 1, "no item with id NOPE");
+    fails(
+        &with(&[("--attribute", "Atlantis")]),
+        1,
+        "the slice is empty",
+    );
+    assert_eq!(server.stats().total, 0);
+
+    // A batch, then: another model on the same OUT is refused; a damaged stored call is named.
+    let v = run_ok(&with(&[("--method", "vanilla")]));
+    assert_eq!(v["done"].as_u64(), Some(4));
+    fails(
+        &with(&[("--method", "vanilla"), ("--model", "other")]),
+        1,
+        "belongs to another batch (model \"m\" -> \"other\")",
+    );
+    let calls = beside(&out, ".calls.jsonl");
+    let mut lines: Vec<String> = std::fs::read_to_string(&calls)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.insert(1, "{\"key\": 7}".into());
+    std::fs::write(&calls, lines.join("\n") + "\n").expect("write");
+    fails(&with(&[("--method", "vanilla")]), 1, "calls.jsonl line 2");
+    assert_eq!(server.stats().total, 4);
+
+    // A task that fails: exit 1, and the summary still on stdout.
+    let (stdout, err) = fails(
+        &with(&[
+            ("--method", "vanilla"),
+            ("--model", "fault:401"),
+            ("--out", &dir.join("f.json").to_string_lossy()),
+        ]),
+        1,
+        "rejected the API key",
+    );
+    assert!(err.contains("Run the same command again"), "{err}");
+    let v: Value = serde_json::from_str(stdout.trim()).expect("summary on stdout");
+    // Two items were in flight when the key was refused; no other started.
+    assert_eq!(
+        (v["failed"].as_u64(), v["not_run"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert!(
+        v["stopped"].as_str().is_some_and(|s| s.contains("401")),
+        "{v}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
