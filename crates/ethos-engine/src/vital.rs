@@ -6,11 +6,21 @@ use serde_json::{Map, Value};
 use std::fmt;
 
 /// Record ids are integers in most files and strings in MoralChoice.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(untagged)]
 pub enum ItemId {
     Int(i64),
     Str(String),
+}
+
+// Hand-written (same format as the untagged derive) so no `Content` buffer is compiled.
+impl<'de> Deserialize<'de> for ItemId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match crate::serde_tagged::int_or_string(d, "ItemId")? {
+            Ok(i) => ItemId::Int(i),
+            Err(s) => ItemId::Str(s),
+        })
+    }
 }
 
 impl fmt::Display for ItemId {
@@ -139,13 +149,35 @@ pub struct ChoiceItem {
     pub pred_distribution: Option<Vec<f64>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Item {
     Overton(OvertonItem),
     Value(ValueItem),
     Choice { source: Source, item: ChoiceItem },
 }
+
+// Hand-written (same format as the internally tagged derive): see `serde_tagged`.
+crate::serde_tagged::internally_tagged!(
+    Item,
+    "kind",
+    ["overton", "value", "choice"],
+    |index, rest| {
+        #[derive(Deserialize)]
+        struct Choice {
+            source: Source,
+            item: ChoiceItem,
+        }
+        match index {
+            0 => OvertonItem::deserialize(rest).map(Item::Overton),
+            1 => ValueItem::deserialize(rest).map(Item::Value),
+            _ => Choice::deserialize(rest).map(|c| Item::Choice {
+                source: c.source,
+                item: c.item,
+            }),
+        }
+    }
+);
 
 pub const LETTERS: [char; 5] = ['A', 'B', 'C', 'D', 'E'];
 
@@ -215,14 +247,35 @@ impl Item {
     }
 
     /// A user-defined item: own question and options, optional human distribution.
-    pub fn custom(id: &str, question: &str, options: &[String], gold: Option<Vec<f64>>) -> Result<Item, LoadError> {
-        let at = |field: &'static str, problem: String| LoadError::Field { index: 0, id: Some(id.to_string()), field, problem };
+    pub fn custom(
+        id: &str,
+        question: &str,
+        options: &[String],
+        gold: Option<Vec<f64>>,
+    ) -> Result<Item, LoadError> {
+        let at = |field: &'static str, problem: String| LoadError::Field {
+            index: 0,
+            id: Some(id.to_string()),
+            field,
+            problem,
+        };
         if question.trim().is_empty() {
             return Err(at("question", "is empty".into()));
         }
-        let options: Vec<String> = options.iter().map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
+        let options: Vec<String> = options
+            .iter()
+            .map(|o| o.trim().to_string())
+            .filter(|o| !o.is_empty())
+            .collect();
         if options.is_empty() || options.len() > LETTERS.len() {
-            return Err(at("options", format!("needs 1 to {} options, got {}", LETTERS.len(), options.len())));
+            return Err(at(
+                "options",
+                format!(
+                    "needs 1 to {} options, got {}",
+                    LETTERS.len(),
+                    options.len()
+                ),
+            ));
         }
         if let Some(g) = &gold {
             check_distribution(g, options.len()).map_err(|p| at("gold_distribution", p))?;
@@ -280,7 +333,12 @@ pub enum LoadError {
     #[error("the file is empty (no records)")]
     Empty,
     #[error("record {index}{}: field `{field}` {problem}", id.as_ref().map(|i| format!(" (id {i})")).unwrap_or_default())]
-    Field { index: usize, id: Option<String>, field: &'static str, problem: String },
+    Field {
+        index: usize,
+        id: Option<String>,
+        field: &'static str,
+        problem: String,
+    },
     #[error("cannot tell which VITAL file this is: record 0 is not an object with a `situation` or `question` field")]
     UnknownSchema,
 }
@@ -301,7 +359,11 @@ pub fn load_value(value: &Value, source: Option<Source>) -> Result<Vec<Item>, Lo
         Some(s) => s,
         None => detect(&records[0]).ok_or(LoadError::UnknownSchema)?,
     };
-    records.iter().enumerate().map(|(i, r)| parse_record(i, r, source)).collect()
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| parse_record(i, r, source))
+        .collect()
 }
 
 /// Guess the schema from one record's fields.
@@ -318,7 +380,10 @@ pub fn detect(record: &Value) -> Option<Source> {
         let attr = obj.get("attribute").and_then(Value::as_str).unwrap_or("");
         return Some(if attr.ends_with("_ambiguity") {
             Source::MoralChoice
-        } else if attr.split_once('_').is_some_and(|(c, _)| !c.is_empty() && c.chars().all(|ch| ch.is_ascii_uppercase())) {
+        } else if attr
+            .split_once('_')
+            .is_some_and(|(c, _)| !c.is_empty() && c.chars().all(|ch| ch.is_ascii_uppercase()))
+        {
             Source::OpinionQa
         } else {
             Source::GlobalOpinionQa
@@ -335,10 +400,17 @@ struct Rec<'a> {
 
 impl<'a> Rec<'a> {
     fn err(&self, field: &'static str, problem: impl Into<String>) -> LoadError {
-        LoadError::Field { index: self.index, id: self.id.clone(), field, problem: problem.into() }
+        LoadError::Field {
+            index: self.index,
+            id: self.id.clone(),
+            field,
+            problem: problem.into(),
+        }
     }
     fn get(&self, field: &'static str) -> Result<&'a Value, LoadError> {
-        self.obj.get(field).ok_or_else(|| self.err(field, "is missing"))
+        self.obj
+            .get(field)
+            .ok_or_else(|| self.err(field, "is missing"))
     }
     fn string(&self, field: &'static str) -> Result<String, LoadError> {
         match self.get(field)? {
@@ -350,14 +422,24 @@ impl<'a> Rec<'a> {
         match self.obj.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(self.err(field, format!("should be a string or null, found {}", kind(other)))),
+            Some(other) => Err(self.err(
+                field,
+                format!("should be a string or null, found {}", kind(other)),
+            )),
         }
     }
     fn strings(&self, field: &'static str) -> Result<Vec<String>, LoadError> {
-        let arr = self.get(field)?.as_array().ok_or_else(|| self.err(field, "should be an array of strings"))?;
+        let arr = self
+            .get(field)?
+            .as_array()
+            .ok_or_else(|| self.err(field, "should be an array of strings"))?;
         arr.iter()
             .enumerate()
-            .map(|(j, v)| v.as_str().map(str::to_string).ok_or_else(|| self.err(field, format!("element {j} is not a string"))))
+            .map(|(j, v)| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| self.err(field, format!("element {j} is not a string")))
+            })
             .collect()
     }
     fn numbers(&self, field: &'static str, required: bool) -> Result<Option<Vec<f64>>, LoadError> {
@@ -366,19 +448,34 @@ impl<'a> Rec<'a> {
             None => return Err(self.err(field, "is missing")),
             Some(v) => v,
         };
-        let arr = v.as_array().ok_or_else(|| self.err(field, format!("should be an array of numbers, found {}", kind(v))))?;
+        let arr = v.as_array().ok_or_else(|| {
+            self.err(
+                field,
+                format!("should be an array of numbers, found {}", kind(v)),
+            )
+        })?;
         let nums = arr
             .iter()
             .enumerate()
-            .map(|(j, x)| x.as_f64().filter(|f| f.is_finite()).ok_or_else(|| self.err(field, format!("element {j} is not a number"))))
+            .map(|(j, x)| {
+                x.as_f64()
+                    .filter(|f| f.is_finite())
+                    .ok_or_else(|| self.err(field, format!("element {j} is not a number")))
+            })
             .collect::<Result<Vec<f64>, _>>()?;
         Ok(Some(nums))
     }
     fn id(&self) -> Result<ItemId, LoadError> {
         match self.get("id")? {
             Value::String(s) => Ok(ItemId::Str(s.clone())),
-            Value::Number(n) => n.as_i64().map(ItemId::Int).ok_or_else(|| self.err("id", "is not an integer")),
-            other => Err(self.err("id", format!("should be an integer or string, found {}", kind(other)))),
+            Value::Number(n) => n
+                .as_i64()
+                .map(ItemId::Int)
+                .ok_or_else(|| self.err("id", "is not an integer")),
+            other => Err(self.err(
+                "id",
+                format!("should be an integer or string, found {}", kind(other)),
+            )),
         }
     }
 }
@@ -395,7 +492,12 @@ fn kind(v: &Value) -> &'static str {
 }
 
 fn parse_record(index: usize, record: &Value, source: Source) -> Result<Item, LoadError> {
-    let obj = record.as_object().ok_or(LoadError::Field { index, id: None, field: "record", problem: "is not a JSON object".into() })?;
+    let obj = record.as_object().ok_or(LoadError::Field {
+        index,
+        id: None,
+        field: "record",
+        problem: "is not a JSON object".into(),
+    })?;
     let id = obj.get("id").map(|v| match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -406,7 +508,14 @@ fn parse_record(index: usize, record: &Value, source: Source) -> Result<Item, Lo
             let vrd = r.strings("vrd")?;
             let explanation = r.strings("explanation")?;
             if vrd.len() != explanation.len() {
-                return Err(r.err("explanation", format!("has {} entries but vrd has {}", explanation.len(), vrd.len())));
+                return Err(r.err(
+                    "explanation",
+                    format!(
+                        "has {} entries but vrd has {}",
+                        explanation.len(),
+                        vrd.len()
+                    ),
+                ));
             }
             Ok(Item::Overton(OvertonItem {
                 id: r.id()?,
@@ -435,7 +544,14 @@ fn parse_record(index: usize, record: &Value, source: Source) -> Result<Item, Lo
         Source::OpinionQa | Source::GlobalOpinionQa | Source::MoralChoice | Source::Custom => {
             let options = r.strings("options")?;
             if options.is_empty() || options.len() > LETTERS.len() {
-                return Err(r.err("options", format!("needs 1 to {} options, found {}", LETTERS.len(), options.len())));
+                return Err(r.err(
+                    "options",
+                    format!(
+                        "needs 1 to {} options, found {}",
+                        LETTERS.len(),
+                        options.len()
+                    ),
+                ));
             }
             let gold = r.numbers("gold_distribution", source != Source::Custom)?;
             if let Some(g) = &gold {

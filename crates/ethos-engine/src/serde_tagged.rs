@@ -1,0 +1,745 @@
+//! Hand-written `Deserialize` plumbing for the engine's internally tagged enums (`Item`,
+//! `RunResult`, `RunStatus`, `DistSetting`) and the untagged `ItemId`.
+//!
+//! serde's derive buffers an internally tagged object into its private `Content` tree and then
+//! deserializes the variant from that tree, so every variant's fields (and everything nested in
+//! them) are compiled twice: once for `serde_json` and once for the `Content` deserializer. In
+//! the browser build that second copy is tens of kilobytes. Here the common case (the tag is the
+//! object's first key, as every serializer of these types writes it) deserializes the variant
+//! straight from the same `MapAccess`; any other key order is buffered as JSON, reordered with
+//! the tag first and parsed again by the fast path. Accepted inputs, results and error kinds
+//! are those of the derive (the tests in the owning modules check both orders and the errors).
+
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
+    Unexpected, Visitor,
+};
+use serde_json::Value;
+use std::fmt;
+use std::marker::PhantomData;
+
+/// An enum written as `{"<TAG>": "<variant>", ...variant fields}` (serde's internally tagged
+/// representation).
+pub(crate) trait InternallyTagged: Sized + DeserializeOwned {
+    /// The derive's wording for type errors: "internally tagged enum <Name>".
+    const EXPECTING: &'static str;
+    const TAG: &'static str;
+    const VARIANTS: &'static [&'static str];
+    /// Deserialize variant `index` (into `VARIANTS`) from the object without its tag.
+    fn variant<'de, D: Deserializer<'de>>(index: usize, rest: D) -> Result<Self, D::Error>;
+}
+
+/// `Deserialize` for an internally tagged enum: `internally_tagged!(Type, "tag", ["variant",
+/// …], |index, rest| <deserialize variant `index` from `rest`>)`.
+macro_rules! internally_tagged {
+    ($ty:ident, $tag:literal, [$($name:literal),+ $(,)?], |$index:ident, $rest:ident| $body:expr) => {
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                $crate::serde_tagged::deserialize_tagged(d)
+            }
+        }
+
+        impl $crate::serde_tagged::InternallyTagged for $ty {
+            const EXPECTING: &'static str = concat!("internally tagged enum ", stringify!($ty));
+            const TAG: &'static str = $tag;
+            const VARIANTS: &'static [&'static str] = &[$($name),+];
+            fn variant<'de, D: serde::Deserializer<'de>>($index: usize, $rest: D) -> Result<Self, D::Error> {
+                $body
+            }
+        }
+    };
+}
+pub(crate) use internally_tagged;
+
+/// `Deserialize::deserialize` for an [`InternallyTagged`] enum.
+pub(crate) fn deserialize_tagged<'de, T: InternallyTagged, D: Deserializer<'de>>(
+    d: D,
+) -> Result<T, D::Error> {
+    d.deserialize_any(TaggedVisitor(PhantomData))
+}
+
+/// A unit variant of an internally tagged enum: any other fields are ignored, as by the derive.
+pub(crate) fn unit_variant<'de, T, D: Deserializer<'de>>(d: D, value: T) -> Result<T, D::Error> {
+    IgnoredAny::deserialize(d).map(|_| value)
+}
+
+use serde::Deserialize;
+
+struct TaggedVisitor<T>(PhantomData<T>);
+
+impl<'de, T: InternallyTagged> Visitor<'de> for TaggedVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(T::EXPECTING)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        let Some(first) = map.next_key::<String>()? else {
+            return Err(de::Error::missing_field(T::TAG));
+        };
+        if first == T::TAG {
+            let index = map.next_value_seed(VariantSeed::<T>(PhantomData))?;
+            return T::variant(
+                index,
+                MapAccessDeserializer::new(NoSecondTag::<A, T> {
+                    map,
+                    tag: PhantomData,
+                }),
+            );
+        }
+        // The tag is elsewhere: keep every entry (duplicates and order included), put the tag
+        // first and parse again.
+        let mut entries = vec![(first, map.next_value::<Value>()?)];
+        while let Some(key) = map.next_key::<String>()? {
+            entries.push((key, map.next_value::<Value>()?));
+        }
+        let mut tags = entries.iter().filter(|(k, _)| k == T::TAG);
+        let Some((_, tag)) = tags.next() else {
+            return Err(de::Error::missing_field(T::TAG));
+        };
+        if tags.next().is_some() {
+            return Err(de::Error::duplicate_field(T::TAG));
+        }
+        let mut text = String::with_capacity(256);
+        text.push('{');
+        push_entry(&mut text, T::TAG, tag);
+        for (key, value) in entries.iter().filter(|(k, _)| k != T::TAG) {
+            text.push(',');
+            push_entry(&mut text, key, value);
+        }
+        text.push('}');
+        serde_json::from_str(&text).map_err(json_error)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+        // The derive also accepts `[tag, fields...]`.
+        let Some(index) = seq.next_element_seed(VariantSeed::<T>(PhantomData))? else {
+            return Err(de::Error::missing_field(T::TAG));
+        };
+        T::variant(index, SeqAccessDeserializer::new(seq))
+    }
+}
+
+fn push_entry(text: &mut String, key: &str, value: &Value) {
+    text.push_str(&Value::from(key).to_string());
+    text.push(':');
+    text.push_str(&value.to_string());
+}
+
+/// A `serde_json` error from the reordered text, without its position in that text (the outer
+/// deserializer adds the position in the real input).
+fn json_error<E: de::Error>(e: serde_json::Error) -> E {
+    let message = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    E::custom(message.strip_suffix(position.as_str()).unwrap_or(&message))
+}
+
+/// The tag's value: a variant name (or, as the derive allows, its index).
+struct VariantSeed<T>(PhantomData<T>);
+
+impl<'de, T: InternallyTagged> DeserializeSeed<'de> for VariantSeed<T> {
+    type Value = usize;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_identifier(self)
+    }
+}
+
+impl<'de, T: InternallyTagged> Visitor<'de> for VariantSeed<T> {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("variant identifier")
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<usize, E> {
+        match usize::try_from(v) {
+            Ok(i) if i < T::VARIANTS.len() => Ok(i),
+            _ => Err(E::invalid_value(
+                Unexpected::Unsigned(v),
+                &format!("variant index 0 <= i < {}", T::VARIANTS.len()).as_str(),
+            )),
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<usize, E> {
+        T::VARIANTS
+            .iter()
+            .position(|name| *name == v)
+            .ok_or_else(|| E::unknown_variant(v, T::VARIANTS))
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<usize, E> {
+        match std::str::from_utf8(v) {
+            Ok(s) => self.visit_str(s),
+            Err(_) => Err(E::invalid_value(Unexpected::Bytes(v), &self)),
+        }
+    }
+}
+
+/// The rest of a tagged object: a second tag is an error, as with the derive.
+struct NoSecondTag<A, T> {
+    map: A,
+    tag: PhantomData<T>,
+}
+
+impl<'de, A: MapAccess<'de>, T: InternallyTagged> MapAccess<'de> for NoSecondTag<A, T> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        match self.map.next_key::<String>()? {
+            None => Ok(None),
+            Some(key) if key == T::TAG => Err(de::Error::duplicate_field(T::TAG)),
+            Some(key) => seed
+                .deserialize(de::value::StringDeserializer::<A::Error>::new(key))
+                .map(Some),
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.map.size_hint()
+    }
+}
+
+/// `Deserialize` for an enum that is either an integer or a string (serde's untagged
+/// `Int(i64) | Str(String)`), with the derive's error for anything else.
+pub(crate) fn int_or_string<'de, D: Deserializer<'de>>(
+    d: D,
+    expecting: &'static str,
+) -> Result<Result<i64, String>, D::Error> {
+    d.deserialize_any(IntOrString(expecting))
+}
+
+struct IntOrString(&'static str);
+
+impl IntOrString {
+    fn no_match<E: de::Error>(&self) -> E {
+        E::custom(format_args!(
+            "data did not match any variant of untagged enum {}",
+            self.0
+        ))
+    }
+}
+
+impl<'de> Visitor<'de> for IntOrString {
+    type Value = Result<i64, String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "untagged enum {}", self.0)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Ok(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        i64::try_from(v).map(Ok).map_err(|_| self.no_match())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Err(v.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Err(v))
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+        match std::str::from_utf8(v) {
+            Ok(s) => Ok(Err(s.to_string())),
+            Err(_) => Err(self.no_match()),
+        }
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Err(self.no_match())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Err(self.no_match())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Err(self.no_match())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Err(self.no_match())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        let _ = IgnoredAny::deserialize(d)?;
+        Err(self.no_match())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Err(self.no_match())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Err(self.no_match())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each hand-written impl against serde's derive of the same enum: the same inputs are
+    //! accepted with the same value, the same inputs are rejected, with the same message.
+    use crate::distribution::{DistMethod, Distribution};
+    use crate::record::{DistResult, OvertonResult, RunResult, RunStatus, Selection, ValueResult};
+    use crate::settings::DistSetting;
+    use crate::vital::{ChoiceItem, Item, ItemId, OvertonItem, Source, ValueItem};
+    use serde::de::DeserializeOwned;
+    use serde::Deserialize;
+    use std::fmt::Debug;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    enum DerivedItem {
+        Overton(OvertonItem),
+        Value(ValueItem),
+        Choice { source: Source, item: ChoiceItem },
+    }
+    impl From<DerivedItem> for Item {
+        fn from(d: DerivedItem) -> Item {
+            match d {
+                DerivedItem::Overton(i) => Item::Overton(i),
+                DerivedItem::Value(i) => Item::Value(i),
+                DerivedItem::Choice { source, item } => Item::Choice { source, item },
+            }
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(untagged)]
+    enum DerivedItemId {
+        Int(i64),
+        Str(String),
+    }
+    impl From<DerivedItemId> for ItemId {
+        fn from(d: DerivedItemId) -> ItemId {
+            match d {
+                DerivedItemId::Int(i) => ItemId::Int(i),
+                DerivedItemId::Str(s) => ItemId::Str(s),
+            }
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(tag = "mode", rename_all = "snake_case")]
+    enum DerivedRunResult {
+        Overton(OvertonResult),
+        Value(ValueResult),
+        Distribution(DistResult),
+    }
+    impl From<DerivedRunResult> for RunResult {
+        fn from(d: DerivedRunResult) -> RunResult {
+            match d {
+                DerivedRunResult::Overton(r) => RunResult::Overton(r),
+                DerivedRunResult::Value(r) => RunResult::Value(r),
+                DerivedRunResult::Distribution(r) => RunResult::Distribution(r),
+            }
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(tag = "state", rename_all = "snake_case")]
+    enum DerivedRunStatus {
+        NotStarted,
+        Running,
+        Partial,
+        Done,
+        Cancelled,
+        Failed { message: String },
+    }
+    impl From<DerivedRunStatus> for RunStatus {
+        fn from(d: DerivedRunStatus) -> RunStatus {
+            match d {
+                DerivedRunStatus::NotStarted => RunStatus::NotStarted,
+                DerivedRunStatus::Running => RunStatus::Running,
+                DerivedRunStatus::Partial => RunStatus::Partial,
+                DerivedRunStatus::Done => RunStatus::Done,
+                DerivedRunStatus::Cancelled => RunStatus::Cancelled,
+                DerivedRunStatus::Failed { message } => RunStatus::Failed { message },
+            }
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(tag = "method", rename_all = "snake_case")]
+    enum DerivedDistSetting {
+        Auto,
+        Logprobs,
+        Votes,
+        Sampling { n: u32 },
+        Verbalised,
+    }
+    impl From<DerivedDistSetting> for DistSetting {
+        fn from(d: DerivedDistSetting) -> DistSetting {
+            match d {
+                DerivedDistSetting::Auto => DistSetting::Auto,
+                DerivedDistSetting::Logprobs => DistSetting::Logprobs,
+                DerivedDistSetting::Votes => DistSetting::Votes,
+                DerivedDistSetting::Sampling { n } => DistSetting::Sampling { n },
+                DerivedDistSetting::Verbalised => DistSetting::Verbalised,
+            }
+        }
+    }
+
+    /// serde_json's message without its " at line L column C" suffix.
+    fn message(e: &serde_json::Error) -> String {
+        let m = e.to_string();
+        let position = format!(" at line {} column {}", e.line(), e.column());
+        m.strip_suffix(position.as_str()).unwrap_or(&m).to_string()
+    }
+
+    /// Parse `text` as `T` (hand-written) and as `Derived`; both must agree. Returns T's result.
+    fn same<T, Derived>(text: &str) -> Result<T, String>
+    where
+        T: DeserializeOwned + PartialEq + Debug,
+        Derived: DeserializeOwned + Into<T>,
+    {
+        let ours = serde_json::from_str::<T>(text).map_err(|e| message(&e));
+        let derived = serde_json::from_str::<Derived>(text)
+            .map(Into::into)
+            .map_err(|e| message(&e).replace("Derived", ""));
+        assert_eq!(ours, derived, "input: {text}");
+        // And through serde_json::Value (another deserializer, no text positions).
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
+            let ours = serde_json::from_value::<T>(value.clone()).map_err(|e| message(&e));
+            let derived = serde_json::from_value::<Derived>(value)
+                .map(Into::into)
+                .map_err(|e| message(&e).replace("Derived", ""));
+            assert_eq!(ours, derived, "input as Value: {text}");
+        }
+        ours
+    }
+
+    fn choice() -> Item {
+        Item::Choice {
+            source: Source::GlobalOpinionQa,
+            item: ChoiceItem {
+                id: ItemId::Int(7),
+                question: "Question: q?\nOptions: A. yes B. no\nAnswer:".into(),
+                options: vec!["yes".into(), "no".into()],
+                attribute: "France".into(),
+                gold_distribution: Some(vec![0.1, 0.9]),
+                pred_distribution: None,
+            },
+        }
+    }
+
+    fn all_items() -> Vec<Item> {
+        vec![
+            Item::Overton(OvertonItem {
+                id: ItemId::Str("a-1".into()),
+                situation: "s".into(),
+                vrd: vec!["Value: x".into()],
+                explanation: vec!["e".into()],
+                input: "i".into(),
+                output: None,
+            }),
+            Item::Value(ValueItem {
+                id: ItemId::Int(-3),
+                situation: "s".into(),
+                vrd: "Right: y".into(),
+                label_text: "supports".into(),
+                label: "A".into(),
+                input: "i".into(),
+                output: Some("o".into()),
+            }),
+            choice(),
+        ]
+    }
+
+    /// The object's entries as JSON texts, in order.
+    fn entries(v: &serde_json::Value) -> Vec<String> {
+        v.as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{}:{}", serde_json::Value::from(k.as_str()), v))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn items_round_trip_in_any_key_order() {
+        for item in all_items() {
+            let text = serde_json::to_string(&item).unwrap();
+            assert!(text.starts_with("{\"kind\":"), "{text}");
+            assert_eq!(same::<Item, DerivedItem>(&text).as_ref(), Ok(&item));
+            let pretty = serde_json::to_string_pretty(&item).unwrap();
+            assert_eq!(same::<Item, DerivedItem>(&pretty).as_ref(), Ok(&item));
+            // Tag last, then tag in the middle.
+            let mut e = entries(&serde_json::to_value(&item).unwrap());
+            let tag = e.remove(0);
+            e.push(tag);
+            let last = format!("{{{}}}", e.join(","));
+            assert_eq!(
+                same::<Item, DerivedItem>(&last).as_ref(),
+                Ok(&item),
+                "{last}"
+            );
+            let tag = e.pop().unwrap();
+            e.insert(1, tag);
+            let middle = format!("{{{}}}", e.join(","));
+            assert_eq!(
+                same::<Item, DerivedItem>(&middle).as_ref(),
+                Ok(&item),
+                "{middle}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_items_are_rejected_like_the_derive() {
+        let overton =
+            r#""id":1,"situation":"s","vrd":[],"explanation":[],"input":"i","output":null"#;
+        let cases = [
+            "null".to_string(),
+            "\"overton\"".into(),
+            "3".into(),
+            "[]".into(),
+            "{}".into(),
+            format!("{{{overton}}}"),
+            format!("{{\"kind\":\"nope\",{overton}}}"),
+            format!("{{{overton},\"kind\":\"nope\"}}"),
+            format!("{{\"kind\":\"overton\",{overton},\"kind\":\"overton\"}}"),
+            format!("{{{overton},\"kind\":\"overton\",\"kind\":\"overton\"}}"),
+            format!("{{\"kind\":\"value\",{overton}}}"),
+            format!("{{\"kind\":7,{overton}}}"),
+            format!("{{\"kind\":null,{overton}}}"),
+            format!("{{\"kind\":\"overton\",{overton},\"id\":2}}"),
+            format!("{{\"kind\":\"overton\",{overton},\"extra\":{{\"x\":[1,2]}}}}"),
+            format!("{{\"extra\":true,{overton},\"kind\":\"overton\"}}"),
+            r#"{"kind":"choice","source":"opinion_qa"}"#.into(),
+            r#"{"kind":"choice","source":"nowhere","item":{}}"#.into(),
+            r#"{"item":{"id":"x","question":"q","options":[],"attribute":"","gold_distribution":null,"pred_distribution":null},"kind":"choice","source":"custom"}"#.into(),
+            r#"["choice","custom",{"id":"x","question":"q","options":[],"attribute":"","gold_distribution":null,"pred_distribution":null}]"#.into(),
+            r#"["overton",1,"s",[],[],"i",null]"#.into(),
+            r#"["overton",1,"s"]"#.into(),
+        ];
+        let mut accepted = 0;
+        for text in &cases {
+            accepted += usize::from(same::<Item, DerivedItem>(text).is_ok());
+        }
+        // The extra-field, reordered and sequence forms are valid; the rest are not (serde_json
+        // reads a tag only as a string).
+        assert_eq!(accepted, 5);
+        // Messages name the problem as the derive does.
+        assert_eq!(
+            serde_json::from_str::<Item>("{}").map_err(|e| message(&e)),
+            Err("missing field `kind`".into())
+        );
+        let unknown =
+            serde_json::from_str::<Item>(&format!("{{{overton},\"kind\":\"nope\"}}")).unwrap_err();
+        assert_eq!(
+            message(&unknown),
+            "unknown variant `nope`, expected one of `overton`, `value`, `choice`"
+        );
+    }
+
+    #[test]
+    fn item_ids_match_the_untagged_derive() {
+        for text in [
+            "0",
+            "-12",
+            "9223372036854775807",
+            "\"MC-1\"",
+            "\"with \\\"escapes\\\"\"",
+        ] {
+            assert!(same::<ItemId, DerivedItemId>(text).is_ok(), "{text}");
+        }
+        for text in [
+            "9223372036854775808",
+            "1.5",
+            "true",
+            "null",
+            "[1]",
+            "{\"a\":1}",
+        ] {
+            let e = same::<ItemId, DerivedItemId>(text).unwrap_err();
+            assert_eq!(e, "data did not match any variant of untagged enum ItemId");
+        }
+    }
+
+    fn all_results() -> Vec<RunResult> {
+        let selection = Some(Selection {
+            index: 1,
+            reply: "2".into(),
+            fallback: false,
+        });
+        vec![
+            RunResult::Overton(OvertonResult {
+                text: "t".into(),
+                coverage: None,
+            }),
+            RunResult::Value(ValueResult {
+                selection: selection.clone(),
+                answer: "A. yes".into(),
+                letter_reference: Some('A'),
+                letter_strict: None,
+                gold: "A".into(),
+                correct_reference: true,
+                correct_strict: false,
+            }),
+            RunResult::Distribution(DistResult {
+                selection,
+                answer: None,
+                per_read: vec![
+                    Some(Distribution {
+                        probs: vec![0.1, 0.9000000000000001],
+                        method: DistMethod::Logprobs,
+                        uniform_fallback: false,
+                    }),
+                    None,
+                ],
+                distribution: vec![1.0 / 3.0, 2.0 / 3.0],
+                method: DistMethod::Votes,
+                note: Some("n".into()),
+                js: Some(0.123456789012345),
+                argmax_match: Some(true),
+            }),
+        ]
+    }
+
+    #[test]
+    fn results_statuses_and_dist_settings_round_trip_in_any_key_order() {
+        fn check<T, D>(values: Vec<T>)
+        where
+            T: serde::Serialize + DeserializeOwned + PartialEq + Debug,
+            D: DeserializeOwned + Into<T>,
+        {
+            for v in values {
+                let value = serde_json::to_value(&v).unwrap();
+                let text = value.to_string();
+                assert_eq!(same::<T, D>(&text).as_ref(), Ok(&v));
+                let mut e = entries(&value);
+                e.rotate_left(1);
+                let reordered = format!("{{{}}}", e.join(","));
+                assert_eq!(same::<T, D>(&reordered).as_ref(), Ok(&v), "{reordered}");
+            }
+        }
+        check::<RunResult, DerivedRunResult>(all_results());
+        check::<RunStatus, DerivedRunStatus>(vec![
+            RunStatus::NotStarted,
+            RunStatus::Running,
+            RunStatus::Partial,
+            RunStatus::Done,
+            RunStatus::Cancelled,
+            RunStatus::Failed {
+                message: "boom".into(),
+            },
+        ]);
+        check::<DistSetting, DerivedDistSetting>(vec![
+            DistSetting::Auto,
+            DistSetting::Logprobs,
+            DistSetting::Votes,
+            DistSetting::Sampling { n: 5 },
+            DistSetting::Verbalised,
+        ]);
+    }
+
+    #[test]
+    fn malformed_results_statuses_and_settings_are_rejected_like_the_derive() {
+        let results = [
+            r#"{"mode":"overton"}"#,
+            r#"{"text":"t","mode":"value"}"#,
+            r#"{"mode":"distribution","per_read":[],"distribution":[0.5],"method":"nope"}"#,
+            r#"{"mode":"overton","text":"t","text":"u"}"#,
+            r#"{"mode":"overton","text":5}"#,
+            r#"{"mode":"Overton","text":"t"}"#,
+        ];
+        for text in results {
+            assert!(same::<RunResult, DerivedRunResult>(text).is_err(), "{text}");
+        }
+        let statuses = [
+            (r#"{"state":"failed"}"#, false),
+            (r#"{"state":"failed","message":3}"#, false),
+            (
+                r#"{"message":"m","state":"failed","state":"failed"}"#,
+                false,
+            ),
+            (r#"{"state":"done","message":"ignored"}"#, true),
+            (r#"{"extra":[1,{"a":null}],"state":"running"}"#, true),
+            (r#"{"state":4}"#, false),
+            (r#"{"state":5}"#, false),
+            (r#"{"state":6}"#, false),
+            (r#"["failed","why"]"#, true),
+            (r#"["done"]"#, true),
+            (r#"[]"#, false),
+            (r#""done""#, false),
+        ];
+        for (text, ok) in statuses {
+            assert_eq!(
+                same::<RunStatus, DerivedRunStatus>(text).is_ok(),
+                ok,
+                "{text}"
+            );
+        }
+        let settings = [
+            (r#"{"method":"sampling"}"#, false),
+            (r#"{"method":"sampling","n":-1}"#, false),
+            (r#"{"n":3,"method":"sampling"}"#, true),
+            (r#"{"method":"votes","n":3}"#, true),
+            (r#"{"method":"guess"}"#, false),
+            (r#"{}"#, false),
+        ];
+        for (text, ok) in settings {
+            assert_eq!(
+                same::<DistSetting, DerivedDistSetting>(text).is_ok(),
+                ok,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn whole_records_still_round_trip_with_reordered_nested_tags() {
+        let mut settings = crate::settings::RunSettings::default();
+        settings.models.perspectives = "m".into();
+        settings.models.comments = "m".into();
+        settings.models.combine = "m".into();
+        let mut record =
+            crate::record::RunRecord::new(choice(), settings, crate::settings::Method::EthosAgents);
+        record.status = RunStatus::Failed {
+            message: "x".into(),
+        };
+        record.result = all_results().pop().map(|r| match r {
+            RunResult::Distribution(d) => RunResult::Distribution(DistResult {
+                selection: None,
+                ..d
+            }),
+            other => other,
+        });
+        let json = record.to_json();
+        assert_eq!(
+            crate::record::RunRecord::from_json(&json),
+            Ok(record.clone())
+        );
+        // Move every tag to the end of its object: still the same record.
+        let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        fn tags_last(v: &mut serde_json::Value) {
+            if let Some(map) = v.as_object_mut() {
+                for tag in ["kind", "mode", "state", "method"] {
+                    if let Some(t) = map.remove(tag) {
+                        map.insert(tag.to_string(), t);
+                    }
+                }
+                map.values_mut().for_each(tags_last);
+            } else if let Some(items) = v.as_array_mut() {
+                items.iter_mut().for_each(tags_last);
+            }
+        }
+        tags_last(&mut value);
+        let text = value.to_string();
+        assert!(!text.contains("{\"kind\""), "{text}");
+        assert_eq!(crate::record::RunRecord::from_json(&text), Ok(record));
+    }
+}
