@@ -1,4 +1,9 @@
+use crate::batch::Batch;
 use crate::components::attribution::Attribution;
+use crate::components::bench_items::BenchItems;
+use crate::components::bench_progress::BenchProgress;
+use crate::components::bench_results::BenchResults;
+use crate::components::bench_setup::BenchSetup;
 use crate::components::header::Header;
 use crate::components::model_panel::ModelPanel;
 use crate::components::run_panel::RunPanel;
@@ -34,6 +39,9 @@ pub fn App() -> impl IntoView {
     spawn_local(load_embedded_default(conn));
     let session = Session::new();
     provide_context(session);
+    let batch = Batch::new();
+    provide_context(batch);
+    spawn_local(async move { batch.restore(ui).await });
     // A share link wins; otherwise reopen the run that was on screen before a reload.
     match crate::share::from_page() {
         Some(Ok((record, baselines))) => {
@@ -52,20 +60,42 @@ pub fn App() -> impl IntoView {
             <Header />
             <StatusLine />
             <main class="panels">
-                <section class="panel scenario" aria-labelledby="scenario-h">
-                    <h2 id="scenario-h">"1. Scenario"</h2>
-                    <ScenarioPanel />
-                </section>
+                <Show
+                    when=move || ui.bench.get()
+                    fallback=|| view! {
+                        <section class="panel scenario" aria-labelledby="scenario-h">
+                            <h2 id="scenario-h">"1. Scenario"</h2>
+                            <ScenarioPanel />
+                        </section>
+                    }
+                >
+                    <section class="panel scenario" aria-labelledby="bench-setup-h">
+                        <h2 id="bench-setup-h">"1. Benchmark"</h2>
+                        <BenchSetup />
+                    </section>
+                </Show>
                 <section class="panel model" aria-labelledby="model-h">
                     <h2 id="model-h">"2. Model & settings"</h2>
                     <ModelPanel />
                     <SettingsPanel />
                     <TemplatesEditor />
                 </section>
-                <section class="panel run" id="run-panel" aria-labelledby="run-h" tabindex="-1">
-                    <h2 id="run-h">"3. Run"</h2>
-                    <RunPanel />
-                </section>
+                <Show
+                    when=move || ui.bench.get()
+                    fallback=|| view! {
+                        <section class="panel run" id="run-panel" aria-labelledby="run-h" tabindex="-1">
+                            <h2 id="run-h">"3. Run"</h2>
+                            <RunPanel />
+                        </section>
+                    }
+                >
+                    <section class="panel run" id="bench-panel" aria-labelledby="bench-h" tabindex="-1">
+                        <h2 id="bench-h">"3. Progress & results"</h2>
+                        <BenchProgress />
+                        <BenchResults />
+                        <BenchItems />
+                    </section>
+                </Show>
             </main>
             <Attribution />
         </div>

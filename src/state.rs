@@ -25,9 +25,12 @@ pub struct Ui {
     pub status: RwSignal<String>,
     /// Large type for classrooms.
     pub projector: RwSignal<bool>,
+    /// Benchmark mode (a slice of a file × methods) instead of one scenario.
+    pub bench: RwSignal<bool>,
 }
 
 const PROJECTOR_KEY: &str = "ethos.projector";
+const VIEW_KEY: &str = "ethos.view";
 
 impl Ui {
     pub fn new() -> Self {
@@ -39,11 +42,18 @@ impl Ui {
                 "Ready. Pick a scenario, check the model, then press Run.".into(),
             ),
             projector: RwSignal::new(projector),
+            bench: RwSignal::new(browser::get(Area::Local, VIEW_KEY).as_deref() == Some("bench")),
         }
     }
 
     pub fn say(&self, message: impl Into<String>) {
         self.status.set(message.into());
+    }
+
+    /// Switch between one scenario and benchmark mode (remembered on this device).
+    pub fn show_bench(&self, on: bool) {
+        self.bench.set(on);
+        let _ = browser::set(Area::Local, VIEW_KEY, if on { "bench" } else { "single" });
     }
 
     pub fn toggle_projector(&self) {

@@ -16,6 +16,14 @@ pub fn Header() -> impl IntoView {
                 </p>
             </div>
             <nav class="header-actions no-print" aria-label="Page">
+                <div class="view-switch" role="group" aria-label="View">
+                    <button type="button" id="view-single" aria-pressed=move || (!ui.bench.get()).to_string() on:click=move |_| ui.show_bench(false)>
+                        "One scenario"
+                    </button>
+                    <button type="button" id="view-bench" aria-pressed=move || ui.bench.get().to_string() on:click=move |_| ui.show_bench(true)>
+                        "Benchmark"
+                    </button>
+                </div>
                 <a href="#attribution">"Data & credits"</a>
                 <button
                     type="button"

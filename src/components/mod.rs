@@ -1,6 +1,10 @@
 //! One component per file. Components wire signals to views; the work happens in the engine.
 pub mod attribution;
 pub mod baselines;
+pub mod bench_items;
+pub mod bench_progress;
+pub mod bench_results;
+pub mod bench_setup;
 pub mod comment_card;
 pub mod custom_item;
 pub mod dist_chart;

@@ -1,0 +1,543 @@
+//! Benchmark mode's state: the batch on this device (spec, selected items, outcomes, call cache),
+//! its live progress, and start / pause / resume / cancel. The batch itself is the engine's
+//! (`ethos_engine::batch`); this module only starts it, mirrors its progress into signals and
+//! writes every finished call and task to local storage at once, so that a reload loses nothing
+//! that finished and a resumed batch repeats no finished call.
+
+use crate::browser::{self, Area};
+use crate::connection::Conn;
+use crate::state::Ui;
+use ethos_engine::batch::{self, BatchObserver, BatchRun, BatchSpec, CallCache, Outcome, Task};
+use ethos_engine::record::RunRecord;
+use ethos_engine::settings::Method;
+use ethos_engine::vital::{self, Item, Source};
+use ethos_engine::ChatResponse;
+use futures::future::{abortable, AbortHandle};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+use std::sync::Arc;
+
+const SPEC_KEY: &str = "ethos.batch.spec";
+const OUTCOMES_KEY: &str = "ethos.batch.outcomes";
+const STATE_KEY: &str = "ethos.batch.state";
+const CALL_PREFIX: &str = "ethos.bc.";
+
+/// Where the batch is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BatchState {
+    /// No batch on this device.
+    Empty,
+    /// Loading the file of a stored batch.
+    Loading,
+    Ready,
+    Running,
+    Paused,
+    /// Stopped by an error that would hit every item (bad key, unknown model).
+    Stopped(String),
+    Cancelled,
+    Done,
+}
+
+impl BatchState {
+    fn stored(&self) -> &'static str {
+        match self {
+            BatchState::Running => "running",
+            BatchState::Paused => "paused",
+            BatchState::Done => "done",
+            BatchState::Cancelled => "cancelled",
+            _ => "ready",
+        }
+    }
+}
+
+/// Live counters of the run in progress (reset on every start).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Live {
+    pub calls_in_flight: u32,
+    pub calls_done: u32,
+    pub calls_failed: u32,
+    pub calls_from_cache: u32,
+    pub started_ms: f64,
+    /// Elapsed before this start (earlier sessions of the same batch).
+    pub earlier_ms: f64,
+    /// ∫ calls in flight dt, for the busy-slot share.
+    busy_integral: f64,
+    last_change_ms: f64,
+    pub limit: u32,
+    /// When the last start ended (0 while running).
+    pub ended_ms: f64,
+}
+
+impl Live {
+    fn advance(&mut self, now: f64) {
+        if self.last_change_ms > 0.0 {
+            self.busy_integral +=
+                f64::from(self.calls_in_flight) * (now - self.last_change_ms).max(0.0);
+        }
+        self.last_change_ms = now;
+    }
+    /// Wall time of the batch so far (all starts).
+    pub fn elapsed_ms(&self, now: f64) -> f64 {
+        let end = if self.ended_ms > 0.0 {
+            self.ended_ms
+        } else {
+            now
+        };
+        self.earlier_ms
+            + if self.started_ms > 0.0 {
+                (end - self.started_ms).max(0.0)
+            } else {
+                0.0
+            }
+    }
+
+    /// Share of the call slots (the concurrency limit) busy since the start, 0..1.
+    pub fn busy_share(&self, now: f64) -> Option<f64> {
+        let now = if self.ended_ms > 0.0 {
+            self.ended_ms
+        } else {
+            now
+        };
+        let span = now - self.started_ms;
+        if self.started_ms <= 0.0 || span <= 0.0 || self.limit == 0 {
+            return None;
+        }
+        let pending = f64::from(self.calls_in_flight) * (now - self.last_change_ms).max(0.0);
+        Some(((self.busy_integral + pending) / (span * f64::from(self.limit))).clamp(0.0, 1.0))
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct Batch {
+    pub spec: RwSignal<Option<BatchSpec>>,
+    /// The selected items (`Task::item` indexes this).
+    pub items: RwSignal<Arc<Vec<Item>>>,
+    pub outcomes: RwSignal<Vec<Outcome>>,
+    pub running: RwSignal<HashSet<Task>>,
+    pub state: RwSignal<BatchState>,
+    pub live: RwSignal<Live>,
+    /// A problem to show (storage full, a file that would not load, …).
+    pub notice: RwSignal<Option<String>>,
+    /// The drill-down target after a reload (replayed from the cache).
+    records: StoredValue<HashMap<Task, RunRecord>, LocalStorage>,
+    cache: StoredValue<Rc<RefCell<CallCache>>, LocalStorage>,
+    abort: StoredValue<Option<AbortHandle>, LocalStorage>,
+    storage_full: StoredValue<bool>,
+    /// Wall time of the earlier starts of this batch in this tab.
+    elapsed: StoredValue<f64>,
+}
+
+struct UiObserver {
+    batch: Batch,
+}
+
+impl BatchObserver for UiObserver {
+    fn task_started(&self, task: Task) {
+        self.batch.running.update(|r| {
+            r.insert(task);
+        });
+    }
+    fn call_started(&self, _task: Task) {
+        let now = browser::now_ms();
+        self.batch.live.update(|l| {
+            l.advance(now);
+            l.calls_in_flight += 1;
+        });
+    }
+    fn call_finished(&self, _task: Task, ok: bool) {
+        let now = browser::now_ms();
+        self.batch.live.update(|l| {
+            l.advance(now);
+            l.calls_in_flight = l.calls_in_flight.saturating_sub(1);
+            l.calls_done += 1;
+            if !ok {
+                l.calls_failed += 1;
+            }
+        });
+    }
+    fn call_stored(&self, key: &str, response: &ChatResponse) {
+        let Ok(json) = serde_json::to_string(response) else {
+            return;
+        };
+        if let Err(e) = browser::set(Area::Local, &format!("{CALL_PREFIX}{key}"), &json) {
+            self.batch.storage_problem(e.to_string());
+        }
+    }
+    fn task_finished(&self, outcome: &Outcome, record: &RunRecord) {
+        let b = self.batch;
+        b.running.update(|r| {
+            r.remove(&outcome.task);
+        });
+        b.live
+            .update(|l| l.calls_from_cache += outcome.cached_calls);
+        b.records.update_value(|m| {
+            m.insert(outcome.task, record.clone());
+        });
+        b.outcomes.update(|o| {
+            o.retain(|x| x.task != outcome.task);
+            o.push(outcome.clone());
+        });
+        b.save_outcomes();
+    }
+    fn stopped(&self, reason: &str) {
+        self.batch
+            .state
+            .set(BatchState::Stopped(reason.to_string()));
+    }
+}
+
+impl Batch {
+    pub fn new() -> Self {
+        Self {
+            spec: RwSignal::new(None),
+            items: RwSignal::new(Arc::new(Vec::new())),
+            outcomes: RwSignal::new(Vec::new()),
+            running: RwSignal::new(HashSet::new()),
+            state: RwSignal::new(BatchState::Empty),
+            live: RwSignal::new(Live::default()),
+            notice: RwSignal::new(None),
+            records: StoredValue::new_local(HashMap::new()),
+            cache: StoredValue::new_local(Rc::new(RefCell::new(CallCache::new()))),
+            abort: StoredValue::new_local(None),
+            storage_full: StoredValue::new(false),
+            elapsed: StoredValue::new(0.0),
+        }
+    }
+
+    /// All tasks of the batch (items × methods).
+    pub fn all_tasks(&self) -> Vec<Task> {
+        let n = self.items.with(|i| i.len());
+        self.spec.with(|s| {
+            s.as_ref()
+                .map(|s| batch::tasks(n, &s.methods))
+                .unwrap_or_default()
+        })
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.state.with(|s| *s == BatchState::Running)
+    }
+
+    fn storage_problem(&self, e: String) {
+        if !self.storage_full.get_value() {
+            self.storage_full.set_value(true);
+            self.notice.set(Some(format!(
+                "{e} Results from now on are kept in this tab only and will not survive a reload: export them when the batch ends."
+            )));
+        }
+    }
+
+    fn save_outcomes(&self) {
+        let json = self
+            .outcomes
+            .with_untracked(|o| serde_json::to_string(o).unwrap_or_default());
+        if let Err(e) = browser::set(Area::Local, OUTCOMES_KEY, &json) {
+            self.storage_problem(e.to_string());
+        }
+    }
+
+    fn save_state(&self) {
+        let s = self.state.with_untracked(|s| s.stored());
+        let _ = browser::set(Area::Local, STATE_KEY, s);
+    }
+
+    /// Load the file, select the items and make a new batch (replacing any stored one).
+    pub async fn create(&self, spec: BatchSpec) -> Result<(), String> {
+        if spec.methods.is_empty() {
+            return Err(batch::BatchError::NoMethod.to_string());
+        }
+        let items = load_file(&spec.file).await?;
+        let picked = batch::select(&items, &spec.slice).map_err(|e| e.to_string())?;
+        let selected: Vec<Item> = picked
+            .into_iter()
+            .filter_map(|i| items.get(i).cloned())
+            .collect();
+        self.discard();
+        let json = serde_json::to_string(&spec).map_err(|e| e.to_string())?;
+        browser::set(Area::Local, SPEC_KEY, &json).map_err(|e| e.to_string())?;
+        self.items.set(Arc::new(selected));
+        self.spec.set(Some(spec));
+        self.state.set(BatchState::Ready);
+        self.save_outcomes();
+        self.save_state();
+        Ok(())
+    }
+
+    /// Remove the batch and everything stored for it.
+    pub fn discard(&self) {
+        self.stop_task();
+        for k in browser::keys_with_prefix(Area::Local, CALL_PREFIX) {
+            browser::remove(Area::Local, &k);
+        }
+        for k in [SPEC_KEY, OUTCOMES_KEY, STATE_KEY] {
+            browser::remove(Area::Local, k);
+        }
+        self.cache.get_value().borrow_mut().clear();
+        self.records.update_value(HashMap::clear);
+        self.outcomes.set(Vec::new());
+        self.running.set(HashSet::new());
+        self.items.set(Arc::new(Vec::new()));
+        self.spec.set(None);
+        self.live.set(Live::default());
+        self.elapsed.set_value(0.0);
+        self.notice.set(None);
+        self.storage_full.set_value(false);
+        self.state.set(BatchState::Empty);
+    }
+
+    /// Bring back the batch stored on this device (after a reload). A batch that was running is
+    /// shown paused: Resume continues it without repeating any finished call.
+    pub async fn restore(&self, ui: Ui) {
+        let Some(text) = browser::get(Area::Local, SPEC_KEY) else {
+            return;
+        };
+        let spec: BatchSpec = match serde_json::from_str(&text) {
+            Ok(s) => s,
+            Err(e) => {
+                self.notice.set(Some(format!("The benchmark stored on this device could not be read ({e}); it was set aside.")));
+                browser::remove(Area::Local, SPEC_KEY);
+                return;
+            }
+        };
+        self.state.set(BatchState::Loading);
+        let items = match load_file(&spec.file).await {
+            Ok(items) => items,
+            Err(e) => {
+                self.notice.set(Some(format!(
+                    "The stored benchmark's file could not be loaded: {e}"
+                )));
+                self.state.set(BatchState::Empty);
+                return;
+            }
+        };
+        let selected: Vec<Item> = match batch::select(&items, &spec.slice) {
+            Ok(p) => p
+                .into_iter()
+                .filter_map(|i| items.get(i).cloned())
+                .collect(),
+            Err(e) => {
+                self.notice.set(Some(format!(
+                    "The stored benchmark's slice no longer fits its file: {e}"
+                )));
+                self.state.set(BatchState::Empty);
+                return;
+            }
+        };
+        let outcomes: Vec<Outcome> = match browser::get(Area::Local, OUTCOMES_KEY) {
+            None => Vec::new(),
+            Some(t) => serde_json::from_str(&t).unwrap_or_else(|e| {
+                self.notice.set(Some(format!("The stored results could not be read ({e}); finished calls are still kept, so resuming repeats none of them.")));
+                Vec::new()
+            }),
+        };
+        let mut cache = CallCache::new();
+        let mut bad = 0;
+        for k in browser::keys_with_prefix(Area::Local, CALL_PREFIX) {
+            let Some(v) = browser::get(Area::Local, &k) else {
+                continue;
+            };
+            match serde_json::from_str::<ChatResponse>(&v) {
+                Ok(r) => cache.insert(k[CALL_PREFIX.len()..].to_string(), r),
+                Err(_) => bad += 1,
+            }
+        }
+        if bad > 0 {
+            self.notice.set(Some(format!(
+                "{bad} stored call(s) could not be read and will be made again."
+            )));
+        }
+        let n_cached = cache.len();
+        *self.cache.get_value().borrow_mut() = cache;
+        let all = batch::tasks(selected.len(), &spec.methods);
+        let left = batch::pending(&all, &outcomes).len();
+        let was = browser::get(Area::Local, STATE_KEY).unwrap_or_default();
+        self.items.set(Arc::new(selected));
+        self.spec.set(Some(spec));
+        self.outcomes.set(outcomes);
+        let state = match was.as_str() {
+            "running" | "paused" if left > 0 => {
+                ui.say(format!("The benchmark was interrupted: {left} task(s) left, {n_cached} finished call(s) kept. Press Resume to continue."));
+                BatchState::Paused
+            }
+            "cancelled" => BatchState::Cancelled,
+            _ if left == 0 && !all.is_empty() => BatchState::Done,
+            _ => BatchState::Ready,
+        };
+        self.state.set(state);
+        self.save_state();
+    }
+
+    fn stop_task(&self) {
+        if let Some(h) = self.abort.get_value() {
+            h.abort();
+        }
+        self.abort.set_value(None);
+    }
+
+    /// Start (or resume) the tasks without a result.
+    pub fn start(&self, ui: Ui, conn: Conn) {
+        if self.is_running() {
+            return;
+        }
+        let Some(mut spec) = self.spec.get_untracked() else {
+            ui.say("Set up a benchmark first.");
+            return;
+        };
+        // The batch keeps its own settings (the comparison must not change mid-way); only the
+        // connection (provider, key, limit) is today's.
+        if let Err(e) = spec.settings.validate() {
+            self.notice
+                .set(Some(format!("The benchmark's settings are invalid: {e}")));
+            return;
+        }
+        let limit = conn.settings.with_untracked(|s| s.concurrency).max(1);
+        spec.settings.concurrency = spec.settings.concurrency.max(1);
+        let items = self.items.get_untracked();
+        let all = self.all_tasks();
+        let todo = self.outcomes.with_untracked(|o| batch::pending(&all, o));
+        if todo.is_empty() {
+            self.state.set(BatchState::Done);
+            self.save_state();
+            ui.say("Every task of this benchmark is done.");
+            return;
+        }
+        let now = browser::now_ms();
+        let earlier = self.elapsed.get_value();
+        self.live.set(Live {
+            started_ms: now,
+            last_change_ms: now,
+            earlier_ms: earlier,
+            limit: limit as u32,
+            ..Live::default()
+        });
+        self.running.set(HashSet::new());
+        self.state.set(BatchState::Running);
+        self.save_state();
+        let b = *self;
+        let model = conn.model_for_run();
+        let cache = self.cache.get_value();
+        let n = todo.len();
+        ui.say(format!("Benchmark running: {n} task(s) to go."));
+        let task = async move {
+            let observer = UiObserver { batch: b };
+            let clock = browser::now_ms;
+            let run = BatchRun {
+                model: &model,
+                items: &items,
+                spec: &spec,
+                cache: &cache,
+                clock: &clock,
+                observer: &observer,
+            };
+            run.run(&todo).await
+        };
+        let (task, handle) = abortable(task);
+        self.abort.set_value(Some(handle));
+        spawn_local(async move {
+            let out = task.await;
+            b.abort.set_value(None);
+            b.running.set(HashSet::new());
+            let end = browser::now_ms();
+            b.elapsed.update_value(|e| *e += end - now);
+            b.live.update(|l| {
+                l.advance(end);
+                l.calls_in_flight = 0;
+                l.ended_ms = end;
+            });
+            match out {
+                Err(_aborted) => {} // pause or cancel set the state
+                Ok(_) => {
+                    let left = b
+                        .outcomes
+                        .with_untracked(|o| batch::pending(&b.all_tasks(), o).len());
+                    let stopped = b
+                        .state
+                        .with_untracked(|s| matches!(s, BatchState::Stopped(_)));
+                    if stopped {
+                        ui.say("The benchmark stopped: see the message above.");
+                    } else {
+                        let failed = b
+                            .outcomes
+                            .with_untracked(|o| o.iter().filter(|o| !o.ok()).count());
+                        b.state.set(BatchState::Done);
+                        ui.say(if left == 0 {
+                            "Benchmark finished.".to_string()
+                        } else {
+                            format!("Benchmark finished with {failed} failed task(s): Resume runs them again.")
+                        });
+                    }
+                }
+            }
+            b.save_state();
+        });
+    }
+
+    /// Stop now; finished calls and tasks are kept, Resume continues.
+    pub fn pause(&self, ui: Ui) {
+        if !self.is_running() {
+            return;
+        }
+        self.state.set(BatchState::Paused);
+        self.stop_task();
+        self.save_state();
+        ui.say("Benchmark paused. Finished calls are kept: Resume repeats none of them.");
+    }
+
+    pub fn cancel(&self, ui: Ui) {
+        if !self.is_running() && !matches!(self.state.get_untracked(), BatchState::Paused) {
+            return;
+        }
+        self.state.set(BatchState::Cancelled);
+        self.stop_task();
+        self.save_state();
+        ui.say("Benchmark cancelled. The results so far are kept (Resume would continue).");
+    }
+
+    /// The full record of a task: from this tab's memory, or rebuilt from the stored calls.
+    pub async fn record(&self, task: Task) -> Option<RunRecord> {
+        if let Some(r) = self.records.with_value(|m| m.get(&task).cloned()) {
+            return Some(r);
+        }
+        let spec = self.spec.get_untracked()?;
+        let item = self.items.with_untracked(|i| i.get(task.item).cloned())?;
+        let cache = self.cache.get_value();
+        let clock = browser::now_ms;
+        let rec = batch::replay(&item, &spec, task.method, &cache, &clock).await;
+        self.records.update_value(|m| {
+            m.insert(task, rec.clone());
+        });
+        Some(rec)
+    }
+
+    /// The file name stem for exports, e.g. `vital_distributional_moralchoice`.
+    pub fn stem(&self) -> String {
+        self.spec.with_untracked(|s| {
+            s.as_ref()
+                .map(|s| s.file.trim_end_matches(".json").to_string())
+                .unwrap_or_else(|| "benchmark".into())
+        })
+    }
+}
+
+/// A shipped VITAL file, loaded and parsed.
+pub async fn load_file(file: &str) -> Result<Vec<Item>, String> {
+    let text = browser::fetch_text(&format!("vital/{file}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    vital::load(&text, Source::from_file_name(file)).map_err(|e| format!("{file}: {e}"))
+}
+
+pub fn method_slug(m: Method) -> &'static str {
+    match m {
+        Method::EthosAgents => "ethosagents",
+        Method::Vanilla => "vanilla",
+        Method::Prompting => "prompting",
+    }
+}
+
+pub fn batch() -> Batch {
+    expect_context::<Batch>()
+}

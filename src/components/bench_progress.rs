@@ -1,0 +1,145 @@
+use crate::batch::{batch, BatchState};
+use crate::browser;
+use crate::connection::conn;
+use crate::state::ui;
+use ethos_engine::batch as engine;
+use leptos::prelude::*;
+use std::time::Duration;
+
+fn clock(ms: f64) -> String {
+    let s = (ms / 1000.0).max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// Benchmark panel 3, top: Start / Pause / Resume / Cancel and the progress of the batch.
+///
+/// Hooks: `#bench-start`, `#bench-pause`, `#bench-cancel`, `#bench-progress`, `#bench-counts`
+/// (with `data-done`, `data-failed`, `data-running`, `data-remaining`, `data-total`,
+/// `data-state`), `#bench-busy` (`data-share`), `#bench-notice`, `#bench-error`.
+#[component]
+pub fn BenchProgress() -> impl IntoView {
+    let (ui, conn, batch) = (ui(), conn(), batch());
+    // A one-second tick for the clocks while running.
+    let now = RwSignal::new(browser::now_ms());
+    if let Ok(handle) = set_interval_with_handle(
+        move || now.set(browser::now_ms()),
+        Duration::from_millis(1000),
+    ) {
+        on_cleanup(move || handle.clear());
+    }
+    let counts = Memo::new(move |_| {
+        let all = batch.all_tasks();
+        let c = batch
+            .outcomes
+            .with(|o| batch.running.with(|r| engine::counts(&all, o, r)));
+        (c, all.len())
+    });
+    let tokens = move || {
+        batch.outcomes.with(|o| {
+            o.iter()
+                .map(|x| x.prompt_tokens + x.completion_tokens)
+                .sum::<u64>()
+        })
+    };
+    let start_label = move || match batch.state.get() {
+        BatchState::Paused | BatchState::Cancelled | BatchState::Stopped(_) => "Resume",
+        BatchState::Done if counts.get().0.failed > 0 => "Run failed again",
+        _ => "Start",
+    };
+    let can_start = move || {
+        matches!(
+            batch.state.get(),
+            BatchState::Ready | BatchState::Paused | BatchState::Cancelled | BatchState::Stopped(_)
+        ) || (batch.state.get() == BatchState::Done && counts.get().0.failed > 0)
+    };
+    let state_name = move || match batch.state.get() {
+        BatchState::Empty => "empty",
+        BatchState::Loading => "loading",
+        BatchState::Ready => "ready",
+        BatchState::Running => "running",
+        BatchState::Paused => "paused",
+        BatchState::Stopped(_) => "stopped",
+        BatchState::Cancelled => "cancelled",
+        BatchState::Done => "done",
+    };
+    let line = move || {
+        let (c, total) = counts.get();
+        let t = now.get();
+        let live = batch.live.get();
+        let elapsed = live.elapsed_ms(t);
+        let in_flight = batch
+            .spec
+            .with(|s| s.as_ref().map(|s| s.items_in_flight).unwrap_or(1));
+        let eta = if batch.is_running() {
+            batch
+                .outcomes
+                .with(|o| engine::eta_ms(o, c.remaining + c.running, in_flight))
+                .map(|ms| format!(" · about {} left", clock(ms)))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        format!(
+            "{} of {total} done · {} running · {} failed · {} remaining · {} tokens · {} calls ({} from storage) · elapsed {}{eta}",
+            c.done,
+            c.running,
+            c.failed,
+            c.remaining,
+            tokens(),
+            live.calls_done,
+            live.calls_from_cache,
+            clock(elapsed)
+        )
+    };
+    let busy = move || {
+        let t = now.get();
+        batch.live.with(|l| l.busy_share(t))
+    };
+    view! {
+        <div class="bench-progress">
+            <div class="row">
+                <button type="button" id="bench-start" class="primary" disabled=move || !can_start() on:click=move |_| batch.start(ui, conn)>
+                    {start_label}
+                </button>
+                <button type="button" id="bench-pause" disabled=move || !batch.is_running() on:click=move |_| batch.pause(ui)>
+                    "Pause"
+                </button>
+                <button type="button" id="bench-cancel" disabled=move || !matches!(batch.state.get(), BatchState::Running | BatchState::Paused) on:click=move |_| batch.cancel(ui)>
+                    "Cancel"
+                </button>
+            </div>
+            <progress
+                id="bench-progress"
+                class="progress"
+                aria-label="Tasks finished"
+                max=move || counts.get().1.max(1)
+                value=move || { let (c, _) = counts.get(); c.done + c.failed }
+            ></progress>
+            <p
+                class="small"
+                id="bench-counts"
+                aria-live="polite"
+                data-state=state_name
+                data-done=move || counts.get().0.done
+                data-failed=move || counts.get().0.failed
+                data-running=move || counts.get().0.running
+                data-remaining=move || counts.get().0.remaining
+                data-total=move || counts.get().1
+            >
+                {line}
+            </p>
+            <p class="muted small" id="bench-busy" data-share=move || busy().map(|b| format!("{b:.4}")).unwrap_or_default()>
+                {move || busy().map(|b| format!("Call slots busy: {:.0} % of {} since the last start.", b * 100.0, batch.live.with(|l| l.limit)))}
+            </p>
+            {move || match batch.state.get() {
+                BatchState::Stopped(reason) => Some(view! { <p class="error" role="alert" id="bench-error">{format!("Stopped: {reason}")}</p> }),
+                _ => None,
+            }}
+            {move || batch.notice.get().map(|n| view! { <p class="warning small" id="bench-notice">{n}</p> })}
+        </div>
+    }
+}

@@ -1,0 +1,300 @@
+use crate::batch::{batch, method_slug};
+use crate::browser;
+use crate::catalog::attribute_label;
+use crate::state::ui;
+use ethos_engine::batch::{self as engine, MethodSummary};
+use ethos_engine::{Mode, Source};
+use leptos::prelude::*;
+
+/// The headline figure of a summary for the file's mode: (label, value, lower is better).
+pub fn headline(mode: Mode, s: &MethodSummary) -> Option<(&'static str, f64, bool)> {
+    match mode {
+        Mode::Distributional | Mode::SteerableGroup => s
+            .dist
+            .as_ref()
+            .map(|d| ("mean JS distance", d.mean_js, true)),
+        Mode::SteerableValue => s
+            .value_reference
+            .as_ref()
+            .map(|v| ("accuracy", v.accuracy, false)),
+        Mode::Overton => s
+            .coverage
+            .as_ref()
+            .map(|c| ("coverage accuracy", c.accuracy, false)),
+    }
+}
+
+fn f3(x: f64) -> String {
+    format!("{x:.3}")
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1} %", x * 100.0)
+}
+
+/// Benchmark panel 3, results: one row per method with the file's metrics, a chart comparing the
+/// methods, the per-attribute breakdown, and the exports.
+///
+/// Hooks: `#bench-results` (rows `tr[data-method]` with `.mean-js`, `.most-likely`, `.accuracy`,
+/// `.coverage` cells), `#bench-chart`, `#bench-breakdown`, `#bench-export-<method>`,
+/// `#bench-export-csv`.
+#[component]
+pub fn BenchResults() -> impl IntoView {
+    let (ui, batch) = (ui(), batch());
+    let mode = move || {
+        batch.spec.with(|s| {
+            s.as_ref()
+                .and_then(|s| Source::from_file_name(&s.file))
+                .map(|s| s.mode())
+        })
+    };
+    let source = move || {
+        batch
+            .spec
+            .with(|s| s.as_ref().and_then(|s| Source::from_file_name(&s.file)))
+    };
+    let summaries = Memo::new(move |_| {
+        let methods = batch
+            .spec
+            .with(|s| s.as_ref().map(|s| s.methods.clone()).unwrap_or_default());
+        batch.items.with(|items| {
+            batch.outcomes.with(|o| {
+                methods
+                    .iter()
+                    .map(|m| engine::summarize(items, o, *m))
+                    .collect::<Vec<_>>()
+            })
+        })
+    });
+    let any_done = move || summaries.with(|s| s.iter().any(|x| x.done > 0));
+
+    let table = move || {
+        let mode = mode()?;
+        let rows = summaries.get();
+        let head = match mode {
+            Mode::Distributional | Mode::SteerableGroup => view! { <tr><th scope="col">"Method"</th><th scope="col">"Items"</th><th scope="col">"Failed"</th><th scope="col">"Mean JS distance ↓"</th><th scope="col">"Most-likely correct ↑"</th><th scope="col">"Calls"</th><th scope="col">"Tokens"</th></tr> }.into_any(),
+            Mode::SteerableValue => view! { <tr><th scope="col">"Method"</th><th scope="col">"Items"</th><th scope="col">"Failed"</th><th scope="col">"Accuracy ↑"</th><th scope="col">"Balanced acc."</th><th scope="col">"Macro-F1"</th><th scope="col">"Binary acc."</th><th scope="col">"Accuracy (strict parser)"</th><th scope="col">"Calls"</th><th scope="col">"Tokens"</th></tr> }.into_any(),
+            Mode::Overton => view! { <tr><th scope="col">"Method"</th><th scope="col">"Items"</th><th scope="col">"Failed"</th><th scope="col">"Judged"</th><th scope="col">"Coverage accuracy ↑ (> 0.33)"</th><th scope="col">"Mean coverage"</th><th scope="col">"Calls"</th><th scope="col">"Tokens"</th></tr> }.into_any(),
+        };
+        let body = rows
+            .into_iter()
+            .map(|s| {
+                let tokens = s.prompt_tokens + s.completion_tokens;
+                let cells = match mode {
+                    Mode::Distributional | Mode::SteerableGroup => {
+                        let (js, ml) = s.dist.as_ref().map(|d| (f3(d.mean_js), pct(d.most_likely))).unwrap_or_default();
+                        view! { <td class="mean-js">{js}</td><td class="most-likely">{ml}</td> }.into_any()
+                    }
+                    Mode::SteerableValue => {
+                        let v = s.value_reference.clone();
+                        let strict = s.value_strict.as_ref().map(|v| pct(v.accuracy)).unwrap_or_default();
+                        let (a, b, f, bin) = v.map(|v| (pct(v.accuracy), pct(v.balanced_accuracy), f3(v.macro_f1), pct(v.binary_accuracy))).unwrap_or_default();
+                        view! { <td class="accuracy">{a}</td><td>{b}</td><td>{f}</td><td>{bin}</td><td>{strict}</td> }.into_any()
+                    }
+                    Mode::Overton => {
+                        let (j, acc, mean) = s.coverage.as_ref().map(|c| (c.judged.to_string(), pct(c.accuracy), f3(c.mean_item_score))).unwrap_or_default();
+                        view! { <td>{j}</td><td class="coverage">{acc}</td><td>{mean}</td> }.into_any()
+                    }
+                };
+                view! {
+                    <tr data-method=method_slug(s.method)>
+                        <th scope="row">{s.method.label()}</th>
+                        <td>{s.done}</td>
+                        <td>{s.failed}</td>
+                        {cells}
+                        <td>{s.calls}</td>
+                        <td>{tokens}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        Some(view! {
+            <div class="table-wrap">
+                <table id="bench-results" class="data">
+                    <caption>"Scores over the finished items (natural log for JS; the exported file scores the same with `ethos score`)"</caption>
+                    <thead>{head}</thead>
+                    <tbody>{body}</tbody>
+                </table>
+            </div>
+        })
+    };
+
+    let chart = move || {
+        let mode = mode()?;
+        let rows: Vec<(String, f64, &'static str, bool)> = summaries.with(|s| {
+            s.iter()
+                .filter_map(|x| {
+                    headline(mode, x)
+                        .map(|(label, v, low)| (x.method.label().to_string(), v, label, low))
+                })
+                .collect()
+        });
+        if rows.is_empty() {
+            return None;
+        }
+        let (label, lower) = (rows[0].2, rows[0].3);
+        // JS distance (natural log) is at most sqrt(ln 2) ≈ 0.8326; the rest are shares.
+        let top = if lower { 0.8326 } else { 1.0 };
+        let bar_h = 26.0;
+        let height = 20.0 + bar_h * rows.len() as f64;
+        let bars = rows
+            .iter()
+            .enumerate()
+            .map(|(i, (name, v, _, _))| {
+                let y = 10.0 + bar_h * i as f64;
+                let w = (v / top).clamp(0.0, 1.0) * 300.0;
+                view! {
+                    <g>
+                        <text x="0" y=y + 16.0>{name.clone()}</text>
+                        <rect x="110" y=y + 4.0 width=w height="16" class="bar-model"></rect>
+                        <text x=115.0 + w y=y + 16.0>{f3(*v)}</text>
+                    </g>
+                }
+            })
+            .collect_view();
+        let title = format!(
+            "{label} by method ({})",
+            if lower {
+                "lower is better"
+            } else {
+                "higher is better"
+            }
+        );
+        Some(view! {
+            <figure class="bench-chart">
+                <svg id="bench-chart" class="chart" viewBox=format!("0 0 460 {height}") role="img" aria-label=title.clone()>
+                    {bars}
+                </svg>
+                <figcaption class="muted small">{title}</figcaption>
+            </figure>
+        })
+    };
+
+    let breakdown = move || {
+        let mode = mode()?;
+        let src = source()?;
+        if mode == Mode::Overton {
+            return None;
+        }
+        let methods = batch
+            .spec
+            .with(|s| s.as_ref().map(|s| s.methods.clone()).unwrap_or_default());
+        let parts: Vec<(ethos_engine::settings::Method, Vec<(String, MethodSummary)>)> =
+            batch.items.with(|items| {
+                batch.outcomes.with(|o| {
+                    methods
+                        .iter()
+                        .map(|m| (*m, engine::breakdown(items, o, *m)))
+                        .collect()
+                })
+            });
+        let mut attrs: Vec<String> = Vec::new();
+        for (_, list) in &parts {
+            for (a, _) in list {
+                if !attrs.contains(a) {
+                    attrs.push(a.clone());
+                }
+            }
+        }
+        if attrs.len() < 2 {
+            return None;
+        }
+        let metric = match mode {
+            Mode::SteerableValue => "accuracy",
+            _ => "mean JS distance",
+        };
+        let head = methods
+            .iter()
+            .map(|m| view! { <th scope="col">{format!("{} ({metric})", m.label())}</th> })
+            .collect_view();
+        let rows = attrs
+            .into_iter()
+            .map(|a| {
+                let cells = parts
+                    .iter()
+                    .map(|(_, list)| {
+                        let cell = list
+                            .iter()
+                            .find(|(x, _)| *x == a)
+                            .and_then(|(_, s)| {
+                                headline(mode, s)
+                                    .map(|(_, v, _)| format!("{} (n = {})", f3(v), s.done))
+                            })
+                            .unwrap_or_default();
+                        view! { <td>{cell}</td> }
+                    })
+                    .collect_view();
+                view! { <tr><th scope="row">{attribute_label(src, &a)}</th>{cells}</tr> }
+            })
+            .collect_view();
+        Some(view! {
+            <details class="bench-breakdown" open>
+                <summary>"By attribute"</summary>
+                <div class="table-wrap">
+                    <table id="bench-breakdown" class="data">
+                        <thead><tr><th scope="col">{crate::catalog::attribute_kind(src)}</th>{head}</tr></thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                </div>
+            </details>
+        })
+    };
+
+    let export_file = move |m: ethos_engine::settings::Method| {
+        let json = batch.items.with_untracked(|items| {
+            batch
+                .outcomes
+                .with_untracked(|o| engine::filled_file(items, o, m))
+        });
+        let name = format!("{}.{}.json", batch.stem(), method_slug(m));
+        match serde_json::to_string_pretty(&json) {
+            Ok(text) => match browser::download(&name, "application/json", &(text + "\n")) {
+                Ok(()) => ui.say(format!(
+                    "Exported {name}: score it with `ethos score {name}`."
+                )),
+                Err(e) => ui.say(e.to_string()),
+            },
+            Err(e) => ui.say(format!("Could not export: {e}")),
+        }
+    };
+    let export_csv = move |_| {
+        let methods = batch
+            .spec
+            .with_untracked(|s| s.as_ref().map(|s| s.methods.clone()).unwrap_or_default());
+        let csv = batch.items.with_untracked(|items| {
+            batch
+                .outcomes
+                .with_untracked(|o| engine::scores_csv(items, o, &methods))
+        });
+        let name = format!("{}.scores.csv", batch.stem());
+        match browser::download(&name, "text/csv", &csv) {
+            Ok(()) => ui.say(format!("Exported {name}.")),
+            Err(e) => ui.say(e.to_string()),
+        }
+    };
+
+    view! {
+        <Show when=any_done fallback=|| view! { <p class="muted small">"Scores appear here as items finish."</p> }>
+            {table}
+            {chart}
+            {breakdown}
+            <div class="row no-print">
+                {move || {
+                    batch
+                        .spec
+                        .with(|s| s.as_ref().map(|s| s.methods.clone()).unwrap_or_default())
+                        .into_iter()
+                        .map(|m| {
+                            view! {
+                                <button type="button" id=format!("bench-export-{}", method_slug(m)) on:click=move |_| export_file(m)>
+                                    {format!("Export {} (VITAL file)", m.label())}
+                                </button>
+                            }
+                        })
+                        .collect_view()
+                }}
+                <button type="button" id="bench-export-csv" on:click=export_csv>"Export per-item CSV"</button>
+            </div>
+        </Show>
+    }
+}

@@ -1,0 +1,255 @@
+use crate::batch::{batch, method_slug, BatchState};
+use crate::catalog::SHIPPED;
+use crate::connection::conn;
+use crate::state::ui;
+use ethos_engine::batch::{BatchSpec, Pick, Slice};
+use ethos_engine::settings::Method;
+use ethos_engine::Source;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+const METHODS: [Method; 3] = [Method::EthosAgents, Method::Vanilla, Method::Prompting];
+
+/// Benchmark panel 1: which file, which items, which methods. The batch takes the model and
+/// settings of panel 2 as they are when it is set up, and keeps them for its whole life.
+///
+/// Hooks: `#bench-file`, `#bench-pick` (first|random|ids|all), `#bench-n`, `#bench-seed`,
+/// `#bench-ids`, `#bench-attribute`, `#bench-method-<ethosagents|vanilla|prompting>`,
+/// `#bench-in-flight`, `#bench-judge`, `#bench-create`, `#bench-discard`, `#bench-setup-error`,
+/// `#bench-summary`.
+#[component]
+pub fn BenchSetup() -> impl IntoView {
+    let (ui, conn, batch) = (ui(), conn(), batch());
+    let file = RwSignal::new(
+        Source::GlobalOpinionQa
+            .file_name()
+            .unwrap_or_default()
+            .to_string(),
+    );
+    let pick = RwSignal::new("first".to_string());
+    let n = RwSignal::new("20".to_string());
+    let seed = RwSignal::new("1".to_string());
+    let ids = RwSignal::new(String::new());
+    let attribute = RwSignal::new(String::new());
+    let methods = RwSignal::new(vec![
+        Method::EthosAgents,
+        Method::Vanilla,
+        Method::Prompting,
+    ]);
+    let in_flight = RwSignal::new(String::new());
+    let judge = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let creating = RwSignal::new(false);
+    let locked = move || batch.is_running() || creating.get();
+    let has_batch = move || !matches!(batch.state.get(), BatchState::Empty);
+    let is_overton =
+        move || file.with(|f| Source::from_file_name(f) == Some(Source::OvertonValueKaleidoscope));
+
+    let build = move || -> Result<BatchSpec, String> {
+        let number = |s: &str, what: &str| {
+            s.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{what} must be a whole number"))
+        };
+        let slice_pick = match pick.get_untracked().as_str() {
+            "all" => Pick::All,
+            "random" => Pick::Random {
+                n: number(&n.get_untracked(), "N")? as usize,
+                seed: number(&seed.get_untracked(), "The seed")?,
+            },
+            "ids" => {
+                let list: Vec<String> = ids
+                    .get_untracked()
+                    .split([',', ' ', '\n', '\t'])
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect();
+                if list.is_empty() {
+                    return Err("List the ids to run (separated by commas or spaces).".into());
+                }
+                Pick::Ids { ids: list }
+            }
+            _ => Pick::First {
+                n: number(&n.get_untracked(), "N")? as usize,
+            },
+        };
+        if matches!(slice_pick, Pick::First { n: 0 } | Pick::Random { n: 0, .. }) {
+            return Err("N must be at least 1.".into());
+        }
+        let settings = conn.settings.get_untracked();
+        settings
+            .validate()
+            .map_err(|e| format!("Check the settings in panel 2: {e}"))?;
+        let flight = match in_flight.get_untracked().trim() {
+            "" => settings.concurrency.max(1),
+            t => t
+                .parse::<usize>()
+                .ok()
+                .filter(|x| *x >= 1)
+                .ok_or("Items at once must be a whole number ≥ 1")?,
+        };
+        let chosen = methods.get_untracked();
+        if chosen.is_empty() {
+            return Err("Choose at least one method.".into());
+        }
+        Ok(BatchSpec {
+            file: file.get_untracked(),
+            slice: Slice {
+                pick: slice_pick,
+                attribute: attribute.get_untracked().trim().to_string(),
+            },
+            methods: chosen,
+            settings,
+            items_in_flight: flight,
+            judge: judge.get_untracked() && is_overton(),
+        })
+    };
+
+    let create = move |_| {
+        let spec = match build() {
+            Ok(s) => s,
+            Err(e) => {
+                error.set(Some(e));
+                return;
+            }
+        };
+        error.set(None);
+        creating.set(true);
+        spawn_local(async move {
+            match batch.create(spec).await {
+                Ok(()) => ui.say("Benchmark set up: press Start in panel 3."),
+                Err(e) => error.set(Some(e)),
+            }
+            creating.set(false);
+        });
+    };
+
+    let summary = move || {
+        batch.spec.with(|s| {
+            s.as_ref().map(|s| {
+                let n = batch.items.with(|i| i.len());
+                let methods: Vec<&str> = s.methods.iter().map(|m| m.label()).collect();
+                let label = Source::from_file_name(&s.file).map(|x| x.label()).unwrap_or("?");
+                format!(
+                    "Set up: {label}, {} → {n} item(s) × {} ({}) = {} task(s); model {}, k = {}, seed {}, {} item(s) at once{}.",
+                    s.slice.describe(),
+                    methods.len(),
+                    methods.join(", "),
+                    n * s.methods.len(),
+                    s.settings.models.combine,
+                    s.settings.k,
+                    s.settings.seed,
+                    s.items_in_flight,
+                    if s.judge { ", Overton judged by the same model" } else { "" }
+                )
+            })
+        })
+    };
+
+    view! {
+        <div class="bench-setup">
+            <p class="muted small">
+                "Run a slice of a VITAL file through EthosAgents and the two baselines, with the model and settings of panel 2, and compare the scores."
+            </p>
+            <div class="field">
+                <label for="bench-file">"VITAL file"</label>
+                <select id="bench-file" prop:value=move || file.get() disabled=locked on:change=move |ev| file.set(event_target_value(&ev))>
+                    {SHIPPED
+                        .iter()
+                        .filter_map(|s| s.file_name().map(|f| (f, s.label())))
+                        .map(|(f, label)| view! { <option value=f>{label}</option> })
+                        .collect_view()}
+                </select>
+            </div>
+            <div class="filters">
+                <div class="field">
+                    <label for="bench-pick">"Items"</label>
+                    <select id="bench-pick" prop:value=move || pick.get() disabled=locked on:change=move |ev| pick.set(event_target_value(&ev))>
+                        <option value="first">"First N"</option>
+                        <option value="random">"N at random (seeded)"</option>
+                        <option value="ids">"These ids"</option>
+                        <option value="all">"All"</option>
+                    </select>
+                </div>
+                <Show when=move || pick.with(|p| p == "first" || p == "random")>
+                    <div class="field">
+                        <label for="bench-n">"N"</label>
+                        <input id="bench-n" type="number" min="1" prop:value=move || n.get() disabled=locked on:change=move |ev| n.set(event_target_value(&ev)) />
+                    </div>
+                </Show>
+                <Show when=move || pick.with(|p| p == "random")>
+                    <div class="field">
+                        <label for="bench-seed">"Seed"</label>
+                        <input id="bench-seed" type="number" min="0" prop:value=move || seed.get() disabled=locked on:change=move |ev| seed.set(event_target_value(&ev)) />
+                    </div>
+                </Show>
+            </div>
+            <Show when=move || pick.with(|p| p == "ids")>
+                <div class="field">
+                    <label for="bench-ids">"Ids (commas or spaces)"</label>
+                    <textarea id="bench-ids" rows="2" prop:value=move || ids.get() disabled=locked on:change=move |ev| ids.set(event_target_value(&ev))></textarea>
+                </div>
+            </Show>
+            <div class="field">
+                <label for="bench-attribute">"Only items whose attribute contains (country, group, …)"</label>
+                <input id="bench-attribute" type="text" placeholder="e.g. Japan, Democrat" prop:value=move || attribute.get() disabled=locked on:change=move |ev| attribute.set(event_target_value(&ev)) />
+            </div>
+            <fieldset class="methods">
+                <legend>"Methods to compare"</legend>
+                {METHODS
+                    .iter()
+                    .map(|&m| {
+                        let id = format!("bench-method-{}", method_slug(m));
+                        view! {
+                            <label class="inline">
+                                <input
+                                    type="checkbox"
+                                    id=id
+                                    disabled=locked
+                                    prop:checked=move || methods.with(|v| v.contains(&m))
+                                    on:change=move |ev| {
+                                        let on = event_target_checked(&ev);
+                                        methods.update(|v| {
+                                            v.retain(|x| *x != m);
+                                            if on {
+                                                v.push(m);
+                                                v.sort_by_key(|x| METHODS.iter().position(|y| y == x));
+                                            }
+                                        });
+                                    }
+                                />
+                                {m.label()}
+                            </label>
+                        }
+                    })
+                    .collect_view()}
+            </fieldset>
+            <div class="field">
+                <label for="bench-in-flight">"Items at once (empty: the concurrency of panel 2)"</label>
+                <input id="bench-in-flight" type="number" min="1" prop:value=move || in_flight.get() disabled=locked on:change=move |ev| in_flight.set(event_target_value(&ev)) />
+            </div>
+            <Show when=is_overton>
+                <label class="inline">
+                    <input type="checkbox" id="bench-judge" prop:checked=move || judge.get() disabled=locked on:change=move |ev| judge.set(event_target_checked(&ev)) />
+                    "Score coverage with the model as judge (one more call per item and method; an LLM judge, not the reference NLI)"
+                </label>
+            </Show>
+            <div class="row">
+                <button type="button" id="bench-create" class="primary" disabled=locked on:click=create>
+                    {move || if has_batch() { "Set up again (replaces the results)" } else { "Set up benchmark" }}
+                </button>
+                <Show when=has_batch>
+                    <button type="button" id="bench-discard" disabled=locked on:click=move |_| {
+                        batch.discard();
+                        ui.say("Benchmark discarded.");
+                    }>
+                        "Discard"
+                    </button>
+                </Show>
+            </div>
+            {move || error.get().map(|e| view! { <p class="error" role="alert" id="bench-setup-error">{e}</p> })}
+            {move || summary().map(|s| view! { <p class="note small" id="bench-summary">{s}</p> })}
+        </div>
+    }
+}

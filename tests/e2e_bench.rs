@@ -1,0 +1,183 @@
+//! Benchmark mode end to end in headless Chromium against the project's test LLM server:
+//! set up a slice × two methods, start, reload the page mid-run, resume, and check that finished
+//! calls were not made again (counted by the server), that the table's mean JS distance is the
+//! exported VITAL file's score, and that an item drills down into its full run.
+mod support;
+use ethos_engine::metrics::score_distributions;
+use ethos_engine::vital::{self, Item, Source};
+use ethos_testkit::{ChatCall, Config, FaultServer};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::*;
+
+fn request_text(call: &ChatCall) -> String {
+    call.messages
+        .iter()
+        .map(|(r, t)| format!("{r}:{t}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn counts(b: &Browser) -> HashMap<String, String> {
+    let v = b
+        .js("Object.assign({}, document.querySelector('#bench-counts').dataset)")
+        .await;
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_benchmark_survives_a_reload_and_scores_like_its_export() {
+    if !enabled() {
+        return;
+    }
+    let server = FaultServer::start().expect("test LLM server");
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    server.set_responder(move |call| {
+        log.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(request_text(call));
+        ethos_testkit::latency::ethos_reply(call)
+    });
+    // Slow enough that the reload lands mid-run.
+    server.set_config(Config {
+        latency_ms: 250,
+        ..server.config()
+    });
+    let app = app_pointing_at(&server.base_url(), "fault-server-model").await;
+    let b = Browser::start().await;
+    b.open(&app.url()).await;
+    b.type_into("#k", "2").await;
+    b.type_into("#concurrency", "2").await;
+    b.click("#view-bench").await;
+    let file = b.wait_for("#bench-file", Duration::from_secs(10)).await;
+    file.select_by_value(GLOBALOPINION)
+        .await
+        .expect("choose the file");
+    b.type_into("#bench-n", "4").await;
+    b.click("#bench-method-prompting").await; // off: EthosAgents and vanilla
+    b.click("#bench-create").await;
+    let summary = b.text("#bench-summary").await;
+    assert!(
+        summary.contains("4 item(s) × 2") && summary.contains("8 task(s)"),
+        "{summary}"
+    );
+
+    b.click("#bench-start").await;
+    b.wait_js(
+        "Number(document.querySelector('#bench-counts').dataset.done) >= 2",
+        Duration::from_secs(60),
+        "two tasks done",
+    )
+    .await;
+    let before = counts(&b).await;
+    assert_eq!(before.get("state").map(String::as_str), Some("running"));
+    b.screenshot_at("#bench-panel", "bench-running").await;
+
+    // Reload mid-run: the batch comes back paused with what finished.
+    b.client.refresh().await.expect("reload");
+    b.wait_js("document.querySelector('#bench-counts') && document.querySelector('#bench-counts').dataset.state === 'paused'", Duration::from_secs(30), "the batch back, paused").await;
+    let after = counts(&b).await;
+    let done_after: usize = after.get("done").and_then(|d| d.parse().ok()).unwrap_or(0);
+    assert!(
+        done_after >= 2,
+        "finished tasks kept across the reload: {after:?}"
+    );
+    let status = b.text("#status").await;
+    assert!(
+        status.contains("interrupted") && status.contains("finished call"),
+        "{status}"
+    );
+    let calls_before_resume = seen.lock().map(|v| v.len()).unwrap_or(0);
+
+    b.click("#bench-start").await;
+    b.wait_js(
+        "document.querySelector('#bench-counts').dataset.state === 'done'",
+        Duration::from_secs(120),
+        "the batch to finish",
+    )
+    .await;
+    let end = counts(&b).await;
+    assert_eq!(end.get("done").map(String::as_str), Some("8"), "{end:?}");
+    assert_eq!(end.get("failed").map(String::as_str), Some("0"), "{end:?}");
+
+    // A batch run straight through makes 24 calls (EthosAgents with k = 2: 1 + 2 + 2 per item;
+    // vanilla: 1). Only the calls cut off by the reload may be made again (at most the
+    // concurrency limit, 2); every call that had finished comes from storage.
+    let all = seen.lock().map(|v| v.len()).unwrap_or(0);
+    assert!(
+        (24..=26).contains(&all),
+        "the server saw {all} calls ({calls_before_resume} before resuming); 24 without the reload"
+    );
+    let progress = b.text("#bench-counts").await;
+    assert!(
+        !progress.contains("(0 from storage)"),
+        "resumed tasks reuse stored calls: {progress}"
+    );
+
+    // The table, the chart, and the export scored as `ethos score` would.
+    assert_eq!(b.count("#bench-results tbody tr").await, 2);
+    assert!(
+        b.count("#bench-chart rect").await == 2,
+        "one bar per method"
+    );
+    let js_cell = b
+        .text("#bench-results tr[data-method='ethosagents'] .mean-js")
+        .await;
+    let table_js: f64 = js_cell.trim().parse().expect("mean JS in the table");
+    b.click("#bench-export-ethosagents").await;
+    let path = b
+        .wait_download(".ethosagents.json", Duration::from_secs(20))
+        .await;
+    let text = std::fs::read_to_string(&path).expect("read the export");
+    let items =
+        vital::load(&text, Some(Source::GlobalOpinionQa)).expect("the export is a VITAL file");
+    assert_eq!(items.len(), 4);
+    let pairs: Vec<(Vec<f64>, Vec<f64>)> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Choice { item, .. } => Some((
+                item.gold_distribution.clone()?,
+                item.pred_distribution.clone()?,
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pairs.len(), 4, "every exported item has a prediction");
+    let scored = score_distributions(pairs.iter().map(|(g, p)| (g.as_slice(), p.as_slice())));
+    assert!(
+        (scored.mean_js - table_js).abs() < 5e-4,
+        "table {table_js} vs export {}",
+        scored.mean_js
+    );
+    b.click("#bench-export-csv").await;
+    let csv = std::fs::read_to_string(
+        b.wait_download(".scores.csv", Duration::from_secs(20))
+            .await,
+    )
+    .expect("csv");
+    assert_eq!(csv.lines().count(), 9, "header + 8 tasks:\n{csv}");
+    b.screenshot_at("#bench-panel", "bench-done").await;
+
+    // Drill down: the item's full run, in the one-scenario view, with no new call.
+    let calls = seen.lock().map(|v| v.len()).unwrap_or(0);
+    b.click(".bench-item[data-item='0'] .bench-open[data-method='ethosagents']")
+        .await;
+    b.wait_for("#js-distance", Duration::from_secs(20)).await;
+    assert_eq!(b.count(".perspective-card").await, 2);
+    assert_eq!(b.count(".comment-card[data-state='done']").await, 2);
+    assert_eq!(
+        seen.lock().map(|v| v.len()).unwrap_or(0),
+        calls,
+        "opening an item makes no call"
+    );
+    b.screenshot("bench-drilldown").await;
+    b.close().await;
+}
