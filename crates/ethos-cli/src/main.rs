@@ -1,6 +1,5 @@
 //! The `ethos` command. Each subcommand lives in its own module with a
 //! `pub fn main(args: &[String]) -> i32`; this file only dispatches.
-//! (A `run` subcommand is added as `mod run;` plus one match arm.)
 
 mod run;
 mod score;
@@ -21,7 +20,7 @@ fn main() {
         Some("score") => score::main(rest),
         Some("run") => run::main(rest),
         Some("-h" | "--help" | "help") => {
-            print!("{USAGE}{}\n", run::USAGE);
+            println!("{USAGE}{}", run::USAGE);
             0
         }
         Some(other) => {

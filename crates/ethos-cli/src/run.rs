@@ -560,6 +560,10 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
         spec: spec.clone(),
     };
     let paths = args.paths();
+    if let Some(dir) = paths.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| input(format!("cannot create {}: {e}", dir.display())))?;
+    }
     claim(args, &paths, &stored, display)?;
     let loaded = store::load(&paths, items.len(), &spec.methods).map_err(input)?;
     for n in &loaded.notes {
@@ -1469,10 +1473,12 @@ mod tests {
     fn several_methods_on_a_random_slice_score_like_ethos_score() {
         let server = server();
         let out = tmp_out("methods");
+        // OUT in a directory that does not exist yet: it is made.
+        let res = out.with_file_name("sub").join("res.json");
         let args = args_on(
             &server,
             &vital_file(MORAL),
-            &out,
+            &res,
             &[
                 "--random",
                 "4",
@@ -1487,6 +1493,10 @@ mod tests {
         let v = run_ok(&args);
         assert_eq!(v["tasks"].as_u64(), Some(12));
         assert_eq!(server.stats().total, 4 * 7 + 4 + 4);
+        assert_eq!(
+            args.filled_path(Method::Vanilla),
+            out.with_file_name("sub").join("res.vanilla.json")
+        );
         let ids: Vec<String> = loaded(&args.filled_path(Method::Vanilla))
             .iter()
             .map(|i| i.id().to_string())

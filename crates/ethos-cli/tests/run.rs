@@ -166,6 +166,13 @@ fn a_killed_batch_resumes_without_repeating_a_finished_call() {
         !out.exists(),
         "the filled file is written at the end of a run"
     );
+    // Not a terminal: one line per finished task on stderr.
+    let log = std::fs::read_to_string(dir.join("run1.stderr")).unwrap_or_default();
+    assert_eq!(
+        log.lines().filter(|l| l.contains(": done (")).count(),
+        outcomes_before,
+        "{log}"
+    );
 
     // Run 2: the same command finishes the batch, making only the calls that had not finished.
     server.set_fault_rule(None);

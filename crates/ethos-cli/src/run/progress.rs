@@ -338,3 +338,19 @@ impl BatchObserver for Live<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{compact, duration};
+
+    #[test]
+    fn figures_are_short() {
+        assert_eq!(compact(812), "812");
+        assert_eq!(compact(45_200), "45.2k");
+        assert_eq!(compact(3_100_000), "3.1M");
+        assert_eq!(duration(400.0), "0s");
+        assert_eq!(duration(75_000.0), "1m15s");
+        assert_eq!(duration(3_725_000.0), "1h02m");
+        assert_eq!(duration(-5.0), "0s");
+    }
+}
