@@ -30,8 +30,11 @@
 //! - A fault that would hit every task (bad key, forbidden, unknown model) stops the batch: no
 //!   further task starts.
 //!
+//! - Ctrl-C stops the batch (calls in flight are dropped, finished ones are stored) and writes
+//!   the outputs and the summary for what is done.
+//!
 //! Exit codes: 0 every task done; 1 a task failed, the batch stopped, or bad input (the message
-//! says which); 2 usage.
+//! says which); 2 usage; 130 interrupted by Ctrl-C.
 
 mod progress;
 pub mod store;
@@ -69,7 +72,9 @@ usage: ethos run --file F --method ethosagents[,vanilla,prompting]
   The key is read from the environment variable named by --key-env (never from the command line).
   --perspectives json asks stage 1 for schema-checked JSON (not the reference format; for small
   local models that cannot follow the `#` line format).
-  Exit codes: 0 all done, 1 a task failed / the batch stopped / bad input, 2 usage.";
+  Ctrl-C writes the outputs for what is done (run the same command again to go on).
+  Exit codes: 0 all done, 1 a task failed / the batch stopped / bad input, 2 usage,
+  130 interrupted.";
 
 #[derive(Debug)]
 pub enum RunError {
@@ -101,6 +106,19 @@ impl std::fmt::Display for RunError {
 pub struct Report {
     pub summary: serde_json::Value,
     pub problem: Option<String>,
+    /// Stopped by Ctrl-C (exit code 130).
+    pub interrupted: bool,
+}
+
+impl Report {
+    /// 0 every task done, 130 interrupted, 1 otherwise.
+    pub fn code(&self) -> i32 {
+        match (&self.problem, self.interrupted) {
+            (_, true) => 130,
+            (None, false) => 0,
+            (Some(_), false) => 1,
+        }
+    }
 }
 
 pub fn main(args: &[String]) -> i32 {
@@ -128,13 +146,10 @@ pub fn main(args: &[String]) -> i32 {
     match rt.block_on(run(&parsed, &mut Display::stderr())) {
         Ok(report) => {
             println!("{}", report.summary);
-            match report.problem {
-                None => 0,
-                Some(p) => {
-                    eprintln!("ethos run: {p}");
-                    1
-                }
+            if let Some(p) = &report.problem {
+                eprintln!("ethos run: {p}");
             }
+            report.code()
         }
         Err(e) => {
             eprintln!("ethos run: {e}");
@@ -593,7 +608,7 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
     let cache = RefCell::new(loaded.cache);
     let start = std::time::Instant::now();
     let clock = move || start.elapsed().as_secs_f64() * 1000.0;
-    let (outcomes, ran, fresh_calls, cached_calls, stopped, write_error, elapsed_ms) = {
+    let (outcomes, ran, fresh_calls, cached_calls, stopped, write_error, elapsed_ms, interrupted) = {
         let live = Live::new(
             &items,
             &all,
@@ -619,9 +634,21 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
                 live.draw(true);
             }
         };
+        // Ctrl-C stops the batch (the calls in flight are dropped; every finished one is
+        // stored) and the outputs are written for what is done.
+        let interrupt = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let mut interrupted = false;
         tokio::select! {
             _ = work => {}
             _ = ticker => {}
+            _ = interrupt => {
+                interrupted = true;
+                live.line("interrupted: writing what is done; run the same command again to resume");
+            }
         }
         // The bar's last state stays on screen (and ends the per-task lines otherwise).
         live.line(&live.status());
@@ -633,6 +660,7 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
             live.stopped(),
             live.write_error(),
             live.elapsed_ms(),
+            interrupted,
         )
     };
     finish(FinishInput {
@@ -649,6 +677,7 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
         stopped,
         write_error,
         elapsed_ms,
+        interrupted,
     })
 }
 
@@ -666,6 +695,7 @@ struct FinishInput<'a> {
     stopped: Option<String>,
     write_error: Option<String>,
     elapsed_ms: f64,
+    interrupted: bool,
 }
 
 /// Write the filled files and the CSV; build the summary.
@@ -733,6 +763,7 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
         "cached_calls": f.cached_calls,
         "elapsed_ms": f.elapsed_ms.round(),
         "stopped": f.stopped,
+        "interrupted": f.interrupted,
         "distribution": notes,
         "results": results,
         "csv": paths.csv.display().to_string(),
@@ -743,6 +774,9 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
     let mut problems: Vec<String> = Vec::new();
     if let Some(e) = &f.write_error {
         problems.push(format!("the state could not be saved: {e}"));
+    }
+    if f.interrupted {
+        problems.push("interrupted (Ctrl-C)".into());
     }
     if let Some(s) = &f.stopped {
         problems.push(format!("the batch stopped: {s}"));
@@ -781,8 +815,11 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
             }
         ));
     }
-    if c.remaining > 0 {
-        problems.push(format!("{} task(s) did not run", c.remaining));
+    if c.remaining + c.running > 0 {
+        problems.push(format!(
+            "{} task(s) did not finish",
+            c.remaining + c.running
+        ));
     }
     let problem = (!problems.is_empty()).then(|| {
         format!(
@@ -790,7 +827,11 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
             problems.join(". ")
         )
     });
-    Ok(Report { summary, problem })
+    Ok(Report {
+        summary,
+        problem,
+        interrupted: f.interrupted,
+    })
 }
 #[cfg(test)]
 mod tests {

@@ -108,6 +108,42 @@ fn score(file: &str) -> Value {
     serde_json::from_str(text(&out.stdout).trim()).expect("score JSON")
 }
 
+/// From now on the server answers `answered` calls, then lets every further call hang; returns
+/// the count of calls it saw.
+fn hang_after(server: &FaultServer, answered: usize) -> Arc<AtomicUsize> {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    server.set_fault_rule(Some(Arc::new(move |_call| {
+        (counter.fetch_add(1, Ordering::SeqCst) >= answered)
+            .then_some(Fault::SlowFirstByte { ms: 600_000 })
+    })));
+    seen
+}
+
+/// Wait until `answered` calls are stored in `calls_file` and a further call hangs in flight.
+fn wait_for_hang(
+    child: &mut std::process::Child,
+    calls_file: &Path,
+    seen: &AtomicUsize,
+    answered: usize,
+    log: &Path,
+) {
+    let t0 = Instant::now();
+    while line_count(calls_file) < answered || seen.load(Ordering::SeqCst) <= answered {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "ethos run ended before it was stopped ({status}): {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the batch did not get to {answered} stored calls"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn a_killed_batch_resumes_without_repeating_a_finished_call() {
     let server = server();
@@ -121,12 +157,7 @@ fn a_killed_batch_resumes_without_repeating_a_finished_call() {
     // while calls are in flight.
     server.reset();
     const ANSWERED: usize = 13;
-    let seen = Arc::new(AtomicUsize::new(0));
-    let counter = seen.clone();
-    server.set_fault_rule(Some(Arc::new(move |_call| {
-        (counter.fetch_add(1, Ordering::SeqCst) >= ANSWERED)
-            .then_some(Fault::SlowFirstByte { ms: 600_000 })
-    })));
+    let seen = hang_after(&server, ANSWERED);
     let out = dir.join("batch.json");
     let calls_file = beside(&out, ".calls.jsonl");
     let log = std::fs::File::create(dir.join("run1.stderr")).expect("log file");
@@ -136,20 +167,13 @@ fn a_killed_batch_resumes_without_repeating_a_finished_call() {
         .stderr(log)
         .spawn()
         .expect("spawn ethos run");
-    let t0 = Instant::now();
-    while line_count(&calls_file) < ANSWERED || seen.load(Ordering::SeqCst) <= ANSWERED {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!(
-                "ethos run ended before it was killed ({status}): {}",
-                std::fs::read_to_string(dir.join("run1.stderr")).unwrap_or_default()
-            );
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "the batch did not get to {ANSWERED} stored calls"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_hang(
+        &mut child,
+        &calls_file,
+        &seen,
+        ANSWERED,
+        &dir.join("run1.stderr"),
+    );
     child.kill().expect("kill");
     let _ = child.wait();
     assert_eq!(
@@ -163,15 +187,8 @@ fn a_killed_batch_resumes_without_repeating_a_finished_call() {
         "the batch was killed before its end ({outcomes_before} tasks finished)"
     );
     assert!(
-        !out.exists(),
-        "the filled file is written at the end of a run"
-    );
-    // Not a terminal: one line per finished task on stderr.
-    let log = std::fs::read_to_string(dir.join("run1.stderr")).unwrap_or_default();
-    assert_eq!(
-        log.lines().filter(|l| l.contains(": done (")).count(),
-        outcomes_before,
-        "{log}"
+        !dir.join("batch.vanilla.json").exists(),
+        "the filled files are written at the end of a run"
     );
 
     // Run 2: the same command finishes the batch, making only the calls that had not finished.
@@ -301,5 +318,67 @@ fn bad_input_exits_with_a_clear_message_and_code() {
         v["stopped"].as_str().is_some_and(|s| s.contains("401")),
         "{v}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn ctrl_c_writes_what_is_done_and_the_same_command_resumes() {
+    let server = server();
+    let dir = tmp_dir("sigint");
+    const ANSWERED: usize = 17;
+    let seen = hang_after(&server, ANSWERED);
+    let out = dir.join("c.json");
+    let calls_file = beside(&out, ".calls.jsonl");
+    let log = std::fs::File::create(dir.join("stderr")).expect("log file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ethos"))
+        .args(batch_args(&server, &out))
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("spawn ethos run");
+    wait_for_hang(
+        &mut child,
+        &calls_file,
+        &seen,
+        ANSWERED,
+        &dir.join("stderr"),
+    );
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(sent.success());
+    let done = child.wait_with_output().expect("ethos run ends");
+    let err = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+    assert_eq!(done.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    // Not a terminal: one line per finished task on stderr.
+    assert_eq!(
+        err.lines().filter(|l| l.contains(": done (")).count() as u64,
+        line_count(&beside(&out, ".outcomes.jsonl")) as u64,
+        "{err}"
+    );
+    let summary: Value =
+        serde_json::from_str(text(&done.stdout).trim()).expect("the summary on stdout");
+    assert_eq!(summary["interrupted"], Value::Bool(true));
+    let finished = line_count(&beside(&out, ".outcomes.jsonl")) as u64;
+    assert!(finished > 0 && finished < 8, "{summary}");
+    assert_eq!(summary["done"].as_u64(), Some(finished));
+    assert_eq!(line_count(&calls_file), ANSWERED);
+    // What is done is written and scored like `ethos score` scores it.
+    for m in ["ethosagents", "vanilla"] {
+        let got = &summary["results"][m];
+        if got["done"].as_u64().unwrap_or(0) > 0 {
+            let file = got["out"].as_str().expect("out path");
+            assert_eq!(score(file), got["dist"], "{m}");
+        }
+    }
+
+    server.set_fault_rule(None);
+    server.reset();
+    let v = run_ok(&batch_args(&server, &out));
+    assert_eq!(server.stats().total, CALLS - ANSWERED as u64);
+    assert_eq!(v["reused"].as_u64(), Some(finished));
+    assert_eq!(v["done"].as_u64(), Some(8));
     let _ = std::fs::remove_dir_all(&dir);
 }
