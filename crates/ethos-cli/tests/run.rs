@@ -108,32 +108,35 @@ fn score(file: &str) -> Value {
     serde_json::from_str(text(&out.stdout).trim()).expect("score JSON")
 }
 
-/// From now on the server answers `answered` calls, then lets every further call hang; returns
-/// the count of calls it saw.
-fn hang_after(server: &FaultServer, answered: usize) -> Arc<AtomicUsize> {
+/// Start the batch on `out` with the server answering `answered` calls and letting every
+/// further call hang; return once those calls are stored and another one hangs in flight.
+/// The child's stderr goes to `<out>.stderr`.
+fn start_hung(
+    server: &FaultServer,
+    out: &Path,
+    answered: usize,
+    stdout: Stdio,
+) -> std::process::Child {
     let seen = Arc::new(AtomicUsize::new(0));
     let counter = seen.clone();
     server.set_fault_rule(Some(Arc::new(move |_call| {
         (counter.fetch_add(1, Ordering::SeqCst) >= answered)
             .then_some(Fault::SlowFirstByte { ms: 600_000 })
     })));
-    seen
-}
-
-/// Wait until `answered` calls are stored in `calls_file` and a further call hangs in flight.
-fn wait_for_hang(
-    child: &mut std::process::Child,
-    calls_file: &Path,
-    seen: &AtomicUsize,
-    answered: usize,
-    log: &Path,
-) {
+    let log = beside(out, ".stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ethos"))
+        .args(batch_args(server, out))
+        .stdout(stdout)
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("spawn ethos run");
+    let calls_file = beside(out, ".calls.jsonl");
     let t0 = Instant::now();
-    while line_count(calls_file) < answered || seen.load(Ordering::SeqCst) <= answered {
+    while line_count(&calls_file) < answered || seen.load(Ordering::SeqCst) <= answered {
         if let Ok(Some(status)) = child.try_wait() {
             panic!(
                 "ethos run ended before it was stopped ({status}): {}",
-                std::fs::read_to_string(log).unwrap_or_default()
+                std::fs::read_to_string(&log).unwrap_or_default()
             );
         }
         assert!(
@@ -142,6 +145,7 @@ fn wait_for_hang(
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    child
 }
 
 #[test]
@@ -157,23 +161,9 @@ fn a_killed_batch_resumes_without_repeating_a_finished_call() {
     // while calls are in flight.
     server.reset();
     const ANSWERED: usize = 13;
-    let seen = hang_after(&server, ANSWERED);
     let out = dir.join("batch.json");
     let calls_file = beside(&out, ".calls.jsonl");
-    let log = std::fs::File::create(dir.join("run1.stderr")).expect("log file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ethos"))
-        .args(batch_args(&server, &out))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn ethos run");
-    wait_for_hang(
-        &mut child,
-        &calls_file,
-        &seen,
-        ANSWERED,
-        &dir.join("run1.stderr"),
-    );
+    let mut child = start_hung(&server, &out, ANSWERED, Stdio::null());
     child.kill().expect("kill");
     let _ = child.wait();
     assert_eq!(
@@ -326,30 +316,16 @@ fn ctrl_c_writes_what_is_done_and_the_same_command_resumes() {
     let server = server();
     let dir = tmp_dir("sigint");
     const ANSWERED: usize = 17;
-    let seen = hang_after(&server, ANSWERED);
     let out = dir.join("c.json");
     let calls_file = beside(&out, ".calls.jsonl");
-    let log = std::fs::File::create(dir.join("stderr")).expect("log file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ethos"))
-        .args(batch_args(&server, &out))
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("spawn ethos run");
-    wait_for_hang(
-        &mut child,
-        &calls_file,
-        &seen,
-        ANSWERED,
-        &dir.join("stderr"),
-    );
+    let child = start_hung(&server, &out, ANSWERED, Stdio::piped());
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .expect("kill -INT");
     assert!(sent.success());
     let done = child.wait_with_output().expect("ethos run ends");
-    let err = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+    let err = std::fs::read_to_string(beside(&out, ".stderr")).unwrap_or_default();
     assert_eq!(done.status.code(), Some(130), "{err}");
     assert!(err.contains("interrupted"), "{err}");
     // Not a terminal: one line per finished task on stderr.
