@@ -47,7 +47,7 @@ use ethos_engine::vital::{self, Item, Source};
 use ethos_providers::native::NativeTransport;
 use ethos_providers::{Client, Endpoint, Protocol};
 pub use progress::Display;
-use progress::{Live, Sinks};
+use progress::{Live, Sinks, Tally};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -608,7 +608,7 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
     let cache = RefCell::new(loaded.cache);
     let start = std::time::Instant::now();
     let clock = move || start.elapsed().as_secs_f64() * 1000.0;
-    let (outcomes, ran, fresh_calls, cached_calls, stopped, write_error, elapsed_ms, interrupted) = {
+    let (tally, interrupted) = {
         let live = Live::new(
             &items,
             &all,
@@ -652,16 +652,7 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
         }
         // The bar's last state stays on screen (and ends the per-task lines otherwise).
         live.line(&live.status());
-        (
-            live.outcomes(),
-            live.ran(),
-            live.fresh_calls(),
-            live.cached_calls(),
-            live.stopped(),
-            live.write_error(),
-            live.elapsed_ms(),
-            interrupted,
-        )
+        (live.tally(), interrupted)
     };
     finish(FinishInput {
         args,
@@ -669,14 +660,8 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
         spec: &spec,
         items: &items,
         all: &all,
-        outcomes: &outcomes,
         reused,
-        ran,
-        fresh_calls,
-        cached_calls,
-        stopped,
-        write_error,
-        elapsed_ms,
+        tally,
         interrupted,
     })
 }
@@ -687,14 +672,9 @@ struct FinishInput<'a> {
     spec: &'a BatchSpec,
     items: &'a [Item],
     all: &'a [batch::Task],
-    outcomes: &'a [Outcome],
+    /// Tasks done before this run.
     reused: usize,
-    ran: usize,
-    fresh_calls: u64,
-    cached_calls: u64,
-    stopped: Option<String>,
-    write_error: Option<String>,
-    elapsed_ms: f64,
+    tally: Tally,
     interrupted: bool,
 }
 
@@ -706,9 +686,10 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
         spec,
         items,
         all,
-        outcomes,
         ..
     } = f;
+    let t = &f.tally;
+    let outcomes = t.outcomes.as_slice();
     let mut results = serde_json::Map::new();
     for &m in &spec.methods {
         let path = args.filled_path(m);
@@ -758,11 +739,11 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
         "failed": c.failed,
         "not_run": c.remaining,
         "reused": f.reused,
-        "ran": f.ran,
-        "calls": f.fresh_calls,
-        "cached_calls": f.cached_calls,
-        "elapsed_ms": f.elapsed_ms.round(),
-        "stopped": f.stopped,
+        "ran": t.ran,
+        "calls": t.fresh_calls,
+        "cached_calls": t.cached_calls,
+        "elapsed_ms": t.elapsed_ms.round(),
+        "stopped": t.stopped,
         "interrupted": f.interrupted,
         "distribution": notes,
         "results": results,
@@ -772,13 +753,13 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
     });
 
     let mut problems: Vec<String> = Vec::new();
-    if let Some(e) = &f.write_error {
+    if let Some(e) = &t.write_error {
         problems.push(format!("the state could not be saved: {e}"));
     }
     if f.interrupted {
         problems.push("interrupted (Ctrl-C)".into());
     }
-    if let Some(s) = &f.stopped {
+    if let Some(s) = &t.stopped {
         problems.push(format!("the batch stopped: {s}"));
     }
     if c.failed > 0 {

@@ -64,6 +64,22 @@ pub struct Sinks {
     pub records: Appender,
 }
 
+/// What a run did (see [`Live::tally`]).
+pub struct Tally {
+    /// Every outcome: loaded at the start, then this run's in finishing order.
+    pub outcomes: Vec<Outcome>,
+    /// Tasks finished in this run.
+    pub ran: usize,
+    /// Calls that reached the provider / were answered from the stored calls.
+    pub fresh_calls: u64,
+    pub cached_calls: u64,
+    /// Why the batch stopped launching tasks, if it did.
+    pub stopped: Option<String>,
+    /// The first error writing a state file.
+    pub write_error: Option<String>,
+    pub elapsed_ms: f64,
+}
+
 pub struct Live<'a> {
     items: &'a [Item],
     all: &'a [Task],
@@ -137,29 +153,25 @@ impl<'a> Live<'a> {
         }
     }
 
-    /// Every outcome (loaded, then this run's in finishing order).
-    pub fn outcomes(&self) -> Vec<Outcome> {
-        self.outcomes.borrow().clone()
-    }
-    pub fn ran(&self) -> usize {
-        self.ran.get()
+    /// What the run did, for the summary.
+    pub fn tally(&self) -> Tally {
+        Tally {
+            outcomes: self.outcomes.borrow().clone(),
+            ran: self.ran.get(),
+            fresh_calls: self.fresh_calls(),
+            cached_calls: self.cached_calls(),
+            stopped: self.stopped.borrow().clone(),
+            write_error: self.write_error.borrow().clone(),
+            elapsed_ms: self.started.elapsed().as_secs_f64() * 1000.0,
+        }
     }
     /// Calls of this run that reached the provider (stored, and failed ones).
-    pub fn fresh_calls(&self) -> u64 {
+    fn fresh_calls(&self) -> u64 {
         self.stored.get() + self.calls_failed.get()
     }
     /// Calls of this run answered from the cache.
-    pub fn cached_calls(&self) -> u64 {
+    fn cached_calls(&self) -> u64 {
         (self.calls_finished.get() - self.calls_failed.get()).saturating_sub(self.stored.get())
-    }
-    pub fn write_error(&self) -> Option<String> {
-        self.write_error.borrow().clone()
-    }
-    pub fn stopped(&self) -> Option<String> {
-        self.stopped.borrow().clone()
-    }
-    pub fn elapsed_ms(&self) -> f64 {
-        self.started.elapsed().as_secs_f64() * 1000.0
     }
 
     fn persist(&self, result: Result<(), String>) {
@@ -207,7 +219,7 @@ impl<'a> Live<'a> {
             },
             self.calls_started.get() - self.calls_finished.get(),
             compact(self.tokens.get()),
-            duration(self.elapsed_ms()),
+            duration(self.started.elapsed().as_secs_f64() * 1000.0),
         )
     }
 
