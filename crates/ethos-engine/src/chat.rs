@@ -22,13 +22,22 @@ pub struct Message {
 
 impl Message {
     pub fn system(content: impl Into<String>) -> Self {
-        Self { role: Role::System, content: content.into() }
+        Self {
+            role: Role::System,
+            content: content.into(),
+        }
     }
     pub fn user(content: impl Into<String>) -> Self {
-        Self { role: Role::User, content: content.into() }
+        Self {
+            role: Role::User,
+            content: content.into(),
+        }
     }
     pub fn assistant(content: impl Into<String>) -> Self {
-        Self { role: Role::Assistant, content: content.into() }
+        Self {
+            role: Role::Assistant,
+            content: content.into(),
+        }
     }
 }
 
@@ -54,7 +63,12 @@ pub struct ChatRequest {
 }
 
 impl ChatRequest {
-    pub fn new(model: impl Into<String>, messages: Vec<Message>, temperature: f64, max_tokens: u32) -> Self {
+    pub fn new(
+        model: impl Into<String>,
+        messages: Vec<Message>,
+        temperature: f64,
+        max_tokens: u32,
+    ) -> Self {
         Self {
             model: model.into(),
             messages,
@@ -98,10 +112,12 @@ pub struct ChatResponse {
 }
 
 /// What can go wrong in a call, in terms a user can act on. Messages never contain a key.
-#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize)]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum ChatError {
-    #[error("The provider rejected the API key (HTTP 401). Check the key, or whether it has expired.")]
+    #[error(
+        "The provider rejected the API key (HTTP 401). Check the key, or whether it has expired."
+    )]
     BadKey,
     #[error("The provider refused the request (HTTP 403): {0}")]
     Forbidden(String),
@@ -127,10 +143,97 @@ pub enum ChatError {
     Other(String),
 }
 
+// Hand-written (same format as the adjacently tagged derive): see `serde_tagged`.
+impl<'de> Deserialize<'de> for ChatError {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::serde_tagged::deserialize_adjacent(d)
+    }
+}
+
+impl crate::serde_tagged::AdjacentlyTagged for ChatError {
+    const EXPECTING: &'static str = "adjacently tagged enum ChatError";
+    const NAME: &'static str = "ChatError";
+    const TAG: &'static str = "kind";
+    const CONTENT: &'static str = "detail";
+    const FIELDS: &'static [&'static str] = &["kind", "detail"];
+    const VARIANTS: &'static [&'static str] = &[
+        "bad_key",
+        "forbidden",
+        "not_found",
+        "unsupported",
+        "bad_request",
+        "rate_limited",
+        "server",
+        "network",
+        "timeout",
+        "malformed",
+        "cancelled",
+        "other",
+    ];
+
+    fn without_content(index: usize) -> Option<Self> {
+        match index {
+            0 => Some(ChatError::BadKey),
+            10 => Some(ChatError::Cancelled),
+            _ => None,
+        }
+    }
+
+    fn content<'de, D: serde::Deserializer<'de>>(index: usize, d: D) -> Result<Self, D::Error> {
+        use crate::serde_tagged::unit_content;
+        #[derive(Deserialize)]
+        #[serde(expecting = "struct variant ChatError::BadRequest")]
+        struct BadRequest {
+            status: u16,
+            message: String,
+        }
+        #[derive(Deserialize)]
+        #[serde(expecting = "struct variant ChatError::RateLimited")]
+        struct RateLimited {
+            waited_ms: u64,
+        }
+        #[derive(Deserialize)]
+        #[serde(expecting = "struct variant ChatError::Server")]
+        struct Server {
+            status: u16,
+            message: String,
+        }
+        let text = |d: D| String::deserialize(d);
+        match index {
+            0 => unit_content(d, ChatError::BadKey, "unit variant ChatError::BadKey"),
+            1 => text(d).map(ChatError::Forbidden),
+            2 => text(d).map(ChatError::NotFound),
+            3 => text(d).map(ChatError::Unsupported),
+            4 => BadRequest::deserialize(d).map(|b| ChatError::BadRequest {
+                status: b.status,
+                message: b.message,
+            }),
+            5 => RateLimited::deserialize(d).map(|r| ChatError::RateLimited {
+                waited_ms: r.waited_ms,
+            }),
+            6 => Server::deserialize(d).map(|s| ChatError::Server {
+                status: s.status,
+                message: s.message,
+            }),
+            7 => text(d).map(ChatError::Network),
+            8 => text(d).map(ChatError::Timeout),
+            9 => text(d).map(ChatError::Malformed),
+            10 => unit_content(d, ChatError::Cancelled, "unit variant ChatError::Cancelled"),
+            _ => text(d).map(ChatError::Other),
+        }
+    }
+}
+
 impl ChatError {
     /// Whether a fresh attempt could succeed (used by transports for retries).
     pub fn is_transient(&self) -> bool {
-        matches!(self, ChatError::RateLimited { .. } | ChatError::Server { .. } | ChatError::Network(_) | ChatError::Timeout(_))
+        matches!(
+            self,
+            ChatError::RateLimited { .. }
+                | ChatError::Server { .. }
+                | ChatError::Network(_)
+                | ChatError::Timeout(_)
+        )
     }
 }
 
@@ -139,11 +242,19 @@ impl ChatError {
 /// in a browser everything runs on one thread.
 #[allow(async_fn_in_trait)]
 pub trait ChatModel {
-    async fn chat(&self, req: &ChatRequest, on_delta: &mut dyn FnMut(&str)) -> Result<ChatResponse, ChatError>;
+    async fn chat(
+        &self,
+        req: &ChatRequest,
+        on_delta: &mut dyn FnMut(&str),
+    ) -> Result<ChatResponse, ChatError>;
 }
 
 impl<T: ChatModel + ?Sized> ChatModel for &T {
-    async fn chat(&self, req: &ChatRequest, on_delta: &mut dyn FnMut(&str)) -> Result<ChatResponse, ChatError> {
+    async fn chat(
+        &self,
+        req: &ChatRequest,
+        on_delta: &mut dyn FnMut(&str),
+    ) -> Result<ChatResponse, ChatError> {
         (**self).chat(req, on_delta).await
     }
 }

@@ -289,6 +289,7 @@ crate::serde_tagged::internally_tagged!(
     |index, rest| {
         use crate::serde_tagged::unit_variant;
         #[derive(Deserialize)]
+        #[serde(expecting = "struct variant RunStatus::Failed")]
         struct Failed {
             message: String,
         }

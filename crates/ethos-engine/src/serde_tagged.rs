@@ -80,7 +80,7 @@ impl<'de, T: InternallyTagged> Visitor<'de> for TaggedVisitor<T> {
             return Err(de::Error::missing_field(T::TAG));
         };
         if first == T::TAG {
-            let index = map.next_value_seed(VariantSeed::<T>(PhantomData))?;
+            let index = map.next_value_seed(VariantSeed(T::VARIANTS))?;
             return T::variant(
                 index,
                 MapAccessDeserializer::new(NoSecondTag::<A, T> {
@@ -115,7 +115,7 @@ impl<'de, T: InternallyTagged> Visitor<'de> for TaggedVisitor<T> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
         // The derive also accepts `[tag, fields...]`.
-        let Some(index) = seq.next_element_seed(VariantSeed::<T>(PhantomData))? else {
+        let Some(index) = seq.next_element_seed(VariantSeed(T::VARIANTS))? else {
             return Err(de::Error::missing_field(T::TAG));
         };
         T::variant(index, SeqAccessDeserializer::new(seq))
@@ -137,9 +137,9 @@ fn json_error<E: de::Error>(e: serde_json::Error) -> E {
 }
 
 /// The tag's value: a variant name (or, as the derive allows, its index).
-struct VariantSeed<T>(PhantomData<T>);
+struct VariantSeed(&'static [&'static str]);
 
-impl<'de, T: InternallyTagged> DeserializeSeed<'de> for VariantSeed<T> {
+impl<'de> DeserializeSeed<'de> for VariantSeed {
     type Value = usize;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
@@ -147,7 +147,7 @@ impl<'de, T: InternallyTagged> DeserializeSeed<'de> for VariantSeed<T> {
     }
 }
 
-impl<'de, T: InternallyTagged> Visitor<'de> for VariantSeed<T> {
+impl<'de> Visitor<'de> for VariantSeed {
     type Value = usize;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -156,19 +156,19 @@ impl<'de, T: InternallyTagged> Visitor<'de> for VariantSeed<T> {
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<usize, E> {
         match usize::try_from(v) {
-            Ok(i) if i < T::VARIANTS.len() => Ok(i),
+            Ok(i) if i < self.0.len() => Ok(i),
             _ => Err(E::invalid_value(
                 Unexpected::Unsigned(v),
-                &format!("variant index 0 <= i < {}", T::VARIANTS.len()).as_str(),
+                &format!("variant index 0 <= i < {}", self.0.len()).as_str(),
             )),
         }
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<usize, E> {
-        T::VARIANTS
+        self.0
             .iter()
             .position(|name| *name == v)
-            .ok_or_else(|| E::unknown_variant(v, T::VARIANTS))
+            .ok_or_else(|| E::unknown_variant(v, self.0))
     }
 
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<usize, E> {
@@ -207,6 +207,158 @@ impl<'de, A: MapAccess<'de>, T: InternallyTagged> MapAccess<'de> for NoSecondTag
 
     fn size_hint(&self) -> Option<usize> {
         self.map.size_hint()
+    }
+}
+
+/// An enum written as `{"<TAG>": "<variant>", "<CONTENT>": <variant data>}` (serde's adjacently
+/// tagged representation; other keys are ignored).
+pub(crate) trait AdjacentlyTagged: Sized + DeserializeOwned {
+    /// The derive's wording for type errors: "adjacently tagged enum <Name>".
+    const EXPECTING: &'static str;
+    /// The Rust type name (what the derive passes to `deserialize_struct`).
+    const NAME: &'static str;
+    const TAG: &'static str;
+    const CONTENT: &'static str;
+    /// `[TAG, CONTENT]`.
+    const FIELDS: &'static [&'static str];
+    const VARIANTS: &'static [&'static str];
+    /// Variant `index` when the object has no content (unit variants); None: content required.
+    fn without_content(index: usize) -> Option<Self>;
+    /// Deserialize variant `index` from its content.
+    fn content<'de, D: Deserializer<'de>>(index: usize, content: D) -> Result<Self, D::Error>;
+}
+
+/// `Deserialize::deserialize` for an [`AdjacentlyTagged`] enum.
+pub(crate) fn deserialize_adjacent<'de, T: AdjacentlyTagged, D: Deserializer<'de>>(
+    d: D,
+) -> Result<T, D::Error> {
+    d.deserialize_struct(T::NAME, T::FIELDS, AdjacentVisitor(PhantomData))
+}
+
+/// The content of a unit variant: `null` (`expecting`: "unit variant Enum::Variant").
+pub(crate) fn unit_content<'de, T, D: Deserializer<'de>>(
+    d: D,
+    value: T,
+    expecting: &'static str,
+) -> Result<T, D::Error> {
+    struct Unit(&'static str);
+    impl<'de> Visitor<'de> for Unit {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+    d.deserialize_any(Unit(expecting)).map(|()| value)
+}
+
+#[derive(PartialEq)]
+enum Adjacent {
+    Tag,
+    Content,
+}
+
+/// The next key that is the tag or the content; other entries are skipped.
+fn next_relevant<'de, A: MapAccess<'de>, T: AdjacentlyTagged>(
+    map: &mut A,
+) -> Result<Option<Adjacent>, A::Error> {
+    while let Some(key) = map.next_key::<String>()? {
+        if key == T::TAG {
+            return Ok(Some(Adjacent::Tag));
+        }
+        if key == T::CONTENT {
+            return Ok(Some(Adjacent::Content));
+        }
+        map.next_value::<IgnoredAny>()?;
+    }
+    Ok(None)
+}
+
+/// After the tag and the content: only other keys may follow.
+fn no_more<'de, A: MapAccess<'de>, T: AdjacentlyTagged>(
+    map: &mut A,
+    value: T,
+) -> Result<T, A::Error> {
+    match next_relevant::<A, T>(map)? {
+        Some(Adjacent::Tag) => Err(de::Error::duplicate_field(T::TAG)),
+        Some(Adjacent::Content) => Err(de::Error::duplicate_field(T::CONTENT)),
+        None => Ok(value),
+    }
+}
+
+struct ContentSeed<T>(usize, PhantomData<T>);
+
+impl<'de, T: AdjacentlyTagged> DeserializeSeed<'de> for ContentSeed<T> {
+    type Value = T;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        T::content(self.0, d)
+    }
+}
+
+struct AdjacentVisitor<T>(PhantomData<T>);
+
+impl<'de, T: AdjacentlyTagged> Visitor<'de> for AdjacentVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(T::EXPECTING)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        match next_relevant::<A, T>(&mut map)? {
+            None => Err(de::Error::missing_field(T::TAG)),
+            Some(Adjacent::Tag) => {
+                let index = map.next_value_seed(VariantSeed(T::VARIANTS))?;
+                match next_relevant::<A, T>(&mut map)? {
+                    Some(Adjacent::Tag) => Err(de::Error::duplicate_field(T::TAG)),
+                    Some(Adjacent::Content) => {
+                        let value = map.next_value_seed(ContentSeed::<T>(index, PhantomData))?;
+                        no_more(&mut map, value)
+                    }
+                    None => T::without_content(index)
+                        .ok_or_else(|| de::Error::missing_field(T::CONTENT)),
+                }
+            }
+            Some(Adjacent::Content) => {
+                // Content before the tag: keep it as JSON, read the tag, parse both in order.
+                let content = map.next_value::<Value>()?;
+                match next_relevant::<A, T>(&mut map)? {
+                    Some(Adjacent::Tag) => {
+                        let index = map.next_value_seed(VariantSeed(T::VARIANTS))?;
+                        let mut text = String::with_capacity(64);
+                        text.push('{');
+                        push_entry(
+                            &mut text,
+                            T::TAG,
+                            &Value::from(T::VARIANTS.get(index).copied().unwrap_or_default()),
+                        );
+                        text.push(',');
+                        push_entry(&mut text, T::CONTENT, &content);
+                        text.push('}');
+                        let value = serde_json::from_str(&text).map_err(json_error)?;
+                        no_more(&mut map, value)
+                    }
+                    Some(Adjacent::Content) => Err(de::Error::duplicate_field(T::CONTENT)),
+                    None => Err(de::Error::missing_field(T::TAG)),
+                }
+            }
+        }
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+        // The derive also accepts `[tag, content]`.
+        let Some(index) = seq.next_element_seed(VariantSeed(T::VARIANTS))? else {
+            return Err(de::Error::invalid_length(0, &self));
+        };
+        match seq.next_element_seed(ContentSeed::<T>(index, PhantomData))? {
+            Some(value) => Ok(value),
+            None => Err(de::Error::invalid_length(1, &self)),
+        }
     }
 }
 
@@ -290,6 +442,7 @@ impl<'de> Visitor<'de> for IntOrString {
 mod tests {
     //! Each hand-written impl against serde's derive of the same enum: the same inputs are
     //! accepted with the same value, the same inputs are rejected, with the same message.
+    use crate::chat::ChatError;
     use crate::distribution::{DistMethod, Distribution};
     use crate::record::{DistResult, OvertonResult, RunResult, RunStatus, Selection, ValueResult};
     use crate::settings::DistSetting;
@@ -741,5 +894,128 @@ mod tests {
         let text = value.to_string();
         assert!(!text.contains("{\"kind\""), "{text}");
         assert_eq!(crate::record::RunRecord::from_json(&text), Ok(record));
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+    enum DerivedChatError {
+        BadKey,
+        Forbidden(String),
+        NotFound(String),
+        Unsupported(String),
+        BadRequest { status: u16, message: String },
+        RateLimited { waited_ms: u64 },
+        Server { status: u16, message: String },
+        Network(String),
+        Timeout(String),
+        Malformed(String),
+        Cancelled,
+        Other(String),
+    }
+    impl From<DerivedChatError> for ChatError {
+        fn from(d: DerivedChatError) -> ChatError {
+            use DerivedChatError as D;
+            match d {
+                D::BadKey => ChatError::BadKey,
+                D::Forbidden(s) => ChatError::Forbidden(s),
+                D::NotFound(s) => ChatError::NotFound(s),
+                D::Unsupported(s) => ChatError::Unsupported(s),
+                D::BadRequest { status, message } => ChatError::BadRequest { status, message },
+                D::RateLimited { waited_ms } => ChatError::RateLimited { waited_ms },
+                D::Server { status, message } => ChatError::Server { status, message },
+                D::Network(s) => ChatError::Network(s),
+                D::Timeout(s) => ChatError::Timeout(s),
+                D::Malformed(s) => ChatError::Malformed(s),
+                D::Cancelled => ChatError::Cancelled,
+                D::Other(s) => ChatError::Other(s),
+            }
+        }
+    }
+
+    fn all_errors() -> Vec<ChatError> {
+        vec![
+            ChatError::BadKey,
+            ChatError::Forbidden("f".into()),
+            ChatError::NotFound("nf".into()),
+            ChatError::Unsupported("u".into()),
+            ChatError::BadRequest {
+                status: 400,
+                message: "bad".into(),
+            },
+            ChatError::RateLimited { waited_ms: 12_000 },
+            ChatError::Server {
+                status: 503,
+                message: "down".into(),
+            },
+            ChatError::Network("net".into()),
+            ChatError::Timeout("slow".into()),
+            ChatError::Malformed("junk".into()),
+            ChatError::Cancelled,
+            ChatError::Other("\"quoted\" \u{e9}".into()),
+        ]
+    }
+
+    #[test]
+    fn chat_errors_round_trip_in_any_key_order() {
+        for error in all_errors() {
+            let value = serde_json::to_value(&error).unwrap();
+            let text = value.to_string();
+            assert_eq!(
+                same::<ChatError, DerivedChatError>(&text).as_ref(),
+                Ok(&error),
+                "{text}"
+            );
+            let mut e = entries(&value);
+            e.reverse();
+            e.insert(1, r#""note":{"ignored":[1,2]}"#.into());
+            let reordered = format!("{{{}}}", e.join(","));
+            assert_eq!(
+                same::<ChatError, DerivedChatError>(&reordered).as_ref(),
+                Ok(&error),
+                "{reordered}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_chat_errors_are_rejected_like_the_derive() {
+        let cases = [
+            (r#"{}"#, false),
+            (r#"{"detail":"x"}"#, false),
+            (r#"{"kind":"network"}"#, false),
+            (r#"{"kind":"bad_request","detail":{"status":400}}"#, false),
+            (
+                r#"{"kind":"bad_request","detail":{"status":70000,"message":"m"}}"#,
+                false,
+            ),
+            (
+                r#"{"detail":{"status":"400","message":"m"},"kind":"server"}"#,
+                false,
+            ),
+            (r#"{"kind":"nope","detail":"x"}"#, false),
+            (r#"{"detail":"x","kind":"nope"}"#, false),
+            (r#"{"kind":"network","kind":"network","detail":"x"}"#, false),
+            (r#"{"kind":"network","detail":"x","detail":"y"}"#, false),
+            (r#"{"detail":"x","detail":"y","kind":"network"}"#, false),
+            (r#"{"detail":"x","kind":"network","kind":"timeout"}"#, false),
+            (r#"{"kind":"network","detail":"x","kind":"network"}"#, false),
+            (r#"{"kind":"network","detail":5}"#, false),
+            (r#"{"kind":"cancelled","detail":"x"}"#, false),
+            (r#"{"kind":"cancelled","detail":null}"#, true),
+            (r#"{"kind":"cancelled"}"#, true),
+            (r#"{"x":1,"kind":"bad_key","y":2}"#, true),
+            (r#"["network","x"]"#, true),
+            (r#"["network"]"#, false),
+            (r#"[]"#, false),
+            (r#""network""#, false),
+            (r#"null"#, false),
+        ];
+        for (text, ok) in cases {
+            assert_eq!(
+                same::<ChatError, DerivedChatError>(text).is_ok(),
+                ok,
+                "{text}"
+            );
+        }
     }
 }

@@ -146,6 +146,7 @@ crate::serde_tagged::internally_tagged!(
     |index, rest| {
         use crate::serde_tagged::unit_variant;
         #[derive(Deserialize)]
+        #[serde(expecting = "struct variant DistSetting::Sampling")]
         struct Sampling {
             n: u32,
         }

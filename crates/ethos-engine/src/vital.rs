@@ -164,6 +164,7 @@ crate::serde_tagged::internally_tagged!(
     ["overton", "value", "choice"],
     |index, rest| {
         #[derive(Deserialize)]
+        #[serde(expecting = "struct variant Item::Choice")]
         struct Choice {
             source: Source,
             item: ChoiceItem,
