@@ -122,6 +122,10 @@ mod perf {
         stream_ms: Vec<f64>,
         longest_task_ms: f64,
         long_tasks: usize,
+        /// localStorage writes during the run: count, characters, ms spent in setItem.
+        saves: (u64, f64, f64),
+        /// Where the longest task fell, and the long animation frames with their scripts.
+        attribution: String,
         timer_lateness_ms: f64,
         peak_in_flight: usize,
         connections: u64,
@@ -218,6 +222,30 @@ mod perf {
         (server, b)
     }
 
+    /// The cost of saving the run on screen once, as the app does after every call start and
+    /// end: the size of its stored record, and the time to parse, re-serialise and store that
+    /// JSON in the page (a JavaScript stand-in for the app's serde + localStorage write).
+    async fn persist_probe(b: &Browser) -> (f64, f64, usize) {
+        let v = b
+            .js(r#"(() => {
+                const id = localStorage.getItem('ethos.current');
+                const rec = id ? localStorage.getItem('ethos.run.' + id) : null;
+                if (!rec) return [0, 0, 0];
+                const t = performance.now();
+                for (let i = 0; i < 10; i++) localStorage.setItem('ethos.perf-probe', JSON.stringify(JSON.parse(rec)));
+                const ms = (performance.now() - t) / 10;
+                localStorage.removeItem('ethos.perf-probe');
+                let runs = 0; for (let i = 0; i < localStorage.length; i++) if (localStorage.key(i).startsWith('ethos.run.')) runs++;
+                return [rec.length, ms, runs];
+            })()"#)
+            .await;
+        (
+            v[0].as_f64().unwrap_or(0.0),
+            v[1].as_f64().unwrap_or(0.0),
+            v[2].as_u64().unwrap_or(0) as usize,
+        )
+    }
+
     /// Whether this browser reports long tasks at all: an 80 ms busy task must be seen.
     async fn longtask_observer_works(b: &Browser) -> bool {
         b.client
@@ -290,6 +318,24 @@ mod perf {
             p.obs.observe(document.body, {{ subtree: true, childList: true, characterData: true }});
             p.lt = new PerformanceObserver(list => {{ for (const e of list.getEntries()) p.longtasks.push([e.startTime, e.duration]); }});
             p.lt.observe({{ type: 'longtask', buffered: true }});
+            // Long animation frames, with the scripts that ran in them (attribution of long tasks).
+            p.loaf = [];
+            try {{
+                p.lf = new PerformanceObserver(list => {{ for (const e of list.getEntries()) p.loaf.push({{
+                    start: e.startTime, dur: e.duration, blocking: e.blockingDuration,
+                    layout: e.styleAndLayoutStart > 0 ? e.startTime + e.duration - e.styleAndLayoutStart : 0,
+                    scripts: e.scripts.map(x => [x.invoker, x.sourceFunctionName, Math.round(x.duration), Math.round(x.forcedStyleAndLayoutDuration)]),
+                }}); }});
+                p.lf.observe({{ type: 'long-animation-frame', buffered: true }});
+            }} catch (_) {{ p.lf = null; }}
+            // Count and time the app's localStorage writes during the run (wasm-bindgen calls
+            // Storage.prototype.setItem through the object, so the wrapper sees them).
+            p.saves = 0; p.saveMs = 0; p.saveBytes = 0; p.origSet = Storage.prototype.setItem;
+            Storage.prototype.setItem = function (k, v) {{
+                const t = performance.now();
+                try {{ return p.origSet.call(this, k, v); }}
+                finally {{ p.saveMs += performance.now() - t; p.saves += 1; p.saveBytes += String(v).length; }}
+            }};
             let last = performance.now();
             const tick = () => {{ const now = performance.now(); p.lag = Math.max(p.lag, now - last - 4); last = now; if (!p.stop) p.timer = setTimeout(tick, 4); }};
             p.timer = setTimeout(tick, 4);
@@ -322,12 +368,19 @@ mod perf {
         .await;
         b.js(
             r#"(() => {
-                const p = window.__perf; p.stop = true; clearTimeout(p.timer); p.obs.disconnect(); p.lt.disconnect();
+                const p = window.__perf; p.stop = true; clearTimeout(p.timer); p.obs.disconnect(); p.lt.disconnect(); if (p.lf) p.lf.disconnect();
+                Storage.prototype.setItem = p.origSet;
                 const cards = {};
                 document.querySelectorAll('.comment-card').forEach(c => { const m = c.textContent.match(/\[call (\d+)\]/); if (m) cards[c.dataset.index] = +m[1]; });
                 const t0rel = p.t0 - performance.timeOrigin, donerel = p.done - performance.timeOrigin;
                 const tasks = p.longtasks.filter(([s, d]) => s + d >= t0rel && s <= donerel).map(([s, d]) => d);
-                return { t0: p.t0, done: p.done, first: p.first, cards, tasks, lag: p.lag };
+                // The longest task with its place in the run, and the long frames of the run.
+                const worst = p.longtasks.filter(([s, d]) => s + d >= t0rel && s <= donerel).sort((a, b) => b[1] - a[1])[0];
+                const where = worst ? `${Math.round(worst[1])} ms task starting ${Math.round(worst[0] - t0rel)} ms after Run, ${Math.round(worst[0] + worst[1] - donerel)} ms from the result` : '';
+                const frames = p.loaf.filter(f => f.start + f.dur >= t0rel && f.start <= donerel && f.dur >= 50)
+                    .sort((a, b) => b.dur - a.dur).slice(0, 2)
+                    .map(f => `frame ${Math.round(f.dur)} ms at +${Math.round(f.start - t0rel)} (style+layout+paint ${Math.round(f.layout)}): ` + f.scripts.map(x => `${x[0]}${x[1] ? ' ' + x[1] : ''} ${x[2]} ms${x[3] ? ' (forced layout ' + x[3] + ')' : ''}`).join('; '));
+                return { t0: p.t0, done: p.done, first: p.first, cards, tasks, lag: p.lag, where, frames, saves: [p.saves, p.saveBytes, p.saveMs] };
             })()"#,
         )
         .await
@@ -367,6 +420,24 @@ mod perf {
             stream_ms,
             longest_task_ms: tasks.iter().copied().fold(0.0, f64::max),
             long_tasks: tasks.len(),
+            saves: (
+                page["saves"][0].as_u64().unwrap_or(0),
+                page["saves"][1].as_f64().unwrap_or(0.0),
+                page["saves"][2].as_f64().unwrap_or(0.0),
+            ),
+            attribution: {
+                let mut a = page["where"].as_str().unwrap_or("").to_string();
+                for f in page["frames"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
+                    a.push_str("\n      ");
+                    a.push_str(f);
+                }
+                a
+            },
             timer_lateness_ms: page["lag"].as_f64().unwrap_or(f64::NAN),
             peak_in_flight: stats.peak_in_flight(),
             connections: stats.connections,
@@ -415,6 +486,7 @@ mod perf {
         println!("latency server: L = {l} ms per call (stream: first byte at L/2, last at L; whole reply at L); {reps} runs per cell, median");
 
         let mut runs: Vec<Run> = Vec::new();
+        let mut probes: Vec<(&str, (f64, f64, usize))> = Vec::new();
         for transport in [Transport::H2, Transport::H1] {
             let (_static_server, b) = open_app(transport, &latency).await;
             if transport == Transport::H2 {
@@ -446,10 +518,22 @@ mod perf {
                         runs.push(run);
                     }
                 }
+                if transport == Transport::H2 {
+                    probes.push((mode.name, persist_probe(&b).await));
+                }
             }
             b.close().await;
         }
         report(&runs, l as f64);
+        let k_max = runs.iter().map(|r| r.k).max().unwrap_or(0);
+        println!("\nProfile of the per-call save (HTTP/2 runs, the last record at k = {k_max}): the app clones, re-renders and saves the whole run record at every call start and end, i.e. about k times in a burst when a stage starts or ends.");
+        for (mode, (bytes, ms, saved)) in probes {
+            println!(
+                "  {mode}: record {:.0} KB; parse + serialise + store it in JavaScript {ms:.2} ms, × {k_max} calls in a burst ≈ {:.0} ms; {saved} saved runs on the device",
+                bytes / 1024.0,
+                ms * k_max as f64
+            );
+        }
     }
 
     fn report(runs: &[Run], l: f64) {
@@ -571,6 +655,23 @@ mod perf {
                     c.len(),
                     if longest <= 50.0 { "(met)" } else { "(MISSED)" }
                 );
+                let n = c.len().max(1) as f64;
+                let (saves, chars, ms) = c.iter().fold((0u64, 0.0, 0.0), |a, r| {
+                    (a.0 + r.saves.0, a.1 + r.saves.1, a.2 + r.saves.2)
+                });
+                println!(
+                    "    per run: the app wrote localStorage {:.0} times, {:.1} MB, {:.0} ms inside setItem",
+                    saves as f64 / n,
+                    chars / n / 1e6,
+                    ms / n
+                );
+                if let Some(worst) = c
+                    .iter()
+                    .filter(|r| r.long_tasks > 0)
+                    .max_by(|a, b| a.longest_task_ms.total_cmp(&b.longest_task_ms))
+                {
+                    println!("    worst run: {}", worst.attribution);
+                }
             }
         }
         let h2 = runs.iter().filter(|r| r.transport == Transport::H2);
