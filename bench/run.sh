@@ -8,3 +8,5 @@ cargo fetch --locked >/dev/null
 trunk build --release --locked --offline
 cargo bench -p ethos-app --bench app
 cargo bench -p ethos-app --bench perf
+cargo bench -p ethos-app --bench batch
+bench/real_model.sh

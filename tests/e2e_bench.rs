@@ -95,6 +95,8 @@ async fn a_benchmark_survives_a_reload_and_scores_like_its_export() {
         status.contains("interrupted") && status.contains("finished call"),
         "{status}"
     );
+    let form = b.js("[document.querySelector('#bench-n').value, document.querySelector('#bench-method-prompting').checked, document.querySelector('#bench-file').value]").await;
+    assert_eq!(form, serde_json::json!(["4", false, GLOBALOPINION]), "the form shows the stored batch");
     let calls_before_resume = seen.lock().map(|v| v.len()).unwrap_or(0);
 
     b.click("#bench-start").await;

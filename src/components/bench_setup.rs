@@ -45,6 +45,34 @@ pub fn BenchSetup() -> impl IntoView {
     let is_overton =
         move || file.with(|f| Source::from_file_name(f) == Some(Source::OvertonValueKaleidoscope));
 
+    // The form shows the batch on this device (after a reload too).
+    Effect::new(move |_| {
+        batch.spec.with(|s| {
+            let Some(s) = s else { return };
+            file.set(s.file.clone());
+            match &s.slice.pick {
+                Pick::All => pick.set("all".into()),
+                Pick::First { n: x } => {
+                    pick.set("first".into());
+                    n.set(x.to_string());
+                }
+                Pick::Random { n: x, seed: sd } => {
+                    pick.set("random".into());
+                    n.set(x.to_string());
+                    seed.set(sd.to_string());
+                }
+                Pick::Ids { ids: list } => {
+                    pick.set("ids".into());
+                    ids.set(list.join(", "));
+                }
+            }
+            attribute.set(s.slice.attribute.clone());
+            methods.set(s.methods.clone());
+            in_flight.set(s.items_in_flight.to_string());
+            judge.set(s.judge);
+        })
+    });
+
     let build = move || -> Result<BatchSpec, String> {
         let number = |s: &str, what: &str| {
             s.trim()

@@ -28,7 +28,9 @@ pub fn root() -> PathBuf {
 }
 
 pub fn artifacts_dir() -> PathBuf {
-    let dir = std::env::var("ETHOS_ARTIFACTS").map(PathBuf::from).unwrap_or_else(|_| root().join(".artifacts"));
+    let dir = std::env::var("ETHOS_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join(".artifacts"));
     let _ = std::fs::create_dir_all(&dir);
     dir
 }
@@ -41,19 +43,25 @@ pub struct StaticServer {
 
 impl StaticServer {
     pub async fn start(dir: &Path) -> StaticServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind static server");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind static server");
         let addr = listener.local_addr().expect("local addr");
         let overrides: Arc<Mutex<HashMap<String, (String, Vec<u8>)>>> = Arc::default();
         let dir = dir.to_path_buf();
         let ov = overrides.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((mut sock, _)) = listener.accept().await else { continue };
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    continue;
+                };
                 let dir = dir.clone();
                 let ov = ov.clone();
                 tokio::spawn(async move {
                     // The fault server's request reader (path without the query string).
-                    let Ok(Some(req)) = ethos_testkit::http::read_request(&mut sock).await else { return };
+                    let Ok(Some(req)) = ethos_testkit::http::read_request(&mut sock).await else {
+                        return;
+                    };
                     let (status, ctype, body) = respond(&dir, &ov, &req.path);
                     let resp = format!(
                         "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
@@ -73,13 +81,24 @@ impl StaticServer {
     }
 
     pub fn set_file(&self, name: &str, content_type: &str, body: impl Into<Vec<u8>>) {
-        self.overrides.lock().unwrap().insert(name.to_string(), (content_type.to_string(), body.into()));
+        self.overrides
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), (content_type.to_string(), body.into()));
     }
 }
 
-fn respond(dir: &Path, ov: &Mutex<HashMap<String, (String, Vec<u8>)>>, path: &str) -> (&'static str, String, Vec<u8>) {
+fn respond(
+    dir: &Path,
+    ov: &Mutex<HashMap<String, (String, Vec<u8>)>>,
+    path: &str,
+) -> (&'static str, String, Vec<u8>) {
     let Some(rel) = path.strip_prefix(PREFIX) else {
-        return ("404 Not Found", "text/plain".into(), b"outside the app's sub-path".to_vec());
+        return (
+            "404 Not Found",
+            "text/plain".into(),
+            b"outside the app's sub-path".to_vec(),
+        );
     };
     let rel = if rel.is_empty() { "index.html" } else { rel };
     if let Some((ct, body)) = ov.lock().unwrap().get(rel) {
@@ -115,7 +134,10 @@ pub struct Browser {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 impl Browser {
@@ -125,14 +147,16 @@ impl Browser {
 
     pub async fn start_sized(width: u32, height: u32) -> Browser {
         let port = free_port();
-        let driver = Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start chromedriver (scripts/setup.sh installs it)");
-        let profile = std::env::temp_dir().join(format!("ethos-e2e-{}-{}", std::process::id(), port));
+        let driver =
+            Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("start chromedriver (scripts/setup.sh installs it)");
+        let profile =
+            std::env::temp_dir().join(format!("ethos-e2e-{}-{}", std::process::id(), port));
         let _ = std::fs::create_dir_all(&profile);
         let downloads = profile.join("downloads");
         let _ = std::fs::create_dir_all(&downloads);
@@ -153,9 +177,26 @@ impl Browser {
             }
         });
         let mut caps = caps.as_object().cloned().unwrap_or_default();
+        // Extra Chromium flags, space-separated (the benchmarks trust their test certificate).
+        if let Ok(extra) = std::env::var("ETHOS_CHROMIUM_ARGS") {
+            if let Some(args) = caps
+                .get_mut("goog:chromeOptions")
+                .and_then(|o| o.get_mut("args"))
+                .and_then(|a| a.as_array_mut())
+            {
+                args.extend(
+                    extra
+                        .split_whitespace()
+                        .map(|a| serde_json::Value::from(a.to_string())),
+                );
+            }
+        }
         // Chromium windows are at least 500 px wide: narrower views use mobile emulation.
         if width < 500 {
-            if let Some(opts) = caps.get_mut("goog:chromeOptions").and_then(|o| o.as_object_mut()) {
+            if let Some(opts) = caps
+                .get_mut("goog:chromeOptions")
+                .and_then(|o| o.as_object_mut())
+            {
                 opts.insert(
                     "mobileEmulation".into(),
                     serde_json::json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0}}),
@@ -164,7 +205,11 @@ impl Browser {
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = loop {
-            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new()).capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
+            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
                 Ok(c) => break c,
                 Err(e) if Instant::now() < deadline => {
                     let _ = e;
@@ -173,7 +218,11 @@ impl Browser {
                 Err(e) => panic!("could not connect to chromedriver: {e}"),
             }
         };
-        Browser { client, driver, profile }
+        Browser {
+            client,
+            driver,
+            profile,
+        }
     }
 
     /// Where this browser's downloads land.
@@ -188,12 +237,16 @@ impl Browser {
             if let Ok(rd) = std::fs::read_dir(self.downloads()) {
                 for e in rd.flatten() {
                     let name = e.file_name().to_string_lossy().to_string();
-                    if name.ends_with(suffix) && e.metadata().map(|m| m.len() > 0).unwrap_or(false) {
+                    if name.ends_with(suffix) && e.metadata().map(|m| m.len() > 0).unwrap_or(false)
+                    {
                         return e.path();
                     }
                 }
             }
-            assert!(Instant::now() < deadline, "no download ending in {suffix} within {timeout:?}");
+            assert!(
+                Instant::now() < deadline,
+                "no download ending in {suffix} within {timeout:?}"
+            );
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
     }
@@ -217,12 +270,17 @@ impl Browser {
     pub async fn wait_js(&self, expr: &str, timeout: Duration, what: &str) {
         let deadline = Instant::now() + timeout;
         loop {
-            let v = self.client.execute(&format!("return !!({expr});"), vec![]).await;
+            let v = self
+                .client
+                .execute(&format!("return !!({expr});"), vec![])
+                .await;
             if matches!(v, Ok(serde_json::Value::Bool(true))) {
                 return;
             }
             if Instant::now() > deadline {
-                let _ = self.screenshot(&format!("timeout-{}", sanitize(what))).await;
+                let _ = self
+                    .screenshot(&format!("timeout-{}", sanitize(what)))
+                    .await;
                 panic!("timed out after {timeout:?} waiting for {what}");
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
@@ -230,7 +288,10 @@ impl Browser {
     }
 
     pub async fn js(&self, expr: &str) -> serde_json::Value {
-        self.client.execute(&format!("return ({expr});"), vec![]).await.expect("execute js")
+        self.client
+            .execute(&format!("return ({expr});"), vec![])
+            .await
+            .expect("execute js")
     }
 
     /// Scroll `css` to the top of the view, then take a screenshot.
@@ -255,13 +316,18 @@ impl Browser {
 }
 
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
 }
 
 /// The built app, or a clear failure telling how to build it.
 pub fn dist() -> PathBuf {
     let d = root().join("dist");
-    assert!(d.join("index.html").exists(), "dist/ is missing: run `trunk build --release` (scripts/test.sh does)");
+    assert!(
+        d.join("index.html").exists(),
+        "dist/ is missing: run `trunk build --release` (scripts/test.sh does)"
+    );
     d
 }
 
@@ -294,16 +360,22 @@ impl Browser {
     pub async fn choose_file(&self, file: &str) {
         let sel = self.wait_for("#file-select", Duration::from_secs(10)).await;
         sel.select_by_value(file).await.expect("choose file");
-        self.wait_for(&format!(".item-row"), Duration::from_secs(30)).await;
+        self.wait_for(&format!(".item-row"), Duration::from_secs(30))
+            .await;
         // The list belongs to the chosen file once its count line names it.
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
     pub async fn pick_item(&self, nth: usize) {
-        let rows = self.client.find_all(Locator::Css(".item-row")).await.expect("rows");
+        let rows = self
+            .client
+            .find_all(Locator::Css(".item-row"))
+            .await
+            .expect("rows");
         assert!(rows.len() > nth, "only {} item rows", rows.len());
         rows[nth].clone().click().await.expect("click item");
-        self.wait_for("#selected-item", Duration::from_secs(10)).await;
+        self.wait_for("#selected-item", Duration::from_secs(10))
+            .await;
     }
 
     /// Replace the text of an input as a user would: select all, type over it.
@@ -313,14 +385,24 @@ impl Browser {
         el.send_keys(text).await.expect("type");
         // Commit the value (inputs that listen to `change`).
         let _ = self.client.execute(&format!("document.querySelector({css:?}).dispatchEvent(new Event('change', {{bubbles: true}}));"), vec![]).await;
-        let got = self.js(&format!("document.querySelector({css:?}).value")).await;
+        let got = self
+            .js(&format!("document.querySelector({css:?}).value"))
+            .await;
         assert_eq!(got.as_str(), Some(text), "typing into {css}");
     }
 
     pub async fn click(&self, css: &str) {
         let el = self.wait_for(css, Duration::from_secs(10)).await;
-        let _ = self.client.execute(&format!("document.querySelector({css:?}).scrollIntoView({{block: 'center'}});"), vec![]).await;
-        el.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+        let _ = self
+            .client
+            .execute(
+                &format!("document.querySelector({css:?}).scrollIntoView({{block: 'center'}});"),
+                vec![],
+            )
+            .await;
+        el.click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
     pub async fn text(&self, css: &str) -> String {
@@ -329,7 +411,10 @@ impl Browser {
     }
 
     pub async fn count(&self, css: &str) -> usize {
-        self.js(&format!("document.querySelectorAll({css:?}).length")).await.as_u64().unwrap_or(0) as usize
+        self.js(&format!("document.querySelectorAll({css:?}).length"))
+            .await
+            .as_u64()
+            .unwrap_or(0) as usize
     }
 
     /// Press Run and wait for the result panel of a finished run. A run that ends without it
@@ -344,9 +429,15 @@ impl Browser {
         }
         let err = self.text("#run-error").await;
         let cards = self.count(".perspective-card").await;
-        let k = self.js("parseInt(document.querySelector('#k').value, 10)").await.as_u64().unwrap_or(0) as usize;
+        let k = self
+            .js("parseInt(document.querySelector('#k').value, 10)")
+            .await
+            .as_u64()
+            .unwrap_or(0) as usize;
         if !(err.contains("perspectives could be read") && cards >= 1 && cards < k) {
-            let _ = self.screenshot(&format!("run-error-{}", sanitize(result_css))).await;
+            let _ = self
+                .screenshot(&format!("run-error-{}", sanitize(result_css)))
+                .await;
             panic!("the run ended without `{result_css}`: {err}");
         }
         eprintln!("stage 1 gave {cards} of {k} perspectives ({err}); completing them by hand");
@@ -354,7 +445,9 @@ impl Browser {
         self.click("#rerun-dependents").await;
         if !self.wait_run_end(result_css, timeout).await {
             let err = self.text("#run-error").await;
-            let _ = self.screenshot(&format!("run-error-{}", sanitize(result_css))).await;
+            let _ = self
+                .screenshot(&format!("run-error-{}", sanitize(result_css)))
+                .await;
             panic!("the re-run ended without `{result_css}`: {err}");
         }
     }
@@ -364,7 +457,12 @@ impl Browser {
         let done = format!(
             "document.querySelector({result_css:?}) !== null || (document.querySelector('#run-error') !== null && !document.querySelector('#run').disabled)"
         );
-        self.wait_js(&done, timeout, &format!("`{result_css}` or the end of the run")).await;
+        self.wait_js(
+            &done,
+            timeout,
+            &format!("`{result_css}` or the end of the run"),
+        )
+        .await;
         self.count(result_css).await > 0
     }
 
@@ -375,25 +473,42 @@ impl Browser {
         for n in have..k {
             self.click("#add-perspective").await;
             self.wait_js(
-                &format!("document.querySelectorAll('.perspective-card').length === {}", n + 1),
+                &format!(
+                    "document.querySelectorAll('.perspective-card').length === {}",
+                    n + 1
+                ),
                 Duration::from_secs(10),
                 "the new perspective card",
             )
             .await;
         }
-        let values = ["Perspective", "autonomy", "deontology", "right to decide", "concern", "patient"];
+        let values = [
+            "Perspective",
+            "autonomy",
+            "deontology",
+            "right to decide",
+            "concern",
+            "patient",
+        ];
         let saved = self
             .js(&format!(
                 "(() => {{ const v = {values:?}; let saved = 0; document.querySelectorAll('.perspective-card').forEach((card, n) => {{ const save = card.querySelector('.save-perspective'); if (!save) return; card.querySelectorAll('input[type=text]').forEach((e, i) => {{ if (e.value.trim() === '') {{ e.value = i === 0 ? v[0] + ' ' + (n + 1) : (v[i] || 'x'); e.dispatchEvent(new Event('input', {{bubbles: true}})); }} }}); save.click(); saved += 1; }}); return saved; }})()"
             ))
             .await;
-        assert!(saved.as_u64().unwrap_or(0) >= (k - have) as u64, "the added perspective cards open in edit mode");
+        assert!(
+            saved.as_u64().unwrap_or(0) >= (k - have) as u64,
+            "the added perspective cards open in edit mode"
+        );
         self.wait_js(
             "document.querySelectorAll('.perspective-card .save-perspective').length === 0",
             Duration::from_secs(10),
             "the perspective cards to be saved",
         )
         .await;
-        assert_eq!(self.count(".perspective-card").await, k, "{k} perspectives after completing by hand");
+        assert_eq!(
+            self.count(".perspective-card").await,
+            k,
+            "{k} perspectives after completing by hand"
+        );
     }
 }
