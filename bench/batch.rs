@@ -49,18 +49,6 @@ mod native {
         r
     }
 
-    async fn counts(b: &Browser) -> HashMap<String, String> {
-        let v = b
-            .js("Object.assign({}, document.querySelector('#bench-counts').dataset)")
-            .await;
-        v.as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
 
     async fn set_up(b: &Browser, n: u64, k: u64, c: u64) {
         b.type_into("#k", &k.to_string()).await;
@@ -126,7 +114,7 @@ mod native {
         latency.reset();
         b.click("#bench-start").await;
         wait_state(&b, "done", timeout).await;
-        let done = counts(&b).await;
+        let done = b.bench_counts().await;
         let app_share: f64 = b
             .js("Number(document.querySelector('#bench-busy').dataset.share)")
             .await
@@ -160,7 +148,7 @@ mod native {
         wait_state(&b, "paused", Duration::from_secs(60)).await;
         b.click("#bench-start").await;
         wait_state(&b, "done", timeout).await;
-        let resumed = counts(&b).await;
+        let resumed = b.bench_counts().await;
         let calls2 = latency.stats().calls_log;
         // Per prompt: calls that finished before the reload (F), calls after it (A); a finished call
         // made again shows up as A > M0 − F.

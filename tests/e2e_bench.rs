@@ -6,7 +6,6 @@ mod support;
 use ethos_engine::metrics::score_distributions;
 use ethos_engine::vital::{self, Item, Source};
 use ethos_testkit::{ChatCall, Config, FaultServer};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::*;
@@ -19,18 +18,6 @@ fn request_text(call: &ChatCall) -> String {
         .join("\n")
 }
 
-async fn counts(b: &Browser) -> HashMap<String, String> {
-    let v = b
-        .js("Object.assign({}, document.querySelector('#bench-counts').dataset)")
-        .await;
-    v.as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_benchmark_survives_a_reload_and_scores_like_its_export() {
@@ -77,14 +64,14 @@ async fn a_benchmark_survives_a_reload_and_scores_like_its_export() {
         "two tasks done",
     )
     .await;
-    let before = counts(&b).await;
+    let before = b.bench_counts().await;
     assert_eq!(before.get("state").map(String::as_str), Some("running"));
     b.screenshot_at("#bench-panel", "bench-running").await;
 
     // Reload mid-run: the batch comes back paused with what finished.
     b.client.refresh().await.expect("reload");
     b.wait_js("document.querySelector('#bench-counts') && document.querySelector('#bench-counts').dataset.state === 'paused'", Duration::from_secs(30), "the batch back, paused").await;
-    let after = counts(&b).await;
+    let after = b.bench_counts().await;
     let done_after: usize = after.get("done").and_then(|d| d.parse().ok()).unwrap_or(0);
     assert!(
         done_after >= 2,
@@ -106,7 +93,7 @@ async fn a_benchmark_survives_a_reload_and_scores_like_its_export() {
         "the batch to finish",
     )
     .await;
-    let end = counts(&b).await;
+    let end = b.bench_counts().await;
     assert_eq!(end.get("done").map(String::as_str), Some("8"), "{end:?}");
     assert_eq!(end.get("failed").map(String::as_str), Some("0"), "{end:?}");
 

@@ -452,6 +452,15 @@ impl Browser {
         }
     }
 
+    /// The benchmark progress counters (`#bench-counts` data attributes: state, done, failed,
+    /// running, remaining, total).
+    pub async fn bench_counts(&self) -> HashMap<String, String> {
+        let v = self.js("Object.assign({}, document.querySelector('#bench-counts').dataset)").await;
+        v.as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+            .unwrap_or_default()
+    }
+
     /// Wait until `result_css` is shown (true) or the run has ended with an error (false).
     pub async fn wait_run_end(&self, result_css: &str, timeout: Duration) -> bool {
         let done = format!(
