@@ -674,6 +674,29 @@ mod perf {
                 }
             }
         }
+        println!("Longest task at every k (all modes):");
+        for t in [Transport::H2, Transport::H1] {
+            let per_k: Vec<String> = ks
+                .iter()
+                .map(|&k| {
+                    let c: Vec<&Run> = runs
+                        .iter()
+                        .filter(|r| r.transport == t && r.k == k)
+                        .collect();
+                    let n: usize = c.iter().map(|r| r.long_tasks).sum();
+                    let longest = c.iter().map(|r| r.longest_task_ms).fold(0.0, f64::max);
+                    if n == 0 {
+                        format!("k = {k}: none ≥ 50 ms in {} runs", c.len())
+                    } else {
+                        format!(
+                            "k = {k}: {longest:.0} ms ({n} long task(s) in {} runs)",
+                            c.len()
+                        )
+                    }
+                })
+                .collect();
+            println!("  {}: {}", t.label(), per_k.join("; "));
+        }
         let h2 = runs.iter().filter(|r| r.transport == Transport::H2);
         let conns: Vec<String> = h2.map(|r| format!("{}", r.connections)).collect();
         println!(
