@@ -222,9 +222,12 @@ impl Default for RunSettings {
     }
 }
 
+/// The largest k a run accepts.
+pub const MAX_K: usize = 32;
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SettingsError {
-    #[error("k must be between 1 and 20, got {0}")]
+    #[error("k must be between 1 and {MAX_K}, got {0}")]
     K(usize),
     #[error("the concurrency limit must be at least 1")]
     Concurrency,
@@ -257,8 +260,9 @@ impl RunSettings {
     }
 
     /// Check everything a run depends on, with a message naming the bad setting.
+    /// (k is capped at [`MAX_K`]: more perspectives than that stop being contrasting.)
     pub fn validate(&self) -> Result<(), SettingsError> {
-        if self.k == 0 || self.k > 20 {
+        if self.k == 0 || self.k > MAX_K {
             return Err(SettingsError::K(self.k));
         }
         if self.concurrency == 0 {

@@ -1054,3 +1054,19 @@ fn group_without_logprobs_falls_back_to_votes_and_says_so() {
     assert_eq!(d.answer.as_deref(), Some(" B"));
     assert!(d.note.unwrap().contains("no logprobs"));
 }
+
+#[test]
+fn k_up_to_the_cap_is_accepted() {
+    use ethos_engine::settings::MAX_K;
+    let mut s = settings(MAX_K, 4);
+    assert!(s.validate().is_ok(), "k = {MAX_K}");
+    s.k = MAX_K + 1;
+    assert!(s.validate().unwrap_err().to_string().contains(&format!("between 1 and {MAX_K}")));
+    s.k = 0;
+    assert!(s.validate().is_err());
+    // A run at k = 24 makes 1 + 24 + 24 calls (distributional).
+    let model = ScriptedModel::default();
+    let (res, rec) = run_with(moral(), settings(24, 24), Method::EthosAgents, &model);
+    assert!(res.is_ok(), "{res:?}");
+    assert_eq!(rec.calls.len(), 49);
+}
