@@ -120,6 +120,8 @@ mod perf {
         calls: u64,
         /// (card first text on screen − server first byte) per comment, ms.
         stream_ms: Vec<f64>,
+        /// The same, to the animation frame that paints the text.
+        stream_paint_ms: Vec<f64>,
         longest_task_ms: f64,
         long_tasks: usize,
         /// localStorage writes during the run: count, characters, ms spent in setItem.
@@ -303,7 +305,7 @@ mod perf {
             const sel = {result:?};
             const old = document.querySelector(sel); if (old) old.dataset.stale = '1';
             document.querySelectorAll('.comment-card p.llm-text').forEach(e => e.dataset.stale = '1');
-            const p = window.__perf = {{ t0: 0, done: 0, first: {{}}, longtasks: [], lag: 0, stop: false }};
+            const p = window.__perf = {{ t0: 0, done: 0, first: {{}}, paint: {{}}, longtasks: [], lag: 0, stop: false }};
             const clock = () => performance.timeOrigin + performance.now();
             p.obs = new MutationObserver(() => {{
                 const now = clock();
@@ -312,7 +314,11 @@ mod perf {
                     const i = card.dataset.index;
                     if (p.first[i] !== undefined) continue;
                     const t = card.querySelector('p.llm-text');
-                    if (t && !t.dataset.stale && t.textContent.length > 0) p.first[i] = now;
+                    if (t && !t.dataset.stale && t.textContent.length > 0) {{
+                        p.first[i] = now;
+                        // The frame that paints it: requestAnimationFrame runs just before paint.
+                        requestAnimationFrame(() => {{ p.paint[i] = clock(); }});
+                    }}
                 }}
             }});
             p.obs.observe(document.body, {{ subtree: true, childList: true, characterData: true }});
@@ -380,7 +386,7 @@ mod perf {
                 const frames = p.loaf.filter(f => f.start + f.dur >= t0rel && f.start <= donerel && f.dur >= 50)
                     .sort((a, b) => b.dur - a.dur).slice(0, 2)
                     .map(f => `frame ${Math.round(f.dur)} ms at +${Math.round(f.start - t0rel)} (style+layout+paint ${Math.round(f.layout)}): ` + f.scripts.map(x => `${x[0]}${x[1] ? ' ' + x[1] : ''} ${x[2]} ms${x[3] ? ' (forced layout ' + x[3] + ')' : ''}`).join('; '));
-                return { t0: p.t0, done: p.done, first: p.first, cards, tasks, lag: p.lag, where, frames, saves: [p.saves, p.saveBytes, p.saveMs] };
+                return { t0: p.t0, done: p.done, first: p.first, paint: p.paint, cards, tasks, lag: p.lag, where, frames, saves: [p.saves, p.saveBytes, p.saveMs] };
             })()"#,
         )
         .await
@@ -395,18 +401,23 @@ mod perf {
     ) -> Run {
         let wall_ms =
             page["done"].as_f64().unwrap_or(f64::NAN) - page["t0"].as_f64().unwrap_or(f64::NAN);
-        let mut stream_ms = Vec::new();
-        if let (Some(first), Some(cards)) = (page["first"].as_object(), page["cards"].as_object()) {
-            for (i, t) in first {
-                let seq = cards.get(i).and_then(Value::as_u64);
-                let server = seq
-                    .and_then(|s| stats.call(s))
-                    .and_then(|c| c.first_byte_ms);
-                if let (Some(t), Some(s)) = (t.as_f64(), server) {
-                    stream_ms.push(t - s);
+        // Card index -> that call's first byte on the server (the card's text names its call).
+        let server_first = |i: &str| {
+            page["cards"][i]
+                .as_u64()
+                .and_then(|seq| stats.call(seq))
+                .and_then(|c| c.first_byte_ms)
+        };
+        let deltas = |key: &str| -> Vec<f64> {
+            let mut out = Vec::new();
+            for (i, t) in page[key].as_object().into_iter().flatten() {
+                if let (Some(t), Some(s)) = (t.as_f64(), server_first(i)) {
+                    out.push(t - s);
                 }
             }
-        }
+            out
+        };
+        let (stream_ms, stream_paint_ms) = (deltas("first"), deltas("paint"));
         let tasks: Vec<f64> = page["tasks"]
             .as_array()
             .map(|a| a.iter().filter_map(Value::as_f64).collect())
@@ -418,6 +429,7 @@ mod perf {
             wall_ms,
             calls: stats.calls,
             stream_ms,
+            stream_paint_ms,
             longest_task_ms: tasks.iter().copied().fold(0.0, f64::max),
             long_tasks: tasks.len(),
             saves: (
@@ -625,6 +637,19 @@ mod perf {
                 s.iter().copied().fold(f64::NAN, f64::max),
                 m / 50.0,
                 if t == Transport::H2 { if m <= 50.0 { "(met)" } else { "(MISSED)" } } else { "" }
+            );
+            let painted: Vec<f64> = runs
+                .iter()
+                .filter(|r| r.transport == t && r.k == k_min)
+                .flat_map(|r| r.stream_paint_ms.iter().copied())
+                .collect();
+            let first20: Vec<f64> = painted.iter().copied().take(20).collect();
+            println!(
+                "    to the frame that paints it (requestAnimationFrame): median {:.1} ms over the first {} (all {}: p90 {:.1})",
+                median(&first20),
+                first20.len(),
+                painted.len(),
+                percentile(&painted, 0.9)
             );
         }
 
