@@ -528,6 +528,12 @@ pub async fn load_embedded_default(conn: Conn) {
             Err(e) => conn.report.set(Some((false, format!("ethos-config.json beside the page is not valid ({e}); using your own settings.")))),
         }
     } else {
+        // No server named by the page and none chosen on this device, no key: the model in this
+        // tab is the one thing that works (nothing is downloaded until the user presses Load).
+        if !Conn::has_saved_endpoint() && conn.key.with_untracked(|k| k.trim().is_empty()) {
+            conn.preset.set(LOCAL_PRESET.to_string());
+            conn.settings.update(|s| s.concurrency = 1);
+        }
         return;
     }
     if conn.model().trim().is_empty() {

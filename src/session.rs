@@ -14,7 +14,9 @@ use ethos_engine::settings::{Method, SettingsError};
 use futures::future::{abortable, AbortHandle};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 const RUN_PREFIX: &str = "ethos.run.";
 const BASELINE_PREFIX: &str = "ethos.runb.";
@@ -51,6 +53,9 @@ pub struct Session {
     live: StoredValue<HashMap<u32, ArcRwSignal<String>>, LocalStorage>,
     shared: StoredValue<Option<SharedRecord>, LocalStorage>,
     abort: StoredValue<Option<AbortHandle>, LocalStorage>,
+    /// When the running record was last saved, and whether a trailing save is scheduled.
+    last_saved_ms: StoredValue<f64>,
+    save_scheduled: StoredValue<bool>,
 }
 
 /// Mirrors pipeline events into signals. `slot` is None for the main record, or the baseline's
@@ -60,20 +65,50 @@ struct UiObserver {
     ui: Ui,
     shared: SharedRecord,
     slot: Option<usize>,
+    /// A refresh is scheduled for the next animation frame.
+    pending: Rc<Cell<bool>>,
 }
 
+/// Saves of a running record are at most this often (and once more when the run ends).
+const PERSIST_EVERY_MS: f64 = 500.0;
+
 impl UiObserver {
-    fn refresh(&self) {
-        let snap = self.shared.snapshot();
-        match self.slot {
-            None => self.session.record.set(Some(snap)),
-            Some(i) => self.session.baselines.update(|b| {
-                if let Some(x) = b.get_mut(i) {
-                    *x = snap;
-                }
-            }),
+    fn new(session: Session, ui: Ui, shared: SharedRecord, slot: Option<usize>) -> Self {
+        Self {
+            session,
+            ui,
+            shared,
+            slot,
+            pending: Rc::new(Cell::new(false)),
         }
-        self.session.persist();
+    }
+
+    /// Mirror the record into the signals. Events come in bursts (k calls start or end
+    /// together): however many arrive, the record is cloned, rendered and saved once per
+    /// animation frame, and saved at most every [`PERSIST_EVERY_MS`].
+    fn refresh(&self) {
+        if self.pending.replace(true) {
+            return;
+        }
+        let (session, shared, slot, pending) = (
+            self.session,
+            self.shared.clone(),
+            self.slot,
+            self.pending.clone(),
+        );
+        request_animation_frame(move || {
+            pending.set(false);
+            let snap = shared.snapshot();
+            match slot {
+                None => session.record.set(Some(snap)),
+                Some(i) => session.baselines.update(|b| {
+                    if let Some(x) = b.get_mut(i) {
+                        *x = snap;
+                    }
+                }),
+            }
+            session.persist_soon();
+        });
     }
 }
 
@@ -176,6 +211,8 @@ impl Session {
             live: StoredValue::new_local(HashMap::new()),
             shared: StoredValue::new_local(None),
             abort: StoredValue::new_local(None),
+            last_saved_ms: StoredValue::new(0.0),
+            save_scheduled: StoredValue::new(false),
         }
     }
 
@@ -208,8 +245,29 @@ impl Session {
         self.touch_saved();
     }
 
+    /// Save now if the last save is old enough, else once a little later (a running record
+    /// changes many times a second; every finished call is in the next save).
+    fn persist_soon(&self) {
+        let now = browser::now_ms();
+        let wait = self.last_saved_ms.get_value() + PERSIST_EVERY_MS - now;
+        if wait <= 0.0 {
+            self.persist();
+        } else if !self.save_scheduled.get_value() {
+            self.save_scheduled.set_value(true);
+            let session = *self;
+            set_timeout(
+                move || {
+                    session.save_scheduled.set_value(false);
+                    session.persist();
+                },
+                std::time::Duration::from_millis(wait.ceil() as u64),
+            );
+        }
+    }
+
     /// Save the run on screen (record and baselines) to this device.
     pub fn persist(&self) {
+        self.last_saved_ms.set_value(browser::now_ms());
         let Some(id) = self.id.get_untracked() else {
             return;
         };
@@ -410,12 +468,7 @@ impl Session {
         let client = conn.model_for_run();
         let task = async move {
             let clock = browser::now_ms;
-            let observer = UiObserver {
-                session,
-                ui,
-                shared: main.clone(),
-                slot: None,
-            };
+            let observer = UiObserver::new(session, ui, main.clone(), None);
             let p = Pipeline::new(Stages::same(&client), &clock, &observer, main.clone());
             match op {
                 Op::Full => p.run_item().await.map(|_| ()),
@@ -442,18 +495,7 @@ impl Session {
                 Op::Baselines => {
                     let observers: Vec<(UiObserver, SharedRecord, Method)> = baseline_records
                         .into_iter()
-                        .map(|(i, s, m)| {
-                            (
-                                UiObserver {
-                                    session,
-                                    ui,
-                                    shared: s.clone(),
-                                    slot: Some(i),
-                                },
-                                s,
-                                m,
-                            )
-                        })
+                        .map(|(i, s, m)| (UiObserver::new(session, ui, s.clone(), Some(i)), s, m))
                         .collect();
                     let runs = observers.iter().map(|(o, s, m)| {
                         let client = &client;

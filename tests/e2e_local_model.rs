@@ -100,7 +100,8 @@ async fn in_browser_model_runs_a_distributional_item() {
     // Structured perspectives are not offered by the in-tab model; SmolLM2-135M rarely keeps the
     // line format for all k, so stage 1 may come up short: run_and_wait then completes the
     // perspectives by hand and presses "Re-run what changed", as a user would.
-    b.run_and_wait("#js-distance", Duration::from_secs(1200)).await;
+    b.run_and_wait("#js-distance", Duration::from_secs(1200))
+        .await;
     let perspectives = b.count(".perspective-card").await;
     if b.count("#run-error").await > 0 {
         let err = b.text("#run-error").await;
@@ -142,14 +143,21 @@ async fn in_browser_model_runs_a_distributional_item() {
 
 /// Without a model beside the page the URL field is emptied and the user is told what to do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_shipped_model_the_user_is_asked_for_one() {
+async fn with_no_server_or_key_the_tab_model_is_the_default_and_asks_for_a_model() {
     if !enabled() {
         return;
     }
     let server = StaticServer::start(&dist()).await;
+    server.hide_file("ethos-config.json");
     let b = Browser::start().await;
     b.open(&server.url()).await;
-    choose_local(&b).await;
+    // No server named by the page, none saved, no key: "In this browser" is the default.
+    b.wait_js(
+        "document.querySelector('#preset').value === 'local'",
+        Duration::from_secs(30),
+        "the in-browser preset to be chosen by default",
+    )
+    .await;
     b.wait_js(
         "document.querySelector('#local-model-url') !== null && document.querySelector('#local-model-url').value === ''",
         Duration::from_secs(30),

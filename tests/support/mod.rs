@@ -80,6 +80,12 @@ impl StaticServer {
         format!("http://{}{}", self.addr, PREFIX)
     }
 
+    /// Answer 404 for `name` even if `dist/` has it (e.g. an `ethos-config.json` that
+    /// `scripts/serve.sh` wrote there).
+    pub fn hide_file(&self, name: &str) {
+        self.set_file(name, HIDDEN, Vec::new());
+    }
+
     pub fn set_file(&self, name: &str, content_type: &str, body: impl Into<Vec<u8>>) {
         self.overrides
             .lock()
@@ -87,6 +93,9 @@ impl StaticServer {
             .insert(name.to_string(), (content_type.to_string(), body.into()));
     }
 }
+
+/// The content type that marks a hidden file.
+const HIDDEN: &str = "x-hidden";
 
 fn respond(
     dir: &Path,
@@ -102,6 +111,9 @@ fn respond(
     };
     let rel = if rel.is_empty() { "index.html" } else { rel };
     if let Some((ct, body)) = ov.lock().unwrap().get(rel) {
+        if ct == HIDDEN {
+            return ("404 Not Found", "text/plain".into(), b"not found".to_vec());
+        }
         return ("200 OK", ct.clone(), body.clone());
     }
     if rel.split('/').any(|seg| seg == "..") {
@@ -455,9 +467,15 @@ impl Browser {
     /// The benchmark progress counters (`#bench-counts` data attributes: state, done, failed,
     /// running, remaining, total).
     pub async fn bench_counts(&self) -> HashMap<String, String> {
-        let v = self.js("Object.assign({}, document.querySelector('#bench-counts').dataset)").await;
+        let v = self
+            .js("Object.assign({}, document.querySelector('#bench-counts').dataset)")
+            .await;
         v.as_object()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
