@@ -561,6 +561,7 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
         settings,
         items_in_flight: args.items_in_flight,
         judge: args.judge,
+        models: Vec::new(),
     };
     let stored = StoredSpec {
         ethos_batch: store::FORMAT,
@@ -716,7 +717,7 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
     }
     store::write_atomic(
         &paths.csv,
-        &batch::scores_csv(items, outcomes, &spec.methods),
+        &batch::scores_csv(items, outcomes, &spec.methods, &[]),
     )
     .map_err(input)?;
 

@@ -333,19 +333,85 @@ pub struct BatchSpec {
     /// Score Overton outputs with the LLM judge (one more call per item and method).
     #[serde(default)]
     pub judge: bool,
+    /// Models to compare, each running every stage; empty: the settings' own models.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
 }
 
-/// One task: the `item`-th selected item (index into the selection) under `method`.
+impl BatchSpec {
+    /// The models compared: `models`, or the settings' stage-3 model when none are listed.
+    pub fn model_names(&self) -> Vec<String> {
+        if self.models.is_empty() {
+            vec![self.settings.models.combine.clone()]
+        } else {
+            self.models.clone()
+        }
+    }
+
+    /// The settings of the `model`-th model (all stages on it when models are listed).
+    pub fn settings_for(&self, model: usize) -> RunSettings {
+        let mut s = self.settings.clone();
+        if let Some(name) = self.models.get(model) {
+            s.models = crate::settings::StageModels::all(name.clone());
+        }
+        s
+    }
+
+    /// Every task: item by item, then model, then method.
+    pub fn all_tasks(&self, n_items: usize) -> Vec<Task> {
+        let n_models = self.models.len().max(1);
+        (0..n_items)
+            .flat_map(|item| {
+                (0..n_models).flat_map(move |model| {
+                    self.methods.iter().map(move |&method| Task {
+                        item,
+                        method,
+                        model,
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// The cache scope of a task: the file, the item's id, the method, and the model when
+    /// several are compared.
+    pub fn scope(&self, item: &Item, task: Task) -> String {
+        let base = task_scope(&self.file, item, task.method);
+        match self.models.get(task.model) {
+            Some(m) => format!("{base}|{m}"),
+            None => base,
+        }
+    }
+
+    /// "EthosAgents", or "EthosAgents · model" when several models are compared.
+    pub fn arm_label(&self, method: Method, model: usize) -> String {
+        match self.models.get(model) {
+            Some(m) if self.models.len() > 1 => format!("{} · {m}", method.label()),
+            _ => method.label().to_string(),
+        }
+    }
+}
+
+/// One task: the `item`-th selected item (index into the selection) under `method`, with the
+/// `model`-th model of [`BatchSpec::model_names`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Task {
     pub item: usize,
     pub method: Method,
+    #[serde(default)]
+    pub model: usize,
 }
 
-/// Tasks item by item (all methods of an item next to each other).
+/// Tasks item by item (all methods of an item next to each other), one model.
 pub fn tasks(n_items: usize, methods: &[Method]) -> Vec<Task> {
     (0..n_items)
-        .flat_map(|item| methods.iter().map(move |&method| Task { item, method }))
+        .flat_map(|item| {
+            methods.iter().map(move |&method| Task {
+                item,
+                method,
+                model: 0,
+            })
+        })
         .collect()
 }
 
@@ -465,12 +531,12 @@ impl<M: ChatModel> BatchRun<'_, M> {
         let model = CachedModel::new(
             self.model,
             self.cache,
-            task_scope(&self.spec.file, &item, task.method),
+            self.spec.scope(&item, task),
             &on_store,
         );
         let record = SharedRecord::new(RunRecord::new(
             item,
-            self.spec.settings.clone(),
+            self.spec.settings_for(task.model),
             task.method,
         ));
         let observer = TaskObserver {
@@ -532,14 +598,18 @@ impl ChatModel for Offline {
 pub async fn replay(
     item: &Item,
     spec: &BatchSpec,
-    method: Method,
+    task: Task,
     cache: &RefCell<CallCache>,
     clock: &dyn Clock,
 ) -> RunRecord {
     let noop = |_: &str, _: &ChatResponse| {};
     let offline = Offline;
-    let model = CachedModel::new(&offline, cache, task_scope(&spec.file, item, method), &noop);
-    let record = SharedRecord::new(RunRecord::new(item.clone(), spec.settings.clone(), method));
+    let model = CachedModel::new(&offline, cache, spec.scope(item, task), &noop);
+    let record = SharedRecord::new(RunRecord::new(
+        item.clone(),
+        spec.settings_for(task.model),
+        task.method,
+    ));
     let observer = crate::pipeline::NoObserver;
     let pipeline = Pipeline::new(Stages::same(&model), clock, &observer, record.clone());
     if let Ok(RunResult::Overton(_)) = pipeline.run().await {
@@ -557,6 +627,9 @@ pub async fn replay(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MethodSummary {
     pub method: Method,
+    /// Which model of the batch (0 when one model is compared).
+    #[serde(default)]
+    pub model: usize,
     /// Items with a result / with an error.
     pub done: usize,
     pub failed: usize,
@@ -585,12 +658,25 @@ pub struct CoverageSummary {
 /// Scores of `method` over `outcomes` (of the selected `items`). Only the latest outcome of a
 /// task counts. Distributions are scored exactly as `ethos score` scores the exported file.
 pub fn summarize(items: &[Item], outcomes: &[Outcome], method: Method) -> MethodSummary {
-    summarize_where(items, outcomes, method, |_| true)
+    summarize_model(items, outcomes, method, 0)
 }
 
-fn latest(outcomes: &[Outcome], method: Method) -> Vec<&Outcome> {
+/// [`summarize`] for the `model`-th model of a batch comparing models.
+pub fn summarize_model(
+    items: &[Item],
+    outcomes: &[Outcome],
+    method: Method,
+    model: usize,
+) -> MethodSummary {
+    summarize_where(items, outcomes, method, model, |_| true)
+}
+
+fn latest(outcomes: &[Outcome], method: Method, model: usize) -> Vec<&Outcome> {
     let mut by_item: HashMap<usize, &Outcome> = HashMap::new();
-    for o in outcomes.iter().filter(|o| o.task.method == method) {
+    for o in outcomes
+        .iter()
+        .filter(|o| o.task.method == method && o.task.model == model)
+    {
         by_item.insert(o.task.item, o);
     }
     let mut v: Vec<&Outcome> = by_item.into_values().collect();
@@ -602,10 +688,12 @@ fn summarize_where(
     items: &[Item],
     outcomes: &[Outcome],
     method: Method,
+    model: usize,
     keep: impl Fn(&Item) -> bool,
 ) -> MethodSummary {
     let mut s = MethodSummary {
         method,
+        model,
         done: 0,
         failed: 0,
         dist: None,
@@ -619,7 +707,7 @@ fn summarize_where(
     let mut pairs: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
     let (mut golds, mut ref_preds, mut strict_preds) = (Vec::new(), Vec::new(), Vec::new());
     let mut coverage: Vec<f64> = Vec::new();
-    for o in latest(outcomes, method) {
+    for o in latest(outcomes, method, model) {
         let Some(item) = items.get(o.task.item) else {
             continue;
         };
@@ -692,6 +780,16 @@ pub fn breakdown(
     outcomes: &[Outcome],
     method: Method,
 ) -> Vec<(String, MethodSummary)> {
+    breakdown_model(items, outcomes, method, 0)
+}
+
+/// [`breakdown`] for the `model`-th model of a batch comparing models.
+pub fn breakdown_model(
+    items: &[Item],
+    outcomes: &[Outcome],
+    method: Method,
+    model: usize,
+) -> Vec<(String, MethodSummary)> {
     let mut keys: Vec<String> = Vec::new();
     let mut seen = HashSet::new();
     for item in items {
@@ -703,7 +801,7 @@ pub fn breakdown(
     }
     keys.into_iter()
         .map(|k| {
-            let s = summarize_where(items, outcomes, method, |i| {
+            let s = summarize_where(items, outcomes, method, model, |i| {
                 breakdown_key(i).as_deref() == Some(k.as_str())
             });
             (k, s)
@@ -727,7 +825,17 @@ pub fn fill(item: &mut Item, result: &RunResult) {
 /// The VITAL-format file of `method`'s finished items, predictions filled (items without a result
 /// are left out, so that `ethos score` scores exactly what [`summarize`] scored).
 pub fn filled_file(items: &[Item], outcomes: &[Outcome], method: Method) -> serde_json::Value {
-    let filled: Vec<Item> = latest(outcomes, method)
+    filled_file_model(items, outcomes, method, 0)
+}
+
+/// [`filled_file`] for the `model`-th model of a batch comparing models.
+pub fn filled_file_model(
+    items: &[Item],
+    outcomes: &[Outcome],
+    method: Method,
+    model: usize,
+) -> serde_json::Value {
+    let filled: Vec<Item> = latest(outcomes, method, model)
         .into_iter()
         .filter_map(|o| {
             let mut item = items.get(o.task.item)?.clone();
@@ -747,11 +855,25 @@ fn csv_field(s: &str) -> String {
 }
 
 /// Per-item scores, one row per task with an outcome:
-/// `item_id,attribute,method,status,js_distance,most_likely_correct,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error`.
-pub fn scores_csv(items: &[Item], outcomes: &[Outcome], methods: &[Method]) -> String {
-    let mut out = String::from("item_id,attribute,method,status,js_distance,most_likely_correct,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error\n");
-    for &m in methods {
-        for o in latest(outcomes, m) {
+/// `item_id,attribute,method,[model,]status,js_distance,most_likely_correct,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error`
+/// (the `model` column when `models` names more than one model).
+pub fn scores_csv(
+    items: &[Item],
+    outcomes: &[Outcome],
+    methods: &[Method],
+    models: &[String],
+) -> String {
+    let several = models.len() > 1;
+    let mut out = String::from(if several {
+        "item_id,attribute,method,model,status,js_distance,most_likely_correct,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error\n"
+    } else {
+        "item_id,attribute,method,status,js_distance,most_likely_correct,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error\n"
+    });
+    let arms: Vec<(Method, usize)> = (0..models.len().max(1))
+        .flat_map(|mi| methods.iter().map(move |&m| (m, mi)))
+        .collect();
+    for (m, mi) in arms {
+        for o in latest(outcomes, m, mi) {
             let Some(item) = items.get(o.task.item) else {
                 continue;
             };
@@ -781,7 +903,7 @@ pub fn scores_csv(items: &[Item], outcomes: &[Outcome], methods: &[Method]) -> S
                 None => {}
             }
             let status = if o.result.is_some() { "done" } else { "failed" };
-            let row = [
+            let mut row = vec![
                 item.id().to_string(),
                 item.attribute().unwrap_or("").to_string(),
                 m.label().to_string(),
@@ -797,6 +919,9 @@ pub fn scores_csv(items: &[Item], outcomes: &[Outcome], methods: &[Method]) -> S
                 format!("{:.0}", o.ms),
                 o.error.clone().unwrap_or_default(),
             ];
+            if several {
+                row.insert(3, models.get(mi).cloned().unwrap_or_default());
+            }
             let row: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
             out.push_str(&row.join(","));
             out.push('\n');

@@ -292,6 +292,7 @@ fn spec(methods: Vec<Method>, in_flight: usize) -> BatchSpec {
         settings: settings(3, 3),
         items_in_flight: in_flight,
         judge: false,
+        models: Vec::new(),
     }
 }
 
@@ -387,7 +388,7 @@ fn a_batch_runs_items_together_and_scores_like_the_exported_file() {
         assert_eq!(s.done, n, "{attr}");
     }
 
-    let csv = batch::scores_csv(&items, &outcomes, &spec.methods);
+    let csv = batch::scores_csv(&items, &outcomes, &spec.methods, &[]);
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 13, "header + one row per task");
     assert!(lines[0].starts_with("item_id,attribute,method,status,js_distance"));
@@ -499,20 +500,11 @@ fn a_resumed_batch_repeats_no_finished_call() {
     let rec = block_on(batch::replay(
         &items[1],
         &spec,
-        Method::EthosAgents,
+        TASK1,
         &cache,
         &Ticks::new(),
     ));
-    let o = outcomes
-        .iter()
-        .find(|o| {
-            o.task
-                == Task {
-                    item: 1,
-                    method: Method::EthosAgents,
-                }
-        })
-        .unwrap();
+    let o = outcomes.iter().find(|o| o.task == TASK1).unwrap();
     assert_eq!(rec.result, o.result, "replayed result equals the run's");
     assert_eq!(rec.calls.len(), 7);
     assert!(rec.calls.iter().all(|c| c.is_ok()));
@@ -520,7 +512,7 @@ fn a_resumed_batch_repeats_no_finished_call() {
     let rec = block_on(batch::replay(
         &items[1],
         &spec,
-        Method::EthosAgents,
+        TASK1,
         &empty,
         &Ticks::new(),
     ));
@@ -532,6 +524,12 @@ fn a_resumed_batch_repeats_no_finished_call() {
     // Resumed tasks say how many calls came from the cache.
     assert!(outcomes.iter().any(|o| o.cached_calls > 0));
 }
+
+const TASK1: Task = Task {
+    item: 1,
+    method: Method::EthosAgents,
+    model: 0,
+};
 
 /// Rejects every call with a bad key.
 struct BadKey;
@@ -613,4 +611,73 @@ fn value_and_overton_batches_score_with_their_metrics() {
         assert_eq!(c.judged, 3);
         assert!((0.0..=1.0).contains(&c.mean_item_score) && (0.0..=1.0).contains(&c.accuracy));
     }
+}
+
+#[test]
+fn a_batch_compares_models() {
+    let mut spec = spec(vec![Method::EthosAgents, Method::Vanilla], 2);
+    spec.slice = Slice::first(3);
+    spec.models = vec!["model-a".into(), "model-b".into()];
+    let items = selected(&spec);
+    let all = spec.all_tasks(items.len());
+    assert_eq!(all.len(), 3 * 2 * 2);
+    let model = ScriptedModel::default();
+    let cache = RefCell::new(CallCache::new());
+    let (log, clock) = (Log::default(), Ticks::new());
+    let run = BatchRun {
+        model: &model,
+        items: &items,
+        spec: &spec,
+        cache: &cache,
+        clock: &clock,
+        observer: &log,
+    };
+    let outcomes = block_on(run.run(&all));
+    assert!(outcomes.iter().all(Outcome::ok));
+    // Every call of a task goes to its model, every stage.
+    let per_model = |name: &str| {
+        model
+            .requests
+            .borrow()
+            .iter()
+            .filter(|r| r.model == name)
+            .count()
+    };
+    assert_eq!(per_model("model-a"), 3 * (1 + 3 + 3) + 3);
+    assert_eq!(per_model("model-b"), per_model("model-a"));
+    assert_eq!(per_model("scripted-model"), 0);
+    // The same prompts under two models are two cache entries.
+    assert_eq!(cache.borrow().len(), model.total());
+    for m in 0..2 {
+        let s = batch::summarize_model(&items, &outcomes, Method::EthosAgents, m);
+        assert_eq!((s.done, s.model), (3, m));
+        let file = batch::filled_file_model(&items, &outcomes, Method::Vanilla, m);
+        assert_eq!(file.as_array().map(Vec::len), Some(3));
+    }
+    assert_eq!(spec.arm_label(Method::Vanilla, 1), "Vanilla · model-b");
+    let csv = batch::scores_csv(&items, &outcomes, &spec.methods, &spec.model_names());
+    assert!(csv.starts_with("item_id,attribute,method,model,status"));
+    assert_eq!(csv.lines().count(), 13);
+    assert_eq!(
+        csv.lines().filter(|l| l.contains(",model-b,done,")).count(),
+        6
+    );
+    let task = Task {
+        item: 0,
+        method: Method::EthosAgents,
+        model: 1,
+    };
+    let rec = block_on(batch::replay(&items[0], &spec, task, &cache, &Ticks::new()));
+    assert_eq!(rec.settings.models.comments, "model-b");
+    assert!(
+        rec.result.is_some() && rec.calls.iter().all(|c| c.is_ok()),
+        "replayed from the cache"
+    );
+    // A spec stored before models existed still reads, as one model.
+    let mut json = serde_json::to_value(&spec).unwrap();
+    json.as_object_mut().unwrap().remove("models");
+    let old: BatchSpec = serde_json::from_value(json).unwrap();
+    assert_eq!(old.model_names(), vec!["scripted-model".to_string()]);
+    let t: Task = serde_json::from_str(r#"{"item":2,"method":"vanilla"}"#).unwrap();
+    assert_eq!(t.model, 0);
 }
