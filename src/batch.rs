@@ -210,11 +210,8 @@ impl Batch {
     /// All tasks of the batch (items × methods).
     pub fn all_tasks(&self) -> Vec<Task> {
         let n = self.items.with(|i| i.len());
-        self.spec.with(|s| {
-            s.as_ref()
-                .map(|s| batch::tasks(n, &s.methods))
-                .unwrap_or_default()
-        })
+        self.spec
+            .with(|s| s.as_ref().map(|s| s.all_tasks(n)).unwrap_or_default())
     }
 
     pub fn is_running(&self) -> bool {
@@ -351,7 +348,7 @@ impl Batch {
         }
         let n_cached = cache.len();
         *self.cache.get_value().borrow_mut() = cache;
-        let all = batch::tasks(selected.len(), &spec.methods);
+        let all = spec.all_tasks(selected.len());
         let left = batch::pending(&all, &outcomes).len();
         let was = browser::get(Area::Local, STATE_KEY).unwrap_or_default();
         self.items.set(Arc::new(selected));
@@ -505,7 +502,7 @@ impl Batch {
         let item = self.items.with_untracked(|i| i.get(task.item).cloned())?;
         let cache = self.cache.get_value();
         let clock = browser::now_ms;
-        let rec = batch::replay(&item, &spec, task.method, &cache, &clock).await;
+        let rec = batch::replay(&item, &spec, task, &cache, &clock).await;
         self.records.update_value(|m| {
             m.insert(task, rec.clone());
         });
@@ -528,6 +525,35 @@ pub async fn load_file(file: &str) -> Result<Vec<Item>, String> {
         .await
         .map_err(|e| e.to_string())?;
     vital::load(&text, Source::from_file_name(file)).map_err(|e| format!("{file}: {e}"))
+}
+
+/// One column of the comparison: a method with one of the batch's models.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arm {
+    pub method: Method,
+    pub model: usize,
+    pub label: String,
+    /// `ethosagents`, or `ethosagents-1` for the second model.
+    pub slug: String,
+}
+
+/// The arms of a batch: every model × every method.
+pub fn arms(spec: &BatchSpec) -> Vec<Arm> {
+    let n = spec.models.len().max(1);
+    (0..n)
+        .flat_map(|model| {
+            spec.methods.iter().map(move |&method| Arm {
+                method,
+                model,
+                label: spec.arm_label(method, model),
+                slug: if model == 0 {
+                    method_slug(method).to_string()
+                } else {
+                    format!("{}-{model}", method_slug(method))
+                },
+            })
+        })
+        .collect()
 }
 
 pub fn method_slug(m: Method) -> &'static str {

@@ -18,7 +18,6 @@ fn request_text(call: &ChatCall) -> String {
         .join("\n")
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_benchmark_survives_a_reload_and_scores_like_its_export() {
     if !enabled() {
@@ -83,7 +82,11 @@ async fn a_benchmark_survives_a_reload_and_scores_like_its_export() {
         "{status}"
     );
     let form = b.js("[document.querySelector('#bench-n').value, document.querySelector('#bench-method-prompting').checked, document.querySelector('#bench-file').value]").await;
-    assert_eq!(form, serde_json::json!(["4", false, GLOBALOPINION]), "the form shows the stored batch");
+    assert_eq!(
+        form,
+        serde_json::json!(["4", false, GLOBALOPINION]),
+        "the form shows the stored batch"
+    );
     let calls_before_resume = seen.lock().map(|v| v.len()).unwrap_or(0);
 
     b.click("#bench-start").await;
@@ -168,5 +171,73 @@ async fn a_benchmark_survives_a_reload_and_scores_like_its_export() {
         "opening an item makes no call"
     );
     b.screenshot("bench-drilldown").await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_benchmark_compares_two_models() {
+    if !enabled() {
+        return;
+    }
+    let server = FaultServer::start().expect("test LLM server");
+    server.set_responder(ethos_testkit::latency::ethos_reply);
+    let app = app_pointing_at(&server.base_url(), "fault-server-model").await;
+    let b = Browser::start().await;
+    b.open(&app.url()).await;
+    b.type_into("#k", "2").await;
+    b.click("#view-bench").await;
+    let file = b.wait_for("#bench-file", Duration::from_secs(10)).await;
+    file.select_by_value(MORALCHOICE)
+        .await
+        .expect("choose the file");
+    b.type_into("#bench-n", "2").await;
+    b.click("#bench-method-vanilla").await;
+    b.click("#bench-method-prompting").await;
+    b.type_into("#bench-models", "model-a\nmodel-b").await;
+    b.click("#bench-create").await;
+    let summary = b.text("#bench-summary").await;
+    assert!(
+        summary.contains("× 2 models = 4 task(s)") && summary.contains("model-a, model-b"),
+        "{summary}"
+    );
+    b.click("#bench-start").await;
+    b.wait_js(
+        "document.querySelector('#bench-counts').dataset.state === 'done'",
+        Duration::from_secs(60),
+        "the batch to finish",
+    )
+    .await;
+    let stats = server.stats();
+    // Each model runs every stage of its tasks: 2 items × (1 + 2 + 2) calls.
+    assert_eq!(
+        (stats.model("model-a"), stats.model("model-b")),
+        (10, 10),
+        "{:?}",
+        stats.by_model
+    );
+    assert_eq!(stats.model("fault-server-model"), 0);
+    let rows: Vec<String> = serde_json::from_value(
+        b.js("[...document.querySelectorAll('#bench-results tbody th')].map(e => e.innerText)")
+            .await,
+    )
+    .unwrap_or_default();
+    assert_eq!(
+        rows,
+        vec![
+            "EthosAgents · model-a".to_string(),
+            "EthosAgents · model-b".to_string()
+        ]
+    );
+    b.click("#bench-export-ethosagents-1").await;
+    let path = b
+        .wait_download(".ethosagents-1.json", Duration::from_secs(20))
+        .await;
+    let items = vital::load(
+        &std::fs::read_to_string(&path).expect("export"),
+        Some(Source::MoralChoice),
+    )
+    .expect("a VITAL file");
+    assert_eq!(items.len(), 2);
+    b.screenshot_at("#bench-panel", "bench-two-models").await;
     b.close().await;
 }

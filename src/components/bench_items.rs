@@ -1,4 +1,4 @@
-use crate::batch::{batch, method_slug};
+use crate::batch::{arms, batch};
 use crate::catalog::display_title;
 use crate::session::{id_for, session};
 use crate::state::ui;
@@ -65,23 +65,12 @@ pub fn BenchItems() -> impl IntoView {
                 .into_iter()
                 .filter(|m| *m != task.method && *m != Method::EthosAgents)
             {
-                let has = batch.outcomes.with_untracked(|o| {
-                    o.iter().any(|x| {
-                        x.task
-                            == Task {
-                                item: task.item,
-                                method: m,
-                            }
-                    })
-                });
+                let other = Task { method: m, ..task };
+                let has = batch
+                    .outcomes
+                    .with_untracked(|o| o.iter().any(|x| x.task == other));
                 if has {
-                    if let Some(r) = batch
-                        .record(Task {
-                            item: task.item,
-                            method: m,
-                        })
-                        .await
-                    {
+                    if let Some(r) = batch.record(other).await {
                         others.push(r);
                     }
                 }
@@ -97,9 +86,9 @@ pub fn BenchItems() -> impl IntoView {
         });
     };
     let rows = move || {
-        let methods = batch
+        let arms = batch
             .spec
-            .with(|s| s.as_ref().map(|s| s.methods.clone()).unwrap_or_default());
+            .with(|s| s.as_ref().map(arms).unwrap_or_default());
         let items = batch.items.get();
         let outcomes = batch.outcomes.get();
         let running = batch.running.get();
@@ -109,19 +98,20 @@ pub fn BenchItems() -> impl IntoView {
             .take(SHOWN)
             .enumerate()
             .map(|(i, item)| {
-                let cells = methods
+                let cells = arms
                     .iter()
-                    .map(|&m| {
-                        let task = Task { item: i, method: m };
+                    .map(|arm| {
+                        let (m, slug, label) = (arm.method, arm.slug.clone(), arm.label.clone());
+                        let task = Task { item: i, method: m, model: arm.model };
                         let o = outcomes.iter().rev().find(|o| o.task == task);
                         let (text, state) = cell_text(o, running.contains(&task));
                         let openable = o.is_some();
                         view! {
-                            <td data-method=method_slug(m) data-state=state>
+                            <td data-method=slug.clone() data-state=state>
                                 {text}
                                 {openable.then(|| view! {
                                     " "
-                                    <button type="button" class="bench-open link" data-method=method_slug(m) on:click=move |_| open(task) aria-label=format!("Open item {} with {}", i + 1, m.label())>
+                                    <button type="button" class="bench-open link" data-method=slug.clone() on:click=move |_| open(task) aria-label=format!("Open item {} with {}", i + 1, label.clone())>
                                         "Open"
                                     </button>
                                 })}
@@ -143,9 +133,9 @@ pub fn BenchItems() -> impl IntoView {
                 }
             })
             .collect_view();
-        let head = methods
+        let head = arms
             .iter()
-            .map(|m| view! { <th scope="col">{m.label()}</th> })
+            .map(|a| view! { <th scope="col">{a.label.clone()}</th> })
             .collect_view();
         view! {
             <div class="table-wrap">

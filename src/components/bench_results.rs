@@ -1,4 +1,4 @@
-use crate::batch::{batch, method_slug};
+use crate::batch::{arms, batch, Arm};
 use crate::browser;
 use crate::catalog::attribute_label;
 use crate::state::ui;
@@ -53,20 +53,26 @@ pub fn BenchResults() -> impl IntoView {
             .spec
             .with(|s| s.as_ref().and_then(|s| Source::from_file_name(&s.file)))
     };
-    let summaries = Memo::new(move |_| {
-        let methods = batch
+    let arm_list = move || {
+        batch
             .spec
-            .with(|s| s.as_ref().map(|s| s.methods.clone()).unwrap_or_default());
+            .with(|s| s.as_ref().map(arms).unwrap_or_default())
+    };
+    // One summary per arm (model × method), with the arm.
+    let summaries = Memo::new(move |_| {
+        let list = arm_list();
         batch.items.with(|items| {
             batch.outcomes.with(|o| {
-                methods
-                    .iter()
-                    .map(|m| engine::summarize(items, o, *m))
-                    .collect::<Vec<_>>()
+                list.into_iter()
+                    .map(|a| {
+                        let s = engine::summarize_model(items, o, a.method, a.model);
+                        (a, s)
+                    })
+                    .collect::<Vec<(Arm, MethodSummary)>>()
             })
         })
     });
-    let any_done = move || summaries.with(|s| s.iter().any(|x| x.done > 0));
+    let any_done = move || summaries.with(|s| s.iter().any(|(_, x)| x.done > 0));
 
     let table = move || {
         let mode = mode()?;
@@ -78,7 +84,7 @@ pub fn BenchResults() -> impl IntoView {
         };
         let body = rows
             .into_iter()
-            .map(|s| {
+            .map(|(arm, s)| {
                 let tokens = s.prompt_tokens + s.completion_tokens;
                 let cells = match mode {
                     Mode::Distributional | Mode::SteerableGroup => {
@@ -97,8 +103,8 @@ pub fn BenchResults() -> impl IntoView {
                     }
                 };
                 view! {
-                    <tr data-method=method_slug(s.method)>
-                        <th scope="row">{s.method.label()}</th>
+                    <tr data-method=arm.slug data-model=arm.model>
+                        <th scope="row">{arm.label}</th>
                         <td>{s.done}</td>
                         <td>{s.failed}</td>
                         {cells}
@@ -123,9 +129,8 @@ pub fn BenchResults() -> impl IntoView {
         let mode = mode()?;
         let rows: Vec<(String, f64, &'static str, bool)> = summaries.with(|s| {
             s.iter()
-                .filter_map(|x| {
-                    headline(mode, x)
-                        .map(|(label, v, low)| (x.method.label().to_string(), v, label, low))
+                .filter_map(|(arm, x)| {
+                    headline(mode, x).map(|(label, v, low)| (arm.label.clone(), v, label, low))
                 })
                 .collect()
         });
@@ -176,18 +181,17 @@ pub fn BenchResults() -> impl IntoView {
         if mode == Mode::Overton {
             return None;
         }
-        let methods = batch
-            .spec
-            .with(|s| s.as_ref().map(|s| s.methods.clone()).unwrap_or_default());
-        let parts: Vec<(ethos_engine::settings::Method, Vec<(String, MethodSummary)>)> =
-            batch.items.with(|items| {
-                batch.outcomes.with(|o| {
-                    methods
-                        .iter()
-                        .map(|m| (*m, engine::breakdown(items, o, *m)))
-                        .collect()
-                })
-            });
+        let list = arm_list();
+        let parts: Vec<(Arm, Vec<(String, MethodSummary)>)> = batch.items.with(|items| {
+            batch.outcomes.with(|o| {
+                list.into_iter()
+                    .map(|a| {
+                        let b = engine::breakdown_model(items, o, a.method, a.model);
+                        (a, b)
+                    })
+                    .collect()
+            })
+        });
         let mut attrs: Vec<String> = Vec::new();
         for (_, list) in &parts {
             for (a, _) in list {
@@ -203,9 +207,9 @@ pub fn BenchResults() -> impl IntoView {
             Mode::SteerableValue => "accuracy",
             _ => "mean JS distance",
         };
-        let head = methods
+        let head = parts
             .iter()
-            .map(|m| view! { <th scope="col">{format!("{} ({metric})", m.label())}</th> })
+            .map(|(a, _)| view! { <th scope="col">{format!("{} ({metric})", a.label)}</th> })
             .collect_view();
         let rows = attrs
             .into_iter()
@@ -240,13 +244,13 @@ pub fn BenchResults() -> impl IntoView {
         })
     };
 
-    let export_file = move |m: ethos_engine::settings::Method| {
+    let export_file = move |arm: &Arm| {
         let json = batch.items.with_untracked(|items| {
             batch
                 .outcomes
-                .with_untracked(|o| engine::filled_file(items, o, m))
+                .with_untracked(|o| engine::filled_file_model(items, o, arm.method, arm.model))
         });
-        let name = format!("{}.{}.json", batch.stem(), method_slug(m));
+        let name = format!("{}.{}.json", batch.stem(), arm.slug);
         match serde_json::to_string_pretty(&json) {
             Ok(text) => match browser::download(&name, "application/json", &(text + "\n")) {
                 Ok(()) => ui.say(format!(
@@ -258,13 +262,15 @@ pub fn BenchResults() -> impl IntoView {
         }
     };
     let export_csv = move |_| {
-        let methods = batch
-            .spec
-            .with_untracked(|s| s.as_ref().map(|s| s.methods.clone()).unwrap_or_default());
+        let (methods, models) = batch.spec.with_untracked(|s| {
+            s.as_ref()
+                .map(|s| (s.methods.clone(), s.model_names()))
+                .unwrap_or_default()
+        });
         let csv = batch.items.with_untracked(|items| {
             batch
                 .outcomes
-                .with_untracked(|o| engine::scores_csv(items, o, &methods))
+                .with_untracked(|o| engine::scores_csv(items, o, &methods, &models))
         });
         let name = format!("{}.scores.csv", batch.stem());
         match browser::download(&name, "text/csv", &csv) {
@@ -280,14 +286,13 @@ pub fn BenchResults() -> impl IntoView {
             {breakdown}
             <div class="row no-print">
                 {move || {
-                    batch
-                        .spec
-                        .with(|s| s.as_ref().map(|s| s.methods.clone()).unwrap_or_default())
+                    arm_list()
                         .into_iter()
-                        .map(|m| {
+                        .map(|arm| {
+                            let (id, label) = (format!("bench-export-{}", arm.slug), format!("Export {} (VITAL file)", arm.label));
                             view! {
-                                <button type="button" id=format!("bench-export-{}", method_slug(m)) on:click=move |_| export_file(m)>
-                                    {format!("Export {} (VITAL file)", m.label())}
+                                <button type="button" id=id on:click=move |_| export_file(&arm)>
+                                    {label}
                                 </button>
                             }
                         })

@@ -38,6 +38,7 @@ pub fn BenchSetup() -> impl IntoView {
     ]);
     let in_flight = RwSignal::new(String::new());
     let judge = RwSignal::new(false);
+    let models = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let creating = RwSignal::new(false);
     let locked = move || batch.is_running() || creating.get();
@@ -70,6 +71,7 @@ pub fn BenchSetup() -> impl IntoView {
             methods.set(s.methods.clone());
             in_flight.set(s.items_in_flight.to_string());
             judge.set(s.judge);
+            models.set(s.models.join("\n"));
         })
     });
 
@@ -131,6 +133,20 @@ pub fn BenchSetup() -> impl IntoView {
             settings,
             items_in_flight: flight,
             judge: judge.get_untracked() && is_overton(),
+            models: {
+                let mut list: Vec<String> = Vec::new();
+                for m in models
+                    .get_untracked()
+                    .split(['\n', ','])
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty())
+                {
+                    if !list.iter().any(|x| x == m) {
+                        list.push(m.to_string());
+                    }
+                }
+                list
+            },
         })
     };
 
@@ -159,13 +175,15 @@ pub fn BenchSetup() -> impl IntoView {
                 let n = batch.items.with(|i| i.len());
                 let methods: Vec<&str> = s.methods.iter().map(|m| m.label()).collect();
                 let label = Source::from_file_name(&s.file).map(|x| x.label()).unwrap_or("?");
+                let names = s.model_names();
+                let per_model = if names.len() > 1 { format!(" × {} models", names.len()) } else { String::new() };
                 format!(
-                    "Set up: {label}, {} → {n} item(s) × {} ({}) = {} task(s); model {}, k = {}, seed {}, {} item(s) at once{}.",
+                    "Set up: {label}, {} → {n} item(s) × {} ({}){per_model} = {} task(s); model {}, k = {}, seed {}, {} item(s) at once{}.",
                     s.slice.describe(),
                     methods.len(),
                     methods.join(", "),
-                    n * s.methods.len(),
-                    s.settings.models.combine,
+                    n * s.methods.len() * names.len(),
+                    names.join(", "),
                     s.settings.k,
                     s.settings.seed,
                     s.items_in_flight,
@@ -253,6 +271,10 @@ pub fn BenchSetup() -> impl IntoView {
                     })
                     .collect_view()}
             </fieldset>
+            <div class="field">
+                <label for="bench-models">"Models to compare (one per line; empty: the model of panel 2)"</label>
+                <textarea id="bench-models" rows="2" placeholder="e.g. gpt-4o-mini" prop:value=move || models.get() disabled=locked on:change=move |ev| models.set(event_target_value(&ev))></textarea>
+            </div>
             <div class="field">
                 <label for="bench-in-flight">"Items at once (empty: the concurrency of panel 2)"</label>
                 <input id="bench-in-flight" type="number" min="1" prop:value=move || in_flight.get() disabled=locked on:change=move |ev| in_flight.set(event_target_value(&ev)) />
