@@ -18,6 +18,23 @@ fn request_text(call: &ChatCall) -> String {
         .join("\n")
 }
 
+/// Benchmark view: choose `file`, the first `n` items, switch off `off` methods, optionally list
+/// models, and set the batch up.
+async fn set_up(b: &Browser, file: &str, n: usize, off: &[&str], models: Option<&str>) -> String {
+    b.click("#view-bench").await;
+    let select = b.wait_for("#bench-file", Duration::from_secs(10)).await;
+    select.select_by_value(file).await.expect("choose the file");
+    b.type_into("#bench-n", &n.to_string()).await;
+    for m in off {
+        b.click(&format!("#bench-method-{m}")).await;
+    }
+    if let Some(list) = models {
+        b.type_into("#bench-models", list).await;
+    }
+    b.click("#bench-create").await;
+    b.text("#bench-summary").await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_benchmark_survives_a_reload_and_scores_like_its_export() {
     if !enabled() {
@@ -42,15 +59,8 @@ async fn a_benchmark_survives_a_reload_and_scores_like_its_export() {
     b.open(&app.url()).await;
     b.type_into("#k", "2").await;
     b.type_into("#concurrency", "2").await;
-    b.click("#view-bench").await;
-    let file = b.wait_for("#bench-file", Duration::from_secs(10)).await;
-    file.select_by_value(GLOBALOPINION)
-        .await
-        .expect("choose the file");
-    b.type_into("#bench-n", "4").await;
-    b.click("#bench-method-prompting").await; // off: EthosAgents and vanilla
-    b.click("#bench-create").await;
-    let summary = b.text("#bench-summary").await;
+    // EthosAgents and vanilla.
+    let summary = set_up(&b, GLOBALOPINION, 4, &["prompting"], None).await;
     assert!(
         summary.contains("4 item(s) × 2") && summary.contains("8 task(s)"),
         "{summary}"
@@ -185,17 +195,14 @@ async fn a_benchmark_compares_two_models() {
     let b = Browser::start().await;
     b.open(&app.url()).await;
     b.type_into("#k", "2").await;
-    b.click("#view-bench").await;
-    let file = b.wait_for("#bench-file", Duration::from_secs(10)).await;
-    file.select_by_value(MORALCHOICE)
-        .await
-        .expect("choose the file");
-    b.type_into("#bench-n", "2").await;
-    b.click("#bench-method-vanilla").await;
-    b.click("#bench-method-prompting").await;
-    b.type_into("#bench-models", "model-a\nmodel-b").await;
-    b.click("#bench-create").await;
-    let summary = b.text("#bench-summary").await;
+    let summary = set_up(
+        &b,
+        MORALCHOICE,
+        2,
+        &["vanilla", "prompting"],
+        Some("model-a\nmodel-b"),
+    )
+    .await;
     assert!(
         summary.contains("× 2 models = 4 task(s)") && summary.contains("model-a, model-b"),
         "{summary}"
