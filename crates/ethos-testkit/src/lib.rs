@@ -18,6 +18,7 @@
 //! Control endpoints (also CORS-enabled): `GET /_control/stats`, `POST /_control/script`,
 //! `POST /_control/reset`, `GET|POST /_control/config`, `GET /_control/faults`.
 
+pub mod cli;
 pub mod fault;
 pub mod http;
 pub mod latency;
