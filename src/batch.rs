@@ -533,8 +533,10 @@ pub struct Arm {
     pub method: Method,
     pub model: usize,
     pub label: String,
-    /// `ethosagents`, or `ethosagents-1` for the second model.
+    /// `ethosagents`, or `ethosagents-1` for the second model (element ids).
     pub slug: String,
+    /// `ethosagents`, or `ethosagents.gpt-4o-mini` when models are compared (file names).
+    pub file_tag: String,
 }
 
 /// The arms of a batch: every model × every method.
@@ -550,6 +552,22 @@ pub fn arms(spec: &BatchSpec) -> Vec<Arm> {
                     method_slug(method).to_string()
                 } else {
                     format!("{}-{model}", method_slug(method))
+                },
+                file_tag: match spec.models.get(model) {
+                    Some(name) if spec.models.len() > 1 => {
+                        let safe: String = name
+                            .chars()
+                            .map(|c| {
+                                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                                    c
+                                } else {
+                                    '_'
+                                }
+                            })
+                            .collect();
+                        format!("{}.{safe}", method_slug(method))
+                    }
+                    _ => method_slug(method).to_string(),
                 },
             })
         })

@@ -237,7 +237,7 @@ async fn a_benchmark_compares_two_models() {
     );
     b.click("#bench-export-ethosagents-1").await;
     let path = b
-        .wait_download(".ethosagents-1.json", Duration::from_secs(20))
+        .wait_download(".ethosagents.model-b.json", Duration::from_secs(20))
         .await;
     let items = vital::load(
         &std::fs::read_to_string(&path).expect("export"),

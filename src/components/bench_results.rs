@@ -141,6 +141,8 @@ pub fn BenchResults() -> impl IntoView {
         // JS distance (natural log) is at most sqrt(ln 2) ≈ 0.8326; the rest are shares.
         let top = if lower { 0.8326 } else { 1.0 };
         let bar_h = 26.0;
+        // Room for the longest label (about 7 px per character at 12 px).
+        let left = 10.0 + 7.0 * rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(8) as f64;
         let height = 20.0 + bar_h * rows.len() as f64;
         let bars = rows
             .iter()
@@ -151,8 +153,8 @@ pub fn BenchResults() -> impl IntoView {
                 view! {
                     <g>
                         <text x="0" y=y + 16.0>{name.clone()}</text>
-                        <rect x="110" y=y + 4.0 width=w height="16" class="bar-model"></rect>
-                        <text x=115.0 + w y=y + 16.0>{f3(*v)}</text>
+                        <rect x=left y=y + 4.0 width=w height="16" class="bar-model"></rect>
+                        <text x=left + 5.0 + w y=y + 16.0>{f3(*v)}</text>
                     </g>
                 }
             })
@@ -167,7 +169,7 @@ pub fn BenchResults() -> impl IntoView {
         );
         Some(view! {
             <figure class="bench-chart">
-                <svg id="bench-chart" class="chart" viewBox=format!("0 0 460 {height}") role="img" aria-label=title.clone()>
+                <svg id="bench-chart" class="chart" viewBox=format!("0 0 {} {height}", left + 360.0) role="img" aria-label=title.clone()>
                     {bars}
                 </svg>
                 <figcaption class="muted small">{title}</figcaption>
@@ -250,7 +252,7 @@ pub fn BenchResults() -> impl IntoView {
                 .outcomes
                 .with_untracked(|o| engine::filled_file_model(items, o, arm.method, arm.model))
         });
-        let name = format!("{}.{}.json", batch.stem(), arm.slug);
+        let name = format!("{}.{}.json", batch.stem(), arm.file_tag);
         match serde_json::to_string_pretty(&json) {
             Ok(text) => match browser::download(&name, "application/json", &(text + "\n")) {
                 Ok(()) => ui.say(format!(
