@@ -102,11 +102,15 @@ impl<'de, T: InternallyTagged> Visitor<'de> for TaggedVisitor<T> {
         if tags.next().is_some() {
             return Err(de::Error::duplicate_field(T::TAG));
         }
-        let rest = entries
-            .iter()
-            .filter(|(k, _)| k != T::TAG)
-            .map(|(k, v)| (k.as_str(), v));
-        reparse(std::iter::once((T::TAG, tag)).chain(rest))
+        let mut text = String::with_capacity(256);
+        text.push('{');
+        push_entry(&mut text, T::TAG, tag);
+        for (key, value) in entries.iter().filter(|(k, _)| k != T::TAG) {
+            text.push(',');
+            push_entry(&mut text, key, value);
+        }
+        text.push('}');
+        serde_json::from_str(&text).map_err(json_error)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
@@ -118,22 +122,10 @@ impl<'de, T: InternallyTagged> Visitor<'de> for TaggedVisitor<T> {
     }
 }
 
-/// Parse `T` from the JSON object with these entries in this order (the slow paths, once the
-/// tag is known: the reordered text goes through the fast path).
-fn reparse<'a, T: DeserializeOwned, E: de::Error>(
-    entries: impl Iterator<Item = (&'a str, &'a Value)>,
-) -> Result<T, E> {
-    let mut text = String::from("{");
-    for (i, (key, value)) in entries.enumerate() {
-        if i > 0 {
-            text.push(',');
-        }
-        text.push_str(&Value::from(key).to_string());
-        text.push(':');
-        text.push_str(&value.to_string());
-    }
-    text.push('}');
-    serde_json::from_str(&text).map_err(json_error)
+fn push_entry(text: &mut String, key: &str, value: &Value) {
+    text.push_str(&Value::from(key).to_string());
+    text.push(':');
+    text.push_str(&value.to_string());
 }
 
 /// A `serde_json` error from the reordered text, without its position in that text (the outer
@@ -338,8 +330,17 @@ impl<'de, T: AdjacentlyTagged> Visitor<'de> for AdjacentVisitor<T> {
                 match next_relevant::<A, T>(&mut map)? {
                     Some(Adjacent::Tag) => {
                         let index = map.next_value_seed(VariantSeed(T::VARIANTS))?;
-                        let name = Value::from(T::VARIANTS.get(index).copied().unwrap_or_default());
-                        let value = reparse([(T::TAG, &name), (T::CONTENT, &content)].into_iter())?;
+                        let mut text = String::with_capacity(64);
+                        text.push('{');
+                        push_entry(
+                            &mut text,
+                            T::TAG,
+                            &Value::from(T::VARIANTS.get(index).copied().unwrap_or_default()),
+                        );
+                        text.push(',');
+                        push_entry(&mut text, T::CONTENT, &content);
+                        text.push('}');
+                        let value = serde_json::from_str(&text).map_err(json_error)?;
                         no_more(&mut map, value)
                     }
                     Some(Adjacent::Content) => Err(de::Error::duplicate_field(T::CONTENT)),
