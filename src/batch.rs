@@ -74,8 +74,9 @@ pub struct Live {
 impl Live {
     fn advance(&mut self, now: f64) {
         if self.last_change_ms > 0.0 {
-            self.busy_integral +=
-                f64::from(self.calls_in_flight) * (now - self.last_change_ms).max(0.0);
+            // Calls started by the pipeline, at most the client's limit (more wait for a slot).
+            self.busy_integral += f64::from(self.calls_in_flight.min(self.limit))
+                * (now - self.last_change_ms).max(0.0);
         }
         self.last_change_ms = now;
     }
@@ -94,7 +95,9 @@ impl Live {
             }
     }
 
-    /// Share of the call slots (the concurrency limit) busy since the start, 0..1.
+    /// Share of the call slots (the concurrency limit) busy since the start, 0..1, as the app
+    /// sees it: a call counts from its start in the pipeline, so one waiting for a slot of the
+    /// client counts too (the latency benchmark measures the server's view).
     pub fn busy_share(&self, now: f64) -> Option<f64> {
         let now = if self.ended_ms > 0.0 {
             self.ended_ms
@@ -105,7 +108,8 @@ impl Live {
         if self.started_ms <= 0.0 || span <= 0.0 || self.limit == 0 {
             return None;
         }
-        let pending = f64::from(self.calls_in_flight) * (now - self.last_change_ms).max(0.0);
+        let pending =
+            f64::from(self.calls_in_flight.min(self.limit)) * (now - self.last_change_ms).max(0.0);
         Some(((self.busy_integral + pending) / (span * f64::from(self.limit))).clamp(0.0, 1.0))
     }
 }
