@@ -178,6 +178,24 @@ impl Observer for UiObserver {
     }
 }
 
+/// "Distributional · #C_001 · done · <title>": a saved run in the list.
+fn saved_line(r: &RunRecord) -> String {
+    let status = match &r.status {
+        RunStatus::Done => "done",
+        RunStatus::Failed { .. } => "failed",
+        RunStatus::Cancelled => "cancelled",
+        RunStatus::Running => "running",
+        RunStatus::Partial => "partial",
+        RunStatus::NotStarted => "not started",
+    };
+    let title: String = r.item.title().chars().take(90).collect();
+    format!(
+        "{} · #{} · {status} · {title}",
+        r.mode().label(),
+        r.item.id()
+    )
+}
+
 fn new_id() -> String {
     format!("{}", browser::now_ms() as u64)
 }
@@ -190,12 +208,6 @@ pub fn id_for(record: &RunRecord) -> String {
     } else {
         new_id()
     }
-}
-
-/// One saved run as listed: its id and either the record or why it could not be read.
-pub struct SavedEntry {
-    pub id: String,
-    pub record: Result<RunRecord, String>,
 }
 
 impl Session {
@@ -333,16 +345,43 @@ impl Session {
     }
 
     /// All saved runs, newest first. A corrupted entry is returned as an error, never a panic.
-    pub fn saved() -> Vec<SavedEntry> {
-        Self::saved_ids()
-            .into_iter()
-            .map(|id| {
-                let record = browser::get(Area::Local, &format!("{RUN_PREFIX}{id}"))
-                    .ok_or_else(|| "missing".to_string())
-                    .and_then(|t| RunRecord::from_json(&t).map_err(|e| e.to_string()));
-                SavedEntry { id, record }
-            })
-            .collect()
+    /// One saved run, read and parsed.
+    pub fn load_saved(id: &str) -> Option<Result<RunRecord, String>> {
+        let text = browser::get(Area::Local, &format!("{RUN_PREFIX}{id}"))?;
+        Some(RunRecord::from_json(&text).map_err(|e| e.to_string()))
+    }
+
+    /// The saved runs' list lines, newest first. A record is parsed again only when its stored
+    /// text changed (length and tail), so refreshing the list after every save stays cheap
+    /// however many runs are kept.
+    pub fn saved_lines() -> Vec<(String, Result<String, String>)> {
+        thread_local! {
+            static CACHE: std::cell::RefCell<HashMap<String, (usize, String, Result<String, String>)>> =
+                std::cell::RefCell::new(HashMap::new());
+        }
+        let ids = Self::saved_ids();
+        CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            cache.retain(|id, _| ids.contains(id));
+            ids.into_iter()
+                .map(|id| {
+                    let Some(text) = browser::get(Area::Local, &format!("{RUN_PREFIX}{id}")) else {
+                        return (id, Err("missing".to_string()));
+                    };
+                    let tail: String = text.chars().rev().take(256).collect();
+                    if let Some((len, t, line)) = cache.get(&id) {
+                        if *len == text.len() && *t == tail {
+                            return (id, line.clone());
+                        }
+                    }
+                    let line = RunRecord::from_json(&text)
+                        .map(|r| saved_line(&r))
+                        .map_err(|e| e.to_string());
+                    cache.insert(id.clone(), (text.len(), tail, line.clone()));
+                    (id, line)
+                })
+                .collect()
+        })
     }
 
     pub fn saved_baselines(id: &str) -> Vec<RunRecord> {

@@ -1,6 +1,5 @@
 use crate::session::{session, Session};
 use crate::state::ui;
-use ethos_engine::record::RunStatus;
 use leptos::prelude::*;
 
 /// Runs saved on this device (newest first). A corrupted entry is skipped with a notice.
@@ -9,33 +8,7 @@ pub fn SavedRuns() -> impl IntoView {
     let (ui, session) = (ui(), session());
     let entries = Memo::new(move |_| {
         session.saved_version.track();
-        Session::saved()
-            .into_iter()
-            .map(|e| match e.record {
-                Ok(r) => {
-                    let status = match &r.status {
-                        RunStatus::Done => "done".to_string(),
-                        RunStatus::Failed { .. } => "failed".into(),
-                        RunStatus::Cancelled => "cancelled".into(),
-                        RunStatus::Running => "running".into(),
-                        RunStatus::Partial => "partial".into(),
-                        RunStatus::NotStarted => "not started".into(),
-                    };
-                    let title: String = r.item.title().chars().take(90).collect();
-                    (
-                        e.id,
-                        Ok(format!(
-                            "{} · #{} · {} · {}",
-                            r.mode().label(),
-                            r.item.id(),
-                            status,
-                            title
-                        )),
-                    )
-                }
-                Err(err) => (e.id, Err(err)),
-            })
-            .collect::<Vec<_>>()
+        Session::saved_lines()
     });
     let bad = move || entries.with(|e| e.iter().filter(|(_, r)| r.is_err()).count());
     view! {
@@ -64,7 +37,7 @@ pub fn SavedRuns() -> impl IntoView {
                                     type="button"
                                     class="open-run"
                                     on:click=move |_| {
-                                        if let Some(Ok(r)) = Session::saved().into_iter().find(|e| e.id == open_id).map(|e| e.record) {
+                                        if let Some(Ok(r)) = Session::load_saved(&open_id) {
                                             session.open(ui, r, Session::saved_baselines(&open_id), open_id.clone());
                                             ui.say("Saved run opened.");
                                         }
