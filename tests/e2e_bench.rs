@@ -247,4 +247,34 @@ async fn a_benchmark_compares_two_models() {
     assert_eq!(items.len(), 2);
     b.screenshot_at("#bench-panel", "bench-two-models").await;
     b.close().await;
+
+    // The same page on a 320 px phone: nothing overflows sideways (wide tables scroll in place).
+    let phone = Browser::start_sized(320, 700).await;
+    phone.open(&app.url()).await;
+    phone.type_into("#k", "2").await;
+    set_up(
+        &phone,
+        MORALCHOICE,
+        2,
+        &["prompting"],
+        Some("model-a\nmodel-b"),
+    )
+    .await;
+    phone.click("#bench-start").await;
+    phone
+        .wait_js(
+            "document.querySelector('#bench-counts').dataset.state === 'done'",
+            Duration::from_secs(60),
+            "the phone's batch to finish",
+        )
+        .await;
+    let overflow = phone
+        .js("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        .await;
+    assert!(
+        overflow.as_i64().unwrap_or(999) <= 0,
+        "horizontal overflow at 320 px: {overflow}"
+    );
+    phone.screenshot_at("#bench-results", "bench-320").await;
+    phone.close().await;
 }
