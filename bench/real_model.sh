@@ -19,8 +19,8 @@ ethos="${CARGO_TARGET_DIR:-$ETHOS_ROOT/target}/release/ethos"
 
 echo
 echo "## Real model (SmolLM2-135M-Instruct Q4_1, llama.cpp, first $n items per file, k = $k)"
-echo "| file (mode) | method | items done | calls / item | prompt tokens / item | completion tokens / item |"
-echo "|---|---|---:|---:|---:|---:|"
+echo "| file (mode) | method | items done | failed | calls / item | prompt tokens / item | completion tokens / item |"
+echo "|---|---|---:|---:|---:|---:|---:|"
 for file in vital_distributional_moralchoice.json vital_distributional_globalopinionqa.json \
             vital_steerable_opinionqa.json vital_overton_valuekaleidoscope.json; do
   stem="${file%.json}"
@@ -39,6 +39,7 @@ summary = json.loads(text[-1]) if text else {}
 for method, r in summary.get("results", {}).items():
     done = r.get("done", 0)
     per = lambda key: f"{r.get(key, 0) / done:.1f}" if done else "—"
-    print(f"| {name} | {method} | {done} | {per('calls')} | {per('prompt_tokens')} | {per('completion_tokens')} |")
+    # Per finished item; the calls and tokens of failed tasks are included (they were spent).
+    print(f"| {name} | {method} | {done} | {r.get('failed', 0)} | {per('calls')} | {per('prompt_tokens')} | {per('completion_tokens')} |")
 PY
 done
