@@ -506,7 +506,8 @@ impl Batch {
         let item = self.items.with_untracked(|i| i.get(task.item).cloned())?;
         let cache = self.cache.get_value();
         let clock = browser::now_ms;
-        let rec = batch::replay(&item, &spec, task, &cache, &clock).await;
+        let model = crate::connection::AppModel::Local(None);
+        let rec = batch::replay(&model, &item, &spec, task, &cache, &clock).await;
         self.records.update_value(|m| {
             m.insert(task, rec.clone());
         });

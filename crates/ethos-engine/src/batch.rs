@@ -251,6 +251,8 @@ pub struct CachedModel<'a, M> {
     seen: RefCell<HashMap<String, u32>>,
     hits: Cell<u32>,
     fresh: Cell<u32>,
+    /// Answer only from the cache: a miss is an error, the model is never called (replays).
+    offline: bool,
 }
 
 impl<'a, M> CachedModel<'a, M> {
@@ -268,7 +270,14 @@ impl<'a, M> CachedModel<'a, M> {
             seen: RefCell::new(HashMap::new()),
             hits: Cell::new(0),
             fresh: Cell::new(0),
+            offline: false,
         }
+    }
+
+    /// Never call the model: a request not in the cache fails with a message that says so.
+    pub fn offline(mut self) -> Self {
+        self.offline = true;
+        self
     }
     /// Calls answered from the cache.
     pub fn hits(&self) -> u32 {
@@ -307,6 +316,11 @@ impl<M: ChatModel> ChatModel for CachedModel<'_, M> {
                 on_delta(&resp.text);
             }
             return Ok(resp);
+        }
+        if self.offline {
+            return Err(ChatError::Other(
+                "this call had not finished when the batch stopped, so it was not kept".into(),
+            ));
         }
         let resp = self.inner.chat(req, on_delta).await?;
         self.fresh.set(self.fresh.get() + 1);
@@ -577,34 +591,21 @@ impl<M: ChatModel> BatchRun<'_, M> {
     }
 }
 
-/// A model with no provider: every call must come from the cache.
-struct Offline;
-
-impl ChatModel for Offline {
-    async fn chat(
-        &self,
-        _req: &ChatRequest,
-        _on_delta: &mut dyn FnMut(&str),
-    ) -> Result<ChatResponse, ChatError> {
-        Err(ChatError::Other(
-            "this call had not finished when the batch stopped, so it was not kept".into(),
-        ))
-    }
-}
-
 /// Rebuild the full run record of a task (every prompt and reply) from the cache, making no
-/// call: the drill-down into a batch item after a reload. Calls that were never stored show up
+/// call (`model` is only there for its type): the drill-down into a batch item after a reload. Calls that were never stored show up
 /// as failed with a message that says so.
-pub async fn replay(
+pub async fn replay<M: ChatModel>(
+    model: &M,
     item: &Item,
     spec: &BatchSpec,
     task: Task,
     cache: &RefCell<CallCache>,
     clock: &dyn Clock,
 ) -> RunRecord {
+    // `model` is never called (offline); taking the batch's own model type keeps one compiled
+    // copy of the pipeline for runs and replays.
     let noop = |_: &str, _: &ChatResponse| {};
-    let offline = Offline;
-    let model = CachedModel::new(&offline, cache, spec.scope(item, task), &noop);
+    let model = CachedModel::new(model, cache, spec.scope(item, task), &noop).offline();
     let record = SharedRecord::new(RunRecord::new(
         item.clone(),
         spec.settings_for(task.model),

@@ -498,6 +498,7 @@ fn a_resumed_batch_repeats_no_finished_call() {
     let cache = cache.into_inner();
     let cache = RefCell::new(cache);
     let rec = block_on(batch::replay(
+        &BadKey,
         &items[1],
         &spec,
         TASK1,
@@ -510,6 +511,7 @@ fn a_resumed_batch_repeats_no_finished_call() {
     assert!(rec.calls.iter().all(|c| c.is_ok()));
     let empty = RefCell::new(CallCache::new());
     let rec = block_on(batch::replay(
+        &BadKey,
         &items[1],
         &spec,
         TASK1,
@@ -667,7 +669,14 @@ fn a_batch_compares_models() {
         method: Method::EthosAgents,
         model: 1,
     };
-    let rec = block_on(batch::replay(&items[0], &spec, task, &cache, &Ticks::new()));
+    let rec = block_on(batch::replay(
+        &BadKey,
+        &items[0],
+        &spec,
+        task,
+        &cache,
+        &Ticks::new(),
+    ));
     assert_eq!(rec.settings.models.comments, "model-b");
     assert!(
         rec.result.is_some() && rec.calls.iter().all(|c| c.is_ok()),
