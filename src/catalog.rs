@@ -42,7 +42,7 @@ impl Catalog {
             attributes.clear();
         }
         attributes
-            .sort_by(|a, b| attribute_label(source, &a.0).cmp(&attribute_label(source, &b.0)));
+            .sort_unstable_by(|a, b| attribute_label(source, &a.0).cmp(&attribute_label(source, &b.0)));
         Self {
             source,
             name,

@@ -335,7 +335,7 @@ impl Session {
             .into_iter()
             .filter_map(|k| k.strip_prefix(RUN_PREFIX).map(str::to_string))
             .collect();
-        ids.sort_by(|a, b| {
+        ids.sort_unstable_by(|a, b| {
             b.parse::<u64>()
                 .unwrap_or(0)
                 .cmp(&a.parse::<u64>().unwrap_or(0))

@@ -260,7 +260,7 @@ pub fn BenchSetup() -> impl IntoView {
                                             v.retain(|x| *x != m);
                                             if on {
                                                 v.push(m);
-                                                v.sort_by_key(|x| METHODS.iter().position(|y| y == x));
+                                                v.sort_unstable_by_key(|x| METHODS.iter().position(|y| y == x));
                                             }
                                         });
                                     }

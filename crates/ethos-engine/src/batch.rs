@@ -197,7 +197,7 @@ impl CallCache {
     /// One JSON line per entry: `{"key": …, "response": …}`.
     pub fn to_jsonl(&self) -> String {
         let mut keys: Vec<&String> = self.entries.keys().collect();
-        keys.sort();
+        keys.sort_unstable();
         let mut out = String::new();
         for k in keys {
             if let Some(line) = self.entries.get(k).and_then(|r| entry_line(k, r)) {
@@ -681,7 +681,7 @@ fn latest(outcomes: &[Outcome], method: Method, model: usize) -> Vec<&Outcome> {
         by_item.insert(o.task.item, o);
     }
     let mut v: Vec<&Outcome> = by_item.into_values().collect();
-    v.sort_by_key(|o| o.task.item);
+    v.sort_unstable_by_key(|o| o.task.item);
     v
 }
 

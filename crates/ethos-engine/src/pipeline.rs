@@ -895,7 +895,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
             .into_iter()
             .filter_map(|(i, r)| r.err().map(|e| (i, e)))
             .collect();
-        failed.sort_by_key(|(i, _)| *i);
+        failed.sort_unstable_by_key(|(i, _)| *i);
         if failed.is_empty() {
             Ok(())
         } else {
@@ -1144,7 +1144,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                             .buffer_unordered(settings.concurrency.max(1))
                             .collect()
                             .await;
-                    outcomes.sort_by_key(|(j, _)| *j);
+                    outcomes.sort_unstable_by_key(|(j, _)| *j);
                     let mut failed = Vec::new();
                     let mut reads = Vec::new();
                     for (j, o) in outcomes {

@@ -152,7 +152,7 @@ pub fn parse_models(body: &[u8]) -> Result<Vec<String>, ChatError> {
         })
         .filter(|s| !s.trim().is_empty())
         .collect();
-    ids.sort();
+    ids.sort_unstable();
     ids.dedup();
     Ok(ids)
 }
