@@ -10,3 +10,4 @@ cargo bench -p ethos-app --bench app
 cargo bench -p ethos-app --bench perf
 cargo bench -p ethos-app --bench batch
 bench/real_model.sh
+cargo bench -p ethos-app --bench local_ui

@@ -1,0 +1,99 @@
+//! The page's main thread while the in-tab model works: the release app in headless Chromium
+//! loads SmolLM2-135M (served beside the page) into its Web Worker and runs a Distributional
+//! MoralChoice item (k = 3); a PerformanceObserver records every long task (≥ 50 ms) from the
+//! Load click to the result. Target: the longest task ≤ 50 ms.
+//!
+//! `cargo bench -p ethos-app --bench local_ui` (bench/run.sh runs it). Needs `dist/` with
+//! `local-model/` (trunk build) and the GGUF (`scripts/llama-server.sh model`).
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+#[cfg(not(target_arch = "wasm32"))]
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    use std::time::Duration;
+    use support::*;
+    const GGUF: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+    let cache = std::env::var("ETHOS_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/ethos-agents")
+        });
+    let path = cache.join("smollm2-0.1.2").join(GGUF);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run `scripts/llama-server.sh model`)",
+            path.display()
+        )
+    });
+    let server = StaticServer::start(&dist()).await;
+    server.hide_file("ethos-config.json");
+    server.set_file(&format!("models/{GGUF}"), "application/octet-stream", bytes);
+    let b = Browser::start().await;
+    b.open(&server.url()).await;
+    // No server and no key: "In this browser" is the default provider.
+    b.wait_js(
+        "document.querySelector('#preset').value === 'local'",
+        Duration::from_secs(30),
+        "the in-browser preset",
+    )
+    .await;
+    b.js("(() => { window.__lt = []; new PerformanceObserver(l => { for (const e of l.getEntries()) window.__lt.push([e.startTime, e.duration]); }).observe({type: 'longtask'}); return true; })()").await;
+    // The observer must see a long task at all: an 80 ms busy loop on the main thread.
+    b.js("(() => { const t = performance.now(); while (performance.now() - t < 80) {} return true; })()").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let probe = b.js("window.__lt.length").await.as_u64().unwrap_or(0);
+    assert!(
+        probe >= 1,
+        "this browser does not report long tasks; the figure would mean nothing"
+    );
+    b.js("(() => { window.__lt = []; window.__t0 = performance.now(); return true; })()")
+        .await;
+    b.click("#local-load").await;
+    b.wait_js("document.querySelector('#local-status[data-loaded=\"true\"]') !== null || document.querySelector('#local-status.error') !== null", Duration::from_secs(600), "the model to load").await;
+    let loaded_ms = b
+        .js("performance.now() - window.__t0")
+        .await
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    b.choose_file(MORALCHOICE).await;
+    b.pick_item(0).await;
+    b.type_into("#k", "3").await;
+    b.type_into("#max-perspectives", "400").await;
+    b.type_into("#max-comments", "48").await;
+    b.type_into("#max-short", "8").await;
+    b.js("(() => { window.__t1 = performance.now(); return true; })()")
+        .await;
+    b.run_and_wait("#js-distance", Duration::from_secs(1200))
+        .await;
+    let v = b.js("[performance.now() - window.__t1, window.__lt.filter(x => x[0] >= window.__t0), window.__t1 - window.__t0]").await;
+    let run_ms = v[0].as_f64().unwrap_or(f64::NAN);
+    let tasks: Vec<(f64, f64)> = v[1]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| Some((x[0].as_f64()?, x[1].as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let t1 = v[2].as_f64().unwrap_or(0.0);
+    let during_load: Vec<f64> = tasks.iter().filter(|(s, _)| *s < t1).map(|t| t.1).collect();
+    let during_run: Vec<f64> = tasks
+        .iter()
+        .filter(|(s, _)| *s >= t1)
+        .map(|t| t.1)
+        .collect();
+    let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    b.close().await;
+    println!("\n## Main thread while the in-tab model works (SmolLM2-135M Q4_1, Distributional item, k = 3)");
+    println!("| phase | duration | long tasks (≥ 50 ms) | longest | target | ratio |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    println!("| load and set-up (download from the page server, parse, build; pick the item) | {:.1} s | {} | {:.0} ms | ≤ 50 ms | {:.2} |", loaded_ms / 1000.0, during_load.len(), max(&during_load), max(&during_load) / 50.0);
+    println!("| run (every generation and the distribution reads) | {:.1} s | {} | {:.0} ms | ≤ 50 ms | {:.2} |", run_ms / 1000.0, during_run.len(), max(&during_run), max(&during_run) / 50.0);
+}
