@@ -46,7 +46,7 @@ async fn main() {
     .await;
     b.js("(() => { window.__lt = []; new PerformanceObserver(l => { for (const e of l.getEntries()) window.__lt.push([e.startTime, e.duration]); }).observe({type: 'longtask'}); return true; })()").await;
     // The observer must see a long task at all: an 80 ms busy loop on the main thread.
-    b.js("(() => { const t = performance.now(); while (performance.now() - t < 80) {} return true; })()").await;
+    b.js("(() => { setTimeout(() => { const end = performance.now() + 80; while (performance.now() < end) {} }, 0); return true; })()").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let probe = b.js("window.__lt.length").await.as_u64().unwrap_or(0);
     assert!(
