@@ -278,3 +278,104 @@ async fn a_benchmark_compares_two_models() {
     phone.screenshot_at("#bench-results", "bench-320").await;
     phone.close().await;
 }
+
+/// The judge's reply: a score per statement ("exactly N numbers"), the first ones covered.
+fn judged(call: &ChatCall) -> ethos_testkit::OkReply {
+    let prompt: String = call
+        .messages
+        .iter()
+        .map(|(_, t)| t.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    if prompt.contains("You check which ideas a text covers") {
+        let n: usize = prompt
+            .split("exactly ")
+            .nth(1)
+            .and_then(|t| t.split_whitespace().next())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(1);
+        let scores: Vec<String> = (0..n)
+            .map(|i| if i == 0 { "0.9".into() } else { "0.1".into() })
+            .collect();
+        return ethos_testkit::OkReply {
+            texts: vec![format!("{{\"scores\": [{}]}}", scores.join(", "))],
+            ..Default::default()
+        };
+    }
+    ethos_testkit::latency::ethos_reply(call)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overton_benchmark_is_scored_by_the_judge() {
+    if !enabled() {
+        return;
+    }
+    let server = FaultServer::start().expect("test LLM server");
+    server.set_responder(judged);
+    let app = app_pointing_at(&server.base_url(), "fault-server-model").await;
+    let b = Browser::start().await;
+    b.open(&app.url()).await;
+    b.type_into("#k", "2").await;
+    b.click("#view-bench").await;
+    let select = b.wait_for("#bench-file", Duration::from_secs(10)).await;
+    select
+        .select_by_value(OVERTON)
+        .await
+        .expect("choose the file");
+    b.click("#bench-judge").await;
+    let summary = set_up(&b, OVERTON, 2, &["prompting"], None).await;
+    assert!(summary.contains("judged"), "{summary}");
+    b.click("#bench-start").await;
+    b.wait_js(
+        "document.querySelector('#bench-counts').dataset.state === 'done'",
+        Duration::from_secs(60),
+        "the batch to finish",
+    )
+    .await;
+    let counts = b.bench_counts().await;
+    assert_eq!(
+        (
+            counts.get("done").map(String::as_str),
+            counts.get("failed").map(String::as_str)
+        ),
+        (Some("4"), Some("0")),
+        "{counts:?}"
+    );
+    // Each item's judged coverage is the mean of its statements' scores (0.9 for the first, 0.1 for
+    // the rest); the table shows the share above 0.33 and the mean.
+    let cell = b
+        .text("#bench-results tr[data-method='ethosagents'] .coverage")
+        .await;
+    assert!(cell.ends_with('%'), "coverage accuracy shown: {cell}");
+    let rows = b.count("#bench-results tbody tr").await;
+    assert_eq!(rows, 2);
+    // The expected mean from the file: (0.9 + 0.1 (n − 1)) / n per item with n statements.
+    let text =
+        std::fs::read_to_string(dist().join("vital").join(OVERTON)).expect("the shipped file");
+    let items = vital::load(&text, Some(Source::OvertonValueKaleidoscope)).expect("loads");
+    let expected: f64 = items
+        .iter()
+        .take(2)
+        .map(|i| match i {
+            Item::Overton(o) => {
+                let n = o.vrd.len() as f64;
+                (0.9 + 0.1 * (n - 1.0)) / n
+            }
+            _ => f64::NAN,
+        })
+        .sum::<f64>()
+        / 2.0;
+    let mean: f64 = b
+        .text("#bench-results tr[data-method='ethosagents'] td:nth-of-type(5)")
+        .await
+        .trim()
+        .parse()
+        .expect("mean coverage");
+    assert!(
+        (mean - expected).abs() < 5e-4,
+        "mean coverage {mean}, expected {expected:.3}"
+    );
+    b.screenshot_at("#bench-panel", "bench-overton-judged")
+        .await;
+    b.close().await;
+}
