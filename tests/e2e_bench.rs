@@ -35,6 +35,17 @@ async fn set_up(b: &Browser, file: &str, n: usize, off: &[&str], models: Option<
     b.text("#bench-summary").await
 }
 
+/// Start the batch and wait until it is done.
+async fn run_to_the_end(b: &Browser) {
+    b.click("#bench-start").await;
+    b.wait_js(
+        "document.querySelector('#bench-counts').dataset.state === 'done'",
+        Duration::from_secs(120),
+        "the batch to finish",
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_benchmark_survives_a_reload_and_scores_like_its_export() {
     if !enabled() {
@@ -99,13 +110,7 @@ async fn a_benchmark_survives_a_reload_and_scores_like_its_export() {
     );
     let calls_before_resume = seen.lock().map(|v| v.len()).unwrap_or(0);
 
-    b.click("#bench-start").await;
-    b.wait_js(
-        "document.querySelector('#bench-counts').dataset.state === 'done'",
-        Duration::from_secs(120),
-        "the batch to finish",
-    )
-    .await;
+    run_to_the_end(&b).await;
     let end = b.bench_counts().await;
     assert_eq!(end.get("done").map(String::as_str), Some("8"), "{end:?}");
     assert_eq!(end.get("failed").map(String::as_str), Some("0"), "{end:?}");
@@ -207,13 +212,7 @@ async fn a_benchmark_compares_two_models() {
         summary.contains("× 2 models = 4 task(s)") && summary.contains("model-a, model-b"),
         "{summary}"
     );
-    b.click("#bench-start").await;
-    b.wait_js(
-        "document.querySelector('#bench-counts').dataset.state === 'done'",
-        Duration::from_secs(60),
-        "the batch to finish",
-    )
-    .await;
+    run_to_the_end(&b).await;
     let stats = server.stats();
     // Each model runs every stage of its tasks: 2 items × (1 + 2 + 2) calls.
     assert_eq!(
@@ -260,14 +259,7 @@ async fn a_benchmark_compares_two_models() {
         Some("model-a\nmodel-b"),
     )
     .await;
-    phone.click("#bench-start").await;
-    phone
-        .wait_js(
-            "document.querySelector('#bench-counts').dataset.state === 'done'",
-            Duration::from_secs(60),
-            "the phone's batch to finish",
-        )
-        .await;
+    run_to_the_end(&phone).await;
     let overflow = phone
         .js("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         .await;
@@ -325,13 +317,7 @@ async fn an_overton_benchmark_is_scored_by_the_judge() {
     b.click("#bench-judge").await;
     let summary = set_up(&b, OVERTON, 2, &["prompting"], None).await;
     assert!(summary.contains("judged"), "{summary}");
-    b.click("#bench-start").await;
-    b.wait_js(
-        "document.querySelector('#bench-counts').dataset.state === 'done'",
-        Duration::from_secs(60),
-        "the batch to finish",
-    )
-    .await;
+    run_to_the_end(&b).await;
     let counts = b.bench_counts().await;
     assert_eq!(
         (
