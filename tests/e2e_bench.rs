@@ -76,6 +76,9 @@ async fn a_benchmark_survives_a_reload_and_scores_like_its_export() {
         summary.contains("4 item(s) × 2") && summary.contains("8 task(s)"),
         "{summary}"
     );
+    // Before Start: what it will cost (EthosAgents k = 2: 5 calls per item; vanilla: 1).
+    let estimate = b.text("#bench-estimate").await;
+    assert!(estimate.contains("8 task(s) to run: about 24 calls"), "{estimate}");
 
     b.click("#bench-start").await;
     b.wait_js(

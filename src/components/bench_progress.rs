@@ -95,6 +95,31 @@ pub fn BenchProgress() -> impl IntoView {
             clock(elapsed)
         )
     };
+    // What the tasks still to run will cost, before pressing Start (tokens: rough for prompts,
+    // upper bounds for output).
+    let estimate = move || {
+        let spec = batch.spec.get()?;
+        let all = batch.all_tasks();
+        let todo = batch.outcomes.with(|o| engine::pending(&all, o));
+        if todo.is_empty() {
+            return None;
+        }
+        let (mut calls, mut prompt, mut out) = (0usize, 0usize, 0usize);
+        batch.items.with(|items| {
+            for t in &todo {
+                if let Some(item) = items.get(t.item) {
+                    let e = ethos_engine::estimate::estimate_method(item, &spec.settings_for(t.model), t.method);
+                    calls += e.calls;
+                    prompt += e.prompt_tokens;
+                    out += e.max_output_tokens;
+                }
+            }
+        });
+        Some(format!(
+            "{} task(s) to run: about {calls} calls, roughly {prompt} prompt tokens and at most {out} output tokens.",
+            todo.len()
+        ))
+    };
     let busy = move || {
         let t = now.get();
         batch.live.with(|l| l.busy_share(t))
@@ -112,6 +137,7 @@ pub fn BenchProgress() -> impl IntoView {
                     "Cancel"
                 </button>
             </div>
+            {move || estimate().map(|e| view! { <p class="muted small" id="bench-estimate">{e}</p> })}
             <progress
                 id="bench-progress"
                 class="progress"

@@ -1,7 +1,7 @@
 //! A pre-run estimate of calls and tokens (upper bounds for output, rough for prompts: about
 //! four characters per token). Shown before Run so a user knows what a run will cost.
 
-use crate::settings::{DistSetting, RunSettings};
+use crate::settings::{DistSetting, Method, RunSettings};
 use crate::vital::{Item, Mode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,10 +76,87 @@ pub fn estimate(item: &Item, s: &RunSettings) -> Estimate {
     }
 }
 
+/// The estimate for one method: the pipeline, or a baseline (one call on stage-3 decoding).
+pub fn estimate_method(item: &Item, s: &RunSettings, method: Method) -> Estimate {
+    if method == Method::EthosAgents {
+        return estimate(item, s);
+    }
+    let t = &s.templates;
+    let input = item.perspective_input().chars().count();
+    let template = match (method, item.mode()) {
+        (Method::Vanilla, _) => t.vanilla.len(),
+        (_, Mode::Overton) => t.prompting_overton.len(),
+        (_, Mode::SteerableValue) => t.prompting_value.len(),
+        (_, Mode::SteerableGroup) => t.prompting_group.len(),
+        (_, Mode::Distributional) => t.prompting_distribution.len() + t.prompting_country.len(),
+    };
+    let out = if item.mode() == Mode::Overton {
+        s.decoding.overton.max_tokens
+    } else {
+        s.decoding.short.max_tokens
+    };
+    Estimate {
+        calls: 1,
+        sequential: 1,
+        prompt_tokens: tokens(template + input),
+        max_output_tokens: out as usize,
+    }
+}
+
+/// The sum over a batch: every item under every method (and model, `models` times). `sequential`
+/// is the longest critical path of one item.
+pub fn estimate_batch<'a>(
+    items: impl IntoIterator<Item = &'a Item>,
+    s: &RunSettings,
+    methods: &[Method],
+    models: usize,
+) -> Estimate {
+    let mut total = Estimate {
+        calls: 0,
+        sequential: 0,
+        prompt_tokens: 0,
+        max_output_tokens: 0,
+    };
+    for item in items {
+        for &m in methods {
+            let e = estimate_method(item, s, m);
+            total.calls += e.calls * models;
+            total.prompt_tokens += e.prompt_tokens * models;
+            total.max_output_tokens += e.max_output_tokens * models;
+            total.sequential = total.sequential.max(e.sequential);
+        }
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::vital::{self, Source};
+
+    #[test]
+    fn a_batch_estimate_adds_methods_items_and_models() {
+        let a =
+            Item::custom("a", "Share records?", &["Yes".into(), "No".into()], None).expect("item");
+        let b = Item::custom("b", "Tell the family?", &["Yes".into(), "No".into()], None)
+            .expect("item");
+        let mut s = RunSettings::with_model("m");
+        s.k = 4;
+        let one = estimate(&a, &s);
+        let vanilla = estimate_method(&a, &s, Method::Vanilla);
+        assert_eq!((vanilla.calls, vanilla.sequential), (1, 1));
+        assert_eq!(
+            vanilla.max_output_tokens,
+            s.decoding.short.max_tokens as usize
+        );
+        assert!(vanilla.prompt_tokens > 0 && vanilla.prompt_tokens < one.prompt_tokens);
+        let methods = [Method::EthosAgents, Method::Vanilla, Method::Prompting];
+        let total = estimate_batch([&a, &b], &s, &methods, 2);
+        assert_eq!(total.calls, 2 * 2 * (1 + 4 + 4 + 1 + 1));
+        assert_eq!(total.sequential, one.sequential);
+        let single = estimate_batch([&a], &s, &[Method::EthosAgents], 1);
+        assert_eq!(single, one);
+    }
 
     #[test]
     fn estimates_count_calls_per_mode() {
