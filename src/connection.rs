@@ -410,8 +410,12 @@ impl Conn {
     pub fn choose_preset(&self, id: &str) {
         self.preset.set(id.to_string());
         if id == LOCAL_PRESET {
-            // One worker computes one thing at a time; the model name comes from the file.
-            self.settings.update(|s| s.concurrency = 1);
+            // One worker computes one thing at a time; the model name comes from the file. The
+            // in-tab runtime follows JSON schemas, so stage 1 asks for structured perspectives.
+            self.settings.update(|s| {
+                s.concurrency = 1;
+                s.structured_perspectives = true;
+            });
             if let Some(name) = self.local.loaded.get_untracked() {
                 self.set_model_all(&name);
             }
@@ -532,7 +536,10 @@ pub async fn load_embedded_default(conn: Conn) {
         // tab is the one thing that works (nothing is downloaded until the user presses Load).
         if !Conn::has_saved_endpoint() && conn.key.with_untracked(|k| k.trim().is_empty()) {
             conn.preset.set(LOCAL_PRESET.to_string());
-            conn.settings.update(|s| s.concurrency = 1);
+            conn.settings.update(|s| {
+                s.concurrency = 1;
+                s.structured_perspectives = true;
+            });
         }
         return;
     }

@@ -7,6 +7,7 @@
 //! by `js/worker.js`; `proxy` adds the main-thread [`proxy::WorkerModel`] (no candle: the app
 //! shell stays small, the runtime is fetched lazily by the worker).
 
+pub mod constrain;
 pub mod template;
 pub mod tokenizer;
 

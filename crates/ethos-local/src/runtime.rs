@@ -143,6 +143,8 @@ pub struct LocalModel {
     info: ModelInfo,
     device: Device,
     ctx_limit: usize,
+    /// Every token's bytes, grouped by first byte (built on the first constrained request).
+    by_first_byte: std::sync::OnceLock<Vec<Vec<(u32, Vec<u8>)>>>,
 }
 
 fn md_string(ct: &gguf_file::Content, key: &str) -> Option<String> {
@@ -354,6 +356,7 @@ impl LocalModel {
             info,
             device,
             ctx_limit,
+            by_first_byte: std::sync::OnceLock::new(),
         })
     }
 
@@ -503,6 +506,11 @@ impl LocalModel {
             first_top: None,
             completion_tokens: 0,
             finish_reason: None,
+            schema: req
+                .json_schema
+                .as_ref()
+                .and_then(crate::constrain::Schema::compile),
+            json: None,
         })
     }
 
@@ -544,7 +552,23 @@ impl LocalModel {
                 job.first_top = Some(self.top_logprobs(&dist, n));
             }
         }
-        let token = sample_token(&cur.logits, job.temperature, &mut cur.rng);
+        let token = match &job.schema {
+            None => sample_token(&cur.logits, job.temperature, &mut cur.rng),
+            Some(schema) => {
+                let state = job.json.get_or_insert_with(|| schema.start());
+                let t = self.constrained_token(
+                    schema,
+                    state,
+                    &cur.logits,
+                    job.temperature,
+                    &mut cur.rng,
+                );
+                if !self.is_eog(t) {
+                    schema.advance(state, &self.tokenizer.token_bytes(t, false));
+                }
+                t
+            }
+        };
         if self.is_eog(token) {
             return Ok(self.end_sample(job, cur, "stop"));
         }
@@ -568,10 +592,80 @@ impl LocalModel {
         })
     }
 
+    /// A token that keeps the reply a prefix of a document of `schema`: the sampled one if it
+    /// does, else the best allowed (masking refused tokens and sampling again, then a scan in
+    /// logit order); the end of text once the document is complete (or if nothing fits).
+    fn constrained_token(
+        &self,
+        schema: &crate::constrain::Schema,
+        state: &crate::constrain::JsonState,
+        logits: &[f32],
+        temperature: f64,
+        rng: &mut Rng,
+    ) -> u32 {
+        let eog = self.eog.first().copied().unwrap_or(0);
+        if state.is_done() {
+            return eog;
+        }
+        let allowed = |id: u32| -> bool {
+            if self.is_eog(id) {
+                return false;
+            }
+            let bytes = self.tokenizer.token_bytes(id, false);
+            !bytes.is_empty() && schema.accepts(state, &bytes)
+        };
+        let mut masked: Option<Vec<f32>> = None;
+        for _ in 0..4 {
+            let l = masked.as_deref().unwrap_or(logits);
+            let t = sample_token(l, temperature, rng);
+            if allowed(t) {
+                return t;
+            }
+            let m = masked.get_or_insert_with(|| logits.to_vec());
+            if let Some(x) = m.get_mut(t as usize) {
+                *x = f32::NEG_INFINITY;
+            }
+        }
+        // Only tokens whose first byte can come next; among them the highest logit that fits.
+        let table = self.by_first_byte.get_or_init(|| {
+            let mut t: Vec<Vec<(u32, Vec<u8>)>> = vec![Vec::new(); 256];
+            for id in 0..self.tokenizer.vocab_size() as u32 {
+                if self.is_eog(id) {
+                    continue;
+                }
+                let bytes = self.tokenizer.token_bytes(id, false);
+                if let Some(&b) = bytes.first() {
+                    t[usize::from(b)].push((id, bytes));
+                }
+            }
+            t
+        });
+        let mut best: Option<(f32, u32)> = None;
+        for first in 0..=255u8 {
+            if !schema.accepts(state, &[first]) {
+                continue;
+            }
+            for (id, bytes) in &table[usize::from(first)] {
+                let l = logits
+                    .get(*id as usize)
+                    .copied()
+                    .unwrap_or(f32::NEG_INFINITY);
+                if best.is_some_and(|(b, _)| l <= b) {
+                    continue;
+                }
+                if schema.accepts(state, bytes) {
+                    best = Some((l, *id));
+                }
+            }
+        }
+        best.map(|(_, id)| id).unwrap_or(eog)
+    }
+
     fn end_sample(&mut self, job: &mut Job, mut cur: Current, reason: &str) -> Step {
         let tail = cur.decoder.finish();
         cur.text.push_str(&tail);
         let sample = job.sample;
+        job.json = None;
         job.texts.push(cur.text);
         if sample == 0 {
             job.finish_reason = Some(reason.to_string());
@@ -636,6 +730,10 @@ pub struct Job {
     first_top: Option<Vec<TokenLogprob>>,
     completion_tokens: u32,
     finish_reason: Option<String>,
+    /// The reply must follow this JSON schema (`json_schema` of the request, when in the
+    /// supported subset), and where the current sample is in it.
+    schema: Option<crate::constrain::Schema>,
+    json: Option<crate::constrain::JsonState>,
 }
 
 impl Job {
