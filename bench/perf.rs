@@ -248,23 +248,6 @@ mod perf {
         )
     }
 
-    /// Whether this browser reports long tasks at all: an 80 ms busy task must be seen.
-    async fn longtask_observer_works(b: &Browser) -> bool {
-        b.client
-            .execute(
-                "window.__lt = []; new PerformanceObserver(l => { for (const e of l.getEntries()) window.__lt.push(e.duration); }).observe({type: 'longtask'}); \
-                 setTimeout(() => { const end = performance.now() + 80; while (performance.now() < end) {} }, 0);",
-                vec![],
-            )
-            .await
-            .expect("long-task check");
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        b.js("window.__lt.some(d => d >= 80)")
-            .await
-            .as_bool()
-            .unwrap_or(false)
-    }
-
     async fn choose_mode(b: &Browser, mode: &Mode) {
         match mode.file {
             Some(f) => b.choose_file(f).await,
@@ -502,7 +485,7 @@ mod perf {
         for transport in [Transport::H2, Transport::H1] {
             let (_static_server, b) = open_app(transport, &latency).await;
             if transport == Transport::H2 {
-                let ok = longtask_observer_works(&b).await;
+                let ok = b.watch_long_tasks().await;
                 println!(
                     "long-task observer check (an 80 ms busy task is reported): {}",
                     if ok {

@@ -4,21 +4,8 @@
 //!
 //!     ETHOS_E2E=1 cargo test -p ethos-app --test e2e_local_model   (after `trunk build --release`)
 mod support;
-use std::path::PathBuf;
 use std::time::Duration;
 use support::*;
-
-const GGUF: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-
-/// Where `scripts/llama-server.sh model` puts the GGUF.
-fn gguf_path() -> PathBuf {
-    let cache = std::env::var("ETHOS_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/ethos-agents")
-        });
-    cache.join("smollm2-0.1.2").join(GGUF)
-}
 
 /// Choose the "In this browser" preset as a user does (the select's change event).
 async fn choose_local(b: &Browser) {

@@ -350,6 +350,20 @@ pub const GLOBALOPINION: &str = "vital_distributional_globalopinionqa.json";
 pub const OPINIONQA: &str = "vital_steerable_opinionqa.json";
 pub const OVERTON: &str = "vital_overton_valuekaleidoscope.json";
 
+/// The SmolLM2 GGUF that `scripts/llama-server.sh model` fetches.
+pub const GGUF: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// Where `scripts/llama-server.sh model` puts the GGUF (`ETHOS_CACHE`, else
+/// `~/.cache/ethos-agents`).
+pub fn gguf_path() -> PathBuf {
+    let cache = std::env::var("ETHOS_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/ethos-agents")
+        });
+    cache.join("smollm2-0.1.2").join(GGUF)
+}
+
 /// The real local LLM server (scripts/test.sh starts it and sets ETHOS_LLM_URL).
 pub fn llm_url() -> String {
     std::env::var("ETHOS_LLM_URL").unwrap_or_else(|_| "http://127.0.0.1:8088/v1".into())
@@ -462,6 +476,22 @@ impl Browser {
                 .await;
             panic!("the re-run ended without `{result_css}`: {err}");
         }
+    }
+
+    /// Start recording long tasks into `window.__lt` (`[startTime, duration]` pairs) and say
+    /// whether this browser reports them at all: an 80 ms busy task of its own must be seen.
+    /// The list is emptied again before returning.
+    pub async fn watch_long_tasks(&self) -> bool {
+        self.js("(() => { window.__lt = []; new PerformanceObserver(l => { for (const e of l.getEntries()) window.__lt.push([e.startTime, e.duration]); }).observe({type: 'longtask'}); setTimeout(() => { const end = performance.now() + 80; while (performance.now() < end) {} }, 0); return true; })()").await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let seen = self
+            .js("window.__lt.some(x => x[1] >= 80)")
+            .await
+            .as_bool()
+            .unwrap_or(false);
+        self.js("(() => { window.__lt = []; return true; })()")
+            .await;
+        seen
     }
 
     /// The benchmark progress counters (`#bench-counts` data attributes: state, done, failed,
