@@ -16,6 +16,8 @@
 //! paths. They run only with ETHOS_LOCAL_MODEL_TESTS=1; without model or binary they then say
 //! so and pass vacuously, unless ETHOS_REQUIRE_LOCAL_MODEL=1, which turns that into a failure.
 
+mod common;
+use common::{gguf_path, required, skip};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -35,30 +37,6 @@ use serde_json::{json, Value};
 /// FMA, its exp/silu approximations). What IS exact: the browser build of this runtime equals
 /// its native build bit for bit (bench/local_model/run.sh prints both).
 const TOLERANCE: f64 = 0.05;
-
-fn required() -> bool {
-    std::env::var("ETHOS_REQUIRE_LOCAL_MODEL").is_ok_and(|v| v == "1")
-}
-
-fn skip(why: &str) {
-    assert!(!required(), "ETHOS_REQUIRE_LOCAL_MODEL=1 but {why}");
-    eprintln!("SKIPPED: {why}");
-}
-
-fn gguf_path() -> Option<PathBuf> {
-    let mut c: Vec<PathBuf> = Vec::new();
-    if let Ok(p) = std::env::var("ETHOS_LLM_GGUF") {
-        c.push(p.into());
-    }
-    c.push("/work/cache/SmolLM2-135M-Instruct.Q4_1.gguf".into());
-    if let Ok(h) = std::env::var("HOME") {
-        c.push(
-            PathBuf::from(h)
-                .join(".cache/ethos-agents/smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf"),
-        );
-    }
-    c.into_iter().find(|p| p.is_file())
-}
 
 /// Minimal HTTP/1.1 POST (or GET when `body` is None) returning (status, body).
 fn http(addr: &str, path: &str, body: Option<&Value>) -> Result<(u16, String), String> {

@@ -4,30 +4,13 @@
 //! (`scripts/llama-server.sh model`); skipped without it unless ETHOS_REQUIRE_LOCAL_MODEL=1.
 use ethos_engine::chat::{ChatRequest, Message};
 use ethos_local::runtime::{LoadOptions, LocalModel};
-use std::path::PathBuf;
-
-fn gguf_path() -> Option<PathBuf> {
-    let mut c: Vec<PathBuf> = Vec::new();
-    if let Ok(p) = std::env::var("ETHOS_LLM_GGUF") {
-        c.push(p.into());
-    }
-    if let Ok(h) = std::env::var("HOME") {
-        c.push(
-            PathBuf::from(h)
-                .join(".cache/ethos-agents/smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf"),
-        );
-    }
-    c.into_iter().find(|p| p.is_file())
-}
+mod common;
+use common::{gguf_path, skip};
 
 #[test]
 fn structured_perspectives_come_back_complete() {
     let Some(gguf) = gguf_path() else {
-        assert!(
-            !std::env::var("ETHOS_REQUIRE_LOCAL_MODEL").is_ok_and(|v| v == "1"),
-            "no GGUF"
-        );
-        eprintln!("SKIPPED: no SmolLM2 GGUF (scripts/llama-server.sh model)");
+        skip("no SmolLM2 GGUF (scripts/llama-server.sh model)");
         return;
     };
     let mut model = LocalModel::from_path(&gguf, LoadOptions::fast()).expect("load the GGUF");
