@@ -296,8 +296,13 @@ fn spec(methods: Vec<Method>, in_flight: usize) -> BatchSpec {
     }
 }
 
-/// Run every task of `items` × the spec's methods with a fresh cache.
-fn run_all(model: &impl ChatModel, items: &[Item], spec: &BatchSpec) -> (Vec<Outcome>, Log) {
+/// Run every task of the spec (items × models × methods) with a fresh cache; the outcomes, what
+/// the observer saw, and the cache.
+fn run_all(
+    model: &impl ChatModel,
+    items: &[Item],
+    spec: &BatchSpec,
+) -> (Vec<Outcome>, Log, CallCache) {
     let cache = RefCell::new(CallCache::new());
     let (log, clock) = (Log::default(), Ticks::new());
     let run = BatchRun {
@@ -308,8 +313,8 @@ fn run_all(model: &impl ChatModel, items: &[Item], spec: &BatchSpec) -> (Vec<Out
         clock: &clock,
         observer: &log,
     };
-    let outcomes = block_on(run.run(&batch::tasks(items.len(), &spec.methods)));
-    (outcomes, log)
+    let outcomes = block_on(run.run(&spec.all_tasks(items.len())));
+    (outcomes, log, cache.into_inner())
 }
 
 fn selected(spec: &BatchSpec) -> Vec<Item> {
@@ -328,7 +333,7 @@ fn a_batch_runs_items_together_and_scores_like_the_exported_file() {
     let model = ScriptedModel::default();
     let all = batch::tasks(items.len(), &spec.methods);
     assert_eq!(all.len(), 12);
-    let (outcomes, log) = run_all(&model, &items, &spec);
+    let (outcomes, log, _) = run_all(&model, &items, &spec);
     assert_eq!(outcomes.len(), 12);
     assert!(
         outcomes.iter().all(Outcome::ok),
@@ -410,7 +415,7 @@ fn a_resumed_batch_repeats_no_finished_call() {
 
     // The reference: one uninterrupted run.
     let reference = ScriptedModel::default();
-    let (ref_outcomes, _) = run_all(&reference, &items, &spec);
+    let (ref_outcomes, _, _) = run_all(&reference, &items, &spec);
 
     // Run 1: stopped (the page reloaded) after 20 calls finished; what was persisted survives.
     let first = ScriptedModel::default();
@@ -550,7 +555,7 @@ fn an_error_that_hits_every_task_stops_the_batch() {
     let spec = spec(vec![Method::Vanilla], 1);
     let items = selected(&spec);
     let all = batch::tasks(items.len(), &spec.methods);
-    let (outcomes, log) = run_all(&BadKey, &items, &spec);
+    let (outcomes, log, _) = run_all(&BadKey, &items, &spec);
     assert_eq!(outcomes.len(), 1, "no task started after the bad key");
     assert!(
         outcomes[0].error.as_deref().unwrap_or("").contains("401"),
@@ -586,7 +591,7 @@ fn value_and_overton_batches_score_with_their_metrics() {
         ..spec(vec![Method::EthosAgents], 2)
     };
     let model = ScriptedModel::default();
-    let (outcomes, _) = run_all(&model, &items, &spec);
+    let (outcomes, _, _) = run_all(&model, &items, &spec);
     let s = batch::summarize(&items, &outcomes, Method::EthosAgents);
     assert_eq!(s.done, 4);
     let v = s.value_reference.expect("value scores");
@@ -606,7 +611,7 @@ fn value_and_overton_batches_score_with_their_metrics() {
         judge: true,
         ..self::spec(vec![Method::EthosAgents, Method::Vanilla], 2)
     };
-    let (outcomes, _) = run_all(&model, &items, &spec);
+    let (outcomes, _, _) = run_all(&model, &items, &spec);
     for m in [Method::EthosAgents, Method::Vanilla] {
         let s = batch::summarize(&items, &outcomes, m);
         let c = s.coverage.expect("judged coverage");
@@ -624,18 +629,10 @@ fn a_batch_compares_models() {
     let all = spec.all_tasks(items.len());
     assert_eq!(all.len(), 3 * 2 * 2);
     let model = ScriptedModel::default();
-    let cache = RefCell::new(CallCache::new());
-    let (log, clock) = (Log::default(), Ticks::new());
-    let run = BatchRun {
-        model: &model,
-        items: &items,
-        spec: &spec,
-        cache: &cache,
-        clock: &clock,
-        observer: &log,
-    };
-    let outcomes = block_on(run.run(&all));
+    let (outcomes, _, cache) = run_all(&model, &items, &spec);
+    assert_eq!(outcomes.len(), all.len());
     assert!(outcomes.iter().all(Outcome::ok));
+    let cache = RefCell::new(cache);
     // Every call of a task goes to its model, every stage.
     let per_model = |name: &str| {
         model
