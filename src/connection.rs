@@ -406,16 +406,21 @@ impl Conn {
         browser::remove(Area::Session, KEY_KEY);
     }
 
+    /// What the in-tab model needs: one worker computes one thing at a time, and the runtime
+    /// follows JSON schemas, so stage 1 asks for structured perspectives.
+    fn use_local_settings(&self) {
+        self.settings.update(|s| {
+            s.concurrency = 1;
+            s.structured_perspectives = true;
+        });
+    }
+
     /// Choose a preset: its default base URL and a concurrency it can take.
     pub fn choose_preset(&self, id: &str) {
         self.preset.set(id.to_string());
         if id == LOCAL_PRESET {
-            // One worker computes one thing at a time; the model name comes from the file. The
-            // in-tab runtime follows JSON schemas, so stage 1 asks for structured perspectives.
-            self.settings.update(|s| {
-                s.concurrency = 1;
-                s.structured_perspectives = true;
-            });
+            // The model name comes from the file.
+            self.use_local_settings();
             if let Some(name) = self.local.loaded.get_untracked() {
                 self.set_model_all(&name);
             }
@@ -536,10 +541,7 @@ pub async fn load_embedded_default(conn: Conn) {
         // tab is the one thing that works (nothing is downloaded until the user presses Load).
         if !Conn::has_saved_endpoint() && conn.key.with_untracked(|k| k.trim().is_empty()) {
             conn.preset.set(LOCAL_PRESET.to_string());
-            conn.settings.update(|s| {
-                s.concurrency = 1;
-                s.structured_perspectives = true;
-            });
+            conn.use_local_settings();
         }
         return;
     }
