@@ -21,7 +21,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 const SPEC_KEY: &str = "ethos.batch.spec";
-const OUTCOMES_KEY: &str = "ethos.batch.outcomes";
+/// One entry per finished task (a batch can have thousands: saving one list would rewrite it
+/// all on every finish).
+const OUTCOME_PREFIX: &str = "ethos.bo.";
 const STATE_KEY: &str = "ethos.batch.state";
 const CALL_PREFIX: &str = "ethos.bc.";
 
@@ -184,7 +186,7 @@ impl BatchObserver for UiObserver {
             o.retain(|x| x.task != outcome.task);
             o.push(outcome.clone());
         });
-        b.save_outcomes();
+        b.save_outcome(outcome);
     }
     fn stopped(&self, reason: &str) {
         self.batch
@@ -231,11 +233,11 @@ impl Batch {
         }
     }
 
-    fn save_outcomes(&self) {
-        let json = self
-            .outcomes
-            .with_untracked(|o| serde_json::to_string(o).unwrap_or_default());
-        if let Err(e) = browser::set(Area::Local, OUTCOMES_KEY, &json) {
+    fn save_outcome(&self, outcome: &Outcome) {
+        let t = outcome.task;
+        let key = format!("{OUTCOME_PREFIX}{}.{}.{:?}", t.item, t.model, t.method);
+        let json = serde_json::to_string(outcome).unwrap_or_default();
+        if let Err(e) = browser::set(Area::Local, &key, &json) {
             self.storage_problem(e.to_string());
         }
     }
@@ -262,7 +264,6 @@ impl Batch {
         self.items.set(Arc::new(selected));
         self.spec.set(Some(spec));
         self.state.set(BatchState::Ready);
-        self.save_outcomes();
         self.save_state();
         Ok(())
     }
@@ -270,10 +271,12 @@ impl Batch {
     /// Remove the batch and everything stored for it.
     pub fn discard(&self) {
         self.stop_task();
-        for k in browser::keys_with_prefix(Area::Local, CALL_PREFIX) {
-            browser::remove(Area::Local, &k);
+        for prefix in [CALL_PREFIX, OUTCOME_PREFIX] {
+            for k in browser::keys_with_prefix(Area::Local, prefix) {
+                browser::remove(Area::Local, &k);
+            }
         }
-        for k in [SPEC_KEY, OUTCOMES_KEY, STATE_KEY] {
+        for k in [SPEC_KEY, STATE_KEY] {
             browser::remove(Area::Local, k);
         }
         self.cache.get_value().borrow_mut().clear();
@@ -327,13 +330,18 @@ impl Batch {
                 return;
             }
         };
-        let outcomes: Vec<Outcome> = match browser::get(Area::Local, OUTCOMES_KEY) {
-            None => Vec::new(),
-            Some(t) => serde_json::from_str(&t).unwrap_or_else(|e| {
-                self.notice.set(Some(format!("The stored results could not be read ({e}); finished calls are still kept, so resuming repeats none of them.")));
-                Vec::new()
-            }),
-        };
+        let mut outcomes: Vec<Outcome> = Vec::new();
+        let mut bad_outcomes = 0;
+        for k in browser::keys_with_prefix(Area::Local, OUTCOME_PREFIX) {
+            match browser::get(Area::Local, &k).map(|t| serde_json::from_str::<Outcome>(&t)) {
+                Some(Ok(o)) => outcomes.push(o),
+                _ => bad_outcomes += 1,
+            }
+        }
+        outcomes.sort_unstable_by_key(|o| (o.task.item, o.task.model));
+        if bad_outcomes > 0 {
+            self.notice.set(Some(format!("{bad_outcomes} stored result(s) could not be read; their tasks run again, and their finished calls are still kept, so resuming repeats none of them.")));
+        }
         let mut cache = CallCache::new();
         let mut bad = 0;
         for k in browser::keys_with_prefix(Area::Local, CALL_PREFIX) {
