@@ -153,6 +153,8 @@ pub enum PipelineError {
     NoPerspectives,
     #[error("there is no perspective {number} (there are {count})")]
     NoSuchPerspective { number: usize, count: usize },
+    #[error("the new reply for perspective {number} held no perspective that could be read; perspective {number} is unchanged (the reply is in the Inspector: try again, or edit it by hand)")]
+    NoReplacement { number: usize },
     #[error("{} of {total} comments failed ({}); the other comments are kept, re-run the failed ones", failed.len(), list_failures(failed))]
     CommentsFailed {
         failed: Vec<(usize, ChatError)>,
@@ -485,6 +487,27 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
         out
     }
 
+    /// Stage 1 again for perspective `index` (0-based) alone: one call with the method's
+    /// perspectives prompt (as for the whole set) and a seed no earlier stage-1 call of the record
+    /// used; the reply's first perspective whose name is not on the board replaces it
+    /// ([`choose_replacement`]). Its comment and the result are cleared: write the missing
+    /// comments, then combine. If the call fails or the reply holds no perspective, nothing
+    /// changes and the record keeps its status (the call is recorded either way).
+    pub async fn regenerate_perspective(&self, index: usize) -> Result<Perspective, PipelineError> {
+        let before = self.record.with(|r| r.status.clone());
+        let guard = self.begin();
+        let out = async {
+            self.check_settings()?;
+            self.regenerate_inner(index).await
+        }
+        .await;
+        self.end(guard, &out, false);
+        if out.is_err() {
+            self.record.update(|r| r.status = before);
+        }
+        out
+    }
+
     /// Stage 2 for the given perspective indices (0-based), or all of them with `None`.
     /// Clears the result (it depends on the comments).
     pub async fn write_comments(&self, which: Option<&[usize]>) -> Result<(), PipelineError> {
@@ -702,10 +725,12 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
 
     // ----- stage 1 -----
 
-    async fn perspectives_inner(&self) -> Result<Vec<Perspective>, PipelineError> {
-        self.observer.stage_changed(Phase::Perspectives);
-        let settings = self.settings();
-        let item = self.item();
+    /// The stage-1 request: the perspectives template rendered for k and the item's input.
+    fn perspectives_request(
+        &self,
+        settings: &RunSettings,
+        item: &Item,
+    ) -> Result<ChatRequest, PipelineError> {
         let k = settings.k;
         let prompt = render(
             &settings.templates.perspectives,
@@ -716,7 +741,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
             dec.max_tokens = settings.decoding.perspectives_max_tokens_distributional;
         }
         let mut req = self.request(
-            &settings,
+            settings,
             &settings.models.perspectives,
             vec![Message::user(prompt)],
             dec,
@@ -724,6 +749,15 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
         if settings.structured_perspectives {
             req.json_schema = Some(perspectives_schema(k));
         }
+        Ok(req)
+    }
+
+    async fn perspectives_inner(&self) -> Result<Vec<Perspective>, PipelineError> {
+        self.observer.stage_changed(Phase::Perspectives);
+        let settings = self.settings();
+        let item = self.item();
+        let k = settings.k;
+        let req = self.perspectives_request(&settings, &item)?;
         self.record.update(|r| {
             r.perspectives = Default::default();
             r.comments.clear();
@@ -798,6 +832,50 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
             });
         }
         Ok(best)
+    }
+
+    async fn regenerate_inner(&self, index: usize) -> Result<Perspective, PipelineError> {
+        let count = self.record.with(|r| r.perspectives.perspectives.len());
+        if index >= count {
+            return Err(PipelineError::NoSuchPerspective {
+                number: index + 1,
+                count,
+            });
+        }
+        let settings = self.settings();
+        let item = self.item();
+        let mut req = self.perspectives_request(&settings, &item)?;
+        // Stage-1 tries use seed, seed + 1, …: past every stage-1 call made so far is fresh.
+        let earlier = self
+            .record
+            .with(|r| r.calls.iter().filter(|c| c.stage.number() == 1).count() as u64);
+        req.seed = req.seed.map(|s| s.wrapping_add(earlier));
+        self.observer.stage_changed(Phase::Perspectives);
+        let stage = Stage::Regenerate(index);
+        let resp = self
+            .call(self.stages.perspectives, stage, None, 1, req)
+            .await
+            .map_err(|error| PipelineError::Call {
+                stage: stage.label(),
+                error,
+            })?;
+        let board = self.record.with(|r| r.perspectives.perspectives.clone());
+        let chosen = choose_replacement(parse_perspectives(&resp.text), &board)
+            .ok_or(PipelineError::NoReplacement { number: index + 1 })?;
+        let call_id = self.record.with(|r| r.calls_of(stage).last().map(|c| c.id));
+        if let Some(id) = call_id {
+            self.set_cleaned(id, &chosen.raw);
+        }
+        let all = self.record.update(|r| {
+            r.replace_perspective(index, chosen.clone())
+                .map(|()| r.perspectives.perspectives.clone())
+                .map_err(|_| PipelineError::NoSuchPerspective {
+                    number: index + 1,
+                    count: r.perspectives.perspectives.len(),
+                })
+        })?;
+        self.observer.perspectives_ready(&all);
+        Ok(chosen)
     }
 
     // ----- stage 2 -----
@@ -1546,6 +1624,37 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
     }
 }
 
+/// The perspective that replaces a regenerated one, from the perspectives parsed from its
+/// stage-1 reply: the first whose name is not on the board (`board` holds every perspective,
+/// the one being replaced included, so the new one differs from it), else the first. Names
+/// compare case- and space-insensitively; a candidate with no text is skipped. None when the
+/// reply held no usable perspective.
+pub fn choose_replacement(
+    candidates: Vec<Perspective>,
+    board: &[Perspective],
+) -> Option<Perspective> {
+    let taken: Vec<String> = board.iter().map(|p| name_key(&p.name)).collect();
+    let mut usable = candidates
+        .into_iter()
+        .filter(|p| !p.raw.trim().is_empty())
+        .peekable();
+    let first = usable.peek().cloned();
+    usable
+        .find(|p| {
+            let key = name_key(&p.name);
+            !key.is_empty() && !taken.contains(&key)
+        })
+        .or(first)
+}
+
+/// A perspective name for comparisons: lower case, words separated by one space.
+fn name_key(name: &str) -> String {
+    name.split_whitespace()
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Perspectives from a stage-1 reply: the tolerant parser, or the reference `#` lines when they
 /// give more.
 fn parse_perspectives(text: &str) -> Vec<Perspective> {
@@ -1637,6 +1746,38 @@ mod tests {
         let picks: std::collections::HashSet<usize> =
             (0..50).map(|s| fallback_index(s, &id, 6)).collect();
         assert!(picks.len() > 3, "{picks:?}");
+    }
+
+    fn named(name: &str) -> Perspective {
+        persona::split_fields(&format!(
+            "{name}: value, framework, duty, emotion, stakeholder"
+        ))
+    }
+
+    #[test]
+    fn replacement_is_the_first_name_not_on_the_board() {
+        let board = [named("Patient Advocate"), named("Hospital Manager")];
+        let reply = vec![
+            named("patient  ADVOCATE"),
+            named("Hospital Manager"),
+            named("Ethics Officer"),
+            named("Family Carer"),
+        ];
+        let got = choose_replacement(reply, &board).map(|p| p.name);
+        assert_eq!(got.as_deref(), Some("Ethics Officer"));
+    }
+
+    #[test]
+    fn replacement_falls_back_to_the_first_usable_one() {
+        let board = [named("A"), named("B")];
+        let blank = Perspective::default();
+        let got = choose_replacement(vec![blank.clone(), named("B"), named("A")], &board);
+        assert_eq!(got.map(|p| p.name).as_deref(), Some("B"));
+        assert_eq!(choose_replacement(vec![blank], &board), None);
+        assert_eq!(choose_replacement(Vec::new(), &board), None);
+        // A blank card on the board takes no name.
+        let got = choose_replacement(vec![named("C")], &[Perspective::default()]);
+        assert_eq!(got.map(|p| p.name).as_deref(), Some("C"));
     }
 
     #[test]

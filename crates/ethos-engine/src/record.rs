@@ -19,6 +19,8 @@ pub const RECORD_VERSION: u32 = 1;
 pub enum Stage {
     /// Stage 1 (one call per try).
     Perspectives,
+    /// Stage 1 again for perspective i (0-based) alone: the call that regenerated it.
+    Regenerate(usize),
     /// Stage 2, the comment of perspective i (0-based).
     Comment(usize),
     /// Stage 3 Overton generation.
@@ -41,6 +43,7 @@ impl Stage {
     pub fn label(self) -> String {
         match self {
             Stage::Perspectives => "perspectives".into(),
+            Stage::Regenerate(i) => format!("perspective {}, regenerated", i + 1),
             Stage::Comment(i) => format!("comment {}", i + 1),
             Stage::Combine => "combine".into(),
             Stage::Select => "selection".into(),
@@ -55,7 +58,7 @@ impl Stage {
     /// 1, 2 or 3 for pipeline stages; 0 for baseline, judge and probe calls.
     pub fn number(self) -> u8 {
         match self {
-            Stage::Perspectives => 1,
+            Stage::Perspectives | Stage::Regenerate(_) => 1,
             Stage::Comment(_) => 2,
             Stage::Combine | Stage::Select | Stage::Answer | Stage::Read(_) => 3,
             Stage::Baseline | Stage::Judge | Stage::Probe => 0,
@@ -625,6 +628,18 @@ impl RunRecord {
         index: usize,
         perspective: Perspective,
     ) -> Result<(), RecordError> {
+        self.replace_perspective(index, perspective)?;
+        self.perspectives.edited = true;
+        Ok(())
+    }
+
+    /// Put `perspective` in slot `index` (a regenerated one, or an edit); only its comment and
+    /// the result are cleared. Does not mark the perspectives as edited by the user.
+    pub fn replace_perspective(
+        &mut self,
+        index: usize,
+        perspective: Perspective,
+    ) -> Result<(), RecordError> {
         let n = self.perspectives.perspectives.len();
         let slot = self
             .perspectives
@@ -637,7 +652,6 @@ impl RunRecord {
                 ))
             })?;
         *slot = perspective;
-        self.perspectives.edited = true;
         if let Some(c) = self.comments.get_mut(index) {
             *c = None;
         }

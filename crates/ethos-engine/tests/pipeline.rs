@@ -1070,3 +1070,173 @@ fn k_up_to_the_cap_is_accepted() {
     assert!(res.is_ok(), "{res:?}");
     assert_eq!(rec.calls.len(), 49);
 }
+
+// ----- regenerating one perspective -----
+
+/// A finished Overton run at k = 3 (perspectives "Name 1" … "Name 3") and the model that made it.
+fn finished_overton(script: Script) -> (ScriptedModel, SharedRecord) {
+    let model = ScriptedModel::new(script);
+    let (out, rec) = run_with(overton(), settings(3, 3), Method::EthosAgents, &model);
+    assert!(out.is_ok(), "{out:?}");
+    (model, SharedRecord::new(rec))
+}
+
+fn names(rec: &RunRecord) -> Vec<String> {
+    rec.perspectives
+        .perspectives
+        .iter()
+        .map(|p| p.name.clone())
+        .collect()
+}
+
+#[test]
+fn regenerating_one_perspective_replaces_only_it_and_reruns_what_depends_on_it() {
+    let (model, record) = finished_overton(Script::default());
+    let before = record.snapshot();
+    // The new reply repeats two names on the board (one is the card's own) before a new one.
+    model.script.borrow_mut().perspective_replies.push_back(
+        "#name  2: Value 2, Framework 2, Duty 2, Emotion 2, Stakeholder 2\n\
+         #Name 1: Value 1, Framework 1, Duty 1, Emotion 1, Stakeholder 1\n\
+         #Night Nurse: Care, Care ethics, Duty of presence, Tenderness, Nurse\n"
+            .into(),
+    );
+    let clock = Ticks::new();
+    let p = Pipeline::new(Stages::same(&model), &clock, &NoObserver, record.clone());
+    let chosen = block_on(p.regenerate_perspective(1)).unwrap();
+    assert_eq!(chosen.name, "Night Nurse");
+    let rec = record.snapshot();
+    assert_eq!(names(&rec), ["Name 1", "Night Nurse", "Name 3"]);
+    assert_eq!(
+        rec.perspectives.perspectives[0],
+        before.perspectives.perspectives[0]
+    );
+    assert_eq!(
+        rec.perspectives.perspectives[2],
+        before.perspectives.perspectives[2]
+    );
+    assert!(!rec.perspectives.edited, "regenerated, not edited by hand");
+    // Its comment and the result depend on it: cleared; the other comments are kept.
+    assert_eq!(rec.missing_comments(), vec![1]);
+    assert_eq!(rec.comments[0], before.comments[0]);
+    assert_eq!(rec.comments[2], before.comments[2]);
+    assert!(rec.result.is_none());
+    assert_eq!(rec.status, RunStatus::Partial);
+    // One stage-1 call, recorded like every other: prompt, reply, usage, timing, what was taken.
+    assert_eq!(model.count(Kind::Perspectives), 2);
+    let call = rec.calls.last().unwrap();
+    assert_eq!(call.stage, Stage::Regenerate(1));
+    assert_eq!(call.stage.label(), "perspective 2, regenerated");
+    assert_eq!(call.stage.number(), 1);
+    assert_eq!(
+        call.request.messages, rec.calls[0].request.messages,
+        "the method's own prompt"
+    );
+    assert!(call.reply.as_deref().unwrap().contains("Night Nurse"));
+    assert!(call.usage.is_some() && call.duration_ms.is_some());
+    assert_eq!(call.cleaned.as_deref(), Some(chosen.raw.as_str()));
+    assert_eq!(rec.totals.calls, 6);
+    rec.validate().unwrap();
+    scripted::assert_round_trip(&rec);
+
+    // What depends on it: its comment, then stage 3 (the other comments are not written again).
+    block_on(p.write_comments(Some(&rec.missing_comments()))).unwrap();
+    block_on(p.combine()).unwrap();
+    let rec = record.snapshot();
+    assert_eq!(rec.status, RunStatus::Done);
+    assert_eq!(count(&rec, |s| s == Stage::Comment(1)), 2);
+    assert_eq!(count(&rec, |s| s == Stage::Comment(0)), 1);
+    assert_eq!(count(&rec, |s| s == Stage::Combine), 2);
+    let comment = rec.comments[1].as_ref().unwrap();
+    assert!(comment.perspective.contains("Night Nurse"), "{comment:?}");
+    rec.validate().unwrap();
+}
+
+#[test]
+fn each_regeneration_gets_a_fresh_seed() {
+    let (model, record) = finished_overton(Script::default());
+    let clock = Ticks::new();
+    let p = Pipeline::new(Stages::same(&model), &clock, &NoObserver, record.clone());
+    block_on(p.regenerate_perspective(0)).unwrap();
+    block_on(p.regenerate_perspective(2)).unwrap();
+    let seeds: Vec<Option<u64>> = record.with(|r| {
+        r.calls
+            .iter()
+            .filter(|c| c.stage.number() == 1)
+            .map(|c| c.request.seed)
+            .collect()
+    });
+    assert_eq!(
+        seeds,
+        vec![Some(7), Some(8), Some(9)],
+        "test settings use seed 7"
+    );
+    // The scripted model repeats "Name 1" … "Name 3": every name is taken, so the first is used.
+    assert_eq!(
+        record.with(names),
+        ["Name 1", "Name 2", "Name 1"],
+        "the fallback is the reply's first perspective"
+    );
+}
+
+#[test]
+fn an_unreadable_or_failed_regeneration_changes_nothing() {
+    let (model, record) = finished_overton(Script::default());
+    let before = record.snapshot();
+    model
+        .script
+        .borrow_mut()
+        .perspective_replies
+        .push_back("Sorry, I would rather not invent anything today.".into());
+    let clock = Ticks::new();
+    let p = Pipeline::new(Stages::same(&model), &clock, &NoObserver, record.clone());
+    let err = block_on(p.regenerate_perspective(1)).unwrap_err();
+    assert_eq!(err, PipelineError::NoReplacement { number: 2 });
+    assert!(
+        err.to_string().contains("perspective 2 is unchanged"),
+        "{err}"
+    );
+    let rec = record.snapshot();
+    assert_eq!(rec.perspectives, before.perspectives);
+    assert_eq!(rec.comments, before.comments);
+    assert_eq!(rec.result, before.result);
+    assert_eq!(
+        rec.status,
+        RunStatus::Done,
+        "the finished run stays finished"
+    );
+    // The call is in the record with its reply, for the Inspector.
+    let call = rec.calls.last().unwrap();
+    assert_eq!(call.stage, Stage::Regenerate(1));
+    assert!(call.is_ok() && call.cleaned.is_none());
+
+    model.script.borrow_mut().fail_perspectives = true;
+    let err = block_on(p.regenerate_perspective(1)).unwrap_err();
+    assert!(
+        matches!(&err, PipelineError::Call { stage, .. } if stage == "perspective 2, regenerated"),
+        "{err}"
+    );
+    let rec = record.snapshot();
+    assert_eq!(rec.perspectives, before.perspectives);
+    assert_eq!(rec.result, before.result);
+    assert_eq!(rec.status, RunStatus::Done);
+    assert!(rec.calls.last().unwrap().error.is_some());
+    assert_eq!(rec.calls.len(), before.calls.len() + 2);
+    rec.validate().unwrap();
+}
+
+#[test]
+fn regenerating_a_perspective_that_is_not_there_makes_no_call() {
+    let (model, record) = finished_overton(Script::default());
+    let clock = Ticks::new();
+    let p = Pipeline::new(Stages::same(&model), &clock, &NoObserver, record.clone());
+    let err = block_on(p.regenerate_perspective(3)).unwrap_err();
+    assert_eq!(
+        err,
+        PipelineError::NoSuchPerspective {
+            number: 4,
+            count: 3
+        }
+    );
+    assert_eq!(model.count(Kind::Perspectives), 1);
+    assert_eq!(record.with(|r| r.status.clone()), RunStatus::Done);
+}

@@ -103,6 +103,10 @@ pub struct Script {
     pub value_answer: String,
     /// Comment of perspective 0 starts with a role preamble that hides the option letter.
     pub preamble_on_first: bool,
+    /// Literal stage-1 replies, used (and popped) before the generated ones.
+    pub perspective_replies: VecDeque<String>,
+    /// Stage-1 calls fail with a 503.
+    pub fail_perspectives: bool,
 }
 
 impl Default for Script {
@@ -115,6 +119,8 @@ impl Default for Script {
             select_reply: "Comment 2 fits best.".into(),
             value_answer: "B. It opposes the value.".into(),
             preamble_on_first: false,
+            perspective_replies: VecDeque::new(),
+            fail_perspectives: false,
         }
     }
 }
@@ -201,6 +207,16 @@ impl ScriptedModel {
         let script = self.script.borrow().clone();
         let mut resp = ChatResponse::default();
         match kind {
+            Kind::Perspectives if script.fail_perspectives => {
+                return Err(ChatError::Server {
+                    status: 503,
+                    message: "scripted failure of stage 1".into(),
+                });
+            }
+            Kind::Perspectives if !script.perspective_replies.is_empty() => {
+                let mut s = self.script.borrow_mut();
+                resp.text = s.perspective_replies.pop_front().unwrap_or_default();
+            }
             Kind::Perspectives => {
                 let n = {
                     let mut s = self.script.borrow_mut();
