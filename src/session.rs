@@ -5,8 +5,9 @@
 use crate::browser::{self, Area};
 use crate::connection::Conn;
 use crate::state::Ui;
+use ethos_engine::chat::ChatModel;
 use ethos_engine::persona::Perspective;
-use ethos_engine::pipeline::{Observer, Phase, Pipeline, SharedRecord, Stages};
+use ethos_engine::pipeline::{Observer, Phase, Pipeline, PipelineError, SharedRecord, Stages};
 use ethos_engine::record::{
     records_to_json, CallRecord, CommentRecord, RunRecord, RunResult, RunStatus,
 };
@@ -31,6 +32,9 @@ pub enum Op {
     Regenerate,
     /// Comments that are missing or failed (after edits, additions, failures), then combine.
     Dependents,
+    /// Stage 1 again for perspective i alone (one call; it is replaced by a new one), then what
+    /// depends on it as [`Op::Dependents`] does: the missing comments, then combine.
+    RegenerateOne(usize),
     /// Retry one comment, then combine if every comment is there.
     Comment(usize),
     /// Vanilla and prompting baselines on the same item and settings.
@@ -516,12 +520,10 @@ impl Session {
                     p.write_comments(None).await?;
                     p.combine().await.map(|_| ())
                 }
-                Op::Dependents => {
-                    let todo = main.with(missing_comments);
-                    if !todo.is_empty() {
-                        p.write_comments(Some(&todo)).await?;
-                    }
-                    p.combine().await.map(|_| ())
+                Op::Dependents => rerun_dependents(&p, &main).await,
+                Op::RegenerateOne(i) => {
+                    p.regenerate_perspective(i).await?;
+                    rerun_dependents(&p, &main).await
                 }
                 Op::Comment(i) => {
                     p.write_comments(Some(&[i])).await?;
@@ -588,6 +590,18 @@ impl Session {
             session.touch_saved();
         });
     }
+}
+
+/// The comments that are missing or failed, then stage 3 ("Re-run what changed").
+async fn rerun_dependents<M: ChatModel>(
+    p: &Pipeline<'_, M>,
+    main: &SharedRecord,
+) -> Result<(), PipelineError> {
+    let todo = main.with(missing_comments);
+    if !todo.is_empty() {
+        p.write_comments(Some(&todo)).await?;
+    }
+    p.combine().await.map(|_| ())
 }
 
 /// Indices of perspectives whose comment is missing or failed ([`RunRecord::missing_comments`]).

@@ -1,8 +1,10 @@
 //! End-to-end runs in headless Chromium against the project's fault-injecting LLM server:
 //! 429 then success, a bad key, a stream cut on one card while the others finish, and LLM text
-//! that contains HTML (it must show as text and never execute).
+//! that contains HTML (it must show as text and never execute), and regenerating one
+//! perspective (a different stage-1 reply the second time).
 mod support;
 use ethos_testkit::{ChatCall, Fault, FaultServer, OkReply};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use support::*;
 
@@ -27,11 +29,29 @@ fn responder(call: &ChatCall) -> OkReply {
     OkReply { texts: vec![text], first_token_top: vec![("A".into(), 0.6), ("B".into(), 0.4)] }
 }
 
+/// `responder`, except that stage-1 calls get `replies` in turn (the last one repeats).
+fn stage_one_in_turn(replies: &'static [&'static str]) -> impl Fn(&ChatCall) -> OkReply + Send + Sync {
+    let made = AtomicUsize::new(0);
+    move |call| {
+        let mut reply = responder(call);
+        let stage_one = call.messages.iter().any(|(_, t)| t.to_lowercase().contains("contrasting ethical perspectives"));
+        if stage_one {
+            let n = made.fetch_add(1, Ordering::SeqCst).min(replies.len() - 1);
+            reply.texts = vec![replies[n].to_string()];
+        }
+        reply
+    }
+}
+
 async fn start_with_faults() -> (FaultServer, StaticServer, Browser) {
+    start_with_faults_sized(1280, 900).await
+}
+
+async fn start_with_faults_sized(width: u32, height: u32) -> (FaultServer, StaticServer, Browser) {
     let faults = FaultServer::start().expect("fault server");
     faults.set_responder(responder);
     let server = app_pointing_at(&faults.base_url(), "fault-server-model").await;
-    let b = Browser::start().await;
+    let b = Browser::start_sized(width, height).await;
     b.open(&server.url()).await;
     b.choose_file(MORALCHOICE).await;
     b.pick_item(0).await;
@@ -128,5 +148,105 @@ async fn a_cut_stream_fails_its_card_and_the_others_finish() {
         "the retried comment finishes",
     )
     .await;
+    b.close().await;
+}
+
+/// The first stage-1 reply (as `responder`'s), then one that repeats two names on the board
+/// before a new one, then one with no perspective in it.
+const STAGE_ONE: &[&str] = &[
+    "#Patient Advocate: Autonomy, Deontology, Right to consent, Concern, Patient\n\
+     #Hospital Manager: Efficiency, Utilitarianism, Duty to allocate, Calm, Administrator\n\
+     #Family Carer: Care, Care ethics, Duty of loyalty, Anxiety, Relative\n",
+    "#Patient Advocate: Autonomy, Deontology, Right to consent, Concern, Patient\n\
+     #Hospital Manager: Efficiency, Utilitarianism, Duty to allocate, Calm, Administrator\n\
+     #Ethics Officer: Justice, Principlism, Duty of fairness, Resolve, Ethics committee\n",
+    "Sorry, I would rather not invent anything today.",
+];
+
+fn card(n: usize) -> String {
+    format!(".perspective-card[data-index='{n}']")
+}
+
+/// The perspective names on the board, in order.
+async fn card_names(b: &Browser) -> Vec<String> {
+    let v = b.js("Array.from(document.querySelectorAll('.perspective-card h4')).map(h => h.textContent)").await;
+    v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regenerating_one_perspective_replaces_it_and_reruns_what_depends_on_it() {
+    if !enabled() {
+        return;
+    }
+    let (f, _s, b) = start_with_faults().await;
+    f.set_responder(stage_one_in_turn(STAGE_ONE));
+    b.run_and_wait("#js-distance", Duration::from_secs(60)).await;
+    // 1 perspectives + 3 comments + 3 distribution reads.
+    let before = chat_calls(&f);
+    assert_eq!(before, 7);
+    assert_eq!(card_names(&b).await, ["1. Patient Advocate", "2. Hospital Manager", "3. Family Carer"]);
+    assert_eq!(b.count(".regenerate-perspective").await, 3, "one Regenerate button per card");
+    b.screenshot_at(".perspectives", "perspective-card-regenerate").await;
+
+    // Regenerate card 2: its buttons (and every card's) are disabled while it runs.
+    let button = format!("{} .regenerate-perspective", card(1));
+    let disabled = b
+        .js(&format!(
+            "new Promise(r => {{ document.querySelector({button:?}).click(); setTimeout(() => r(document.querySelectorAll('.regenerate-perspective:disabled, .edit-perspective:disabled').length), 0); }})"
+        ))
+        .await;
+    assert_eq!(disabled.as_u64(), Some(6), "Regenerate and Edit are disabled while a run is busy");
+    b.wait_js(
+        &format!("document.querySelector(\"{} h4\")?.textContent.includes('Ethics Officer') && document.querySelector('#js-distance') !== null && !document.querySelector('#run').disabled", card(1)),
+        Duration::from_secs(60),
+        "perspective 2 replaced and the result made again",
+    )
+    .await;
+    assert_eq!(card_names(&b).await, ["1. Patient Advocate", "2. Ethics Officer", "3. Family Carer"]);
+    assert_eq!(b.count("#run-error").await, 0);
+    assert_eq!(b.count(".comment-card[data-state='done']").await, 3);
+    // 1 stage-1 call, its comment only, then stage 3 again (3 reads).
+    assert_eq!(chat_calls(&f), before + 5);
+    // The call is in the Inspector like every other.
+    b.click("#inspector > summary").await;
+    b.wait_js(
+        "Array.from(document.querySelectorAll('#inspector .call summary')).some(s => s.textContent.includes('perspective 2, regenerated'))",
+        Duration::from_secs(10),
+        "the regeneration call in the Inspector",
+    )
+    .await;
+    let call = b.js("Array.from(document.querySelectorAll('#inspector .call')).find(c => c.querySelector('summary').textContent.includes('perspective 2, regenerated')).textContent").await;
+    let call = call.as_str().unwrap_or_default();
+    assert!(call.contains("contrasting ethical perspectives") && call.contains("#Ethics Officer"), "prompt and raw reply: {call}");
+    b.screenshot_at(".perspectives", "perspective-card-regenerated").await;
+
+    // From the keyboard, a reply with no perspective: a clear error, the card and result stay.
+    let el = b.wait_for(&button, Duration::from_secs(10)).await;
+    el.send_keys("\u{E007}").await.expect("press Enter on Regenerate");
+    let err = b.wait_for("#run-error", Duration::from_secs(30)).await;
+    b.wait_js("!document.querySelector('#run').disabled", Duration::from_secs(30), "the end of the run").await;
+    let msg = err.text().await.unwrap_or_default();
+    assert!(msg.contains("perspective 2 is unchanged"), "{msg}");
+    assert_eq!(card_names(&b).await, ["1. Patient Advocate", "2. Ethics Officer", "3. Family Carer"]);
+    assert_eq!(b.count("#js-distance").await, 1, "the result is kept");
+    assert_eq!(chat_calls(&f), before + 6, "one call, nothing re-run");
+    b.screenshot_at("#run-error", "perspective-regenerate-unreadable").await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_perspective_buttons_fit_at_320_px() {
+    if !enabled() {
+        return;
+    }
+    let (_f, _s, b) = start_with_faults_sized(320, 800).await;
+    b.run_and_wait("#js-distance", Duration::from_secs(60)).await;
+    let overflow = b.js("document.documentElement.scrollWidth - document.documentElement.clientWidth").await;
+    assert!(overflow.as_i64().unwrap_or(999) <= 0, "horizontal overflow at 320 px: {overflow}");
+    let outside = b
+        .js("Array.from(document.querySelectorAll('.perspective-card')).filter(c => { const r = c.getBoundingClientRect(); return Array.from(c.querySelectorAll('button')).some(x => { const q = x.getBoundingClientRect(); return q.left < r.left || q.right > r.right; }); }).length")
+        .await;
+    assert_eq!(outside.as_u64(), Some(0), "a card's button sticks out of its card");
+    b.screenshot_at(&card(0), "perspective-card-320").await;
     b.close().await;
 }

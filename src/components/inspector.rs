@@ -52,6 +52,9 @@ fn call_view(c: CallRecord) -> impl IntoView {
             .collect::<Vec<_>>()
             .join(", ")
     });
+    // What the run took from the reply, when it is not the reply itself (a cleaned comment, the
+    // perspective chosen from a regenerated reply).
+    let used = c.cleaned.clone().filter(|t| Some(t) != c.reply.as_ref());
     let status = match (&c.error, c.is_finished()) {
         (Some(e), _) => format!("failed: {e}"),
         (None, true) => "ok".to_string(),
@@ -66,6 +69,7 @@ fn call_view(c: CallRecord) -> impl IntoView {
             <p class="small"><strong>"Raw reply"</strong></p>
             <pre class="prompt" tabindex="0">{c.reply.clone().unwrap_or_default()}</pre>
             {(!c.more_replies.is_empty()).then(|| view! { <pre class="prompt" tabindex="0">{c.more_replies.join("\n---\n")}</pre> })}
+            {used.map(|t| view! { <p class="small"><strong>"Used by the run"</strong></p><pre class="prompt" tabindex="0">{t}</pre> })}
             {top.map(|t| view! { <p class="small">"First-token top probabilities: " {t}</p> })}
         </details>
     }

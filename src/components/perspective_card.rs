@@ -1,11 +1,14 @@
-use crate::session::{remove_perspective, session};
+use crate::connection::conn;
+use crate::session::{remove_perspective, session, Op};
+use crate::state::ui;
 use ethos_engine::persona::Perspective;
 use leptos::prelude::*;
 
-/// One perspective: name and five dimensions, editable; remove.
+/// One perspective: name and five dimensions, editable; regenerate (one new stage-1 call for
+/// this card, then its comment and the combined answer); remove.
 #[component]
 pub fn PerspectiveCard(index: usize, perspective: Perspective) -> impl IntoView {
-    let session = session();
+    let (ui, conn, session) = (ui(), conn(), session());
     // A new, empty perspective opens in edit mode.
     let editing = RwSignal::new(perspective.name.trim().is_empty());
     let draft = RwSignal::new(perspective.clone());
@@ -50,6 +53,16 @@ pub fn PerspectiveCard(index: usize, perspective: Perspective) -> impl IntoView 
                         <div class="row no-print">
                             <button type="button" class="edit-perspective" disabled=move || session.busy.get() on:click=move |_| editing.set(true)>
                                 "Edit"
+                            </button>
+                            <button
+                                type="button"
+                                class="regenerate-perspective"
+                                aria-label=format!("Regenerate perspective {}", index + 1)
+                                title="Ask the model for a new perspective in place of this one, then rewrite its comment and the combined answer"
+                                disabled=move || session.busy.get()
+                                on:click=move |_| session.start(Op::RegenerateOne(index), ui, conn)
+                            >
+                                "Regenerate"
                             </button>
                             <button
                                 type="button"
