@@ -26,6 +26,9 @@ async fn main() {
         )
     });
     let server = StaticServer::start(&dist()).await;
+    // As scripts/serve.sh serves it (cross-origin isolated): the worker runs its threaded build,
+    // so helper threads work beside the page too.
+    server.set_isolated(true);
     server.hide_file("ethos-config.json");
     server.set_file(&format!("models/{GGUF}"), "application/octet-stream", bytes);
     let b = Browser::start().await;
@@ -45,6 +48,8 @@ async fn main() {
         .await;
     b.click("#local-load").await;
     b.wait_js("document.querySelector('#local-status[data-loaded=\"true\"]') !== null || document.querySelector('#local-status.error') !== null", Duration::from_secs(600), "the model to load").await;
+    let status = b.text("#local-status").await;
+    println!("model status: {status}");
     let loaded_ms = b
         .js("performance.now() - window.__t0")
         .await

@@ -18,4 +18,5 @@ cat > dist/ethos-config.json <<JSON
 JSON
 port="${APP_PORT:-8080}"
 log "EthosAgents is at http://127.0.0.1:$port/  (LLM server: http://127.0.0.1:$ETHOS_LLM_PORT/v1; Ctrl-C stops both)"
-cd dist && python3 -m http.server "$port" --bind 127.0.0.1
+# With the cross-origin isolation headers, so the in-tab model can use its threaded build.
+python3 scripts/static_server.py dist "$port"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what building and testing the app needs; skip each tool already present at the right
 # version. Safe to re-run (a warm re-run takes a few seconds).
-#   wasm32 target · trunk 0.21.14 · wasm-bindgen-cli = the wasm-bindgen in Cargo.lock ·
+#   wasm32 target · rust-src · trunk 0.21.14 · wasm-bindgen-cli = the wasm-bindgen in Cargo.lock ·
 #   wasm-opt (npm binaryen 132) · chromium + chromedriver (Debian, for the browser tests)
 # Usage: scripts/setup.sh [--no-browser]
 set -euo pipefail
@@ -15,6 +15,14 @@ if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
 else
   log "installing the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
+fi
+
+# rust-src: the threaded in-tab model build rebuilds std with atomics (build-worker.sh).
+if rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
+  log "rust-src: present"
+else
+  log "installing the rust-src component"
+  rustup component add rust-src
 fi
 
 if [ "$(trunk --version 2>/dev/null)" = "trunk $TRUNK_VERSION" ]; then

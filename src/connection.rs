@@ -203,9 +203,14 @@ impl LocalState {
                 self.status.set(Some((
                     true,
                     format!(
-                        "Loaded {name} ({}, {} layers{}).",
+                        "Loaded {name} ({}, {} layers{}{}).",
                         mb(info.file_bytes as u64),
                         info.n_layers,
+                        if info.threads > 1 {
+                            format!(", {} threads", info.threads)
+                        } else {
+                            String::new()
+                        },
                         if from_cache {
                             ", from this browser's cache"
                         } else {

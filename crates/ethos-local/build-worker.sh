@@ -39,5 +39,30 @@ if [[ "${BASELINE:-1}" == "1" && -n "${RELAXED_SIMD-x}" ]]; then
     RELAXED_SIMD= CARGO_TARGET_DIR="$CARGO_TARGET_DIR/baseline" BASELINE=0 "$HERE/build-worker.sh" "$OUT/baseline" >/dev/null
     rm -f "$OUT/baseline/worker.js"
 fi
+# A third build with wasm threads (shared memory, +atomics), loaded when the page is cross-origin
+# isolated (COOP/COEP headers): the matrix products are spread over helper workers
+# (src/pool.rs, js/helper.js). std must be rebuilt with atomics (-Z build-std, the rust-src
+# component; RUSTC_BOOTSTRAP lets the stable toolchain accept the flag) and the wait intrinsic
+# is a nightly feature. THREADS=0 skips it; the worker then always runs single-threaded.
+if [[ "${THREADS:-1}" == "1" && -n "${RELAXED_SIMD-x}" && "${BASELINE:-1}" == "1" ]]; then
+    # A failure here is not fatal: without threads/ the worker runs the single-thread build.
+    # The linker flags (shared, imported memory; the TLS exports wasm-bindgen's thread start-up
+    # uses) go to the final crate only (`cargo rustc -- …`), so changing them relinks only.
+    if RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$CARGO_TARGET_DIR/threads" \
+        RUSTFLAGS="$RUSTFLAGS -C target-feature=+atomics,+bulk-memory,+mutable-globals" \
+        nice -n 19 cargo rustc -Z build-std=std,panic_abort -p ethos-local --lib --release \
+        --target wasm32-unknown-unknown --no-default-features --features worker -- \
+        -C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=2147483648 \
+        -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size \
+        -C link-arg=--export=__tls_align -C link-arg=--export=__tls_base; then
+        mkdir -p "$OUT/threads"
+        wasm-bindgen --target web --no-typescript --out-dir "$OUT/threads" \
+            "$CARGO_TARGET_DIR/threads/wasm32-unknown-unknown/release/ethos_local.wasm"
+        cp "$HERE/js/helper.js" "$OUT/threads/helper.js"
+    else
+        echo "build-worker.sh: the threaded build failed (rust-src missing?); single-thread only" >&2
+        rm -rf "$OUT/threads"
+    fi
+fi
 ls -l "$OUT" >&2
 echo "$OUT"

@@ -39,6 +39,7 @@ pub fn artifacts_dir() -> PathBuf {
 pub struct StaticServer {
     pub addr: std::net::SocketAddr,
     overrides: Arc<Mutex<HashMap<String, (String, Vec<u8>)>>>,
+    isolated: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl StaticServer {
@@ -50,6 +51,8 @@ impl StaticServer {
         let overrides: Arc<Mutex<HashMap<String, (String, Vec<u8>)>>> = Arc::default();
         let dir = dir.to_path_buf();
         let ov = overrides.clone();
+        let isolated: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let iso = isolated.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((mut sock, _)) = listener.accept().await else {
@@ -57,6 +60,11 @@ impl StaticServer {
                 };
                 let dir = dir.clone();
                 let ov = ov.clone();
+                let coi = if iso.load(std::sync::atomic::Ordering::Relaxed) {
+                    "Cross-Origin-Opener-Policy: same-origin\r\nCross-Origin-Embedder-Policy: require-corp\r\n"
+                } else {
+                    ""
+                };
                 tokio::spawn(async move {
                     // The fault server's request reader (path without the query string).
                     let Ok(Some(req)) = ethos_testkit::http::read_request(&mut sock).await else {
@@ -64,7 +72,7 @@ impl StaticServer {
                     };
                     let (status, ctype, body) = respond(&dir, &ov, &req.path);
                     let resp = format!(
-                        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+                        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n{coi}Connection: close\r\n\r\n",
                         body.len()
                     );
                     let _ = sock.write_all(resp.as_bytes()).await;
@@ -73,7 +81,19 @@ impl StaticServer {
                 });
             }
         });
-        StaticServer { addr, overrides }
+        StaticServer {
+            addr,
+            overrides,
+            isolated,
+        }
+    }
+
+    /// Send the cross-origin isolation headers (COOP same-origin, COEP require-corp) that
+    /// `scripts/serve.sh` sends, so the in-tab model can use its threaded build. Off by default:
+    /// a plain static host sends neither.
+    pub fn set_isolated(&self, on: bool) {
+        self.isolated
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn url(&self) -> String {

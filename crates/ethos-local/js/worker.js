@@ -22,11 +22,49 @@ const cancelled = new Set();
 let queue = Promise.resolve();
 
 const post = (m) => self.postMessage(JSON.stringify(m));
-const ready = import(relaxedSimd ? "./ethos_local.js" : "./baseline/ethos_local.js")
-  .then(async (mod) => {
-    await mod.default();
+// The threaded build (shared memory, helper workers) needs a cross-origin isolated page
+// (COOP same-origin + COEP require-corp); "worker.js?threads=N" sets the thread count (1 = the
+// single-thread build), default: one per core, at most 4.
+const params = new URL(self.location.href).searchParams;
+const cores = Math.max(1, Math.min(4, Number(navigator.hardwareConcurrency) || 1));
+const wanted = params.has("threads") ? Math.max(1, Math.min(8, Number(params.get("threads")) || 1)) : cores;
+const threaded = relaxedSimd && wanted > 1 && self.crossOriginIsolated === true && typeof SharedArrayBuffer !== "undefined";
+const helpers = [];
+
+// Spawn the helper threads and wait until each has joined the pool (or failed: the model then
+// runs on the threads that did join, at worst on this one).
+async function startHelpers(mod, wasm, n) {
+  const joined = [];
+  for (let i = 0; i < n; i++) {
+    const w = new Worker(new URL("./threads/helper.js", import.meta.url), { type: "module" });
+    helpers.push(w);
+    joined.push(new Promise((resolve) => {
+      w.onmessage = (e) => resolve(e.data && e.data.type === "joined");
+      w.onerror = () => resolve(false);
+    }));
+    w.postMessage({ module: mod.default.__wbindgen_wasm_module, memory: wasm.memory });
+  }
+  await Promise.all(joined);
+  return mod.helper_threads();
+}
+
+async function startSingle() {
+  const mod = await import(relaxedSimd ? "./ethos_local.js" : "./baseline/ethos_local.js");
+  await mod.default();
+  return { mod, threads: 1 };
+}
+
+async function startThreaded() {
+  const mod = await import("./threads/ethos_local.js");
+  const wasm = await mod.default();
+  return { mod, threads: 1 + await startHelpers(mod, wasm, wanted - 1) };
+}
+
+// A threaded build that is missing or fails to start falls back to the single-thread one.
+const ready = (threaded ? startThreaded().catch(() => { helpers.forEach((w) => w.terminate()); return startSingle(); }) : startSingle())
+  .then(({ mod, threads }) => {
     engine = new mod.Engine();
-    post({ type: "ready", relaxed_simd: relaxedSimd });
+    post({ type: "ready", relaxed_simd: relaxedSimd, threads });
   });
 
 // A zero-delay yield (setTimeout is clamped to 4 ms when nested).

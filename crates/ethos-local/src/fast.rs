@@ -1,4 +1,5 @@
-//! A lean llama forward pass for one sequence, written for speed in a single wasm thread:
+//! A lean llama forward pass for one sequence, written for speed in wasm (one thread, or the
+//! matrix rows spread over [`crate::pool`]'s threads in the threaded build):
 //! weights stay in their GGUF quantisation (Q4_1, Q4_0 or Q8_0), repacked once into aligned
 //! scale/quant arrays; activations are quantised per 32-block to 8 bits the way llama.cpp does
 //! (Q8_1 against Q4_x weights, Q8_0 against Q8_0) and dotted with integer SIMD (wasm simd128,
@@ -11,6 +12,7 @@
 use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::GgmlDType;
 
+use crate::pool::{self, Out};
 use crate::runtime::LocalError;
 
 const QK: usize = 32;
@@ -405,15 +407,24 @@ fn row_dot(w: &QMat, r: usize, x: &QAct) -> f32 {
     }
 }
 
-/// out = W · x, with x already quantised.
+/// Rows per chunk of work shared between threads ([`crate::pool`]).
+const ROWS_PER_CHUNK: usize = 32;
+
+/// out = W · x, with x already quantised. Rows are spread over the pool's threads; each row is
+/// computed the same way whichever thread does it.
 fn matvec(w: &QMat, x: &QAct, out: &mut [f32]) {
     if !shapes_ok(w, x) {
         out.iter_mut().for_each(|o| *o = f32::NAN);
         return;
     }
-    for (r, o) in out.iter_mut().enumerate().take(w.rows) {
-        *o = row_dot(w, r, x);
-    }
+    let rows = w.rows.min(out.len());
+    let o = Out::of(out);
+    pool::par_chunks(rows.div_ceil(ROWS_PER_CHUNK), &|c| {
+        for r in c * ROWS_PER_CHUNK..((c + 1) * ROWS_PER_CHUNK).min(rows) {
+            // SAFETY: chunk c alone writes rows [c·R, (c+1)·R); `out` outlives par_chunks.
+            unsafe { o.set(r, row_dot(w, r, x)) };
+        }
+    });
 }
 
 /// Prompt batch size: each weight row is read once per this many tokens.
@@ -427,13 +438,15 @@ fn matmul(w: &QMat, xs: &[QAct], outs: &mut [Vec<f32>]) {
             .for_each(|o| o.iter_mut().for_each(|v| *v = f32::NAN));
         return;
     }
-    for r in 0..w.rows {
-        for (x, o) in xs.iter().zip(outs.iter_mut()) {
-            if let Some(slot) = o.get_mut(r) {
-                *slot = row_dot(w, r, x);
+    let ptrs: Vec<Out> = outs.iter_mut().map(|o| Out::of(o)).collect();
+    pool::par_chunks(w.rows.div_ceil(ROWS_PER_CHUNK), &|c| {
+        for r in c * ROWS_PER_CHUNK..((c + 1) * ROWS_PER_CHUNK).min(w.rows) {
+            for (x, o) in xs.iter().zip(&ptrs) {
+                // SAFETY: as in `matvec`; `Out::set` ignores rows past an output's length.
+                unsafe { o.set(r, row_dot(w, r, x)) };
             }
         }
-    }
+    });
 }
 
 struct Layer {
@@ -934,6 +947,45 @@ mod tests {
             "{} vs {exact}",
             out[0]
         );
+    }
+
+    #[test]
+    fn rows_spread_over_threads_give_the_same_bits() {
+        // 300 rows × 64 cols of Q4_1 with varied scales: more than one chunk per thread.
+        let (rows, cols) = (300usize, 64usize);
+        let mut raw = Vec::new();
+        for r in 0..rows {
+            for b in 0..cols / QK {
+                raw.extend_from_slice(&f16_bytes(0.01 * (1 + (r * 3 + b) % 17) as f32));
+                raw.extend_from_slice(&f16_bytes(-0.05 * ((r + b) % 5) as f32));
+                raw.extend((0..16).map(|j| ((r * 7 + j * 5 + b) % 256) as u8));
+            }
+        }
+        let w = QMat::from_gguf(Kind::Q4_1, &raw, rows, cols).expect("q4_1");
+        let xs: Vec<QAct> = (0..3)
+            .map(|t| {
+                let x: Vec<f32> = (0..cols).map(|i| ((i * (t + 2)) as f32 * 0.21).cos()).collect();
+                let mut qa = QAct::new(cols);
+                qa.quantize(&x);
+                qa
+            })
+            .collect();
+        let want: Vec<Vec<f32>> = xs
+            .iter()
+            .map(|x| (0..rows).map(|r| row_dot(&w, r, x)).collect())
+            .collect();
+        std::thread::spawn(pool::helper_loop);
+        while pool::helpers() == 0 {
+            std::thread::yield_now();
+        }
+        for _ in 0..20 {
+            let mut one = vec![0.0f32; rows];
+            matvec(&w, &xs[0], &mut one);
+            assert_eq!(one, want[0]);
+            let mut outs = vec![vec![0.0f32; rows]; xs.len()];
+            matmul(&w, &xs, &mut outs);
+            assert_eq!(outs, want);
+        }
     }
 
     #[test]

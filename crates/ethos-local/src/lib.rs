@@ -7,6 +7,13 @@
 //! by `js/worker.js`; `proxy` adds the main-thread [`proxy::WorkerModel`] (no candle: the app
 //! shell stays small, the runtime is fetched lazily by the worker).
 
+// The threaded worker build (nightly features through RUSTC_BOOTSTRAP, see build-worker.sh)
+// blocks helper threads with memory.atomic.wait32.
+#![cfg_attr(
+    all(target_arch = "wasm32", target_feature = "atomics"),
+    feature(stdarch_wasm_atomic_wait)
+)]
+
 pub mod constrain;
 pub mod template;
 pub mod tokenizer;
@@ -15,6 +22,8 @@ pub mod tokenizer;
 mod chat;
 #[cfg(feature = "runtime")]
 pub mod fast;
+#[cfg(feature = "runtime")]
+pub mod pool;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 #[cfg(feature = "runtime")]

@@ -21,6 +21,13 @@ pub struct ModelInfo {
     pub file_bytes: usize,
     /// "fast" (own kernels) or "candle".
     pub backend: String,
+    /// Threads doing the matrix products (1 unless the threaded build runs with helpers).
+    #[serde(default = "one")]
+    pub threads: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// The option-letter distribution read from the full next-token distribution.

@@ -170,3 +170,17 @@ impl Engine {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 }
+
+/// Run on a helper Web Worker of the threaded build (shared memory): joins the matrix-product
+/// pool and never returns. `js/helper.js` calls it after instantiating the module on the
+/// model worker's memory.
+#[wasm_bindgen]
+pub fn helper_loop() {
+    crate::pool::helper_loop();
+}
+
+/// How many helper threads have joined the pool (0 in the single-thread builds).
+#[wasm_bindgen]
+pub fn helper_threads() -> usize {
+    crate::pool::helpers()
+}
