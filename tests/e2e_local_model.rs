@@ -31,7 +31,14 @@ async fn in_browser_model_runs_a_distributional_item() {
     });
     let size = bytes.len();
     let server = StaticServer::start(&dist).await;
-    server.set_file(&format!("models/{GGUF}"), "application/octet-stream", bytes);
+    // Served as scripts/serve.sh serves the app (cross-origin isolated): the worker runs its
+    // threaded build. The other test here runs on a plain static server (single thread).
+    server.set_isolated(true);
+    server.set_file(
+        &format!("models/{GGUF}"),
+        "application/octet-stream",
+        bytes.clone(),
+    );
 
     let b = Browser::start().await;
     b.open(&server.url()).await;
@@ -72,6 +79,13 @@ async fn in_browser_model_runs_a_distributional_item() {
         status.contains("Loaded") && status.contains(&mb),
         "status names the model and its size {mb}: {status}"
     );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores >= 2 {
+        assert!(
+            status.contains(" threads"),
+            "cross-origin isolated on {cores} cores: the threaded build runs: {status}"
+        );
+    }
     let model = b.js("document.querySelector('#model').value").await;
     assert!(
         model.as_str().is_some_and(|m| !m.trim().is_empty()),
@@ -117,6 +131,7 @@ async fn in_browser_model_runs_a_distributional_item() {
         "the in-tab model gives logprobs: {method}"
     );
     b.screenshot_at("#result", "run-local-model").await;
+    same_as_native(&b, &bytes).await;
     // The download was kept in Cache Storage; "Delete cached model" removes it.
     b.click("#local-delete-cache").await;
     b.wait_js("(document.querySelector('#local-status') || {}).innerText?.includes('Deleted') || document.querySelector('#local-status.error') !== null", Duration::from_secs(30), "the cache deletion").await;
@@ -162,4 +177,67 @@ async fn with_no_server_or_key_the_tab_model_is_the_default_and_asks_for_a_model
         "a file can be picked instead"
     );
     b.close().await;
+}
+
+/// The bar: the tab's distribution equals the one computed natively from the same GGUF and the
+/// same prompts (the same runtime's native build), within 1e-3 per option: each read, and the
+/// averaged distribution the app shows.
+async fn same_as_native(b: &Browser, gguf: &[u8]) {
+    use ethos_engine::record::{RunRecord, RunResult, Stage};
+    const STORED: &str = "localStorage.getItem('ethos.run.' + localStorage.getItem('ethos.current'))";
+    b.wait_js(
+        &format!("(() => {{ const t = {STORED}; return !!t && JSON.parse(t).result != null; }})()"),
+        Duration::from_secs(10),
+        "the finished run to be saved",
+    )
+    .await;
+    let text = b.js(STORED).await;
+    let _ = std::fs::write(
+        artifacts_dir().join("run-local-model.json"),
+        text.as_str().unwrap_or_default(),
+    );
+    let record = RunRecord::from_json(text.as_str().expect("a saved run")).expect("the saved run reads back");
+    let Some(RunResult::Distribution(shown)) = &record.result else {
+        panic!("not a distribution result: {:?}", record.result);
+    };
+    let n = record.item.options().len();
+    let mut model = ethos_local::LocalModel::from_gguf_bytes(
+        gguf,
+        ethos_local::LoadOptions {
+            backend: ethos_local::Backend::Auto,
+            requantize_to_q8_0: true,
+        },
+    )
+    .expect("the GGUF loads natively");
+    let mut mean = vec![0.0f64; n];
+    let mut reads = 0;
+    for (i, per_read) in shown.per_read.iter().enumerate() {
+        let tab = per_read.as_ref().expect("every read has a distribution");
+        let call = record
+            .calls
+            .iter()
+            .rev()
+            .find(|c| c.stage == Stage::Read(i) && c.error.is_none())
+            .unwrap_or_else(|| panic!("read {i} is in the record"));
+        let tokens = model.prompt_tokens(&call.request.messages);
+        let next = model.next_token(&tokens).expect("native forward pass");
+        let native = model.letter_distribution(&next, n, 20).probs;
+        for (o, (t, w)) in tab.probs.iter().zip(&native).enumerate() {
+            assert!(
+                (t - w).abs() <= 1e-3,
+                "read {i}, option {o}: tab {t} vs native {w}"
+            );
+        }
+        eprintln!("read {i}: tab {:?} native {native:?}", tab.probs);
+        mean.iter_mut().zip(&native).for_each(|(m, w)| *m += w);
+        reads += 1;
+    }
+    assert_eq!(reads, 3, "three reads (k = 3)");
+    for (o, (t, m)) in shown.distribution.iter().zip(&mean).enumerate() {
+        let w = m / reads as f64;
+        assert!(
+            (t - w).abs() <= 1e-3,
+            "averaged option {o}: tab {t} vs native {w}"
+        );
+    }
 }

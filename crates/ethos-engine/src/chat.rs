@@ -105,6 +105,12 @@ pub struct ChatResponse {
     /// Top log-probabilities at the first generated content token, best first, if returned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_token_top_logprobs: Option<Vec<TokenLogprob>>,
+    /// At the same position, over the WHOLE vocabulary: for each option letter A–E the
+    /// probability of its most probable token whose trimmed text is the letter (unnormalised).
+    /// Only a model that sees the full distribution gives it (the in-tab runtime); the
+    /// distributional read then uses it instead of the top-N list (the same mapping, exact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_token_letter_probs: Option<Vec<f64>>,
     #[serde(default)]
     pub usage: Option<Usage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

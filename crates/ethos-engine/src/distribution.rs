@@ -74,6 +74,22 @@ pub fn from_top_logprobs(top: &[TokenLogprob], n_options: usize) -> Distribution
     normalised_or_uniform(probs, DistMethod::Logprobs)
 }
 
+/// The same mapping over the whole vocabulary: `raw[i]` is the probability of option letter i's
+/// most probable token (a model that sees the full next-token distribution gives it).
+/// Renormalised over the options; uniform (flagged) when none has any probability.
+pub fn from_letter_probs(raw: &[f64], n_options: usize) -> Distribution {
+    let n = n_options.max(1);
+    let probs = (0..n)
+        .map(|i| {
+            raw.get(i)
+                .copied()
+                .filter(|p| p.is_finite() && *p > 0.0)
+                .unwrap_or(0.0)
+        })
+        .collect();
+    normalised_or_uniform(probs, DistMethod::Logprobs)
+}
+
 /// Votes: each comment's leading option letter is one vote. Letters outside the options (or
 /// `None`) are not counted; with no valid vote the result is uniform and flagged.
 pub fn from_votes(letters: &[Option<char>], n_options: usize) -> Distribution {

@@ -653,6 +653,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                 more_replies: Vec::new(),
                 cleaned: None,
                 first_token_top_logprobs: None,
+                first_token_letter_probs: None,
                 usage: None,
                 finish_reason: None,
                 started_ms: started,
@@ -678,6 +679,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                     c.reply = Some(resp.text.clone());
                     c.more_replies = resp.more_texts.clone();
                     c.first_token_top_logprobs = resp.first_token_top_logprobs.clone();
+                    c.first_token_letter_probs = resp.first_token_letter_probs.clone();
                     c.usage = resp.usage.clone();
                     c.finish_reason = resp.finish_reason.clone();
                 }
@@ -1348,6 +1350,17 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                     req.top_logprobs = Some(settings.top_logprobs);
                 }
                 let resp = self.call(self.stages.combine, stage, None, 1, req).await?;
+                let exact = resp
+                    .first_token_letter_probs
+                    .as_deref()
+                    .filter(|_| settings.distribution != DistSetting::Votes);
+                if let Some(raw) = exact {
+                    return Ok(ReadOutcome {
+                        dist: Some(distribution::from_letter_probs(raw, n)),
+                        text: resp.text,
+                        note: None,
+                    });
+                }
                 match resp.first_token_top_logprobs.as_deref() {
                     Some(top) if !top.is_empty() => Ok(ReadOutcome {
                         dist: Some(distribution::from_top_logprobs(top, n)),

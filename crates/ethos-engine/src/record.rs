@@ -89,6 +89,9 @@ pub struct CallRecord {
     pub cleaned: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_token_top_logprobs: Option<Vec<TokenLogprob>>,
+    /// See [`crate::chat::ChatResponse::first_token_letter_probs`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_token_letter_probs: Option<Vec<f64>>,
     #[serde(default)]
     pub usage: Option<Usage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

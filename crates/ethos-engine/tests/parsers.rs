@@ -388,6 +388,23 @@ fn close_vec(a: &[f64], b: &[f64]) {
 }
 
 #[test]
+fn full_vocabulary_letter_probs_map_like_the_top_list() {
+    // The same mapping as on a best-first list that holds every letter's best token.
+    let top = vec![tl(" B", 0.5), tl("A", 0.2), tl("C", 0.05)];
+    let full = from_letter_probs(&[0.2, 0.5, 0.05], 3);
+    let listed = from_top_logprobs(&top, 3);
+    close_vec(&full.probs, &listed.probs);
+    assert_eq!(full.method, DistMethod::Logprobs);
+    // Extra letters ignored, missing ones 0, NaN/negative treated as 0, nothing -> uniform.
+    close_vec(&from_letter_probs(&[0.1, 0.3, 0.6], 2).probs, &[0.25, 0.75]);
+    close_vec(&from_letter_probs(&[0.4], 2).probs, &[1.0, 0.0]);
+    close_vec(&from_letter_probs(&[f64::NAN, -1.0, 0.2], 3).probs, &[0.0, 0.0, 1.0]);
+    let d = from_letter_probs(&[0.0, 0.0], 2);
+    close_vec(&d.probs, &[0.5, 0.5]);
+    assert!(d.uniform_fallback);
+}
+
+#[test]
 fn top_logprobs_reference_mapping() {
     // " A" and "A" both trim to A: the first (highest) one counts. "a" and "Answer" do not.
     let top = vec![

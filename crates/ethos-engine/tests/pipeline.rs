@@ -634,6 +634,46 @@ fn auto_falls_back_to_votes_without_logprobs() {
 }
 
 #[test]
+fn full_vocabulary_letter_probs_are_preferred_to_the_top_list() {
+    // The in-tab model gives each letter's probability over the whole vocabulary: the read uses
+    // it (the same mapping, exact) rather than the top-N list, and the record keeps it.
+    let script = Script {
+        letter_probs: Some(vec![0.3, 0.1, 0.05, 0.0, 0.0]),
+        ..Script::default()
+    };
+    let model = ScriptedModel::new(script);
+    let (out, rec) = run_with(moral(), settings(3, 3), Method::EthosAgents, &model);
+    let RunResult::Distribution(d) = out.unwrap() else {
+        panic!()
+    };
+    assert_eq!(d.method, DistMethod::Logprobs);
+    for read in &d.per_read {
+        let p = &read.as_ref().expect("a distribution per read").probs;
+        assert!((p[0] - 0.75).abs() < 1e-12 && (p[1] - 0.25).abs() < 1e-12, "{p:?}");
+    }
+    assert!((d.distribution[0] - 0.75).abs() < 1e-12);
+    let kept = rec
+        .calls
+        .iter()
+        .filter(|c| c.first_token_letter_probs.is_some())
+        .count();
+    assert_eq!(kept, 3, "every read's letter probabilities are in the record");
+    // With the votes method they are ignored.
+    let script = Script {
+        letter_probs: Some(vec![0.3, 0.1]),
+        ..Script::default()
+    };
+    let model = ScriptedModel::new(script);
+    let mut s = settings(3, 3);
+    s.distribution = DistSetting::Votes;
+    let (out, _) = run_with(moral(), s, Method::EthosAgents, &model);
+    let RunResult::Distribution(d) = out.unwrap() else {
+        panic!()
+    };
+    assert_eq!(d.method, DistMethod::Votes);
+}
+
+#[test]
 fn logprobs_setting_without_logprobs_is_uniform_and_labelled() {
     let script = Script {
         logprobs: false,

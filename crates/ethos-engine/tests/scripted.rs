@@ -107,6 +107,9 @@ pub struct Script {
     pub perspective_replies: VecDeque<String>,
     /// Stage-1 calls fail with a 503.
     pub fail_perspectives: bool,
+    /// Full-vocabulary letter probabilities to return with the top logprobs (as the in-tab
+    /// model does).
+    pub letter_probs: Option<Vec<f64>>,
 }
 
 impl Default for Script {
@@ -121,6 +124,7 @@ impl Default for Script {
             preamble_on_first: false,
             perspective_replies: VecDeque::new(),
             fail_perspectives: false,
+            letter_probs: None,
         }
     }
 }
@@ -326,6 +330,7 @@ impl ScriptedModel {
                             logprob: 0.001f64.ln(),
                         });
                         resp.first_token_top_logprobs = Some(top);
+                        resp.first_token_letter_probs = script.letter_probs.clone();
                     }
                 }
             }

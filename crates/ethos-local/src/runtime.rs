@@ -135,6 +135,9 @@ impl NextToken {
     }
 }
 
+/// The option letters of the reference mapping.
+const LETTERS: [&str; 5] = ["A", "B", "C", "D", "E"];
+
 pub struct LocalModel {
     net: Net,
     tokenizer: Tokenizer,
@@ -143,6 +146,8 @@ pub struct LocalModel {
     info: ModelInfo,
     device: Device,
     ctx_limit: usize,
+    /// Token ids whose trimmed text is each option letter A–E.
+    letter_ids: Vec<Vec<u32>>,
     /// Every token's bytes, grouped by first byte (built on the first constrained request).
     by_first_byte: std::sync::OnceLock<Vec<Vec<(u32, Vec<u8>)>>>,
 }
@@ -329,6 +334,11 @@ impl LocalModel {
             } else {
                 "candle".into()
             },
+            threads: if fast.is_some() {
+                1 + crate::pool::helpers()
+            } else {
+                1
+            },
         };
         let device = Device::Cpu;
         let net = if let Some(f) = fast {
@@ -348,7 +358,16 @@ impl LocalModel {
                     .map_err(|e| LocalError::Gguf(e.to_string()))?,
             ))
         };
+        let letter_ids = LETTERS
+            .iter()
+            .map(|l| {
+                (0..tokenizer.vocab_size() as u32)
+                    .filter(|id| tokenizer.token_text(*id).trim() == *l)
+                    .collect()
+            })
+            .collect();
         Ok(Self {
+            letter_ids,
             net,
             tokenizer,
             template,
@@ -454,21 +473,9 @@ impl LocalModel {
         n_options: usize,
         top_n: usize,
     ) -> LetterDistribution {
-        const LETTERS: [&str; 5] = ["A", "B", "C", "D", "E"];
         let n = n_options.max(1);
-        let mut raw = vec![0.0f64; n];
-        for (id, lp) in dist.logprobs.iter().enumerate() {
-            let text = self.tokenizer.token_text(id as u32);
-            let t = text.trim();
-            if let Some(i) = LETTERS.iter().position(|l| *l == t) {
-                if let Some(slot) = raw.get_mut(i) {
-                    let p = libm::exp(*lp);
-                    if p > *slot {
-                        *slot = p;
-                    }
-                }
-            }
-        }
+        let mut raw = self.letter_probs(dist);
+        raw.resize(n, 0.0);
         let sum: f64 = raw.iter().sum();
         let probs = if sum > 0.0 && sum.is_finite() {
             raw.iter().map(|p| p / sum).collect()
@@ -480,6 +487,23 @@ impl LocalModel {
             raw,
             top: self.top_logprobs(dist, top_n),
         }
+    }
+
+    /// For each letter A–E the probability of its most probable token (trimmed text = the
+    /// letter) over the whole vocabulary.
+    pub fn letter_probs(&self, dist: &NextToken) -> Vec<f64> {
+        let mut raw = vec![0.0f64; LETTERS.len()];
+        for (i, ids) in self.letter_ids.iter().enumerate() {
+            let best = ids
+                .iter()
+                .filter_map(|id| dist.logprobs.get(*id as usize))
+                .map(|lp| libm::exp(*lp))
+                .fold(0.0f64, f64::max);
+            if let Some(slot) = raw.get_mut(i) {
+                *slot = best;
+            }
+        }
+        raw
     }
 
     /// Start a chat job (all `n` samples of one request). Runs nothing yet.
@@ -504,6 +528,7 @@ impl LocalModel {
             current: None,
             texts: Vec::new(),
             first_top: None,
+            first_letters: None,
             completion_tokens: 0,
             finish_reason: None,
             schema: req
@@ -550,6 +575,7 @@ impl LocalModel {
             if let Some(n) = job.top_n {
                 let dist = NextToken::from_logits(&cur.logits);
                 job.first_top = Some(self.top_logprobs(&dist, n));
+                job.first_letters = Some(self.letter_probs(&dist));
             }
         }
         let token = match &job.schema {
@@ -728,6 +754,8 @@ pub struct Job {
     current: Option<Current>,
     texts: Vec<String>,
     first_top: Option<Vec<TokenLogprob>>,
+    /// [`LocalModel::letter_probs`] at the same position.
+    first_letters: Option<Vec<f64>>,
     completion_tokens: u32,
     finish_reason: Option<String>,
     /// The reply must follow this JSON schema (`json_schema` of the request, when in the
@@ -752,6 +780,7 @@ impl Job {
             text,
             more_texts: texts.collect(),
             first_token_top_logprobs: self.first_top,
+            first_token_letter_probs: self.first_letters,
             usage: Some(Usage {
                 prompt_tokens: u32::try_from(self.prompt.len()).unwrap_or(u32::MAX),
                 completion_tokens: self.completion_tokens,

@@ -149,6 +149,7 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatResponse, ChatError> {
         text,
         more_texts: Vec::new(),
         first_token_top_logprobs: None,
+        first_token_letter_probs: None,
         usage,
         finish_reason: v
             .get("stop_reason")
@@ -209,6 +210,7 @@ impl StreamDecoder {
             text: st.text,
             more_texts: Vec::new(),
             first_token_top_logprobs: None,
+            first_token_letter_probs: None,
             usage,
             finish_reason: st.stop_reason,
         })

@@ -236,6 +236,7 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatResponse, ChatError> {
         text,
         more_texts,
         first_token_top_logprobs: first.and_then(|c| first_content_top_logprobs(c.get("logprobs"))),
+        first_token_letter_probs: None,
         usage: usage_of(&v),
         finish_reason: first
             .and_then(|c| c.get("finish_reason"))
@@ -293,6 +294,7 @@ impl StreamDecoder {
             text: texts.next().unwrap_or_default(),
             more_texts: texts.collect(),
             first_token_top_logprobs: st.logprobs,
+            first_token_letter_probs: None,
             usage: st.usage,
             finish_reason: st.finish_reasons.into_iter().next().flatten(),
         })
