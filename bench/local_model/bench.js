@@ -18,13 +18,14 @@ try {
     .observe({ type: "longtask", buffered: true });
 } catch (_) { /* not supported */ }
 
-const worker = new Worker(params.get("baseline") === "1" ? "worker.js?baseline=1" : "worker.js", { type: "module" });
+const worker = new Worker("worker.js?" + new URLSearchParams({ baseline: params.get("baseline") === "1" ? "1" : "0", threads: params.get("threads") || "1" }), { type: "module" });
 let relaxedSimd = null;
+let threads = null;
 let nextId = 1;
 const pending = new Map();
 worker.onmessage = (e) => {
   const m = JSON.parse(e.data);
-  if (m.type === "ready") { relaxedSimd = m.relaxed_simd; return; }
+  if (m.type === "ready") { relaxedSimd = m.relaxed_simd; threads = m.threads || 1; return; }
   const p = pending.get(m.id);
   if (!p) return;
   if (m.type === "progress") { p.progress.push(m); return; }
@@ -95,6 +96,7 @@ async function report(obj) {
       out.distribution_timings = d.timings;
     }
     out.relaxed_simd = relaxedSimd;
+    out.threads = threads;
     await call({ type: "delete_cached", key: MODEL });
     out.cached_after_delete = (await call({ type: "list_cached" })).entries;
   } catch (e) {

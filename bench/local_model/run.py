@@ -95,12 +95,16 @@ def serve(root, result):
         def __init__(self, *a, **k):
             super().__init__(*a, directory=root, **k)
         def end_headers(self):
-            # Cross-origin isolation (SharedArrayBuffer, wasm threads) for the wllama page only;
-            # the in-tab page keeps running without it, as the app does.
-            if self.path.startswith("/wllama/"):
+            # Cross-origin isolation (SharedArrayBuffer, wasm threads) for the wllama page and for
+            # everything under /iso/ (the same files: the in-tab page with its threaded build,
+            # as scripts/serve.sh serves the app); the plain in-tab page runs without it, as on a
+            # static host that sends no such headers.
+            if self.path.startswith("/wllama/") or self.path.startswith("/iso/"):
                 self.send_header("Cross-Origin-Opener-Policy", "same-origin")
                 self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
             super().end_headers()
+        def translate_path(self, path):
+            return super().translate_path(path[len("/iso"):] if path.startswith("/iso/") else path)
         extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".wasm": "application/wasm", ".js": "text/javascript", ".gguf": "application/octet-stream"}
         def log_message(self, *a):
             pass
@@ -177,6 +181,7 @@ def main():
     ap.add_argument("--baseline", action="store_true", help="force the build without relaxed-simd")
     ap.add_argument("--repeat", type=int, default=3, help="measured generations per runtime; the best is reported")
     ap.add_argument("--backend", default="auto", choices=["auto", "fast", "candle"], help="runtime in the tab")
+    ap.add_argument("--threads", type=int, default=2, help="also run the in-tab threaded build with this many threads, cross-origin isolated (1: skip)")
     ap.add_argument("--wllama", action="store_true", help="also run @wllama/wllama (llama.cpp in wasm) with 1 and 2 threads")
     ap.add_argument("--wllama-version", default=WLLAMA_VERSION)
     ap.add_argument("--only", choices=["all", "wllama"], default="all", help="wllama: skip the in-tab runtime (implies --wllama)")
@@ -194,8 +199,9 @@ def main():
     if in_tab:
         for f in ["worker.js", "ethos_local.js", "ethos_local_bg.wasm"]:
             shutil.copy(os.path.join(pkg, f), site)
-        if os.path.isdir(os.path.join(pkg, "baseline")):
-            shutil.copytree(os.path.join(pkg, "baseline"), os.path.join(site, "baseline"))
+        for sub in ["baseline", "threads"]:
+            if os.path.isdir(os.path.join(pkg, sub)):
+                shutil.copytree(os.path.join(pkg, sub), os.path.join(site, sub))
         wasm_bytes = os.path.getsize(os.path.join(site, "ethos_local_bg.wasm"))
     for f in ["index.html", "bench.js"]:
         shutil.copy(os.path.join(HERE, f), site)
@@ -226,15 +232,20 @@ def main():
     httpd = serve(site, result)
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     dist_prompt, n_options = moralchoice_prompt()
-    tab, wl = None, {}
+    tab, tab_mt, wl = None, None, {}
     try:
         if in_tab:
-            url = f"{base}/index.html?" + urllib.parse.urlencode({"tokens": a.tokens, "prompt": PROMPT, "baseline": "1" if a.baseline else "0", "backend": a.backend, "repeat": a.repeat, "dist_prompt": dist_prompt, "n_options": n_options})
-            tab = run_page(url, result, a.timeout)
-            if tab is None:
-                sys.exit("the page did not report within the timeout")
-            if tab.get("error"):
-                print(json.dumps(tab, indent=1)); sys.exit("the page reported an error")
+            def tab_run(prefix, threads):
+                url = f"{base}{prefix}/index.html?" + urllib.parse.urlencode({"tokens": a.tokens, "prompt": PROMPT, "baseline": "1" if a.baseline else "0", "backend": a.backend, "repeat": a.repeat, "dist_prompt": dist_prompt, "n_options": n_options, "threads": threads})
+                r = run_page(url, result, a.timeout)
+                if r is None:
+                    sys.exit("the page did not report within the timeout")
+                if r.get("error"):
+                    print(json.dumps(r, indent=1)); sys.exit("the page reported an error")
+                return r
+            tab = tab_run("", 1)
+            if a.threads > 1 and not a.baseline:
+                tab_mt = tab_run("/iso", a.threads)
         if wl_models:
             for threads in (1, 2):
                 url = f"{base}/wllama/index.html?" + urllib.parse.urlencode({"models": ",".join(wl_models), "threads": threads, "tokens": a.tokens, "prompt": PROMPT, "repeat": a.repeat})
@@ -289,7 +300,10 @@ def main():
     def row(name, pt, pps, gt, gps):
         print(f"{name:38} {pt:>10} {pps:>12.1f} {gt:>8} {gps:>10.1f} {gps / nat2['gen_tps']:>10.2f}x {pps / nat2['prompt_tps']:>13.2f}x")
     if in_tab:
-        row("in tab (headless Chromium, 1 worker)", g['prompt_tokens'], tab_p, g['generated_tokens'], tab_g)
+        row("in tab (headless Chromium, 1 thread)", g['prompt_tokens'], tab_p, g['generated_tokens'], tab_g)
+    if tab_mt:
+        gm = tab_mt["generate"]["timings"]
+        row(f"in tab ({tab_mt['info'].get('threads')} thr, cross-origin isol.)", gm['prompt_tokens'], tab_mt["best_prompt_tps"], gm['generated_tokens'], tab_mt["best_gen_tps"])
     for threads, r in sorted(wl.items()):
         if not r.get("error"):
             row(f"wllama (headless Chromium, {r.get('n_threads')} thr)", r["prompt_tokens"], r["best_prompt_tps"], r["generated_tokens"], r["best_gen_tps"])
@@ -298,6 +312,9 @@ def main():
     if in_tab:
         print(f"tab / native(-t 2) generation: {tab_g / nat2['gen_tps']:.2f}x (target >= 0.5x); prompt: {tab_p / nat2['prompt_tps']:.2f}x")
         print(f"tab / native(-t 1) generation: {tab_g / nat1['gen_tps']:.2f}x")
+    if tab_mt:
+        print(f"tab {tab_mt['info'].get('threads')} threads / native(-t 2) generation: {tab_mt['best_gen_tps'] / nat2['gen_tps']:.2f}x (target >= 0.5x); "
+              f"prompt: {tab_mt['best_prompt_tps'] / nat2['prompt_tps']:.2f}x; crossOriginIsolated={tab_mt.get('cross_origin_isolated')}")
     for threads, r in sorted(wl.items()):
         if not r.get("error"):
             print(f"wllama {threads} thr / native(-t {threads}) generation: {r['best_gen_tps'] / (nat1 if threads == 1 else nat2)['gen_tps']:.2f}x, "
@@ -305,13 +322,16 @@ def main():
                   f"greedy text identical to llama-server -t 2's: {same_text(r['text'], nat2['text'])}")
     if a.raw:
         with open(a.raw, "w") as f:
-            json.dump({"load_average": os.getloadavg(), "in_tab": tab, "wllama": wl, "llama_server_t2": nat2, "llama_server_t1": nat1}, f, indent=1)
+            json.dump({"load_average": os.getloadavg(), "in_tab": tab, "in_tab_threads": tab_mt, "wllama": wl, "llama_server_t2": nat2, "llama_server_t1": nat1}, f, indent=1)
     if not in_tab:
         return
     print(f"longest main-thread task during generation: {tab.get('longest_main_thread_task_ms', 0):.0f} ms")
     td = tab["distribution"]["probs"]
     print(f"MoralChoice C_001 read, option distribution (exact full-vocab softmax):")
     print(f"  in tab            {[round(p, 6) for p in td]}")
+    if tab_mt:
+        tm = tab_mt["distribution"]["probs"]
+        print(f"  in tab, {tab_mt['info'].get('threads')} threads {[round(p, 6) for p in tm]}  max |diff| vs 1 thread = {max(abs(a - b) for a, b in zip(td, tm)):.2e}")
     if native_rust:
         nd = native_rust["dist"]["probs"]
         print(f"  same runtime, native build ({native_rust['backend']}) {[round(p, 6) for p in nd]}  max |diff| = {max(abs(a - b) for a, b in zip(td, nd)):.2e}")

@@ -44,7 +44,9 @@ async function startHelpers(mod, wasm, n) {
     }));
     w.postMessage({ module: mod.default.__wbindgen_wasm_module, memory: wasm.memory });
   }
-  await Promise.all(joined);
+  const started = (await Promise.all(joined)).filter(Boolean).length;
+  // A helper says "joined" just before it enters the pool: give it a moment to be counted.
+  for (let i = 0; i < 100 && mod.helper_threads() < started; i++) await new Promise((r) => setTimeout(r, 5));
   return mod.helper_threads();
 }
 
