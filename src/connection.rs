@@ -24,6 +24,9 @@ pub const LOCAL_PRESET_LABEL: &str = "In this browser (tiny model, no key)";
 const LOCAL_WORKER_URL: &str = "./local-model/worker.js";
 /// The model shipped beside the page, when the deployment has one.
 pub const DEFAULT_LOCAL_MODEL_URL: &str = "./models/SmolLM2-135M-Instruct.Q4_1.gguf";
+/// Where the model comes from when none ships beside the page: HuggingFaceTB's own GGUF of
+/// SmolLM2-360M-Instruct, Q8_0 (every matrix Q8_0: the runtime's fast path), Apache-2.0.
+pub const HUB_LOCAL_MODEL_URL: &str = "https://huggingface.co/HuggingFaceTB/SmolLM2-360M-Instruct-GGUF/resolve/main/smollm2-360m-instruct-q8_0.gguf";
 const LOCAL_URL_KEY: &str = "ethos.local_model_url";
 
 /// What the pipeline talks to: the provider over HTTP, or the model in this tab's worker.
@@ -124,8 +127,8 @@ impl LocalState {
         }
     }
 
-    /// When the URL field holds the default and no model ships beside the page, empty the field
-    /// and say what to do instead.
+    /// When the URL field holds the default and no model ships beside the page, point it at the
+    /// public hub's model instead and say what pressing Load will download.
     pub async fn check_default(self) {
         if self.url.get_untracked().trim() != DEFAULT_LOCAL_MODEL_URL
             || self.loaded.with_untracked(|l| l.is_some())
@@ -135,10 +138,10 @@ impl LocalState {
         if !url_exists(&absolute_url(DEFAULT_LOCAL_MODEL_URL)).await
             && self.url.get_untracked().trim() == DEFAULT_LOCAL_MODEL_URL
         {
-            self.url.set(String::new());
+            self.url.set(HUB_LOCAL_MODEL_URL.to_string());
             self.status.set(Some((
                 true,
-                "No model ships with this page: paste the URL of a GGUF file (a small ChatML model such as SmolLM2-135M-Instruct Q4_1, served with CORS) or pick one from this computer.".into(),
+                "No model ships with this page. Load downloads SmolLM2-360M-Instruct (Q8_0, about 386 MB, Apache-2.0) from Hugging Face once and keeps it in this browser; or paste the URL of another GGUF file (a small ChatML model, served with CORS), or pick one from this computer.".into(),
             )));
         }
     }

@@ -143,9 +143,11 @@ async fn in_browser_model_runs_a_distributional_item() {
     b.close().await;
 }
 
-/// Without a model beside the page the URL field is emptied and the user is told what to do.
+/// Without a model beside the page the URL field points at the public hub's model, and the user
+/// is told its size and licence, and the alternatives. (The download itself is not tested: the
+/// test machine has no internet.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_no_server_or_key_the_tab_model_is_the_default_and_asks_for_a_model() {
+async fn with_no_server_or_key_the_tab_model_is_the_default_and_points_at_the_hub_model() {
     if !enabled() {
         return;
     }
@@ -161,15 +163,25 @@ async fn with_no_server_or_key_the_tab_model_is_the_default_and_asks_for_a_model
     )
     .await;
     b.wait_js(
-        "document.querySelector('#local-model-url') !== null && document.querySelector('#local-model-url').value === ''",
+        "document.querySelector('#local-model-url') !== null && document.querySelector('#local-model-url').value.startsWith('https://')",
         Duration::from_secs(30),
-        "the URL field to be emptied",
+        "the URL field to point at the public model hub",
     )
     .await;
+    let url = b
+        .js("document.querySelector('#local-model-url').value")
+        .await;
+    assert_eq!(
+        url.as_str(),
+        Some("https://huggingface.co/HuggingFaceTB/SmolLM2-360M-Instruct-GGUF/resolve/main/smollm2-360m-instruct-q8_0.gguf"),
+        "no model beside the page: the default is SmolLM2-360M-Instruct on Hugging Face"
+    );
     let status = b.text("#local-status").await;
     assert!(
-        status.contains("paste the URL of a GGUF file"),
-        "the user is told what to do: {status}"
+        status.contains("386 MB")
+            && status.contains("Apache-2.0")
+            && status.contains("paste the URL of another GGUF file"),
+        "the user is told what Load downloads (size, licence) and the alternatives: {status}"
     );
     assert_eq!(
         b.count("#local-model-file").await,
