@@ -28,8 +28,16 @@ async fn require_llm() {
 async fn start(file: &str, nth: usize, k: usize) -> (StaticServer, Browser) {
     require_llm().await;
     let server = app_pointing_at(&llm_url(), "smollm2").await;
+    // Served as scripts/serve.sh serves the embedded default: cross-origin isolated (COOP/COEP),
+    // which must not get in the way of the calls to the LLM server on another origin.
+    server.set_isolated(true);
     let b = Browser::start().await;
     b.open(&server.url()).await;
+    assert_eq!(
+        b.js("self.crossOriginIsolated").await.as_bool(),
+        Some(true),
+        "the page is cross-origin isolated"
+    );
     b.choose_file(file).await;
     b.pick_item(nth).await;
     configure_fast(&b, k).await;
@@ -177,6 +185,9 @@ async fn remembered_key_is_stored_only_after_opt_in_and_forgotten_on_request() {
         return;
     }
     let server = app_pointing_at(&llm_url(), "smollm2").await;
+    // Served as scripts/serve.sh serves the embedded default: cross-origin isolated (COOP/COEP),
+    // which must not get in the way of the calls to the LLM server on another origin.
+    server.set_isolated(true);
     let b = Browser::start().await;
     b.open(&server.url()).await;
     const KEY: &str = "sk-e2e-remember-7777";
