@@ -17,6 +17,21 @@ async fn in_browser_model_runs_a_distributional_item() {
     if !enabled() {
         return;
     }
+    // Served as scripts/serve.sh serves the app (cross-origin isolated): the worker runs its
+    // threaded build.
+    distributional_item_in_the_tab(true).await;
+}
+
+/// The same on a plain static host (no COOP/COEP): the single-thread build, same numbers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_isolation_the_single_thread_build_runs_the_same_item() {
+    if !enabled() {
+        return;
+    }
+    distributional_item_in_the_tab(false).await;
+}
+
+async fn distributional_item_in_the_tab(isolated: bool) {
     let dist = dist();
     assert!(
         dist.join("local-model/worker.js").exists(),
@@ -31,9 +46,7 @@ async fn in_browser_model_runs_a_distributional_item() {
     });
     let size = bytes.len();
     let server = StaticServer::start(&dist).await;
-    // Served as scripts/serve.sh serves the app (cross-origin isolated): the worker runs its
-    // threaded build. The other test here runs on a plain static server (single thread).
-    server.set_isolated(true);
+    server.set_isolated(isolated);
     server.set_file(
         &format!("models/{GGUF}"),
         "application/octet-stream",
@@ -80,10 +93,16 @@ async fn in_browser_model_runs_a_distributional_item() {
         "status names the model and its size {mb}: {status}"
     );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cores >= 2 {
+    if isolated && cores >= 2 {
         assert!(
             status.contains(" threads"),
             "cross-origin isolated on {cores} cores: the threaded build runs: {status}"
+        );
+    }
+    if !isolated {
+        assert!(
+            !status.contains(" threads"),
+            "no cross-origin isolation: one thread: {status}"
         );
     }
     let model = b.js("document.querySelector('#model').value").await;
@@ -130,7 +149,15 @@ async fn in_browser_model_runs_a_distributional_item() {
         method.to_lowercase().contains("log"),
         "the in-tab model gives logprobs: {method}"
     );
-    b.screenshot_at("#result", "run-local-model").await;
+    b.screenshot_at(
+        "#result",
+        if isolated {
+            "run-local-model"
+        } else {
+            "run-local-model-single-thread"
+        },
+    )
+    .await;
     same_as_native(&b, &bytes).await;
     // The download was kept in Cache Storage; "Delete cached model" removes it.
     b.click("#local-delete-cache").await;
@@ -205,7 +232,10 @@ async fn same_as_native(b: &Browser, gguf: &[u8]) {
     .await;
     let text = b.js(STORED).await;
     let _ = std::fs::write(
-        artifacts_dir().join("run-local-model.json"),
+        artifacts_dir().join(format!(
+            "run-local-model-{}.json",
+            b.js("self.crossOriginIsolated ? 'threads' : 'single'").await.as_str().unwrap_or("x")
+        )),
         text.as_str().unwrap_or_default(),
     );
     let record = RunRecord::from_json(text.as_str().expect("a saved run")).expect("the saved run reads back");
