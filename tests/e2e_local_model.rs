@@ -159,6 +159,14 @@ async fn distributional_item_in_the_tab(isolated: bool) {
     )
     .await;
     same_as_native(&b, &bytes).await;
+    // The Inspector shows what each read used: the letters' probabilities over the vocabulary.
+    b.click("#inspector > summary").await;
+    b.wait_js(
+        "document.querySelectorAll('#inspector .letter-probs').length === 3",
+        Duration::from_secs(10),
+        "the three reads' letter probabilities in the Inspector",
+    )
+    .await;
     // The download was kept in Cache Storage; "Delete cached model" removes it.
     b.click("#local-delete-cache").await;
     b.wait_js("(document.querySelector('#local-status') || {}).innerText?.includes('Deleted') || document.querySelector('#local-status.error') !== null", Duration::from_secs(30), "the cache deletion").await;

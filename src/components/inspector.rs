@@ -52,6 +52,14 @@ fn call_view(c: CallRecord) -> impl IntoView {
             .collect::<Vec<_>>()
             .join(", ")
     });
+    // The in-tab model's exact letter probabilities (what a distributional read uses).
+    let letters = c.first_token_letter_probs.clone().map(|p| {
+        p.iter()
+            .zip(['A', 'B', 'C', 'D', 'E'])
+            .map(|(v, l)| format!("{l} {v:.4}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
     // What the run took from the reply, when it is not the reply itself (a cleaned comment, the
     // perspective chosen from a regenerated reply).
     let used = c.cleaned.clone().filter(|t| Some(t) != c.reply.as_ref());
@@ -71,6 +79,7 @@ fn call_view(c: CallRecord) -> impl IntoView {
             {(!c.more_replies.is_empty()).then(|| view! { <pre class="prompt" tabindex="0">{c.more_replies.join("\n---\n")}</pre> })}
             {used.map(|t| view! { <p class="small"><strong>"Used by the run"</strong></p><pre class="prompt" tabindex="0">{t}</pre> })}
             {top.map(|t| view! { <p class="small">"First-token top probabilities: " {t}</p> })}
+            {letters.map(|t| view! { <p class="small letter-probs">"Option letters over the whole vocabulary (used by the read): " {t}</p> })}
         </details>
     }
 }
