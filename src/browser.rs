@@ -235,3 +235,92 @@ pub fn focus_later(id: &'static str) {
         }
     });
 }
+
+/// Whether the page is cross-origin isolated (SharedArrayBuffer: the in-tab model's threaded
+/// build), and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// The host sends COOP/COEP itself.
+    ByHost,
+    /// `coi-sw.js` adds them (the user asked for it).
+    ByServiceWorker,
+    /// Not isolated, but a service worker can make it so (after one reload).
+    Possible,
+    /// Not isolated and no service worker here (e.g. not a secure context).
+    Impossible,
+}
+
+fn service_worker_container() -> Option<JsValue> {
+    let nav = window()?.navigator();
+    js_sys::Reflect::get(&nav, &"serviceWorker".into())
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+pub fn isolation() -> Isolation {
+    let Some(w) = window() else {
+        return Isolation::Impossible;
+    };
+    let isolated = js_sys::Reflect::get(&w, &"crossOriginIsolated".into())
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let sw = service_worker_container();
+    let controlled = sw
+        .as_ref()
+        .and_then(|c| js_sys::Reflect::get(c, &"controller".into()).ok())
+        .is_some_and(|c| !c.is_null() && !c.is_undefined());
+    match (isolated, sw.is_some()) {
+        (true, _) if controlled => Isolation::ByServiceWorker,
+        (true, _) => Isolation::ByHost,
+        (false, true) => Isolation::Possible,
+        (false, false) => Isolation::Impossible,
+    }
+}
+
+fn call(target: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, String> {
+    let f = js_sys::Reflect::get(target, &method.into())
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        .ok_or_else(|| format!("{method} is not available"))?;
+    f.apply(target, &args.iter().cloned().collect::<js_sys::Array>())
+        .map_err(|e| js_text(&e))
+}
+
+async fn call_async(target: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, String> {
+    let p = call(target, method, args)?
+        .dyn_into::<js_sys::Promise>()
+        .map_err(|_| format!("{method} did not return a promise"))?;
+    JsFuture::from(p).await.map_err(|e| js_text(&e))
+}
+
+/// Register `coi-sw.js` (beside the page), wait until it is active, then reload so that it
+/// serves the page with the isolation headers.
+pub async fn enable_isolation() -> Result<(), String> {
+    let sw = service_worker_container().ok_or("service workers are not available here")?;
+    call_async(&sw, "register", &["./coi-sw.js".into()]).await?;
+    let ready = js_sys::Reflect::get(&sw, &"ready".into())
+        .ok()
+        .and_then(|p| p.dyn_into::<js_sys::Promise>().ok())
+        .ok_or("the service worker never became ready")?;
+    JsFuture::from(ready).await.map_err(|e| js_text(&e))?;
+    reload()
+}
+
+/// Remove every service worker of this app and reload without the isolation headers.
+pub async fn disable_isolation() -> Result<(), String> {
+    let sw = service_worker_container().ok_or("service workers are not available here")?;
+    let regs = call_async(&sw, "getRegistrations", &[]).await?;
+    for reg in js_sys::Array::from(&regs).iter() {
+        call_async(&reg, "unregister", &[]).await?;
+    }
+    reload()
+}
+
+fn reload() -> Result<(), String> {
+    window()
+        .ok_or("no window")?
+        .location()
+        .reload()
+        .map_err(|e| js_text(&e))
+}

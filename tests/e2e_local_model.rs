@@ -178,6 +178,60 @@ async fn distributional_item_in_the_tab(isolated: bool) {
     b.close().await;
 }
 
+/// On a host that sends no COOP/COEP headers, "Use every core" installs the app's service worker,
+/// which adds them: after one reload the page is isolated and the model runs on several threads;
+/// "Stop using it" removes it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn use_every_core_on_a_plain_host_installs_the_service_worker() {
+    if !enabled() {
+        return;
+    }
+    let bytes = std::fs::read(gguf_path()).expect("the GGUF (scripts/llama-server.sh model)");
+    let server = StaticServer::start(&dist()).await;
+    server.hide_file("ethos-config.json");
+    server.set_file(&format!("models/{GGUF}"), "application/octet-stream", bytes);
+    let b = Browser::start().await;
+    b.open(&server.url()).await;
+    choose_local(&b).await;
+    b.wait_for("#coi-enable", Duration::from_secs(10)).await;
+    assert_eq!(b.js("self.crossOriginIsolated").await.as_bool(), Some(false));
+    b.screenshot_at(".local-model", "local-model-one-core").await;
+    b.click("#coi-enable").await;
+    b.wait_js(
+        "self.crossOriginIsolated === true && !!navigator.serviceWorker.controller",
+        Duration::from_secs(30),
+        "the page to come back cross-origin isolated by the service worker",
+    )
+    .await;
+    choose_local(&b).await;
+    b.wait_for("#cores-note[data-isolation='service-worker']", Duration::from_secs(10))
+        .await;
+    b.click("#local-load").await;
+    b.wait_js(
+        "document.querySelector('#local-status[data-loaded=\"true\"]') !== null || document.querySelector('#local-status.error') !== null",
+        Duration::from_secs(300),
+        "the model to load",
+    )
+    .await;
+    let status = b.text("#local-status").await;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores >= 2 {
+        assert!(
+            status.contains(" threads"),
+            "the threaded build runs behind the service worker: {status}"
+        );
+    }
+    b.screenshot_at(".local-model", "local-model-every-core").await;
+    b.click("#coi-disable").await;
+    b.wait_js(
+        "self.crossOriginIsolated === false && !navigator.serviceWorker.controller",
+        Duration::from_secs(30),
+        "the page to come back without the service worker",
+    )
+    .await;
+    b.close().await;
+}
+
 /// Without a model beside the page the URL field points at the public hub's model, and the user
 /// is told its size and licence, and the alternatives. (The download itself is not tested: the
 /// test machine has no internet.)

@@ -1,3 +1,4 @@
+use crate::browser;
 use crate::connection::{conn, LOCAL_PRESET, LOCAL_PRESET_LABEL};
 use crate::state::ui;
 use ethos_providers::presets::{KEY_STORAGE_NOTE, SPEND_CAP_ADVICE};
@@ -223,6 +224,7 @@ fn LocalModelFields() -> impl IntoView {
                 "It is tiny, so it is for trying the whole flow, not for judging EthosAgents: its "
                 "answers say little about the method. Use a capable model for that."
             </p>
+            <Cores />
             <label for="local-model-url">"Model file URL (GGUF)"</label>
             <input
                 id="local-model-url"
@@ -293,5 +295,46 @@ fn LocalModelFields() -> impl IntoView {
                 })
             }}
         </div>
+    }
+}
+
+/// Whether the in-tab model can use every core (cross-origin isolation), and the switch that
+/// installs the header-adding service worker on hosts that do not send the headers themselves.
+#[component]
+fn Cores() -> impl IntoView {
+    let isolation = browser::isolation();
+    let error = RwSignal::new(None::<String>);
+    let switch = move |on: bool| {
+        spawn_local(async move {
+            let result = if on {
+                browser::enable_isolation().await
+            } else {
+                browser::disable_isolation().await
+            };
+            if let Err(e) = result {
+                error.set(Some(format!("Could not change it: {e}.")));
+            }
+        })
+    };
+    let body = match isolation {
+        browser::Isolation::ByHost | browser::Isolation::Impossible => None,
+        browser::Isolation::ByServiceWorker => Some(view! {
+            <p class="note small" id="cores-note" data-isolation="service-worker">
+                "The model uses every core: a small service worker of this app adds the headers this host does not send. "
+                <button type="button" id="coi-disable" class="link" on:click=move |_| switch(false)>"Stop using it"</button>
+                " (reloads the page)."
+            </p>
+        }.into_any()),
+        browser::Isolation::Possible => Some(view! {
+            <p class="note small" id="cores-note" data-isolation="none">
+                "This host does not send the headers that let the model use every core, so it runs on one (slower). "
+                <button type="button" id="coi-enable" on:click=move |_| switch(true)>"Use every core"</button>
+                " installs a small service worker of this app that adds them, and reloads the page once; your runs are kept."
+            </p>
+        }.into_any()),
+    };
+    view! {
+        {body}
+        {move || error.get().map(|e| view! { <p class="error small" role="alert">{e}</p> })}
     }
 }
