@@ -7,6 +7,18 @@ mod support;
 use std::time::Duration;
 use support::*;
 
+/// Press "Load model" and wait until it has loaded or failed; returns the status line.
+async fn load_model(b: &Browser) -> String {
+    b.click("#local-load").await;
+    b.wait_js(
+        "document.querySelector('#local-status[data-loaded=\"true\"]') !== null || document.querySelector('#local-status.error') !== null",
+        Duration::from_secs(600),
+        "the model to load",
+    )
+    .await;
+    b.text("#local-status").await
+}
+
 /// Choose the "In this browser" preset as a user does (the select's change event).
 async fn choose_local(b: &Browser) {
     b.js("(() => { const s = document.querySelector('#preset'); s.value = 'local'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()").await;
@@ -74,14 +86,7 @@ async fn distributional_item_in_the_tab(isolated: bool) {
         "base URL hidden for the in-browser model"
     );
 
-    b.click("#local-load").await;
-    b.wait_js(
-        "document.querySelector('#local-status[data-loaded=\"true\"]') !== null || document.querySelector('#local-status.error') !== null",
-        Duration::from_secs(600),
-        "the model to load",
-    )
-    .await;
-    let status = b.text("#local-status").await;
+    let status = load_model(&b).await;
     assert_eq!(
         b.count("#local-status.error").await,
         0,
@@ -206,14 +211,7 @@ async fn use_every_core_on_a_plain_host_installs_the_service_worker() {
     choose_local(&b).await;
     b.wait_for("#cores-note[data-isolation='service-worker']", Duration::from_secs(10))
         .await;
-    b.click("#local-load").await;
-    b.wait_js(
-        "document.querySelector('#local-status[data-loaded=\"true\"]') !== null || document.querySelector('#local-status.error') !== null",
-        Duration::from_secs(300),
-        "the model to load",
-    )
-    .await;
-    let status = b.text("#local-status").await;
+    let status = load_model(&b).await;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cores >= 2 {
         assert!(
