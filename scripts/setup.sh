@@ -24,6 +24,9 @@ else
   log "installing the rust-src component"
   rustup component add rust-src
 fi
+# std's own dependencies, fetched now so that the threaded build (-Z build-std) works offline.
+RUSTC_BOOTSTRAP=1 cargo fetch --locked --manifest-path "$(rustc --print sysroot)/lib/rustlib/src/rust/library/Cargo.toml" >/dev/null 2>&1 ||
+  log "could not fetch std's dependencies now (the threaded in-tab model build fetches them itself)"
 
 if [ "$(trunk --version 2>/dev/null)" = "trunk $TRUNK_VERSION" ]; then
   log "trunk $TRUNK_VERSION: present"
