@@ -151,8 +151,8 @@ async fn distributional_item_in_the_tab(isolated: bool) {
     );
     let method = b.text("#dist-method").await;
     assert!(
-        method.to_lowercase().contains("log"),
-        "the in-tab model gives logprobs: {method}"
+        method.to_lowercase().contains("log") && method.contains("whole vocabulary"),
+        "the in-tab model gives logprobs, read over the whole vocabulary: {method}"
     );
     b.screenshot_at(
         "#result",

@@ -31,6 +31,10 @@ pub trait Clock {
     fn now_ms(&self) -> f64;
 }
 
+/// Said with a distribution read from a model's full next-token distribution.
+pub const EXACT_READ_NOTE: &str =
+    "read over the whole vocabulary (each option letter's most probable token), not a top-N list";
+
 impl<F: Fn() -> f64> Clock for F {
     fn now_ms(&self) -> f64 {
         self()
@@ -1358,7 +1362,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                     return Ok(ReadOutcome {
                         dist: Some(distribution::from_letter_probs(raw, n)),
                         text: resp.text,
-                        note: None,
+                        note: Some(EXACT_READ_NOTE.into()),
                     });
                 }
                 match resp.first_token_top_logprobs.as_deref() {

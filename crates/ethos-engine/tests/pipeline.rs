@@ -652,6 +652,11 @@ fn full_vocabulary_letter_probs_are_preferred_to_the_top_list() {
         assert!((p[0] - 0.75).abs() < 1e-12 && (p[1] - 0.25).abs() < 1e-12, "{p:?}");
     }
     assert!((d.distribution[0] - 0.75).abs() < 1e-12);
+    assert_eq!(
+        d.note.as_deref(),
+        Some(ethos_engine::pipeline::EXACT_READ_NOTE),
+        "the result says how the reads were made"
+    );
     let kept = rec
         .calls
         .iter()
