@@ -17,3 +17,42 @@ async fn app_loads_under_a_sub_path() {
     b.screenshot("smoke").await;
     b.close().await;
 }
+
+/// The built page carries a Content-Security-Policy (scripts/csp.py): the app starts under it,
+/// while eval and an injected inline script are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_content_security_policy_holds() {
+    if !enabled() {
+        return;
+    }
+    let server = StaticServer::start(&dist()).await;
+    let b = Browser::start().await;
+    b.open(&server.url()).await;
+    let policy = b
+        .js("document.querySelector('meta[http-equiv=\"Content-Security-Policy\"]')?.content || ''")
+        .await;
+    let policy = policy.as_str().unwrap_or("");
+    assert!(
+        policy.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-"),
+        "policy: {policy}"
+    );
+    // A string timer is evaluated by the page itself (code typed in through WebDriver is exempt
+    // from the eval rule), and an injected inline script: both refused and reported.
+    b.js("(() => { setTimeout('window.__evaluated = true', 0); const s = document.createElement('script'); s.textContent = 'window.__injected = true'; document.body.appendChild(s); return true; })()")
+        .await;
+    b.wait_js(
+        "window.__csp.some((v) => v.startsWith('script-src-elem')) && window.__csp.some((v) => v.startsWith('script-src') && v.includes('eval'))",
+        Duration::from_secs(5),
+        "both violations to be reported",
+    )
+    .await;
+    assert_eq!(
+        b.js("[window.__evaluated === true, window.__injected === true]")
+            .await,
+        serde_json::json!([false, false]),
+        "neither the string timer nor the injected script ran"
+    );
+    // Both refusals were the test's own doing; anything else would fail close().
+    b.js("(() => { window.__csp = []; return true; })()").await;
+    b.close().await;
+}

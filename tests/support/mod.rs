@@ -341,9 +341,20 @@ impl Browser {
     }
 
     pub async fn close(self) {
+        let csp = self
+            .client
+            .execute("return (window.__csp || []).join('\\n');", vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
         let _ = self.client.close().await;
         drop(self.driver);
         let _ = std::fs::remove_dir_all(&self.profile);
+        assert!(
+            csp.is_empty(),
+            "the page broke its Content-Security-Policy:\n{csp}"
+        );
     }
 }
 
@@ -401,6 +412,19 @@ impl Browser {
     pub async fn open(&self, url: &str) {
         self.client.goto(url).await.expect("open app");
         self.wait_for("#file-select", Duration::from_secs(30)).await;
+        self.watch_csp().await;
+    }
+
+    /// Record Content-Security-Policy violations from now on (until the page reloads);
+    /// [`Browser::close`] fails the test if there were any.
+    pub async fn watch_csp(&self) {
+        let _ = self
+            .client
+            .execute(
+                "window.__csp = window.__csp || []; document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI)); return true;",
+                vec![],
+            )
+            .await;
     }
 
     pub async fn choose_file(&self, file: &str) {
