@@ -277,11 +277,7 @@ impl Schema {
                         );
                         st.stack.push(Frame::Value(item));
                         // The byte starts the item's value.
-                        if self.feed(st, b) {
-                            true
-                        } else {
-                            false
-                        }
+                        self.feed(st, b)
                     }
                     _ => false,
                 }

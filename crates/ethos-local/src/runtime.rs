@@ -358,14 +358,18 @@ impl LocalModel {
                     .map_err(|e| LocalError::Gguf(e.to_string()))?,
             ))
         };
-        let letter_ids = LETTERS
-            .iter()
-            .map(|l| {
-                (0..tokenizer.vocab_size() as u32)
-                    .filter(|id| tokenizer.token_text(*id).trim() == *l)
-                    .collect()
-            })
-            .collect();
+        // One pass over the vocabulary (each token's text is built once).
+        let mut letter_ids: Vec<Vec<u32>> = vec![Vec::new(); LETTERS.len()];
+        for id in 0..tokenizer.vocab_size() as u32 {
+            let text = tokenizer.token_text(id);
+            if let Some(ids) = LETTERS
+                .iter()
+                .position(|l| *l == text.trim())
+                .and_then(|i| letter_ids.get_mut(i))
+            {
+                ids.push(id);
+            }
+        }
         Ok(Self {
             letter_ids,
             net,
