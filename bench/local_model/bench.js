@@ -20,12 +20,11 @@ try {
 
 const worker = new Worker("worker.js?" + new URLSearchParams({ baseline: params.get("baseline") === "1" ? "1" : "0", threads: params.get("threads") || "1" }), { type: "module" });
 let relaxedSimd = null;
-let threads = null;
 let nextId = 1;
 const pending = new Map();
 worker.onmessage = (e) => {
   const m = JSON.parse(e.data);
-  if (m.type === "ready") { relaxedSimd = m.relaxed_simd; threads = m.threads || 1; return; }
+  if (m.type === "ready") { relaxedSimd = m.relaxed_simd; return; }
   const p = pending.get(m.id);
   if (!p) return;
   if (m.type === "progress") { p.progress.push(m); return; }
@@ -96,7 +95,6 @@ async function report(obj) {
       out.distribution_timings = d.timings;
     }
     out.relaxed_simd = relaxedSimd;
-    out.threads = threads;
     await call({ type: "delete_cached", key: MODEL });
     out.cached_after_delete = (await call({ type: "list_cached" })).entries;
   } catch (e) {

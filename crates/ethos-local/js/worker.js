@@ -32,7 +32,8 @@ const threaded = relaxedSimd && wanted > 1 && self.crossOriginIsolated === true 
 const helpers = [];
 
 // Spawn the helper threads and wait until each has joined the pool (or failed: the model then
-// runs on the threads that did join, at worst on this one).
+// runs on the threads that did join, at worst on this one). A load reports the thread count
+// (ModelInfo.threads), so it must come after the joins.
 async function startHelpers(mod, wasm, n) {
   const joined = [];
   for (let i = 0; i < n; i++) {
@@ -47,26 +48,26 @@ async function startHelpers(mod, wasm, n) {
   const started = (await Promise.all(joined)).filter(Boolean).length;
   // A helper says "joined" just before it enters the pool: give it a moment to be counted.
   for (let i = 0; i < 100 && mod.helper_threads() < started; i++) await new Promise((r) => setTimeout(r, 5));
-  return mod.helper_threads();
 }
 
 async function startSingle() {
   const mod = await import(relaxedSimd ? "./ethos_local.js" : "./baseline/ethos_local.js");
   await mod.default();
-  return { mod, threads: 1 };
+  return mod;
 }
 
 async function startThreaded() {
   const mod = await import("./threads/ethos_local.js");
   const wasm = await mod.default();
-  return { mod, threads: 1 + await startHelpers(mod, wasm, wanted - 1) };
+  await startHelpers(mod, wasm, wanted - 1);
+  return mod;
 }
 
 // A threaded build that is missing or fails to start falls back to the single-thread one.
 const ready = (threaded ? startThreaded().catch(() => { helpers.forEach((w) => w.terminate()); return startSingle(); }) : startSingle())
-  .then(({ mod, threads }) => {
+  .then((mod) => {
     engine = new mod.Engine();
-    post({ type: "ready", relaxed_simd: relaxedSimd, threads });
+    post({ type: "ready", relaxed_simd: relaxedSimd });
   });
 
 // A zero-delay yield (setTimeout is clamped to 4 ms when nested).
