@@ -18,19 +18,12 @@ mod support;
 async fn main() {
     use std::time::Duration;
     use support::*;
-    let path = gguf_path();
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run `scripts/llama-server.sh model`)",
-            path.display()
-        )
-    });
     let server = StaticServer::start(&dist()).await;
     // As scripts/serve.sh serves it (cross-origin isolated): the worker runs its threaded build,
     // so helper threads work beside the page too.
     server.set_isolated(true);
     server.hide_file("ethos-config.json");
-    server.set_file(&format!("models/{GGUF}"), "application/octet-stream", bytes);
+    server.serve_model(gguf_bytes());
     let b = Browser::start().await;
     b.open(&server.url()).await;
     // No server and no key: "In this browser" is the default provider.

@@ -49,21 +49,11 @@ async fn distributional_item_in_the_tab(isolated: bool) {
         dist.join("local-model/worker.js").exists(),
         "dist/local-model/ is missing: the Trunk post_build hook builds it"
     );
-    let path = gguf_path();
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run `scripts/llama-server.sh model`)",
-            path.display()
-        )
-    });
+    let bytes = gguf_bytes();
     let size = bytes.len();
     let server = StaticServer::start(&dist).await;
     server.set_isolated(isolated);
-    server.set_file(
-        &format!("models/{GGUF}"),
-        "application/octet-stream",
-        bytes.clone(),
-    );
+    server.serve_model(bytes.clone());
 
     let b = Browser::start().await;
     b.open(&server.url()).await;
@@ -191,10 +181,9 @@ async fn use_every_core_on_a_plain_host_installs_the_service_worker() {
     if !enabled() {
         return;
     }
-    let bytes = std::fs::read(gguf_path()).expect("the GGUF (scripts/llama-server.sh model)");
     let server = StaticServer::start(&dist()).await;
     server.hide_file("ethos-config.json");
-    server.set_file(&format!("models/{GGUF}"), "application/octet-stream", bytes);
+    server.serve_model(gguf_bytes());
     let b = Browser::start().await;
     b.open(&server.url()).await;
     choose_local(&b).await;

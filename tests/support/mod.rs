@@ -106,6 +106,11 @@ impl StaticServer {
         self.set_file(name, HIDDEN, Vec::new());
     }
 
+    /// Serve the GGUF beside the app, at `models/{GGUF}` (the model URL field's default).
+    pub fn serve_model(&self, gguf: Vec<u8>) {
+        self.set_file(&format!("models/{GGUF}"), "application/octet-stream", gguf);
+    }
+
     pub fn set_file(&self, name: &str, content_type: &str, body: impl Into<Vec<u8>>) {
         self.overrides
             .lock()
@@ -393,6 +398,17 @@ pub fn gguf_path() -> PathBuf {
             PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/ethos-agents")
         });
     cache.join("smollm2-0.1.2").join(GGUF)
+}
+
+/// The GGUF's bytes; a clear failure when `scripts/llama-server.sh model` has not fetched it.
+pub fn gguf_bytes() -> Vec<u8> {
+    let path = gguf_path();
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run `scripts/llama-server.sh model`)",
+            path.display()
+        )
+    })
 }
 
 /// The real local LLM server (scripts/test.sh starts it and sets ETHOS_LLM_URL).
