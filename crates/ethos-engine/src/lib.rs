@@ -13,6 +13,7 @@ pub mod pipeline;
 pub mod record;
 mod serde_tagged;
 pub mod settings;
+pub mod share;
 pub mod template;
 pub mod vital;
 
