@@ -11,7 +11,9 @@ use crate::components::scenario_panel::ScenarioPanel;
 use crate::components::settings_panel::SettingsPanel;
 use crate::components::status_line::StatusLine;
 use crate::components::templates_editor::TemplatesEditor;
-use crate::connection::{load_embedded_default, Conn};
+use crate::components::endpoint_offer::EndpointOffer;
+use crate::connection::Conn;
+use crate::suggestion::load_embedded_default;
 use crate::session::Session;
 use crate::state::Ui;
 use leptos::prelude::*;
@@ -22,7 +24,8 @@ use leptos::task::spawn_local;
 /// Stable hooks for the end-to-end tests: `#file-select`, `.item-row[data-id]`, `#attr-filter`,
 /// `#item-search`, `#item-count`, `#selected-item`, `#preset`, `#base-url`, `#api-key`,
 /// `#remember-key`, `#remember-warning`, `#forget-keys`, `#test-connection`,
-/// `#connection-report`, `#model`, `#k`, `#concurrency`, `#max-*`/`#temp-*`, `#dist-method`
+/// `#connection-report`, `#endpoint-offer` (`#offer-url`, `#accept-endpoint`,
+/// `#dismiss-endpoint`), `#keep-endpoint`, `#key-origin`, `#model`, `#k`, `#concurrency`, `#max-*`/`#temp-*`, `#dist-method`
 /// (select), `#run`, `#cancel`, `#estimate`, `#run-error`, `.perspective-card`,
 /// `.comment-card[data-state=pending|streaming|done|error]` (`.retry` on failed ones),
 /// `#rerun-dependents`, `#add-perspective`, `#regenerate`, `#result`, `#js-distance`, `#argmax`,
@@ -59,6 +62,7 @@ pub fn App() -> impl IntoView {
             <a class="skip-link" href="#run-panel">"Skip to the run"</a>
             <Header />
             <StatusLine />
+            <EndpointOffer />
             <main class="panels">
                 <Show
                     when=move || ui.bench.get()

@@ -13,11 +13,17 @@ mod connection;
 #[cfg(target_arch = "wasm32")]
 mod estimate;
 #[cfg(target_arch = "wasm32")]
+mod keys;
+#[cfg(target_arch = "wasm32")]
+mod local_model;
+#[cfg(target_arch = "wasm32")]
 mod session;
 #[cfg(target_arch = "wasm32")]
 mod share;
 #[cfg(target_arch = "wasm32")]
 mod state;
+#[cfg(target_arch = "wasm32")]
+mod suggestion;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {

@@ -132,3 +132,67 @@ fn base64_of(s: &str) -> String {
 }
 
 // Estimates and adding/removing perspectives are tested natively in ethos-engine.
+
+#[wasm_bindgen_test]
+fn keys_belong_to_one_origin_as_the_browser_parses_it() {
+    use crate::keys::{origin_of, KeyRing};
+    assert_eq!(origin_of("https://api.openai.com/v1").as_deref(), Some("https://api.openai.com"));
+    assert_eq!(origin_of("HTTP://LocalHost:80/v1/").as_deref(), Some("http://localhost"));
+    // A backslash is a slash to the browser: the host is evil.test, not the name after the `@`.
+    assert_eq!(origin_of("http://evil.test\\@api.openai.com/v1").as_deref(), Some("http://evil.test"));
+    for bad in ["javascript:alert(1)", "data:text/plain,x", "ftp://h/", "not a url", ""] {
+        assert_eq!(origin_of(bad), None, "{bad}");
+    }
+    let own = "https://api.openai.com";
+    let mut ring = KeyRing::default();
+    ring.set(own, " sk-own ", true);
+    assert_eq!(ring.key_for(Some(own)), Some("sk-own"));
+    assert_eq!(ring.key_for(Some("http://evil.test")), None);
+    assert_eq!(ring.key_for(None), None);
+    // What is stored reads back; damaged or foreign entries are dropped, never trusted.
+    let stored = ring.stored().expect("remembered");
+    assert_eq!(KeyRing::from_stored(Some(&stored)).key_for(Some(own)), Some("sk-own"));
+    let damaged = r#"{"https://api.openai.com":"sk-a","javascript:x":"sk-b","http://h.test/path":"sk-c","http://n.test":7}"#;
+    let read = KeyRing::from_stored(Some(damaged));
+    assert_eq!(read.key_for(Some(own)), Some("sk-a"));
+    assert_eq!(KeyRing::from_stored(Some(&read.stored().unwrap_or_default())), read);
+    assert_eq!(KeyRing::from_stored(Some("not json")), KeyRing::default());
+    // Remember off: the key stays typed (this tab) but leaves storage.
+    ring.set_remember(own, false);
+    assert_eq!(ring.stored(), None);
+    assert_eq!(ring.key_for(Some(own)), Some("sk-own"));
+    // The one key of earlier versions goes to its saved endpoint's origin only.
+    let mut legacy = KeyRing::default();
+    legacy.adopt_legacy("sk-old", Some("http://127.0.0.1:8088/v1"));
+    assert_eq!(legacy.key_for(Some("http://127.0.0.1:8088")), Some("sk-old"));
+    let mut orphan = KeyRing::default();
+    orphan.adopt_legacy("sk-old", None);
+    assert_eq!(orphan, KeyRing::default());
+}
+
+#[wasm_bindgen_test]
+fn a_page_suggestion_replaces_nothing_the_user_chose() {
+    use crate::connection::SavedEndpoint;
+    use crate::suggestion::{check, decide, Decision, EmbeddedConfig};
+    let cfg = |url: &str, model: Option<&str>| EmbeddedConfig {
+        base_url: Some(url.into()),
+        model: model.map(str::to_string),
+        ..Default::default()
+    };
+    let mine = SavedEndpoint { preset: "custom".into(), base_url: "http://127.0.0.1:8088/v1".into() };
+    assert_eq!(decide(None, "", &cfg("http://other.test/v1", None)), Decision::UseUnsaved);
+    assert_eq!(decide(Some(&mine), "m", &cfg("http://127.0.0.1:8088/v1/", Some("m"))), Decision::UseAsOwn);
+    assert_eq!(decide(Some(&mine), "m", &cfg("http://127.0.0.1:8088/v1", Some("pricey"))), Decision::Offer);
+    assert_eq!(decide(Some(&mine), "m", &cfg("http://other.test/v1", None)), Decision::Offer);
+    let other_protocol = EmbeddedConfig { preset: Some("anthropic".into()), ..cfg("http://127.0.0.1:8088/v1", None) };
+    assert_eq!(decide(Some(&mine), "m", &other_protocol), Decision::Offer);
+    // Checked before anything: only http(s), bounded clean texts, known presets.
+    assert!(check(cfg("javascript:alert(1)", None)).is_err());
+    assert!(check(EmbeddedConfig::default()).is_err());
+    let long = "m".repeat(10_000);
+    let ok = check(EmbeddedConfig { preset: Some("no-such".into()), model: Some(format!("a\u{0}b{long}")), concurrency: Some(999), ..cfg(" http://h.test/v1 ", None) }).expect("checked");
+    assert_eq!(ok.base_url.as_deref(), Some("http://h.test/v1"));
+    assert_eq!(ok.preset, None);
+    assert!(ok.model.as_deref().is_some_and(|m| m.starts_with("ab") && m.len() <= 200));
+    assert_eq!(ok.concurrency, Some(16));
+}

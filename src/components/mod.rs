@@ -8,6 +8,7 @@ pub mod bench_setup;
 pub mod comment_card;
 pub mod custom_item;
 pub mod dist_chart;
+pub mod endpoint_offer;
 pub mod header;
 pub mod inspector;
 pub mod item_browser;
