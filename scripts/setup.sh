@@ -72,3 +72,23 @@ if [ "$want_browser" = 1 ]; then
     log "chromium + chromedriver: present"
   fi
 fi
+
+# Oracle tests: SciPy and scikit-learn (pinned in the test tree) in a venv of their own, named by
+# the hash of the pins so that a changed pin makes a fresh venv. scripts/test.sh exports its python.
+oracle_req="$ETHOS_ROOT/crates/ethos-engine/tests/oracle/requirements.txt"
+oracle_venv="$(oracle_venv)"
+if [ -x "$oracle_venv/bin/python" ] && [ -f "$oracle_venv/.complete" ]; then
+  log "oracle venv (scipy, scikit-learn): present"
+else
+  log "pip install the oracle venv (scipy, scikit-learn) into $oracle_venv"
+  rm -rf "$oracle_venv"
+  if ! python3 -m venv "$oracle_venv" 2>/dev/null; then
+    # Debian's python3 needs python3-venv for ensurepip.
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+    rm -rf "$oracle_venv"
+    python3 -m venv "$oracle_venv"
+  fi
+  "$oracle_venv/bin/python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: -r "$oracle_req"
+  touch "$oracle_venv/.complete"
+fi
