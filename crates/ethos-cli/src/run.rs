@@ -943,17 +943,25 @@ mod tests {
             &crate::score::score_text(&text, None, AnswerParser::Reference).expect("scores"),
         )
         .expect("score json");
+        // Items that failed are in the file with a `pred_error`, left out and counted in both.
+        assert_eq!(entry["failed"], scored["failed"], "{method:?}: failed items");
         if scored.get("mean_js").is_some() {
-            assert_eq!(entry["dist"], scored, "{method:?}: summary = ethos score");
+            for k in ["records", "mean_js", "most_likely"] {
+                assert_eq!(entry["dist"][k], scored[k], "{method:?} {k}: summary = ethos score");
+            }
+            assert_eq!(entry["pred_methods"], scored["pred_methods"], "{method:?}: methods");
         } else {
             let v = &entry["value_reference"];
             for k in [
                 "records",
+                "unparsed",
                 "accuracy",
                 "balanced_accuracy",
                 "macro_f1",
-                "binary_accuracy",
                 "binary_records",
+                "binary_accuracy",
+                "binary_balanced_accuracy",
+                "binary_macro_f1",
             ] {
                 assert_eq!(v[k], scored[k], "{method:?} {k}: summary = ethos score");
             }
@@ -1241,9 +1249,20 @@ mod tests {
             2
         );
         assert_eq!(lines(&paths.calls).len(), 9, "7 + perspectives + comment 1");
-        // the output has the finished item only, so `ethos score` scores what the summary did
+        // the output lists the finished item and the failed one (null prediction, its error);
+        // `ethos score` scores the first and counts the second, as the summary did
         let items = loaded(&out);
-        assert_eq!(items.len(), 1);
+        assert_eq!(items.len(), 2);
+        let file: Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).expect("output")).expect("JSON");
+        assert_eq!(file[0]["pred_method"], "logprobs", "{}", file[0]);
+        assert_eq!(file[1]["pred_distribution"], Value::Null);
+        assert!(
+            file[1]["pred_error"].as_str().is_some_and(|e| e.contains("key")),
+            "{}",
+            file[1]
+        );
+        assert_eq!(r.summary["results"]["ethosagents"]["failed"], 1);
         assert_summary_is_score(&r.summary, &args, Method::EthosAgents);
 
         // The resume re-runs H_010 from its two finished calls, then C_020.

@@ -152,9 +152,13 @@ fn fifth_schema_fixture_loads_and_scores() {
     let s = score_value(&golds, &reference);
     assert!((s.accuracy - 0.7).abs() < 1e-12);
     assert!((s.balanced_accuracy - 0.75).abs() < 1e-12);
-    assert!((s.macro_f1 - 26.0 / 35.0).abs() < 1e-12);
+    // "unparsed" is a class of its own (F1 = 0): the mean of A/B/C's 26/35 over four labels.
+    assert!((s.macro_f1 - 39.0 / 70.0).abs() < 1e-12);
     assert!((s.binary_accuracy - 5.0 / 7.0).abs() < 1e-12);
     assert_eq!(s.binary_records, 7);
+    assert!((s.binary_balanced_accuracy - 17.0 / 24.0).abs() < 1e-12);
+    assert!((s.binary_macro_f1 - 32.0 / 63.0).abs() < 1e-12);
+    assert_eq!(s.unparsed, 1);
     let strict: Vec<Option<char>> = outputs.iter().map(|o| parse_strict(o)).collect();
     assert!((score_value(&golds, &strict).accuracy - 0.2).abs() < 1e-12);
 }
