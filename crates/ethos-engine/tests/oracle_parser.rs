@@ -7,26 +7,11 @@
 use ethos_engine::answer::{parse_reference, reference_letter};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
+use support::{run_python, Rng};
 
-/// A small seeded generator (xorshift64*), so the corpus is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a>(&mut self, list: &[&'a str]) -> &'a str {
-        list[self.below(list.len())]
-    }
-}
+#[path = "oracle/support.rs"]
+mod support;
 
 /// First tokens: with and without capitals A–E, inside words, wrapped, lower-case, D/E.
 const FIRST: &[&str] = &[
@@ -98,29 +83,6 @@ fn python() -> Option<String> {
         }
     }
     None
-}
-
-fn run_python(python: &str, script: &str, input: &str) -> String {
-    let mut child = Command::new(python)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the Python oracle");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("send the corpus");
-    let out = child.wait_with_output().expect("the Python oracle ends");
-    assert!(
-        out.status.success(),
-        "the Python oracle failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 from the oracle")
 }
 
 fn letter(v: &Value) -> Option<char> {
