@@ -285,3 +285,39 @@ fn loader_rejects_overflowing_gold_and_empty_categories() {
     let err = ethos_engine::vital::load("[1]", None).unwrap_err().to_string();
     assert!(err.contains("not an object"), "{err}");
 }
+
+#[test]
+fn every_opinionqa_category_has_the_reference_phrase() {
+    let text = std::fs::read_to_string(format!(
+        "{}/../../public/vital/vital_steerable_opinionqa.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("shipped OpinionQA file");
+    let items = load(&text, Some(Source::OpinionQa)).expect("loads");
+    let mut phrases = std::collections::BTreeSet::new();
+    for item in &items {
+        let attribute = item.attribute().expect("an attribute");
+        let (code, _) = attribute.split_once('_').expect("CATEGORY_Group");
+        let phrase = ethos_engine::template::category_phrase(code)
+            .unwrap_or_else(|| panic!("no phrase for {attribute}"));
+        phrases.insert(phrase);
+    }
+    // The reference's map: "Sex" is the one capitalised phrase.
+    assert_eq!(
+        phrases.into_iter().collect::<Vec<_>>(),
+        [
+            "Sex",
+            "education",
+            "income",
+            "political ideology",
+            "political party",
+            "race",
+            "region in the United States",
+            "religion"
+        ]
+    );
+    assert_eq!(
+        ethos_engine::template::split_attribute("SEX_Female"),
+        ("Sex".to_string(), "Female".to_string())
+    );
+}
