@@ -697,7 +697,10 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
         let json = serde_json::to_string_pretty(&batch::filled_file(items, outcomes, m))
             .map_err(|e| input(format!("cannot serialise the output: {e}")))?;
         store::write_atomic(&path, &(json + "\n")).map_err(input)?;
-        let mut entry = serde_json::to_value(batch::summarize(items, outcomes, m))
+        let summary = batch::summarize(items, outcomes, m);
+        // Attrition next to the scores: failed items (`failed`) and items not run yet.
+        let not_run = items.len().saturating_sub(summary.done + summary.failed);
+        let mut entry = serde_json::to_value(summary)
             .map_err(|e| input(format!("cannot serialise the summary: {e}")))?;
         let parts: Vec<serde_json::Value> = batch::breakdown(items, outcomes, m)
             .into_iter()
@@ -710,6 +713,7 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
             })
             .collect();
         if let Some(o) = entry.as_object_mut() {
+            o.insert("not_run".into(), not_run.into());
             o.insert("out".into(), path.display().to_string().into());
             o.insert("breakdown".into(), parts.into());
         }
@@ -1263,6 +1267,7 @@ mod tests {
             file[1]
         );
         assert_eq!(r.summary["results"]["ethosagents"]["failed"], 1);
+        assert_eq!(r.summary["results"]["ethosagents"]["not_run"], 1);
         assert_summary_is_score(&r.summary, &args, Method::EthosAgents);
 
         // The resume re-runs H_010 from its two finished calls, then C_020.
