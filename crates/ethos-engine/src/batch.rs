@@ -889,7 +889,7 @@ fn csv_field(s: &str) -> String {
 }
 
 /// Per-item scores, one row per task with an outcome:
-/// `item_id,attribute,method,[model,]status,js_distance,most_likely_correct,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error`
+/// `item_id,attribute,method,[model,]status,js_distance,most_likely_correct,pred_method,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error`
 /// (the `model` column when `models` names more than one model).
 pub fn scores_csv(
     items: &[Item],
@@ -899,9 +899,9 @@ pub fn scores_csv(
 ) -> String {
     let several = models.len() > 1;
     let mut out = String::from(if several {
-        "item_id,attribute,method,model,status,js_distance,most_likely_correct,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error\n"
+        "item_id,attribute,method,model,status,js_distance,most_likely_correct,pred_method,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error\n"
     } else {
-        "item_id,attribute,method,status,js_distance,most_likely_correct,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error\n"
+        "item_id,attribute,method,status,js_distance,most_likely_correct,pred_method,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error\n"
     });
     let arms: Vec<(Method, usize)> = (0..models.len().max(1))
         .flat_map(|mi| methods.iter().map(move |&m| (m, mi)))
@@ -911,7 +911,8 @@ pub fn scores_csv(
             let Some(item) = items.get(o.task.item) else {
                 continue;
             };
-            let (mut js, mut ml, mut cr, mut cs, mut cov) = (
+            let (mut js, mut ml, mut method, mut cr, mut cs, mut cov) = (
+                String::new(),
                 String::new(),
                 String::new(),
                 String::new(),
@@ -922,6 +923,7 @@ pub fn scores_csv(
                 Some(RunResult::Distribution(d)) => {
                     js = d.js.map(|x| format!("{x}")).unwrap_or_default();
                     ml = d.argmax_match.map(|b| b.to_string()).unwrap_or_default();
+                    method = provenance::pred_method(d);
                 }
                 Some(RunResult::Value(v)) => {
                     cr = v.correct_reference.to_string();
@@ -944,6 +946,7 @@ pub fn scores_csv(
                 status.to_string(),
                 js,
                 ml,
+                method,
                 cr,
                 cs,
                 cov,

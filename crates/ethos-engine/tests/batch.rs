@@ -406,8 +406,12 @@ fn a_batch_runs_items_together_and_scores_like_the_exported_file() {
     let csv = batch::scores_csv(&items, &outcomes, &spec.methods, &[]);
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 13, "header + one row per task");
-    assert!(lines[0].starts_with("item_id,attribute,method,status,js_distance"));
+    assert!(lines[0].starts_with("item_id,attribute,method,status,js_distance,most_likely_correct,pred_method,"));
     let row = lines[1];
+    // Each row says how its distribution was produced, as the filled file does.
+    let file = batch::filled_file(&items, &outcomes, Method::EthosAgents);
+    let first_method = file[0]["pred_method"].as_str().expect("pred_method");
+    assert_eq!(row.split(',').nth(6), Some(first_method), "{row}");
     let js = batch::summarize(&items, &outcomes, Method::EthosAgents)
         .dist
         .unwrap();
