@@ -171,8 +171,8 @@ pub fn score_text(
     source: Option<Source>,
     parser: AnswerParser,
 ) -> Result<String, String> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| vital::LoadError::Json(e.to_string()).to_string())?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| vital::LoadError::Json(e.to_string()).to_string())?;
     let items = vital::load_value(&value, source).map_err(|e| e.to_string())?;
     let records = value.as_array().map(Vec::as_slice).unwrap_or_default();
     let first = items.first().ok_or("the file is empty (no records)")?;

@@ -28,7 +28,9 @@ fn distribution(rng: &mut Rng, n: usize) -> Vec<f64> {
         1 => (0..n).map(|_| rng.below(4) as f64).collect(),
         2 => {
             let tie = rng.unit();
-            (0..n).map(|_| if rng.chance(2) { tie } else { rng.unit() * tie }).collect()
+            (0..n)
+                .map(|_| if rng.chance(2) { tie } else { rng.unit() * tie })
+                .collect()
         }
         3 => {
             let mut v = vec![0.0; n];
@@ -44,7 +46,13 @@ fn distribution(rng: &mut Rng, n: usize) -> Vec<f64> {
     v
 }
 
-const METHODS: [&str; 5] = ["logprobs", "votes", "sampling", "verbalised", "uniform_fallback"];
+const METHODS: [&str; 5] = [
+    "logprobs",
+    "votes",
+    "sampling",
+    "verbalised",
+    "uniform_fallback",
+];
 
 fn dist_file(rng: &mut Rng, f: usize) -> Value {
     let records = 1 + rng.below(12);
@@ -65,9 +73,9 @@ fn dist_file(rng: &mut Rng, f: usize) -> Value {
             if i > 0 && rng.chance(8) {
                 rec["pred_distribution"] = Value::Null;
                 rec["pred_error"] = "the server answered 500".into();
-            } else if let Some(m) = one_method.or_else(|| {
-                (!rng.chance(6)).then(|| METHODS[rng.below(METHODS.len())])
-            }) {
+            } else if let Some(m) =
+                one_method.or_else(|| (!rng.chance(6)).then(|| METHODS[rng.below(METHODS.len())]))
+            {
                 rec["pred_method"] = m.into();
             }
             rec
@@ -78,12 +86,41 @@ fn dist_file(rng: &mut Rng, f: usize) -> Value {
 
 /// Answers for every path of the reference parser, and unparsed ones.
 const ANSWERS: &[&str] = &[
-    "A", "B", "C", "D", "E", "A. Supports", "B. Opposes", "C. Either", "(A)", "**B**",
-    "Because it respects autonomy", "Certainly, the value supports it", "Answer: B",
-    "I pick Because", "The value supports patient Compassion", "the answer is b",
-    "answer: c", "so it is B.", "x C: y", "i think A", "it depends", "either way",
-    "they oppose this", "no idea", "", "d", "Definitely", "Definitely opposes", "E.", "n/a",
-    "\nBecause", "The value of Compassion", "it (C) is", "Opposes", "well, hmm",
+    "A",
+    "B",
+    "C",
+    "D",
+    "E",
+    "A. Supports",
+    "B. Opposes",
+    "C. Either",
+    "(A)",
+    "**B**",
+    "Because it respects autonomy",
+    "Certainly, the value supports it",
+    "Answer: B",
+    "I pick Because",
+    "The value supports patient Compassion",
+    "the answer is b",
+    "answer: c",
+    "so it is B.",
+    "x C: y",
+    "i think A",
+    "it depends",
+    "either way",
+    "they oppose this",
+    "no idea",
+    "",
+    "d",
+    "Definitely",
+    "Definitely opposes",
+    "E.",
+    "n/a",
+    "\nBecause",
+    "The value of Compassion",
+    "it (C) is",
+    "Opposes",
+    "well, hmm",
 ];
 
 fn value_file(rng: &mut Rng, f: usize) -> Value {
@@ -120,12 +157,19 @@ fn compare(path: &Path, ours: &Value, theirs: &Value, problems: &mut Vec<String>
             _ => got == want,
         };
         if !same {
-            problems.push(format!("{}: {key}: ethos score {got}, oracle {want}", path.display()));
+            problems.push(format!(
+                "{}: {key}: ethos score {got}, oracle {want}",
+                path.display()
+            ));
         }
     }
     // The binary scores exist only with binary items (scikit-learn has no value without).
     if ours.get("binary_records") == Some(&json!(0)) {
-        for key in ["binary_accuracy", "binary_balanced_accuracy", "binary_macro_f1"] {
+        for key in [
+            "binary_accuracy",
+            "binary_balanced_accuracy",
+            "binary_macro_f1",
+        ] {
             if ours[key] != json!(0.0) {
                 problems.push(format!("{}: {key} without binary items", path.display()));
             }
@@ -201,7 +245,10 @@ fn ethos_score_equals_scipy_and_scikit_learn() {
         ("mixed methods", count(&|v| v["mixed_methods"] == true)),
         ("one method", count(&|v| v["mixed_methods"] == false)),
         ("failed records", count(&|v| v["failed"].as_u64() > Some(0))),
-        ("unparsed answers", count(&|v| v["unparsed"].as_u64() > Some(0))),
+        (
+            "unparsed answers",
+            count(&|v| v["unparsed"].as_u64() > Some(0)),
+        ),
         ("no binary items", count(&|v| v["binary_records"] == 0)),
         ("perfect JS", count(&|v| v["mean_js"] == 0.0)),
     ];

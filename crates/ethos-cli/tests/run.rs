@@ -114,10 +114,16 @@ fn assert_scored_as_summary(entry: &Value, what: &str) {
     let file = entry["out"].as_str().expect("out path");
     let scored = score(file);
     for k in ["records", "mean_js", "most_likely"] {
-        assert_eq!(scored[k], entry["dist"][k], "{what} {k}: summary = ethos score {file}");
+        assert_eq!(
+            scored[k], entry["dist"][k],
+            "{what} {k}: summary = ethos score {file}"
+        );
     }
     assert_eq!(scored["failed"], entry["failed"], "{what}: failed");
-    assert_eq!(scored["pred_methods"], entry["pred_methods"], "{what}: methods");
+    assert_eq!(
+        scored["pred_methods"], entry["pred_methods"],
+        "{what}: methods"
+    );
 }
 
 /// Start the batch on `out` with the server answering `answered` calls and letting every

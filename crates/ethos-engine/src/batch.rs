@@ -17,10 +17,10 @@ use crate::chat::{ChatError, ChatModel, ChatRequest, ChatResponse};
 use crate::metrics::{
     coverage_accuracy, score_distributions, score_value, DistScores, ValueScores,
 };
-use crate::provenance::{self, MethodCounts};
 use crate::pipeline::{
     fnv1a, splitmix64, Clock, Observer, Pipeline, PipelineError, SharedRecord, Stages,
 };
+use crate::provenance::{self, MethodCounts};
 use crate::record::{CallRecord, RunRecord, RunResult};
 use crate::settings::{Method, RunSettings};
 use crate::vital::{self, Item};

@@ -158,10 +158,7 @@ pub fn classification_scores(pairs: &[(char, Option<char>)]) -> (f64, f64, f64) 
         return (0.0, 0.0, 0.0);
     }
     // The labels, sorted, with "unparsed" last (the reference codes it as 3 after A/B/C = 0/1/2).
-    let mut labels: Vec<Option<char>> = pairs
-        .iter()
-        .flat_map(|(g, p)| [Some(*g), *p])
-        .collect();
+    let mut labels: Vec<Option<char>> = pairs.iter().flat_map(|(g, p)| [Some(*g), *p]).collect();
     labels.sort_unstable_by_key(|l| (l.is_none(), *l));
     labels.dedup();
     let correct = pairs.iter().filter(|(g, p)| Some(*g) == *p).count();

@@ -53,7 +53,10 @@ pub struct MethodCounts(pub BTreeMap<String, usize>);
 impl MethodCounts {
     /// Count one prediction; `None` (no method recorded) counts as [`UNKNOWN`].
     pub fn add(&mut self, method: Option<&str>) {
-        *self.0.entry(method.unwrap_or(UNKNOWN).to_string()).or_default() += 1;
+        *self
+            .0
+            .entry(method.unwrap_or(UNKNOWN).to_string())
+            .or_default() += 1;
     }
 
     /// The predictions counted.

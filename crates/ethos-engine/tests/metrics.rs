@@ -232,7 +232,10 @@ fn value_scores_edge_cases() {
     close(s.balanced_accuracy, (0.5 + 1.0) / 2.0, 1e-15);
     // Everything is C: no binary item, binary scores 0.
     let s = score_value(&['C', 'A'], &[Some('A'), Some('C')]);
-    assert_eq!((s.binary_records, s.binary_accuracy, s.binary_macro_f1), (0, 0.0, 0.0));
+    assert_eq!(
+        (s.binary_records, s.binary_accuracy, s.binary_macro_f1),
+        (0, 0.0, 0.0)
+    );
     // Lower-case letters are accepted; extra preds are ignored.
     let s = score_value(&['a', 'b'], &[Some('A'), Some('b'), Some('C')]);
     assert_eq!((s.records, s.accuracy), (2, 1.0));

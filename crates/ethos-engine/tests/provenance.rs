@@ -29,14 +29,27 @@ fn result(method: DistMethod, per_read: Vec<Option<Distribution>>) -> DistResult
 fn the_method_of_a_prediction() {
     let logprobs = DistMethod::Logprobs;
     let r = result(logprobs, vec![read(logprobs, false), read(logprobs, true)]);
-    assert_eq!(pred_method(&r), "logprobs", "one usable read keeps the method");
-    let r = result(logprobs, vec![read(logprobs, true), None, read(logprobs, true)]);
+    assert_eq!(
+        pred_method(&r),
+        "logprobs",
+        "one usable read keeps the method"
+    );
+    let r = result(
+        logprobs,
+        vec![read(logprobs, true), None, read(logprobs, true)],
+    );
     assert_eq!(pred_method(&r), UNIFORM_FALLBACK, "every read fell back");
     let r = result(DistMethod::Votes, vec![]);
     assert_eq!(pred_method(&r), "votes", "no reads: the result's method");
-    let r = result(DistMethod::Verbalised, vec![read(DistMethod::Verbalised, false)]);
+    let r = result(
+        DistMethod::Verbalised,
+        vec![read(DistMethod::Verbalised, false)],
+    );
     assert_eq!(pred_method(&r), "verbalised");
-    let r = result(DistMethod::Sampling, vec![read(DistMethod::Sampling, false)]);
+    let r = result(
+        DistMethod::Sampling,
+        vec![read(DistMethod::Sampling, false)],
+    );
     assert_eq!(pred_method(&r), "sampling");
 }
 
@@ -56,7 +69,10 @@ fn counts_say_when_methods_mix() {
     c.add(None);
     assert!(c.is_mixed());
     assert_eq!(c.total(), 102);
-    assert_eq!(c.describe(), "logprobs 98, votes 2, uniform fallback 1, unknown 1");
+    assert_eq!(
+        c.describe(),
+        "logprobs 98, votes 2, uniform fallback 1, unknown 1"
+    );
     assert_eq!(
         serde_json::to_value(&c).unwrap(),
         serde_json::json!({"logprobs": 98, "votes": 2, "uniform_fallback": 1, "unknown": 1})
