@@ -2,7 +2,8 @@
 # Install what building and testing the app needs; skip each tool already present at the right
 # version. Safe to re-run (a warm re-run takes a few seconds).
 #   wasm32 target · rust-src · trunk 0.21.14 · wasm-bindgen-cli = the wasm-bindgen in Cargo.lock ·
-#   wasm-opt (npm binaryen 132) · chromium + chromedriver (Debian, for the browser tests)
+#   wasm-opt (npm binaryen 132) · chromium + chromedriver (Debian, for the browser tests) ·
+#   SciPy + scikit-learn for the oracle tests (PyPI, pinned, in a venv under $ETHOS_CACHE)
 # Usage: scripts/setup.sh [--no-browser]
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
