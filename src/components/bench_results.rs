@@ -164,12 +164,23 @@ pub fn BenchResults() -> impl IntoView {
                 }
             })
             .collect_view();
+        let mixed: Vec<String> = summaries.with(|s| {
+            s.iter()
+                .filter(|(_, x)| x.pred_methods.as_ref().is_some_and(|m| m.is_mixed()))
+                .map(|(arm, _)| arm.label.clone())
+                .collect()
+        });
         let title = format!(
-            "{label} by method ({})",
+            "{label} by method ({}){}",
             if lower {
                 "lower is better"
             } else {
                 "higher is better"
+            },
+            if mixed.is_empty() {
+                String::new()
+            } else {
+                format!("; mixed distribution methods: {}", mixed.join(", "))
             }
         );
         Some(view! {
