@@ -697,7 +697,10 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
         let json = serde_json::to_string_pretty(&batch::filled_file(items, outcomes, m))
             .map_err(|e| input(format!("cannot serialise the output: {e}")))?;
         store::write_atomic(&path, &(json + "\n")).map_err(input)?;
-        let mut entry = serde_json::to_value(batch::summarize(items, outcomes, m))
+        let summary = batch::summarize(items, outcomes, m);
+        // Attrition next to the scores: failed items (`failed`) and items not run yet.
+        let not_run = items.len().saturating_sub(summary.done + summary.failed);
+        let mut entry = serde_json::to_value(summary)
             .map_err(|e| input(format!("cannot serialise the summary: {e}")))?;
         let parts: Vec<serde_json::Value> = batch::breakdown(items, outcomes, m)
             .into_iter()
@@ -710,6 +713,7 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
             })
             .collect();
         if let Some(o) = entry.as_object_mut() {
+            o.insert("not_run".into(), not_run.into());
             o.insert("out".into(), path.display().to_string().into());
             o.insert("breakdown".into(), parts.into());
         }
@@ -943,17 +947,25 @@ mod tests {
             &crate::score::score_text(&text, None, AnswerParser::Reference).expect("scores"),
         )
         .expect("score json");
+        // Items that failed are in the file with a `pred_error`, left out and counted in both.
+        assert_eq!(entry["failed"], scored["failed"], "{method:?}: failed items");
         if scored.get("mean_js").is_some() {
-            assert_eq!(entry["dist"], scored, "{method:?}: summary = ethos score");
+            for k in ["records", "mean_js", "most_likely"] {
+                assert_eq!(entry["dist"][k], scored[k], "{method:?} {k}: summary = ethos score");
+            }
+            assert_eq!(entry["pred_methods"], scored["pred_methods"], "{method:?}: methods");
         } else {
             let v = &entry["value_reference"];
             for k in [
                 "records",
+                "unparsed",
                 "accuracy",
                 "balanced_accuracy",
                 "macro_f1",
-                "binary_accuracy",
                 "binary_records",
+                "binary_accuracy",
+                "binary_balanced_accuracy",
+                "binary_macro_f1",
             ] {
                 assert_eq!(v[k], scored[k], "{method:?} {k}: summary = ethos score");
             }
@@ -1241,9 +1253,21 @@ mod tests {
             2
         );
         assert_eq!(lines(&paths.calls).len(), 9, "7 + perspectives + comment 1");
-        // the output has the finished item only, so `ethos score` scores what the summary did
+        // the output lists the finished item and the failed one (null prediction, its error);
+        // `ethos score` scores the first and counts the second, as the summary did
         let items = loaded(&out);
-        assert_eq!(items.len(), 1);
+        assert_eq!(items.len(), 2);
+        let file: Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).expect("output")).expect("JSON");
+        assert_eq!(file[0]["pred_method"], "logprobs", "{}", file[0]);
+        assert_eq!(file[1]["pred_distribution"], Value::Null);
+        assert!(
+            file[1]["pred_error"].as_str().is_some_and(|e| e.contains("key")),
+            "{}",
+            file[1]
+        );
+        assert_eq!(r.summary["results"]["ethosagents"]["failed"], 1);
+        assert_eq!(r.summary["results"]["ethosagents"]["not_run"], 1);
         assert_summary_is_score(&r.summary, &args, Method::EthosAgents);
 
         // The resume re-runs H_010 from its two finished calls, then C_020.

@@ -108,6 +108,24 @@ fn score(file: &str) -> Value {
     serde_json::from_str(text(&out.stdout).trim()).expect("score JSON")
 }
 
+/// `ethos score` on a method's filled file prints the summary entry's scores, its failed count
+/// and its distribution methods.
+fn assert_scored_as_summary(entry: &Value, what: &str) {
+    let file = entry["out"].as_str().expect("out path");
+    let scored = score(file);
+    for k in ["records", "mean_js", "most_likely"] {
+        assert_eq!(
+            scored[k], entry["dist"][k],
+            "{what} {k}: summary = ethos score {file}"
+        );
+    }
+    assert_eq!(scored["failed"], entry["failed"], "{what}: failed");
+    assert_eq!(
+        scored["pred_methods"], entry["pred_methods"],
+        "{what}: methods"
+    );
+}
+
 /// Start the batch on `out` with the server answering `answered` calls and letting every
 /// further call hang; return once those calls are stored and another one hangs in flight.
 /// The child's stderr goes to `<out>.stderr`.
@@ -211,12 +229,7 @@ fn a_killed_batch_resumes_without_repeating_a_finished_call() {
         let got = &summary["results"][m];
         assert_eq!(got["dist"], reference["results"][m]["dist"], "{m}");
         assert_eq!(got["done"].as_u64(), Some(4));
-        let file = got["out"].as_str().expect("out path");
-        assert_eq!(
-            score(file),
-            got["dist"],
-            "{m}: summary = ethos score {file}"
-        );
+        assert_scored_as_summary(got, m);
     }
     assert_eq!(
         summary["results"]["vanilla"]["out"],
@@ -345,8 +358,7 @@ fn ctrl_c_writes_what_is_done_and_the_same_command_resumes() {
     for m in ["ethosagents", "vanilla"] {
         let got = &summary["results"][m];
         if got["done"].as_u64().unwrap_or(0) > 0 {
-            let file = got["out"].as_str().expect("out path");
-            assert_eq!(score(file), got["dist"], "{m}");
+            assert_scored_as_summary(got, m);
         }
     }
 

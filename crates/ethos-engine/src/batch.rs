@@ -20,6 +20,7 @@ use crate::metrics::{
 use crate::pipeline::{
     fnv1a, splitmix64, Clock, Observer, Pipeline, PipelineError, SharedRecord, Stages,
 };
+use crate::provenance::{self, MethodCounts};
 use crate::record::{CallRecord, RunRecord, RunResult};
 use crate::settings::{Method, RunSettings};
 use crate::vital::{self, Item};
@@ -636,6 +637,9 @@ pub struct MethodSummary {
     pub failed: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dist: Option<DistScores>,
+    /// Distributions: how many predictions each method produced (see [`crate::provenance`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pred_methods: Option<MethodCounts>,
     /// Steerable value scores with the reference answer parser and with the strict one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_reference: Option<ValueScores>,
@@ -698,6 +702,7 @@ fn summarize_where(
         done: 0,
         failed: 0,
         dist: None,
+        pred_methods: None,
         value_reference: None,
         value_strict: None,
         coverage: None,
@@ -708,6 +713,7 @@ fn summarize_where(
     let mut pairs: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
     let (mut golds, mut ref_preds, mut strict_preds) = (Vec::new(), Vec::new(), Vec::new());
     let mut coverage: Vec<f64> = Vec::new();
+    let mut methods = MethodCounts::default();
     for o in latest(outcomes, method, model) {
         let Some(item) = items.get(o.task.item) else {
             continue;
@@ -727,6 +733,7 @@ fn summarize_where(
             (Item::Choice { item: c, .. }, RunResult::Distribution(d)) => {
                 if let Some(g) = &c.gold_distribution {
                     pairs.push((g.clone(), d.distribution.clone()));
+                    methods.add(Some(&provenance::pred_method(d)));
                 }
             }
             (Item::Value(v), RunResult::Value(r)) => {
@@ -748,6 +755,7 @@ fn summarize_where(
         s.dist = Some(score_distributions(
             pairs.iter().map(|(g, p)| (g.as_slice(), p.as_slice())),
         ));
+        s.pred_methods = Some(methods);
     }
     if !golds.is_empty() {
         s.value_reference = Some(score_value(&golds, &ref_preds));
@@ -823,8 +831,10 @@ pub fn fill(item: &mut Item, result: &RunResult) {
     }
 }
 
-/// The VITAL-format file of `method`'s finished items, predictions filled (items without a result
-/// are left out, so that `ethos score` scores exactly what [`summarize`] scored).
+/// The VITAL-format file of `method`'s items that ran, predictions filled. Each multiple-choice
+/// record says how its distribution was produced (`pred_method`); an item whose run failed keeps
+/// a null prediction and says why (`pred_error`), so that `ethos score` leaves it out and counts
+/// it as [`summarize`] does (see [`crate::provenance`]). Items that did not run are not listed.
 pub fn filled_file(items: &[Item], outcomes: &[Outcome], method: Method) -> serde_json::Value {
     filled_file_model(items, outcomes, method, 0)
 }
@@ -836,15 +846,38 @@ pub fn filled_file_model(
     method: Method,
     model: usize,
 ) -> serde_json::Value {
-    let filled: Vec<Item> = latest(outcomes, method, model)
-        .into_iter()
-        .filter_map(|o| {
-            let mut item = items.get(o.task.item)?.clone();
-            fill(&mut item, o.result.as_ref().filter(|_| o.error.is_none())?);
-            Some(item)
-        })
-        .collect();
-    vital::to_vital_json(&filled)
+    let mut filled: Vec<Item> = Vec::new();
+    let mut extra: Vec<(&'static str, String)> = Vec::new();
+    for o in latest(outcomes, method, model) {
+        let Some(mut item) = items.get(o.task.item).cloned() else {
+            continue;
+        };
+        match o.result.as_ref().filter(|_| o.error.is_none()) {
+            Some(result) => {
+                fill(&mut item, result);
+                match result {
+                    RunResult::Distribution(d) => {
+                        extra.push((provenance::PRED_METHOD, provenance::pred_method(d)))
+                    }
+                    _ => extra.push(("", String::new())),
+                }
+            }
+            None => {
+                let error = o.error.clone().unwrap_or_else(|| "no result".into());
+                extra.push((provenance::PRED_ERROR, error));
+            }
+        }
+        filled.push(item);
+    }
+    let mut file = vital::to_vital_json(&filled);
+    if let Some(records) = file.as_array_mut() {
+        for (record, (key, value)) in records.iter_mut().zip(extra) {
+            if let (Some(obj), false) = (record.as_object_mut(), key.is_empty()) {
+                obj.insert(key.into(), value.into());
+            }
+        }
+    }
+    file
 }
 
 fn csv_field(s: &str) -> String {
@@ -856,7 +889,7 @@ fn csv_field(s: &str) -> String {
 }
 
 /// Per-item scores, one row per task with an outcome:
-/// `item_id,attribute,method,[model,]status,js_distance,most_likely_correct,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error`
+/// `item_id,attribute,method,[model,]status,js_distance,most_likely_correct,pred_method,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error`
 /// (the `model` column when `models` names more than one model).
 pub fn scores_csv(
     items: &[Item],
@@ -866,9 +899,9 @@ pub fn scores_csv(
 ) -> String {
     let several = models.len() > 1;
     let mut out = String::from(if several {
-        "item_id,attribute,method,model,status,js_distance,most_likely_correct,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error\n"
+        "item_id,attribute,method,model,status,js_distance,most_likely_correct,pred_method,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error\n"
     } else {
-        "item_id,attribute,method,status,js_distance,most_likely_correct,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error\n"
+        "item_id,attribute,method,status,js_distance,most_likely_correct,pred_method,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error\n"
     });
     let arms: Vec<(Method, usize)> = (0..models.len().max(1))
         .flat_map(|mi| methods.iter().map(move |&m| (m, mi)))
@@ -878,7 +911,8 @@ pub fn scores_csv(
             let Some(item) = items.get(o.task.item) else {
                 continue;
             };
-            let (mut js, mut ml, mut cr, mut cs, mut cov) = (
+            let (mut js, mut ml, mut method, mut cr, mut cs, mut cov) = (
+                String::new(),
                 String::new(),
                 String::new(),
                 String::new(),
@@ -889,6 +923,7 @@ pub fn scores_csv(
                 Some(RunResult::Distribution(d)) => {
                     js = d.js.map(|x| format!("{x}")).unwrap_or_default();
                     ml = d.argmax_match.map(|b| b.to_string()).unwrap_or_default();
+                    method = provenance::pred_method(d);
                 }
                 Some(RunResult::Value(v)) => {
                     cr = v.correct_reference.to_string();
@@ -911,6 +946,7 @@ pub fn scores_csv(
                 status.to_string(),
                 js,
                 ml,
+                method,
                 cr,
                 cs,
                 cov,

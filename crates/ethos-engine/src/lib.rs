@@ -10,6 +10,7 @@ pub mod estimate;
 pub mod metrics;
 pub mod persona;
 pub mod pipeline;
+pub mod provenance;
 pub mod record;
 mod serde_tagged;
 pub mod settings;

@@ -125,7 +125,8 @@ fn available<'a>(names: impl Iterator<Item = &'a str>) -> String {
     }
 }
 
-/// OpinionQA attribute categories and the phrases the prompts use for them.
+/// OpinionQA attribute categories and the phrases the prompts use for them, as the reference's
+/// map writes them ("Sex" capitalised, the others lower-case).
 pub const CATEGORY_PHRASES: [(&str, &str); 8] = [
     ("POLPARTY", "political party"),
     ("POLIDEOLOGY", "political ideology"),
@@ -134,7 +135,7 @@ pub const CATEGORY_PHRASES: [(&str, &str); 8] = [
     ("EDUCATION", "education"),
     ("INCOME", "income"),
     ("CREGION", "region in the United States"),
-    ("SEX", "sex"),
+    ("SEX", "Sex"),
 ];
 
 /// The phrase for an OpinionQA category code (`POLPARTY` -> "political party").
