@@ -2,6 +2,9 @@
 //! without repeating a finished call (counted by the server), its summary equals what
 //! `ethos score` prints for the written files, and bad input exits with a clear message and code.
 
+mod common;
+
+use common::moralchoice;
 use ethos_testkit::{Fault, FaultServer};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -16,18 +19,8 @@ const REPLY: &str = "A. We should follow the procedure.\n\
 #Jurist: justice, deontology, duty of fairness, calm, judge\n\
 #Planner: welfare, consequentialism, right to resources, worry, administrator";
 
-fn moralchoice() -> String {
-    format!(
-        "{}/../../public/vital/vital_distributional_moralchoice.json",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
 fn tmp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ethos-run-bin-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("tmp dir");
-    dir
+    common::tmp_dir("ethos-run-bin", name)
 }
 
 fn server() -> FaultServer {
