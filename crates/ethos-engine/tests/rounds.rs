@@ -47,6 +47,23 @@ fn spec(file: &str, methods: Vec<Method>, judge: bool) -> BatchSpec {
     }
 }
 
+fn runner<'a>(
+    model: &'a ScriptedModel,
+    items: &'a [Item],
+    spec: &'a BatchSpec,
+    cache: &'a RefCell<CallCache>,
+    clock: &'a Ticks,
+) -> BatchRun<'a, ScriptedModel> {
+    BatchRun {
+        model,
+        items,
+        spec,
+        cache,
+        clock,
+        observer: &Quiet,
+    }
+}
+
 /// What is compared between a live and a round-based run (not the wall time).
 fn essentials(outcomes: &[Outcome]) -> Vec<String> {
     let mut v: Vec<String> = outcomes
@@ -80,14 +97,7 @@ fn run_in_rounds(
     let cache = RefCell::new(CallCache::new());
     let rounds = RefCell::new(Rounds::default());
     let clock = Ticks::new();
-    let run = BatchRun {
-        model,
-        items,
-        spec,
-        cache: &cache,
-        clock: &clock,
-        observer: &Quiet,
-    };
+    let run = runner(model, items, spec, &cache, &clock);
     let mut pending = spec.all_tasks(items.len());
     let (mut outcomes, mut sizes, mut sent) = (Vec::new(), Vec::new(), 0usize);
     for _ in 0..10 {
@@ -126,14 +136,7 @@ fn run_in_rounds(
 fn live(model: &ScriptedModel, items: &[Item], spec: &BatchSpec) -> (Vec<Outcome>, CallCache) {
     let cache = RefCell::new(CallCache::new());
     let clock = Ticks::new();
-    let run = BatchRun {
-        model,
-        items,
-        spec,
-        cache: &cache,
-        clock: &clock,
-        observer: &Quiet,
-    };
+    let run = runner(model, items, spec, &cache, &clock);
     let outcomes = block_on(run.run(&spec.all_tasks(items.len())));
     (outcomes, cache.into_inner())
 }
