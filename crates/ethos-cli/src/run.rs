@@ -9,6 +9,8 @@
 //!           [--k N] [--seed S] [--concurrency C] [--items-in-flight N]
 //!           [--dist auto|logprobs|votes|sampling|verbalised] [--samples N]
 //!           [--perspectives lines|json] [--judge] [--out FILE] [--fresh]
+//!           [--batch-api [--batch-poll S] [--batch-cancel]] [--batch-export DIR]
+//!           [--batch-import FILE]
 //! ```
 //!
 //! - Slice: all items, or `--ids`, `--first N`, `--random N` (seeded by `--slice-seed`, default
@@ -31,6 +33,10 @@
 //!   those in `SSL_CERT_FILE` / `SSL_CERT_DIR`.
 //! - `--base-url` repeated: replicas of one model share the calls ([`replicas`]), each with its own
 //!   `--concurrency` limit.
+//! - `--batch-api`: the calls go through the provider's Batch API (OpenAI Batch API, Anthropic
+//!   Message Batches), one batch per pipeline stage ([`rounds`], [`batch_api`]);
+//!   `--batch-export DIR` / `--batch-import FILE` do the same through JSONL files (OpenAI batch
+//!   format, which vLLM's `run_batch` reads and writes).
 //! - A fault that would hit every task (bad key, forbidden, unknown model) stops the batch: no
 //!   further task starts.
 //!
@@ -41,12 +47,15 @@
 //! says which); 2 usage; 130 interrupted by Ctrl-C.
 
 mod args;
+mod batch_api;
 mod progress;
 mod replicas;
+mod rounds;
 pub mod store;
 #[cfg(test)]
 mod tests;
 
+pub use args::{parse_args, RunArgs};
 use ethos_engine::batch::{self, BatchRun, BatchSpec, Outcome};
 use ethos_engine::distribution::DistMethod;
 use ethos_engine::record::RunResult;
@@ -54,12 +63,11 @@ use ethos_engine::settings::{DistSetting, RunSettings};
 use ethos_engine::vital::{self, Item, Source};
 use ethos_providers::native::NativeTransport;
 use ethos_providers::{Client, Endpoint, Protocol};
-pub use args::{parse_args, RunArgs};
 pub use progress::Display;
 use progress::{Live, Sinks, Tally};
+use replicas::Replicas;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use replicas::Replicas;
 use store::{method_name, Paths, StoredSpec};
 
 pub const USAGE: &str = "\
@@ -70,6 +78,8 @@ usage: ethos run --file F --method ethosagents[,vanilla,prompting]
                  [--k N] [--seed S] [--concurrency C] [--items-in-flight N]
                  [--dist auto|logprobs|votes|sampling|verbalised] [--samples N]
                  [--perspectives lines|json] [--judge] [--out FILE] [--fresh]
+                 [--batch-api [--batch-poll S] [--batch-cancel]] [--batch-export DIR]
+                 [--batch-import FILE]
   Runs the slice of F through each method against the endpoint. Writes the filled VITAL file
   per method (FILE with one method, FILE with .<method> before its extension with several; for
   `ethos score`), FILE.scores.csv, and the state it resumes from: FILE.batch.json,
@@ -85,6 +95,13 @@ usage: ethos run --file F --method ethosagents[,vanilla,prompting]
   --perspectives json asks stage 1 for schema-checked JSON (not the reference format; for small
   local models that cannot follow the `#` line format).
   Ctrl-C writes the outputs for what is done (run the same command again to go on).
+  --batch-api sends the calls through the provider's Batch API (OpenAI /v1/batches, Anthropic
+  Message Batches): one batch per pipeline stage for all items, polled every S seconds
+  (--batch-poll, default 30); results are stored like live calls and score the same. A command
+  restarted while a batch is in flight picks it up (FILE.batches.jsonl); --batch-cancel cancels
+  it and keeps what it finished. --batch-export DIR writes the next stage's calls as an OpenAI
+  batch JSONL file (vLLM: python -m vllm.entrypoints.openai.run_batch -i F -o R --model M);
+  --batch-import R reads the results back (then the next stage is exported, and so on).
   Exit codes: 0 all done, 1 a task failed / the batch stopped / bad input, 2 usage,
   130 interrupted.";
 
@@ -342,9 +359,10 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
         records: store::Appender::open(&paths.records).map_err(input)?,
     };
     let cache = RefCell::new(loaded.cache);
+    let loaded_outcomes = loaded.outcomes.len();
     let start = std::time::Instant::now();
     let clock = move || start.elapsed().as_secs_f64() * 1000.0;
-    let (tally, interrupted) = {
+    let (tally, interrupted, rounds_report) = {
         let live = Live::new(
             &items,
             &all,
@@ -353,23 +371,6 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
             sinks,
             display,
         );
-        let runner = BatchRun {
-            model: &client,
-            items: &items,
-            spec: &spec,
-            cache: &cache,
-            clock: &clock,
-            observer: &live,
-        };
-        live.draw(true);
-        let work = runner.run(&todo);
-        // On a terminal the bar's clock keeps ticking between events.
-        let ticker = async {
-            loop {
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                live.draw(true);
-            }
-        };
         // Ctrl-C stops the batch (the calls in flight are dropped; every finished one is
         // stored) and the outputs are written for what is done.
         let interrupt = async {
@@ -378,17 +379,75 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
             }
         };
         let mut interrupted = false;
-        tokio::select! {
-            _ = work => {}
-            _ = ticker => {}
-            _ = interrupt => {
-                interrupted = true;
-                live.line("interrupted: writing what is done; run the same command again to resume");
+        let mut rounds_report = None;
+        if let Some(mode) = &args.batch {
+            let drive = rounds::Drive {
+                mode,
+                model: &client,
+                items: &items,
+                spec: &spec,
+                cache: &cache,
+                clock: &clock,
+                live: &live,
+                todo: &todo,
+                paths: &paths,
+                endpoint: Endpoint::new(
+                    args.protocol,
+                    args.base_urls[0].clone(),
+                    key.clone(),
+                    "custom",
+                ),
+            };
+            tokio::select! {
+                r = drive.run() => rounds_report = Some(r),
+                _ = interrupt => {
+                    interrupted = true;
+                    live.line("interrupted: writing what is done; a batch in flight keeps running at \
+                               the provider: run the same command again to pick up its results \
+                               (add --batch-cancel to cancel it)");
+                }
+            }
+        } else {
+            let runner = BatchRun {
+                model: &client,
+                items: &items,
+                spec: &spec,
+                cache: &cache,
+                clock: &clock,
+                observer: &live,
+            };
+            live.draw(true);
+            let work = runner.run(&todo);
+            // On a terminal the bar's clock keeps ticking between events.
+            let ticker = async {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    live.draw(true);
+                }
+            };
+            tokio::select! {
+                _ = work => {}
+                _ = ticker => {}
+                _ = interrupt => {
+                    interrupted = true;
+                    live.line("interrupted: writing what is done; run the same command again to resume");
+                }
             }
         }
         // The bar's last state stays on screen (and ends the per-task lines otherwise).
         live.line(&live.status());
-        (live.tally(), interrupted)
+        let mut tally = live.tally();
+        if let Some(r) = &rounds_report {
+            // A queued call is not a call: count the batches' results and the stored calls used.
+            tally.fresh_calls = r.stored + r.errors;
+            tally.cached_calls = tally
+                .outcomes
+                .iter()
+                .skip(loaded_outcomes)
+                .map(|o| u64::from(o.cached_calls))
+                .sum();
+        }
+        (tally, interrupted, rounds_report)
     };
     finish(FinishInput {
         args,
@@ -400,6 +459,7 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
         tally,
         interrupted,
         endpoints: client.counts(),
+        rounds: rounds_report,
     })
 }
 
@@ -415,6 +475,8 @@ struct FinishInput<'a> {
     interrupted: bool,
     /// Calls sent to each endpoint in this run.
     endpoints: Vec<(String, u64)>,
+    /// What the batch rounds did (`--batch-api`, `--batch-export`, `--batch-import`).
+    rounds: Option<rounds::Report>,
 }
 
 /// Write the filled files and the CSV; build the summary.
@@ -486,6 +548,7 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
         "interrupted": f.interrupted,
         "distribution": notes,
         "results": results,
+        "batches": f.rounds.as_ref().map(|r| r.batches.clone()).unwrap_or_default(),
         "endpoints": f.endpoints.iter().map(|(url, calls)| serde_json::json!({
             "base_url": url,
             "calls": calls,
@@ -501,6 +564,9 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
     }
     if f.interrupted {
         problems.push("interrupted (Ctrl-C)".into());
+    }
+    if let Some(p) = f.rounds.as_ref().and_then(|r| r.problem.clone()) {
+        problems.push(p);
     }
     if let Some(s) = &t.stopped {
         problems.push(format!("the batch stopped: {s}"));

@@ -72,7 +72,10 @@ fn https_with_a_local_ca_in_ssl_cert_file_works_and_scores_like_http() {
     let stats = server.stats();
     assert_eq!(stats.calls, 2 * (1 + 3 + 3) + 2, "{stats:?}");
     assert!(
-        stats.calls_log.iter().all(|c| c.tls && c.version == "HTTP/2.0"),
+        stats
+            .calls_log
+            .iter()
+            .all(|c| c.tls && c.version == "HTTP/2.0"),
         "every call went over TLS, as HTTP/2 (ALPN)"
     );
     assert_eq!(https["done"].as_u64(), Some(4), "{https}");

@@ -30,6 +30,25 @@ pub struct RunArgs {
     pub out: PathBuf,
     /// Discard the stored batch beside `out` and start over.
     pub fresh: bool,
+    /// Make the calls in rounds through a Batch API or files instead of live.
+    pub batch: Option<BatchMode>,
+}
+
+/// `--batch-api`, `--batch-export DIR`, `--batch-import FILE`: the calls are made in rounds
+/// (one per pipeline stage) through the provider's Batch API or through JSONL files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchMode {
+    /// Submit each round to the provider's Batch API (OpenAI Batch API, Anthropic Message
+    /// Batches) and wait for it.
+    pub api: bool,
+    /// Write the next round's calls to a JSONL file in this directory (OpenAI batch input).
+    pub export: Option<PathBuf>,
+    /// Read results (OpenAI batch output format) from this file first.
+    pub import: Option<PathBuf>,
+    /// Cancel the batch in flight (with `api`), keep what it finished, and stop.
+    pub cancel: bool,
+    /// Wait between two polls of a batch, ms.
+    pub poll_ms: u64,
 }
 
 impl RunArgs {
@@ -42,7 +61,7 @@ impl RunArgs {
     }
 }
 
-const VALUED: [&str; 20] = [
+const VALUED: [&str; 23] = [
     "--file",
     "--ids",
     "--first",
@@ -63,8 +82,11 @@ const VALUED: [&str; 20] = [
     "--perspectives",
     "--out",
     "--methods",
+    "--batch-export",
+    "--batch-import",
+    "--batch-poll",
 ];
-const FLAGS: [&str; 2] = ["--judge", "--fresh"];
+const FLAGS: [&str; 4] = ["--judge", "--fresh", "--batch-api", "--batch-cancel"];
 
 fn parse_method(name: &str) -> Option<Method> {
     match name.trim().to_ascii_lowercase().as_str() {
@@ -280,14 +302,46 @@ pub fn parse_args(args: &[String]) -> Result<RunArgs, RunError> {
     }
     let concurrency = size("--concurrency", 4)?.max(1);
     // By default as many items as all endpoints together take calls.
-    let items_in_flight = size(
-        "--items-in-flight",
-        (concurrency * base_urls.len()) as u64,
-    )?;
+    let items_in_flight = size("--items-in-flight", (concurrency * base_urls.len()) as u64)?;
     if items_in_flight == 0 {
         return Err(usage("--items-in-flight must be at least 1".into()));
     }
     let key_env = map.get("--key-env").map(|s| s.trim().to_string());
+    let api = flags.contains(&"--batch-api");
+    let cancel = flags.contains(&"--batch-cancel");
+    let export = map.get("--batch-export").map(PathBuf::from);
+    let import = map.get("--batch-import").map(PathBuf::from);
+    if api && export.is_some() {
+        return Err(usage(
+            "choose --batch-api or --batch-export (the provider runs the batch, or you do)".into(),
+        ));
+    }
+    if (cancel || map.contains_key("--batch-poll")) && !api {
+        return Err(usage(
+            "--batch-cancel and --batch-poll go with --batch-api".into(),
+        ));
+    }
+    if api && base_urls.len() > 1 {
+        return Err(usage("--batch-api takes one --base-url".into()));
+    }
+    let poll_ms = match map.get("--batch-poll") {
+        None => 30_000,
+        Some(v) => match v.trim().parse::<f64>() {
+            Ok(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => (s * 1000.0).round() as u64,
+            _ => {
+                return Err(usage(format!(
+                    "--batch-poll must be seconds (0 to 86400), got {v:?}"
+                )))
+            }
+        },
+    };
+    let batch = (api || export.is_some() || import.is_some()).then_some(BatchMode {
+        api,
+        export,
+        import,
+        cancel,
+        poll_ms,
+    });
     Ok(RunArgs {
         file,
         slice,
@@ -305,6 +359,6 @@ pub fn parse_args(args: &[String]) -> Result<RunArgs, RunError> {
         judge: flags.contains(&"--judge"),
         out,
         fresh: flags.contains(&"--fresh"),
+        batch,
     })
 }
-

@@ -153,6 +153,11 @@ impl<'a> Live<'a> {
         }
     }
 
+    /// Whether an error that would hit every task stopped the batch.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.borrow().is_some()
+    }
+
     /// What the run did, for the summary.
     pub fn tally(&self) -> Tally {
         Tally {

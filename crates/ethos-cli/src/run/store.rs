@@ -7,7 +7,10 @@
 //!   call finishes;
 //! - `OUT.outcomes.jsonl`: one [`Outcome`] per finished task (result or error, calls, tokens);
 //! - `OUT.records.jsonl`: one full [`RunRecord`] per finished task (every prompt and reply), the
-//!   inspectable trace; a task run twice (failed, then done) has two, the last one counts.
+//!   inspectable trace; a task run twice (failed, then done) has two, the last one counts;
+//! - `OUT.batches.jsonl` (`--batch-api`): each batch submitted to the provider (its id and its
+//!   calls' keys) and, once its results are stored, that it was collected: a restarted command
+//!   picks up a batch still in flight instead of submitting it again.
 //!
 //! A crash can cut the last line of a file in the middle: such a line (no newline at its end) is
 //! dropped from the file before anything is appended. Any other unreadable line is an error
@@ -33,6 +36,8 @@ pub struct Paths {
     pub outcomes: PathBuf,
     pub records: PathBuf,
     pub csv: PathBuf,
+    /// The batches submitted to a provider's Batch API and whether their results were stored.
+    pub batches: PathBuf,
 }
 
 fn beside(out: &Path, suffix: &str) -> PathBuf {
@@ -50,6 +55,7 @@ impl Paths {
             outcomes: beside(out, ".outcomes.jsonl"),
             records: beside(out, ".records.jsonl"),
             csv: beside(out, ".scores.csv"),
+            batches: beside(out, ".batches.jsonl"),
         }
     }
 
@@ -73,8 +79,14 @@ impl Paths {
     }
 
     /// The state a fresh start removes (the outputs are rewritten at the end anyway).
-    pub fn state(&self) -> [&PathBuf; 4] {
-        [&self.spec, &self.calls, &self.outcomes, &self.records]
+    pub fn state(&self) -> [&PathBuf; 5] {
+        [
+            &self.spec,
+            &self.calls,
+            &self.outcomes,
+            &self.records,
+            &self.batches,
+        ]
     }
 }
 
@@ -363,6 +375,11 @@ impl Appender {
 
 pub fn record_line(record: &RunRecord) -> Result<String, String> {
     serde_json::to_string(record).map_err(|e| format!("cannot serialise a run record: {e}"))
+}
+
+/// The complete lines of a JSON-lines file (a cut last line repaired as [`load`] does).
+pub fn lines(path: &Path) -> Result<Vec<(usize, String)>, String> {
+    read_lines(path, &mut Vec::new())
 }
 
 pub fn outcome_line(outcome: &Outcome) -> Result<String, String> {

@@ -1,14 +1,14 @@
 //! Tests of `ethos run` in-process against the fault server.
 use super::*;
-use ethos_engine::batch::{Pick, Slice};
-use ethos_engine::settings::Method;
-use std::path::PathBuf;
 use ethos_engine::answer::AnswerParser;
+use ethos_engine::batch::{Pick, Slice};
 use ethos_engine::record::{RunRecord, RunStatus};
+use ethos_engine::settings::Method;
 use ethos_engine::ChatError;
 use ethos_testkit::{Fault, FaultServer};
 use serde_json::Value;
 use std::path::Path;
+use std::path::PathBuf;
 
 const REPLY: &str = "A. We should follow the procedure.\n\
 #Carer: compassion, ethics of care, right to care, empathy, nurse\n\
@@ -32,8 +32,7 @@ fn server() -> FaultServer {
 }
 
 fn tmp_out(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("ethos-run-test-{}-{name}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("ethos-run-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("tmp dir");
     dir.join("out.json")
@@ -114,8 +113,7 @@ fn records(path: &Path) -> Vec<RunRecord> {
 }
 
 fn loaded(path: &Path) -> Vec<Item> {
-    vital::load(&std::fs::read_to_string(path).expect("output file"), None)
-        .expect("VITAL shape")
+    vital::load(&std::fs::read_to_string(path).expect("output file"), None).expect("VITAL shape")
 }
 
 /// `ethos score` on the filled file of `method` equals the summary's scores for it.
@@ -195,8 +193,7 @@ fn usage_errors_are_clear() {
         Err(RunError::Usage(m)) if m.contains("unknown method \"bogus\"")
     ));
 
-    let a =
-        with(&["--dist=sampling", "--samples", "7", "--ids", "C_001, H_010"]).expect("args");
+    let a = with(&["--dist=sampling", "--samples", "7", "--ids", "C_001, H_010"]).expect("args");
     assert_eq!(a.dist, DistSetting::Sampling { n: 7 });
     assert_eq!(
         a.slice.pick,
@@ -386,9 +383,7 @@ fn a_fatal_fault_mid_run_stops_and_resumes_from_the_finished_calls() {
     let r = run_report(&args);
     let msg = r.problem.clone().unwrap_or_default();
     assert!(
-        msg.contains("stopped")
-            && msg.contains("rejected the API key")
-            && msg.contains("H_010"),
+        msg.contains("stopped") && msg.contains("rejected the API key") && msg.contains("H_010"),
         "{msg}"
     );
     assert_eq!(
@@ -743,9 +738,8 @@ fn value_items_score_like_ethos_score() {
     let out = tmp_out("value");
     let file = out.with_file_name("vital_steerable_valuekaleidoscope.json");
     std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(
-            "../ethos-engine/tests/fixtures/vital_steerable_valuekaleidoscope_sample.json",
-        ),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../ethos-engine/tests/fixtures/vital_steerable_valuekaleidoscope_sample.json"),
         &file,
     )
     .expect("copy fixture");
@@ -862,7 +856,10 @@ fn two_endpoints_share_the_calls_and_score_like_one() {
     both.extend(["--base-url", second.as_str()]);
     let args = args_on(&a, &vital_file(MORAL), &out2, &both);
     assert_eq!(args.base_urls, vec![a.base_url(), b.base_url()]);
-    assert_eq!(args.items_in_flight, 4, "default: both endpoints' concurrency");
+    assert_eq!(
+        args.items_in_flight, 4,
+        "default: both endpoints' concurrency"
+    );
     let shared = run_ok(&args);
 
     let (na, nb) = (a.stats().total, b.stats().total);
@@ -884,10 +881,7 @@ fn two_endpoints_share_the_calls_and_score_like_one() {
             )
         })
         .collect();
-    assert_eq!(
-        counts,
-        vec![(a.base_url(), na), (b.base_url(), nb)]
-    );
+    assert_eq!(counts, vec![(a.base_url(), na), (b.base_url(), nb)]);
     for m in ["ethosagents", "vanilla"] {
         let (s, t) = (&single["results"][m], &shared["results"][m]);
         assert!(s["dist"].is_object(), "{single}");
