@@ -90,7 +90,8 @@ usage: ethos run --file F --method ethosagents[,vanilla,prompting]
   over. --concurrency (default 4) bounds the calls in flight per endpoint, --items-in-flight
   (default: the concurrency times the endpoints) the items. Several --base-url: replicas of the
   same model share the calls (each call goes to the least busy one). https endpoints are
-  verified against the system's certificates, or those in SSL_CERT_FILE / SSL_CERT_DIR. --judge scores Overton outputs with the LLM judge (one more call).
+  verified against the system's certificates, or those in SSL_CERT_FILE / SSL_CERT_DIR.
+  --judge scores Overton outputs with the LLM judge (one more call).
   The key is read from the environment variable named by --key-env (never from the command line).
   --perspectives json asks stage 1 for schema-checked JSON (not the reference format; for small
   local models that cannot follow the `#` line format).
