@@ -7,9 +7,9 @@
 mod common;
 
 use common::{ethos, four_items as args, server, text, FOUR_ITEMS_CALLS as CALLS};
+use ethos_testkit::http::blocking_exchange;
 use ethos_testkit::{BatchControl, FaultServer};
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -112,25 +112,7 @@ fn submit_held_then_kill(server: &FaultServer, out: &Path) {
 
 /// One plain HTTP/1.1 exchange with the fault server; the status and the body.
 fn http(server: &FaultServer, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(server.addr()).expect("connect");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send");
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).expect("read");
-    let status = reply
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = reply
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    blocking_exchange(server.addr(), method, path, "application/json", body).expect("HTTP exchange")
 }
 
 #[test]

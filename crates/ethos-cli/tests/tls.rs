@@ -113,6 +113,7 @@ fn https_without_the_ca_fails_with_a_certificate_error() {
         "{stderr}"
     );
     assert!(stderr.contains("SSL_CERT_FILE"), "{stderr}");
+    eprintln!("without the CA: {}", stderr.lines().last().unwrap_or(""));
     assert_eq!(server.stats().calls, 0, "no request got through");
 
     // A CA file that is not the server's CA: the same refusal, naming the file.
