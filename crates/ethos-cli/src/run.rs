@@ -394,7 +394,7 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
                 paths: &paths,
                 endpoint: Endpoint::new(
                     args.protocol,
-                    args.base_urls[0].clone(),
+                    args.base_urls.first().cloned().unwrap_or_default(),
                     key.clone(),
                     "custom",
                 ),
