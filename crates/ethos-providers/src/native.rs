@@ -2,7 +2,7 @@
 //! on reqwest + tokio. `http://` and `https://` (rustls; the trusted roots are the operating
 //! system's store as read by rustls-native-certs, so `SSL_CERT_FILE` / `SSL_CERT_DIR` are
 //! honoured: a company proxy's or a test's own CA works). A certificate that does not chain to a
-//! trusted root is a [`ChatError::Network`] that says so and names `SSL_CERT_FILE`.
+//! trusted root is an error that says so and names `SSL_CERT_FILE` (not retried).
 //!
 //! Timeouts: `connect_timeout` for the TCP connection, `first_byte_timeout` until the response
 //! head arrives, `idle_timeout` between two body chunks. A stalled server therefore surfaces as
@@ -116,26 +116,31 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-/// A TLS failure: the certificate is not trusted (or does not name the host), or the handshake
-/// itself failed. `None` when `chain` is not about TLS.
-fn tls_problem(chain: &str, at: &str) -> Option<String> {
+/// A TLS failure: an untrusted certificate (or one that does not name the host) is
+/// [`ChatError::Other`], which is not retried (it cannot pass on a second try); a failed
+/// handshake is a [`ChatError::Network`] error. `None` when `chain` is not about TLS.
+fn tls_problem(chain: &str, at: &str) -> Option<ChatError> {
     let lower = chain.to_ascii_lowercase();
     let cert = lower.contains("certificate") || lower.contains("unknownissuer");
     if !cert && !lower.contains("tls") && !lower.contains("handshake") {
         return None;
     }
     let store = match std::env::var("SSL_CERT_FILE") {
-        Ok(f) if !f.trim().is_empty() => format!(
-            "the trusted certificates are those in SSL_CERT_FILE={f}"
-        ),
+        Ok(f) if !f.trim().is_empty() => {
+            format!("the trusted certificates are those in SSL_CERT_FILE={f}")
+        }
         _ => "the trusted certificates are the system's (set SSL_CERT_FILE to a PEM file of \
               CA certificates to trust another CA, e.g. a company proxy's or a local server's)"
             .to_string(),
     };
     Some(if cert {
-        format!("the TLS certificate of {at} is not trusted ({chain}); {store}")
+        ChatError::Other(format!(
+            "the TLS certificate of {at} is not trusted ({chain}); {store}"
+        ))
     } else {
-        format!("the TLS handshake with {at} failed ({chain}); is it an https server?")
+        ChatError::Network(format!(
+            "the TLS handshake with {at} failed ({chain}); is it an https server?"
+        ))
     })
 }
 
@@ -152,8 +157,8 @@ fn map_reqwest_error(e: &reqwest::Error, url: &str, during_body: bool) -> ChatEr
         let chain = std::error::Error::source(e)
             .map(error_chain)
             .unwrap_or_default();
-        if let Some(m) = tls_problem(&chain, at) {
-            return ChatError::Network(m);
+        if let Some(e) = tls_problem(&chain, at) {
+            return e;
         }
         return ChatError::Network(format!(
             "could not connect to {at}: connection refused or host unreachable. Is the server running, and is the base URL (host and port) right?"
