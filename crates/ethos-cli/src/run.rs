@@ -10,7 +10,7 @@
 //!           [--dist auto|logprobs|votes|sampling|verbalised] [--samples N]
 //!           [--perspectives lines|json] [--judge] [--out FILE] [--fresh]
 //!           [--batch-api [--batch-poll S] [--batch-cancel]] [--batch-export DIR]
-//!           [--batch-import FILE]
+//!           [--batch-import FILE] [--state-export FILE] [--state-import FILE]
 //! ```
 //!
 //! - Slice: all items, or `--ids`, `--first N`, `--random N` (seeded by `--slice-seed`, default
@@ -37,6 +37,9 @@
 //!   Message Batches), one batch per pipeline stage ([`rounds`], [`batch_api`]);
 //!   `--batch-export DIR` / `--batch-import FILE` do the same through JSONL files (OpenAI batch
 //!   format, which vLLM's `run_batch` reads and writes).
+//! - The state lives behind the engine's [`ethos_engine::batch::BatchStore`] (here
+//!   [`store::JsonlStore`]); `--state-export FILE` / `--state-import FILE` move a batch's whole
+//!   state ([`ethos_engine::batch::BatchState`], one JSON document) to another OUT or machine.
 //! - A fault that would hit every task (bad key, forbidden, unknown model) stops the batch: no
 //!   further task starts.
 //!
@@ -57,6 +60,7 @@ mod tests;
 
 pub use args::{parse_args, RunArgs};
 use ethos_engine::batch::{self, BatchRun, BatchSpec, Outcome};
+use ethos_engine::batch::{BatchState, BatchStore};
 use ethos_engine::distribution::DistMethod;
 use ethos_engine::record::RunResult;
 use ethos_engine::settings::{DistSetting, RunSettings};
@@ -64,7 +68,7 @@ use ethos_engine::vital::{self, Item, Source};
 use ethos_providers::native::NativeTransport;
 use ethos_providers::{Client, Endpoint, Protocol};
 pub use progress::Display;
-use progress::{Live, Sinks, Tally};
+use progress::{Live, Tally};
 use replicas::Replicas;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -79,7 +83,7 @@ usage: ethos run --file F --method ethosagents[,vanilla,prompting]
                  [--dist auto|logprobs|votes|sampling|verbalised] [--samples N]
                  [--perspectives lines|json] [--judge] [--out FILE] [--fresh]
                  [--batch-api [--batch-poll S] [--batch-cancel]] [--batch-export DIR]
-                 [--batch-import FILE]
+                 [--batch-import FILE] [--state-export FILE] [--state-import FILE]
   Runs the slice of F through each method against the endpoint. Writes the filled VITAL file
   per method (FILE with one method, FILE with .<method> before its extension with several; for
   `ethos score`), FILE.scores.csv, and the state it resumes from: FILE.batch.json,
@@ -103,6 +107,10 @@ usage: ethos run --file F --method ethosagents[,vanilla,prompting]
   it and keeps what it finished. --batch-export DIR writes the next stage's calls as an OpenAI
   batch JSONL file (vLLM: python -m vllm.entrypoints.openai.run_batch -i F -o R --model M);
   --batch-import R reads the results back (then the next stage is exported, and so on).
+  --state-export FILE writes the batch's whole state (everything finished) as one JSON file at
+  the end; --state-import FILE adds such a state (the same batch: file, slice, methods,
+  settings) before running, so a batch moves to another OUT or machine without a call made
+  again.
   Exit codes: 0 all done, 1 a task failed / the batch stopped / bad input, 2 usage,
   130 interrupted.";
 
@@ -329,9 +337,37 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
         std::fs::create_dir_all(dir)
             .map_err(|e| input(format!("cannot create {}: {e}", dir.display())))?;
     }
+    // A state to import is checked before anything is written.
+    let ids: Vec<String> = stored.items.clone();
+    let import = match &args.state_import {
+        None => None,
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| input(format!("cannot read {}: {e}", file.display())))?;
+            let state: BatchState = serde_json::from_str(&text)
+                .map_err(|e| input(format!("{} is not a batch state: {e}", file.display())))?;
+            if let Some(why) = state.mismatch(&spec, &ids) {
+                return Err(input(format!(
+                    "{} is the state of another batch ({why})",
+                    file.display()
+                )));
+            }
+            Some((file, state))
+        }
+    };
     claim(args, &paths, &stored, display)?;
-    let loaded = store::load(&paths, items.len(), &spec.methods).map_err(input)?;
-    for n in &loaded.notes {
+    let mut jsonl = store::JsonlStore::new(&paths, items.len(), &spec.methods);
+    if let Some((file, state)) = import {
+        // Load first: a cut last line is repaired before anything is appended.
+        jsonl.load().map_err(input)?;
+        let (calls, outcomes) = state.import_into(&mut jsonl).map_err(input)?;
+        display.line(&format!(
+            "imported {calls} finished calls and {outcomes} task outcomes from {}",
+            file.display()
+        ));
+    }
+    let loaded = jsonl.load().map_err(input)?;
+    for n in &jsonl.notes {
         display.line(&format!("note: {n}"));
     }
 
@@ -354,11 +390,6 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
         clients.push(Client::new(endpoint, transport).with_concurrency(args.concurrency));
     }
     let client = Replicas::new(clients);
-    let sinks = Sinks {
-        calls: store::Appender::open(&paths.calls).map_err(input)?,
-        outcomes: store::Appender::open(&paths.outcomes).map_err(input)?,
-        records: store::Appender::open(&paths.records).map_err(input)?,
-    };
     let cache = RefCell::new(loaded.cache);
     let loaded_outcomes = loaded.outcomes.len();
     let start = std::time::Instant::now();
@@ -369,7 +400,7 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
             &all,
             spec.items_in_flight,
             loaded.outcomes,
-            sinks,
+            Box::new(jsonl),
             display,
         );
         // Ctrl-C stops the batch (the calls in flight are dropped; every finished one is
@@ -450,6 +481,13 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
         }
         (tally, interrupted, rounds_report)
     };
+    if let Some(file) = &args.state_export {
+        let mut again = store::JsonlStore::new(&paths, items.len(), &spec.methods);
+        let state = BatchState::export(&spec, ids, &mut again).map_err(input)?;
+        let json = serde_json::to_string(&state)
+            .map_err(|e| input(format!("cannot serialise the batch state: {e}")))?;
+        store::write_atomic(file, &(json + "\n")).map_err(input)?;
+    }
     finish(FinishInput {
         args,
         paths: &paths,

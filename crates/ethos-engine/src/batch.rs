@@ -208,6 +208,20 @@ impl CallCache {
         out
     }
 
+    /// Every entry, by key.
+    pub fn entries(&self) -> Vec<CacheLine> {
+        let mut v: Vec<CacheLine> = self
+            .entries
+            .iter()
+            .map(|(key, response)| CacheLine {
+                key: key.clone(),
+                response: response.clone(),
+            })
+            .collect();
+        v.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        v
+    }
+
     /// Read lines written by [`entry_line`] / [`CallCache::to_jsonl`]; unreadable lines (a line cut
     /// by a crash) are skipped and counted.
     pub fn extend_from_jsonl(&mut self, text: &str) -> usize {
@@ -224,10 +238,11 @@ impl CallCache {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct CacheLine {
-    key: String,
-    response: ChatResponse,
+/// One finished call: its cache key and reply (a line of [`CallCache::to_jsonl`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheLine {
+    pub key: String,
+    pub response: ChatResponse,
 }
 
 #[derive(Serialize)]
@@ -701,6 +716,103 @@ pub async fn replay<M: ChatModel>(
         }
     }
     record.snapshot()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The resume model: one store trait, one portable state.
+
+/// What a [`BatchStore`] holds: the finished calls, and the task outcomes in the order they
+/// were stored (a later outcome of the same task counts).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stored {
+    pub cache: CallCache,
+    pub outcomes: Vec<Outcome>,
+}
+
+/// Where a batch's finished work is kept so that it resumes without repeating a finished call
+/// (the command line's JSON-lines files; the app's storage): every call and task is put as it
+/// finishes, and the whole is loaded to resume.
+pub trait BatchStore {
+    fn load(&mut self) -> Result<Stored, String>;
+    fn put_call(&mut self, key: &str, response: &ChatResponse) -> Result<(), String>;
+    /// A finished task, with its full record when there is one (an imported outcome has none).
+    fn put_outcome(&mut self, outcome: &Outcome, record: Option<&RunRecord>) -> Result<(), String>;
+}
+
+/// The format version of [`BatchState`].
+pub const STATE_FORMAT: u32 = 1;
+
+/// A batch's whole state as one JSON document, so that a batch moves between stores (between
+/// machines, between the app and `ethos run`): what the batch is, which items, and everything
+/// that finished.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchState {
+    pub ethos_batch_state: u32,
+    pub spec: BatchSpec,
+    /// The ids of the selected items, in order (`Task::item` indexes this list).
+    pub items: Vec<String>,
+    pub calls: Vec<CacheLine>,
+    pub outcomes: Vec<Outcome>,
+}
+
+impl BatchState {
+    /// The state of the batch `spec` over the items `items` held in `store`.
+    pub fn export(
+        spec: &BatchSpec,
+        items: Vec<String>,
+        store: &mut dyn BatchStore,
+    ) -> Result<Self, String> {
+        let stored = store.load()?;
+        Ok(BatchState {
+            ethos_batch_state: STATE_FORMAT,
+            spec: spec.clone(),
+            items,
+            calls: stored.cache.entries(),
+            outcomes: stored.outcomes,
+        })
+    }
+
+    /// Why this state cannot continue the batch `spec` over `items`, if it cannot: another
+    /// format, other items, or other settings that change the answers (concurrency and items in
+    /// flight may differ).
+    pub fn mismatch(&self, spec: &BatchSpec, items: &[String]) -> Option<String> {
+        if self.ethos_batch_state != STATE_FORMAT {
+            return Some(format!(
+                "state format {} (this build reads {STATE_FORMAT})",
+                self.ethos_batch_state
+            ));
+        }
+        if self.items != items {
+            return Some(format!(
+                "{} selected items, not the same as these {}",
+                self.items.len(),
+                items.len()
+            ));
+        }
+        let mut theirs = self.spec.clone();
+        theirs.settings.concurrency = spec.settings.concurrency;
+        theirs.items_in_flight = spec.items_in_flight;
+        (theirs != *spec).then(|| {
+            "another batch description (file, slice, methods, model or settings)".to_string()
+        })
+    }
+
+    /// Put every call and outcome into `store`; how many of each.
+    pub fn import_into(&self, store: &mut dyn BatchStore) -> Result<(usize, usize), String> {
+        for c in &self.calls {
+            store.put_call(&c.key, &c.response)?;
+        }
+        for o in &self.outcomes {
+            if o.task.item >= self.items.len() || !self.spec.methods.contains(&o.task.method) {
+                return Err(format!(
+                    "an outcome of task {:?} is not a task of this batch",
+                    o.task
+                ));
+            }
+            store.put_outcome(o, None)?;
+        }
+        Ok((self.calls.len(), self.outcomes.len()))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -32,6 +32,11 @@ pub struct RunArgs {
     pub fresh: bool,
     /// Make the calls in rounds through a Batch API or files instead of live.
     pub batch: Option<BatchMode>,
+    /// Add the finished calls and outcomes of a batch state file (another machine's, the app's)
+    /// before running.
+    pub state_import: Option<PathBuf>,
+    /// Write the batch's state (everything finished) to this file at the end.
+    pub state_export: Option<PathBuf>,
 }
 
 /// `--batch-api`, `--batch-export DIR`, `--batch-import FILE`: the calls are made in rounds
@@ -61,7 +66,7 @@ impl RunArgs {
     }
 }
 
-const VALUED: [&str; 23] = [
+const VALUED: [&str; 25] = [
     "--file",
     "--ids",
     "--first",
@@ -85,6 +90,8 @@ const VALUED: [&str; 23] = [
     "--batch-export",
     "--batch-import",
     "--batch-poll",
+    "--state-import",
+    "--state-export",
 ];
 const FLAGS: [&str; 4] = ["--judge", "--fresh", "--batch-api", "--batch-cancel"];
 
@@ -360,5 +367,7 @@ pub fn parse_args(args: &[String]) -> Result<RunArgs, RunError> {
         out,
         fresh: flags.contains(&"--fresh"),
         batch,
+        state_import: map.get("--state-import").map(PathBuf::from),
+        state_export: map.get("--state-export").map(PathBuf::from),
     })
 }

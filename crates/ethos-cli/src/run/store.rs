@@ -16,7 +16,8 @@
 //! dropped from the file before anything is appended. Any other unreadable line is an error
 //! that names the file and the line.
 
-use ethos_engine::batch::{BatchSpec, CallCache, Outcome};
+use ethos_engine::batch::{self, BatchSpec, BatchStore, CallCache, Outcome, Stored};
+use ethos_engine::chat::ChatResponse;
 use ethos_engine::record::RunRecord;
 use ethos_engine::settings::Method;
 use serde::{Deserialize, Serialize};
@@ -384,4 +385,65 @@ pub fn lines(path: &Path) -> Result<Vec<(usize, String)>, String> {
 
 pub fn outcome_line(outcome: &Outcome) -> Result<String, String> {
     serde_json::to_string(outcome).map_err(|e| format!("cannot serialise an outcome: {e}"))
+}
+
+/// The batch's files as the engine's [`BatchStore`]: calls, outcomes and records appended as
+/// they finish (the files are opened at the first write, after [`BatchStore::load`] repaired a
+/// cut last line).
+pub struct JsonlStore {
+    paths: Paths,
+    items: usize,
+    methods: Vec<Method>,
+    calls: Option<Appender>,
+    outcomes: Option<Appender>,
+    records: Option<Appender>,
+    /// What loading repaired.
+    pub notes: Vec<String>,
+}
+
+impl JsonlStore {
+    /// The store of a batch of `items` selected items × `methods`.
+    pub fn new(paths: &Paths, items: usize, methods: &[Method]) -> Self {
+        JsonlStore {
+            paths: paths.clone(),
+            items,
+            methods: methods.to_vec(),
+            calls: None,
+            outcomes: None,
+            records: None,
+            notes: Vec::new(),
+        }
+    }
+}
+
+fn opened<'a>(slot: &'a mut Option<Appender>, path: &Path) -> Result<&'a mut Appender, String> {
+    if slot.is_none() {
+        *slot = Some(Appender::open(path)?);
+    }
+    slot.as_mut().ok_or_else(|| io_err(path, "open", "no file"))
+}
+
+impl BatchStore for JsonlStore {
+    fn load(&mut self) -> Result<Stored, String> {
+        let l = load(&self.paths, self.items, &self.methods)?;
+        self.notes.extend(l.notes);
+        Ok(Stored {
+            cache: l.cache,
+            outcomes: l.outcomes,
+        })
+    }
+
+    fn put_call(&mut self, key: &str, response: &ChatResponse) -> Result<(), String> {
+        let line = batch::entry_line(key, response)
+            .ok_or_else(|| "cannot serialise a finished call".to_string())?;
+        opened(&mut self.calls, &self.paths.calls)?.line(&line)
+    }
+
+    fn put_outcome(&mut self, outcome: &Outcome, record: Option<&RunRecord>) -> Result<(), String> {
+        // The record first: an outcome on disk means the task is finished, and its trace is there.
+        if let Some(r) = record {
+            opened(&mut self.records, &self.paths.records)?.line(&record_line(r)?)?;
+        }
+        opened(&mut self.outcomes, &self.paths.outcomes)?.line(&outcome_line(outcome)?)
+    }
 }

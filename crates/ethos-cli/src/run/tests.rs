@@ -892,3 +892,77 @@ fn two_endpoints_share_the_calls_and_score_like_one() {
     cleanup(&out1);
     cleanup(&out2);
 }
+
+#[test]
+fn a_batch_state_moves_to_another_out_and_resumes_there_without_a_call() {
+    let (a, b) = (server(), server());
+    let (out1, out2) = (tmp_out("state-from"), tmp_out("state-to"));
+    let state = out1.with_file_name("state.json");
+    let state_arg = state.to_string_lossy().to_string();
+    let v1 = run_ok(&args_for(
+        &a,
+        "C_001,H_010",
+        &out1,
+        &[
+            "--method",
+            "ethosagents,vanilla",
+            "--state-export",
+            &state_arg,
+        ],
+    ));
+    assert_eq!(a.stats().total, 2 * 7 + 2);
+    let exported: batch::BatchState =
+        serde_json::from_str(&std::fs::read_to_string(&state).expect("state file")).expect("state");
+    assert_eq!((exported.calls.len(), exported.outcomes.len()), (16, 4));
+    assert_eq!(
+        exported.items,
+        vec!["C_001".to_string(), "H_010".to_string()]
+    );
+
+    // Another OUT (another machine) continues from the state: nothing is made again.
+    let v2 = run_ok(&args_for(
+        &b,
+        "C_001,H_010",
+        &out2,
+        &[
+            "--method",
+            "ethosagents,vanilla",
+            "--state-import",
+            &state_arg,
+        ],
+    ));
+    assert_eq!(b.stats().total, 0, "every call came from the state");
+    assert_eq!(
+        (v2["reused"].as_u64(), v2["ran"].as_u64()),
+        (Some(4), Some(0))
+    );
+    for m in ["ethosagents", "vanilla"] {
+        assert_eq!(v2["results"][m]["dist"], v1["results"][m]["dist"], "{m}");
+    }
+    // The state of another batch is refused before anything is stored or sent.
+    let out3 = tmp_out("state-other");
+    for (ids, extra, needle) in [
+        (
+            "C_001",
+            vec!["--method", "ethosagents,vanilla"],
+            "selected items",
+        ),
+        (
+            "C_001,H_010",
+            vec!["--method", "ethosagents,vanilla", "--k", "4"],
+            "another batch description",
+        ),
+    ] {
+        let mut e = extra.clone();
+        e.extend(["--state-import", state_arg.as_str()]);
+        let msg = run_err(&args_for(&b, ids, &out3, &e)).to_string();
+        assert!(
+            msg.contains("state of another batch") && msg.contains(needle),
+            "{msg}"
+        );
+    }
+    assert_eq!(b.stats().total, 0);
+    cleanup(&out2);
+    cleanup(&out3);
+    cleanup(&out1);
+}
