@@ -17,5 +17,7 @@ pub mod share;
 pub mod template;
 pub mod vital;
 
-pub use chat::{ChatError, ChatModel, ChatRequest, ChatResponse, Message, Role, TokenLogprob, Usage};
+pub use chat::{
+    ChatError, ChatModel, ChatRequest, ChatResponse, Message, Role, TokenLogprob, Usage,
+};
 pub use vital::{Item, ItemId, Mode, Source};

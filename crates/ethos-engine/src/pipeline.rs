@@ -420,6 +420,19 @@ fn country_line(settings: &RunSettings, item: &Item) -> Result<String, TemplateE
     }
 }
 
+/// A system template and a user prompt as messages: a system message, or (with system messages
+/// off) the system text in front of the prompt; just the prompt when the template is empty.
+fn with_system(settings: &RunSettings, system: &str, prompt: String) -> Vec<Message> {
+    let system = system.trim();
+    if system.is_empty() {
+        vec![Message::user(prompt)]
+    } else if settings.system_role {
+        vec![Message::system(system), Message::user(prompt)]
+    } else {
+        vec![Message::user(format!("{system}\n\n{prompt}"))]
+    }
+}
+
 /// What one distribution read produced.
 struct ReadOutcome {
     /// None when the setting is Auto and no logprobs came back (the caller falls back).
@@ -746,12 +759,8 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
         if item.mode() == Mode::Distributional {
             dec.max_tokens = settings.decoding.perspectives_max_tokens_distributional;
         }
-        let mut req = self.request(
-            settings,
-            &settings.models.perspectives,
-            vec![Message::user(prompt)],
-            dec,
-        );
+        let messages = with_system(settings, &settings.templates.perspectives_system, prompt);
+        let mut req = self.request(settings, &settings.models.perspectives, messages, dec);
         if settings.structured_perspectives {
             req.json_schema = Some(perspectives_schema(k));
         }
@@ -937,14 +946,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                     ],
                 )?,
             };
-            let system = settings.templates.comment_system.trim();
-            let messages = if system.is_empty() {
-                vec![Message::user(prompt)]
-            } else if settings.system_role {
-                vec![Message::system(system), Message::user(prompt)]
-            } else {
-                vec![Message::user(format!("{system}\n\n{prompt}"))]
-            };
+            let messages = with_system(&settings, &settings.templates.comment_system, prompt);
             let req = self.request(
                 &settings,
                 &settings.models.comments,

@@ -193,7 +193,8 @@ pub struct RunSettings {
     pub distribution: DistSetting,
     /// How many top log-probabilities to request (reference reads 10).
     pub top_logprobs: u8,
-    /// Send the stage-2 instruction as a system message (true) or prepend it to the user message.
+    /// Send the stage-1 and stage-2 system templates as system messages (true) or prepend them to
+    /// the user message.
     pub system_role: bool,
     /// Ask stage 1 for JSON constrained by a schema (k objects with the five dimensions) instead
     /// of free `#` lines. Not the reference method: for providers that enforce JSON schemas

@@ -163,6 +163,8 @@ pub fn split_attribute(attribute: &str) -> (String, String) {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Templates {
+    /// Stage 1 system message (or prefix of the user message when system messages are off).
+    pub perspectives_system: String,
     /// Stage 1. `{k}`, `{input}` (situation or the whole question with options).
     pub perspectives: String,
     /// Stage 2 system message (or prefix of the user message when system messages are off).
@@ -179,9 +181,11 @@ pub struct Templates {
     pub combine_overton: String,
     /// One comment of a selection prompt. `{n}`, `{text}`.
     pub comment_item: String,
-    /// Stage 3, value steering, selection. `{situation}`, `{value}`, `{comments}`, `{k}`.
+    /// Stage 3, value steering, selection. `{value}`, `{comments}`, `{k}`; also accepts
+    /// `{situation}` (the reference shows only the question and the comments: the default does).
     pub select_value: String,
-    /// Stage 3, group steering, selection. `{stem}`, `{question}`, `{category}`, `{group}`, `{comments}`, `{k}`.
+    /// Stage 3, group steering, selection. `{category}`, `{group}`, `{comments}`, `{k}`; also
+    /// accepts `{stem}` and `{question}` (the item's question, which the reference does not show).
     pub select_group: String,
     /// Stage 3, value steering, answer. `{passage}`, `{input}`, `{value}`.
     pub answer_value: String,
@@ -215,7 +219,12 @@ pub struct TemplateSpec {
     pub placeholders: &'static [&'static str],
 }
 
-pub const TEMPLATE_SPECS: [TemplateSpec; 21] = [
+pub const TEMPLATE_SPECS: [TemplateSpec; 22] = [
+    TemplateSpec {
+        name: "perspectives_system",
+        description: "Stage 1: system message (be concise, follow the format exactly)",
+        placeholders: &[],
+    },
     TemplateSpec {
         name: "perspectives",
         description: "Stage 1: invent k contrasting perspectives",
@@ -327,6 +336,7 @@ impl Templates {
     /// The template text by name (see [`TEMPLATE_SPECS`]).
     pub fn get(&self, name: &str) -> Option<&str> {
         let t = match name {
+            "perspectives_system" => &self.perspectives_system,
             "perspectives" => &self.perspectives,
             "comment_system" => &self.comment_system,
             "comment_overton" => &self.comment_overton,
@@ -355,6 +365,7 @@ impl Templates {
 
     fn slot(&mut self, name: &str) -> Option<&mut String> {
         Some(match name {
+            "perspectives_system" => &mut self.perspectives_system,
             "perspectives" => &mut self.perspectives,
             "comment_system" => &mut self.comment_system,
             "comment_overton" => &mut self.comment_overton,
@@ -428,6 +439,10 @@ pub fn spec(name: &str) -> Option<&'static TemplateSpec> {
 impl Default for Templates {
     fn default() -> Self {
         Self {
+            perspectives_system: "You help with moral analysis by inventing ethical perspectives. Be concise \
+and follow the requested output format exactly: no introduction, no explanation, nothing but the \
+requested lines."
+                .into(),
             perspectives: "Read the text below and invent {k} clearly contrasting ethical perspectives from which \
 a person could judge it. Make the perspectives differ from one another in five dimensions: the core value \
 they hold, the ethical framework they reason with, the right or duty they stress most, the emotion that \
@@ -462,15 +477,14 @@ Situation: {situation}\n\n\
 Comment:"
                 .into(),
             comment_item: "Comment {n}: {text}".into(),
-            select_value: "Situation: {situation}\n\n\
+            select_value: "Which of the comments below best reflects the value, right or duty \"{value}\"?\n\n\
 {comments}\n\n\
-Which of these comments best reflects the value, right or duty \"{value}\"? Select one number from 1 to \
-{k} and reply with the number only.\n\
+Select one number from 1 to {k} and reply with the number only.\n\
 Number:"
                 .into(),
-            select_group: "Question: {stem}\n\n\
+            select_group: "In terms of {category}, which of the comments below best reflects the views of \
+people who are {group}?\n\n\
 {comments}\n\n\
-In terms of {category}, which of these comments best reflects the views of people who are {group}? \
 Select one number from 1 to {k} and reply with the number only.\n\
 Number:"
                 .into(),

@@ -649,7 +649,10 @@ fn full_vocabulary_letter_probs_are_preferred_to_the_top_list() {
     assert_eq!(d.method, DistMethod::Logprobs);
     for read in &d.per_read {
         let p = &read.as_ref().expect("a distribution per read").probs;
-        assert!((p[0] - 0.75).abs() < 1e-12 && (p[1] - 0.25).abs() < 1e-12, "{p:?}");
+        assert!(
+            (p[0] - 0.75).abs() < 1e-12 && (p[1] - 0.25).abs() < 1e-12,
+            "{p:?}"
+        );
     }
     assert!((d.distribution[0] - 0.75).abs() < 1e-12);
     assert_eq!(
@@ -662,7 +665,10 @@ fn full_vocabulary_letter_probs_are_preferred_to_the_top_list() {
         .iter()
         .filter(|c| c.first_token_letter_probs.is_some())
         .count();
-    assert_eq!(kept, 3, "every read's letter probabilities are in the record");
+    assert_eq!(
+        kept, 3,
+        "every read's letter probabilities are in the record"
+    );
     // With the votes method they are ignored.
     let script = Script {
         letter_probs: Some(vec![0.3, 0.1]),
@@ -1106,7 +1112,11 @@ fn k_up_to_the_cap_is_accepted() {
     let mut s = settings(MAX_K, 4);
     assert!(s.validate().is_ok(), "k = {MAX_K}");
     s.k = MAX_K + 1;
-    assert!(s.validate().unwrap_err().to_string().contains(&format!("between 1 and {MAX_K}")));
+    assert!(s
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains(&format!("between 1 and {MAX_K}")));
     s.k = 0;
     assert!(s.validate().is_err());
     // A run at k = 24 makes 1 + 24 + 24 calls (distributional).
