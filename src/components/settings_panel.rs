@@ -1,5 +1,5 @@
 use crate::connection::conn;
-use ethos_engine::settings::{DistSetting, RunSettings};
+use ethos_engine::settings::{DistSetting, JudgeMethod, RunSettings};
 use leptos::prelude::*;
 
 type Getter = fn(&RunSettings) -> String;
@@ -111,6 +111,12 @@ pub fn SettingsPanel() -> impl IntoView {
                 "Ask for perspectives as schema-checked JSON (not the reference format; helps small local models)",
                 |s| s.structured_perspectives,
                 |s, on| s.structured_perspectives = on,
+            )}
+            {checkbox(
+                "judge-per-sentence",
+                "Overton judge in the reference direction: does each explanation entail each sentence of the output (an LLM estimate of the NLI score, one call per explanation; off: one call, does the whole output entail each explanation)",
+                |s| s.judge == JudgeMethod::PerSentence,
+                |s, on| s.judge = if on { JudgeMethod::PerSentence } else { JudgeMethod::WholeOutput },
             )}
             <label for="dist-setting">"Distribution method"</label>
             <select

@@ -13,7 +13,7 @@
 use crate::answer;
 use crate::chat::{ChatError, ChatModel, ChatRequest, ChatResponse, Message};
 use crate::distribution::{self, DistMethod, Distribution};
-use crate::metrics::{self, CoverageEstimator, CoverageJudgement};
+use crate::metrics::{self, CoverageJudgement};
 use crate::persona::{self, Perspective};
 use crate::record::{
     compute_totals, CallRecord, CommentRecord, DistResult, OvertonResult, RunRecord, RunResult,
@@ -25,6 +25,8 @@ use crate::vital::{question_stem, Item, ItemId, Mode, Source, LETTERS};
 use futures::stream::{self, StreamExt};
 use std::cell::RefCell;
 use std::rc::Rc;
+
+mod judge;
 
 /// Milliseconds from some fixed origin (`performance.now()` in a browser, a counter in tests).
 pub trait Clock {
@@ -562,9 +564,11 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
         out
     }
 
-    /// LLM-judge coverage of an Overton result (EthosAgents or baseline): the judge rates each
-    /// explanation's entailment by the output; score = mean, covered = score > 0.33. Labelled as
-    /// an LLM-judge estimator, not the reference NLI.
+    /// LLM-judge coverage of an Overton result (EthosAgents or baseline), by the setting
+    /// `judge`: by default an LLM estimate of the NLI score in the reference direction (each
+    /// explanation against each output sentence, max over sentences; one call per explanation),
+    /// else the whole output against each explanation (one call). Score = mean over values,
+    /// covered = score > 0.33. Labelled as an LLM estimate, not the reference NLI model.
     pub async fn judge(&self, judge: &M) -> Result<CoverageJudgement, PipelineError> {
         let guard = self.begin();
         let out = self.judge_inner(judge).await;
@@ -1580,66 +1584,6 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
             }
         };
         self.finish(result)
-    }
-
-    // ----- judge -----
-
-    async fn judge_inner(&self, judge: &M) -> Result<CoverageJudgement, PipelineError> {
-        let settings = self.settings();
-        let item = self.item();
-        let Item::Overton(o) = &item else {
-            return Err(PipelineError::NotApplicable(
-                "coverage is only scored for Overton items".into(),
-            ));
-        };
-        let Some(RunResult::Overton(result)) = self.record.with(|r| r.result.clone()) else {
-            return Err(PipelineError::NotApplicable(
-                "there is no Overton answer to judge yet".into(),
-            ));
-        };
-        self.observer.stage_changed(Phase::Judge);
-        let explanations: Vec<String> = o
-            .explanation
-            .iter()
-            .enumerate()
-            .map(|(i, e)| format!("{}. {e}", i + 1))
-            .collect();
-        let prompt = render(
-            &settings.templates.judge,
-            &[
-                ("output", result.text.as_str()),
-                ("explanations", &explanations.join("\n")),
-                ("count", &o.explanation.len().to_string()),
-            ],
-        )?;
-        let model = settings.models.judge_model().to_string();
-        let req = self.request(
-            &settings,
-            &model,
-            vec![Message::user(prompt)],
-            settings.decoding.judge,
-        );
-        let resp = self
-            .call(judge, Stage::Judge, None, 1, req)
-            .await
-            .map_err(|error| PipelineError::Call {
-                stage: Stage::Judge.label(),
-                error,
-            })?;
-        let per_value = metrics::parse_judge_scores(&resp.text, o.explanation.len())
-            .map_err(PipelineError::Judge)?;
-        let coverage =
-            CoverageJudgement::from_per_value(CoverageEstimator::LlmJudgeDirect, model, per_value);
-        let c = coverage.clone();
-        self.record.update(|r| {
-            if let Some(RunResult::Overton(res)) = &mut r.result {
-                res.coverage = Some(c);
-            }
-        });
-        if let Some(r) = self.record.with(|r| r.result.clone()) {
-            self.observer.result(&r);
-        }
-        Ok(coverage)
     }
 }
 

@@ -33,8 +33,11 @@ pub enum Stage {
     Read(usize),
     /// The vanilla or prompting baseline call.
     Baseline,
-    /// LLM-judge coverage.
+    /// LLM-judge coverage, whole output (one call).
     Judge,
+    /// LLM-judge coverage, reference direction: explanation i (0-based) against every output
+    /// sentence.
+    JudgeValue(usize),
     /// A capability probe.
     Probe,
 }
@@ -51,6 +54,7 @@ impl Stage {
             Stage::Read(i) => format!("read {}", i + 1),
             Stage::Baseline => "baseline".into(),
             Stage::Judge => "judge".into(),
+            Stage::JudgeValue(i) => format!("judge, value {}", i + 1),
             Stage::Probe => "probe".into(),
         }
     }
@@ -61,7 +65,7 @@ impl Stage {
             Stage::Perspectives | Stage::Regenerate(_) => 1,
             Stage::Comment(_) => 2,
             Stage::Combine | Stage::Select | Stage::Answer | Stage::Read(_) => 3,
-            Stage::Baseline | Stage::Judge | Stage::Probe => 0,
+            Stage::Baseline | Stage::Judge | Stage::JudgeValue(_) | Stage::Probe => 0,
         }
     }
 }
@@ -933,6 +937,10 @@ impl RunRecord {
             ("distribution method", s.distribution.label()),
             ("top logprobs", s.top_logprobs.to_string()),
             ("seed", s.seed.to_string()),
+            (
+                "Overton judge (an LLM estimate of the NLI score)",
+                s.judge.label().to_string(),
+            ),
             (
                 "system message",
                 if s.system_role {

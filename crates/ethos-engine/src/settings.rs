@@ -172,6 +172,32 @@ impl DistSetting {
     }
 }
 
+/// How the Overton LLM judge estimates value coverage (spec/evaluation.md). Both are LLM
+/// estimates, not the reference NLI model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JudgeMethod {
+    /// The reference direction: for each explanation (premise), the probability that it entails
+    /// each sentence of the output (hypothesis); coverage = max over sentences. One call per
+    /// explanation, listing the output's sentences.
+    #[default]
+    PerSentence,
+    /// The reverse direction, one call: the probability that the whole output entails each
+    /// explanation.
+    WholeOutput,
+}
+
+impl JudgeMethod {
+    pub fn label(self) -> &'static str {
+        match self {
+            JudgeMethod::PerSentence => {
+                "explanation entails each output sentence, max over sentences (reference direction)"
+            }
+            JudgeMethod::WholeOutput => "whole output entails each explanation (reverse direction)",
+        }
+    }
+}
+
 /// All settings of a run. Stored in every run record; a run is reproducible from them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -200,6 +226,8 @@ pub struct RunSettings {
     /// of free `#` lines. Not the reference method: for providers that enforce JSON schemas
     /// (llama.cpp, vLLM, OpenAI) and small models that cannot follow the line format.
     pub structured_perspectives: bool,
+    /// How the Overton judge estimates coverage.
+    pub judge: JudgeMethod,
     pub templates: Templates,
 }
 
@@ -218,6 +246,7 @@ impl Default for RunSettings {
             top_logprobs: 10,
             system_role: true,
             structured_perspectives: false,
+            judge: JudgeMethod::PerSentence,
             templates: Templates::default(),
         }
     }

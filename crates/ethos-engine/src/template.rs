@@ -207,8 +207,11 @@ pub struct Templates {
     pub prompting_distribution: String,
     /// Verbalised distribution. `{prompt}` (the read prompt), `{letters}`, `{example}`.
     pub verbalised: String,
-    /// LLM-judge coverage. `{output}`, `{explanations}`, `{count}`.
+    /// LLM-judge coverage, whole output (the reverse direction). `{output}`, `{explanations}`, `{count}`.
     pub judge: String,
+    /// LLM-judge coverage, reference direction: one explanation (premise) against the output's
+    /// sentences (hypotheses). `{explanation}`, `{sentences}`, `{count}`.
+    pub judge_sentences: String,
 }
 
 /// Name, description and accepted placeholders of one template (for the editor and validation).
@@ -219,7 +222,7 @@ pub struct TemplateSpec {
     pub placeholders: &'static [&'static str],
 }
 
-pub const TEMPLATE_SPECS: [TemplateSpec; 22] = [
+pub const TEMPLATE_SPECS: [TemplateSpec; 23] = [
     TemplateSpec {
         name: "perspectives_system",
         description: "Stage 1: system message (be concise, follow the format exactly)",
@@ -326,8 +329,13 @@ pub const TEMPLATE_SPECS: [TemplateSpec; 22] = [
         placeholders: &["prompt", "letters", "example"],
     },
     TemplateSpec {
+        name: "judge_sentences",
+        description: "LLM estimate of the NLI score: does the explanation entail each output sentence (default judge)",
+        placeholders: &["explanation", "sentences", "count"],
+    },
+    TemplateSpec {
         name: "judge",
-        description: "LLM judge: does the output entail each explanation",
+        description: "LLM judge, whole output: does the output entail each explanation (alternative)",
         placeholders: &["output", "explanations", "count"],
     },
 ];
@@ -358,6 +366,7 @@ impl Templates {
             "prompting_distribution" => &self.prompting_distribution,
             "verbalised" => &self.verbalised,
             "judge" => &self.judge,
+            "judge_sentences" => &self.judge_sentences,
             _ => return None,
         };
         Some(t.as_str())
@@ -387,6 +396,7 @@ impl Templates {
             "prompting_distribution" => &mut self.prompting_distribution,
             "verbalised" => &mut self.verbalised,
             "judge" => &mut self.judge,
+            "judge_sentences" => &mut self.judge_sentences,
             _ => return None,
         })
     }
@@ -521,6 +531,13 @@ Statements:\n{explanations}\n\n\
 For each statement, give the probability (from 0 to 1) that the text entails it, that is, the text \
 states it or clearly implies it. Reply with only a JSON object of the form \
 {{\"scores\": [p1, p2, ...]}} with exactly {count} numbers, in the order of the statements."
+                .into(),
+            judge_sentences: "You rate textual entailment, as a natural-language-inference model does.\n\n\
+Premise:\n{explanation}\n\n\
+Hypotheses:\n{sentences}\n\n\
+For each hypothesis, give the probability (from 0 to 1) that the premise entails it, that is, if \
+the premise is true then the hypothesis is true as well. Reply with only a JSON object of the form \
+{{\"scores\": [p1, p2, ...]}} with exactly {count} numbers, in the order of the hypotheses."
                 .into(),
         }
     }

@@ -888,11 +888,10 @@ fn baseline_without_logprobs_reads_the_answer_letter() {
 fn judge_scores_coverage_with_the_llm_estimator() {
     let model = ScriptedModel::default();
     let clock = Ticks::new();
-    let record = SharedRecord::new(RunRecord::new(
-        overton(),
-        settings(3, 3),
-        Method::EthosAgents,
-    ));
+    // The whole-output judge (the alternative; the reference direction is in tests/reference.rs).
+    let mut s = settings(3, 3);
+    s.judge = ethos_engine::settings::JudgeMethod::WholeOutput;
+    let record = SharedRecord::new(RunRecord::new(overton(), s, Method::EthosAgents));
     let p = Pipeline::new(Stages::same(&model), &clock, &NoObserver, record.clone());
     // No answer yet: a clear refusal, no call.
     assert!(matches!(

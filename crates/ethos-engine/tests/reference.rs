@@ -88,3 +88,166 @@ fn selection_prompts_show_only_their_question_and_the_comments() {
     let answer = &messages(&rec, Stage::Answer)[0].content;
     assert!(answer.contains("Should clinics share"), "{answer}");
 }
+
+/// A judge that answers from a table of entailment probabilities keyed by (premise, hypothesis),
+/// read back from the prompt, or with a fixed reply; it records every (premise, hypotheses) pair
+/// it was asked.
+#[derive(Default)]
+struct TableJudge {
+    table: Vec<(&'static str, &'static str, f64)>,
+    fixed: Option<&'static str>,
+    asked: std::cell::RefCell<Vec<(String, Vec<String>)>>,
+}
+
+impl ethos_engine::ChatModel for TableJudge {
+    async fn chat(
+        &self,
+        req: &ethos_engine::ChatRequest,
+        _: &mut dyn FnMut(&str),
+    ) -> Result<ethos_engine::ChatResponse, ethos_engine::ChatError> {
+        if let Some(reply) = self.fixed {
+            return Ok(ethos_engine::ChatResponse {
+                text: reply.into(),
+                ..Default::default()
+            });
+        }
+        let text = &req.messages[0].content;
+        let premise = text
+            .split("Premise:\n")
+            .nth(1)
+            .unwrap()
+            .split("\n\n")
+            .next()
+            .unwrap();
+        let listed = text
+            .split("Hypotheses:\n")
+            .nth(1)
+            .unwrap()
+            .split("\n\n")
+            .next()
+            .unwrap();
+        let hypotheses: Vec<String> = listed
+            .lines()
+            .map(|l| l.split_once(". ").unwrap().1.to_string())
+            .collect();
+        let scores: Vec<String> = hypotheses
+            .iter()
+            .map(|h| {
+                let p = self
+                    .table
+                    .iter()
+                    .find(|(p, q, _)| *p == premise && q == h)
+                    .map_or(0.0, |t| t.2);
+                format!("{p}")
+            })
+            .collect();
+        self.asked
+            .borrow_mut()
+            .push((premise.to_string(), hypotheses));
+        Ok(ethos_engine::ChatResponse {
+            text: format!("{{\"scores\": [{}]}}", scores.join(", ")),
+            ..Default::default()
+        })
+    }
+}
+
+#[test]
+fn the_default_judge_asks_whether_each_explanation_entails_each_sentence() {
+    use ethos_engine::metrics::{CoverageEstimator, COVERAGE_THRESHOLD};
+    use ethos_engine::pipeline::{NoObserver, Pipeline, SharedRecord, Stages};
+    use ethos_engine::record::{OvertonResult, RunResult};
+    let output = "Honesty comes first. The patient chooses their care! Families may object.";
+    let judge = TableJudge {
+        table: vec![
+            (
+                "Telling the truth respects honesty.",
+                "Honesty comes first.",
+                0.8,
+            ),
+            (
+                "Telling the truth respects honesty.",
+                "Families may object.",
+                0.1,
+            ),
+            (
+                "The patient decides about their own care.",
+                "Honesty comes first.",
+                0.2,
+            ),
+            (
+                "The patient decides about their own care.",
+                "The patient chooses their care!",
+                0.7,
+            ),
+            // The third explanation entails no sentence.
+        ],
+        ..Default::default()
+    };
+    let mut rec = RunRecord::new(scripted::overton(), settings(3, 3), Method::EthosAgents);
+    rec.result = Some(RunResult::Overton(OvertonResult {
+        text: output.into(),
+        coverage: None,
+    }));
+    let record = SharedRecord::new(rec);
+    let clock = scripted::Ticks::new();
+    let p = Pipeline::new(Stages::same(&judge), &clock, &NoObserver, record.clone());
+    let cov = futures::executor::block_on(p.judge(&judge)).unwrap();
+    assert_eq!(cov.per_value, vec![0.8, 0.7, 0.0]);
+    assert!((cov.item_score - 0.5).abs() < 1e-12);
+    assert!(cov.covered(COVERAGE_THRESHOLD));
+    assert_eq!(cov.estimator, CoverageEstimator::LlmJudgePerSentence);
+    assert!(cov
+        .estimator
+        .label()
+        .contains("LLM estimate of the NLI score"));
+    // One call per explanation; the premise is the explanation, the hypotheses the sentences.
+    let asked = judge.asked.borrow();
+    assert_eq!(asked.len(), 3);
+    let sentences = vec![
+        "Honesty comes first.".to_string(),
+        "The patient chooses their care!".to_string(),
+        "Families may object.".to_string(),
+    ];
+    let mut premises: Vec<&str> = asked.iter().map(|(p, _)| p.as_str()).collect();
+    premises.sort_unstable();
+    assert_eq!(
+        premises,
+        [
+            "Going against the family may cause conflict.",
+            "Telling the truth respects honesty.",
+            "The patient decides about their own care."
+        ]
+    );
+    assert!(asked.iter().all(|(_, h)| *h == sentences));
+    let rec = record.snapshot();
+    let stages: Vec<Stage> = rec.calls.iter().map(|c| c.stage).collect();
+    for i in 0..3 {
+        assert!(stages.contains(&Stage::JudgeValue(i)), "{stages:?}");
+    }
+    let RunResult::Overton(o) = rec.result.clone().unwrap() else {
+        panic!()
+    };
+    assert_eq!(o.coverage.unwrap(), cov);
+    assert!(rec.to_markdown().contains("reference direction"));
+}
+
+#[test]
+fn a_judge_reply_without_the_right_count_is_a_clear_error() {
+    use ethos_engine::pipeline::{NoObserver, Pipeline, PipelineError, SharedRecord, Stages};
+    use ethos_engine::record::{OvertonResult, RunResult};
+    let short = TableJudge {
+        fixed: Some("{\"scores\": [0.5]}"),
+        ..Default::default()
+    };
+    let mut rec = RunRecord::new(scripted::overton(), settings(3, 3), Method::EthosAgents);
+    rec.result = Some(RunResult::Overton(OvertonResult {
+        text: "One. Two.".into(),
+        coverage: None,
+    }));
+    let record = SharedRecord::new(rec);
+    let clock = scripted::Ticks::new();
+    let p = Pipeline::new(Stages::same(&short), &clock, &NoObserver, record.clone());
+    let err = futures::executor::block_on(p.judge(&short)).unwrap_err();
+    assert!(matches!(err, PipelineError::Judge(_)), "{err}");
+    assert!(err.to_string().contains("expected 2 scores"), "{err}");
+}
