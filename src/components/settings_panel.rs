@@ -106,6 +106,7 @@ pub fn SettingsPanel() -> impl IntoView {
             </div>
             {checkbox("keep-extra", "Keep perspectives beyond k (as the reference does)", |s| s.keep_extra, |s, on| s.keep_extra = on)}
             {checkbox("send-seed", "Send the seed to the provider", |s| s.send_seed, |s, on| s.send_seed = on)}
+            {checkbox("per-item-seed", "A seed per item, derived from the seed and the item id (items with the same text get fresh replies, as in the reference; off: one seed for every item)", |s| s.per_item_seed, |s, on| s.per_item_seed = on)}
             {checkbox(
                 "structured-perspectives",
                 "Ask for perspectives as schema-checked JSON (not the reference format; helps small local models)",

@@ -378,6 +378,12 @@ pub fn perspectives_schema(k: usize) -> serde_json::Value {
     })
 }
 
+/// The seed of one item's calls under `per_item_seed`: derived from the run seed and the item's
+/// id, so every item (and every group copy of a question) gets its own, reproducibly.
+pub fn item_seed(seed: u64, item: &ItemId) -> u64 {
+    splitmix64(seed.wrapping_add(fnv1a(&format!("item-seed:{item}"))))
+}
+
 /// The seeded selection fallback: a comment index in 0..k from the seed and the item id
 /// (deterministic; the reference picks at random).
 pub fn fallback_index(seed: u64, item: &ItemId, k: usize) -> usize {
@@ -647,7 +653,11 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
     ) -> ChatRequest {
         let mut req = ChatRequest::new(model, messages, dec.temperature, dec.max_tokens);
         if settings.send_seed {
-            req.seed = Some(settings.seed);
+            req.seed = Some(if settings.per_item_seed {
+                self.record.with(|r| item_seed(settings.seed, r.item.id()))
+            } else {
+                settings.seed
+            });
         }
         req
     }

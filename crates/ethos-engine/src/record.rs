@@ -936,7 +936,18 @@ impl RunRecord {
             ),
             ("distribution method", s.distribution.label()),
             ("top logprobs", s.top_logprobs.to_string()),
-            ("seed", s.seed.to_string()),
+            (
+                "seed",
+                if s.per_item_seed {
+                    format!(
+                        "{} (this item: {}, derived from the seed and the item id)",
+                        s.seed,
+                        crate::pipeline::item_seed(s.seed, self.item.id())
+                    )
+                } else {
+                    format!("{} (the same for every item)", s.seed)
+                },
+            ),
             (
                 "Overton judge (an LLM estimate of the NLI score)",
                 s.judge.label().to_string(),

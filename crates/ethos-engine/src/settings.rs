@@ -214,6 +214,13 @@ pub struct RunSettings {
     pub decoding: StageDecoding,
     /// Seeds the selection fallback and is passed to providers as `seed`.
     pub seed: u64,
+    /// Send each item its own seed, derived from `seed` and the item's id
+    /// ([`crate::pipeline::item_seed`]), so that items with the same text (the 22 OpinionQA group
+    /// copies of a question) do not get identical stage-1/2 replies; the reference samples fresh
+    /// ones. Off: every item sends `seed` itself. Records written before this setting existed
+    /// read as off, so they reproduce as they ran.
+    #[serde(default)]
+    pub per_item_seed: bool,
     /// Pass `seed` in requests (some providers reject it).
     pub send_seed: bool,
     pub distribution: DistSetting,
@@ -241,6 +248,7 @@ impl Default for RunSettings {
             models: StageModels::default(),
             decoding: StageDecoding::default(),
             seed: 0,
+            per_item_seed: true,
             send_seed: true,
             distribution: DistSetting::Auto,
             top_logprobs: 10,

@@ -544,10 +544,15 @@ fn too_few_perspectives_after_capped_retries() {
     assert_eq!(attempts, vec![1, 2, 3]);
     // Each try gets its own seed: the same seed would only repeat the same reply.
     let seeds: Vec<Option<u64>> = rec.calls.iter().map(|c| c.request.seed).collect();
+    let base = ethos_engine::pipeline::item_seed(7, rec.item.id());
     assert_eq!(
         seeds,
-        vec![Some(7), Some(8), Some(9)],
-        "test settings use seed 7"
+        vec![
+            Some(base),
+            Some(base.wrapping_add(1)),
+            Some(base.wrapping_add(2))
+        ],
+        "test settings use seed 7, per item"
     );
 }
 
@@ -1219,10 +1224,15 @@ fn each_regeneration_gets_a_fresh_seed() {
             .map(|c| c.request.seed)
             .collect()
     });
+    let base = record.with(|r| ethos_engine::pipeline::item_seed(7, r.item.id()));
     assert_eq!(
         seeds,
-        vec![Some(7), Some(8), Some(9)],
-        "test settings use seed 7"
+        vec![
+            Some(base),
+            Some(base.wrapping_add(1)),
+            Some(base.wrapping_add(2))
+        ],
+        "test settings use seed 7, per item"
     );
     // The scripted model repeats "Name 1" … "Name 3": every name is taken, so the first is used.
     assert_eq!(

@@ -251,3 +251,52 @@ fn a_judge_reply_without_the_right_count_is_a_clear_error() {
     assert!(matches!(err, PipelineError::Judge(_)), "{err}");
     assert!(err.to_string().contains("expected 2 scores"), "{err}");
 }
+
+/// The seed of the first call of `stage` in a run of `item`.
+fn sent_seed(item: ethos_engine::Item, s: ethos_engine::settings::RunSettings) -> Option<u64> {
+    call(&run(item, s), Stage::Perspectives).request.seed
+}
+
+#[test]
+fn group_copies_of_a_question_get_their_own_seeds() {
+    use ethos_engine::pipeline::item_seed;
+    use ethos_engine::vital::{Item, ItemId};
+    // Two OpinionQA group copies of one question: same text, other group, other id.
+    let first = opinion();
+    let mut second = opinion();
+    if let Item::Choice { item, .. } = &mut second {
+        item.id = ItemId::Int(2839);
+        item.attribute = "POLPARTY_Republican".into();
+    }
+    let s = settings(6, 6);
+    assert!(s.per_item_seed, "per-item seeds are the default");
+    let (a, b) = (
+        sent_seed(first.clone(), s.clone()),
+        sent_seed(second.clone(), s.clone()),
+    );
+    assert_eq!(a, Some(item_seed(7, &ItemId::Int(2838))));
+    assert_eq!(b, Some(item_seed(7, &ItemId::Int(2839))));
+    assert_ne!(a, b);
+    // Reproducible: the same run seed and item give the same seed; another run seed another.
+    assert_eq!(sent_seed(first.clone(), s.clone()), a);
+    let mut other = s.clone();
+    other.seed = 8;
+    assert_ne!(sent_seed(first.clone(), other), a);
+    // Off: every item sends the run seed itself.
+    let mut fixed = s.clone();
+    fixed.per_item_seed = false;
+    assert_eq!(sent_seed(first, fixed.clone()), Some(7));
+    assert_eq!(sent_seed(second.clone(), fixed), Some(7));
+    // The record says which seed the item got.
+    let md = run(second, s).to_markdown();
+    assert!(md.contains(&format!("this item: {}", b.unwrap())), "{md}");
+}
+
+#[test]
+fn records_from_before_per_item_seeds_reproduce_with_the_run_seed() {
+    let mut json = serde_json::to_value(settings(6, 6)).unwrap();
+    json.as_object_mut().unwrap().remove("per_item_seed");
+    let back: ethos_engine::settings::RunSettings = serde_json::from_value(json).unwrap();
+    assert!(!back.per_item_seed);
+    assert_eq!(sent_seed(value_item(), back), Some(7));
+}
