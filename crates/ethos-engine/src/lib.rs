@@ -18,6 +18,6 @@ pub mod template;
 pub mod vital;
 
 pub use chat::{
-    ChatError, ChatModel, ChatRequest, ChatResponse, Message, Role, TokenLogprob, Usage,
+    ChatError, ChatModel, ChatRequest, ChatResponse, Message, Role, SentParams, TokenLogprob, Usage,
 };
 pub use vital::{Item, ItemId, Mode, Source};

@@ -687,6 +687,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                 first_token_letter_probs: None,
                 usage: None,
                 finish_reason: None,
+                sent: None,
                 started_ms: started,
                 duration_ms: None,
                 attempt,
@@ -713,6 +714,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                     c.first_token_letter_probs = resp.first_token_letter_probs.clone();
                     c.usage = resp.usage.clone();
                     c.finish_reason = resp.finish_reason.clone();
+                    c.sent = resp.sent.clone();
                 }
                 Err(e) => c.error = Some(e.clone()),
             }

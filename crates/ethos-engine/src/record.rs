@@ -2,7 +2,7 @@
 //! timings, the distribution method, the scores), versioned, re-importable and validated, with
 //! Markdown and CSV exports.
 
-use crate::chat::{ChatError, ChatRequest, TokenLogprob, Usage};
+use crate::chat::{ChatError, ChatRequest, SentParams, TokenLogprob, Usage};
 use crate::distribution::{DistMethod, Distribution};
 use crate::metrics::CoverageJudgement;
 use crate::persona::Perspective;
@@ -100,6 +100,10 @@ pub struct CallRecord {
     pub usage: Option<Usage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
+    /// The parameters really sent, where the provider client reported them (it may have dropped
+    /// some after a 400): see [`CallRecord::not_sent`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<SentParams>,
     /// Clock time (ms) when the call started.
     pub started_ms: f64,
     /// None while the call is in flight.
@@ -117,6 +121,14 @@ impl CallRecord {
     }
     pub fn is_ok(&self) -> bool {
         self.reply.is_some() && self.error.is_none()
+    }
+    /// The requested parameters that did not reach the model ("temperature", "seed", "logprobs",
+    /// "n", "json_schema"); empty when everything was sent or the client did not say.
+    pub fn not_sent(&self) -> Vec<&'static str> {
+        self.sent
+            .as_ref()
+            .map(|s| s.dropped(&self.request))
+            .unwrap_or_default()
     }
 }
 
@@ -1154,11 +1166,15 @@ impl RunRecord {
                     .as_ref()
                     .map(|u| (u.prompt_tokens, u.completion_tokens))
                     .unwrap_or((0, 0));
-                let outcome = match (&c.error, &c.reply) {
+                let mut outcome = match (&c.error, &c.reply) {
                     (Some(e), _) => md_cell(&e.to_string()),
                     (None, Some(_)) => "ok".into(),
                     (None, None) => "in flight".into(),
                 };
+                let dropped = c.not_sent();
+                if !dropped.is_empty() {
+                    outcome.push_str(&format!("; not sent: {}", dropped.join(", ")));
+                }
                 md.push_str(&format!(
                     "| {} | {}{} | {} | {} | {pin}/{pout} | {} | {outcome} |\n",
                     c.id,

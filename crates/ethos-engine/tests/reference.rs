@@ -300,3 +300,42 @@ fn records_from_before_per_item_seeds_reproduce_with_the_run_seed() {
     assert!(!back.per_item_seed);
     assert_eq!(sent_seed(value_item(), back), Some(7));
 }
+
+/// A model that answers like the scripted one but reports that it could not send the seed.
+struct NoSeed(ScriptedModel);
+
+impl ethos_engine::ChatModel for NoSeed {
+    async fn chat(
+        &self,
+        req: &ethos_engine::ChatRequest,
+        on_delta: &mut dyn FnMut(&str),
+    ) -> Result<ethos_engine::ChatResponse, ethos_engine::ChatError> {
+        let mut resp = self.0.chat(req, on_delta).await?;
+        let mut sent = ethos_engine::SentParams::of(req);
+        sent.seed = None;
+        resp.sent = Some(sent);
+        Ok(resp)
+    }
+}
+
+#[test]
+fn the_record_keeps_what_was_really_sent() {
+    use ethos_engine::pipeline::{NoObserver, Pipeline, SharedRecord, Stages};
+    let model = NoSeed(ScriptedModel::default());
+    let record = SharedRecord::new(RunRecord::new(
+        value_item(),
+        settings(3, 3),
+        Method::EthosAgents,
+    ));
+    let clock = scripted::Ticks::new();
+    let p = Pipeline::new(Stages::same(&model), &clock, &NoObserver, record.clone());
+    futures::executor::block_on(p.run()).unwrap();
+    let rec = scripted::assert_round_trip(&record.snapshot());
+    for c in &rec.calls {
+        // Requested with the item's seed, and the record says it did not reach the model.
+        assert!(c.request.seed.is_some());
+        assert_eq!(c.sent.as_ref().unwrap().seed, None);
+        assert_eq!(c.not_sent(), ["seed"]);
+    }
+    assert!(rec.to_markdown().contains("ok; not sent: seed"));
+}

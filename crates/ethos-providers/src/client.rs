@@ -26,7 +26,7 @@ use crate::http::HttpRequest;
 use crate::retry::{parse_retry_after_at, RetryPolicy};
 use crate::transport::Transport;
 use crate::{anthropic, openai, presets, Endpoint, Protocol};
-use ethos_engine::{ChatError, ChatModel, ChatRequest, ChatResponse};
+use ethos_engine::{ChatError, ChatModel, ChatRequest, ChatResponse, SentParams};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::future::Future;
@@ -258,6 +258,31 @@ pub fn build_chat_with(
         Protocol::OpenAi => openai::build_chat_with(ep, req, stream, caps.wire_options()),
         Protocol::Anthropic => anthropic::build_chat(ep, req, stream),
     }
+}
+
+/// The decoding parameters [`build_chat_with`] puts on the wire for `req` (the request as the
+/// client finally sends it, after any adaptation) with what is known about the model.
+pub fn sent_params(protocol: Protocol, req: &ChatRequest, caps: &Capabilities) -> SentParams {
+    let mut sent = SentParams::of(req);
+    sent.temperature = sent.temperature.filter(|t| t.is_finite());
+    match protocol {
+        Protocol::OpenAi => {
+            if caps.fixed_temperature {
+                sent.temperature = None;
+            }
+            if caps.no_seed {
+                sent.seed = None;
+            }
+            sent.top_logprobs = sent.top_logprobs.map(|k| k.min(openai::MAX_TOP_LOGPROBS));
+        }
+        Protocol::Anthropic => {
+            sent.temperature = sent.temperature.map(|t| t.clamp(0.0, 1.0));
+            sent.seed = None;
+            sent.top_logprobs = None;
+            sent.json_schema = false;
+        }
+    }
+    sent
 }
 
 /// Parse a non-streamed chat body for a protocol.
@@ -589,12 +614,8 @@ impl<T: Transport> ChatModel for Client<T> {
         let mut waited_ms: u64 = 0;
         loop {
             attempt += 1;
-            let http = build_chat_with(
-                &self.endpoint,
-                &req,
-                self.stream,
-                &self.capabilities(&req.model),
-            );
+            let caps = self.capabilities(&req.model);
+            let http = build_chat_with(&self.endpoint, &req, self.stream, &caps);
             // Bytes of text passed to on_delta by this attempt.
             let mut emitted: usize = 0;
             let (res, retry_after) = self.attempt(http, kind, on_delta, &mut emitted).await;
@@ -606,7 +627,8 @@ impl<T: Transport> ChatModel for Client<T> {
                 Err(e) => Err(e),
             };
             let err = match res {
-                Ok(resp) => {
+                Ok(mut resp) => {
+                    resp.sent = Some(sent_params(protocol, &req, &caps));
                     // Whole bodies, and text the stream's last unterminated event carried.
                     if let Some(tail) = resp.text.get(emitted..).filter(|t| !t.is_empty()) {
                         on_delta(tail);

@@ -238,6 +238,7 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatResponse, ChatError> {
         first_token_top_logprobs: first.and_then(|c| first_content_top_logprobs(c.get("logprobs"))),
         first_token_letter_probs: None,
         usage: usage_of(&v),
+        sent: None,
         finish_reason: first
             .and_then(|c| c.get("finish_reason"))
             .and_then(Value::as_str)
@@ -297,6 +298,7 @@ impl StreamDecoder {
             first_token_letter_probs: None,
             usage: st.usage,
             finish_reason: st.finish_reasons.into_iter().next().flatten(),
+            sent: None,
         })
     }
 }

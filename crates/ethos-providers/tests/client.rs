@@ -386,6 +386,45 @@ fn seed_and_stream_options_rejections_are_dropped_once() {
     assert!(!caps.max_completion_tokens && !caps.fixed_temperature);
 }
 
+/// The response's `sent` is exactly what the last request body carried.
+fn sent_matches(sent: &ethos_engine::SentParams, body: &serde_json::Value) {
+    let get = |k: &str| body.get(k).and_then(serde_json::Value::as_f64);
+    assert_eq!(sent.temperature, get("temperature"), "{body}");
+    assert_eq!(sent.seed.map(|s| s as f64), get("seed"), "{body}");
+    assert_eq!(
+        sent.top_logprobs.map(f64::from),
+        get("top_logprobs"),
+        "{body}"
+    );
+}
+
+#[test]
+fn the_response_says_which_parameters_were_really_sent() {
+    let temp = r#"{"error":{"message":"Unsupported value: 'temperature' does not support 0 with this model. Only the default (1) value is supported."}}"#;
+    let seed = r#"{"error":{"message":"Unrecognized request argument supplied: seed"}}"#;
+    let lp = r#"{"error":{"message":"logprobs are not supported by this model"}}"#;
+    let mut r = req();
+    r.seed = Some(42);
+    for (rejection, dropped) in [
+        (None, vec![]),
+        (Some(temp), vec!["temperature"]),
+        (Some(seed), vec!["seed"]),
+        (Some(lp), vec!["logprobs"]),
+    ] {
+        let mut replies: Vec<Reply> = rejection.map(|m| status(400, m)).into_iter().collect();
+        replies.push(ok(fixture("openai_official_stream.sse")));
+        replies.push(ok(fixture("openai_official_stream.sse")));
+        let c = openai_client(replies);
+        let resp = chat(&c, &r).1.unwrap();
+        let sent = resp.sent.expect("the client says what it sent");
+        assert_eq!(sent.dropped(&r), dropped, "{rejection:?}");
+        sent_matches(&sent, c.transport().bodies().last().unwrap());
+        // Remembered for the model: the next call sends the same and says so.
+        let again = chat(&c, &r).1.unwrap().sent.unwrap();
+        assert_eq!(again, sent);
+    }
+}
+
 #[test]
 fn shared_clients_share_limiter_and_capabilities() {
     let ep = Endpoint::new(
