@@ -114,6 +114,12 @@ pub fn SettingsPanel() -> impl IntoView {
                 |s, on| s.structured_perspectives = on,
             )}
             {checkbox(
+                "reference-parsing",
+                "Reference parsing of perspectives: only lines starting with #, asking again while fewer than k come (off: numbered lists, bullets, bold and JSON are read too)",
+                |s| s.reference_parsing,
+                |s, on| s.reference_parsing = on,
+            )}
+            {checkbox(
                 "judge-per-sentence",
                 "Overton judge in the reference direction: does each explanation entail each sentence of the output (an LLM estimate of the NLI score, one call per explanation; off: one call, does the whole output entail each explanation)",
                 |s| s.judge == JudgeMethod::PerSentence,

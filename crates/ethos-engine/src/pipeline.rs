@@ -813,7 +813,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                 .await
             {
                 Ok(resp) => {
-                    let parsed = parse_perspectives(&resp.text);
+                    let parsed = parse_perspectives(&resp.text, settings.reference_parsing);
                     self.record.update(|r| {
                         r.perspectives.raw.push(resp.text.clone());
                         r.perspectives.tries = attempt;
@@ -891,8 +891,11 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                 error,
             })?;
         let board = self.record.with(|r| r.perspectives.perspectives.clone());
-        let chosen = choose_replacement(parse_perspectives(&resp.text), &board)
-            .ok_or(PipelineError::NoReplacement { number: index + 1 })?;
+        let chosen = choose_replacement(
+            parse_perspectives(&resp.text, settings.reference_parsing),
+            &board,
+        )
+        .ok_or(PipelineError::NoReplacement { number: index + 1 })?;
         let call_id = self.record.with(|r| r.calls_of(stage).last().map(|c| c.id));
         if let Some(id) = call_id {
             self.set_cleaned(id, &chosen.raw);
@@ -1630,9 +1633,16 @@ fn name_key(name: &str) -> String {
         .join(" ")
 }
 
-/// Perspectives from a stage-1 reply: the tolerant parser, or the reference `#` lines when they
-/// give more.
-fn parse_perspectives(text: &str) -> Vec<Perspective> {
+/// Perspectives from a stage-1 reply. Reference parsing: exactly the reference's lines (those
+/// whose first character is `#`, text after it trimmed), each split into fields for display
+/// only. Otherwise the tolerant parser, or the reference `#` lines when they give more.
+fn parse_perspectives(text: &str, reference: bool) -> Vec<Perspective> {
+    if reference {
+        return persona::reference_lines(text)
+            .iter()
+            .map(|l| persona::split_fields(l))
+            .collect();
+    }
     let tolerant = persona::parse_perspectives(text);
     let reference = persona::reference_lines(text);
     if reference.len() > tolerant.len() {

@@ -930,6 +930,17 @@ impl RunRecord {
                 ),
             ),
             ("stage-1 tries (cap)", s.max_perspective_tries.to_string()),
+            (
+                "stage-1 parsing",
+                if s.reference_parsing {
+                    "reference (`#` lines only)"
+                } else if s.structured_perspectives {
+                    "structured JSON (not the reference format)"
+                } else {
+                    "tolerant (lists, bullets, bold, JSON too)"
+                }
+                .to_string(),
+            ),
             ("concurrency limit", s.concurrency.to_string()),
             (
                 "decoding (temperature / max tokens)",

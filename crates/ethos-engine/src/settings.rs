@@ -233,6 +233,11 @@ pub struct RunSettings {
     /// of free `#` lines. Not the reference method: for providers that enforce JSON schemas
     /// (llama.cpp, vLLM, OpenAI) and small models that cannot follow the line format.
     pub structured_perspectives: bool,
+    /// Read stage-1 replies as the reference does: only lines starting with `#`, retrying (up to
+    /// `max_perspective_tries`) while fewer than k come back. Off: the tolerant parser (numbered
+    /// lists, bullets, bold, headings, JSON) also feeds the pipeline. Either way the perspectives
+    /// are split into fields for display and editing.
+    pub reference_parsing: bool,
     /// How the Overton judge estimates coverage.
     pub judge: JudgeMethod,
     pub templates: Templates,
@@ -254,6 +259,7 @@ impl Default for RunSettings {
             top_logprobs: 10,
             system_role: true,
             structured_perspectives: false,
+            reference_parsing: false,
             judge: JudgeMethod::PerSentence,
             templates: Templates::default(),
         }
@@ -281,6 +287,8 @@ pub enum SettingsError {
     Temperature { name: &'static str, value: f64 },
     #[error("{0}: max_tokens must be at least 1")]
     MaxTokens(&'static str),
+    #[error("reference parsing reads `#` lines, structured perspectives ask for JSON: turn one of them off")]
+    ParsingConflict,
     #[error("template `{name}`: {error}")]
     Template {
         name: &'static str,
@@ -308,6 +316,9 @@ impl RunSettings {
         }
         if self.max_perspective_tries == 0 {
             return Err(SettingsError::Tries);
+        }
+        if self.reference_parsing && self.structured_perspectives {
+            return Err(SettingsError::ParsingConflict);
         }
         if self.top_logprobs == 0 || self.top_logprobs > 20 {
             return Err(SettingsError::TopLogprobs(self.top_logprobs));

@@ -339,3 +339,58 @@ fn the_record_keeps_what_was_really_sent() {
     }
     assert!(rec.to_markdown().contains("ok; not sent: seed"));
 }
+
+#[test]
+fn reference_parsing_reads_only_hash_lines_and_retries() {
+    use ethos_engine::pipeline::PipelineError;
+    use scripted::Script;
+    let numbered: String = (1..=3)
+        .map(|i| format!("{i}. Name {i}: Value {i}, Framework, Duty, Emotion, Role\n"))
+        .collect();
+    let hashed: String = (1..=3)
+        .map(|i| format!("#Name {i}: Value {i}, Framework, Duty, Emotion, Role\n"))
+        .collect();
+    let script = |replies: Vec<String>| {
+        ScriptedModel::new(Script {
+            perspective_replies: replies.into(),
+            ..Script::default()
+        })
+    };
+    // Tolerant (the default): a numbered list is used as it is.
+    let model = script(vec![numbered.clone()]);
+    let (out, rec) = run_with(value_item(), settings(3, 3), Method::EthosAgents, &model);
+    out.unwrap();
+    assert_eq!(rec.perspectives.tries, 1);
+    // Reference: the numbered list is rejected and stage 1 asked again; `#` lines are read.
+    let mut s = settings(3, 3);
+    s.reference_parsing = true;
+    let model = script(vec![numbered.clone(), format!("Sure!\n{hashed}")]);
+    let (out, rec) = run_with(value_item(), s.clone(), Method::EthosAgents, &model);
+    out.unwrap();
+    assert_eq!(rec.perspectives.tries, 2);
+    let p = &rec.perspectives.perspectives;
+    assert_eq!(p.len(), 3);
+    assert_eq!(p[0].raw, "Name 1: Value 1, Framework, Duty, Emotion, Role");
+    assert_eq!(
+        (p[0].name.as_str(), p[0].core_value.as_str()),
+        ("Name 1", "Value 1")
+    );
+    // Never `#` lines: a clear error after the capped tries.
+    let model = script(vec![numbered.clone(), numbered.clone(), numbered]);
+    let (out, rec) = run_with(value_item(), s.clone(), Method::EthosAgents, &model);
+    assert!(
+        matches!(
+            out,
+            Err(PipelineError::TooFewPerspectives {
+                got: 0,
+                wanted: 3,
+                tries: 3
+            })
+        ),
+        "{out:?}"
+    );
+    assert!(rec.to_markdown().contains("reference (`#` lines only)"));
+    // Reference parsing and JSON perspectives contradict each other.
+    s.structured_perspectives = true;
+    assert!(s.validate().is_err());
+}
