@@ -1178,7 +1178,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                     )
                 } else {
                     let out = self
-                        .read(&settings, Stage::Answer, prompt, n)
+                        .read(&settings, Stage::Answer, prompt.clone(), n)
                         .await
                         .map_err(|error| PipelineError::Call {
                             stage: Stage::Answer.label(),
@@ -1186,11 +1186,27 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                         })?;
                     match out.dist {
                         Some(d) => (d, Some(out.text), out.note),
-                        None => (
-                            distribution::from_votes(&letters, n),
-                            Some(out.text),
-                            Some("the provider returned no logprobs: used the votes of the comments' leading letters".into()),
-                        ),
+                        None => {
+                            // Votes of every comment would ignore the selection (and the
+                            // group): sample answers with the selected comment as passage.
+                            let samples = settings.fallback_samples;
+                            let s = self
+                                .sample(&settings, Stage::Answer, prompt, n, samples)
+                                .await
+                                .map_err(|error| PipelineError::Call {
+                                    stage: Stage::Answer.label(),
+                                    error,
+                                })?;
+                            let why = format!("the provider returned no logprobs: sampled {samples} answers with the selected comment as passage");
+                            let note = match s.note {
+                                Some(more) => format!("{why}; {more}"),
+                                None => why,
+                            };
+                            let d = s
+                                .dist
+                                .unwrap_or_else(|| distribution::uniform(n, DistMethod::Sampling));
+                            (d, Some(out.text), Some(note))
+                        }
                     }
                 };
                 let mut r = dist_result(
@@ -1354,6 +1370,58 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
         Ok((selection, passage))
     }
 
+    /// `samples` answers sampled from `prompt` (one request with `n` where the provider honours
+    /// it, else one call per missing sample, each with its own seed); the letter frequencies.
+    async fn sample(
+        &self,
+        settings: &RunSettings,
+        stage: Stage,
+        prompt: String,
+        n: usize,
+        samples: u32,
+    ) -> Result<ReadOutcome, ChatError> {
+        let model = &settings.models.combine;
+        let dec = Decoding::new(
+            settings.decoding.sampling_temperature,
+            settings.decoding.short.max_tokens,
+        );
+        let mut req = self.request(settings, model, vec![Message::user(prompt)], dec);
+        if samples > 1 {
+            req.n = Some(samples);
+        }
+        let resp = self
+            .call(self.stages.combine, stage, None, 1, req.clone())
+            .await?;
+        let mut texts = vec![resp.text.clone()];
+        texts.extend(resp.more_texts.iter().cloned());
+        let mut note = None;
+        if (texts.len() as u32) < samples {
+            note = Some(format!(
+                "the provider returned {} of {samples} samples per request: sampled the rest one call at a time",
+                texts.len()
+            ));
+            req.n = None;
+            let mut j = texts.len() as u32;
+            while (texts.len() as u32) < samples {
+                let mut r = req.clone();
+                if let Some(seed) = r.seed {
+                    r.seed = Some(seed.wrapping_add(u64::from(j)));
+                }
+                let resp = self
+                    .call(self.stages.combine, stage, Some(j + 1), 1, r)
+                    .await?;
+                texts.push(resp.text);
+                j += 1;
+            }
+        }
+        texts.truncate(samples as usize);
+        Ok(ReadOutcome {
+            dist: Some(distribution::from_samples(&texts, n)),
+            text: resp.text,
+            note,
+        })
+    }
+
     /// One distribution read by the configured method. Votes are decided by the caller.
     async fn read(
         &self,
@@ -1405,45 +1473,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                 }
             }
             DistSetting::Sampling { n: samples } => {
-                let dec = Decoding::new(
-                    settings.decoding.sampling_temperature,
-                    settings.decoding.short.max_tokens,
-                );
-                let mut req = self.request(settings, model, vec![Message::user(prompt)], dec);
-                if samples > 1 {
-                    req.n = Some(samples);
-                }
-                let resp = self
-                    .call(self.stages.combine, stage, None, 1, req.clone())
-                    .await?;
-                let mut texts = vec![resp.text.clone()];
-                texts.extend(resp.more_texts.iter().cloned());
-                let mut note = None;
-                if (texts.len() as u32) < samples {
-                    note = Some(format!(
-                        "the provider returned {} of {samples} samples per request: sampled the rest one call at a time",
-                        texts.len()
-                    ));
-                    req.n = None;
-                    let mut j = texts.len() as u32;
-                    while (texts.len() as u32) < samples {
-                        let mut r = req.clone();
-                        if let Some(seed) = r.seed {
-                            r.seed = Some(seed.wrapping_add(u64::from(j)));
-                        }
-                        let resp = self
-                            .call(self.stages.combine, stage, Some(j + 1), 1, r)
-                            .await?;
-                        texts.push(resp.text);
-                        j += 1;
-                    }
-                }
-                texts.truncate(samples as usize);
-                Ok(ReadOutcome {
-                    dist: Some(distribution::from_samples(&texts, n)),
-                    text: resp.text,
-                    note,
-                })
+                self.sample(settings, stage, prompt, n, samples).await
             }
             DistSetting::Verbalised => {
                 let prompt = render(
@@ -1559,32 +1589,48 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                     }
                 };
                 let n = c.options.len();
-                let out = self
-                    .read(&settings, Stage::Baseline, prompt, n)
-                    .await
-                    .map_err(|error| PipelineError::Call {
-                        stage: Stage::Baseline.label(),
-                        error,
-                    })?;
-                let (dist, note) = match out.dist {
-                    Some(d) if settings.distribution != DistSetting::Votes => (d, out.note),
-                    _ => {
-                        let letter = distribution::leading_letter(&out.text, n);
-                        let mut d = distribution::from_samples(std::slice::from_ref(&out.text), n);
-                        if letter.is_none() {
-                            d.uniform_fallback = true;
-                        }
-                        let why = if settings.distribution == DistSetting::Votes {
+                let samples = settings.fallback_samples;
+                let failed = |error| PipelineError::Call {
+                    stage: Stage::Baseline.label(),
+                    error,
+                };
+                // Under votes a baseline has no comments to vote: it samples answers, as it does
+                // when the provider gives no logprobs (not one answer's letter, which would
+                // compare a one-hot guess with EthosAgents' k-vote histogram).
+                let votes = settings.distribution == DistSetting::Votes;
+                let out = if votes {
+                    None
+                } else {
+                    Some(
+                        self.read(&settings, Stage::Baseline, prompt.clone(), n)
+                            .await
+                            .map_err(failed)?,
+                    )
+                };
+                let (dist, note, text) = match out {
+                    Some(ReadOutcome {
+                        dist: Some(d),
+                        note,
+                        text,
+                    }) => (d, note, text),
+                    out => {
+                        let s = self
+                            .sample(&settings, Stage::Baseline, prompt, n, samples)
+                            .await
+                            .map_err(failed)?;
+                        let why = if votes {
                             "a baseline has no comments to vote"
                         } else {
                             "the provider returned no logprobs"
                         };
-                        (
-                            d,
-                            Some(format!(
-                                "{why}: read from the one answer's letter (sampling, n = 1)"
-                            )),
-                        )
+                        let mut note = format!("{why}: sampled {samples} answers");
+                        if let Some(more) = s.note {
+                            note = format!("{note}; {more}");
+                        }
+                        let d = s
+                            .dist
+                            .unwrap_or_else(|| distribution::uniform(n, DistMethod::Sampling));
+                        (d, Some(note), out.map_or(s.text, |o| o.text))
                     }
                 };
                 let mut r = dist_result(
@@ -1594,7 +1640,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                     dist.method,
                     note,
                 );
-                r.answer = Some(out.text);
+                r.answer = Some(text);
                 RunResult::Distribution(r)
             }
         };

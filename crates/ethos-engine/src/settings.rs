@@ -126,7 +126,9 @@ impl Default for StageDecoding {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum DistSetting {
-    /// Ask for logprobs; when the provider returns none, use the comments' votes (recorded).
+    /// Ask for logprobs; when the provider returns none: distributional items use the comments'
+    /// votes (the whole item, never mixed with logprob reads), the OpinionQA answer and the
+    /// baselines sample `fallback_samples` answers (recorded).
     Auto,
     /// Next-token top-logprobs only (the reference); uniform where none came back.
     Logprobs,
@@ -163,7 +165,7 @@ crate::serde_tagged::internally_tagged!(
 impl DistSetting {
     pub fn label(self) -> String {
         match self {
-            DistSetting::Auto => "auto (logprobs, else votes)".into(),
+            DistSetting::Auto => "auto (logprobs, else votes or sampling)".into(),
             DistSetting::Logprobs => "logprobs".into(),
             DistSetting::Votes => "votes".into(),
             DistSetting::Sampling { n } => format!("sampling (n = {n})"),
@@ -224,6 +226,10 @@ pub struct RunSettings {
     /// Pass `seed` in requests (some providers reject it).
     pub send_seed: bool,
     pub distribution: DistSetting,
+    /// Answers sampled where a read must fall back to sampling: the OpinionQA answer (with the
+    /// selected comment as passage) and the multiple-choice baselines when the provider gives no
+    /// logprobs, and the baselines under `votes` (they have no comments to vote).
+    pub fallback_samples: u32,
     /// How many top log-probabilities to request (reference reads 10).
     pub top_logprobs: u8,
     /// Send the stage-1 and stage-2 system templates as system messages (true) or prepend them to
@@ -256,6 +262,7 @@ impl Default for RunSettings {
             per_item_seed: true,
             send_seed: true,
             distribution: DistSetting::Auto,
+            fallback_samples: 10,
             top_logprobs: 10,
             system_role: true,
             structured_perspectives: false,
@@ -327,6 +334,9 @@ impl RunSettings {
             if n == 0 || n > 100 {
                 return Err(SettingsError::SamplingN(n));
             }
+        }
+        if self.fallback_samples == 0 || self.fallback_samples > 100 {
+            return Err(SettingsError::SamplingN(self.fallback_samples));
         }
         for (name, m) in [
             ("perspectives", &self.models.perspectives),

@@ -870,13 +870,13 @@ fn baselines_make_one_call_with_the_steering_sentence() {
 }
 
 #[test]
-fn baseline_without_logprobs_reads_the_answer_letter() {
+fn baseline_without_logprobs_samples_answers() {
     let script = Script {
         logprobs: false,
         ..Script::default()
     };
-    let (out, _) = run_with(
-        global(),
+    let (out, rec) = run_with(
+        opinion(),
         settings(6, 6),
         Method::Vanilla,
         &ScriptedModel::new(script),
@@ -884,9 +884,14 @@ fn baseline_without_logprobs_reads_the_answer_letter() {
     let RunResult::Distribution(d) = out.unwrap() else {
         panic!()
     };
+    // The read without logprobs, then 10 samples in one request (the script honours n): the
+    // scripted answers say A, except every third sample.
+    assert_eq!(rec.calls.len(), 2);
+    assert_eq!(rec.calls[1].request.n, Some(10));
     assert_eq!(d.method, DistMethod::Sampling);
-    assert_eq!(d.distribution, vec![1.0, 0.0]);
-    assert!(d.note.unwrap().contains("no logprobs"));
+    assert_eq!(d.distribution, vec![1.0, 0.0, 0.0]);
+    let note = d.note.unwrap();
+    assert!(note.contains("no logprobs: sampled 10 answers"), "{note}");
 }
 
 #[test]
@@ -1088,7 +1093,7 @@ fn runs_on_a_hand_rolled_executor() {
 }
 
 #[test]
-fn group_without_logprobs_falls_back_to_votes_and_says_so() {
+fn group_without_logprobs_samples_with_the_selected_comment() {
     let script = Script {
         logprobs: false,
         ..Script::default()
@@ -1102,12 +1107,31 @@ fn group_without_logprobs_falls_back_to_votes_and_says_so() {
     let RunResult::Distribution(d) = out.unwrap() else {
         panic!()
     };
-    // Same calls as with logprobs (the answer read was made); the distribution is the votes.
-    assert_eq!(stage_counts(&rec), (1, 6, 0, 1, 1, 0));
-    assert_eq!(d.method, DistMethod::Votes);
-    assert_eq!(d.distribution, vec![0.5, 0.5, 0.0]);
+    // The answer read, then 10 answers sampled with the selected comment (comment 2, option B)
+    // as passage: the script says B, except every third sample (A). Not the votes of every
+    // comment, which would ignore the selection and the group.
+    assert_eq!(stage_counts(&rec), (1, 6, 0, 1, 2, 0));
+    assert_eq!(d.method, DistMethod::Sampling);
+    assert_eq!(d.distribution, vec![0.3, 0.7, 0.0]);
     assert_eq!(d.answer.as_deref(), Some(" B"));
-    assert!(d.note.unwrap().contains("no logprobs"));
+    let note = d.note.unwrap();
+    assert!(
+        note.contains("no logprobs: sampled 10 answers with the selected comment"),
+        "{note}"
+    );
+    let sampled = rec
+        .calls
+        .iter()
+        .filter(|c| c.stage == Stage::Answer)
+        .nth(1)
+        .unwrap();
+    let passage = &rec.comments[d.selection.unwrap().index]
+        .as_ref()
+        .unwrap()
+        .cleaned;
+    assert!(sampled.request.messages[0]
+        .content
+        .contains(passage.as_str()));
 }
 
 #[test]
