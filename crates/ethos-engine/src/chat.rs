@@ -60,6 +60,11 @@ pub struct ChatRequest {
     /// A JSON schema the reply must follow (verbalised distributions), where supported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub json_schema: Option<serde_json::Value>,
+    /// Raw completion: send [`ChatRequest::raw_prompt`] as a plain prompt to the completions
+    /// endpoint (no chat template), as the reference fed its models; the first generated token
+    /// then follows the prompt's last word ("Answer:") directly.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub raw: bool,
 }
 
 impl ChatRequest {
@@ -78,7 +83,18 @@ impl ChatRequest {
             top_logprobs: None,
             n: None,
             json_schema: None,
+            raw: false,
         }
+    }
+
+    /// The text of a raw-completion prompt: every message's content, in order, separated by a
+    /// blank line (a system template first, then the prompt).
+    pub fn raw_prompt(&self) -> String {
+        self.messages
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n")
     }
 }
 
@@ -98,6 +114,9 @@ pub struct SentParams {
     pub n: Option<u32>,
     #[serde(default)]
     pub json_schema: bool,
+    /// Sent as a raw prompt to the completions endpoint.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub raw: bool,
 }
 
 impl SentParams {
@@ -109,6 +128,7 @@ impl SentParams {
             top_logprobs: req.top_logprobs,
             n: req.n,
             json_schema: req.json_schema.is_some(),
+            raw: req.raw,
         }
     }
 
@@ -129,6 +149,9 @@ impl SentParams {
         }
         if req.json_schema.is_some() && !self.json_schema {
             out.push("json_schema");
+        }
+        if req.raw && !self.raw {
+            out.push("raw completion");
         }
         out
     }

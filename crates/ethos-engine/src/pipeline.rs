@@ -669,8 +669,11 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
         stage: Stage,
         sample: Option<u32>,
         attempt: u32,
-        req: ChatRequest,
+        mut req: ChatRequest,
     ) -> Result<ChatResponse, ChatError> {
+        req.raw = self
+            .record
+            .with(|r| r.settings.raw_completion.applies(stage));
         let started = self.clock.now_ms();
         let call = self.record.update(|r| {
             let id = u32::try_from(r.calls.len()).unwrap_or(u32::MAX);

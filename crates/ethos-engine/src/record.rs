@@ -960,6 +960,26 @@ impl RunRecord {
             ("distribution method", s.distribution.label()),
             ("top logprobs", s.top_logprobs.to_string()),
             (
+                "raw completion (no chat template)",
+                {
+                    let r = s.raw_completion;
+                    let on: Vec<&str> = [
+                        (r.perspectives, "stage 1"),
+                        (r.comments, "stage 2"),
+                        (r.combine, "stage 3 and baselines"),
+                    ]
+                    .iter()
+                    .filter(|(b, _)| *b)
+                    .map(|(_, n)| *n)
+                    .collect();
+                    if on.is_empty() {
+                        "no (chat messages)".to_string()
+                    } else {
+                        on.join(", ")
+                    }
+                },
+            ),
+            (
                 "seed",
                 if s.per_item_seed {
                     format!(

@@ -200,6 +200,42 @@ impl JudgeMethod {
     }
 }
 
+/// Which stages send raw prompts to the completions endpoint instead of chat messages (the
+/// reference fed raw prompts to completion models). Needs a provider that serves
+/// `/v1/completions` (llama.cpp's llama-server, vLLM); the capability probe says whether it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RawCompletion {
+    pub perspectives: bool,
+    pub comments: bool,
+    /// Stage 3 (combine, selection, answers, distribution reads) and the baselines.
+    pub combine: bool,
+}
+
+impl RawCompletion {
+    /// Every pipeline stage and baseline.
+    pub const ALL: RawCompletion = RawCompletion {
+        perspectives: true,
+        comments: true,
+        combine: true,
+    };
+
+    pub fn any(self) -> bool {
+        self.perspectives || self.comments || self.combine
+    }
+
+    /// Whether calls of `stage` go out as raw prompts (never the judge or a probe).
+    pub fn applies(self, stage: crate::record::Stage) -> bool {
+        use crate::record::Stage as S;
+        match stage {
+            S::Perspectives | S::Regenerate(_) => self.perspectives,
+            S::Comment(_) => self.comments,
+            S::Combine | S::Select | S::Answer | S::Read(_) | S::Baseline => self.combine,
+            S::Judge | S::JudgeValue(_) | S::Probe => false,
+        }
+    }
+}
+
 /// All settings of a run. Stored in every run record; a run is reproducible from them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -246,6 +282,8 @@ pub struct RunSettings {
     pub reference_parsing: bool,
     /// How the Overton judge estimates coverage.
     pub judge: JudgeMethod,
+    /// Stages sent as raw prompts to the completions endpoint (the reference's own read).
+    pub raw_completion: RawCompletion,
     pub templates: Templates,
 }
 
@@ -268,6 +306,7 @@ impl Default for RunSettings {
             structured_perspectives: false,
             reference_parsing: false,
             judge: JudgeMethod::PerSentence,
+            raw_completion: RawCompletion::default(),
             templates: Templates::default(),
         }
     }

@@ -394,3 +394,29 @@ fn reference_parsing_reads_only_hash_lines_and_retries() {
     s.structured_perspectives = true;
     assert!(s.validate().is_err());
 }
+
+#[test]
+fn raw_completion_is_a_per_stage_setting() {
+    use ethos_engine::settings::RawCompletion;
+    let mut s = settings(3, 3);
+    s.raw_completion = RawCompletion {
+        combine: true,
+        ..RawCompletion::default()
+    };
+    let rec = run(opinion(), s);
+    for c in &rec.calls {
+        assert_eq!(c.request.raw, c.stage.number() == 3, "{:?}", c.stage);
+    }
+    // The raw prompt of a call is its messages' text, system template first.
+    let p1 = call(&rec, Stage::Perspectives);
+    let raw = p1.request.raw_prompt();
+    assert!(
+        raw.starts_with(&rec.settings.templates.perspectives_system),
+        "{raw}"
+    );
+    assert!(raw.ends_with(&p1.request.messages[1].content));
+    assert!(rec.to_markdown().contains("stage 3 and baselines"));
+    // Off by default: chat messages everywhere.
+    let rec = run(opinion(), settings(3, 3));
+    assert!(rec.calls.iter().all(|c| !c.request.raw));
+}

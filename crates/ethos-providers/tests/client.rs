@@ -426,6 +426,54 @@ fn the_response_says_which_parameters_were_really_sent() {
 }
 
 #[test]
+fn raw_requests_go_to_the_completions_endpoint() {
+    let c = openai_client(vec![ok(fixture("llamacpp_completion_logprobs.json"))]);
+    let mut r = req();
+    r.raw = true;
+    r.seed = Some(5);
+    let (deltas, res) = chat(&c, &r);
+    let resp = res.unwrap();
+    assert_eq!(resp.text, " A");
+    assert_eq!(deltas.concat(), " A");
+    assert_eq!(resp.first_token_top_logprobs.unwrap()[0].token, " A");
+    let sent = resp.sent.unwrap();
+    assert!(sent.raw && sent.dropped(&r).is_empty());
+    let h = &c.transport().requests.borrow()[0];
+    assert_eq!(h.url, "https://api.example.com/v1/completions");
+    let b = &c.transport().bodies()[0];
+    assert_eq!(
+        (b["prompt"].as_str(), b["logprobs"].as_u64()),
+        (Some("Which value?"), Some(5))
+    );
+    let caps = c.capabilities("model-a");
+    assert_eq!(caps.raw_completion, Capability::Yes);
+    assert_eq!(
+        caps.logprobs,
+        Capability::Unknown,
+        "the chat read is another question"
+    );
+
+    // The Anthropic API has no raw completion: a clear refusal, nothing sent.
+    let ep = Endpoint::new(
+        Protocol::Anthropic,
+        "https://api.anthropic.com",
+        Some("k-1".into()),
+        "anthropic",
+    );
+    let c = Client::new(ep, Scripted::new(vec![]));
+    let err = block_on(c.chat(&r, &mut |_| {})).unwrap_err();
+    assert!(
+        matches!(err, ChatError::Unsupported(ref m) if m.contains("raw completion")),
+        "{err}"
+    );
+    assert_eq!(c.attempts(), 0);
+    assert_eq!(
+        c.capabilities("model-a").raw_completion,
+        Capability::Rejected
+    );
+}
+
+#[test]
 fn shared_clients_share_limiter_and_capabilities() {
     let ep = Endpoint::new(
         Protocol::OpenAi,
@@ -765,22 +813,39 @@ fn connection_test_and_probe() {
     let groq = String::from_utf8(fixture("groq_logprobs_400.json")).unwrap();
     let n_err =
         r#"{"error":{"message":"'n' : number must be at most 1","type":"invalid_request_error"}}"#;
+    // It serves no /completions (404): raw completion is not available.
     let c = openai_client(vec![
         status(400, &groq),
         status(400, n_err),
         ok(fixture("openai_official_stream.sse")),
+        status(
+            404,
+            r#"{"error":{"message":"Unknown request URL: POST /v1/completions"}}"#,
+        ),
     ]);
     let rep = block_on(probe_capabilities(&c, "model-a")).unwrap();
     assert_eq!(rep.capabilities.logprobs, Capability::Rejected);
     assert_eq!(rep.capabilities.n, Capability::Rejected);
+    assert_eq!(rep.capabilities.raw_completion, Capability::Rejected);
+    assert!(
+        rep.summary.contains("Raw completion (a plain prompt"),
+        "{}",
+        rep.summary
+    );
     assert_eq!(rep.sample, "Because");
-    assert_eq!(c.attempts(), 3);
+    assert_eq!(c.attempts(), 4);
 
-    // Probe: vLLM-like server honours both.
-    let c = openai_client(vec![ok(fixture("openai_n2_stream.sse"))]);
+    // Probe: vLLM-like server honours both, and serves raw completions with logprobs.
+    let c = openai_client(vec![
+        ok(fixture("openai_n2_stream.sse")),
+        ok(fixture("openai_completion_logprobs.json")),
+    ]);
     let rep = block_on(probe_capabilities(&c, "model-a")).unwrap();
     assert_eq!(rep.capabilities.n, Capability::Yes);
     assert_eq!(rep.capabilities.logprobs, Capability::No);
+    assert_eq!(rep.capabilities.raw_completion, Capability::Yes);
+    let raw = &c.transport().requests.borrow()[1];
+    assert!(raw.url.ends_with("/v1/completions"), "{}", raw.url);
     // Probe: Anthropic needs one call and reports no logprobs, no n.
     let ep = Endpoint::new(
         Protocol::Anthropic,

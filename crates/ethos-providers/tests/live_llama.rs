@@ -149,6 +149,18 @@ async fn live_non_streamed_completion() {
     assert!(models.iter().any(|m| *m == model()), "{models:?}");
 }
 
+/// At most the 10 asked for, finite log-probabilities, best first.
+fn check_top(top: &[ethos_engine::TokenLogprob]) {
+    assert!(top.len() <= 10, "{top:?}");
+    assert!(top
+        .iter()
+        .all(|t| t.logprob <= 0.0 && t.logprob.is_finite()));
+    assert!(
+        top.windows(2).all(|w| w[0].logprob >= w[1].logprob),
+        "best first"
+    );
+}
+
 #[tokio::test]
 async fn live_distribution_from_top_logprobs_for_a_moralchoice_item() {
     let Some(url) = server_url() else { return };
@@ -168,14 +180,8 @@ async fn live_distribution_from_top_logprobs_for_a_moralchoice_item() {
     let top = r
         .first_token_top_logprobs
         .expect("llama-server returns top logprobs");
-    assert!(top.len() >= 2 && top.len() <= 10, "{top:?}");
-    assert!(top
-        .iter()
-        .all(|t| t.logprob <= 0.0 && t.logprob.is_finite()));
-    assert!(
-        top.windows(2).all(|w| w[0].logprob >= w[1].logprob),
-        "best first"
-    );
+    assert!(top.len() >= 2, "{top:?}");
+    check_top(&top);
     assert_eq!(c.capabilities(&model()).logprobs, Capability::Yes);
     let d = distribution::from_top_logprobs(&top, choice.options.len());
     assert_eq!(d.probs.len(), 2);
@@ -258,5 +264,47 @@ async fn live_full_distributional_ethosagents_item_k3() {
     eprintln!(
         "H_010 (gold {gold:?}): EthosAgents k=3 prediction {:?}, JS {js:.4}",
         d.distribution
+    );
+}
+
+#[tokio::test]
+async fn live_raw_completion_reads_a_distribution_from_completions() {
+    let Some(url) = server_url() else { return };
+    let it = item("C_001");
+    let Item::Choice { item: choice, .. } = &it else {
+        panic!("choice item")
+    };
+    let c = client(&url, true);
+    // The probe finds that llama-server serves /v1/completions with log-probabilities.
+    let cap = ethos_providers::probe::probe_raw_completion(&c, &model()).await;
+    assert_eq!(cap, Capability::Yes);
+    // The reference's read: the question as a raw prompt (it ends with "Answer:"), the first
+    // generated token's top 10.
+    let mut req = ChatRequest::new(
+        model(),
+        vec![Message::user(choice.question.clone())],
+        0.0,
+        1,
+    );
+    req.top_logprobs = Some(10);
+    req.raw = true;
+    let r = c.chat(&req, &mut |_| {}).await.expect("raw completion");
+    assert!(r.sent.as_ref().is_some_and(|s| s.raw), "{:?}", r.sent);
+    let top = r
+        .first_token_top_logprobs
+        .expect("/v1/completions returns the first token's top logprobs");
+    assert!(!top.is_empty(), "{top:?}");
+    check_top(&top);
+    let d = distribution::from_top_logprobs(&top, choice.options.len());
+    assert!(
+        (d.probs.iter().sum::<f64>() - 1.0).abs() < 1e-9,
+        "{:?}",
+        d.probs
+    );
+    eprintln!(
+        "C_001 raw-completion first-token distribution {:?} (uniform fallback: {}); top tokens {:?}",
+        d.probs,
+        d.uniform_fallback,
+        top.iter().map(|t| &t.token).collect::<Vec<_>>()
     );
 }
