@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod persona;
 pub mod pipeline;
 pub mod record;
+pub mod reference;
 mod serde_tagged;
 pub mod settings;
 pub mod share;

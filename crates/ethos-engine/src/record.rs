@@ -909,6 +909,9 @@ impl RunRecord {
         }
 
         md.push_str("\n## Settings\n\n| setting | value |\n|---|---|\n");
+        if let Some(line) = crate::reference::preset_summary(s) {
+            md.push_str(&format!("| preset | {} |\n", md_cell(&line)));
+        }
         let m = &s.models;
         let models = if m.is_single() {
             m.combine.clone()
@@ -1322,6 +1325,7 @@ pub fn summary_csv(records: &[RunRecord]) -> String {
             "calls",
             "prompt_tokens",
             "completion_tokens",
+            "preset",
         ]
         .map(String::from),
     );
@@ -1378,6 +1382,7 @@ pub fn summary_csv(records: &[RunRecord]) -> String {
             r.totals.calls.to_string(),
             r.totals.prompt_tokens.to_string(),
             r.totals.completion_tokens.to_string(),
+            crate::reference::preset_summary(&r.settings).unwrap_or_default(),
         ]));
     }
     out

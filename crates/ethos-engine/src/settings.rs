@@ -284,6 +284,9 @@ pub struct RunSettings {
     pub judge: JudgeMethod,
     /// Stages sent as raw prompts to the completions endpoint (the reference's own read).
     pub raw_completion: RawCompletion,
+    /// The preset these settings came from ("Reproduce the reference") and its deviations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<crate::reference::PresetRecord>,
     pub templates: Templates,
 }
 
@@ -307,6 +310,7 @@ impl Default for RunSettings {
             reference_parsing: false,
             judge: JudgeMethod::PerSentence,
             raw_completion: RawCompletion::default(),
+            preset: None,
             templates: Templates::default(),
         }
     }

@@ -420,3 +420,79 @@ fn raw_completion_is_a_per_stage_setting() {
     let rec = run(opinion(), settings(3, 3));
     assert!(rec.calls.iter().all(|c| !c.request.raw));
 }
+
+#[test]
+fn the_reference_preset_sets_every_decision_and_names_each_deviation() {
+    use ethos_engine::reference::{changed_since_preset, reference_settings, ProviderFacts};
+    use ethos_engine::settings::{DistSetting, JudgeMethod, RawCompletion};
+    let mut base = settings(3, 2);
+    base.keep_extra = false;
+    base.structured_perspectives = true;
+    base.per_item_seed = false;
+    base.templates.set("vanilla", "Q: {input}").unwrap();
+    // A llama.cpp-like server: raw completion with logprobs, seeds accepted.
+    let llama = ProviderFacts {
+        logprobs: true,
+        raw_completion: true,
+        seed: true,
+    };
+    let s = reference_settings(&base, llama);
+    s.validate().unwrap();
+    assert_eq!((s.k, s.keep_extra, s.reference_parsing), (6, true, true));
+    assert!(!s.structured_perspectives && s.per_item_seed && s.send_seed);
+    assert_eq!(s.templates, ethos_engine::template::Templates::default());
+    assert_eq!(s.distribution, DistSetting::Logprobs);
+    assert_eq!(s.judge, JudgeMethod::PerSentence);
+    let want = RawCompletion {
+        combine: true,
+        ..RawCompletion::default()
+    };
+    assert_eq!(s.raw_completion, want);
+    assert_eq!(
+        (s.models.clone(), s.seed, s.concurrency),
+        (base.models.clone(), 7, 2)
+    );
+    let p = s.preset.clone().unwrap();
+    assert_eq!(p.name, "Reproduce the reference");
+    // Only this implementation's own deviations: none forced by this provider.
+    assert_eq!(p.deviations.len(), 3, "{:?}", p.deviations);
+    assert!(changed_since_preset(&s).is_empty());
+
+    // Anthropic-like: no raw completion, no logprobs, no seed: each forced deviation is named.
+    let s2 = reference_settings(&base, ProviderFacts::default());
+    let d = s2.preset.as_ref().unwrap().deviations.join("\n");
+    assert!(
+        d.contains("no raw completion") && d.contains("no log-probabilities"),
+        "{d}"
+    );
+    assert!(d.contains("does not accept a seed"), "{d}");
+    assert_eq!(s2.distribution, DistSetting::Auto);
+    assert_eq!(s2.raw_completion, RawCompletion::default());
+
+    // A run under the preset: the record names it and its deviations, raw reads in stage 3.
+    let rec = run(opinion(), s.clone());
+    assert!(rec
+        .calls
+        .iter()
+        .filter(|c| c.stage.number() == 3)
+        .all(|c| c.request.raw));
+    let md = rec.to_markdown();
+    assert!(
+        md.contains("| preset | Reproduce the reference; deviations: "),
+        "{md}"
+    );
+    let summary = ethos_engine::record::summary_csv(std::slice::from_ref(&rec));
+    assert!(
+        summary.contains("Reproduce the reference; deviations"),
+        "{summary}"
+    );
+    // Changing a decision afterwards is said.
+    let mut edited = s;
+    edited.k = 4;
+    edited.judge = JudgeMethod::WholeOutput;
+    assert_eq!(changed_since_preset(&edited), ["k", "Overton judge"]);
+    let rec = run(opinion(), edited);
+    assert!(rec
+        .to_markdown()
+        .contains("(then changed: k, Overton judge)"));
+}
