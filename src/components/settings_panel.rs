@@ -1,4 +1,5 @@
 use crate::connection::conn;
+use ethos_engine::reference::{changed_since_preset, reference_settings};
 use ethos_engine::settings::{DistSetting, JudgeMethod, RunSettings};
 use leptos::prelude::*;
 
@@ -95,9 +96,43 @@ pub fn SettingsPanel() -> impl IntoView {
         conn.settings
             .with(|s| s.validate().err().map(|e| e.to_string()))
     };
+    let preset_on = move || {
+        conn.settings
+            .with(|s| s.preset.is_some() && changed_since_preset(s).is_empty())
+    };
     view! {
         <details class="settings" open>
             <summary>"Run settings"</summary>
+            <label class="inline">
+                <input
+                    type="checkbox"
+                    id="reference-preset"
+                    prop:checked=preset_on
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        let facts = conn.provider_facts();
+                        conn.settings.update(|s| {
+                            if on {
+                                *s = reference_settings(s, facts);
+                            } else {
+                                s.preset = None;
+                            }
+                        });
+                        conn.save();
+                    }
+                />
+                "Reproduce the reference (every decision as in the authors' code, for what this provider offers: test the connection with the probe first)"
+            </label>
+            {move || conn.settings.with(|s| s.preset.as_ref().map(|p| {
+                let changed = changed_since_preset(s);
+                view! {
+                    <div id="preset-deviations" class="muted small">
+                        <p>"Still differs from the reference:"</p>
+                        <ul>{p.deviations.iter().map(|d| view! { <li>{d.clone()}</li> }).collect_view()}</ul>
+                        {(!changed.is_empty()).then(|| view! { <p class="warning">{format!("Changed since the preset: {}", changed.join(", "))}</p> })}
+                    </div>
+                }
+            }))}
             <div class="grid2">
                 {number("k", "Perspectives (k)", "1", |s| s.k.to_string(), |s, v| parse(v, &mut s.k))}
                 {number("concurrency", "Calls at once", "1", |s| s.concurrency.to_string(), |s, v| parse(v, &mut s.concurrency))}

@@ -32,10 +32,11 @@ pub struct PresetRecord {
 }
 
 /// Deviations of this implementation whatever the provider.
-const ALWAYS: [&str; 3] = [
+const ALWAYS: [&str; 4] = [
     "stage 1 asks again at most max_perspective_tries times (3); the reference retries without limit",
     "Overton coverage is an LLM estimate of the NLI score (explanation entails each output sentence), not the reference NLI model (deberta-v2-xlarge-mnli)",
     "the selection fallback (no number in the reply) is seeded, not random",
+    "items whose run failed are left out of the scores and counted; the reference scores them (uniform distribution / unparsed answer)",
 ];
 
 /// `base` with every decision set to the reference's, for a provider with `facts`; the models,

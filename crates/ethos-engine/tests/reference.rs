@@ -455,7 +455,7 @@ fn the_reference_preset_sets_every_decision_and_names_each_deviation() {
     let p = s.preset.clone().unwrap();
     assert_eq!(p.name, "Reproduce the reference");
     // Only this implementation's own deviations: none forced by this provider.
-    assert_eq!(p.deviations.len(), 3, "{:?}", p.deviations);
+    assert_eq!(p.deviations.len(), 4, "{:?}", p.deviations);
     assert!(changed_since_preset(&s).is_empty());
 
     // Anthropic-like: no raw completion, no logprobs, no seed: each forced deviation is named.
