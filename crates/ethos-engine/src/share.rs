@@ -81,24 +81,11 @@ mod tests {
         let encoded = encode(&r);
         assert!(!encoded.contains(['+', '/', '=', SEP]), "URL-safe");
         assert_eq!(decode(&format!("{PREFIX}{encoded}")), Ok(r.clone()));
-        assert_eq!(
-            decode(&format!("{encoded}==")),
-            Ok(r.clone()),
-            "padding is accepted"
-        );
+        assert_eq!(decode(&format!("{encoded}==")), Ok(r.clone()), "padding is accepted");
         assert_eq!(decode("#run=***"), Err(ShareError::Encoding));
-        assert_eq!(
-            decode(&URL_SAFE_NO_PAD.encode([0xff, 0xfe])),
-            Err(ShareError::NotText)
-        );
-        let not_a_record = decode(&format!(
-            "#run={}",
-            URL_SAFE_NO_PAD.encode("{\"version\":1}")
-        ));
-        assert!(
-            matches!(not_a_record, Err(ShareError::Record(_))),
-            "{not_a_record:?}"
-        );
+        assert_eq!(decode(&URL_SAFE_NO_PAD.encode([0xff, 0xfe])), Err(ShareError::NotText));
+        let not_a_record = decode(&format!("#run={}", URL_SAFE_NO_PAD.encode("{\"version\":1}")));
+        assert!(matches!(not_a_record, Err(ShareError::Record(_))), "{not_a_record:?}");
         // Cut short when copied: damaged, never a panic.
         assert!(decode(&encoded[..encoded.len() / 2]).is_err());
     }
@@ -110,14 +97,8 @@ mod tests {
         b.method = Method::Vanilla;
         let frag = fragment(&r, &[b.clone()]);
         assert_eq!(decode_all(&frag), Ok((r.clone(), vec![b])));
-        assert_eq!(
-            decode_all(&format!("{frag}~bad!")).map(|(_, bs)| bs.len()),
-            Ok(1)
-        );
-        assert!(
-            matches!(decode_all("#run=~"), Err(ShareError::Record(_))),
-            "an empty run"
-        );
+        assert_eq!(decode_all(&format!("{frag}~bad!")).map(|(_, bs)| bs.len()), Ok(1));
+        assert!(matches!(decode_all("#run=~"), Err(ShareError::Record(_))), "an empty run");
         assert!(decode_all("").is_err());
     }
 }

@@ -274,23 +274,10 @@ fn custom_items() {
 #[test]
 fn loader_rejects_overflowing_gold_and_empty_categories() {
     let overflow = r#"[{"question":"Q","options":["a","b"],"attribute":"Chile","gold_distribution":[1e308,1e308],"pred_distribution":null,"id":1}]"#;
-    let err = ethos_engine::vital::load(overflow, None)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("record 0") && err.contains("gold_distribution"),
-        "{err}"
-    );
-    let rec: serde_json::Value = serde_json::from_str(
-        r#"{"question":"Q","options":["a"],"attribute":"_x","gold_distribution":[1]}"#,
-    )
-    .unwrap();
-    assert_eq!(
-        ethos_engine::vital::detect(&rec),
-        Some(ethos_engine::Source::GlobalOpinionQa)
-    );
-    let err = ethos_engine::vital::load("[1]", None)
-        .unwrap_err()
-        .to_string();
+    let err = ethos_engine::vital::load(overflow, None).unwrap_err().to_string();
+    assert!(err.contains("record 0") && err.contains("gold_distribution"), "{err}");
+    let rec: serde_json::Value = serde_json::from_str(r#"{"question":"Q","options":["a"],"attribute":"_x","gold_distribution":[1]}"#).unwrap();
+    assert_eq!(ethos_engine::vital::detect(&rec), Some(ethos_engine::Source::GlobalOpinionQa));
+    let err = ethos_engine::vital::load("[1]", None).unwrap_err().to_string();
     assert!(err.contains("not an object"), "{err}");
 }

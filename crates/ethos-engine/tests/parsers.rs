@@ -398,10 +398,7 @@ fn full_vocabulary_letter_probs_map_like_the_top_list() {
     // Extra letters ignored, missing ones 0, NaN/negative treated as 0, nothing -> uniform.
     close_vec(&from_letter_probs(&[0.1, 0.3, 0.6], 2).probs, &[0.25, 0.75]);
     close_vec(&from_letter_probs(&[0.4], 2).probs, &[1.0, 0.0]);
-    close_vec(
-        &from_letter_probs(&[f64::NAN, -1.0, 0.2], 3).probs,
-        &[0.0, 0.0, 1.0],
-    );
+    close_vec(&from_letter_probs(&[f64::NAN, -1.0, 0.2], 3).probs, &[0.0, 0.0, 1.0]);
     let d = from_letter_probs(&[0.0, 0.0], 2);
     close_vec(&d.probs, &[0.5, 0.5]);
     assert!(d.uniform_fallback);
