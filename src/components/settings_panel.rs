@@ -138,6 +138,7 @@ pub fn SettingsPanel() -> impl IntoView {
                 {number("concurrency", "Calls at once", "1", |s| s.concurrency.to_string(), |s, v| parse(v, &mut s.concurrency))}
                 {number("seed", "Seed", "1", |s| s.seed.to_string(), |s, v| parse(v, &mut s.seed))}
                 {number("top-logprobs", "Top log-probs read", "1", |s| s.top_logprobs.to_string(), |s, v| parse(v, &mut s.top_logprobs))}
+                {number("fallback-samples", "Answers sampled when a read falls back", "1", |s| s.fallback_samples.to_string(), |s, v| parse(v, &mut s.fallback_samples))}
             </div>
             {checkbox("keep-extra", "Keep perspectives beyond k (as the reference does)", |s| s.keep_extra, |s, on| s.keep_extra = on)}
             {checkbox("send-seed", "Send the seed to the provider", |s| s.send_seed, |s, on| s.send_seed = on)}
@@ -159,6 +160,12 @@ pub fn SettingsPanel() -> impl IntoView {
                 "Overton judge in the reference direction: does each explanation entail each sentence of the output (an LLM estimate of the NLI score, one call per explanation; off: one call, does the whole output entail each explanation)",
                 |s| s.judge == JudgeMethod::PerSentence,
                 |s, on| s.judge = if on { JudgeMethod::PerSentence } else { JudgeMethod::WholeOutput },
+            )}
+            {checkbox(
+                "raw-completion",
+                "Raw completion for stage 3 and the baselines: plain prompts to /v1/completions, read right after \"Answer:\" as the reference does (llama.cpp, vLLM; the probe says whether the server offers it)",
+                |s| s.raw_completion.combine,
+                |s, on| s.raw_completion.combine = on,
             )}
             <label for="dist-setting">"Distribution method"</label>
             <select
