@@ -22,7 +22,7 @@ fn messages(rec: &RunRecord, stage: Stage) -> &[ethos_engine::Message] {
     &call(rec, stage).request.messages
 }
 
-fn call<'a>(rec: &'a RunRecord, stage: Stage) -> &'a ethos_engine::record::CallRecord {
+fn call(rec: &RunRecord, stage: Stage) -> &ethos_engine::record::CallRecord {
     rec.calls
         .iter()
         .find(|c| c.stage == stage)
