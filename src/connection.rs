@@ -230,6 +230,22 @@ impl Conn {
             .with_capability_cache(self.caps.get_value())
     }
 
+    /// What the capability probe learnt about the combine model (all false before a probe, and
+    /// for the in-tab model, which the Reference preset cannot drive over HTTP).
+    pub fn provider_facts(&self) -> ethos_engine::reference::ProviderFacts {
+        use ethos_providers::{Capability, Protocol};
+        if self.is_local() {
+            return Default::default();
+        }
+        let model = self.settings.with_untracked(|s| s.models.combine.clone());
+        let caps = self.client().capabilities(model.trim());
+        ethos_engine::reference::ProviderFacts {
+            logprobs: caps.logprobs == Capability::Yes,
+            raw_completion: caps.raw_completion == Capability::Yes,
+            seed: self.protocol() == Protocol::OpenAi && !caps.no_seed,
+        }
+    }
+
     pub fn is_local(&self) -> bool {
         self.preset.with_untracked(|p| p == LOCAL_PRESET)
     }

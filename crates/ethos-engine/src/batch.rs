@@ -410,7 +410,8 @@ pub struct BatchSpec {
     /// Items run at once (each item's calls are further bounded by the settings' concurrency and
     /// the provider client's limit).
     pub items_in_flight: usize,
-    /// Score Overton outputs with the LLM judge (one more call per item and method).
+    /// Score Overton outputs with the LLM judge (by default one call per explanation, item and
+    /// method; one per item and method with the whole-output judge).
     #[serde(default)]
     pub judge: bool,
     /// Models to compare, each running every stage; empty: the settings' own models.

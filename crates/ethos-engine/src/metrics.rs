@@ -246,9 +246,11 @@ impl CoverageEstimator {
         match self {
             CoverageEstimator::ReferenceNli => "reference NLI (deberta-v2-xlarge-mnli)",
             CoverageEstimator::LlmJudgePerSentence => {
-                "LLM judge, per sentence (not the reference NLI)"
+                "an LLM estimate of the NLI score, per sentence (not the reference NLI model)"
             }
-            CoverageEstimator::LlmJudgeDirect => "LLM judge, whole output (not the reference NLI)",
+            CoverageEstimator::LlmJudgeDirect => {
+                "an LLM estimate, whole output entails each explanation (reverse direction; not the reference NLI model)"
+            }
         }
     }
 }

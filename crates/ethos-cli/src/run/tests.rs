@@ -793,7 +793,22 @@ fn overton_outputs_are_judged_with_judge() {
         &["--first", "2", "--method", "vanilla", "--judge"],
     );
     let v = run_ok(&args);
-    assert_eq!(server.stats().total, 4, "answer + judge per item");
+    // The default judge (the reference direction) makes one call per explanation.
+    let items =
+        vital::load(&std::fs::read_to_string(&file).unwrap_or_default(), None).expect("file");
+    let judge_calls: u64 = items
+        .iter()
+        .take(2)
+        .map(|i| match i {
+            Item::Overton(o) => o.explanation.len() as u64,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(
+        server.stats().total,
+        2 + judge_calls,
+        "an answer per item, a judge call per explanation"
+    );
     let c = &v["results"]["vanilla"]["coverage"];
     assert_eq!(c["judged"].as_u64(), Some(2), "{v}");
     assert_eq!(c["mean_item_score"].as_f64(), Some(0.5));
