@@ -13,6 +13,7 @@ use crate::components::status_line::StatusLine;
 use crate::components::templates_editor::TemplatesEditor;
 use crate::connection::{load_embedded_default, Conn};
 use crate::session::Session;
+use crate::share::Shared;
 use crate::state::Ui;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -29,7 +30,7 @@ use leptos::task::spawn_local;
 /// `#dist-method` (result label), `#selection`, `#overton-answer`, `#value-answer`, `#correct`,
 /// `#judge`, `#coverage`, `#run-baselines`, `.baseline[data-method]`, `#inspector`, `#totals`,
 /// `#export-json`, `#export-md`, `#export-csv`, `#import-file`, `#import-error`, `#share-link`,
-/// `#share-url`, `#print`, `.saved-run[data-id]`, `#saved-notice`, `#status`, `#projector`.
+/// `#share-url`, `#share-too-long`, `#share-json`, `#print`, `.saved-run[data-id]`, `#saved-notice`, `#status`, `#projector`.
 #[component]
 pub fn App() -> impl IntoView {
     let ui = Ui::new();
@@ -43,12 +44,20 @@ pub fn App() -> impl IntoView {
     provide_context(batch);
     spawn_local(async move { batch.restore(ui).await });
     // A share link wins; otherwise reopen the run that was on screen before a reload.
-    match crate::share::from_page() {
-        Some(Ok((record, baselines))) => {
-            let id = crate::session::id_for(&record);
-            session.open(ui, record, baselines, id);
-            ui.say("Opened the shared run (settings and results). Your own key and provider are not part of it.");
-        }
+    match crate::share::page_link() {
+        Some(Ok(link)) => spawn_local(async move {
+            match crate::share::open(link).await {
+                Ok(Shared::Run { run, baselines }) => {
+                    let id = crate::session::id_for(&run);
+                    session.open(ui, run, baselines, id);
+                    ui.say("Opened the shared run (settings and results). Your own key and provider are not part of it.");
+                }
+                Ok(Shared::Compare { .. }) => ui.say(
+                    "This link compares two runs; this build cannot show a comparison yet.",
+                ),
+                Err(e) => ui.say(format!("This page's share link could not be opened: {e}")),
+            }
+        }),
         Some(Err(e)) => ui.say(format!("This page's share link could not be opened: {e}")),
         None => {
             session.restore_current(ui);
