@@ -6,8 +6,8 @@
 //! Two formats:
 //! - `#r2=` (written): base64url (no padding) of the raw-deflate (RFC 1951) compressed
 //!   [`payload`]: a header line `ethos-share 2 run` or `ethos-share 2 compare`, then one record
-//!   per line as compact JSON (the record export's JSON without its layout whitespace, so
-//!   lossless). The engine does not compress: the browser uses
+//!   per line as compact JSON (the record export's JSON without its layout whitespace) in which
+//!   long strings seen before are references to them. Lossless: the records read back equal. The engine does not compress: the browser uses
 //!   `CompressionStream("deflate-raw")`, the native tests `flate2`; both read each other's bytes.
 //! - `#run=<run>~<baseline>~…` (read only): base64url of each record's pretty JSON, the links
 //!   older builds made.
@@ -58,7 +58,9 @@ pub enum ShareError {
          when copied?)"
     )]
     Inflate(String),
-    #[error("the share link unpacks to more than {max} bytes, far more than any run; it is not opened")]
+    #[error(
+        "the share link unpacks to more than {max} bytes, far more than any run; it is not opened"
+    )]
     TooBig { max: usize },
     #[error("the share link is not one this app made: {0}")]
     Format(String),
@@ -132,16 +134,148 @@ pub fn compact_json(json: &str) -> String {
     out
 }
 
-/// The text a `#r2=` link compresses: the header line, then one compact record per line.
-/// (Compacting the export's pretty JSON, rather than serialising compactly, keeps one record
-/// serializer in the browser build.)
+/// The text a `#r2=` link compresses: the header line, then one compact record per line, with
+/// repeated strings replaced by references ([`share_strings`]). (Compacting the export's pretty
+/// JSON, rather than serialising compactly, keeps one record serializer in the browser build.)
 pub fn payload(shared: &Shared) -> String {
-    let mut text = format!("{HEADER} {}", shared.kind());
-    for r in shared.records() {
-        text.push('\n');
-        text.push_str(&compact_json(&r.to_json()));
+    let records: Vec<String> = shared
+        .records()
+        .iter()
+        .map(|r| compact_json(&r.to_json()))
+        .collect();
+    format!(
+        "{HEADER} {}\n{}",
+        shared.kind(),
+        share_strings(&records.join("\n"))
+    )
+}
+
+/// Strings (as escaped in the JSON text) at least this long are remembered for references.
+const REF_MIN: usize = 64;
+/// A remembered string at least this long is referred to from inside a longer one.
+const REF_INSIDE_MIN: usize = 200;
+
+/// The end (index of the closing quote) of the JSON string whose content starts `text`.
+fn literal_end(text: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' => escaped = true,
+            b'"' => return Some(i),
+            _ => {}
+        }
     }
-    text
+    None
+}
+
+/// Deflate only looks 32 kB back, but a run repeats its texts much further apart (a comment is
+/// the reply of its call, the comment record, and part of the prompt of its read). Every string
+/// literal of at least [`REF_MIN`] bytes is remembered in order; a later literal equal to a
+/// remembered one becomes `"\/N"`, and one containing a remembered string of at least
+/// [`REF_INSIDE_MIN`] bytes becomes `"\/N,P,<prefix><suffix>"` (P = bytes of prefix). serde_json
+/// never writes `\/`, so no real string reads as a reference. Lossless: [`expand_strings`].
+fn share_strings(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let mut seen: Vec<&str> = Vec::new();
+    let mut rest = json;
+    while let Some(q) = rest.find('"') {
+        out.push_str(&rest[..=q]);
+        rest = &rest[q + 1..];
+        let Some(end) = literal_end(rest) else { break };
+        let lit = &rest[..end];
+        rest = &rest[end..];
+        if lit.len() < REF_MIN {
+            out.push_str(lit);
+        } else if let Some(n) = seen.iter().position(|s| *s == lit) {
+            out.push_str(&format!("\\/{n}"));
+        } else {
+            let inside = seen
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.len() >= REF_INSIDE_MIN)
+                .filter_map(|(n, s)| lit.find(s).map(|at| (n, at, s.len())))
+                // Not right after a lone backslash: the escape would swallow what follows.
+                .filter(|(_, at, _)| {
+                    lit[..*at].bytes().rev().take_while(|b| *b == b'\\').count() % 2 == 0
+                })
+                .max_by_key(|(_, _, len)| *len);
+            match inside {
+                Some((n, at, len)) => {
+                    out.push_str(&format!("\\/{n},{at},"));
+                    out.push_str(&lit[..at]);
+                    out.push_str(&lit[at + len..]);
+                }
+                None => out.push_str(lit),
+            }
+            seen.push(lit);
+        }
+        // The closing quote.
+        out.push('"');
+        rest = &rest[1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Undo [`share_strings`], stopping past `cap` bytes. A reference to nothing is an error.
+fn expand_strings(text: &str, cap: usize) -> Result<String, ShareError> {
+    let bad = |what: &str| ShareError::Format(format!("a damaged string reference ({what})"));
+    let mut out = String::with_capacity(text.len().min(cap));
+    let mut seen: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(q) = rest.find('"') {
+        out.push_str(&rest[..=q]);
+        rest = &rest[q + 1..];
+        let end = literal_end(rest).ok_or_else(|| bad("a string without its end"))?;
+        let lit = &rest[..end];
+        rest = &rest[end + 1..];
+        let full = match lit.strip_prefix("\\/") {
+            None => {
+                if lit.len() >= REF_MIN {
+                    seen.push(lit.to_string());
+                }
+                out.push_str(lit);
+                out.push('"');
+                if out.len() > cap {
+                    return Err(ShareError::TooBig { max: cap });
+                }
+                continue;
+            }
+            Some(r) => r,
+        };
+        let mut parts = full.splitn(3, ',');
+        let n: usize = parts
+            .next()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| bad("no number"))?;
+        let target = seen
+            .get(n)
+            .ok_or_else(|| bad("to a string that is not there"))?;
+        match (parts.next(), parts.next()) {
+            (None, _) => out.push_str(target),
+            (Some(at), Some(tail)) => {
+                let at: usize = at.parse().map_err(|_| bad("no position"))?;
+                let (prefix, suffix) = match (tail.get(..at), tail.get(at..)) {
+                    (Some(p), Some(s)) => (p, s),
+                    _ => return Err(bad("a position outside the string")),
+                };
+                if out.len() + prefix.len() + target.len() + suffix.len() > cap {
+                    return Err(ShareError::TooBig { max: cap });
+                }
+                let whole = format!("{prefix}{target}{suffix}");
+                out.push_str(&whole);
+                seen.push(whole);
+            }
+            (Some(_), None) => return Err(bad("no text")),
+        }
+        out.push('"');
+        if out.len() > cap {
+            return Err(ShareError::TooBig { max: cap });
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// Read a [`payload`] (after inflating). Every record must be valid.
@@ -152,9 +286,15 @@ pub fn from_payload(bytes: &[u8]) -> Result<Shared, ShareError> {
         });
     }
     let text = std::str::from_utf8(bytes).map_err(|_| ShareError::NotText)?;
-    let mut lines = text.split('\n');
-    let header = lines.next().unwrap_or("");
-    let kind = header.strip_prefix(HEADER).map(str::trim);
+    let (header, body) = text.split_once('\n').unwrap_or((text, ""));
+    let Some(kind) = header.strip_prefix(HEADER).map(str::trim) else {
+        return Err(ShareError::Format(format!(
+            "it starts {:?}, not {HEADER:?}",
+            header.chars().take(40).collect::<String>()
+        )));
+    };
+    let body = expand_strings(body, MAX_PAYLOAD_BYTES)?;
+    let lines = body.split('\n').filter(|l| !l.is_empty());
     let mut records = Vec::new();
     for (i, line) in lines.enumerate() {
         let r = RunRecord::from_json(line)
@@ -164,22 +304,18 @@ pub fn from_payload(bytes: &[u8]) -> Result<Shared, ShareError> {
     let count = records.len();
     let mut records = records.into_iter();
     match (kind, records.next()) {
-        (None, _) => Err(ShareError::Format(format!(
-            "it starts {:?}, not {HEADER:?}",
-            header.chars().take(40).collect::<String>()
-        ))),
-        (Some(_), None) => Err(ShareError::Format("it holds no run".into())),
-        (Some("run"), Some(run)) => Ok(Shared::Run {
+        (_, None) => Err(ShareError::Format("it holds no run".into())),
+        ("run", Some(run)) => Ok(Shared::Run {
             run,
             baselines: records.collect(),
         }),
-        (Some("compare"), Some(left)) => match (records.next(), count) {
+        ("compare", Some(left)) => match (records.next(), count) {
             (Some(right), 2) => Ok(Shared::Compare { left, right }),
             _ => Err(ShareError::Format(format!(
                 "a comparison of {count} runs (it takes two)"
             ))),
         },
-        (Some(other), Some(_)) => Err(ShareError::Format(format!(
+        (other, Some(_)) => Err(ShareError::Format(format!(
             "it holds a {:?}, not a run or a comparison",
             other.chars().take(40).collect::<String>()
         ))),
