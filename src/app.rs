@@ -4,6 +4,7 @@ use crate::components::bench_items::BenchItems;
 use crate::components::bench_progress::BenchProgress;
 use crate::components::bench_results::BenchResults;
 use crate::components::bench_setup::BenchSetup;
+use crate::components::compare_view::CompareView;
 use crate::components::header::Header;
 use crate::components::model_panel::ModelPanel;
 use crate::components::run_panel::RunPanel;
@@ -52,9 +53,10 @@ pub fn App() -> impl IntoView {
                     session.open(ui, run, baselines, id);
                     ui.say("Opened the shared run (settings and results). Your own key and provider are not part of it.");
                 }
-                Ok(Shared::Compare { .. }) => ui.say(
-                    "This link compares two runs; this build cannot show a comparison yet.",
-                ),
+                Ok(Shared::Compare { left, right }) => {
+                    session.compare.set(Some((left, right)));
+                    ui.say("Opened the shared comparison of two runs. Your own key and provider are not part of it.");
+                }
                 Err(e) => ui.say(format!("This page's share link could not be opened: {e}")),
             }
         }),
@@ -68,7 +70,13 @@ pub fn App() -> impl IntoView {
             <a class="skip-link" href="#run-panel">"Skip to the run"</a>
             <Header />
             <StatusLine />
-            <main class="panels">
+            <Show when=move || session.compare.with(Option::is_some)>
+                <main class="compare-main">
+                    <CompareView />
+                </main>
+            </Show>
+            // Hidden, not removed, while comparing: the panels keep their state.
+            <main class="panels" hidden=move || session.compare.with(Option::is_some)>
                 <Show
                     when=move || ui.bench.get()
                     fallback=|| view! {

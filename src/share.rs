@@ -5,11 +5,11 @@
 
 use crate::browser;
 use crate::deflate::{self, DeflateError};
+pub use ethos_engine::share::Shared;
 use ethos_engine::share::{
     fragment_v2, from_payload, payload, read_link, Link, ShareError, MAX_LINK_CHARS,
     MAX_PAYLOAD_BYTES,
 };
-pub use ethos_engine::share::Shared;
 
 /// Why no link was made.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -28,7 +28,11 @@ pub async fn link_for(shared: &Shared) -> Result<String, LinkError> {
     let packed = deflate::deflate(payload(shared).as_bytes())
         .await
         .map_err(LinkError::Deflate)?;
-    let url = format!("{}{}", browser::page_url_without_hash(), fragment_v2(&packed));
+    let url = format!(
+        "{}{}",
+        browser::page_url_without_hash(),
+        fragment_v2(&packed)
+    );
     let chars = url.chars().count();
     if chars > MAX_LINK_CHARS {
         return Err(LinkError::TooLong {

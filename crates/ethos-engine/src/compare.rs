@@ -206,9 +206,15 @@ mod tests {
                 "send_seed"
             ]
         );
-        assert_eq!((d[0].left.as_str(), d[0].right.as_str()), ("smollm2", "gpt-4o-mini"));
+        assert_eq!(
+            (d[0].left.as_str(), d[0].right.as_str()),
+            ("smollm2", "gpt-4o-mini")
+        );
         assert_eq!((d[1].left.as_str(), d[1].right.as_str()), ("6", "24"));
-        assert_eq!((d[2].left.as_str(), d[2].right.as_str()), ("auto", "sampling"));
+        assert_eq!(
+            (d[2].left.as_str(), d[2].right.as_str()),
+            ("auto", "sampling")
+        );
         assert_eq!((d[3].left.as_str(), d[3].right.as_str()), ("—", "5"));
         assert_eq!((d[4].left.as_str(), d[4].right.as_str()), ("1.0", "0.7"));
         assert_eq!((d[5].left.as_str(), d[5].right.as_str()), ("yes", "no"));
@@ -243,14 +249,18 @@ mod tests {
 
     #[test]
     fn runs_differ_in_method_and_scenario_too() {
-        let item = |id: &str| Item::custom(id, "Q?", &["Yes".into(), "No".into()], None).expect("item");
+        let item =
+            |id: &str| Item::custom(id, "Q?", &["Yes".into(), "No".into()], None).expect("item");
         let a = RunRecord::new(item("a"), RunSettings::with_model("m"), Method::EthosAgents);
         let mut b = RunRecord::new(item("b"), RunSettings::with_model("m"), Method::Vanilla);
         b.settings.k = 3;
         let d = runs_diff(&a, &b);
         assert_eq!(names(&d), ["method", "scenario", "k"]);
         assert_eq!(d[0].right, "Vanilla");
-        assert!(d[1].left.starts_with("#a") && d[1].right.starts_with("#b"), "{d:?}");
+        assert!(
+            d[1].left.starts_with("#a") && d[1].right.starts_with("#b"),
+            "{d:?}"
+        );
         assert_eq!(runs_diff(&a, &a.clone()), Vec::new());
         assert_eq!(js_between(&a, &b), None, "no predictions yet");
     }
