@@ -118,6 +118,26 @@ async fn share_links_compress_in_the_browser_and_open_again() {
 }
 
 #[wasm_bindgen_test]
+async fn a_run_too_long_for_a_link_is_refused_with_its_length() {
+    let mut r = record(1);
+    // 40k characters that do not compress: letters from a linear congruential sequence.
+    let mut x: u64 = 7;
+    r.perspectives.raw = vec![(0..40_000)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            char::from(b'a' + (x >> 59) as u8 % 26)
+        })
+        .collect()];
+    match share::link_for(&share::Shared::run(r, Vec::new())).await {
+        Err(e @ share::LinkError::TooLong { chars, max }) => {
+            assert!(chars > max, "{chars} > {max}");
+            assert!(e.to_string().contains("JSON file"), "{e}");
+        }
+        other => panic!("expected too long, got {other:?}"),
+    }
+}
+
+#[wasm_bindgen_test]
 async fn inflating_stops_at_the_cap_and_reports_damage() {
     let zeros = vec![0u8; 3 << 20];
     let packed = deflate::deflate(&zeros).await.expect("deflate");
