@@ -11,6 +11,8 @@ mod components;
 #[cfg(target_arch = "wasm32")]
 mod connection;
 #[cfg(target_arch = "wasm32")]
+mod deflate;
+#[cfg(target_arch = "wasm32")]
 mod estimate;
 #[cfg(target_arch = "wasm32")]
 mod keys;

@@ -1,10 +1,13 @@
-//! Unit tests of the UI's pure helpers (catalog filtering, share links). Run in Node:
+//! Unit tests of the UI's pure helpers (catalog filtering) and the browser side of share
+//! links (CompressionStream, DecompressionStream). Run in Node:
 //! `CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 //! cargo test --target wasm32-unknown-unknown -p ethos-app`.
 
 use crate::catalog::{attribute_label, display_title, Catalog};
 use crate::session::add_perspective;
-use crate::share::{self, ShareError};
+use crate::deflate;
+use crate::share;
+use ethos_engine::share::{fragment, fragment_v2, read_link, ShareError, PREFIX_V2};
 use ethos_engine::persona::Perspective;
 use ethos_engine::record::{CommentRecord, RunRecord};
 use ethos_engine::settings::{Method, RunSettings};
@@ -97,38 +100,62 @@ fn ok_comment(i: usize) -> CommentRecord {
 }
 
 #[wasm_bindgen_test]
-fn share_links_round_trip_and_report_damage() {
+async fn share_links_compress_in_the_browser_and_open_again() {
     let mut r = record(2);
     r.comments[0] = Some(ok_comment(0));
-    let encoded = share::encode(&r);
-    assert!(
-        !encoded.contains('+') && !encoded.contains('/') && !encoded.contains('='),
-        "URL-safe"
-    );
-    let back = share::decode(&format!("{}{}", share::PREFIX, encoded)).expect("decodes");
-    assert_eq!(back, r);
-    assert_eq!(share::decode("#run=***"), Err(ShareError::Encoding));
-    let not_a_record = share::decode(&format!("#run={}", base64_of("{\"version\":1}")));
-    assert!(
-        matches!(not_a_record, Err(ShareError::Record(_))),
-        "{not_a_record:?}"
-    );
-    // With baselines: all come back; a damaged baseline is dropped, the run still opens.
     let mut b = record(0);
     b.method = Method::Vanilla;
-    let frag = share::fragment(&r, &[b.clone()]);
-    assert_eq!(share::decode_all(&frag), Ok((r.clone(), vec![b])));
-    assert_eq!(
-        share::decode_all(&format!("{frag}~bad!")).map(|(_, bs)| bs.len()),
-        Ok(1)
-    );
-    // Cut short when copied: damaged, never a panic.
-    assert!(share::decode(&format!("#run={}", &encoded[..encoded.len() / 2])).is_err());
+    let shared = share::Shared::run(r.clone(), vec![b.clone()]);
+    // No page here (Node): the link is the fragment alone.
+    let frag = share::link_for(&shared).await.expect("a link");
+    assert!(frag.starts_with(PREFIX_V2), "{frag}");
+    assert!(frag.len() < fragment(&r, &[b.clone()]).len() / 2, "{frag}");
+    let link = read_link(&frag).expect("a share link").expect("reads");
+    assert_eq!(share::open(link).await, Ok(shared));
+    // An old link opens through the same path.
+    let old = read_link(&fragment(&r, &[b.clone()])).expect("old").expect("reads");
+    assert_eq!(share::open(old).await, Ok(share::Shared::run(r, vec![b])));
 }
 
-fn base64_of(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+#[wasm_bindgen_test]
+async fn a_run_too_long_for_a_link_is_refused_with_its_length() {
+    let mut r = record(1);
+    // 40k characters that do not compress: letters from a linear congruential sequence.
+    let mut x: u64 = 7;
+    r.perspectives.raw = vec![(0..40_000)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            char::from(b'a' + (x >> 59) as u8 % 26)
+        })
+        .collect()];
+    match share::link_for(&share::Shared::run(r, Vec::new())).await {
+        Err(e @ share::LinkError::TooLong { chars, max }) => {
+            assert!(chars > max, "{chars} > {max}");
+            assert!(e.to_string().contains("JSON file"), "{e}");
+        }
+        other => panic!("expected too long, got {other:?}"),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn inflating_stops_at_the_cap_and_reports_damage() {
+    let zeros = vec![0u8; 3 << 20];
+    let packed = deflate::deflate(&zeros).await.expect("deflate");
+    assert!(packed.len() < 10_000, "{}", packed.len());
+    assert_eq!(deflate::inflate(&packed, zeros.len()).await, Ok(zeros));
+    assert_eq!(
+        deflate::inflate(&packed, 1 << 20).await,
+        Err(deflate::DeflateError::TooBig(1 << 20))
+    );
+    let bomb = read_link(&fragment_v2(&packed)).expect("link").expect("reads");
+    let opened = share::open(bomb).await;
+    assert!(matches!(opened, Err(ShareError::Format(_))), "{opened:?}");
+    // Cut short: the stream reports it, the link says it is damaged.
+    let cut = deflate::inflate(&packed[..packed.len() / 2], 8 << 20).await;
+    assert!(matches!(cut, Err(deflate::DeflateError::Stream(_))), "{cut:?}");
+    let cut = read_link(&fragment_v2(&packed[..packed.len() / 2])).expect("link").expect("reads");
+    let opened = share::open(cut).await;
+    assert!(matches!(opened, Err(ShareError::Inflate(_))), "{opened:?}");
 }
 
 // Estimates and adding/removing perspectives are tested natively in ethos-engine.

@@ -6,6 +6,7 @@ pub mod bench_progress;
 pub mod bench_results;
 pub mod bench_setup;
 pub mod comment_card;
+pub mod compare_view;
 pub mod custom_item;
 pub mod dist_chart;
 pub mod endpoint_offer;

@@ -5,6 +5,7 @@
 pub mod answer;
 pub mod batch;
 pub mod chat;
+pub mod compare;
 pub mod distribution;
 pub mod estimate;
 pub mod metrics;
