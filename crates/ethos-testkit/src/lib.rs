@@ -20,6 +20,7 @@
 
 pub mod cli;
 pub mod fault;
+pub mod hostile;
 pub mod http;
 pub mod latency;
 pub mod reply;
