@@ -49,7 +49,11 @@ pub fn App() -> impl IntoView {
             session.open(ui, record, baselines, id);
             ui.say("Opened the shared run (settings and results). Your own key and provider are not part of it.");
         }
-        Some(Err(e)) => ui.say(format!("This page's share link could not be opened: {e}")),
+        Some(Err(e)) => {
+            // Keep the run that was on screen: a damaged link must not hide the user's own work.
+            session.restore_current(ui);
+            ui.say(format!("This page's share link could not be opened: {e}"));
+        }
         None => {
             session.restore_current(ui);
         }
