@@ -24,7 +24,7 @@
 //! | `400-seed`, `400-temperature` | 400 "unsupported parameter" **only when the request sends that parameter**, else `ok` |
 //! | `400-markup` | 400 whose message holds HTML, a script and Markdown |
 //! | `429-retry-date[=S]` | 429 with `Retry-After` as an HTTP date S seconds ahead (default 1) |
-//! | `503-html` | 503 with an HTML page (with a script in it) as the body, as a proxy sends |
+//! | `503-html` | 503 with an HTML page (with a script in it) as the body and `Retry-After: 1`, as a proxy sends |
 //! | `no-cors` | an `ok` reply without any `Access-Control-Allow-Origin` (a browser refuses it) |
 //! | `sse-error` | a stream that sends some text, then an SSE error event (OpenAI `{"error":…}`, Anthropic `event: error`) |
 //! | `cut-mid-token` | a stream cut inside a text piece (the event never ends) |

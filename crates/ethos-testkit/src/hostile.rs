@@ -15,7 +15,7 @@ use serde_json::json;
 /// shows it must show it as text.
 pub const MARKUP_MESSAGE: &str = "<img src=x onerror=\"window.__xss=1\"><script>window.__xss=2</script> **bold** [link](javascript:window.__xss=3)";
 
-/// The HTML page a proxy answers 503 with.
+/// The HTML page a proxy answers 503 with (and `Retry-After: 1`).
 pub const PROXY_PAGE: &str = "<!DOCTYPE html><html><head><title>503 Service Unavailable</title><script>window.__xss=4</script></head><body><h1>Service Unavailable</h1><p>The upstream is overloaded.</p></body></html>";
 
 /// `secs` after the epoch as an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
@@ -98,6 +98,7 @@ pub fn response(fault: Fault, call: &ChatCall, reply: &OkReply, id: &str, origin
             let mut headers = vec![
                 ("Content-Type".to_string(), "text/html; charset=utf-8".to_string()),
                 ("Content-Length".to_string(), PROXY_PAGE.len().to_string()),
+                ("Retry-After".to_string(), "1".to_string()),
             ];
             headers.extend(cors_headers(origin));
             let mut bytes = head(503, &headers);
