@@ -52,7 +52,10 @@ pub fn App() -> impl IntoView {
         Some(Err(e)) => {
             // Keep the run that was on screen: a damaged link must not hide the user's own work.
             session.restore_current(ui);
-            ui.say(format!("This page's share link could not be opened: {e}"));
+            // In the alert of panel 3 too: the status line is soon taken by the scenario load.
+            let msg = format!("This page's share link could not be opened: {e}");
+            session.error.set(Some(msg.clone()));
+            ui.say(msg);
         }
         None => {
             session.restore_current(ui);
