@@ -97,9 +97,10 @@ async fn markup_in_run(m: Arc<Matrix>) {
     assert!(m.run().await.is_none());
     m.assert_finished("markup everywhere").await;
     let cards = m.text(".perspectives").await;
-    assert!(cards.contains("<img src=x") && cards.contains("<script>window.__xss=2</script>") && cards.contains("<b>Duty</b>"), "{cards}");
+    // As text (the perspective parser drops Markdown emphasis, `**` and `__`).
+    assert!(cards.contains("<img src=x") && cards.contains("<script>window.xss=2</script>") && cards.contains("<b>Duty</b>") && cards.contains("[link](javascript:"), "{cards}");
     let comment = m.text(".comment-card[data-index='0']").await;
-    assert!(comment.contains("**bold**") && comment.contains("<script>"), "{comment}");
+    assert!(comment.contains("bold") && comment.contains("<script>"), "{comment}");
     m.b.click("#inspector > summary").await;
     m.b.wait_js("document.querySelector('#inspector').textContent.includes('window.__xss=4')", WAIT, "the raw replies in the Inspector").await;
 }

@@ -32,7 +32,7 @@ pub fn cases() -> Vec<Case> {
         card_case!("invalid JSON chunk", Fault::InvalidJson, &["could not be understood"]),
         card_case!("SSE error event mid-stream", Fault::SseError, &["server had an error"]),
         card_case!("empty choices", Fault::EmptyChoices, &["no text", "could not be understood"]),
-        card_case!("stream without [DONE]", Fault::NoDone, &["ended early", "connection broke"]),
+        card_case!("stream without [DONE]", Fault::NoDone, &["without [DONE]"]),
         card_case!("10 MB reply", Fault::Huge { bytes: ethos_testkit::fault::DEFAULT_HUGE_BYTES }, &["longer than 4 MB"]),
         case!("a reply that never ends: Cancel keeps what finished", never_ends),
     ]
