@@ -60,10 +60,22 @@ pub fn App() -> impl IntoView {
                     session.compare.set(Some((left, right)));
                     ui.say("Opened the shared comparison of two runs. Your own key and provider are not part of it.");
                 }
-                Err(e) => ui.say(format!("This page's share link could not be opened: {e}")),
+                Err(e) => {
+                    session.restore_current(ui);
+                    let msg = format!("This page's share link could not be opened: {e}");
+                    session.error.set(Some(msg.clone()));
+                    ui.say(msg);
+                }
             }
         }),
-        Some(Err(e)) => ui.say(format!("This page's share link could not be opened: {e}")),
+        Some(Err(e)) => {
+            // Keep the run that was on screen: a damaged link must not hide the user's own work.
+            session.restore_current(ui);
+            // In the alert of panel 3 too: the status line is soon taken by the scenario load.
+            let msg = format!("This page's share link could not be opened: {e}");
+            session.error.set(Some(msg.clone()));
+            ui.say(msg);
+        }
         None => {
             session.restore_current(ui);
         }

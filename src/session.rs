@@ -311,26 +311,9 @@ impl Session {
         else {
             return;
         };
+        // A refused write (storage full, or blocked) deletes nothing: the user's other saved
+        // runs are theirs to remove, and the run stays on screen.
         let mut failed = browser::set(Area::Local, &format!("{RUN_PREFIX}{id}"), &json).err();
-        // Storage full: drop the oldest other saved runs (a few at most) and try again.
-        let mut pruned = 0;
-        while failed.is_some() && pruned < 5 {
-            let oldest = Self::saved_ids()
-                .into_iter()
-                .rev()
-                .find(|other| *other != id);
-            let Some(oldest) = oldest else { break };
-            browser::remove(Area::Local, &format!("{RUN_PREFIX}{oldest}"));
-            browser::remove(Area::Local, &format!("{BASELINE_PREFIX}{oldest}"));
-            pruned += 1;
-            failed = browser::set(Area::Local, &format!("{RUN_PREFIX}{id}"), &json).err();
-        }
-        if pruned > 0 && failed.is_none() {
-            self.error.set(Some(format!(
-                "Storage on this device was full: the {pruned} oldest saved run(s) were removed."
-            )));
-            self.touch_saved();
-        }
         let baselines = self.baselines.get_untracked();
         let key = format!("{BASELINE_PREFIX}{id}");
         if baselines.is_empty() {
@@ -340,7 +323,7 @@ impl Session {
         }
         if let Some(e) = failed {
             self.error.set(Some(format!(
-                "This run could not be saved on this device: {e}"
+                "This run could not be saved on this device ({e}). It stays on screen: export it, or delete old saved runs below to make room."
             )));
         }
     }

@@ -43,6 +43,22 @@ fn card_state(r: &RunRecord, index: usize) -> CardState {
     }
 }
 
+/// Characters of a streaming reply shown while it streams.
+const LIVE_TAIL_CHARS: usize = 2000;
+
+/// The last [`LIVE_TAIL_CHARS`] characters of `text`, after an ellipsis when cut.
+fn live_tail(text: &str) -> String {
+    let cut = text
+        .char_indices()
+        .rev()
+        .nth(LIVE_TAIL_CHARS)
+        .map(|(i, c)| i + c.len_utf8());
+    match cut.and_then(|i| text.get(i..)) {
+        Some(tail) => format!("…{tail}"),
+        None => text.to_string(),
+    }
+}
+
 /// One perspective's comment: streams in, then shows the cleaned text (as text, never HTML).
 /// A failed call shows its error and a Retry button.
 #[component]
@@ -78,7 +94,9 @@ pub fn CommentCard(index: usize) -> impl IntoView {
         CardState::Pending => view! { <p class="muted">"Waiting…"</p> }.into_any(),
         CardState::Streaming(id) => {
             let live = session.live_text(id);
-            view! { <p class="llm-text" aria-busy="true">{move || live.as_ref().map(|s| s.get()).unwrap_or_default()}</p> }.into_any()
+            // Only the tail while streaming: re-rendering the whole text on every piece would
+            // cost the square of a long reply's length (the full text shows when it is done).
+            view! { <p class="llm-text" aria-busy="true">{move || live.as_ref().map(|s| s.with(|t| live_tail(t))).unwrap_or_default()}</p> }.into_any()
         }
         CardState::Done { text, letter, edited } => view! {
             <p class="llm-text">

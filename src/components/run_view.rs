@@ -39,6 +39,13 @@ pub fn RunView() -> impl IntoView {
             .record
             .with(|r| r.as_ref().and_then(|r| r.perspectives.shortfall.clone()))
     };
+    let trimmed = move || {
+        session.record.with(|r| {
+            r.as_ref()
+                .filter(|r| r.perspectives.trimmed > 0)
+                .map(|r| (r.perspectives.trimmed, r.perspectives.perspectives.len()))
+        })
+    };
     let stale = move || {
         session.record.with(|r| {
             r.as_ref().is_some_and(|r| {
@@ -74,6 +81,11 @@ pub fn RunView() -> impl IntoView {
             <section aria-labelledby="perspectives-h">
                 <h3 id="perspectives-h">{move || format!("Perspectives ({})", count())}</h3>
                 {move || shortfall().map(|s| view! { <p class="warning small">{s}</p> })}
+                {move || trimmed().map(|(extra, kept)| view! {
+                    <p class="note small" id="perspectives-trimmed">
+                        {format!("The model gave {} perspectives; the first {kept} are used.", extra + kept)}
+                    </p>
+                })}
                 <Show when=move || stale() && !session.busy.get() && session.error.with(|e| e.is_some())>
                     <p class="note small no-print" id="continue-hint">
                         "You can continue with the perspectives shown: edit or add some if you like, then press "

@@ -25,6 +25,9 @@ fn file_stem(r: &RunRecord) -> String {
     )
 }
 
+/// Largest run file accepted for import.
+const MAX_IMPORT_BYTES: f64 = 16e6;
+
 /// Export (JSON, Markdown, CSV), import, share link and print.
 #[component]
 pub fn ShareBar() -> impl IntoView {
@@ -59,6 +62,18 @@ pub fn ShareBar() -> impl IntoView {
         };
         browser::clear_file_input(&ev);
         let name = file.name();
+        // A run exported by this app is well under a megabyte; reading a huge file whole could
+        // exhaust the tab's memory.
+        if file.size() > MAX_IMPORT_BYTES {
+            let msg = format!(
+                "{name} could not be imported: it is too large ({:.0} MB; a run exported by this app is far smaller than {} MB).",
+                file.size() / 1e6,
+                MAX_IMPORT_BYTES / 1e6
+            );
+            import_error.set(Some(msg.clone()));
+            ui.say(msg);
+            return;
+        }
         spawn_local(async move {
             let text = match browser::read_file(&file).await {
                 Ok(t) => t,

@@ -42,6 +42,9 @@ pub const RESET_DELTA: &str = "";
 const ERROR_BODY_CAP: usize = 64 * 1024;
 /// Largest non-streamed body accepted.
 const MAX_BODY: usize = 32 * 1024 * 1024;
+/// Longest reply text accepted (all choices together). Replies are a few hundred words; a
+/// server that streams without end must not exhaust the page's memory.
+pub const MAX_TEXT: usize = 4 * 1024 * 1024;
 
 /// What is known about one feature of one (base URL, model).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -504,6 +507,9 @@ impl<T: Transport> Client<T> {
                                         on_delta(&p);
                                         *emitted += p.len();
                                     }
+                                    if *emitted > MAX_TEXT {
+                                        return Err(crate::errors::too_long(MAX_TEXT));
+                                    }
                                 }
                                 // Keep reading a little: if the status turns out to be an error,
                                 // its body explains more than the decoder's complaint.
@@ -645,6 +651,13 @@ impl<T: Transport> ChatModel for Client<T> {
                 .map_err(|e| redact_error(e, self.endpoint.key())),
                 Err(e) => Err(e),
             };
+            let res = res.and_then(|r| {
+                if r.text.len() > MAX_TEXT {
+                    Err(crate::errors::too_long(MAX_TEXT))
+                } else {
+                    Ok(r)
+                }
+            });
             let err = match res {
                 Ok(mut resp) => {
                     resp.sent = Some(sent_params(protocol, &req, &caps));

@@ -89,6 +89,14 @@ pub fn truncated(end_marker: &str) -> ChatError {
     ))
 }
 
+/// A reply longer than `limit` bytes of text: refused, not retried.
+pub fn too_long(limit: usize) -> ChatError {
+    ChatError::Malformed(format!(
+        "the reply is longer than {} MB of text, far more than was asked for; the server may be repeating itself without end",
+        limit / (1024 * 1024)
+    ))
+}
+
 /// A reply without any text.
 pub fn no_text(finish_reason: Option<&str>) -> ChatError {
     let why = match finish_reason {

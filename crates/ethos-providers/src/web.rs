@@ -160,10 +160,13 @@ impl Transport for WebTransport {
                     Ok(c) => c,
                     Err(e) if is_abort(&e) => return Err(ChatError::Cancelled),
                     Err(e) => {
-                        return Err(ChatError::Network(format!(
-                            "the connection broke while the reply was arriving ({})",
-                            js_error_text(&e)
-                        )))
+                        // The browser's words only ("network error"), not the script
+                        // error's type name, which tells a user nothing.
+                        let said = prop(&e, "message").as_string().filter(|m| !m.trim().is_empty());
+                        return Err(ChatError::Network(match said {
+                            Some(m) => format!("the connection broke while the reply was arriving (the browser says: {m})"),
+                            None => "the connection broke while the reply was arriving".to_string(),
+                        }))
                     }
                 };
                 let chunk: ReadableStreamReadResult = chunk.unchecked_into();

@@ -346,7 +346,7 @@ async fn invalid_utf8_does_not_panic_and_is_reported_or_replaced() {
 }
 
 #[tokio::test]
-async fn trickled_and_huge_replies_arrive_whole() {
+async fn trickled_and_large_replies_arrive_whole_and_huge_ones_are_refused() {
     let server = FaultServer::start().expect("fault server");
     server.set_texts(vec!["B. Because of duty, and so on.".into()]);
     for protocol in [Protocol::OpenAi, Protocol::Anthropic] {
@@ -361,10 +361,18 @@ async fn trickled_and_huge_replies_arrive_whole() {
     }
     for stream in [true, false] {
         let c = client(&server, Protocol::OpenAi, stream);
-        let (res, _) = call(&c, &request("fault:huge")).await;
+        let (res, _) = call(&c, &request("fault:huge=3000000")).await;
         let text = res.map(|r| r.text).unwrap_or_default();
-        assert_eq!(text.len(), 10 * 1024 * 1024, "stream={stream}");
+        assert_eq!(text.len(), 3_000_000, "stream={stream}");
         assert!(text.starts_with(" lorem12 lorem12"));
+        // Past the limit: refused with a plain message, not retried.
+        let before = server.stats().total;
+        let (res, _) = call(&c, &request("fault:huge")).await;
+        match res {
+            Err(ChatError::Malformed(m)) => assert!(m.contains("longer than 4 MB"), "{m}"),
+            other => panic!("stream={stream}: a 10 MB reply was not refused: {other:?}"),
+        }
+        assert_eq!(server.stats().total, before + 1, "stream={stream}: retried");
     }
 }
 

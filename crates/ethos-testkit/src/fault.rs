@@ -20,6 +20,17 @@
 //! | `huge[=BYTES]` | a reply of BYTES bytes of text (default 10 MB) |
 //! | `no-done` | a stream that ends cleanly but without `[DONE]` (Anthropic: without `message_stop`) |
 //! | `latency=MS` | `ok`, after a fixed latency of MS ms (for benchmarks) |
+//! | `413` | 413 "request too large" |
+//! | `400-seed`, `400-temperature` | 400 "unsupported parameter" **only when the request sends that parameter**, else `ok` |
+//! | `400-markup` | 400 whose message holds HTML, a script and Markdown |
+//! | `429-retry-date[=S]` | 429 with `Retry-After` as an HTTP date S seconds ahead (default 1) |
+//! | `503-html` | 503 with an HTML page (with a script in it) as the body and `Retry-After: 1`, as a proxy sends |
+//! | `no-cors` | an `ok` reply without any `Access-Control-Allow-Origin` (a browser refuses it) |
+//! | `sse-error` | a stream that sends some text, then an SSE error event (OpenAI `{"error":…}`, Anthropic `event: error`) |
+//! | `cut-mid-token` | a stream cut inside a text piece (the event never ends) |
+//! | `cut-mid-utf8` | a stream cut inside a multi-byte UTF-8 character |
+//! | `hold` | nothing is sent until the test calls `FaultServer::release` (or the client goes away), then `ok` |
+//! | `stall` | a stream that sends some text, then nothing more until the client goes away |
 
 use std::fmt;
 
@@ -44,6 +55,18 @@ pub enum Fault {
     Huge { bytes: usize },
     NoDone,
     Latency { ms: u64 },
+    PayloadTooLarge,
+    SeedUnsupported,
+    TemperatureUnsupported,
+    MarkupError,
+    RetryAfterDate { s: u64 },
+    UnavailableHtml,
+    NoCors,
+    SseError,
+    CutMidToken,
+    CutMidUtf8,
+    Hold,
+    Stall,
 }
 
 pub const DEFAULT_HUGE_BYTES: usize = 10 * 1024 * 1024;
@@ -53,7 +76,7 @@ pub struct FaultParseError(pub String);
 
 impl fmt::Display for FaultParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown fault {:?}: use ok, 401, 403, 404, 400-logprobs, 408, 429, 429-retry-after[=S], 500, 502, 503, 503-retry-after[=S], slow-first-byte[=MS], trickle[=MS], cut, invalid-json, empty-choices, invalid-utf8, huge[=BYTES], no-done, latency=MS", self.0)
+        write!(f, "unknown fault {:?}: use ok, 401, 403, 404, 400-logprobs, 408, 429, 429-retry-after[=S], 500, 502, 503, 503-retry-after[=S], slow-first-byte[=MS], trickle[=MS], cut, invalid-json, empty-choices, invalid-utf8, huge[=BYTES], no-done, latency=MS, 413, 400-seed, 400-temperature, 400-markup, 429-retry-date[=S], 503-html, no-cors, sse-error, cut-mid-token, cut-mid-utf8, hold, stall", self.0)
     }
 }
 
@@ -94,6 +117,18 @@ impl Fault {
             },
             Fault::NoDone,
             Fault::Latency { ms: 100 },
+            Fault::PayloadTooLarge,
+            Fault::SeedUnsupported,
+            Fault::TemperatureUnsupported,
+            Fault::MarkupError,
+            Fault::RetryAfterDate { s: 1 },
+            Fault::UnavailableHtml,
+            Fault::NoCors,
+            Fault::SseError,
+            Fault::CutMidToken,
+            Fault::CutMidUtf8,
+            Fault::Hold,
+            Fault::Stall,
         ]
     }
 
@@ -129,6 +164,18 @@ impl Fault {
             Fault::Huge { .. } => "huge",
             Fault::NoDone => "no-done",
             Fault::Latency { .. } => "latency",
+            Fault::PayloadTooLarge => "413",
+            Fault::SeedUnsupported => "400-seed",
+            Fault::TemperatureUnsupported => "400-temperature",
+            Fault::MarkupError => "400-markup",
+            Fault::RetryAfterDate { .. } => "429-retry-date",
+            Fault::UnavailableHtml => "503-html",
+            Fault::NoCors => "no-cors",
+            Fault::SseError => "sse-error",
+            Fault::CutMidToken => "cut-mid-token",
+            Fault::CutMidUtf8 => "cut-mid-utf8",
+            Fault::Hold => "hold",
+            Fault::Stall => "stall",
         }
     }
 
@@ -178,6 +225,18 @@ impl Fault {
                 bytes: usize::try_from(num(DEFAULT_HUGE_BYTES as u64)?).map_err(|_| err())?,
             }),
             "no-done" => no_param(Fault::NoDone),
+            "413" => no_param(Fault::PayloadTooLarge),
+            "400-seed" => no_param(Fault::SeedUnsupported),
+            "400-temperature" => no_param(Fault::TemperatureUnsupported),
+            "400-markup" => no_param(Fault::MarkupError),
+            "429-retry-date" => Ok(Fault::RetryAfterDate { s: num(1)? }),
+            "503-html" => no_param(Fault::UnavailableHtml),
+            "no-cors" => no_param(Fault::NoCors),
+            "sse-error" => no_param(Fault::SseError),
+            "cut-mid-token" => no_param(Fault::CutMidToken),
+            "cut-mid-utf8" => no_param(Fault::CutMidUtf8),
+            "hold" => no_param(Fault::Hold),
+            "stall" => no_param(Fault::Stall),
             "latency" => match param {
                 Some(_) => Ok(Fault::Latency { ms: num(0)? }),
                 None => Err(err()),
@@ -205,12 +264,16 @@ impl Fault {
             Fault::Unauthorized => 401,
             Fault::Forbidden => 403,
             Fault::NotFound => 404,
-            Fault::LogprobsUnsupported => 400,
+            Fault::LogprobsUnsupported
+            | Fault::SeedUnsupported
+            | Fault::TemperatureUnsupported
+            | Fault::MarkupError => 400,
             Fault::RequestTimeout => 408,
-            Fault::TooManyRequests { .. } => 429,
+            Fault::PayloadTooLarge => 413,
+            Fault::TooManyRequests { .. } | Fault::RetryAfterDate { .. } => 429,
             Fault::InternalError => 500,
             Fault::BadGateway => 502,
-            Fault::Unavailable { .. } => 503,
+            Fault::Unavailable { .. } | Fault::UnavailableHtml => 503,
             _ => 200,
         }
     }
@@ -229,6 +292,7 @@ impl fmt::Display for Fault {
             Fault::Trickle { ms } => write!(f, "trickle={ms}"),
             Fault::Huge { bytes } => write!(f, "huge={bytes}"),
             Fault::Latency { ms } => write!(f, "latency={ms}"),
+            Fault::RetryAfterDate { s } => write!(f, "429-retry-date={s}"),
             other => f.write_str(other.kind()),
         }
     }

@@ -129,6 +129,11 @@ pub enum Step {
     Sleep(u64),
     /// Drop the connection now, whatever the body framing promised.
     Abort,
+    /// Send nothing more until the test releases held replies (`FaultServer::release`); end
+    /// the connection if the client goes away first.
+    WaitRelease,
+    /// Send nothing more until the client goes away (a reply that never ends).
+    WaitClose,
 }
 
 pub fn reason(status: u16) -> &'static str {

@@ -24,6 +24,7 @@
 pub mod batches;
 pub mod cli;
 pub mod fault;
+pub mod hostile;
 pub mod http;
 pub mod latency;
 pub mod reply;

@@ -27,6 +27,12 @@ pub struct ChatCall {
     pub include_usage: bool,
     pub max_tokens: Option<u64>,
     pub json_schema: bool,
+    /// A `seed` field was sent.
+    #[serde(default)]
+    pub seed: bool,
+    /// A `temperature` field was sent.
+    #[serde(default)]
+    pub temperature: bool,
 }
 
 impl ChatCall {
@@ -84,6 +90,8 @@ impl ChatCall {
                 .or_else(|| v.get("max_completion_tokens"))
                 .and_then(Value::as_u64),
             json_schema: v.get("response_format").is_some(),
+            seed: v.get("seed").is_some(),
+            temperature: v.get("temperature").is_some(),
         }
     }
 
@@ -237,7 +245,7 @@ pub fn cors_headers(origin: Option<&str>) -> Vec<(String, String)> {
     ]
 }
 
-fn json_headers(origin: Option<&str>, extra: &[(&str, String)]) -> Vec<(String, String)> {
+pub(crate) fn json_headers(origin: Option<&str>, extra: &[(&str, String)]) -> Vec<(String, String)> {
     let mut h = vec![("Content-Type".to_string(), "application/json".to_string())];
     h.extend(cors_headers(origin));
     h.extend(extra.iter().map(|(n, v)| (n.to_string(), v.clone())));
@@ -290,16 +298,16 @@ pub fn error_body(protocol: Protocol, status: u16, message: &str, param: Option<
     v.to_string().into_bytes()
 }
 
-fn sse_openai(v: &Value) -> Vec<u8> {
+pub(crate) fn sse_openai(v: &Value) -> Vec<u8> {
     format!("data: {v}\n\n").into_bytes()
 }
 
-fn sse_anthropic(event: &str, v: &Value) -> Vec<u8> {
+pub(crate) fn sse_anthropic(event: &str, v: &Value) -> Vec<u8> {
     format!("event: {event}\ndata: {v}\n\n").into_bytes()
 }
 
 /// The SSE events of a normal OpenAI stream (without `[DONE]`), per choice.
-fn openai_stream_events(call: &ChatCall, reply: &OkReply, id: &str) -> Vec<Vec<u8>> {
+pub(crate) fn openai_stream_events(call: &ChatCall, reply: &OkReply, id: &str) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut completion = 0;
     for i in 0..call.n as usize {
@@ -329,7 +337,7 @@ fn openai_stream_events(call: &ChatCall, reply: &OkReply, id: &str) -> Vec<Vec<u
     out
 }
 
-fn anthropic_stream_events(
+pub(crate) fn anthropic_stream_events(
     call: &ChatCall,
     reply: &OkReply,
     id: &str,
@@ -360,8 +368,8 @@ fn anthropic_stream_events(
     out
 }
 
-const ANTHROPIC_STOP: &str = "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
-const OPENAI_DONE: &str = "data: [DONE]\n\n";
+pub(crate) const ANTHROPIC_STOP: &str = "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+pub(crate) const OPENAI_DONE: &str = "data: [DONE]\n\n";
 
 fn openai_full(
     call: &ChatCall,
@@ -406,7 +414,7 @@ fn stream_head(origin: Option<&str>) -> Vec<u8> {
 }
 
 /// Frame events as chunks; `end` closes the chunked body properly, else the connection is dropped.
-fn stream_steps(origin: Option<&str>, events: Vec<Vec<u8>>, end: bool) -> Vec<Step> {
+pub(crate) fn stream_steps(origin: Option<&str>, events: Vec<Vec<u8>>, end: bool) -> Vec<Step> {
     let mut steps = vec![Step::Write(stream_head(origin))];
     for e in events {
         steps.push(Step::Write(chunk(&e)));
@@ -642,10 +650,22 @@ pub fn chat_response(
             }
         }
         Fault::Ok | Fault::LogprobsUnsupported => ok_steps(call, reply, id, origin),
+        f @ (Fault::PayloadTooLarge
+        | Fault::SeedUnsupported
+        | Fault::TemperatureUnsupported
+        | Fault::MarkupError
+        | Fault::RetryAfterDate { .. }
+        | Fault::UnavailableHtml
+        | Fault::NoCors
+        | Fault::SseError
+        | Fault::CutMidToken
+        | Fault::CutMidUtf8
+        | Fault::Hold
+        | Fault::Stall) => crate::hostile::response(f, call, reply, id, origin),
     }
 }
 
-fn full_body(call: &ChatCall, reply: &OkReply, id: &str) -> String {
+pub(crate) fn full_body(call: &ChatCall, reply: &OkReply, id: &str) -> String {
     match call.protocol {
         Protocol::OpenAi => openai_full(call, reply, id, None).to_string(),
         Protocol::Anthropic => anthropic_full(call, reply, id, true).to_string(),

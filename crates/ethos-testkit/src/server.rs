@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One answered request, as recorded in the stats (never any header value: keys stay out).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,6 +103,8 @@ struct Inner {
 struct Shared {
     inner: Mutex<Inner>,
     batches: Mutex<Batches>,
+    /// Bumped by `FaultServer::release`: held replies wait for the next change.
+    release: tokio::sync::watch::Sender<u64>,
     responder: Mutex<Option<Responder>>,
     fault_rule: Mutex<Option<FaultRule>>,
 }
@@ -143,6 +145,7 @@ impl FaultServer {
             batches: Mutex::new(Batches::default()),
             responder: Mutex::new(None),
             fault_rule: Mutex::new(None),
+            release: tokio::sync::watch::channel(0).0,
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -257,6 +260,11 @@ impl FaultServer {
         self.shared.batches().control = control;
     }
 
+    /// Let every reply held by the `hold` fault go (those that arrived before this call).
+    pub fn release(&self) {
+        self.shared.release.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     /// Block the calling thread until the server stops (for the binary).
     pub fn wait(mut self) {
         if let Some(t) = self.thread.take() {
@@ -275,6 +283,8 @@ impl Drop for FaultServer {
 
 async fn handle_connection(mut stream: tokio::net::TcpStream, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
+    // Releases from now on free this request's held reply (the test sees it counted after this).
+    let generation = *shared.release.borrow();
     let steps = match read_request(&mut stream).await {
         Ok(Some(req)) => route(&shared, &req),
         Ok(None) | Err(ReadError::Closed) => return,
@@ -299,6 +309,26 @@ async fn handle_connection(mut stream: tokio::net::TcpStream, shared: Arc<Shared
             // Close without finishing the body framing (chunked terminator or Content-Length):
             // the client gets what was sent, then an incomplete-body error.
             Step::Abort => return,
+            Step::WaitRelease => {
+                let mut released = shared.release.subscribe();
+                let mut byte = [0u8; 1];
+                if *released.borrow_and_update() == generation {
+                    tokio::select! {
+                        _ = released.changed() => {}
+                        // The client went away (or sent something it should not): stop.
+                        _ = stream.read(&mut byte) => return,
+                    }
+                }
+            }
+            Step::WaitClose => {
+                let mut buf = [0u8; 256];
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                return;
+            }
         }
     }
     let _ = stream.shutdown().await;

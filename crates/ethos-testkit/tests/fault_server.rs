@@ -545,3 +545,73 @@ fn responder_decides_ok_replies() {
     let v = chat(&server, "m", false, json!({})).json();
     assert_eq!(v["choices"][0]["message"]["content"], "echo:41");
 }
+
+#[test]
+fn hostile_faults_answer_as_named() {
+    let server = FaultServer::start().expect("start");
+    assert_eq!(chat(&server, "fault:413", false, json!({})).status, 413);
+    // Parameter refusals only when the parameter is sent.
+    assert_eq!(chat(&server, "fault:400-seed", false, json!({})).status, 200);
+    let r = chat(&server, "fault:400-seed", false, json!({"seed": 7}));
+    assert_eq!((r.status, r.json()["error"]["param"].as_str()), (400, Some("seed")));
+    assert_eq!(chat(&server, "fault:400-temperature", false, json!({})).status, 200);
+    let r = chat(&server, "fault:400-temperature", false, json!({"temperature": 0.7}));
+    assert!(r.text().contains("temperature"), "{}", r.text());
+    let r = chat(&server, "fault:400-markup", false, json!({}));
+    assert!(r.json()["error"]["message"].as_str().is_some_and(|m| m.contains("<script>")));
+    let r = chat(&server, "fault:429-retry-date=5", false, json!({}));
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").is_some_and(|v| v.ends_with(" GMT")), "{:?}", r.headers);
+    let r = chat(&server, "fault:503-html", false, json!({}));
+    assert_eq!(r.status, 503);
+    assert!(r.header("content-type").is_some_and(|v| v.starts_with("text/html")));
+    let r = chat(&server, "fault:no-cors", false, json!({}));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    let r = chat(&server, "fault:sse-error", true, json!({}));
+    let text = r.text();
+    assert!(text.contains("\"error\"") && !text.contains("[DONE]"), "{text}");
+    let r = chat(&server, "fault:cut-mid-utf8", true, json!({}));
+    assert_eq!(r.body(), None, "the chunked body never ends");
+    assert!(r.raw.windows(5).any(|w| w == [b' ', b'c', b'a', b'f', 0xc3]));
+    let r = chat(&server, "fault:cut-mid-token", true, json!({}));
+    assert_eq!(r.body(), None);
+}
+
+#[test]
+fn a_held_reply_waits_for_release_and_a_stalled_one_for_the_client() {
+    let server = FaultServer::start().expect("start");
+    server.script([Fault::Hold]);
+    let addr = server.addr();
+    let client = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}).to_string();
+        let req = format!("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        s.write_all(req.as_bytes()).expect("write");
+        let mut all = Vec::new();
+        let _ = s.read_to_end(&mut all);
+        all
+    });
+    // The reply is held until the request is counted and then released.
+    while server.stats().fault("hold") == 0 {
+        std::thread::yield_now();
+    }
+    server.release();
+    let reply = client.join().expect("client thread");
+    assert!(reply.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&reply));
+
+    // A stalled stream sends its head and some text, then nothing until the client leaves.
+    server.script([Fault::Stall]);
+    let mut s = TcpStream::connect(server.addr()).expect("connect");
+    let body = json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "x"}]}).to_string();
+    let req = format!("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    s.write_all(req.as_bytes()).expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("\"content\":\"A\"") {
+        let n = s.read(&mut buf).expect("read");
+        assert!(n > 0, "the stalled stream ended: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(!String::from_utf8_lossy(&got).contains("[DONE]"));
+}
