@@ -1,6 +1,6 @@
 //! A lean llama forward pass for one sequence, written for speed in wasm (one thread, or the
 //! matrix rows spread over [`crate::pool`]'s threads in the threaded build):
-//! weights stay in their GGUF quantisation (Q4_1, Q4_0, Q8_0, Q5_0, Q4_K, Q6_K), the 32-blocks
+//! weights stay in their GGUF quantisation (Q4_1, Q4_0, Q8_0, Q5_0, Q4_K, Q5_K, Q6_K), the 32-blocks
 //! repacked once into aligned scale/quant arrays, the k-quant super-blocks kept as in the file;
 //! activations are quantised to 8 bits the way llama.cpp does (Q8_1 against Q4_x weights, Q8_0
 //! against Q8_0/Q5_0, Q8_K against the k-quants) and dotted with integer SIMD (wasm simd128,
@@ -39,15 +39,13 @@ enum Kind {
     /// 5-bit values (nibble + high bit) minus 16, with scale; kept as `qh` + `qs` (20 bytes).
     Q5_0,
     /// k-quant super-blocks of 256 values, kept as in the file ([`crate::quants`]).
-    Q4K,
-    Q6K,
+    K(KQuant),
 }
 
 impl Kind {
     fn k_quant(self) -> Option<KQuant> {
         match self {
-            Kind::Q4K => Some(KQuant::Q4K),
-            Kind::Q6K => Some(KQuant::Q6K),
+            Kind::K(k) => Some(k),
             _ => None,
         }
     }
@@ -64,7 +62,7 @@ struct QMat {
     m: Vec<f32>,
     /// Q4_x: 16 bytes per block (low nibbles = elements 0..16, high = 16..32).
     /// Q8_0: 32 signed bytes per block. Q5_0: `qh` (4) + `qs` (16) per block.
-    /// Q4_K / Q6_K: the whole super-blocks of the file (`d` and `m` unused).
+    /// k-quants: the whole super-blocks of the file (`d` and `m` unused).
     q: Vec<u8>,
 }
 
@@ -106,7 +104,7 @@ impl QMat {
             Kind::Q4_0 => (18, 16),
             Kind::Q8_0 => (34, 32),
             Kind::Q5_0 => (22, quants::Q5_0_QBYTES),
-            Kind::Q4K | Kind::Q6K => return Err(LocalError::Gguf("k-quant".into())),
+            Kind::K(_) => return Err(LocalError::Gguf("k-quant".into())),
         };
         if nb.checked_mul(bsize).is_none_or(|need| raw.len() < need) {
             return Err(LocalError::Gguf("tensor data is truncated".into()));
@@ -161,8 +159,7 @@ impl QMat {
         match self.kind {
             Kind::Q8_0 => 32,
             Kind::Q5_0 => quants::Q5_0_QBYTES,
-            Kind::Q4K => quants::Q4_K_BYTES,
-            Kind::Q6K => quants::Q6_K_BYTES,
+            Kind::K(k) => k.block_bytes(),
             Kind::Q4_0 | Kind::Q4_1 => 16,
         }
     }
@@ -196,7 +193,7 @@ impl QMat {
                     }
                 }
                 Kind::Q5_0 => quants::q5_0_dequant(d, q, chunk),
-                Kind::Q4K | Kind::Q6K => {}
+                Kind::K(_) => {}
                 Kind::Q4_0 | Kind::Q4_1 => {
                     let m = if self.kind == Kind::Q4_1 {
                         self.m.get(b).copied().unwrap_or(0.0)
@@ -324,7 +321,7 @@ fn isum_scalar(kind: Kind, q: &[u8], y: &[i8]) -> i32 {
             s
         }
         // Dispatched in `row_dot` before this is reached.
-        Kind::Q5_0 | Kind::Q4K | Kind::Q6K => 0,
+        Kind::Q5_0 | Kind::K(_) => 0,
     }
 }
 
@@ -350,8 +347,8 @@ fn shapes_ok(w: &QMat, x: &QAct) -> bool {
 fn row_dot(w: &QMat, r: usize, x: &QAct) -> f32 {
     match w.kind {
         Kind::Q5_0 => row_dot_q5_0(w, r, x),
-        Kind::Q4K | Kind::Q6K => {
-            let (Some(k), Some(xk)) = (w.kind.k_quant(), x.k.as_ref()) else {
+        Kind::K(k) => {
+            let Some(xk) = x.k.as_ref() else {
                 return f32::NAN;
             };
             let len = w.cols / QK_K * k.block_bytes();
@@ -475,7 +472,7 @@ fn row_dot_32(w: &QMat, r: usize, x: &QAct) -> f32 {
                     }
                 }
                 // Dispatched in `row_dot` before this is reached.
-                Kind::Q5_0 | Kind::Q4K | Kind::Q6K => i32x4_splat(0),
+                Kind::Q5_0 | Kind::K(_) => i32x4_splat(0),
             }
         };
         let mut acc = f32x4_splat(0.0);
@@ -637,8 +634,9 @@ fn kind_of(t: GgmlDType) -> Option<Kind> {
         GgmlDType::Q4_0 => Some(Kind::Q4_0),
         GgmlDType::Q8_0 => Some(Kind::Q8_0),
         GgmlDType::Q5_0 => Some(Kind::Q5_0),
-        GgmlDType::Q4K => Some(Kind::Q4K),
-        GgmlDType::Q6K => Some(Kind::Q6K),
+        GgmlDType::Q4K => Some(Kind::K(KQuant::Q4K)),
+        GgmlDType::Q5K => Some(Kind::K(KQuant::Q5K)),
+        GgmlDType::Q6K => Some(Kind::K(KQuant::Q6K)),
         _ => None,
     }
 }

@@ -1,4 +1,4 @@
-//! The GGUF weight blocks of the k-quant files (Q5_0, Q4_K, Q6_K): layout, dequantisation, and
+//! The GGUF weight blocks of the k-quant files (Q5_0, Q4_K, Q5_K, Q6_K): layout, dequantisation, and
 //! their integer dot products with 8-bit activations as ggml defines them (Q8_0 activations for
 //! Q5_0, Q8_K for the k-quants: one f32 scale per 256 values and the sum of every 16).
 //!
@@ -13,6 +13,8 @@ pub const QK_K: usize = 256;
 pub const Q5_0_QBYTES: usize = 20;
 /// Bytes of one Q4_K super-block (f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 of nibbles).
 pub const Q4_K_BYTES: usize = 144;
+/// Bytes of one Q5_K super-block: as Q4_K plus 32 bytes of fifth bits (before the nibbles).
+pub const Q5_K_BYTES: usize = 176;
 /// Bytes of one Q6_K super-block (128 low nibbles, 64 of high bit pairs, 16 i8 scales, f16 d).
 pub const Q6_K_BYTES: usize = 210;
 
@@ -120,9 +122,13 @@ fn scale_min_k4(j: usize, s: &[u8]) -> (u8, u8) {
     }
 }
 
-/// The 256 unsigned 4-bit values of a Q4_K block's `qs`, in order.
-fn q4_k_values(qs: &[u8], out: &mut [u8; QK_K]) {
-    let Ok(qs) = <&[u8; 128]>::try_from(qs) else {
+/// The 256 unsigned values of a Q4_K block (4 bits) or a Q5_K block (5 bits), in order.
+fn q45_k_values(kind: KQuant, block: &[u8], out: &mut [u8; QK_K]) {
+    let (qs, qh) = match kind {
+        KQuant::Q5K => (block.get(48..Q5_K_BYTES), block.get(16..48)),
+        _ => (block.get(16..Q4_K_BYTES), None),
+    };
+    let Some(Ok(qs)) = qs.map(<&[u8; 128]>::try_from) else {
         return;
     };
     for j in 0..4 {
@@ -130,6 +136,14 @@ fn q4_k_values(qs: &[u8], out: &mut [u8; QK_K]) {
             let b = qs[32 * j + l];
             out[64 * j + l] = b & 0x0F;
             out[64 * j + 32 + l] = b >> 4;
+        }
+    }
+    if let Some(Ok(qh)) = qh.map(<&[u8; 32]>::try_from) {
+        for j in 0..4 {
+            for l in 0..32 {
+                out[64 * j + l] |= ((qh[l] >> (2 * j)) & 1) << 4;
+                out[64 * j + 32 + l] |= ((qh[l] >> (2 * j + 1)) & 1) << 4;
+            }
         }
     }
 }
@@ -156,6 +170,7 @@ fn q6_k_values(block: &[u8], out: &mut [i8; QK_K]) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KQuant {
     Q4K,
+    Q5K,
     Q6K,
 }
 
@@ -163,6 +178,7 @@ impl KQuant {
     pub fn block_bytes(self) -> usize {
         match self {
             KQuant::Q4K => Q4_K_BYTES,
+            KQuant::Q5K => Q5_K_BYTES,
             KQuant::Q6K => Q6_K_BYTES,
         }
     }
@@ -178,11 +194,11 @@ fn sub_dot<T: Copy + Into<i32>>(vals: &[T], y: &[i8], range: std::ops::Range<usi
         .sum()
 }
 
-/// (Σ_sub scale·Σ q·y, Σ_16 bsum·min) of one Q4_K block against one Q8_K block.
-fn q4_k_block(block: &[u8], y: &[i8], bsums: &[i32]) -> (i32, i32) {
+/// (Σ_sub scale·Σ q·y, Σ_16 bsum·min) of one Q4_K / Q5_K block against one Q8_K block.
+fn q45_k_block(kind: KQuant, block: &[u8], y: &[i8], bsums: &[i32]) -> (i32, i32) {
     let scales = block.get(4..16).unwrap_or(&[]);
     let mut vals = [0u8; QK_K];
-    q4_k_values(block.get(16..Q4_K_BYTES).unwrap_or(&[]), &mut vals);
+    q45_k_values(kind, block, &mut vals);
     let mut sumi = 0i32;
     let mut summins = 0i32;
     for sub in 0..8 {
@@ -216,9 +232,9 @@ pub fn row_dot_k(kind: KQuant, row: &[u8], x: &Q8K) -> f32 {
         let yd = x.d.get(b).copied().unwrap_or(0.0);
         let lane = b % 4;
         match kind {
-            KQuant::Q4K => {
+            KQuant::Q4K | KQuant::Q5K => {
                 let bsums = x.bsums.get(b * 16..(b + 1) * 16).unwrap_or(&[]);
-                let (sumi, summins) = q4_k_block(block, y, bsums);
+                let (sumi, summins) = q45_k_block(kind, block, y, bsums);
                 acc[lane] += (yd * f16_at(block, 0)) * sumi as f32;
                 accm[lane] += (-(yd * f16_at(block, 2))) * summins as f32;
             }
@@ -230,18 +246,19 @@ pub fn row_dot_k(kind: KQuant, row: &[u8], x: &Q8K) -> f32 {
     ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((accm[0] + accm[1]) + (accm[2] + accm[3]))
 }
 
-/// Dequantise a row of k-quant blocks into `out` (ggml's `dequantize_row_q4_K` / `_q6_K`).
+/// Dequantise a row of k-quant blocks into `out` (ggml's `dequantize_row_q4_K` / `_q5_K` /
+/// `_q6_K`).
 pub fn dequant_k(kind: KQuant, row: &[u8], out: &mut [f32]) {
     for (block, o) in row
         .chunks_exact(kind.block_bytes())
         .zip(out.chunks_exact_mut(QK_K))
     {
         match kind {
-            KQuant::Q4K => {
+            KQuant::Q4K | KQuant::Q5K => {
                 let (d, min) = (f16_at(block, 0), f16_at(block, 2));
                 let scales = block.get(4..16).unwrap_or(&[]);
                 let mut vals = [0u8; QK_K];
-                q4_k_values(block.get(16..Q4_K_BYTES).unwrap_or(&[]), &mut vals);
+                q45_k_values(kind, block, &mut vals);
                 for (sub, chunk) in o.chunks_exact_mut(32).enumerate() {
                     let (sc, m) = scale_min_k4(sub, scales);
                     let (d1, m1) = (d * f32::from(sc), min * f32::from(m));
@@ -284,6 +301,33 @@ mod tests {
         b
     }
 
+    fn q5_k_block_bytes(seed: usize) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&f16b(0.011));
+        b.extend_from_slice(&f16b(0.017 + seed as f32 * 0.001));
+        b.extend(bytes(172, seed));
+        b
+    }
+
+    /// Q5_K element 64·j + l takes bit 2j of qh[l] as its fifth bit; element 64·j + 32 + l bit
+    /// 2j + 1 (ggml's layout), with the sub-block's 6-bit scale and min.
+    #[test]
+    fn q5_k_layout() {
+        let mut b = vec![0u8; Q5_K_BYTES];
+        b[0..2].copy_from_slice(&f16b(1.0)); // d
+        b[2..4].copy_from_slice(&f16b(0.0)); // dmin
+        b[4..8].copy_from_slice(&[1, 1, 1, 1]); // scales of sub-blocks 0..4
+        b[12..16].copy_from_slice(&[0x11, 0x11, 0x11, 0x11]); // scales (low) of 4..8
+        b[16 + 3] = 0b0000_0110; // qh[3]: bits 1 and 2
+        b[48 + 32 + 3] = 0x52; // qs of j = 1, l = 3: low 2, high 5
+        let mut out = [0.0f32; QK_K];
+        dequant_k(KQuant::Q5K, &b, &mut out);
+        assert_eq!(out[3], 0.0); // j = 0, low: bit 0 not set, nibble 0
+        assert_eq!(out[32 + 3], 16.0); // j = 0, high: bit 1 set
+        assert_eq!(out[64 + 3], 2.0 + 16.0); // j = 1, low: nibble 2, bit 2 set
+        assert_eq!(out[96 + 3], 5.0); // j = 1, high: nibble 5, bit 3 not set
+    }
+
     fn q6_k_block_bytes(seed: usize) -> Vec<u8> {
         let mut b = bytes(208, seed);
         b.extend_from_slice(&f16b(0.0071));
@@ -308,6 +352,7 @@ mod tests {
         qx.quantize(&x);
         for (kind, row) in [
             (KQuant::Q4K, [q4_k_block_bytes(1), q4_k_block_bytes(2)].concat()),
+            (KQuant::Q5K, [q5_k_block_bytes(5), q5_k_block_bytes(6)].concat()),
             (KQuant::Q6K, [q6_k_block_bytes(3), q6_k_block_bytes(4)].concat()),
         ] {
             let mut w = vec![0.0f32; 512];

@@ -119,6 +119,9 @@ fn qwen_forced_decoding_matches_llama_cpp() {
             ours.push(NextToken::from_logits(logits).logprobs);
         })
         .expect("forward");
+    // The same prompt again reuses the cached positions: same numbers, bit for bit.
+    let again = model.next_token(&tokens[..POSITIONS]).expect("forward");
+    assert!(again.logprobs == ours[POSITIONS - 1], "prefix reuse changed the numbers");
     let (mut agree, mut worst, mut worst_at) = (0usize, 0.0f64, 0usize);
     for (pos, lp) in ours.iter().enumerate() {
         let body = json!({
