@@ -136,6 +136,7 @@ pub fn refuse_unknown(ct: &Content, arch: Arch) -> Result<(), LocalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::quantized::gguf_file;
 
     #[test]
     fn architectures_are_named_or_refused() {
@@ -143,6 +144,36 @@ mod tests {
         assert!(Arch::from_gguf("llama").is_ok_and(|a| !a.rope_neox()));
         let e = Arch::from_gguf("gemma3").expect_err("not implemented");
         assert!(e.to_string().contains("gemma3"), "{e}");
+    }
+
+    fn content(meta: &[(&str, gguf_file::Value)]) -> Content {
+        let refs: Vec<(&str, &gguf_file::Value)> = meta.iter().map(|(k, v)| (*k, v)).collect();
+        let mut buf = std::io::Cursor::new(Vec::new());
+        gguf_file::write(&mut buf, &refs, &[]).expect("write gguf");
+        buf.set_position(0);
+        Content::read(&mut buf).expect("read gguf")
+    }
+
+    #[test]
+    fn unknown_architecture_keys_are_refused_by_name() {
+        use gguf_file::Value;
+        let ok = content(&[
+            ("general.architecture", Value::String("qwen2".into())),
+            ("qwen2.block_count", Value::U32(2)),
+            ("qwen2.rope.freq_base", Value::F32(1e6)),
+            ("qwen2.rope.scaling.type", Value::String("none".into())),
+            ("llama.something_else", Value::U32(1)),
+        ]);
+        assert_eq!(refuse_unknown(&ok, Arch::Qwen2), Ok(()));
+        for (key, value) in [
+            ("qwen2.rope.scaling.type", Value::String("yarn".into())),
+            ("qwen2.rope.scaling.factor", Value::F32(4.0)),
+            ("qwen2.attention.sliding_window", Value::U32(4096)),
+            ("qwen2.expert_count", Value::U32(8)),
+        ] {
+            let e = refuse_unknown(&content(&[(key, value)]), Arch::Qwen2).expect_err(key);
+            assert!(e.to_string().contains(key), "{e}");
+        }
     }
 
     #[test]

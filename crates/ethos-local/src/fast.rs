@@ -670,7 +670,11 @@ fn tensor_bytes<'a>(
 fn load_mat_as_stored(ct: &Content, bytes: &[u8], name: &str) -> Result<QMat, LocalError> {
     let (data, dtype, dims) = tensor_bytes(ct, bytes, name)?;
     let kind =
-        kind_of(dtype).ok_or_else(|| LocalError::Unsupported(format!("{name} is {dtype:?}")))?;
+        kind_of(dtype).ok_or_else(|| {
+            LocalError::Unsupported(format!(
+                "tensor {name} has type {dtype:?}, which this runtime does not implement"
+            ))
+        })?;
     let (rows, cols) = match dims.as_slice() {
         [r, c] => (*r, *c),
         _ => return Err(LocalError::Unsupported(format!("{name} is not a matrix"))),

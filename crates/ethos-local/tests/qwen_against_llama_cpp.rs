@@ -24,6 +24,17 @@ use serde_json::{json, Value};
 
 const ALIAS: &str = "qwen";
 
+/// Helper threads for the matrix products (results are the same bits with any number).
+fn start_helpers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+        for _ in 1..n {
+            std::thread::spawn(ethos_local::pool::helper_loop);
+        }
+    });
+}
+
 fn setup() -> Option<(LocalModel, Server)> {
     let Some(gguf) = qwen_gguf_path() else {
         skip("no Qwen2.5-Coder-0.5B GGUF (scripts/llama-server.sh qwen, or set ETHOS_QWEN_GGUF)");
@@ -33,6 +44,7 @@ fn setup() -> Option<(LocalModel, Server)> {
         skip("no llama-server binary (scripts/llama-server.sh build, or set ETHOS_LLAMA_SERVER_BIN)");
         return None;
     };
+    start_helpers();
     let model = LocalModel::from_path(&gguf, LoadOptions::default()).expect("load the Qwen GGUF");
     assert_eq!(model.info().backend, "fast");
     assert_eq!(model.info().architecture, "qwen2");
@@ -166,13 +178,18 @@ fn qwen_forced_decoding_matches_llama_cpp() {
 }
 
 
+/// The first ETHOS_QWEN_ITEMS (default 20) VITAL MoralChoice items.
 #[test]
 fn qwen_option_distributions_match_llama_cpp_on_20_items() {
     let Some((mut model, server)) = setup() else {
         return;
     };
+    let items: usize = std::env::var("ETHOS_QWEN_ITEMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
     let mut worst = 0.0f64;
-    for i in 0..20 {
+    for i in 0..items {
         let (messages, n) = read_messages(i);
         let theirs = from_top_logprobs(&chat_top_logprobs(&server.addr, ALIAS, &messages), n);
         let tokens = model.prompt_tokens(&messages).expect("template");
@@ -190,5 +207,5 @@ fn qwen_option_distributions_match_llama_cpp_on_20_items() {
             );
         }
     }
-    eprintln!("20 items: largest per-option difference {worst:.2e}");
+    eprintln!("{items} items: largest per-option difference {worst:.2e}");
 }
