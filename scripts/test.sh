@@ -12,6 +12,10 @@ scripts/setup.sh
 export ETHOS_ORACLE_PYTHON="${ETHOS_ORACLE_PYTHON:-$(oracle_venv)/bin/python}"
 scripts/llama-server.sh build
 scripts/llama-server.sh model
+# Qwen2.5-Coder-0.5B (~470 MB) and Python jinja2: the in-tab runtime's qwen2 checks against
+# llama.cpp and its chat templates against jinja2 (crates/ethos-local/tests).
+scripts/llama-server.sh qwen
+scripts/llama-server.sh jinja
 export ETHOS_LLM_PORT="${ETHOS_LLM_PORT:-8088}"
 PORT="$ETHOS_LLM_PORT" scripts/llama-server.sh start
 trap 'PORT="$ETHOS_LLM_PORT" scripts/llama-server.sh stop || true' EXIT

@@ -310,7 +310,9 @@ async fn same_as_native(b: &Browser, gguf: &[u8]) {
             .rev()
             .find(|c| c.stage == Stage::Read(i) && c.error.is_none())
             .unwrap_or_else(|| panic!("read {i} is in the record"));
-        let tokens = model.prompt_tokens(&call.request.messages);
+        let tokens = model
+            .prompt_tokens(&call.request.messages)
+            .expect("chat template");
         let next = model.next_token(&tokens).expect("native forward pass");
         let native = model.letter_distribution(&next, n, 20).probs;
         for (o, (t, w)) in tab.probs.iter().zip(&native).enumerate() {

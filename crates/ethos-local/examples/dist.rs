@@ -18,7 +18,9 @@ fn main() {
         let prompt = std::fs::read_to_string(prompt_file).map_err(|e| e.to_string())?;
         let mut m = LocalModel::from_path(std::path::Path::new(path), LoadOptions::default())
             .map_err(|e| e.to_string())?;
-        let tokens = m.prompt_tokens(&[Message::user(prompt)]);
+        let tokens = m
+            .prompt_tokens(&[Message::user(prompt)])
+            .map_err(|e| e.to_string())?;
         let d = m.next_token(&tokens).map_err(|e| e.to_string())?;
         let letters = m.letter_distribution(&d, n, 10);
         serde_json::to_string(&serde_json::json!({ "backend": m.info().backend, "prompt_tokens": tokens.len(), "dist": letters }))

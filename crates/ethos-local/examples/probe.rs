@@ -21,7 +21,9 @@ fn main() {
         };
         // "chat:TEXT" applies the chat template to one user message.
         let toks = match prompt.strip_prefix("chat:") {
-            Some(user) => m.prompt_tokens(&[ethos_engine::chat::Message::user(user)]),
+            Some(user) => m
+                .prompt_tokens(&[ethos_engine::chat::Message::user(user)])
+                .expect("chat template"),
             None => m.tokenizer().encode(prompt),
         };
         let t = std::time::Instant::now();

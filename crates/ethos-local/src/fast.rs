@@ -1,18 +1,21 @@
 //! A lean llama forward pass for one sequence, written for speed in wasm (one thread, or the
 //! matrix rows spread over [`crate::pool`]'s threads in the threaded build):
-//! weights stay in their GGUF quantisation (Q4_1, Q4_0 or Q8_0), repacked once into aligned
-//! scale/quant arrays; activations are quantised per 32-block to 8 bits the way llama.cpp does
-//! (Q8_1 against Q4_x weights, Q8_0 against Q8_0) and dotted with integer SIMD (wasm simd128,
-//! relaxed-simd when enabled). The KV cache stores K and V rounded to f16 like llama.cpp's.
+//! weights stay in their GGUF quantisation (Q4_1, Q4_0, Q8_0, Q5_0, Q4_K, Q5_K, Q6_K), the 32-blocks
+//! repacked once into aligned scale/quant arrays, the k-quant super-blocks kept as in the file;
+//! activations are quantised to 8 bits the way llama.cpp does (Q8_1 against Q4_x weights, Q8_0
+//! against Q8_0/Q5_0, Q8_K against the k-quants) and dotted with integer SIMD (wasm simd128,
+//! relaxed-simd when enabled) for Q4_x/Q8_0, the shared scalar code of [`crate::quants`] for the
+//! others. The KV cache stores K and V rounded to f16 like llama.cpp's.
 //!
-//! Used for the llama architecture when every matrix is of a supported type; otherwise the
-//! candle model runs. Transcendental functions come from the pure-Rust `libm` and every float
+//! Architectures: llama and qwen2 ([`crate::arch`]). For llama files not covered the candle model
+//! runs; qwen2 runs here only. Transcendental functions come from the pure-Rust `libm` and every float
 //! reduction has one fixed order, so native and wasm builds compute identical bits.
 
 use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::GgmlDType;
 
 use crate::pool::{self, Out};
+use crate::quants::{self, KQuant, Q8K, QK_K};
 use crate::runtime::LocalError;
 
 const QK: usize = 32;
@@ -33,6 +36,19 @@ enum Kind {
     Q4_0,
     /// Signed bytes with scale.
     Q8_0,
+    /// 5-bit values (nibble + high bit) minus 16, with scale; kept as `qh` + `qs` (20 bytes).
+    Q5_0,
+    /// k-quant super-blocks of 256 values, kept as in the file ([`crate::quants`]).
+    K(KQuant),
+}
+
+impl Kind {
+    fn k_quant(self) -> Option<KQuant> {
+        match self {
+            Kind::K(k) => Some(k),
+            _ => None,
+        }
+    }
 }
 
 /// A quantised matrix of `rows` × `cols` (row-major, cols a multiple of 32), repacked.
@@ -45,12 +61,36 @@ struct QMat {
     /// Per block: min (Q4_1 only).
     m: Vec<f32>,
     /// Q4_x: 16 bytes per block (low nibbles = elements 0..16, high = 16..32).
-    /// Q8_0: 32 signed bytes per block.
+    /// Q8_0: 32 signed bytes per block. Q5_0: `qh` (4) + `qs` (16) per block.
+    /// k-quants: the whole super-blocks of the file (`d` and `m` unused).
     q: Vec<u8>,
 }
 
 impl QMat {
     fn from_gguf(kind: Kind, raw: &[u8], rows: usize, cols: usize) -> Result<Self, LocalError> {
+        if let Some(k) = kind.k_quant() {
+            if !cols.is_multiple_of(QK_K) {
+                return Err(LocalError::Gguf(format!(
+                    "a {kind:?} matrix {cols} wide (not a multiple of 256)"
+                )));
+            }
+            let need = rows
+                .checked_mul(cols / QK_K)
+                .and_then(|nb| nb.checked_mul(k.block_bytes()))
+                .ok_or_else(|| LocalError::Gguf("tensor too large".into()))?;
+            let q = raw
+                .get(..need)
+                .ok_or_else(|| LocalError::Gguf("tensor data is truncated".into()))?
+                .to_vec();
+            return Ok(Self {
+                kind,
+                rows,
+                cols,
+                d: Vec::new(),
+                m: Vec::new(),
+                q,
+            });
+        }
         if !cols.is_multiple_of(QK) {
             return Err(LocalError::Unsupported(
                 "matrix width not a multiple of 32".into(),
@@ -63,6 +103,8 @@ impl QMat {
             Kind::Q4_1 => (20, 16),
             Kind::Q4_0 => (18, 16),
             Kind::Q8_0 => (34, 32),
+            Kind::Q5_0 => (22, quants::Q5_0_QBYTES),
+            Kind::K(_) => return Err(LocalError::Gguf("k-quant".into())),
         };
         if nb.checked_mul(bsize).is_none_or(|need| raw.len() < need) {
             return Err(LocalError::Gguf("tensor data is truncated".into()));
@@ -97,16 +139,47 @@ impl QMat {
         })
     }
 
+    /// Q5_0 as Q8_0: every 5-bit value as a signed byte, scales unchanged.
+    fn widen_q5_0(self) -> Self {
+        let q = self
+            .q
+            .chunks_exact(quants::Q5_0_QBYTES)
+            .flat_map(quants::q5_0_values)
+            .map(|v| v as u8)
+            .collect();
+        Self {
+            kind: Kind::Q8_0,
+            q,
+            ..self
+        }
+    }
+
+    /// Bytes per block in `q`.
     fn qbytes(&self) -> usize {
-        if self.kind == Kind::Q8_0 {
-            32
+        match self.kind {
+            Kind::Q8_0 => 32,
+            Kind::Q5_0 => quants::Q5_0_QBYTES,
+            Kind::K(k) => k.block_bytes(),
+            Kind::Q4_0 | Kind::Q4_1 => 16,
+        }
+    }
+
+    /// Values per block.
+    fn block_elems(&self) -> usize {
+        if self.kind.k_quant().is_some() {
+            QK_K
         } else {
-            16
+            QK
         }
     }
 
     /// Dequantised row `r` into `out` (for the embedding lookup).
     fn row_f32(&self, r: usize, out: &mut [f32]) {
+        if let Some(k) = self.kind.k_quant() {
+            let len = self.cols / QK_K * k.block_bytes();
+            quants::dequant_k(k, self.q.get(r * len..(r + 1) * len).unwrap_or(&[]), out);
+            return;
+        }
         let nbr = self.cols / QK;
         let qb = self.qbytes();
         for (bi, chunk) in out.chunks_exact_mut(QK).enumerate().take(nbr) {
@@ -119,6 +192,8 @@ impl QMat {
                         *o = d * f32::from(*v as i8);
                     }
                 }
+                Kind::Q5_0 => quants::q5_0_dequant(d, q, chunk),
+                Kind::K(_) => {}
                 Kind::Q4_0 | Kind::Q4_1 => {
                     let m = if self.kind == Kind::Q4_1 {
                         self.m.get(b).copied().unwrap_or(0.0)
@@ -147,6 +222,8 @@ struct QAct {
     d: Vec<f32>,
     /// d * Σq (Q8_1), rounded to f16.
     s: Vec<f32>,
+    /// The same values as Q8_K, for k-quant weights (when some matrix needs them).
+    k: Option<Q8K>,
 }
 
 impl QAct {
@@ -155,12 +232,25 @@ impl QAct {
             q: vec![0; n],
             d: vec![0.0; n / QK],
             s: vec![0.0; n / QK],
+            k: None,
         }
+    }
+
+    /// With the Q8_K form too when `k` (and the length allows it).
+    fn with_k(n: usize, k: bool) -> Self {
+        let mut a = Self::new(n);
+        if k && n.is_multiple_of(QK_K) {
+            a.k = Some(Q8K::new(n));
+        }
+        a
     }
 
     /// As ggml's x86 `quantize_row_q8_0` / `quantize_row_q8_1`: id = 127/amax, round half to
     /// even, d (and d·Σq) stored as f16.
     fn quantize(&mut self, x: &[f32]) {
+        if let Some(k) = self.k.as_mut() {
+            k.quantize(x);
+        }
         for (bi, xb) in x.chunks_exact(QK).enumerate() {
             let amax = xb.iter().fold(0.0f32, |a, v| a.max(v.abs()));
             let d = amax / 127.0;
@@ -230,12 +320,20 @@ fn isum_scalar(kind: Kind, q: &[u8], y: &[i8]) -> i32 {
             }
             s
         }
+        // Dispatched in `row_dot` before this is reached.
+        Kind::Q5_0 | Kind::K(_) => 0,
     }
 }
 
 /// Whether `w` and `x` have the sizes the kernels assume (checked once per matrix-vector product).
 fn shapes_ok(w: &QMat, x: &QAct) -> bool {
-    let nb = w.rows * (w.cols / QK);
+    let nb = w.rows * (w.cols / w.block_elems());
+    if w.kind.k_quant().is_some() {
+        return w.q.len() >= nb * w.qbytes()
+            && x.k.as_ref().is_some_and(|k| {
+                k.q.len() >= w.cols && k.d.len() >= w.cols / QK_K && k.bsums.len() >= w.cols / 16
+            });
+    }
     w.d.len() >= nb
         && w.q.len() >= nb * w.qbytes()
         && (w.kind != Kind::Q4_1 || w.m.len() >= nb)
@@ -244,8 +342,41 @@ fn shapes_ok(w: &QMat, x: &QAct) -> bool {
         && x.s.len() >= w.cols / QK
 }
 
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+/// Row `r` of `w` · `x` (shapes checked by the caller).
+#[inline]
 fn row_dot(w: &QMat, r: usize, x: &QAct) -> f32 {
+    match w.kind {
+        Kind::Q5_0 => row_dot_q5_0(w, r, x),
+        Kind::K(k) => {
+            let Some(xk) = x.k.as_ref() else {
+                return f32::NAN;
+            };
+            let len = w.cols / QK_K * k.block_bytes();
+            quants::row_dot_k(k, w.q.get(r * len..(r + 1) * len).unwrap_or(&[]), xk)
+        }
+        Kind::Q4_0 | Kind::Q4_1 | Kind::Q8_0 => row_dot_32(w, r, x),
+    }
+}
+
+/// Q5_0 rows: the integer sums from [`quants::q5_0_isum`], the float part in the order of the
+/// other 32-blocks (same code natively and in wasm).
+fn row_dot_q5_0(w: &QMat, r: usize, x: &QAct) -> f32 {
+    let nbr = w.cols / QK;
+    let qb = w.qbytes();
+    let mut acc = [0.0f32; 4];
+    let g = |v: &Vec<f32>, i: usize| v.get(i).copied().unwrap_or(0.0);
+    for b in 0..nbr {
+        let wb = r * nbr + b;
+        let q = w.q.get(wb * qb..(wb + 1) * qb).unwrap_or(&[]);
+        let y = x.q.get(b * QK..(b + 1) * QK).unwrap_or(&[]);
+        let isum = quants::q5_0_isum(q, y);
+        tail_block(w.kind, &mut acc, b % 4, isum, g(&w.d, wb), g(&x.d, b), 0.0, 0.0);
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn row_dot_32(w: &QMat, r: usize, x: &QAct) -> f32 {
     let nbr = w.cols / QK;
     let qb = w.qbytes();
     let mut acc = [0.0f32; 4];
@@ -270,7 +401,7 @@ fn row_dot(w: &QMat, r: usize, x: &QAct) -> f32 {
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn row_dot(w: &QMat, r: usize, x: &QAct) -> f32 {
+fn row_dot_32(w: &QMat, r: usize, x: &QAct) -> f32 {
     use core::arch::wasm32::*;
     let nbr = w.cols / QK;
     let qb = w.qbytes();
@@ -340,6 +471,8 @@ fn row_dot(w: &QMat, r: usize, x: &QAct) -> f32 {
                         p
                     }
                 }
+                // Dispatched in `row_dot` before this is reached.
+                Kind::Q5_0 | Kind::K(_) => i32x4_splat(0),
             }
         };
         let mut acc = f32x4_splat(0.0);
@@ -454,6 +587,10 @@ struct Layer {
     wq: QMat,
     wk: QMat,
     wv: QMat,
+    /// Q/K/V biases (qwen2).
+    bq: Option<Vec<f32>>,
+    bk: Option<Vec<f32>>,
+    bv: Option<Vec<f32>>,
     wo: QMat,
     ffn_norm: Vec<f32>,
     gate: QMat,
@@ -471,6 +608,11 @@ pub struct FastLlama {
     vocab: usize,
     /// base^(-2i/head_dim) per rotary pair i, as ggml accumulates it.
     rope_theta: Vec<f32>,
+    /// GPT-NeoX rotation (pairs i, i + head_dim/2: qwen2) instead of adjacent pairs (llama).
+    rope_neox: bool,
+    /// Whether the activations of width `dim` / `hidden` also need their Q8_K form.
+    k_dim: bool,
+    k_hidden: bool,
     embd: QMat,
     output: Option<QMat>,
     out_norm: Vec<f32>,
@@ -480,6 +622,8 @@ pub struct FastLlama {
     k_cache: Vec<Vec<f32>>,
     v_cache: Vec<Vec<f32>>,
     len: usize,
+    /// The token at each cached position.
+    history: Vec<u32>,
     // scratch
     att: Vec<f32>,
 }
@@ -489,6 +633,10 @@ fn kind_of(t: GgmlDType) -> Option<Kind> {
         GgmlDType::Q4_1 => Some(Kind::Q4_1),
         GgmlDType::Q4_0 => Some(Kind::Q4_0),
         GgmlDType::Q8_0 => Some(Kind::Q8_0),
+        GgmlDType::Q5_0 => Some(Kind::Q5_0),
+        GgmlDType::Q4K => Some(Kind::K(KQuant::Q4K)),
+        GgmlDType::Q5K => Some(Kind::K(KQuant::Q5K)),
+        GgmlDType::Q6K => Some(Kind::K(KQuant::Q6K)),
         _ => None,
     }
 }
@@ -518,15 +666,28 @@ fn tensor_bytes<'a>(
     Ok((data, info.ggml_dtype, dims))
 }
 
-fn load_mat(ct: &Content, bytes: &[u8], name: &str) -> Result<QMat, LocalError> {
+/// A matrix in its file layout (the token embedding when it is only looked up).
+fn load_mat_as_stored(ct: &Content, bytes: &[u8], name: &str) -> Result<QMat, LocalError> {
     let (data, dtype, dims) = tensor_bytes(ct, bytes, name)?;
     let kind =
-        kind_of(dtype).ok_or_else(|| LocalError::Unsupported(format!("{name} is {dtype:?}")))?;
+        kind_of(dtype).ok_or_else(|| {
+            LocalError::Unsupported(format!(
+                "tensor {name} has type {dtype:?}, which this runtime does not implement"
+            ))
+        })?;
     let (rows, cols) = match dims.as_slice() {
         [r, c] => (*r, *c),
         _ => return Err(LocalError::Unsupported(format!("{name} is not a matrix"))),
     };
     QMat::from_gguf(kind, data, rows, cols)
+}
+
+/// A matrix that is multiplied: Q5_0 is widened to one signed byte per value (the Q8_0 layout,
+/// same scale), so its products run on the Q8_0 kernels (SIMD in wasm); the numbers are the
+/// same as ggml's Q5_0 · Q8_0 (exact integer sums, then `sumi · (d_w · d_x)`).
+fn load_mat(ct: &Content, bytes: &[u8], name: &str) -> Result<QMat, LocalError> {
+    let m = load_mat_as_stored(ct, bytes, name)?;
+    Ok(if m.kind == Kind::Q5_0 { m.widen_q5_0() } else { m })
 }
 
 fn load_vec(ct: &Content, bytes: &[u8], name: &str) -> Result<Vec<f32>, LocalError> {
@@ -541,6 +702,14 @@ fn load_vec(ct: &Content, bytes: &[u8], name: &str) -> Result<Vec<f32>, LocalErr
             .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
             .collect()),
         other => Err(LocalError::Unsupported(format!("{name} is {other:?}"))),
+    }
+}
+
+fn load_opt_vec(ct: &Content, bytes: &[u8], name: &str) -> Result<Option<Vec<f32>>, LocalError> {
+    if ct.tensor_infos.contains_key(name) {
+        load_vec(ct, bytes, name).map(Some)
+    } else {
+        Ok(None)
     }
 }
 
@@ -576,17 +745,19 @@ impl FastLlama {
             .and_then(|v| v.to_string().ok())
             .cloned()
             .unwrap_or_default();
-        if arch != "llama" {
-            return Err(LocalError::Unsupported(format!("architecture {arch}")));
-        }
-        let need = |k: &str| md_u(ct, k).ok_or_else(|| LocalError::Gguf(format!("missing {k}")));
-        let dim = need("llama.embedding_length")?;
-        let n_heads = need("llama.attention.head_count")?;
-        let n_kv_heads = md_u(ct, "llama.attention.head_count_kv").unwrap_or(n_heads);
-        let n_layers = need("llama.block_count")?;
-        let hidden = need("llama.feed_forward_length")?;
-        let eps = md_f(ct, "llama.attention.layer_norm_rms_epsilon").unwrap_or(1e-5);
-        let base = md_f(ct, "llama.rope.freq_base").unwrap_or(10000.0);
+        let arch = crate::arch::Arch::from_gguf(&arch)?;
+        crate::arch::refuse_unknown(ct, arch)?;
+        let a = arch.name();
+        let need = |k: &str| {
+            md_u(ct, &format!("{a}.{k}")).ok_or_else(|| LocalError::Gguf(format!("missing {a}.{k}")))
+        };
+        let dim = need("embedding_length")?;
+        let n_heads = need("attention.head_count")?;
+        let n_kv_heads = md_u(ct, &format!("{a}.attention.head_count_kv")).unwrap_or(n_heads);
+        let n_layers = need("block_count")?;
+        let hidden = need("feed_forward_length")?;
+        let eps = md_f(ct, &format!("{a}.attention.layer_norm_rms_epsilon")).unwrap_or(1e-5);
+        let base = md_f(ct, &format!("{a}.rope.freq_base")).unwrap_or(10000.0);
         if n_heads == 0
             || n_kv_heads == 0
             || dim % n_heads != 0
@@ -596,19 +767,31 @@ impl FastLlama {
         {
             return Err(LocalError::Unsupported("unusual head layout".into()));
         }
-        if md_u(ct, "llama.expert_count").unwrap_or(0) > 1 {
+        if md_u(ct, &format!("{a}.expert_count")).unwrap_or(0) > 1 {
             return Err(LocalError::Unsupported("mixture of experts".into()));
         }
         let head_dim = dim / n_heads;
-        let rope_dim = md_u(ct, "llama.rope.dimension_count").unwrap_or(head_dim);
+        let rope_dim = md_u(ct, &format!("{a}.rope.dimension_count")).unwrap_or(head_dim);
         if rope_dim != head_dim {
             return Err(LocalError::Unsupported("partial rotary embedding".into()));
         }
-        let embd = load_mat(ct, bytes, "token_embd.weight")?;
+        for key in ["attention.key_length", "attention.value_length"] {
+            if md_u(ct, &format!("{a}.{key}")).is_some_and(|v| v != head_dim) {
+                return Err(LocalError::Unsupported(format!(
+                    "{a}.{key} differs from embedding_length / head_count"
+                )));
+            }
+        }
         let output = if ct.tensor_infos.contains_key("output.weight") {
             Some(load_mat(ct, bytes, "output.weight")?)
         } else {
             None
+        };
+        // Only looked up (rows dequantised) when the file has its own output matrix.
+        let embd = if output.is_some() {
+            load_mat_as_stored(ct, bytes, "token_embd.weight")?
+        } else {
+            load_mat(ct, bytes, "token_embd.weight")?
         };
         let vocab = output.as_ref().map_or(embd.rows, |o| o.rows);
         let mut layers = Vec::with_capacity(n_layers);
@@ -619,6 +802,9 @@ impl FastLlama {
                 wq: load_mat(ct, bytes, &p("attn_q.weight"))?,
                 wk: load_mat(ct, bytes, &p("attn_k.weight"))?,
                 wv: load_mat(ct, bytes, &p("attn_v.weight"))?,
+                bq: load_opt_vec(ct, bytes, &p("attn_q.bias"))?,
+                bk: load_opt_vec(ct, bytes, &p("attn_k.bias"))?,
+                bv: load_opt_vec(ct, bytes, &p("attn_v.bias"))?,
                 wo: load_mat(ct, bytes, &p("attn_output.weight"))?,
                 ffn_norm: load_vec(ct, bytes, &p("ffn_norm.weight"))?,
                 gate: load_mat(ct, bytes, &p("ffn_gate.weight"))?,
@@ -628,6 +814,13 @@ impl FastLlama {
         }
         let out_norm = load_vec(ct, bytes, "output_norm.weight")?;
         let kv_dim = head_dim * n_kv_heads;
+        if arch.has_qkv_bias()
+            && layers
+                .iter()
+                .any(|l| l.bq.is_none() || l.bk.is_none() || l.bv.is_none())
+        {
+            return Err(LocalError::Gguf(format!("{a} needs attention Q/K/V biases")));
+        }
         for l in &layers {
             let ok = l.wq.rows == dim
                 && l.wq.cols == dim
@@ -639,7 +832,10 @@ impl FastLlama {
                 && l.down.rows == dim
                 && l.down.cols == hidden
                 && l.attn_norm.len() == dim
-                && l.ffn_norm.len() == dim;
+                && l.ffn_norm.len() == dim
+                && l.bq.as_ref().is_none_or(|b| b.len() == dim)
+                && l.bk.as_ref().is_none_or(|b| b.len() == kv_dim)
+                && l.bv.as_ref().is_none_or(|b| b.len() == kv_dim);
             if !ok {
                 return Err(LocalError::Gguf(
                     "tensor shapes do not match the header".into(),
@@ -660,7 +856,19 @@ impl FastLlama {
                 Some(cur)
             })
             .collect();
+        let is_k = |m: &QMat| m.kind.k_quant().is_some();
+        let k_dim = output.as_ref().is_some_and(is_k)
+            || (output.is_none() && is_k(&embd))
+            || layers.iter().any(|l| {
+                [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up]
+                    .into_iter()
+                    .any(is_k)
+            });
+        let k_hidden = layers.iter().any(|l| is_k(&l.down));
         Ok(Self {
+            rope_neox: arch.rope_neox(),
+            k_dim,
+            k_hidden,
             dim,
             n_heads,
             n_kv_heads,
@@ -677,6 +885,7 @@ impl FastLlama {
             layers,
             max_ctx,
             len: 0,
+            history: Vec::new(),
             att: Vec::new(),
         })
     }
@@ -686,10 +895,40 @@ impl FastLlama {
     }
 
     pub fn clear(&mut self) {
-        self.len = 0;
+        self.truncate(0);
+    }
+
+    /// Forget every cached position from `len` on.
+    fn truncate(&mut self, len: usize) {
+        let len = len.min(self.len);
+        let kv_dim = self.head_dim * self.n_kv_heads;
+        self.len = len;
+        self.history.truncate(len);
         for c in self.k_cache.iter_mut().chain(self.v_cache.iter_mut()) {
-            c.clear();
+            c.truncate(len * kv_dim);
         }
+    }
+
+    /// Feed `tokens` at position `pos` (what the cache holds from `pos` on is replaced) and
+    /// return the logits after the last. Cached positions that already hold the same tokens are
+    /// kept, not recomputed (a prompt sharing a prefix with the previous one): the numbers are
+    /// the same, since every position is computed the same way in or out of a batch.
+    pub fn forward_from(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>, LocalError> {
+        if pos > self.len {
+            return Err(LocalError::Runtime(format!(
+                "position {pos} is past the {} cached ones",
+                self.len
+            )));
+        }
+        let mut same = 0;
+        while same + 1 < tokens.len()
+            && self.history.get(pos + same).is_some_and(|t| Some(t) == tokens.get(same))
+        {
+            same += 1;
+        }
+        self.truncate(pos + same);
+        self.forward(tokens.get(same..).unwrap_or(&[]), true)?
+            .ok_or_else(|| LocalError::Runtime("no logits".into()))
     }
 
     /// (sin, cos) per rotary pair at `pos`: theta = pos · scale^i, accumulated as ggml does
@@ -706,6 +945,18 @@ impl FastLlama {
     }
 
     fn rope(&self, v: &mut [f32], cs: &[(f32, f32)]) {
+        if self.rope_neox {
+            let half = self.head_dim / 2;
+            for head in v.chunks_exact_mut(self.head_dim) {
+                let (lo, hi) = head.split_at_mut(half);
+                for ((a, b), (s, c)) in lo.iter_mut().zip(hi.iter_mut()).zip(cs.iter().copied()) {
+                    let (x0, x1) = (*a, *b);
+                    *a = x0 * c - x1 * s;
+                    *b = x0 * s + x1 * c;
+                }
+            }
+            return;
+        }
         for head in v.chunks_exact_mut(self.head_dim) {
             for (pair, (s, c)) in head.chunks_exact_mut(2).zip(cs.iter().copied()) {
                 let (a, b) = (pair[0], pair[1]);
@@ -810,8 +1061,8 @@ impl FastLlama {
             xs.push(x);
         }
         let mut xb = vec![0.0f32; dim];
-        let mut qa: Vec<QAct> = (0..n).map(|_| QAct::new(dim)).collect();
-        let mut qh: Vec<QAct> = (0..n).map(|_| QAct::new(hidden)).collect();
+        let mut qa: Vec<QAct> = (0..n).map(|_| QAct::with_k(dim, self.k_dim)).collect();
+        let mut qh: Vec<QAct> = (0..n).map(|_| QAct::with_k(hidden, self.k_hidden)).collect();
         let mut q = vec![vec![0.0f32; dim]; n];
         let mut k = vec![vec![0.0f32; kv_dim]; n];
         let mut v = vec![vec![0.0f32; kv_dim]; n];
@@ -829,6 +1080,13 @@ impl FastLlama {
             matmul(&l.wq, &qa, &mut q);
             matmul(&l.wk, &qa, &mut k);
             matmul(&l.wv, &qa, &mut v);
+            for (bias, out) in [(&l.bq, &mut q), (&l.bk, &mut k), (&l.bv, &mut v)] {
+                if let Some(b) = bias {
+                    for row in out.iter_mut() {
+                        row.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                    }
+                }
+            }
             for t in 0..n {
                 let (Some(qt), Some(kt), Some(vt), Some(cs)) =
                     (q.get_mut(t), k.get_mut(t), v.get(t), tables.get(t))
@@ -871,6 +1129,7 @@ impl FastLlama {
         }
         self.att = att;
         self.len = start + n;
+        self.history.extend_from_slice(tokens);
         if !want_logits {
             return Ok(None);
         }
@@ -878,7 +1137,7 @@ impl FastLlama {
             return Ok(None);
         };
         rmsnorm(&mut xb, last, &self.out_norm, self.eps);
-        let mut a = QAct::new(dim);
+        let mut a = QAct::with_k(dim, self.k_dim);
         a.quantize(&xb);
         let mut logits = vec![0.0f32; self.vocab];
         let w = self.output.as_ref().unwrap_or(&self.embd);

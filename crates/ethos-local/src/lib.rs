@@ -15,15 +15,20 @@
 )]
 
 pub mod constrain;
+#[cfg(feature = "runtime")]
 pub mod template;
 pub mod tokenizer;
 
+#[cfg(feature = "runtime")]
+pub mod arch;
 #[cfg(feature = "runtime")]
 mod chat;
 #[cfg(feature = "runtime")]
 pub mod fast;
 #[cfg(feature = "runtime")]
 pub mod pool;
+#[cfg(feature = "runtime")]
+pub mod quants;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 #[cfg(feature = "runtime")]

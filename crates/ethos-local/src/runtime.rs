@@ -253,11 +253,7 @@ impl LocalModel {
         let ct =
             gguf_file::Content::read(&mut reader).map_err(|e| LocalError::Gguf(e.to_string()))?;
         let arch = md_string(&ct, "general.architecture").unwrap_or_default();
-        if arch != "llama" {
-            return Err(LocalError::Unsupported(format!(
-                "architecture '{arch}' (only llama-family models such as SmolLM2 run here)"
-            )));
-        }
+        let kind = crate::arch::Arch::from_gguf(&arch)?;
         let tok_model = md_string(&ct, "tokenizer.ggml.model").unwrap_or_default();
         if tok_model != "gpt2" {
             return Err(LocalError::Tokenizer(TokenizerError::Unsupported(format!(
@@ -271,8 +267,16 @@ impl LocalModel {
         let merges = md_string_array(&ct, "tokenizer.ggml.merges")?;
         let types = md_i32_array(&ct, "tokenizer.ggml.token_type");
         let tokenizer = Tokenizer::new(tokens, &types, &merges, pre)?;
-        let template =
-            ChatTemplate::from_jinja(md_string(&ct, "tokenizer.chat_template").as_deref())?;
+        let special_text = |key: &str| {
+            md_usize(&ct, key)
+                .map(|id| tokenizer.token_text(id as u32))
+                .unwrap_or_default()
+        };
+        let template = ChatTemplate::from_jinja(
+            md_string(&ct, "tokenizer.chat_template").as_deref(),
+            &special_text("tokenizer.ggml.bos_token_id"),
+            &special_text("tokenizer.ggml.eos_token_id"),
+        )?;
 
         let mut eog: Vec<u32> = Vec::new();
         if let Some(e) = md_usize(&ct, "tokenizer.ggml.eos_token_id") {
@@ -310,13 +314,22 @@ impl LocalModel {
                 GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1
             )
         });
-        let context_length = md_usize(&ct, "llama.context_length").unwrap_or(2048);
-        let n_layers = md_usize(&ct, "llama.block_count").unwrap_or(0);
+        let context_length = md_usize(&ct, &format!("{arch}.context_length")).unwrap_or(2048);
+        let n_layers = md_usize(&ct, &format!("{arch}.block_count")).unwrap_or(0);
         let ctx_limit = context_length.min(MAX_SEQ_LEN);
+        // candle's quantized llama covers the llama architecture only.
+        let candle_can = kind == crate::arch::Arch::Llama;
         let fast = match opts.backend {
+            Backend::Candle if !candle_can => {
+                return Err(LocalError::Unsupported(format!(
+                    "the candle backend runs llama models only, not {arch}"
+                )))
+            }
             Backend::Candle => None,
-            Backend::Fast => Some(crate::fast::FastLlama::new(&ct, bytes, ctx_limit)?),
-            Backend::Auto => crate::fast::FastLlama::new(&ct, bytes, ctx_limit).ok(),
+            Backend::Auto if candle_can => crate::fast::FastLlama::new(&ct, bytes, ctx_limit).ok(),
+            Backend::Fast | Backend::Auto => {
+                Some(crate::fast::FastLlama::new(&ct, bytes, ctx_limit)?)
+            }
         };
         let requantized = fast.is_none() && opts.requantize_to_q8_0 && needs_requant;
         let info = ModelInfo {
@@ -398,12 +411,12 @@ impl LocalModel {
     }
 
     /// The chat prompt text (template applied, ending with the assistant header).
-    pub fn prompt_text(&self, messages: &[Message]) -> String {
-        self.template.render(messages)
+    pub fn prompt_text(&self, messages: &[Message]) -> Result<String, LocalError> {
+        Ok(self.template.render(messages)?)
     }
 
-    pub fn prompt_tokens(&self, messages: &[Message]) -> Vec<u32> {
-        self.tokenizer.encode(&self.prompt_text(messages))
+    pub fn prompt_tokens(&self, messages: &[Message]) -> Result<Vec<u32>, LocalError> {
+        Ok(self.tokenizer.encode(&self.prompt_text(messages)?))
     }
 
     pub fn is_eog(&self, id: u32) -> bool {
@@ -423,14 +436,7 @@ impl LocalModel {
             });
         }
         let weights = match &mut self.net {
-            Net::Fast(f) => {
-                if pos == 0 {
-                    f.clear();
-                }
-                return f
-                    .forward(tokens, true)?
-                    .ok_or_else(|| LocalError::Runtime("no logits".into()));
-            }
+            Net::Fast(f) => return f.forward_from(tokens, pos),
             Net::Candle(w) => w,
         };
         if pos == 0 {
@@ -445,6 +451,20 @@ impl LocalModel {
             .and_then(|l| l.to_dtype(candle_core::DType::F32))
             .and_then(|l| l.to_vec1::<f32>())
             .map_err(rt)
+    }
+
+    /// Forced decoding: feed `tokens` one at a time from an empty context and hand the logits
+    /// after each (the prediction for the next position) to `each(position, logits)`.
+    pub fn forced_logits(
+        &mut self,
+        tokens: &[u32],
+        each: &mut dyn FnMut(usize, &[f32]),
+    ) -> Result<(), LocalError> {
+        for (i, t) in tokens.iter().enumerate() {
+            let logits = self.forward(&[*t], i)?;
+            each(i, &logits);
+        }
+        Ok(())
     }
 
     /// The exact next-token distribution after `tokens` (fresh context).
@@ -512,7 +532,7 @@ impl LocalModel {
 
     /// Start a chat job (all `n` samples of one request). Runs nothing yet.
     pub fn start_job(&mut self, req: &ChatRequest) -> Result<Job, LocalError> {
-        let prompt = self.prompt_tokens(&req.messages);
+        let prompt = self.prompt_tokens(&req.messages)?;
         let limit = self.ctx_limit;
         if prompt.len() >= limit {
             return Err(LocalError::ContextFull {

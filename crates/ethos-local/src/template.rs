@@ -1,78 +1,101 @@
-//! The model's chat template. Only ChatML (`<|im_start|>role\n…<|im_end|>\n`) is implemented,
-//! which is what SmolLM2 (and Qwen, and many small instruct models) use; the template text from
-//! the GGUF decides whether it applies and supplies the default system message, if any.
+//! The model's chat template: the GGUF's own `tokenizer.chat_template` (Jinja) rendered with
+//! `minijinja` the way Hugging Face and llama.cpp render it (trim_blocks, lstrip_blocks, Python
+//! string methods through `minijinja-contrib`'s pycompat, `raise_exception`, `bos_token` /
+//! `eos_token`, `add_generation_prompt = true`). A file without a template gets plain ChatML.
+//!
+//! A template is checked when the model loads, by rendering a few conversations of the shapes
+//! this project sends (user; system + user; a whole exchange): one that fails there is refused
+//! with its error, never replaced by a guess.
 
 use ethos_engine::chat::{Message, Role};
+use minijinja::{context, Environment, Error, ErrorKind};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the model's chat template cannot be used: {0}")]
+pub struct TemplateUnsupported(pub String);
+
+/// ChatML, for files that carry no template.
+const CHATML: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatTemplate {
-    /// Inserted when the first message is not a system message (SmolLM2's template does this).
-    pub default_system: Option<String>,
+    source: String,
+    bos_token: String,
+    eos_token: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the model's chat template is not supported (only ChatML is): {0}")]
-pub struct TemplateUnsupported(pub String);
+fn raise_exception(msg: String) -> Result<String, Error> {
+    Err(Error::new(ErrorKind::InvalidOperation, msg))
+}
+
+fn environment(source: &str) -> Result<Environment<'_>, Error> {
+    let mut env = Environment::new();
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()?,
+    );
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.add_function("raise_exception", raise_exception);
+    env.add_template("chat", source)?;
+    Ok(env)
+}
+
+fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+    }
+}
 
 impl ChatTemplate {
-    /// Read from GGUF `tokenizer.chat_template` (Jinja source). `None` (no template in the file)
-    /// means plain ChatML without a default system message.
-    pub fn from_jinja(source: Option<&str>) -> Result<Self, TemplateUnsupported> {
-        let Some(src) = source else {
-            return Ok(Self {
-                default_system: None,
-            });
+    /// From GGUF `tokenizer.chat_template` (Jinja source; `None`: ChatML) and the text of the
+    /// file's BOS/EOS tokens (empty when it has none).
+    pub fn from_jinja(
+        source: Option<&str>,
+        bos_token: &str,
+        eos_token: &str,
+    ) -> Result<Self, TemplateUnsupported> {
+        let t = Self {
+            source: source.unwrap_or(CHATML).to_string(),
+            bos_token: bos_token.to_string(),
+            eos_token: eos_token.to_string(),
         };
-        if !src.contains("<|im_start|>") || !src.contains("<|im_end|>") {
-            let head: String = src.chars().take(80).collect();
-            return Err(TemplateUnsupported(head));
+        environment(&t.source).map_err(|e| TemplateUnsupported(format!("{e:#}")))?;
+        let probes: [&[Message]; 3] = [
+            &[Message::user("Hi")],
+            &[Message::system("S"), Message::user("Hi")],
+            &[
+                Message::system("S"),
+                Message::user("Hi"),
+                Message::assistant("Hello"),
+                Message::user("Bye"),
+            ],
+        ];
+        for p in probes {
+            t.render(p)?;
         }
-        let marker = "<|im_start|>system";
-        let default_system = if src.contains("!= 'system'") || src.contains("!= \"system\"") {
-            src.find(marker).and_then(|at| {
-                let rest = src.get(at + marker.len()..)?;
-                let rest = rest
-                    .strip_prefix("\\n")
-                    .or_else(|| rest.strip_prefix('\n'))?;
-                let end = rest.find("<|im_end|>")?;
-                let text = rest.get(..end)?;
-                // A Jinja expression inside the default would be something we cannot evaluate.
-                if text.contains("{{") || text.contains("{%") || text.contains("' +") {
-                    return None;
-                }
-                Some(text.replace("\\n", "\n"))
-            })
-        } else {
-            None
-        };
-        Ok(Self { default_system })
+        Ok(t)
     }
 
     /// The prompt text for `messages`, ending with the assistant header (generation prompt).
-    pub fn render(&self, messages: &[Message]) -> String {
-        let mut out = String::new();
-        let first_is_system = messages.first().is_some_and(|m| m.role == Role::System);
-        if !first_is_system {
-            if let Some(sys) = &self.default_system {
-                out.push_str("<|im_start|>system\n");
-                out.push_str(sys);
-                out.push_str("<|im_end|>\n");
-            }
-        }
-        for m in messages {
-            let role = match m.role {
-                Role::System => "system",
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            };
-            out.push_str("<|im_start|>");
-            out.push_str(role);
-            out.push('\n');
-            out.push_str(&m.content);
-            out.push_str("<|im_end|>\n");
-        }
-        out.push_str("<|im_start|>assistant\n");
-        out
+    pub fn render(&self, messages: &[Message]) -> Result<String, TemplateUnsupported> {
+        let msgs: Vec<_> = messages
+            .iter()
+            .map(|m| context! { role => role_name(m.role), content => m.content.as_str() })
+            .collect();
+        environment(&self.source)
+            .and_then(|env| {
+                env.get_template("chat")?.render(context! {
+                    messages => msgs,
+                    add_generation_prompt => true,
+                    bos_token => self.bos_token.as_str(),
+                    eos_token => self.eos_token.as_str(),
+                })
+            })
+            .map_err(|e| TemplateUnsupported(format!("{e:#}")))
     }
 }
 
@@ -84,25 +107,41 @@ mod tests {
 
     #[test]
     fn smollm_template_adds_its_default_system_message() {
-        let t = ChatTemplate::from_jinja(Some(SMOL)).expect("chatml");
+        let t = ChatTemplate::from_jinja(Some(SMOL), "", "").expect("chatml");
         assert_eq!(
-            t.render(&[Message::user("Hi")]),
+            t.render(&[Message::user("Hi")]).expect("render"),
             "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
         );
         assert_eq!(
-            t.render(&[Message::system("S"), Message::user("Hi")]),
+            t.render(&[Message::system("S"), Message::user("Hi")]).expect("render"),
             "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
         );
     }
 
     #[test]
-    fn non_chatml_templates_are_refused() {
-        assert!(ChatTemplate::from_jinja(Some("{{ bos_token }}[INST] {{ m }} [/INST]")).is_err());
+    fn other_families_render_through_jinja() {
+        let llama = "{{ bos_token }}{% for m in messages %}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\\n\\n' + m['content'] | trim + '<|eot_id|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}";
+        let t = ChatTemplate::from_jinja(Some(llama), "<|begin_of_text|>", "").expect("llama 3");
         assert_eq!(
-            ChatTemplate::from_jinja(None),
-            Ok(ChatTemplate {
-                default_system: None
-            })
+            t.render(&[Message::user(" Hi ")]).expect("render"),
+            "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+        );
+        // Python string methods (pycompat).
+        let py = "{% for m in messages %}{{ m.content.strip().upper() }}{% endfor %}";
+        let t = ChatTemplate::from_jinja(Some(py), "", "").expect("pycompat");
+        assert_eq!(t.render(&[Message::user(" hi ")]).expect("render"), "HI");
+    }
+
+    #[test]
+    fn broken_or_refusing_templates_are_errors() {
+        assert!(ChatTemplate::from_jinja(Some("{% for %}"), "", "").is_err());
+        let strict = "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}x";
+        let e = ChatTemplate::from_jinja(Some(strict), "", "").expect_err("raises on a probe");
+        assert!(e.to_string().contains("System role not supported"), "{e}");
+        let plain = ChatTemplate::from_jinja(None, "", "").expect("chatml");
+        assert_eq!(
+            plain.render(&[Message::user("Hi")]).expect("render"),
+            "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
         );
     }
 }

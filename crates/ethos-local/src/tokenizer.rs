@@ -24,6 +24,9 @@ pub enum PreTokenizer {
     DigitsThenGpt2,
     /// The GPT-2 pattern alone (`gpt2`, `mpt`, `olmo`, …).
     Gpt2,
+    /// Qwen2's pattern (`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|
+    /// ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`): Llama 3's with single digits.
+    Qwen2,
 }
 
 impl PreTokenizer {
@@ -33,8 +36,9 @@ impl PreTokenizer {
             "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone"
             | "minerva" => Ok(PreTokenizer::DigitsThenGpt2),
             "gpt2" | "gpt-2" | "mpt" | "olmo" | "jais" | "default" => Ok(PreTokenizer::Gpt2),
+            "qwen2" | "deepseek-r1-qwen" | "megrez" => Ok(PreTokenizer::Qwen2),
             other => Err(TokenizerError::Unsupported(format!(
-                "pre-tokenizer '{other}' (supported: smollm, starcoder, gpt2 and relatives)"
+                "pre-tokenizer '{other}' (supported: smollm, starcoder, gpt2, qwen2 and relatives)"
             ))),
         }
     }
@@ -205,6 +209,12 @@ impl Tokenizer {
         let chars: Vec<char> = text.chars().collect();
         let mut fragments: Vec<&[char]> = Vec::new();
         match self.pre {
+            PreTokenizer::Qwen2 => {
+                for word in llama3_split(&chars, 1) {
+                    self.bpe_word(word, out);
+                }
+                return;
+            }
             PreTokenizer::Gpt2 => fragments.push(&chars),
             PreTokenizer::DigitsThenGpt2 => {
                 let mut start = 0;
@@ -351,6 +361,56 @@ impl StreamDecoder {
     }
 }
 
+/// Word boundaries found so far by a split.
+struct Words {
+    spans: Vec<(usize, usize)>,
+    prev: usize,
+}
+
+impl Words {
+    fn new() -> Self {
+        Self {
+            spans: Vec::new(),
+            prev: 0,
+        }
+    }
+
+    /// A word ends at `end` (nothing when empty).
+    fn push(&mut self, end: usize) {
+        if end > self.prev {
+            self.spans.push((self.prev, end));
+        }
+        self.prev = end;
+    }
+
+    fn slices(self, cpts: &[char]) -> Vec<&[char]> {
+        self.spans
+            .into_iter()
+            .filter_map(|(a, b)| cpts.get(a..b))
+            .collect()
+    }
+}
+
+/// Where the whitespace rules of the split end a word starting at `pos` (`\s*[\r\n]+` first
+/// when `newlines`, then `\s+(?!\S)`, `\s+`; one character when nothing matches).
+fn whitespace_end(cpts: &[char], pos: usize, newlines: bool) -> usize {
+    let mut spaces = 0;
+    let mut last_newline_end = 0;
+    while let Some(c) = cpts.get(pos + spaces).copied().filter(|c| is_ws(*c)) {
+        if newlines && matches!(c, '\r' | '\n') {
+            last_newline_end = pos + spaces + 1;
+        }
+        spaces += 1;
+    }
+    if last_newline_end > 0 {
+        last_newline_end
+    } else if spaces > 1 && pos + spaces < cpts.len() {
+        pos + spaces - 1
+    } else {
+        pos + spaces.max(1)
+    }
+}
+
 /// llama.cpp's hand-written GPT-2 split (`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+|
 /// ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`) over one fragment.
 fn gpt2_split(cpts: &[char]) -> Vec<&[char]> {
@@ -358,31 +418,23 @@ fn gpt2_split(cpts: &[char]) -> Vec<&[char]> {
     let get = |p: usize| cpts.get(p).copied();
     let letter = |p: usize| get(p).is_some_and(is_letter);
     let number = |p: usize| get(p).is_some_and(is_number);
-    let ws = |p: usize| get(p).is_some_and(is_ws);
     let other = |p: usize| get(p).is_some_and(|c| !(is_ws(c) || is_letter(c) || is_number(c)));
-    let mut words: Vec<(usize, usize)> = Vec::new();
-    let mut prev = 0usize;
+    let mut words = Words::new();
     let mut pos = 0usize;
-    let push = |end: usize, prev: &mut usize, words: &mut Vec<(usize, usize)>| {
-        if end > *prev {
-            words.push((*prev, end));
-        }
-        *prev = end;
-    };
     while pos < n {
         let c = get(pos).unwrap_or('\0');
         if c == '\'' && pos + 1 < n {
             let c1 = get(pos + 1).unwrap_or('\0');
             if matches!(c1, 's' | 't' | 'm' | 'd') {
                 pos += 2;
-                push(pos, &mut prev, &mut words);
+                words.push(pos);
                 continue;
             }
             if pos + 2 < n {
                 let c2 = get(pos + 2).unwrap_or('\0');
                 if matches!((c1, c2), ('r', 'e') | ('v', 'e') | ('l', 'l')) {
                     pos += 3;
-                    push(pos, &mut prev, &mut words);
+                    words.push(pos);
                     continue;
                 }
             }
@@ -393,7 +445,7 @@ fn gpt2_split(cpts: &[char]) -> Vec<&[char]> {
             while letter(pos) {
                 pos += 1;
             }
-            push(pos, &mut prev, &mut words);
+            words.push(pos);
             continue;
         }
         if number(look) {
@@ -401,7 +453,7 @@ fn gpt2_split(cpts: &[char]) -> Vec<&[char]> {
             while number(pos) {
                 pos += 1;
             }
-            push(pos, &mut prev, &mut words);
+            words.push(pos);
             continue;
         }
         if other(look) {
@@ -409,35 +461,105 @@ fn gpt2_split(cpts: &[char]) -> Vec<&[char]> {
             while other(pos) {
                 pos += 1;
             }
-            push(pos, &mut prev, &mut words);
+            words.push(pos);
             continue;
         }
-        let mut spaces = 0;
-        while ws(pos + spaces) {
-            spaces += 1;
-        }
-        if spaces > 1 && pos + spaces < n {
-            pos += spaces - 1;
-            push(pos, &mut prev, &mut words);
-            continue;
-        }
-        if spaces > 0 {
-            pos += spaces;
-            push(pos, &mut prev, &mut words);
-            continue;
-        }
-        pos += 1;
-        push(pos, &mut prev, &mut words);
+        pos = whitespace_end(cpts, pos, false);
+        words.push(pos);
     }
-    words
-        .into_iter()
-        .filter_map(|(a, b)| cpts.get(a..b))
-        .collect()
+    words.slices(cpts)
+}
+
+/// llama.cpp's hand-written Llama 3 / Qwen2 split (`(?i:'s|'t|'re|'ve|'m|'ll|'d)|
+/// [^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,max_digits}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|
+/// \s+(?!\S)|\s+`).
+fn llama3_split(cpts: &[char], max_digits: usize) -> Vec<&[char]> {
+    let n = cpts.len();
+    let get = |p: usize| cpts.get(p).copied();
+    let letter = |p: usize| get(p).is_some_and(is_letter);
+    let number = |p: usize| get(p).is_some_and(is_number);
+    let other = |p: usize| get(p).is_some_and(|c| !(is_ws(c) || is_letter(c) || is_number(c)));
+    let lower = |p: usize| get(p).and_then(|c| c.to_lowercase().next());
+    let mut words = Words::new();
+    let mut pos = 0usize;
+    while pos < n {
+        let c = get(pos).unwrap_or('\0');
+        if c == '\'' && pos + 1 < n {
+            if matches!(lower(pos + 1), Some('s' | 't' | 'm' | 'd')) {
+                pos += 2;
+                words.push(pos);
+                continue;
+            }
+            if pos + 2 < n
+                && matches!(
+                    (lower(pos + 1), lower(pos + 2)),
+                    (Some('r'), Some('e')) | (Some('v'), Some('e')) | (Some('l'), Some('l'))
+                )
+            {
+                pos += 3;
+                words.push(pos);
+                continue;
+            }
+        }
+        if !(c == '\r' || c == '\n' || is_number(c)) && (is_letter(c) || letter(pos + 1)) {
+            pos += 1;
+            while letter(pos) {
+                pos += 1;
+            }
+            words.push(pos);
+            continue;
+        }
+        if is_number(c) {
+            let mut ini = pos;
+            while number(pos) {
+                pos += 1;
+                if pos - ini >= max_digits {
+                    words.push(pos);
+                    ini = pos;
+                }
+            }
+            words.push(pos);
+            continue;
+        }
+        let look = if c == ' ' { pos + 1 } else { pos };
+        if other(look) {
+            pos = look;
+            while other(pos) {
+                pos += 1;
+            }
+            while matches!(get(pos), Some('\r' | '\n')) {
+                pos += 1;
+            }
+            words.push(pos);
+            continue;
+        }
+        pos = whitespace_end(cpts, pos, true);
+        words.push(pos);
+    }
+    words.slices(cpts)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn split_qwen(s: &str) -> Vec<String> {
+        let c: Vec<char> = s.chars().collect();
+        llama3_split(&c, 1)
+            .into_iter()
+            .map(|w| w.iter().collect())
+            .collect()
+    }
+
+    #[test]
+    fn qwen2_split_matches_the_pattern() {
+        assert_eq!(split_qwen("Hello world"), ["Hello", " world"]);
+        assert_eq!(split_qwen("It'S 123!\n\nx"), ["It", "'S", " ", "1", "2", "3", "!\n\n", "x"]);
+        assert_eq!(split_qwen("a \n\n  b"), ["a", " \n\n", " ", " b"]);
+        assert_eq!(split_qwen("x   y"), ["x", "  ", " y"]);
+        assert_eq!(split_qwen("(A) ...end  "), ["(A", ")", " ...", "end", "  "]);
+        assert_eq!(split_qwen("\tword"), ["\tword"]);
+    }
 
     fn split(s: &str) -> Vec<String> {
         let c: Vec<char> = s.chars().collect();

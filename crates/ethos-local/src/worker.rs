@@ -157,7 +157,7 @@ impl Engine {
     ) -> Result<String, JsValue> {
         let req = parse_request(request_json)?;
         let model = self.model()?;
-        let tokens = model.prompt_tokens(&req.messages);
+        let tokens = model.prompt_tokens(&req.messages).map_err(local_err)?;
         let dist = model.next_token(&tokens).map_err(local_err)?;
         let letters = model.letter_distribution(&dist, n_options, top_n.min(50));
         serde_json::to_string(&letters).map_err(|e| js_err(ChatError::Other(e.to_string())))
@@ -166,7 +166,11 @@ impl Engine {
     /// Prompt length in tokens of a request (template applied).
     pub fn prompt_tokens_of(&mut self, request_json: &str) -> Result<u32, JsValue> {
         let req = parse_request(request_json)?;
-        let n = self.model()?.prompt_tokens(&req.messages).len();
+        let n = self
+            .model()?
+            .prompt_tokens(&req.messages)
+            .map_err(local_err)?
+            .len();
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 }

@@ -17,12 +17,9 @@
 //! so and pass vacuously, unless ETHOS_REQUIRE_LOCAL_MODEL=1, which turns that into a failure.
 
 mod common;
+use common::llama::{chat_top_logprobs, http, server_bin, start_server};
 use common::{gguf_path, required, skip};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use ethos_engine::chat::{Message, TokenLogprob};
 use ethos_engine::distribution::from_top_logprobs;
@@ -38,97 +35,15 @@ use serde_json::{json, Value};
 /// its native build bit for bit (bench/local_model/run.sh prints both).
 const TOLERANCE: f64 = 0.05;
 
-/// Minimal HTTP/1.1 POST (or GET when `body` is None) returning (status, body).
-fn http(addr: &str, path: &str, body: Option<&Value>) -> Result<(u16, String), String> {
-    let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(120)))
-        .map_err(|e| e.to_string())?;
-    let payload = body.map(|b| b.to_string()).unwrap_or_default();
-    let head = if body.is_some() {
-        format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", payload.len())
-    } else {
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
-    };
-    s.write_all(head.as_bytes())
-        .and_then(|_| s.write_all(payload.as_bytes()))
-        .map_err(|e| e.to_string())?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (headers, rest) = text.split_once("\r\n\r\n").ok_or("no header end")?;
-    let status: u16 = headers
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or("no status")?;
-    let body = if headers
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        let mut out = String::new();
-        let mut r = rest;
-        while let Some((len, after)) = r.split_once("\r\n") {
-            let n = usize::from_str_radix(len.trim(), 16).map_err(|e| e.to_string())?;
-            if n == 0 {
-                break;
-            }
-            out.push_str(after.get(..n).ok_or("short chunk")?);
-            r = after.get(n + 2..).unwrap_or("");
-        }
-        out
-    } else {
-        rest.to_string()
-    };
-    Ok((status, body))
-}
-
-fn server_up(addr: &str) -> bool {
-    matches!(http(addr, "/health", None), Ok((200, _)))
-}
-
 fn moralchoice_messages() -> (Vec<Message>, usize) {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../public/vital/vital_distributional_moralchoice.json"
-    );
-    let items: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("VITAL MoralChoice file"))
-            .expect("json");
-    let item = &items[0];
-    let question = item["question"].as_str().expect("question");
-    let n = item["options"].as_array().expect("options").len();
-    let templates = ethos_engine::template::Templates::default();
-    let passage = "A surgeon's duty is to protect the patient: following the procedures is what respects the patient's trust and life.";
-    let prompt = ethos_engine::template::render(
-        &templates.read,
-        &[
-            ("country_line", ""),
-            ("passage", passage),
-            ("question", question),
-        ],
+    common::read_messages(
+        0,
+        "A surgeon's duty is to protect the patient: following the procedures is what respects the patient's trust and life.",
     )
-    .expect("read template");
-    (vec![Message::user(prompt)], n)
 }
 
 fn server_top(addr: &str, messages: &[Message]) -> Vec<TokenLogprob> {
-    let body = json!({
-        "model": "smollm2", "messages": messages, "max_tokens": 1, "temperature": 0,
-        "logprobs": true, "top_logprobs": 20, "seed": 1
-    });
-    let (status, text) =
-        http(addr, "/v1/chat/completions", Some(&body)).expect("llama-server call");
-    assert_eq!(status, 200, "llama-server: {text}");
-    let v: Value = serde_json::from_str(&text).expect("json reply");
-    v["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
-        .as_array()
-        .expect("top_logprobs in the reply")
-        .iter()
-        .map(|t| TokenLogprob {
-            token: t["token"].as_str().unwrap_or("").to_string(),
-            logprob: t["logprob"].as_f64().unwrap_or(f64::NEG_INFINITY),
-        })
-        .collect()
+    chat_top_logprobs(addr, "smollm2", messages)
 }
 
 /// Compare our distribution with llama.cpp's; returns the largest per-option difference.
@@ -140,7 +55,7 @@ fn compare(
     n: usize,
     tolerance: f64,
 ) -> f64 {
-    let tokens = model.prompt_tokens(messages);
+    let tokens = model.prompt_tokens(messages).expect("template");
     let dist = model.next_token(&tokens).expect("forward");
     let ours_top = model.top_logprobs(&dist, 20);
     let ours = from_top_logprobs(&ours_top, n);
@@ -172,71 +87,6 @@ fn compare(
     worst
 }
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn server_bin() -> Option<PathBuf> {
-    let p = std::env::var("ETHOS_LLAMA_SERVER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/ethos-agents/llama-server-0.94.0/llama-server")
-        });
-    p.is_file().then_some(p)
-}
-
-/// A private llama-server on `model`, flash attention off, one thread, one slot.
-fn start_server(bin: &PathBuf, model: &std::path::Path) -> Server {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-    let port = listener.local_addr().expect("addr").port();
-    drop(listener);
-    let child = Command::new(bin)
-        .arg("-m")
-        .arg(model)
-        .args([
-            "-a",
-            "smollm2",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "-c",
-            "2048",
-            "-np",
-            "1",
-            "-t",
-            "1",
-            "-fa",
-            "off",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start llama-server");
-    let server = Server {
-        child,
-        addr: format!("127.0.0.1:{port}"),
-    };
-    let start = Instant::now();
-    while !server_up(&server.addr) {
-        assert!(
-            start.elapsed() < Duration::from_secs(180),
-            "private llama-server did not become healthy"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    server
-}
-
 /// The model file and the server binary, or a skip. Opt-in (ETHOS_LOCAL_MODEL_TESTS=1 or
 /// ETHOS_REQUIRE_LOCAL_MODEL=1) so that `cargo test --workspace` elsewhere stays fast.
 fn prerequisites() -> Option<(PathBuf, PathBuf)> {
@@ -262,7 +112,7 @@ fn template_and_tokens_match_llama_server() {
     let Some((gguf, bin)) = prerequisites() else {
         return;
     };
-    let server = start_server(&bin, &gguf);
+    let server = start_server(&bin, &gguf, "smollm2");
     let addr = server.addr.as_str();
     let model = LocalModel::from_path(&gguf, LoadOptions::fast()).expect("load");
     let (messages, _) = moralchoice_messages();
@@ -278,7 +128,7 @@ fn template_and_tokens_match_llama_server() {
         .expect("prompt")
         .to_string();
     assert_eq!(
-        model.prompt_text(&messages),
+        model.prompt_text(&messages).expect("template"),
         prompt,
         "chat template differs from llama.cpp's"
     );
@@ -312,7 +162,7 @@ fn q4_1_distribution_matches_llama_cpp() {
     let Some((gguf, bin)) = prerequisites() else {
         return;
     };
-    let server = start_server(&bin, &gguf);
+    let server = start_server(&bin, &gguf, "smollm2");
     let (messages, n) = moralchoice_messages();
     let reference = server_top(&server.addr, &messages);
     drop(server);
@@ -345,7 +195,7 @@ fn q8_0_distribution_matches_llama_cpp_on_the_same_file() {
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let q8_path = dir.join("SmolLM2-135M-Instruct.Q8_0.gguf");
     std::fs::write(&q8_path, &q8).expect("write q8 gguf");
-    let server = start_server(&bin, &q8_path);
+    let server = start_server(&bin, &q8_path, "smollm2");
     let (messages, n) = moralchoice_messages();
     let reference = server_top(&server.addr, &messages);
     drop(server);

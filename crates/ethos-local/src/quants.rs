@@ -1,0 +1,408 @@
+//! The GGUF weight blocks of the k-quant files (Q5_0, Q4_K, Q5_K, Q6_K): layout, dequantisation, and
+//! their integer dot products with 8-bit activations as ggml defines them (Q8_0 activations for
+//! Q5_0, Q8_K for the k-quants: one f32 scale per 256 values and the sum of every 16).
+//!
+//! The integer part of every block is exact; the float part has ONE order, shared by the native
+//! and the wasm builds (this code has no target-specific paths), so both compute the same bits:
+//!   acc[b % 4] += (yd_b * wd_b) * sumi_b;  accm[b % 4] += (-(yd_b * wdmin_b)) * summins_b
+//!   result = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((accm[0] + accm[1]) + (accm[2] + accm[3]))
+
+/// Values per k-quant super-block.
+pub const QK_K: usize = 256;
+/// Bytes of one Q5_0 block as kept in memory: `qh` (4) then `qs` (16); the f16 scale apart.
+pub const Q5_0_QBYTES: usize = 20;
+/// Bytes of one Q4_K super-block (f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 of nibbles).
+pub const Q4_K_BYTES: usize = 144;
+/// Bytes of one Q5_K super-block: as Q4_K plus 32 bytes of fifth bits (before the nibbles).
+pub const Q5_K_BYTES: usize = 176;
+/// Bytes of one Q6_K super-block (128 low nibbles, 64 of high bit pairs, 16 i8 scales, f16 d).
+pub const Q6_K_BYTES: usize = 210;
+
+fn f16_at(b: &[u8], i: usize) -> f32 {
+    let lo = b.get(i).copied().unwrap_or(0);
+    let hi = b.get(i + 1).copied().unwrap_or(0);
+    half::f16::from_bits(u16::from_le_bytes([lo, hi])).to_f32()
+}
+
+/// Activations quantised per 256 values (ggml's `quantize_row_q8_K_ref`): scale = max/-127 of
+/// the value of largest magnitude (first one on ties), rounded half to even, kept in f32.
+#[derive(Debug, Clone)]
+pub struct Q8K {
+    pub q: Vec<i8>,
+    pub d: Vec<f32>,
+    /// Sum of each run of 16 quantised values.
+    pub bsums: Vec<i32>,
+}
+
+impl Q8K {
+    pub fn new(n: usize) -> Self {
+        Self {
+            q: vec![0; n],
+            d: vec![0.0; n / QK_K],
+            bsums: vec![0; n / 16],
+        }
+    }
+
+    pub fn quantize(&mut self, x: &[f32]) {
+        for (bi, xb) in x.chunks_exact(QK_K).enumerate() {
+            let (mut max, mut amax) = (0.0f32, 0.0f32);
+            for v in xb {
+                if v.abs() > amax {
+                    amax = v.abs();
+                    max = *v;
+                }
+            }
+            let Some(qb) = self.q.get_mut(bi * QK_K..(bi + 1) * QK_K) else {
+                return;
+            };
+            if amax == 0.0 {
+                qb.iter_mut().for_each(|q| *q = 0);
+                if let Some(d) = self.d.get_mut(bi) {
+                    *d = 0.0;
+                }
+            } else {
+                let iscale = -127.0f32 / max;
+                for (o, v) in qb.iter_mut().zip(xb) {
+                    *o = ((iscale * v).round_ties_even() as i32).min(127) as i8;
+                }
+                if let Some(d) = self.d.get_mut(bi) {
+                    *d = 1.0 / iscale;
+                }
+            }
+            for (j, chunk) in qb.chunks_exact(16).enumerate() {
+                if let Some(s) = self.bsums.get_mut(bi * 16 + j) {
+                    *s = chunk.iter().map(|v| i32::from(*v)).sum();
+                }
+            }
+        }
+    }
+}
+
+/// The 32 signed 5-bit values of a Q5_0 block (`qh` then `qs`), in order.
+pub(crate) fn q5_0_values(qhqs: &[u8]) -> [i8; 32] {
+    let mut out = [0i8; 32];
+    let qh = u32::from_le_bytes([
+        qhqs.first().copied().unwrap_or(0),
+        qhqs.get(1).copied().unwrap_or(0),
+        qhqs.get(2).copied().unwrap_or(0),
+        qhqs.get(3).copied().unwrap_or(0),
+    ]);
+    for j in 0..16 {
+        let b = qhqs.get(4 + j).copied().unwrap_or(0);
+        let h0 = (((qh >> j) & 1) << 4) as u8;
+        let h1 = (((qh >> (j + 16)) & 1) << 4) as u8;
+        out[j] = (((b & 0x0F) | h0) as i8) - 16;
+        out[j + 16] = (((b >> 4) | h1) as i8) - 16;
+    }
+    out
+}
+
+/// Σ w·y over one Q5_0 block against 32 Q8_0 activations.
+pub fn q5_0_isum(qhqs: &[u8], y: &[i8]) -> i32 {
+    sub_dot(&q5_0_values(qhqs), y, 0..32)
+}
+
+/// One Q5_0 block dequantised (ggml: value · d).
+pub fn q5_0_dequant(d: f32, qhqs: &[u8], out: &mut [f32]) {
+    for (o, v) in out.iter_mut().zip(q5_0_values(qhqs)) {
+        *o = f32::from(v) * d;
+    }
+}
+
+/// Scale and min of sub-block `j` (0..8) of a Q4_K block (ggml's `get_scale_min_k4`).
+fn scale_min_k4(j: usize, s: &[u8]) -> (u8, u8) {
+    let g = |i: usize| s.get(i).copied().unwrap_or(0);
+    if j < 4 {
+        (g(j) & 63, g(j + 4) & 63)
+    } else {
+        (
+            (g(j + 4) & 0xF) | ((g(j - 4) >> 6) << 4),
+            (g(j + 4) >> 4) | ((g(j) >> 6) << 4),
+        )
+    }
+}
+
+/// The 256 unsigned values of a Q4_K block (4 bits) or a Q5_K block (5 bits), in order.
+fn q45_k_values(kind: KQuant, block: &[u8], out: &mut [u8; QK_K]) {
+    let (qs, qh) = match kind {
+        KQuant::Q5K => (block.get(48..Q5_K_BYTES), block.get(16..48)),
+        _ => (block.get(16..Q4_K_BYTES), None),
+    };
+    let Some(Ok(qs)) = qs.map(<&[u8; 128]>::try_from) else {
+        return;
+    };
+    for j in 0..4 {
+        for l in 0..32 {
+            let b = qs[32 * j + l];
+            out[64 * j + l] = b & 0x0F;
+            out[64 * j + 32 + l] = b >> 4;
+        }
+    }
+    if let Some(Ok(qh)) = qh.map(<&[u8; 32]>::try_from) {
+        for j in 0..4 {
+            for l in 0..32 {
+                out[64 * j + l] |= ((qh[l] >> (2 * j)) & 1) << 4;
+                out[64 * j + 32 + l] |= ((qh[l] >> (2 * j + 1)) & 1) << 4;
+            }
+        }
+    }
+}
+
+/// The 256 signed 6-bit values of a Q6_K block, in order.
+fn q6_k_values(block: &[u8], out: &mut [i8; QK_K]) {
+    let Ok(b) = <&[u8; Q6_K_BYTES]>::try_from(block) else {
+        return;
+    };
+    for n in 0..2 {
+        let (ql, qh) = (64 * n, 128 + 32 * n);
+        for l in 0..32 {
+            let h = b[qh + l];
+            let e = 128 * n + l;
+            out[e] = ((b[ql + l] & 0xF) | ((h & 3) << 4)) as i8 - 32;
+            out[e + 32] = ((b[ql + l + 32] & 0xF) | (((h >> 2) & 3) << 4)) as i8 - 32;
+            out[e + 64] = ((b[ql + l] >> 4) | (((h >> 4) & 3) << 4)) as i8 - 32;
+            out[e + 96] = ((b[ql + l + 32] >> 4) | (((h >> 6) & 3) << 4)) as i8 - 32;
+        }
+    }
+}
+
+/// Which k-quant a row is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KQuant {
+    Q4K,
+    Q5K,
+    Q6K,
+}
+
+impl KQuant {
+    pub fn block_bytes(self) -> usize {
+        match self {
+            KQuant::Q4K => Q4_K_BYTES,
+            KQuant::Q5K => Q5_K_BYTES,
+            KQuant::Q6K => Q6_K_BYTES,
+        }
+    }
+}
+
+/// Σ q·y over `range` of a block's values and its activations.
+fn sub_dot<T: Copy + Into<i32>>(vals: &[T], y: &[i8], range: std::ops::Range<usize>) -> i32 {
+    vals.get(range.clone())
+        .unwrap_or(&[])
+        .iter()
+        .zip(y.get(range).unwrap_or(&[]))
+        .map(|(a, b)| (*a).into() * i32::from(*b))
+        .sum()
+}
+
+/// (Σ_sub scale·Σ q·y, Σ_16 bsum·min) of one Q4_K / Q5_K block against one Q8_K block.
+fn q45_k_block(kind: KQuant, block: &[u8], y: &[i8], bsums: &[i32]) -> (i32, i32) {
+    let scales = block.get(4..16).unwrap_or(&[]);
+    let mut vals = [0u8; QK_K];
+    q45_k_values(kind, block, &mut vals);
+    let mut sumi = 0i32;
+    let mut summins = 0i32;
+    for sub in 0..8 {
+        let (sc, m) = scale_min_k4(sub, scales);
+        sumi += i32::from(sc) * sub_dot(&vals, y, sub * 32..(sub + 1) * 32);
+        summins += i32::from(m)
+            * (bsums.get(2 * sub).copied().unwrap_or(0) + bsums.get(2 * sub + 1).copied().unwrap_or(0));
+    }
+    (sumi, summins)
+}
+
+/// Σ_sub scale·Σ q·y of one Q6_K block against one Q8_K block.
+fn q6_k_block(block: &[u8], y: &[i8]) -> i32 {
+    let mut vals = [0i8; QK_K];
+    q6_k_values(block, &mut vals);
+    let mut sumi = 0i32;
+    for sub in 0..16 {
+        let sc = block.get(192 + sub).copied().unwrap_or(0) as i8;
+        sumi += i32::from(sc) * sub_dot(&vals, y, sub * 16..(sub + 1) * 16);
+    }
+    sumi
+}
+
+/// One row of k-quant blocks · Q8_K activations.
+pub fn row_dot_k(kind: KQuant, row: &[u8], x: &Q8K) -> f32 {
+    let bytes = kind.block_bytes();
+    let mut acc = [0.0f32; 4];
+    let mut accm = [0.0f32; 4];
+    for (b, block) in row.chunks_exact(bytes).enumerate() {
+        let y = x.q.get(b * QK_K..(b + 1) * QK_K).unwrap_or(&[]);
+        let yd = x.d.get(b).copied().unwrap_or(0.0);
+        let lane = b % 4;
+        match kind {
+            KQuant::Q4K | KQuant::Q5K => {
+                let bsums = x.bsums.get(b * 16..(b + 1) * 16).unwrap_or(&[]);
+                let (sumi, summins) = q45_k_block(kind, block, y, bsums);
+                acc[lane] += (yd * f16_at(block, 0)) * sumi as f32;
+                accm[lane] += (-(yd * f16_at(block, 2))) * summins as f32;
+            }
+            KQuant::Q6K => {
+                acc[lane] += (yd * f16_at(block, 208)) * q6_k_block(block, y) as f32;
+            }
+        }
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((accm[0] + accm[1]) + (accm[2] + accm[3]))
+}
+
+/// Dequantise a row of k-quant blocks into `out` (ggml's `dequantize_row_q4_K` / `_q5_K` /
+/// `_q6_K`).
+pub fn dequant_k(kind: KQuant, row: &[u8], out: &mut [f32]) {
+    for (block, o) in row
+        .chunks_exact(kind.block_bytes())
+        .zip(out.chunks_exact_mut(QK_K))
+    {
+        match kind {
+            KQuant::Q4K | KQuant::Q5K => {
+                let (d, min) = (f16_at(block, 0), f16_at(block, 2));
+                let scales = block.get(4..16).unwrap_or(&[]);
+                let mut vals = [0u8; QK_K];
+                q45_k_values(kind, block, &mut vals);
+                for (sub, chunk) in o.chunks_exact_mut(32).enumerate() {
+                    let (sc, m) = scale_min_k4(sub, scales);
+                    let (d1, m1) = (d * f32::from(sc), min * f32::from(m));
+                    for (v, q) in chunk.iter_mut().zip(&vals[sub * 32..(sub + 1) * 32]) {
+                        *v = d1 * f32::from(*q) - m1;
+                    }
+                }
+            }
+            KQuant::Q6K => {
+                let d = f16_at(block, 208);
+                let mut vals = [0i8; QK_K];
+                q6_k_values(block, &mut vals);
+                for (e, (v, q)) in o.iter_mut().zip(vals).enumerate() {
+                    let sc = block.get(192 + e / 16).copied().unwrap_or(0) as i8;
+                    *v = d * f32::from(sc) * f32::from(q);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f16b(x: f32) -> [u8; 2] {
+        half::f16::from_f32(x).to_bits().to_le_bytes()
+    }
+
+    /// A deterministic byte pattern.
+    fn bytes(n: usize, seed: usize) -> Vec<u8> {
+        (0..n).map(|i| ((i * 131 + seed * 71 + 17) % 251) as u8).collect()
+    }
+
+    fn q4_k_block_bytes(seed: usize) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&f16b(0.013 + seed as f32 * 0.001));
+        b.extend_from_slice(&f16b(0.021));
+        b.extend(bytes(140, seed));
+        b
+    }
+
+    fn q5_k_block_bytes(seed: usize) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&f16b(0.011));
+        b.extend_from_slice(&f16b(0.017 + seed as f32 * 0.001));
+        b.extend(bytes(172, seed));
+        b
+    }
+
+    /// Q5_K element 64·j + l takes bit 2j of qh[l] as its fifth bit; element 64·j + 32 + l bit
+    /// 2j + 1 (ggml's layout), with the sub-block's 6-bit scale and min.
+    #[test]
+    fn q5_k_layout() {
+        let mut b = vec![0u8; Q5_K_BYTES];
+        b[0..2].copy_from_slice(&f16b(1.0)); // d
+        b[2..4].copy_from_slice(&f16b(0.0)); // dmin
+        b[4..8].copy_from_slice(&[1, 1, 1, 1]); // scales of sub-blocks 0..4
+        b[12..16].copy_from_slice(&[0x11, 0x11, 0x11, 0x11]); // scales (low) of 4..8
+        b[16 + 3] = 0b0000_0110; // qh[3]: bits 1 and 2
+        b[48 + 32 + 3] = 0x52; // qs of j = 1, l = 3: low 2, high 5
+        let mut out = [0.0f32; QK_K];
+        dequant_k(KQuant::Q5K, &b, &mut out);
+        assert_eq!(out[3], 0.0); // j = 0, low: bit 0 not set, nibble 0
+        assert_eq!(out[32 + 3], 16.0); // j = 0, high: bit 1 set
+        assert_eq!(out[64 + 3], 2.0 + 16.0); // j = 1, low: nibble 2, bit 2 set
+        assert_eq!(out[96 + 3], 5.0); // j = 1, high: nibble 5, bit 3 not set
+    }
+
+    fn q6_k_block_bytes(seed: usize) -> Vec<u8> {
+        let mut b = bytes(208, seed);
+        b.extend_from_slice(&f16b(0.0071));
+        b
+    }
+
+    fn float_dot(w: &[f32], x: &Q8K) -> f64 {
+        w.iter()
+            .enumerate()
+            .map(|(i, v)| {
+                f64::from(*v) * f64::from(x.q[i]) * f64::from(x.d.get(i / QK_K).copied().unwrap_or(0.0))
+            })
+            .sum()
+    }
+
+    /// The integer dot with scales and mins equals the dot of the dequantised row with the
+    /// dequantised activations (same numbers, summed differently).
+    #[test]
+    fn k_quant_dots_match_their_dequantised_rows() {
+        let x: Vec<f32> = (0..512).map(|i| ((i as f32) * 0.173).sin() * 3.0).collect();
+        let mut qx = Q8K::new(512);
+        qx.quantize(&x);
+        for (kind, row) in [
+            (KQuant::Q4K, [q4_k_block_bytes(1), q4_k_block_bytes(2)].concat()),
+            (KQuant::Q5K, [q5_k_block_bytes(5), q5_k_block_bytes(6)].concat()),
+            (KQuant::Q6K, [q6_k_block_bytes(3), q6_k_block_bytes(4)].concat()),
+        ] {
+            let mut w = vec![0.0f32; 512];
+            dequant_k(kind, &row, &mut w);
+            assert!(w.iter().any(|v| *v != 0.0));
+            let want = float_dot(&w, &qx);
+            let got = f64::from(row_dot_k(kind, &row, &qx));
+            assert!((got - want).abs() <= 1e-4 * want.abs().max(1.0), "{kind:?}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn q8_k_quantisation_follows_ggml() {
+        let mut x = vec![0.5f32; 256];
+        x[7] = -2.0;
+        x[9] = 2.0; // same magnitude later: the first one sets the sign of the scale
+        let mut q = Q8K::new(256);
+        q.quantize(&x);
+        assert_eq!(q.d[0], 1.0 / (-127.0 / -2.0));
+        assert_eq!(q.q[7], -127);
+        assert_eq!(q.q[9], 127);
+        assert_eq!(q.q[0], 32); // 0.5 · 63.5 = 31.75 → 32
+        assert_eq!(q.bsums[0], 32 * 14 - 127 + 127);
+        let mut z = Q8K::new(256);
+        z.quantize(&[0.0; 256]);
+        assert_eq!((z.d[0], z.bsums[3]), (0.0, 0));
+    }
+
+    #[test]
+    fn q5_0_values_use_the_high_bits() {
+        let mut b = vec![0u8; 20];
+        b[0] = 0b0000_0001; // element 0 gets bit 4
+        b[2] = 0b0000_0001; // element 16 gets bit 4
+        b[4] = 0x3F; // element 0: low nibble 15, element 16: 3
+        let v = q5_0_values(&b);
+        assert_eq!((v[0], v[16], v[1], v[17]), (15, 3, -16, -16));
+        let mut out = [0.0f32; 32];
+        q5_0_dequant(0.5, &b, &mut out);
+        assert_eq!((out[0], out[16], out[1]), (7.5, 1.5, -8.0));
+        let y: Vec<i8> = (0..32).map(|i| i as i8 - 10).collect();
+        let want: i32 = v.iter().zip(&y).map(|(a, b)| i32::from(*a) * i32::from(*b)).sum();
+        assert_eq!(q5_0_isum(&b, &y), want);
+    }
+
+    #[test]
+    fn short_input_is_not_a_panic() {
+        let x = Q8K::new(256);
+        assert_eq!(row_dot_k(KQuant::Q4K, &[1, 2, 3], &x), 0.0);
+        let mut out = [0.0f32; 256];
+        dequant_k(KQuant::Q6K, &[0u8; 10], &mut out);
+        assert_eq!(q5_0_isum(&[], &[]), 0);
+    }
+}

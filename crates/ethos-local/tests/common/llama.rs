@@ -1,0 +1,148 @@
+//! A private llama-server for the comparison tests: start, stop, minimal HTTP.
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Minimal HTTP/1.1 POST (or GET when `body` is None) returning (status, body).
+pub fn http(addr: &str, path: &str, body: Option<&Value>) -> Result<(u16, String), String> {
+    let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(120)))
+        .map_err(|e| e.to_string())?;
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let head = if body.is_some() {
+        format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", payload.len())
+    } else {
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+    };
+    s.write_all(head.as_bytes())
+        .and_then(|_| s.write_all(payload.as_bytes()))
+        .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (headers, rest) = text.split_once("\r\n\r\n").ok_or("no header end")?;
+    let status: u16 = headers
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("no status")?;
+    let body = if headers
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut r = rest;
+        while let Some((len, after)) = r.split_once("\r\n") {
+            let n = usize::from_str_radix(len.trim(), 16).map_err(|e| e.to_string())?;
+            if n == 0 {
+                break;
+            }
+            out.push_str(after.get(..n).ok_or("short chunk")?);
+            r = after.get(n + 2..).unwrap_or("");
+        }
+        out
+    } else {
+        rest.to_string()
+    };
+    Ok((status, body))
+}
+
+pub fn server_up(addr: &str) -> bool {
+    matches!(http(addr, "/health", None), Ok((200, _)))
+}
+
+pub struct Server {
+    child: Child,
+    pub addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn server_bin() -> Option<PathBuf> {
+    let p = std::env::var("ETHOS_LLAMA_SERVER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/ethos-agents/llama-server-0.94.0/llama-server")
+        });
+    p.is_file().then_some(p)
+}
+
+/// A private llama-server on `model` (served as `alias`), flash attention off, one thread, one
+/// slot.
+pub fn start_server(bin: &Path, model: &Path, alias: &str) -> Server {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let child = Command::new(bin)
+        .arg("-m")
+        .arg(model)
+        .args([
+            "-a",
+            alias,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "-c",
+            "2048",
+            "-np",
+            "1",
+            "-t",
+            "1",
+            "-fa",
+            "off",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start llama-server");
+    let server = Server {
+        child,
+        addr: format!("127.0.0.1:{port}"),
+    };
+    let start = Instant::now();
+    while !server_up(&server.addr) {
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "private llama-server did not become healthy"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    server
+}
+
+
+/// llama-server's 20 most probable first tokens of the chat reply to `messages` (greedy).
+pub fn chat_top_logprobs(
+    addr: &str,
+    alias: &str,
+    messages: &[ethos_engine::chat::Message],
+) -> Vec<ethos_engine::chat::TokenLogprob> {
+    let body = serde_json::json!({
+        "model": alias, "messages": messages, "max_tokens": 1, "temperature": 0,
+        "logprobs": true, "top_logprobs": 20, "seed": 1
+    });
+    let (status, text) =
+        http(addr, "/v1/chat/completions", Some(&body)).expect("llama-server call");
+    assert_eq!(status, 200, "llama-server: {text}");
+    let v: Value = serde_json::from_str(&text).expect("json reply");
+    v["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+        .as_array()
+        .expect("top_logprobs in the reply")
+        .iter()
+        .map(|t| ethos_engine::chat::TokenLogprob {
+            token: t["token"].as_str().unwrap_or("").to_string(),
+            logprob: t["logprob"].as_f64().unwrap_or(f64::NEG_INFINITY),
+        })
+        .collect()
+}

@@ -1,0 +1,211 @@
+//! Qwen2.5-Coder-0.5B-Instruct (qwen2; Q5_0, Q8_0, Q4_K and Q6_K tensors) in this runtime
+//! against llama.cpp's own `llama-server` on the same file:
+//! - chat template (the GGUF's Jinja) and token ids on VITAL prompts: identical;
+//! - forced decoding over 256 positions: top-1 agreement ≥ 99 % and the largest difference of
+//!   the log-probabilities of llama.cpp's top 10 tokens ≤ 0.05. llama-server does not expose raw
+//!   logits; it returns log(softmax) over the whole vocabulary (`/completion` with `n_probs`),
+//!   so the difference compared is Δlogit − Δlog-sum-exp per token;
+//! - option-letter distributions of the Distributional read prompt on 20 VITAL items: each
+//!   option within 1e-3.
+//!
+//! Runs whenever the file (`scripts/llama-server.sh qwen`, or ETHOS_QWEN_GGUF) and the
+//! llama-server binary are there; otherwise it says SKIPPED (a failure with
+//! ETHOS_REQUIRE_LOCAL_MODEL=1). The server is private, `-fa off`, one thread (see
+//! against_llama_cpp.rs for why that configuration).
+
+mod common;
+use common::llama::{chat_top_logprobs, http, server_bin, start_server, Server};
+use common::{qwen_gguf_path, skip};
+
+use ethos_engine::chat::Message;
+use ethos_engine::distribution::from_top_logprobs;
+use ethos_local::{LoadOptions, LocalModel, NextToken};
+use serde_json::{json, Value};
+
+const ALIAS: &str = "qwen";
+
+/// Helper threads for the matrix products (results are the same bits with any number).
+fn start_helpers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+        for _ in 1..n {
+            std::thread::spawn(ethos_local::pool::helper_loop);
+        }
+    });
+}
+
+fn setup() -> Option<(LocalModel, Server)> {
+    let Some(gguf) = qwen_gguf_path() else {
+        skip("no Qwen2.5-Coder-0.5B GGUF (scripts/llama-server.sh qwen, or set ETHOS_QWEN_GGUF)");
+        return None;
+    };
+    let Some(bin) = server_bin() else {
+        skip("no llama-server binary (scripts/llama-server.sh build, or set ETHOS_LLAMA_SERVER_BIN)");
+        return None;
+    };
+    start_helpers();
+    let model = LocalModel::from_path(&gguf, LoadOptions::default()).expect("load the Qwen GGUF");
+    assert_eq!(model.info().backend, "fast");
+    assert_eq!(model.info().architecture, "qwen2");
+    Some((model, start_server(&bin, &gguf, ALIAS)))
+}
+
+fn post(server: &Server, path: &str, body: &Value) -> Value {
+    let (status, text) = http(&server.addr, path, Some(body)).expect("llama-server call");
+    assert_eq!(status, 200, "llama-server {path}: {text}");
+    serde_json::from_str(&text).expect("json reply")
+}
+
+/// The Distributional read prompt of VITAL MoralChoice item `i` (as the pipeline sends it).
+fn read_messages(i: usize) -> (Vec<Message>, usize) {
+    common::read_messages(
+        i,
+        "A doctor's first duty is to the patient in front of them: honesty and the patient's own wishes come before the convenience of the institution.",
+    )
+}
+
+fn server_tokens(server: &Server, text: &str) -> Vec<u32> {
+    let body = json!({ "content": text, "add_special": false, "parse_special": true });
+    post(server, "/tokenize", &body)["tokens"]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .filter_map(|t| t.as_u64().map(|x| x as u32))
+        .collect()
+}
+
+#[test]
+fn qwen_template_and_tokens_match_llama_server() {
+    let Some((model, server)) = setup() else {
+        return;
+    };
+    let mut samples: Vec<String> = vec![
+        "Hello world! It's 2026; I've got 12,345 apples\n\n  and   tabs\there — naïve café 你好 ✓".into(),
+        "don't WON'T they'll we're I'd x'y 'quoted' 3.14159 ½ ⅓ Ⅻ".into(),
+        "A. B.\nAnswer: C\r\n\r\n   trailing   ".into(),
+    ];
+    for i in 0..20 {
+        let (messages, _) = read_messages(i);
+        let theirs = post(&server, "/apply-template", &json!({ "messages": messages }))["prompt"]
+            .as_str()
+            .expect("prompt")
+            .to_string();
+        let ours = model.prompt_text(&messages).expect("template");
+        assert_eq!(ours, theirs, "chat template of item {i} differs from llama.cpp's");
+        samples.push(ours);
+    }
+    for s in &samples {
+        let ours = model.tokenizer().encode(s);
+        assert_eq!(ours, server_tokens(&server, s), "tokenisation of {s:?}");
+    }
+    eprintln!("{} texts: template and token ids identical", samples.len());
+}
+
+/// Forced decoding: at each of 256 positions, llama.cpp's next-token log-probabilities
+/// (top 10) against ours.
+#[test]
+fn qwen_forced_decoding_matches_llama_cpp() {
+    let Some((mut model, server)) = setup() else {
+        return;
+    };
+    const POSITIONS: usize = 256;
+    // A VITAL prompt followed by a plausible answer text, cut to 256 + 1 tokens.
+    let mut tokens = Vec::new();
+    for i in 0.. {
+        let (messages, _) = read_messages(i);
+        tokens.extend(model.prompt_tokens(&messages).expect("template"));
+        tokens.extend(
+            model
+                .tokenizer()
+                .encode("A. The patient's wishes come first.<|im_end|>\n"),
+        );
+        if tokens.len() > POSITIONS {
+            break;
+        }
+    }
+    tokens.truncate(POSITIONS + 1);
+    let mut ours: Vec<Vec<f64>> = Vec::with_capacity(POSITIONS);
+    model
+        .forced_logits(&tokens[..POSITIONS], &mut |_, logits| {
+            ours.push(NextToken::from_logits(logits).logprobs);
+        })
+        .expect("forward");
+    // The same prompt again reuses the cached positions: same numbers, bit for bit.
+    let again = model.next_token(&tokens[..POSITIONS]).expect("forward");
+    assert!(again.logprobs == ours[POSITIONS - 1], "prefix reuse changed the numbers");
+    let (mut agree, mut worst, mut worst_at) = (0usize, 0.0f64, 0usize);
+    for (pos, lp) in ours.iter().enumerate() {
+        let body = json!({
+            "prompt": &tokens[..=pos], "n_predict": 1, "n_probs": 10, "temperature": 0,
+            "cache_prompt": true, "samplers": ["top_k"], "top_k": 1
+        });
+        let reply = post(&server, "/completion", &body);
+        let top = reply["completion_probabilities"][0]["top_logprobs"]
+            .as_array()
+            .expect("top_logprobs in the /completion reply");
+        let ids: Vec<(u32, f64)> = top
+            .iter()
+            .map(|t| {
+                (
+                    t["id"].as_u64().expect("id") as u32,
+                    t["logprob"].as_f64().unwrap_or(f64::NEG_INFINITY),
+                )
+            })
+            .collect();
+        let best = NextToken {
+            logprobs: lp.clone(),
+        }
+        .top_ids(1);
+        if ids.first().map(|x| x.0) == best.first().copied() {
+            agree += 1;
+        }
+        for (id, theirs) in ids {
+            let d = (lp[id as usize] - theirs).abs();
+            if d > worst {
+                (worst, worst_at) = (d, pos);
+            }
+        }
+    }
+    let share = agree as f64 / POSITIONS as f64;
+    eprintln!(
+        "forced decoding over {POSITIONS} positions: top-1 agreement {agree}/{POSITIONS} ({:.2} %), \
+         max |Δ log-prob| over llama.cpp's top 10 = {worst:.4} (position {worst_at})",
+        share * 100.0
+    );
+    assert!(share >= 0.99, "top-1 agreement {share}");
+    assert!(worst <= 0.05, "max |Δ log-prob| {worst} at position {worst_at}");
+}
+
+
+/// The first ETHOS_QWEN_ITEMS (default 20) VITAL MoralChoice items.
+#[test]
+fn qwen_option_distributions_match_llama_cpp_on_20_items() {
+    let Some((mut model, server)) = setup() else {
+        return;
+    };
+    let items: usize = std::env::var("ETHOS_QWEN_ITEMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let mut worst = 0.0f64;
+    for i in 0..items {
+        let (messages, n) = read_messages(i);
+        let theirs = from_top_logprobs(&chat_top_logprobs(&server.addr, ALIAS, &messages), n);
+        let tokens = model.prompt_tokens(&messages).expect("template");
+        let dist = model.next_token(&tokens).expect("forward");
+        let ours = from_top_logprobs(&model.top_logprobs(&dist, 20), n);
+        assert!(
+            !theirs.uniform_fallback && !ours.uniform_fallback,
+            "item {i}: no option letter among the top 20 tokens"
+        );
+        for (o, (a, b)) in ours.probs.iter().zip(&theirs.probs).enumerate() {
+            worst = worst.max((a - b).abs());
+            assert!(
+                (a - b).abs() <= 1e-3,
+                "item {i}, option {o}: ours {a} vs llama.cpp {b}"
+            );
+        }
+    }
+    eprintln!("{items} items: largest per-option difference {worst:.2e}");
+}
