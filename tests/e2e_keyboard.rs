@@ -143,7 +143,9 @@ async fn the_whole_flow_works_with_the_keyboard_alone() {
         let at_end = b.js("document.querySelector('#file-select').selectedIndex === document.querySelector('#file-select').options.length - 1").await;
         step(&b, &[if at_end.as_bool() == Some(true) { UP } else { DOWN }]).await;
     }
-    b.wait_js(&format!("document.querySelector('#file-select').value === {MORALCHOICE:?} && document.querySelector('#item-count').textContent.includes('MoralChoice')"), Duration::from_secs(30), "the MoralChoice file chosen with arrow keys").await;
+    let got = b.js("[document.querySelector('#file-select').value, document.querySelector('#file-select').selectedIndex]").await;
+    assert_eq!(got[0].as_str(), Some(MORALCHOICE), "the arrow keys chose the file: {got}");
+    b.wait_for(".item-row", Duration::from_secs(30)).await;
 
     // Pick the first item with Enter.
     tab_to(&b, ".item-row", 40).await;
