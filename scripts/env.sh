@@ -5,6 +5,11 @@ export ETHOS_CACHE ETHOS_BIN
 export PATH="$ETHOS_BIN:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 TRUNK_VERSION="0.21.14"
 BINARYEN_VERSION="132.0.0"
+# The accessibility audit tools (npm, pinned): axe-core for the e2e audit, Lighthouse for the scores.
+AXE_VERSION="4.11.0"
+LIGHTHOUSE_VERSION="12.8.2"
+# Where scripts/setup.sh puts them (node_modules/axe-core/axe.min.js, node_modules/.bin/lighthouse).
+a11y_tools() { printf '%s/a11y-axe-%s-lh-%s' "$ETHOS_CACHE" "$AXE_VERSION" "$LIGHTHOUSE_VERSION"; }
 ETHOS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export ETHOS_ROOT
 log() { printf '\033[1m[ethos]\033[0m %s\n' "$*" >&2; }

@@ -3,6 +3,7 @@
 # version. Safe to re-run (a warm re-run takes a few seconds).
 #   wasm32 target · rust-src · trunk 0.21.14 · wasm-bindgen-cli = the wasm-bindgen in Cargo.lock ·
 #   wasm-opt (npm binaryen 132) · chromium + chromedriver (Debian, for the browser tests) ·
+#   axe-core + lighthouse (npm, pinned, for the accessibility audit) ·
 #   SciPy + scikit-learn for the oracle tests (PyPI, pinned, in a venv under $ETHOS_CACHE)
 # Usage: scripts/setup.sh [--no-browser]
 set -euo pipefail
@@ -59,6 +60,19 @@ ln -sf "$prefix/node_modules/binaryen/bin/wasm-opt" "$ETHOS_BIN/wasm-opt"
 got_opt="$(wasm-opt --version 2>/dev/null | awk '{print "version_"$3}')"
 [ "$got_opt" = "$want_opt" ] || { echo "wasm-opt on PATH is $(command -v wasm-opt) ($got_opt), want $want_opt" >&2; exit 1; }
 log "wasm-opt $want_opt: ok"
+
+# The accessibility audit (tests/e2e_a11y.rs): axe-core is injected into the app; Lighthouse
+# (bench/lighthouse.sh) scores accessibility and best practices. Both pinned in scripts/env.sh.
+a11y="$(a11y_tools)"
+if [ -f "$a11y/node_modules/axe-core/axe.min.js" ] && [ -x "$a11y/node_modules/.bin/lighthouse" ] && [ -f "$a11y/.complete" ]; then
+  log "axe-core $AXE_VERSION + lighthouse $LIGHTHOUSE_VERSION: present"
+else
+  command -v npm >/dev/null || { $SUDO apt-get update -qq; $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+  log "npm install axe-core@$AXE_VERSION lighthouse@$LIGHTHOUSE_VERSION into $a11y"
+  mkdir -p "$a11y"
+  npm install --prefix "$a11y" --no-save --no-audit --no-fund --loglevel=error "axe-core@$AXE_VERSION" "lighthouse@$LIGHTHOUSE_VERSION"
+  touch "$a11y/.complete"
+fi
 
 if [ "$want_browser" = 1 ]; then
   missing=()

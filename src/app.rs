@@ -82,7 +82,11 @@ pub fn App() -> impl IntoView {
     }
     view! {
         <div class="app" class:projector=move || ui.projector.get()>
-            <a class="skip-link" href="#run-panel">"Skip to the run"</a>
+            // The skip link's target is the third panel of the view shown (a missing target
+            // would leave keyboard users nowhere).
+            <a class="skip-link" href=move || if ui.bench.get() { "#bench-panel" } else { "#run-panel" }>
+                {move || if ui.bench.get() { "Skip to the benchmark's progress" } else { "Skip to the run" }}
+            </a>
             <Header />
             <StatusLine />
             <EndpointOffer />

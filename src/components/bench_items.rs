@@ -138,7 +138,7 @@ pub fn BenchItems() -> impl IntoView {
             .map(|a| view! { <th scope="col">{a.label.clone()}</th> })
             .collect_view();
         view! {
-            <div class="table-wrap">
+            <div class="table-wrap" tabindex="0" role="region" aria-label="Benchmark items">
                 <table id="bench-items" class="data">
                     <thead><tr><th scope="col">"Id"</th><th scope="col">"Item"</th><th scope="col">"Attribute"</th>{head}</tr></thead>
                     <tbody>{body}</tbody>

@@ -120,7 +120,7 @@ pub fn BenchResults() -> impl IntoView {
             })
             .collect_view();
         Some(view! {
-            <div class="table-wrap">
+            <div class="table-wrap" tabindex="0" role="region" aria-label="Benchmark results by method">
                 <table id="bench-results" class="data">
                     <caption>"Scores over the finished items; failed items are left out and counted (natural log for JS; scikit-learn's metrics; the exported file scores the same with `ethos score`)"</caption>
                     <thead>{head}</thead>
@@ -252,7 +252,7 @@ pub fn BenchResults() -> impl IntoView {
         Some(view! {
             <details class="bench-breakdown" open>
                 <summary>"By attribute"</summary>
-                <div class="table-wrap">
+                <div class="table-wrap" tabindex="0" role="region" aria-label="Benchmark results by attribute">
                     <table id="bench-breakdown" class="data">
                         <thead><tr><th scope="col">{crate::catalog::attribute_kind(src)}</th>{head}</tr></thead>
                         <tbody>{rows}</tbody>

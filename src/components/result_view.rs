@@ -68,7 +68,7 @@ fn overton(record: &RunRecord, o: OvertonResult, ids: Ids) -> impl IntoView {
                     "Estimated by an LLM judge (" {c.estimator.label()} {(!c.judge_model.is_empty()).then(|| format!(", model {}", c.judge_model))}
                     "), not by the reference NLI model: not comparable with published coverage figures."
                 </p>
-                <div class="table-wrap">
+                <div class="table-wrap" tabindex="0" role="region" aria-label="Judge scores per value, right and duty">
                     <table>
                         <thead><tr><th scope="col">"Value / right / duty"</th><th scope="col">"Judge score"</th></tr></thead>
                         <tbody>{rows}</tbody>
@@ -176,7 +176,7 @@ fn distribution(record: &RunRecord, d: DistResult, ids: Ids) -> impl IntoView {
         {(!is_group || !record.comments.is_empty()).then(|| view! {
             <details open>
                 <summary>"Per perspective: letter voted and distribution read"</summary>
-                <div class="table-wrap">
+                <div class="table-wrap" tabindex="0" role="region" aria-label="Per perspective: letter voted and distribution read">
                     <table>
                         <thead><tr><th scope="col">"#"</th><th scope="col">"Perspective"</th><th scope="col">"Letter"</th><th scope="col">"Read"</th></tr></thead>
                         <tbody>{per}</tbody>

@@ -629,3 +629,39 @@ impl Browser {
         );
     }
 }
+
+/// One of the accessibility audit tools scripts/setup.sh installs with npm (pinned in
+/// scripts/env.sh) under `$ETHOS_CACHE/a11y-axe-*/node_modules/`: `rel` is the path inside
+/// node_modules; the environment variable `var` overrides it.
+pub fn a11y_tool(var: &str, rel: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(var) {
+        return PathBuf::from(p);
+    }
+    let cache = gguf_path().parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("a11y-axe-"))
+        .map(|e| e.path().join("node_modules").join(rel))
+        .filter(|p| p.exists())
+        .collect();
+    found.sort();
+    found.pop().unwrap_or_else(|| panic!("{rel} is not installed under {}: run scripts/setup.sh", cache.display()))
+}
+
+/// Replies by pipeline stage, so that a run of any mode finishes against the fault server:
+/// three perspectives, then a comment that answers "A", then "A" (or option 1) for the answers.
+pub fn staged_reply(call: &ethos_testkit::ChatCall) -> ethos_testkit::OkReply {
+    let prompt = call.messages.iter().map(|(_, t)| t.to_lowercase()).collect::<Vec<_>>().join("\n");
+    let text = if prompt.contains("contrasting ethical perspectives") {
+        "#Surgeon: Beneficence, Consequentialism, Duty to treat, Resolve, Patient\n#Lawyer: Legality, Deontology, Right to consent, Caution, Court\n#Sister: Love, Care ethics, Duty of loyalty, Grief, Family\n"
+    } else if prompt.contains("your perspective") {
+        "A. The patient's own wishes decide, and harm must be avoided."
+    } else if prompt.contains("select one number") {
+        "1"
+    } else {
+        "A"
+    };
+    ethos_testkit::OkReply { texts: vec![text.into()], first_token_top: vec![("A".into(), 0.7), ("B".into(), 0.3)] }
+}

@@ -107,6 +107,9 @@ struct Shared {
     release: tokio::sync::watch::Sender<u64>,
     responder: Mutex<Option<Responder>>,
     fault_rule: Mutex<Option<FaultRule>>,
+    /// While true, chat requests wait after being read (see [`FaultServer::hold`]).
+    held: tokio::sync::watch::Sender<bool>,
+    waiting: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -146,6 +149,8 @@ impl FaultServer {
             responder: Mutex::new(None),
             fault_rule: Mutex::new(None),
             release: tokio::sync::watch::channel(0).0,
+            held: tokio::sync::watch::channel(false).0,
+            waiting: Default::default(),
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -265,6 +270,17 @@ impl FaultServer {
         self.shared.release.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// Hold every chat request (`/chat/completions`, `/messages`) once read, until `hold(false)`
+    /// releases them all; model lists and preflights still answer. Shows a run in progress.
+    pub fn hold(&self, on: bool) {
+        self.shared.held.send_replace(on);
+    }
+
+    /// How many chat requests are being held now.
+    pub fn held_requests(&self) -> usize {
+        self.shared.waiting.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Block the calling thread until the server stops (for the binary).
     pub fn wait(mut self) {
         if let Some(t) = self.thread.take() {
@@ -286,7 +302,16 @@ async fn handle_connection(mut stream: tokio::net::TcpStream, shared: Arc<Shared
     // Releases from now on free this request's held reply (the test sees it counted after this).
     let generation = *shared.release.borrow();
     let steps = match read_request(&mut stream).await {
-        Ok(Some(req)) => route(&shared, &req),
+        Ok(Some(req)) => {
+            let path = req.path.trim_end_matches('/');
+            if req.method == "POST" && (path.ends_with("/chat/completions") || path.ends_with("/messages")) {
+                let mut held = shared.held.subscribe();
+                shared.waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = held.wait_for(|h| !*h).await;
+                shared.waiting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            route(&shared, &req)
+        }
         Ok(None) | Err(ReadError::Closed) => return,
         Err(ReadError::Bad(status, msg)) => json_response(
             status,
