@@ -602,9 +602,11 @@ impl<T: Transport> ChatModel for Client<T> {
             ));
         }
         if protocol == Protocol::Anthropic {
-            if let Err(e) = anthropic::check_request(&req) {
+            if anthropic::check_request(&req).is_err() {
+                // One sample per call on this API: send one; the pipeline samples the rest one
+                // call at a time (it does so whenever fewer samples come back than it asked for).
                 self.update_caps(&req.model, |c| c.n = Capability::Rejected);
-                return Err(e);
+                req.n = None;
             }
             req.top_logprobs = None;
             req.json_schema = None;

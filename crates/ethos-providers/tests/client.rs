@@ -762,6 +762,7 @@ fn anthropic_through_the_client() {
                 401,
                 &String::from_utf8(fixture("anthropic_401.json")).unwrap(),
             ),
+            ok(fixture("anthropic_stream.sse")),
         ]),
     );
     let (deltas, res) = chat(&c, &req());
@@ -773,12 +774,16 @@ fn anthropic_through_the_client() {
     assert!(c.transport().bodies()[0].get("top_logprobs").is_none());
     assert_eq!(c.capabilities("model-a").logprobs, Capability::No);
     assert_eq!(chat(&c, &req()).1, Err(ChatError::BadKey));
-    // n > 1 is refused before any request.
+    // n > 1: the API has one sample per call, so one is asked for (no `n` on the wire) and
+    // one comes back; the caller samples the rest call by call.
     let mut r = req();
     r.n = Some(3);
     let before = c.attempts();
-    assert!(matches!(chat(&c, &r).1, Err(ChatError::Unsupported(_))));
-    assert_eq!(c.attempts(), before);
+    let got = chat(&c, &r).1.expect("one sample");
+    assert!(got.more_texts.is_empty());
+    assert_eq!(c.attempts(), before + 1);
+    assert!(c.transport().bodies().last().is_some_and(|b| b.get("n").is_none()));
+    assert_eq!(c.capabilities("model-a").n, Capability::Rejected);
 }
 
 #[test]

@@ -52,10 +52,8 @@ pub struct BatchApi {
 pub fn line_body(protocol: Protocol, req: &ChatRequest) -> Result<Value, ChatError> {
     Ok(match protocol {
         Protocol::OpenAi => openai::chat_body(req, false),
-        Protocol::Anthropic => {
-            anthropic::check_request(req)?;
-            anthropic::chat_body(req, false)
-        }
+        // One sample per call (no `n`): the pipeline asks for the rest call by call.
+        Protocol::Anthropic => anthropic::chat_body(req, false),
     })
 }
 
