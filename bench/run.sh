@@ -9,5 +9,6 @@ trunk build --release --locked --offline
 cargo bench -p ethos-app --bench app
 cargo bench -p ethos-app --bench perf
 cargo bench -p ethos-app --bench batch
+cargo bench -p ethos-cli --bench scale
 bench/real_model.sh
 cargo bench -p ethos-app --bench local_ui

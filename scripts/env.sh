@@ -8,3 +8,9 @@ BINARYEN_VERSION="132.0.0"
 ETHOS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export ETHOS_ROOT
 log() { printf '\033[1m[ethos]\033[0m %s\n' "$*" >&2; }
+# The venv with the oracle tests' SciPy and scikit-learn (scripts/setup.sh installs it).
+oracle_venv() {
+  local h
+  h="$(sha256sum "$ETHOS_ROOT/crates/ethos-engine/tests/oracle/requirements.txt" | cut -c1-12)"
+  printf '%s/oracle-venv-%s' "$ETHOS_CACHE" "$h"
+}

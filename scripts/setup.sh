@@ -2,7 +2,8 @@
 # Install what building and testing the app needs; skip each tool already present at the right
 # version. Safe to re-run (a warm re-run takes a few seconds).
 #   wasm32 target · rust-src · trunk 0.21.14 · wasm-bindgen-cli = the wasm-bindgen in Cargo.lock ·
-#   wasm-opt (npm binaryen 132) · chromium + chromedriver (Debian, for the browser tests)
+#   wasm-opt (npm binaryen 132) · chromium + chromedriver (Debian, for the browser tests) ·
+#   SciPy + scikit-learn for the oracle tests (PyPI, pinned, in a venv under $ETHOS_CACHE)
 # Usage: scripts/setup.sh [--no-browser]
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -71,4 +72,24 @@ if [ "$want_browser" = 1 ]; then
   else
     log "chromium + chromedriver: present"
   fi
+fi
+
+# Oracle tests: SciPy and scikit-learn (pinned in the test tree) in a venv of their own, named by
+# the hash of the pins so that a changed pin makes a fresh venv. scripts/test.sh exports its python.
+oracle_req="$ETHOS_ROOT/crates/ethos-engine/tests/oracle/requirements.txt"
+oracle_venv="$(oracle_venv)"
+if [ -x "$oracle_venv/bin/python" ] && [ -f "$oracle_venv/.complete" ]; then
+  log "oracle venv (scipy, scikit-learn): present"
+else
+  log "pip install the oracle venv (scipy, scikit-learn) into $oracle_venv"
+  rm -rf "$oracle_venv"
+  if ! python3 -m venv "$oracle_venv" 2>/dev/null; then
+    # Debian's python3 needs python3-venv for ensurepip.
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+    rm -rf "$oracle_venv"
+    python3 -m venv "$oracle_venv"
+  fi
+  "$oracle_venv/bin/python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: -r "$oracle_req"
+  touch "$oracle_venv/.complete"
 fi

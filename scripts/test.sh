@@ -8,6 +8,8 @@ cd "$ETHOS_ROOT"
 t0=$(date +%s)
 
 scripts/setup.sh
+# The oracle tests' Python (SciPy, scikit-learn; installed by setup.sh): without it they skip.
+export ETHOS_ORACLE_PYTHON="${ETHOS_ORACLE_PYTHON:-$(oracle_venv)/bin/python}"
 scripts/llama-server.sh build
 scripts/llama-server.sh model
 export ETHOS_LLM_PORT="${ETHOS_LLM_PORT:-8088}"

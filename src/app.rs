@@ -4,6 +4,7 @@ use crate::components::bench_items::BenchItems;
 use crate::components::bench_progress::BenchProgress;
 use crate::components::bench_results::BenchResults;
 use crate::components::bench_setup::BenchSetup;
+use crate::components::compare_view::CompareView;
 use crate::components::header::Header;
 use crate::components::model_panel::ModelPanel;
 use crate::components::run_panel::RunPanel;
@@ -11,8 +12,11 @@ use crate::components::scenario_panel::ScenarioPanel;
 use crate::components::settings_panel::SettingsPanel;
 use crate::components::status_line::StatusLine;
 use crate::components::templates_editor::TemplatesEditor;
-use crate::connection::{load_embedded_default, Conn};
+use crate::components::endpoint_offer::EndpointOffer;
+use crate::connection::Conn;
+use crate::suggestion::load_embedded_default;
 use crate::session::Session;
+use crate::share::Shared;
 use crate::state::Ui;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -22,14 +26,15 @@ use leptos::task::spawn_local;
 /// Stable hooks for the end-to-end tests: `#file-select`, `.item-row[data-id]`, `#attr-filter`,
 /// `#item-search`, `#item-count`, `#selected-item`, `#preset`, `#base-url`, `#api-key`,
 /// `#remember-key`, `#remember-warning`, `#forget-keys`, `#test-connection`,
-/// `#connection-report`, `#model`, `#k`, `#concurrency`, `#max-*`/`#temp-*`, `#dist-method`
+/// `#connection-report`, `#endpoint-offer` (`#offer-url`, `#accept-endpoint`,
+/// `#dismiss-endpoint`), `#keep-endpoint`, `#key-origin`, `#model`, `#k`, `#concurrency`, `#max-*`/`#temp-*`, `#dist-method`
 /// (select), `#run`, `#cancel`, `#estimate`, `#run-error`, `.perspective-card`,
 /// `.comment-card[data-state=pending|streaming|done|error]` (`.retry` on failed ones),
 /// `#rerun-dependents`, `#add-perspective`, `#regenerate`, `#result`, `#js-distance`, `#argmax`,
 /// `#dist-method` (result label), `#selection`, `#overton-answer`, `#value-answer`, `#correct`,
 /// `#judge`, `#coverage`, `#run-baselines`, `.baseline[data-method]`, `#inspector`, `#totals`,
 /// `#export-json`, `#export-md`, `#export-csv`, `#import-file`, `#import-error`, `#share-link`,
-/// `#share-url`, `#print`, `.saved-run[data-id]`, `#saved-notice`, `#status`, `#projector`.
+/// `#share-url`, `#share-too-long`, `#share-json`, `#print`, `.saved-run[data-id]`, `#saved-notice`, `#status`, `#projector`.
 #[component]
 pub fn App() -> impl IntoView {
     let ui = Ui::new();
@@ -43,12 +48,21 @@ pub fn App() -> impl IntoView {
     provide_context(batch);
     spawn_local(async move { batch.restore(ui).await });
     // A share link wins; otherwise reopen the run that was on screen before a reload.
-    match crate::share::from_page() {
-        Some(Ok((record, baselines))) => {
-            let id = crate::session::id_for(&record);
-            session.open(ui, record, baselines, id);
-            ui.say("Opened the shared run (settings and results). Your own key and provider are not part of it.");
-        }
+    match crate::share::page_link() {
+        Some(Ok(link)) => spawn_local(async move {
+            match crate::share::open(link).await {
+                Ok(Shared::Run { run, baselines }) => {
+                    let id = crate::session::id_for(&run);
+                    session.open(ui, run, baselines, id);
+                    ui.say("Opened the shared run (settings and results). Your own key and provider are not part of it.");
+                }
+                Ok(Shared::Compare { left, right }) => {
+                    session.compare.set(Some((left, right)));
+                    ui.say("Opened the shared comparison of two runs. Your own key and provider are not part of it.");
+                }
+                Err(e) => ui.say(format!("This page's share link could not be opened: {e}")),
+            }
+        }),
         Some(Err(e)) => ui.say(format!("This page's share link could not be opened: {e}")),
         None => {
             session.restore_current(ui);
@@ -59,7 +73,14 @@ pub fn App() -> impl IntoView {
             <a class="skip-link" href="#run-panel">"Skip to the run"</a>
             <Header />
             <StatusLine />
-            <main class="panels">
+            <EndpointOffer />
+            <Show when=move || session.compare.with(Option::is_some)>
+                <main class="compare-main">
+                    <CompareView />
+                </main>
+            </Show>
+            // Hidden, not removed, while comparing: the panels keep their state.
+            <main class="panels" hidden=move || session.compare.with(Option::is_some)>
                 <Show
                     when=move || ui.bench.get()
                     fallback=|| view! {

@@ -1,8 +1,10 @@
-//! The model connection as the user set it up: preset, base URL, key (memory by default),
-//! listed models, and the run settings. Persisted without the key unless the user opts in.
-//! Also applies the embedded default (`?llm=<url>` or `./ethos-config.json`).
+//! The model connection as the user set it up: preset, base URL, keys (one per endpoint origin,
+//! in memory unless the user opts in: `keys.rs`), listed models, and the run settings. What a page
+//! suggests (`?llm=`, `ethos-config.json`) is decided in `suggestion.rs`.
 
 use crate::browser::{self, Area};
+use crate::keys::{self, KeyRing};
+use crate::suggestion::{EmbeddedConfig, Suggestion};
 use ethos_engine::settings::RunSettings;
 use ethos_providers::client::CapabilityCache;
 use ethos_providers::web::WebTransport;
@@ -11,23 +13,15 @@ use leptos::prelude::*;
 use serde::Deserialize;
 
 use ethos_engine::chat::{ChatError, ChatModel, ChatRequest, ChatResponse};
-use ethos_local::proxy::{Progress, WorkerModel};
+use crate::local_model::LocalState;
+use ethos_local::proxy::WorkerModel;
 
 const ENDPOINT_KEY: &str = "ethos.endpoint";
 const SETTINGS_KEY: &str = "ethos.settings";
-const KEY_KEY: &str = "ethos.apikey";
 pub const DEFAULT_PRESET: &str = "openai";
 /// The "In this browser" choice: not an HTTP preset, the model runs in a Web Worker of this tab.
 pub const LOCAL_PRESET: &str = "local";
 pub const LOCAL_PRESET_LABEL: &str = "In this browser (tiny model, no key)";
-/// Where the worker script is served (Trunk's post-build hook copies it into dist/local-model/).
-const LOCAL_WORKER_URL: &str = "./local-model/worker.js";
-/// The model shipped beside the page, when the deployment has one.
-pub const DEFAULT_LOCAL_MODEL_URL: &str = "./models/SmolLM2-135M-Instruct.Q4_1.gguf";
-/// Where the model comes from when none ships beside the page: HuggingFaceTB's own GGUF of
-/// SmolLM2-360M-Instruct, Q8_0 (every matrix Q8_0: the runtime's fast path), Apache-2.0.
-pub const HUB_LOCAL_MODEL_URL: &str = "https://huggingface.co/HuggingFaceTB/SmolLM2-360M-Instruct-GGUF/resolve/main/smollm2-360m-instruct-q8_0.gguf";
-const LOCAL_URL_KEY: &str = "ethos.local_model_url";
 
 /// What the pipeline talks to: the provider over HTTP, or the model in this tab's worker.
 pub enum AppModel {
@@ -51,245 +45,15 @@ impl ChatModel for AppModel {
     }
 }
 
-/// State of the in-tab model (only used with [`LOCAL_PRESET`]).
-#[derive(Clone, Copy)]
-pub struct LocalState {
-    pub url: RwSignal<String>,
-    /// The loaded model's name, once loaded.
-    pub loaded: RwSignal<Option<String>>,
-    pub busy: RwSignal<bool>,
-    /// Progress / result line.
-    pub status: RwSignal<Option<(bool, String)>>,
-    /// Started lazily, on the first load.
-    worker: StoredValue<Option<WorkerModel>, LocalStorage>,
-}
-
-fn mb(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
-}
-
-/// "Downloading 12.0 MB of 80.0 MB" from a worker progress event.
-pub fn progress_text(p: &Progress) -> String {
-    let what = match p.phase.as_str() {
-        "download" => "Downloading",
-        "cache" => "Reading from this browser's cache",
-        "file" => "Reading the file",
-        "load" => "Building the model",
-        _ => "Loading",
-    };
-    match p.total {
-        Some(t) if t > 0 => format!(
-            "{what}: {} of {} ({}%)",
-            mb(p.loaded),
-            mb(t),
-            p.loaded.saturating_mul(100) / t
-        ),
-        _ if p.loaded > 0 => format!("{what}: {}", mb(p.loaded)),
-        _ => format!("{what}…"),
-    }
-}
-
-/// `url` resolved against the page (a relative URL means "beside index.html").
-fn absolute_url(url: &str) -> String {
-    web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.base_uri().ok().flatten())
-        .and_then(|base| web_sys::Url::new_with_base(url, &base).ok())
-        .map(|u| u.href())
-        .unwrap_or_else(|| url.to_string())
-}
-
-/// Whether `url` answers a HEAD request with a 2xx status.
-async fn url_exists(url: &str) -> bool {
-    use wasm_bindgen::JsCast;
-    let Some(w) = web_sys::window() else {
-        return false;
-    };
-    let init = web_sys::RequestInit::new();
-    init.set_method("HEAD");
-    match wasm_bindgen_futures::JsFuture::from(w.fetch_with_str_and_init(url, &init)).await {
-        Ok(r) => r.dyn_into::<web_sys::Response>().is_ok_and(|r| r.ok()),
-        Err(_) => false,
-    }
-}
-
-impl LocalState {
-    fn new() -> Self {
-        let url = browser::get(Area::Local, LOCAL_URL_KEY)
-            .filter(|u| !u.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_LOCAL_MODEL_URL.to_string());
-        Self {
-            url: RwSignal::new(url),
-            loaded: RwSignal::new(None),
-            busy: RwSignal::new(false),
-            status: RwSignal::new(None),
-            worker: StoredValue::new_local(None),
-        }
-    }
-
-    /// When the URL field holds the default and no model ships beside the page, point it at the
-    /// public hub's model instead and say what pressing Load will download.
-    pub async fn check_default(self) {
-        if self.url.get_untracked().trim() != DEFAULT_LOCAL_MODEL_URL
-            || self.loaded.with_untracked(|l| l.is_some())
-        {
-            return;
-        }
-        if !url_exists(&absolute_url(DEFAULT_LOCAL_MODEL_URL)).await
-            && self.url.get_untracked().trim() == DEFAULT_LOCAL_MODEL_URL
-        {
-            self.url.set(HUB_LOCAL_MODEL_URL.to_string());
-            self.status.set(Some((
-                true,
-                "No model ships with this page. Load downloads SmolLM2-360M-Instruct (Q8_0, about 386 MB, Apache-2.0) from Hugging Face once and keeps it in this browser; or paste the URL of another GGUF file (a small ChatML model, served with CORS), or pick one from this computer.".into(),
-            )));
-        }
-    }
-
-    pub fn save_url(&self) {
-        let _ = browser::set(Area::Local, LOCAL_URL_KEY, self.url.get_untracked().trim());
-    }
-
-    fn worker(&self) -> Result<WorkerModel, ChatError> {
-        if let Some(w) = self.worker.get_value() {
-            return Ok(w);
-        }
-        let w = WorkerModel::spawn(LOCAL_WORKER_URL)?;
-        self.worker.set_value(Some(w.clone()));
-        Ok(w)
-    }
-
-    /// The model for runs: `None` until a model was loaded.
-    pub fn model(&self) -> Option<WorkerModel> {
-        self.loaded
-            .with_untracked(|l| l.is_some())
-            .then(|| self.worker.get_value())
-            .flatten()
-    }
-
-    /// Load from the URL field (`file` = a GGUF the user picked instead). Downloads are kept in
-    /// Cache Storage. On success the model name becomes the model for all stages.
-    pub async fn load(self, conn: Conn, file: Option<web_sys::File>) {
-        self.busy.set(true);
-        self.status
-            .set(Some((true, "Starting the model worker…".into())));
-        let result = async {
-            let w = self.worker()?;
-            let status = self.status;
-            let mut on_progress = move |p: Progress| status.set(Some((true, progress_text(&p))));
-            match &file {
-                Some(f) => w.load_file(f, true, &mut on_progress).await,
-                None => {
-                    let url = self.url.get_untracked();
-                    let url = url.trim();
-                    if url.is_empty() {
-                        return Err(ChatError::Other(
-                            "Paste a GGUF URL or pick a file first.".into(),
-                        ));
-                    }
-                    // The worker resolves relative URLs against its own script: resolve here.
-                    w.load_url(&absolute_url(url), true, &mut on_progress).await
-                }
-            }
-        }
-        .await;
-        match result {
-            Ok((info, from_cache)) => {
-                let name = if info.name.trim().is_empty() {
-                    "local-model".to_string()
-                } else {
-                    info.name.clone()
-                };
-                conn.set_model_all(&name);
-                conn.save();
-                self.loaded.set(Some(name.clone()));
-                self.status.set(Some((
-                    true,
-                    format!(
-                        "Loaded {name} ({}, {} layers{}{}).",
-                        mb(info.file_bytes as u64),
-                        info.n_layers,
-                        if info.threads > 1 {
-                            format!(", {} threads", info.threads)
-                        } else {
-                            String::new()
-                        },
-                        if from_cache {
-                            ", from this browser's cache"
-                        } else {
-                            ", kept in this browser's cache"
-                        }
-                    ),
-                )));
-            }
-            Err(e) => {
-                // A worker that failed to start is useless: start a fresh one next time.
-                if let Some(w) = self.worker.get_value() {
-                    w.terminate();
-                }
-                self.worker.set_value(None);
-                self.loaded.set(None);
-                self.status.set(Some((
-                    false,
-                    format!("Could not load the model: {e}. Check the URL (or pick a GGUF file)."),
-                )));
-            }
-        }
-        self.busy.set(false);
-    }
-
-    /// Delete every model kept in this browser's Cache Storage.
-    pub async fn delete_cached(self) {
-        self.busy.set(true);
-        let result = async {
-            let w = self.worker()?;
-            let entries = w.cached().await?;
-            let mut freed = 0u64;
-            let mut n = 0usize;
-            for e in entries {
-                if w.delete_cached(&e.key).await? {
-                    freed = freed.saturating_add(e.bytes);
-                    n += 1;
-                }
-            }
-            Ok::<_, ChatError>((n, freed))
-        }
-        .await;
-        self.status.set(Some(match result {
-            Ok((0, _)) => (true, "No model is cached in this browser.".to_string()),
-            Ok((n, freed)) => (true, format!("Deleted {n} cached model(s), {} freed. The loaded model stays in memory until you reload the page.", mb(freed))),
-            Err(e) => (false, format!("Could not delete the cached model: {e}")),
-        }));
-        self.busy.set(false);
-    }
-}
-
-/// The optional `ethos-config.json` served beside index.html.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct EmbeddedConfig {
-    #[serde(default)]
-    pub preset: Option<String>,
-    #[serde(default)]
-    pub base_url: Option<String>,
-    #[serde(default)]
-    pub model: Option<String>,
-    #[serde(default)]
-    pub note: Option<String>,
-    #[serde(default)]
-    pub concurrency: Option<usize>,
-    /// Ask stage 1 for schema-constrained JSON (tiny local models cannot follow the line format).
-    #[serde(default)]
-    pub structured_perspectives: Option<bool>,
-}
-
 pub const TINY_MODEL_NOTE: &str = "This page is pointed at a small local model so you can try the whole flow without a key. A tiny model says little about the method: judge EthosAgents with a capable model.";
 
 #[derive(Clone, Copy)]
 pub struct Conn {
     pub preset: RwSignal<String>,
     pub base_url: RwSignal<String>,
-    /// Held in memory; written to localStorage only with `remember`.
+    /// The key field: the key for the current base URL's origin (see [`KeyRing`]).
     pub key: RwSignal<String>,
+    /// Whether the current origin's key is remembered on this device.
     pub remember: RwSignal<bool>,
     pub models: RwSignal<Vec<String>>,
     /// Result of the last connection test: (ok, message).
@@ -297,23 +61,28 @@ pub struct Conn {
     pub testing: RwSignal<bool>,
     /// Shown when the embedded default is in use.
     pub embedded_note: RwSignal<Option<String>>,
+    /// The endpoint in use came from the page (link or config) and is not saved as the user's
+    /// own until they keep it or change it themselves.
+    pub page_suggested: RwSignal<bool>,
+    /// A server the page suggests instead of the user's own: shown, applied only on acceptance.
+    pub offer: RwSignal<Option<Suggestion>>,
     pub settings: RwSignal<RunSettings>,
     pub local: LocalState,
+    keys: StoredValue<KeyRing>,
     caps: StoredValue<CapabilityCache>,
 }
 
-#[derive(serde::Serialize, Deserialize)]
-struct SavedEndpoint {
-    preset: String,
-    base_url: String,
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+pub struct SavedEndpoint {
+    pub preset: String,
+    pub base_url: String,
 }
 
 impl Conn {
     pub fn new() -> Self {
-        let saved: Option<SavedEndpoint> =
-            browser::get(Area::Local, ENDPOINT_KEY).and_then(|t| serde_json::from_str(&t).ok());
-        let (p, url) = match saved {
-            Some(s) => (s.preset, s.base_url),
+        let saved = Self::saved_endpoint();
+        let (p, url) = match &saved {
+            Some(s) => (s.preset.clone(), s.base_url.clone()),
             None => {
                 let p = preset(DEFAULT_PRESET)
                     .map(|p| p.default_base_url)
@@ -325,25 +94,110 @@ impl Conn {
         let settings: RunSettings = browser::get(Area::Local, SETTINGS_KEY)
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
-        let stored_key = browser::get(Area::Local, KEY_KEY);
-        Self {
+        let mut ring = KeyRing::from_stored(browser::get(Area::Local, keys::STORE_KEY).as_deref());
+        let legacy = browser::get(Area::Local, keys::LEGACY_KEY);
+        if let Some(k) = &legacy {
+            ring.adopt_legacy(k, saved.as_ref().map(|s| s.base_url.as_str()));
+        }
+        let origin = keys::origin_of(&url);
+        let conn = Self {
             preset: RwSignal::new(p),
             base_url: RwSignal::new(url),
-            remember: RwSignal::new(stored_key.is_some()),
-            key: RwSignal::new(stored_key.unwrap_or_default()),
+            remember: RwSignal::new(ring.is_remembered(origin.as_deref())),
+            key: RwSignal::new(ring.key_for(origin.as_deref()).unwrap_or_default().to_string()),
             models: RwSignal::new(Vec::new()),
             report: RwSignal::new(None),
             testing: RwSignal::new(false),
             embedded_note: RwSignal::new(None),
+            page_suggested: RwSignal::new(false),
+            offer: RwSignal::new(None),
             settings: RwSignal::new(settings),
             local: LocalState::new(),
+            keys: StoredValue::new(ring),
             caps: StoredValue::new(CapabilityCache::default()),
+        };
+        // The single key of earlier versions now belongs to its endpoint's origin: moved once
+        // (and kept where it was if the new entry cannot be written).
+        if legacy.is_some() && conn.persist_keys() {
+            browser::remove(Area::Local, keys::LEGACY_KEY);
+        }
+        conn
+    }
+
+    /// The endpoint the user saved on this device, if it can be read.
+    pub fn saved_endpoint() -> Option<SavedEndpoint> {
+        browser::get(Area::Local, ENDPOINT_KEY).and_then(|t| serde_json::from_str(&t).ok())
+    }
+
+    /// The origin requests go to (`None` while the base URL is not a valid http(s) URL).
+    fn origin(&self) -> Option<String> {
+        keys::origin_of(&self.base_url.get_untracked())
+    }
+
+    /// Write the remembered keys; false when storage refused (the key then stays in memory).
+    fn persist_keys(&self) -> bool {
+        match self.keys.with_value(KeyRing::stored) {
+            Some(text) => match browser::set(Area::Local, keys::STORE_KEY, &text) {
+                Ok(()) => true,
+                Err(e) => {
+                    self.report.set(Some((false, format!("The key could not be remembered: {e} It stays in this tab's memory."))));
+                    false
+                }
+            },
+            None => {
+                browser::remove(Area::Local, keys::STORE_KEY);
+                true
+            }
         }
     }
 
-    /// Whether an endpoint was saved by an earlier visit (the user's choice beats the default).
-    pub fn has_saved_endpoint() -> bool {
-        browser::get(Area::Local, ENDPOINT_KEY).is_some()
+    /// Show the key (and its remember box) that belongs to the current base URL's origin.
+    fn show_key_for_origin(&self) {
+        let origin = self.origin();
+        let (key, remembered) = self.keys.with_value(|r| {
+            (
+                r.key_for(origin.as_deref()).unwrap_or_default().to_string(),
+                r.is_remembered(origin.as_deref()),
+            )
+        });
+        self.key.set(key);
+        self.remember.set(remembered);
+    }
+
+    /// The user typed a key: it belongs to the current origin (and nothing else).
+    pub fn set_key(&self, text: &str) {
+        self.key.set(text.to_string());
+        if let Some(origin) = self.origin() {
+            let remember = self.remember.get_untracked();
+            self.keys.update_value(|r| r.set(&origin, text, remember));
+            if remember {
+                self.persist_keys();
+            }
+        }
+    }
+
+    /// "Remember the key on this device" for the current origin's key.
+    pub fn set_remember(&self, on: bool) {
+        self.remember.set(on);
+        if let Some(origin) = self.origin() {
+            self.keys.update_value(|r| r.set_remember(&origin, on));
+            self.persist_keys();
+        }
+    }
+
+    /// The user typed a base URL: it becomes their own endpoint, with its origin's key.
+    pub fn set_base_url(&self, url: &str) {
+        self.base_url.set(url.trim().to_string());
+        self.models.set(Vec::new());
+        self.page_suggested.set(false);
+        self.show_key_for_origin();
+        self.save();
+    }
+
+    /// Keep the server the page chose as the user's own on this device.
+    pub fn keep_page_endpoint(&self) {
+        self.page_suggested.set(false);
+        self.save();
     }
 
     pub fn protocol(&self) -> Protocol {
@@ -352,10 +206,12 @@ impl Conn {
             .unwrap_or(Protocol::OpenAi)
     }
 
-    /// The endpoint with the in-memory key.
+    /// The endpoint, with the key typed or remembered for exactly its origin (never another's).
     pub fn endpoint(&self) -> Endpoint {
-        let key = self.key.get_untracked();
-        let key = (!key.trim().is_empty()).then(|| key.trim().to_string());
+        let origin = self.origin();
+        let key = self
+            .keys
+            .with_value(|r| r.key_for(origin.as_deref()).map(str::to_string));
         Endpoint::new(
             self.protocol(),
             self.base_url.get_untracked().trim(),
@@ -374,6 +230,22 @@ impl Conn {
             .with_capability_cache(self.caps.get_value())
     }
 
+    /// What the capability probe learnt about the combine model (all false before a probe, and
+    /// for the in-tab model, which the Reference preset cannot drive over HTTP).
+    pub fn provider_facts(&self) -> ethos_engine::reference::ProviderFacts {
+        use ethos_providers::{Capability, Protocol};
+        if self.is_local() {
+            return Default::default();
+        }
+        let model = self.settings.with_untracked(|s| s.models.combine.clone());
+        let caps = self.client().capabilities(model.trim());
+        ethos_engine::reference::ProviderFacts {
+            logprobs: caps.logprobs == Capability::Yes,
+            raw_completion: caps.raw_completion == Capability::Yes,
+            seed: self.protocol() == Protocol::OpenAi && !caps.no_seed,
+        }
+    }
+
     pub fn is_local(&self) -> bool {
         self.preset.with_untracked(|p| p == LOCAL_PRESET)
     }
@@ -387,36 +259,36 @@ impl Conn {
         }
     }
 
-    /// Persist the endpoint (never the key) and the settings; the key only with `remember`.
+    /// Persist the settings, and the endpoint unless it is a page's suggestion the user has not
+    /// kept. Keys are stored apart (`persist_keys`), only with the user's opt-in.
     pub fn save(&self) {
-        let ep = SavedEndpoint {
-            preset: self.preset.get_untracked(),
-            base_url: self.base_url.get_untracked(),
-        };
-        if let Ok(t) = serde_json::to_string(&ep) {
-            let _ = browser::set(Area::Local, ENDPOINT_KEY, &t);
+        if !self.page_suggested.get_untracked() {
+            let ep = SavedEndpoint {
+                preset: self.preset.get_untracked(),
+                base_url: self.base_url.get_untracked(),
+            };
+            if let Ok(t) = serde_json::to_string(&ep) {
+                let _ = browser::set(Area::Local, ENDPOINT_KEY, &t);
+            }
         }
         if let Ok(t) = serde_json::to_string(&self.settings.get_untracked()) {
             let _ = browser::set(Area::Local, SETTINGS_KEY, &t);
-        }
-        if self.remember.get_untracked() && !self.key.get_untracked().trim().is_empty() {
-            let _ = browser::set(Area::Local, KEY_KEY, self.key.get_untracked().trim());
-        } else {
-            browser::remove(Area::Local, KEY_KEY);
         }
     }
 
     /// Remove every key from memory and storage.
     pub fn forget_keys(&self) {
+        self.keys.update_value(KeyRing::clear);
         self.key.set(String::new());
         self.remember.set(false);
-        browser::remove(Area::Local, KEY_KEY);
-        browser::remove(Area::Session, KEY_KEY);
+        browser::remove(Area::Local, keys::STORE_KEY);
+        browser::remove(Area::Local, keys::LEGACY_KEY);
+        browser::remove(Area::Session, keys::LEGACY_KEY);
     }
 
     /// What the in-tab model needs: one worker computes one thing at a time, and the runtime
     /// follows JSON schemas, so stage 1 asks for structured perspectives.
-    fn use_local_settings(&self) {
+    pub(crate) fn use_local_settings(&self) {
         self.settings.update(|s| {
             s.concurrency = 1;
             s.structured_perspectives = true;
@@ -426,6 +298,7 @@ impl Conn {
     /// Choose a preset: its default base URL and a concurrency it can take.
     pub fn choose_preset(&self, id: &str) {
         self.preset.set(id.to_string());
+        self.page_suggested.set(false);
         if id == LOCAL_PRESET {
             // The model name comes from the file.
             self.use_local_settings();
@@ -442,6 +315,7 @@ impl Conn {
         }
         self.models.set(Vec::new());
         self.report.set(None);
+        self.show_key_for_origin();
         self.save();
     }
 
@@ -456,7 +330,8 @@ impl Conn {
         });
     }
 
-    /// Apply the embedded default (from `?llm=` or `ethos-config.json`).
+    /// Put a page's suggestion (checked by `suggestion.rs`) in use, in memory: the caller decides
+    /// whether it counts as the user's own (`page_suggested`) and saves only then.
     pub fn apply_embedded(&self, cfg: &EmbeddedConfig) {
         let id = cfg
             .preset
@@ -485,7 +360,8 @@ impl Conn {
                 .clone()
                 .unwrap_or_else(|| TINY_MODEL_NOTE.to_string()),
         ));
-        self.save();
+        self.models.set(Vec::new());
+        self.show_key_for_origin();
     }
 
     /// Test the connection: list models (and fill the model field if it is empty); with `probe`,
@@ -524,45 +400,6 @@ impl Conn {
         }
         self.report.set(Some((ok, message)));
         self.testing.set(false);
-    }
-}
-
-/// Read `?llm=` / `?model=` or `./ethos-config.json` and apply it when the user has no saved
-/// endpoint of their own (a `?llm=` parameter always applies).
-pub async fn load_embedded_default(conn: Conn) {
-    if let Some(url) = browser::query_param("llm").filter(|u| !u.trim().is_empty()) {
-        let cfg = EmbeddedConfig {
-            preset: browser::query_param("preset"),
-            base_url: Some(url),
-            model: browser::query_param("model"),
-            ..Default::default()
-        };
-        conn.apply_embedded(&cfg);
-    } else if let Ok(text) = browser::fetch_text("./ethos-config.json").await {
-        match serde_json::from_str::<EmbeddedConfig>(&text) {
-            Ok(cfg) if !Conn::has_saved_endpoint() || conn.embedded_matches(&cfg) => conn.apply_embedded(&cfg),
-            Ok(_) => {}
-            Err(e) => conn.report.set(Some((false, format!("ethos-config.json beside the page is not valid ({e}); using your own settings.")))),
-        }
-    } else {
-        // No server named by the page and none chosen on this device, no key: the model in this
-        // tab is the one thing that works (nothing is downloaded until the user presses Load).
-        if !Conn::has_saved_endpoint() && conn.key.with_untracked(|k| k.trim().is_empty()) {
-            conn.preset.set(LOCAL_PRESET.to_string());
-            conn.use_local_settings();
-        }
-        return;
-    }
-    if conn.model().trim().is_empty() {
-        conn.test(false).await;
-    }
-}
-
-impl Conn {
-    fn embedded_matches(&self, cfg: &EmbeddedConfig) -> bool {
-        cfg.base_url
-            .as_deref()
-            .is_some_and(|u| u.trim() == self.base_url.get_untracked().trim())
     }
 }
 

@@ -11,13 +11,21 @@ mod components;
 #[cfg(target_arch = "wasm32")]
 mod connection;
 #[cfg(target_arch = "wasm32")]
+mod deflate;
+#[cfg(target_arch = "wasm32")]
 mod estimate;
+#[cfg(target_arch = "wasm32")]
+mod keys;
+#[cfg(target_arch = "wasm32")]
+mod local_model;
 #[cfg(target_arch = "wasm32")]
 mod session;
 #[cfg(target_arch = "wasm32")]
 mod share;
 #[cfg(target_arch = "wasm32")]
 mod state;
+#[cfg(target_arch = "wasm32")]
+mod suggestion;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {

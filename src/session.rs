@@ -54,6 +54,8 @@ pub struct Session {
     pub id: RwSignal<Option<String>>,
     /// Bumped whenever saved runs change (the list re-reads storage).
     pub saved_version: RwSignal<u32>,
+    /// Two runs shown side by side (the compare view) instead of the panels.
+    pub compare: RwSignal<Option<(RunRecord, RunRecord)>>,
     live: StoredValue<HashMap<u32, ArcRwSignal<String>>, LocalStorage>,
     shared: StoredValue<Option<SharedRecord>, LocalStorage>,
     abort: StoredValue<Option<AbortHandle>, LocalStorage>,
@@ -194,10 +196,25 @@ fn saved_line(r: &RunRecord) -> String {
     };
     let title: String = r.item.title().chars().take(90).collect();
     format!(
-        "{} · #{} · {status} · {title}",
+        "{} · #{} · {} · {status} · {title}",
         r.mode().label(),
-        r.item.id()
+        r.item.id(),
+        run_label(r)
     )
+}
+
+/// "EthosAgents, smollm2, k = 6": what tells two runs of one scenario apart.
+pub fn run_label(r: &RunRecord) -> String {
+    let m = &r.settings.models;
+    let model = if m.is_single() {
+        m.combine.clone()
+    } else {
+        format!("{} / {} / {}", m.perspectives, m.comments, m.combine)
+    };
+    match r.method {
+        Method::EthosAgents => format!("{}, {model}, k = {}", r.method.label(), r.settings.k),
+        other => format!("{}, {model}", other.label()),
+    }
 }
 
 fn new_id() -> String {
@@ -224,6 +241,7 @@ impl Session {
             error: RwSignal::new(None),
             id: RwSignal::new(None),
             saved_version: RwSignal::new(0),
+            compare: RwSignal::new(None),
             live: StoredValue::new_local(HashMap::new()),
             shared: StoredValue::new_local(None),
             abort: StoredValue::new_local(None),

@@ -274,7 +274,19 @@ async fn a_benchmark_compares_two_models() {
     phone.close().await;
 }
 
-/// The judge's reply: a score per statement ("exactly N numbers"), the first ones covered.
+/// The default judge's score for an explanation (the premise), whatever the sentence: 0.9 when
+/// the explanation has an even number of characters, else 0.1.
+fn premise_score(premise: &str) -> f64 {
+    if premise.chars().count() % 2 == 0 {
+        0.9
+    } else {
+        0.1
+    }
+}
+
+/// The judge's reply: a score per hypothesis (the default judge, one call per explanation: the
+/// premise's [`premise_score`] for every sentence), or per statement for the whole-output judge
+/// ("exactly N numbers", the first one covered).
 fn judged(call: &ChatCall) -> ethos_testkit::OkReply {
     let prompt: String = call
         .messages
@@ -282,14 +294,29 @@ fn judged(call: &ChatCall) -> ethos_testkit::OkReply {
         .map(|(_, t)| t.as_str())
         .collect::<Vec<_>>()
         .join("\n");
-    if prompt.contains("You check which ideas a text covers") {
-        let n: usize = prompt
+    let count = |prompt: &str| -> usize {
+        prompt
             .split("exactly ")
             .nth(1)
             .and_then(|t| t.split_whitespace().next())
             .and_then(|t| t.parse().ok())
-            .unwrap_or(1);
-        let scores: Vec<String> = (0..n)
+            .unwrap_or(1)
+    };
+    if prompt.contains("You rate textual entailment") {
+        let premise = prompt
+            .split("Premise:\n")
+            .nth(1)
+            .and_then(|t| t.split("\n\nHypotheses:").next())
+            .unwrap_or("");
+        let score = premise_score(premise).to_string();
+        let scores = vec![score; count(&prompt)];
+        return ethos_testkit::OkReply {
+            texts: vec![format!("{{\"scores\": [{}]}}", scores.join(", "))],
+            ..Default::default()
+        };
+    }
+    if prompt.contains("You check which ideas a text covers") {
+        let scores: Vec<String> = (0..count(&prompt))
             .map(|i| if i == 0 { "0.9".into() } else { "0.1".into() })
             .collect();
         return ethos_testkit::OkReply {
@@ -330,15 +357,16 @@ async fn an_overton_benchmark_is_scored_by_the_judge() {
         (Some("4"), Some("0")),
         "{counts:?}"
     );
-    // Each item's judged coverage is the mean of its statements' scores (0.9 for the first, 0.1 for
-    // the rest); the table shows the share above 0.33 and the mean.
+    // Each item's judged coverage is the mean over its explanations of the max over the output's
+    // sentences (the reference direction): here each explanation's premise_score; the table shows
+    // the share above 0.33 and the mean.
     let cell = b
         .text("#bench-results tr[data-method='ethosagents'] .coverage")
         .await;
     assert!(cell.ends_with('%'), "coverage accuracy shown: {cell}");
     let rows = b.count("#bench-results tbody tr").await;
     assert_eq!(rows, 2);
-    // The expected mean from the file: (0.9 + 0.1 (n − 1)) / n per item with n statements.
+    // The expected mean from the file.
     let text =
         std::fs::read_to_string(dist().join("vital").join(OVERTON)).expect("the shipped file");
     let items = vital::load(&text, Some(Source::OvertonValueKaleidoscope)).expect("loads");
@@ -347,8 +375,8 @@ async fn an_overton_benchmark_is_scored_by_the_judge() {
         .take(2)
         .map(|i| match i {
             Item::Overton(o) => {
-                let n = o.vrd.len() as f64;
-                (0.9 + 0.1 * (n - 1.0)) / n
+                let n = o.explanation.len() as f64;
+                o.explanation.iter().map(|e| premise_score(e)).sum::<f64>() / n
             }
             _ => f64::NAN,
         })

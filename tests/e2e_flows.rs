@@ -1,6 +1,7 @@
 //! End-to-end runs in headless Chromium against the real local llama.cpp server (SmolLM2-135M):
 //! one full run per mode from picking a VITAL item to the result and scores on screen, cancel,
-//! reload, export/import, share link in a fresh profile, and where the key may (not) go.
+//! reload, export/import, share link in a fresh profile, where the key may (not) go, and two saved
+//! runs compared side by side (chart, JS distances, settings diff, print, one share link).
 mod support;
 use std::time::Duration;
 use support::*;
@@ -217,4 +218,141 @@ async fn the_app_works_at_320_px() {
     assert!(overflow.as_i64().unwrap_or(999) <= 0, "horizontal overflow at 320 px: {overflow}");
     b.screenshot("narrow-320").await;
     b.close().await;
+}
+
+/// Lay the page out as it prints: every `@media print` rule of the stylesheets is appended as a
+/// plain rule (through the CSSOM, which the Content-Security-Policy allows). Returns how many.
+const APPLY_PRINT_RULES: &str = r#"
+const rules = [];
+let target = null;
+for (const s of document.styleSheets) {
+  let list;
+  try { list = s.cssRules; } catch (e) { continue; }
+  target = target || s;
+  for (const r of list) {
+    if (r.media && r.media.mediaText.includes('print')) for (const inner of r.cssRules) rules.push(inner.cssText);
+  }
+}
+for (const t of rules) target.insertRule(t, target.cssRules.length);
+return rules.length;
+"#;
+
+/// What is on the page, laid out: the compare view alone, its two columns side by side.
+const HANDOUT_STATE: &str = r#"
+const shown = (sel) => [...document.querySelectorAll(sel)].some(e => e.getClientRects().length > 0);
+const tops = [...document.querySelectorAll('.compare-col')].map(e => Math.round(e.getBoundingClientRect().top));
+return {
+  compare: shown('#compare'), chart: shown('#compare-chart svg'), diff: shown('#settings-diff'),
+  panels: shown('main.panels'), buttons: shown('#compare button'), header_actions: shown('.header-actions'),
+  status: shown('#status'), side_by_side: tops.length === 2 && tops[0] === tops[1],
+};
+"#;
+
+/// The `#r2=` fragment of a link, opened natively (flate2 inflates what the browser deflated).
+fn open_natively(link: &str) -> ethos_engine::share::Shared {
+    use ethos_engine::share::{from_payload, read_link, Link};
+    use std::io::Read;
+    let fragment = &link[link.find('#').expect("a fragment")..];
+    let Link::Deflated(bytes) = read_link(fragment).expect("a share link").expect("reads") else {
+        panic!("not a compressed link: {}", &fragment[..20.min(fragment.len())]);
+    };
+    let mut text = Vec::new();
+    flate2::read::DeflateDecoder::new(&bytes[..]).read_to_end(&mut text).expect("inflates");
+    from_payload(&text).expect("a payload")
+}
+
+/// The same comparison deflated natively (flate2's bytes, not the browser's).
+fn link_made_natively(page: &str, shared: &ethos_engine::share::Shared) -> String {
+    use std::io::Write;
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(ethos_engine::share::payload(shared).as_bytes()).expect("deflate");
+    let page = page.split('#').next().unwrap_or(page);
+    format!("{page}{}", ethos_engine::share::fragment_v2(&e.finish().expect("deflate")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_saved_runs_compare_side_by_side_print_and_share_as_one_link() {
+    if !enabled() {
+        return;
+    }
+    // Run B's model: the project's fault server with stage-aware replies (another provider).
+    let faults = ethos_testkit::FaultServer::start().expect("fault server");
+    faults.set_responder(ethos_testkit::latency::ethos_reply);
+    let (server, b) = start(MORALCHOICE, 1, 2).await;
+    b.run_and_wait("#js-distance", RUN_TIMEOUT).await;
+    let js_a = b.text("#js-distance").await;
+    b.type_into("#base-url", &faults.base_url()).await;
+    b.type_into("#model", "fault-server-model").await;
+    b.run_and_wait("#js-distance", RUN_TIMEOUT).await;
+    // Run A's result was on screen when Run was pressed: wait for run B's to be saved as done.
+    b.wait_js(
+        "[...document.querySelectorAll('.saved-run')].some(e => e.textContent.includes('fault-server-model') && e.textContent.includes('· done ·')) && !document.querySelector('#run').disabled",
+        RUN_TIMEOUT,
+        "run B done",
+    )
+    .await;
+    let js_b = b.text("#js-distance").await;
+
+    // Tick both saved runs (newest first: run A is the second row) and compare them.
+    b.wait_js("document.querySelectorAll('.saved-run').length === 2", Duration::from_secs(10), "two saved runs").await;
+    assert_eq!(b.js("document.querySelector('#compare-open').disabled").await.as_bool(), Some(true));
+    b.click(".saved-run:nth-child(2) .compare-pick").await;
+    b.click(".saved-run:nth-child(1) .compare-pick").await;
+    b.click("#compare-open").await;
+    b.wait_for("#compare-chart", Duration::from_secs(10)).await;
+    assert_eq!(b.text("#compare-js-a").await, js_a, "run A's JS distance");
+    assert_eq!(b.text("#compare-js-b").await, js_b, "run B's JS distance");
+    let between: f64 = b.text("#compare-js-ab").await.parse().expect("JS between the runs");
+    assert!((0.0..=0.8326).contains(&between), "{between}");
+    assert_eq!(b.count("#compare-chart svg rect").await, 6, "2 options × (run A, run B, people)");
+    let model = b.text("#settings-diff tr[data-setting='model']").await;
+    assert!(model.contains("smollm2") && model.contains("fault-server-model"), "{model}");
+    assert_eq!(b.count(".compare-col[data-side='a'] .compare-persp").await, 2);
+    assert_eq!(b.count(".compare-col[data-side='b'] .compare-persp").await, 2);
+    let screen = b.js(&format!("(() => {{ {HANDOUT_STATE} }})()")).await;
+    assert_eq!(screen["panels"], false, "the panels give way to the comparison: {screen}");
+    b.screenshot("compare").await;
+
+    // Projector mode: the same view in large type.
+    b.click("#projector").await;
+    b.wait_for(".app.projector #compare-chart", Duration::from_secs(5)).await;
+    b.screenshot("compare-projector").await;
+    b.click("#projector").await;
+
+    // Share: one link with both runs; flate2 reads the browser's deflate.
+    b.click("#compare-share").await;
+    b.wait_js("document.querySelector('#compare-url') && document.querySelector('#compare-url').value.length > 0", Duration::from_secs(10), "compare url").await;
+    let link = b.js("document.querySelector('#compare-url').value").await.as_str().unwrap_or("").to_string();
+    let shared = open_natively(&link);
+    let ethos_engine::share::Shared::Compare { left, right } = &shared else {
+        panic!("the link holds a comparison: {shared:?}");
+    };
+    assert_eq!((left.settings.models.combine.as_str(), right.settings.models.combine.as_str()), ("smollm2", "fault-server-model"));
+    eprintln!("compare link: {} characters", link.len());
+
+    // Print: the handout is the comparison alone, columns side by side; a PDF is made of it.
+    let applied = b.js(&format!("(() => {{ {APPLY_PRINT_RULES} }})()")).await;
+    assert!(applied.as_u64().unwrap_or(0) > 0, "print rules found: {applied}");
+    let print = b.js(&format!("(() => {{ {HANDOUT_STATE} }})()")).await;
+    for (key, want) in [("compare", true), ("chart", true), ("diff", true), ("side_by_side", true), ("panels", false), ("buttons", false), ("header_actions", false), ("status", false)] {
+        assert_eq!(print[key], want, "printed page, {key}: {print}");
+    }
+    b.screenshot("compare-handout").await;
+    let pdf = b.client.print(fantoccini::wd::PrintConfiguration::default()).await.expect("print to PDF");
+    assert!(pdf.starts_with(b"%PDF"), "a PDF");
+    std::fs::write(artifacts_dir().join("compare-handout.pdf"), &pdf).expect("keep the PDF");
+    b.close().await;
+
+    // A fresh profile opens the same view from the browser's link and from flate2's.
+    for (name, url) in [("browser", link.clone()), ("flate2", link_made_natively(&link, &shared))] {
+        let fresh = Browser::start().await;
+        fresh.client.goto(&url).await.expect("open compare link");
+        fresh.wait_for("#compare-chart", Duration::from_secs(30)).await;
+        assert_eq!(fresh.text("#compare-js-a").await, js_a, "{name} link");
+        assert_eq!(fresh.text("#compare-js-b").await, js_b, "{name} link");
+        assert_eq!(fresh.text("#settings-diff tr[data-setting='model']").await, model, "{name} link");
+        fresh.screenshot(&format!("compare-fresh-profile-{name}")).await;
+        fresh.close().await;
+    }
+    let _ = server;
 }

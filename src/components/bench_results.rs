@@ -35,9 +35,9 @@ fn pct(x: f64) -> String {
 /// Benchmark panel 3, results: one row per method with the file's metrics, a chart comparing the
 /// methods, the per-attribute breakdown, and the exports.
 ///
-/// Hooks: `#bench-results` (rows `tr[data-method]` with `.mean-js`, `.most-likely`, `.accuracy`,
-/// `.coverage` cells), `#bench-chart`, `#bench-breakdown`, `#bench-export-<method>`,
-/// `#bench-export-csv`.
+/// Hooks: `#bench-results` (rows `tr[data-method]` with `.mean-js`, `.most-likely`,
+/// `.pred-methods`, `.accuracy`, `.coverage` cells), `#bench-chart`, `#bench-breakdown`,
+/// `#bench-export-<method>`, `#bench-export-csv`.
 #[component]
 pub fn BenchResults() -> impl IntoView {
     let (ui, batch) = (ui(), batch());
@@ -78,9 +78,9 @@ pub fn BenchResults() -> impl IntoView {
         let mode = mode()?;
         let rows = summaries.get();
         let head = match mode {
-            Mode::Distributional | Mode::SteerableGroup => view! { <tr><th scope="col">"Method"</th><th scope="col">"Items"</th><th scope="col">"Failed"</th><th scope="col">"Mean JS distance ↓"</th><th scope="col">"Most-likely correct ↑"</th><th scope="col">"Calls"</th><th scope="col">"Tokens"</th></tr> }.into_any(),
-            Mode::SteerableValue => view! { <tr><th scope="col">"Method"</th><th scope="col">"Items"</th><th scope="col">"Failed"</th><th scope="col">"Accuracy ↑"</th><th scope="col">"Balanced acc."</th><th scope="col">"Macro-F1"</th><th scope="col">"Binary acc."</th><th scope="col">"Accuracy (strict parser)"</th><th scope="col">"Calls"</th><th scope="col">"Tokens"</th></tr> }.into_any(),
-            Mode::Overton => view! { <tr><th scope="col">"Method"</th><th scope="col">"Items"</th><th scope="col">"Failed"</th><th scope="col">"Judged"</th><th scope="col">"Coverage accuracy ↑ (> 0.33)"</th><th scope="col">"Mean coverage"</th><th scope="col">"Calls"</th><th scope="col">"Tokens"</th></tr> }.into_any(),
+            Mode::Distributional | Mode::SteerableGroup => view! { <tr><th scope="col">"Method"</th><th scope="col">"Items"</th><th scope="col">"Failed (left out)"</th><th scope="col">"Mean JS distance ↓"</th><th scope="col">"Most-likely correct ↑"</th><th scope="col">"Distributions from"</th><th scope="col">"Calls"</th><th scope="col">"Tokens"</th></tr> }.into_any(),
+            Mode::SteerableValue => view! { <tr><th scope="col">"Method"</th><th scope="col">"Items"</th><th scope="col">"Failed (left out)"</th><th scope="col">"Accuracy ↑"</th><th scope="col">"Balanced acc."</th><th scope="col">"Macro-F1 (unparsed a class)"</th><th scope="col">"Binary acc."</th><th scope="col">"Binary bal. acc."</th><th scope="col">"Binary macro-F1"</th><th scope="col">"Accuracy (strict parser)"</th><th scope="col">"Calls"</th><th scope="col">"Tokens"</th></tr> }.into_any(),
+            Mode::Overton => view! { <tr><th scope="col">"Method"</th><th scope="col">"Items"</th><th scope="col">"Failed (left out)"</th><th scope="col">"Judged"</th><th scope="col">"Coverage accuracy ↑ (> 0.33)"</th><th scope="col">"Mean coverage"</th><th scope="col">"Calls"</th><th scope="col">"Tokens"</th></tr> }.into_any(),
         };
         let body = rows
             .into_iter()
@@ -89,13 +89,18 @@ pub fn BenchResults() -> impl IntoView {
                 let cells = match mode {
                     Mode::Distributional | Mode::SteerableGroup => {
                         let (js, ml) = s.dist.as_ref().map(|d| (f3(d.mean_js), pct(d.most_likely))).unwrap_or_default();
-                        view! { <td class="mean-js">{js}</td><td class="most-likely">{ml}</td> }.into_any()
+                        let methods = s.pred_methods.as_ref().map(|m| {
+                            let mixed = if m.is_mixed() { " (mixed methods)" } else { "" };
+                            format!("{}{mixed}", m.describe())
+                        });
+                        view! { <td class="mean-js">{js}</td><td class="most-likely">{ml}</td><td class="pred-methods">{methods}</td> }.into_any()
                     }
                     Mode::SteerableValue => {
                         let v = s.value_reference.clone();
                         let strict = s.value_strict.as_ref().map(|v| pct(v.accuracy)).unwrap_or_default();
-                        let (a, b, f, bin) = v.map(|v| (pct(v.accuracy), pct(v.balanced_accuracy), f3(v.macro_f1), pct(v.binary_accuracy))).unwrap_or_default();
-                        view! { <td class="accuracy">{a}</td><td>{b}</td><td>{f}</td><td>{bin}</td><td>{strict}</td> }.into_any()
+                        let (a, b, f) = v.as_ref().map(|v| (pct(v.accuracy), pct(v.balanced_accuracy), f3(v.macro_f1))).unwrap_or_default();
+                        let (bin, bin_b, bin_f) = v.map(|v| (pct(v.binary_accuracy), pct(v.binary_balanced_accuracy), f3(v.binary_macro_f1))).unwrap_or_default();
+                        view! { <td class="accuracy">{a}</td><td>{b}</td><td>{f}</td><td>{bin}</td><td>{bin_b}</td><td>{bin_f}</td><td>{strict}</td> }.into_any()
                     }
                     Mode::Overton => {
                         let (j, acc, mean) = s.coverage.as_ref().map(|c| (c.judged.to_string(), pct(c.accuracy), f3(c.mean_item_score))).unwrap_or_default();
@@ -117,7 +122,7 @@ pub fn BenchResults() -> impl IntoView {
         Some(view! {
             <div class="table-wrap">
                 <table id="bench-results" class="data">
-                    <caption>"Scores over the finished items (natural log for JS; the exported file scores the same with `ethos score`)"</caption>
+                    <caption>"Scores over the finished items; failed items are left out and counted (natural log for JS; scikit-learn's metrics; the exported file scores the same with `ethos score`)"</caption>
                     <thead>{head}</thead>
                     <tbody>{body}</tbody>
                 </table>
@@ -159,12 +164,23 @@ pub fn BenchResults() -> impl IntoView {
                 }
             })
             .collect_view();
+        let mixed: Vec<String> = summaries.with(|s| {
+            s.iter()
+                .filter(|(_, x)| x.pred_methods.as_ref().is_some_and(|m| m.is_mixed()))
+                .map(|(arm, _)| arm.label.clone())
+                .collect()
+        });
         let title = format!(
-            "{label} by method ({})",
+            "{label} by method ({}){}",
             if lower {
                 "lower is better"
             } else {
                 "higher is better"
+            },
+            if mixed.is_empty() {
+                String::new()
+            } else {
+                format!("; mixed distribution methods: {}", mixed.join(", "))
             }
         );
         Some(view! {

@@ -282,7 +282,7 @@ pub fn BenchSetup() -> impl IntoView {
             <Show when=is_overton>
                 <label class="inline">
                     <input type="checkbox" id="bench-judge" prop:checked=move || judge.get() disabled=locked on:change=move |ev| judge.set(event_target_checked(&ev)) />
-                    "Score coverage with the model as judge (one more call per item and method; an LLM judge, not the reference NLI)"
+                    "Score coverage with the model as judge (an LLM estimate of the NLI score, not the reference NLI model; one call per explanation, item and method, or one per item and method with the whole-output judge)"
                 </label>
             </Show>
             <div class="row">

@@ -14,34 +14,66 @@ fn normalised(v: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Grouped bars, model vs people, per option, always followed by the same numbers as a table.
+/// Grouped bars per option: the model's prediction (and, comparing two runs, a second one on the
+/// same axis) vs people, always followed by the same numbers as a table.
 #[component]
 pub fn DistChart(
     options: Vec<String>,
     model: Vec<f64>,
     human: Option<Vec<f64>>,
     caption: String,
+    /// A second prediction drawn beside the first (the compare view).
+    #[prop(optional)]
+    second: Option<Vec<f64>>,
+    /// Names of the two predictions in the legend and table (default "model").
+    #[prop(optional)]
+    names: Option<(String, String)>,
 ) -> impl IntoView {
-    let model = normalised(&model);
-    let human = human.map(|h| normalised(&h));
+    let (first_name, second_name) = names.unwrap_or_else(|| ("model".into(), "model 2".into()));
+    // (legend name, colour, class, values) per bar of a row, people last.
+    let mut series = vec![(
+        first_name,
+        "var(--model)",
+        "legend-model",
+        normalised(&model),
+    )];
+    if let Some(s) = &second {
+        series.push((second_name, "var(--model2)", "legend-model2", normalised(s)));
+    }
+    let has_human = human.is_some();
+    if let Some(h) = &human {
+        series.push((
+            "people (survey / gold)".into(),
+            "var(--human)",
+            "legend-human",
+            normalised(h),
+        ));
+    }
     let n = options.len().max(model.len()).max(1);
-    let (row_h, label_w, bar_w) = (44.0, 40.0, 300.0);
+    let (bar_h, gap, label_w, bar_w) = (16.0, 3.0, 40.0, 300.0);
+    let row_h = (bar_h + gap) * series.len() as f64 + 6.0;
     let height = row_h * n as f64 + 10.0;
     let bars = (0..n)
         .map(|i| {
             let y = 5.0 + row_h * i as f64;
             let letter = LETTERS.get(i).copied().unwrap_or('?').to_string();
-            let m = model.get(i).copied().unwrap_or(0.0);
-            let h = human.as_ref().and_then(|h| h.get(i).copied());
+            let rects = series
+                .iter()
+                .enumerate()
+                .map(|(j, (_, colour, _, values))| {
+                    let v = values.get(i).copied().unwrap_or(0.0);
+                    let top = y + (bar_h + gap) * j as f64;
+                    let w = (v * bar_w).max(0.5);
+                    view! {
+                        <rect x=label_w y=top width=w height=bar_h fill=*colour></rect>
+                        <text x=label_w + w + 4.0 y=top + 13.0>{format!("{:.0}%", v * 100.0)}</text>
+                    }
+                })
+                .collect_view();
             view! {
                 <g>
-                    <text x="4" y=y + 24.0>{letter}</text>
-                    <rect x=label_w y=y width=(m * bar_w).max(0.5) height="16" fill="var(--model)"></rect>
-                    <text x=label_w + (m * bar_w).max(0.5) + 4.0 y=y + 13.0>{format!("{:.0}%", m * 100.0)}</text>
-                    {h.map(|h| view! {
-                        <rect x=label_w y=y + 19.0 width=(h * bar_w).max(0.5) height="16" fill="var(--human)"></rect>
-                        <text x=label_w + (h * bar_w).max(0.5) + 4.0 y=y + 32.0>{format!("{:.0}%", h * 100.0)}</text>
-                    })}
+                    <text x="4" y=y + row_h / 2.0 + 4.0>{letter}</text>
+                    {rects}
                 </g>
             }
         })
@@ -50,19 +82,38 @@ pub fn DistChart(
         .map(|i| {
             let letter = LETTERS.get(i).copied().unwrap_or('?').to_string();
             let opt = options.get(i).cloned().unwrap_or_default();
-            let m = model.get(i).copied().unwrap_or(0.0);
-            let h = human.as_ref().and_then(|h| h.get(i).copied());
+            let cells = series
+                .iter()
+                .map(|(_, _, _, values)| {
+                    let v = values.get(i).copied().unwrap_or(0.0);
+                    view! { <td class="num">{format!("{:.1}%", v * 100.0)}</td> }
+                })
+                .collect_view();
             view! {
                 <tr>
                     <th scope="row">{letter}</th>
                     <td>{opt}</td>
-                    <td class="num">{format!("{:.1}%", m * 100.0)}</td>
-                    <td class="num">{h.map(|h| format!("{:.1}%", h * 100.0)).unwrap_or_else(|| "—".into())}</td>
+                    {cells}
+                    {(!has_human).then(|| view! { <td class="num">"—"</td> })}
                 </tr>
             }
         })
         .collect_view();
-    let has_human = human.is_some();
+    let legend = series
+        .iter()
+        .map(|(name, _, class, _)| view! { <span class=*class>{format!("■ {name}")}</span> " " })
+        .collect_view();
+    let heads = series
+        .iter()
+        .map(|(name, _, _, _)| {
+            let head = if name.starts_with("people") {
+                "People".to_string()
+            } else {
+                capitalised(name)
+            };
+            view! { <th scope="col">{head}</th> }
+        })
+        .collect_view();
     view! {
         <figure class="dist-chart">
             <svg
@@ -73,11 +124,7 @@ pub fn DistChart(
             >
                 {bars}
             </svg>
-            <figcaption>
-                <span class="legend-model">"■ model"</span>
-                {has_human.then(|| view! { " " <span class="legend-human">"■ people (survey / gold)"</span> })}
-                " · " {caption.clone()}
-            </figcaption>
+            <figcaption>{legend} " · " {caption.clone()}</figcaption>
             <div class="table-wrap">
                 <table class="dist-table">
                     <caption class="visually-hidden">{caption}</caption>
@@ -85,8 +132,8 @@ pub fn DistChart(
                         <tr>
                             <th scope="col">"Option"</th>
                             <th scope="col">"Text"</th>
-                            <th scope="col">"Model"</th>
-                            <th scope="col">"People"</th>
+                            {heads}
+                            {(!has_human).then(|| view! { <th scope="col">"People"</th> })}
                         </tr>
                     </thead>
                     <tbody>{rows}</tbody>
@@ -94,4 +141,11 @@ pub fn DistChart(
             </div>
         </figure>
     }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }

@@ -41,6 +41,12 @@ pub fn ModelPanel() -> impl IntoView {
         <div class="model-panel">
             <Show when=move || conn.embedded_note.with(|n| n.is_some())>
                 <p class="note" id="embedded-note">{move || conn.embedded_note.get().unwrap_or_default()}</p>
+                <Show when=move || conn.page_suggested.get()>
+                    <p class="small">
+                        "The server below was chosen by this page, not by you: it is used now but not saved on this device. "
+                        <button type="button" id="keep-endpoint" on:click=move |_| conn.keep_page_endpoint()>"Keep it as mine"</button>
+                    </p>
+                </Show>
             </Show>
             <label for="preset">"Provider"</label>
             <select
@@ -67,11 +73,7 @@ pub fn ModelPanel() -> impl IntoView {
                 autocomplete="off"
                 spellcheck="false"
                 prop:value=move || conn.base_url.get()
-                on:change=move |ev| {
-                    conn.base_url.set(event_target_value(&ev).trim().to_string());
-                    conn.models.set(Vec::new());
-                    conn.save();
-                }
+                on:change=move |ev| conn.set_base_url(&event_target_value(&ev))
             />
 
             <label for="api-key">
@@ -84,9 +86,14 @@ pub fn ModelPanel() -> impl IntoView {
                 autocomplete="off"
                 spellcheck="false"
                 prop:value=move || conn.key.get()
-                on:input=move |ev| conn.key.set(event_target_value(&ev))
-                on:change=move |_| conn.save()
+                on:input=move |ev| conn.set_key(&event_target_value(&ev))
             />
+            <p class="muted small" id="key-origin">
+                {move || match crate::keys::origin_of(&conn.base_url.get()) {
+                    Some(o) => format!("The key is sent only to {o}; each server has its own key field."),
+                    None => "Enter a valid http(s) base URL: no key is sent without one.".to_string(),
+                }}
+            </p>
             <p class="muted small">
                 {KEY_STORAGE_NOTE} " " {SPEND_CAP_ADVICE}
                 {move || {
@@ -100,10 +107,7 @@ pub fn ModelPanel() -> impl IntoView {
                     type="checkbox"
                     id="remember-key"
                     prop:checked=move || conn.remember.get()
-                    on:change=move |ev| {
-                        conn.remember.set(event_target_checked(&ev));
-                        conn.save();
-                    }
+                    on:change=move |ev| conn.set_remember(event_target_checked(&ev))
                 />
                 "Remember the key on this device"
             </label>

@@ -10,6 +10,34 @@ pub fn SavedRuns() -> impl IntoView {
         session.saved_version.track();
         Session::saved_lines()
     });
+    // Ticked for comparing (the last two ticked).
+    let picked = RwSignal::new(Vec::<String>::new());
+    let toggle = move |id: String, on: bool| {
+        picked.update(|p| {
+            p.retain(|x| *x != id);
+            if on {
+                p.push(id);
+                if p.len() > 2 {
+                    p.remove(0);
+                }
+            }
+        })
+    };
+    let compare = move |_| {
+        let ids = picked.get_untracked();
+        let runs: Vec<_> = ids
+            .iter()
+            .filter_map(|id| Session::load_saved(id))
+            .collect();
+        match runs.as_slice() {
+            [Ok(a), Ok(b)] => {
+                session.compare.set(Some((a.clone(), b.clone())));
+                ui.say("Comparing the two ticked runs.");
+                crate::browser::focus_later("compare");
+            }
+            _ => ui.say("Tick two saved runs to compare (one of them could not be read)."),
+        }
+    };
     let bad = move || entries.with(|e| e.iter().filter(|(_, r)| r.is_err()).count());
     view! {
         <details class="saved" id="saved-runs" open>
@@ -32,7 +60,20 @@ pub fn SavedRuns() -> impl IntoView {
                         };
                         view! {
                             <li class="saved-run" data-id=id.clone() class:current=current>
-                                <span class="title">{title}</span>
+                                <input
+                                    type="checkbox"
+                                    class="compare-pick"
+                                    id=format!("pick-{id}")
+                                    prop:checked={
+                                        let id = id.clone();
+                                        move || picked.with(|p| p.contains(&id))
+                                    }
+                                    on:change={
+                                        let id = id.clone();
+                                        move |ev| toggle(id.clone(), event_target_checked(&ev))
+                                    }
+                                />
+                                <label class="title" for=format!("pick-{id}")>{title}</label>
                                 <button
                                     type="button"
                                     class="open-run"
@@ -53,6 +94,17 @@ pub fn SavedRuns() -> impl IntoView {
                     }}
                 />
             </ul>
+            <p class="row">
+                <button
+                    type="button"
+                    id="compare-open"
+                    disabled=move || picked.with(|p| p.len() != 2)
+                    on:click=compare
+                >
+                    "Compare the two ticked runs"
+                </button>
+                <span class="muted small">"Tick two runs (the same scenario with two models, two k, or a baseline)."</span>
+            </p>
         </details>
     }
 }

@@ -1,5 +1,6 @@
 use crate::connection::conn;
-use ethos_engine::settings::{DistSetting, RunSettings};
+use ethos_engine::reference::{changed_since_preset, reference_settings};
+use ethos_engine::settings::{DistSetting, JudgeMethod, RunSettings};
 use leptos::prelude::*;
 
 type Getter = fn(&RunSettings) -> String;
@@ -95,22 +96,76 @@ pub fn SettingsPanel() -> impl IntoView {
         conn.settings
             .with(|s| s.validate().err().map(|e| e.to_string()))
     };
+    let preset_on = move || {
+        conn.settings
+            .with(|s| s.preset.is_some() && changed_since_preset(s).is_empty())
+    };
     view! {
         <details class="settings" open>
             <summary>"Run settings"</summary>
+            <label class="inline">
+                <input
+                    type="checkbox"
+                    id="reference-preset"
+                    prop:checked=preset_on
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        let facts = conn.provider_facts();
+                        conn.settings.update(|s| {
+                            if on {
+                                *s = reference_settings(s, facts);
+                            } else {
+                                s.preset = None;
+                            }
+                        });
+                        conn.save();
+                    }
+                />
+                "Reproduce the reference (every decision as in the authors' code, for what this provider offers: test the connection with the probe first)"
+            </label>
+            {move || conn.settings.with(|s| s.preset.as_ref().map(|p| {
+                let changed = changed_since_preset(s);
+                view! {
+                    <div id="preset-deviations" class="muted small">
+                        <p>"Still differs from the reference:"</p>
+                        <ul>{p.deviations.iter().map(|d| view! { <li>{d.clone()}</li> }).collect_view()}</ul>
+                        {(!changed.is_empty()).then(|| view! { <p class="warning">{format!("Changed since the preset: {}", changed.join(", "))}</p> })}
+                    </div>
+                }
+            }))}
             <div class="grid2">
                 {number("k", "Perspectives (k)", "1", |s| s.k.to_string(), |s, v| parse(v, &mut s.k))}
                 {number("concurrency", "Calls at once", "1", |s| s.concurrency.to_string(), |s, v| parse(v, &mut s.concurrency))}
                 {number("seed", "Seed", "1", |s| s.seed.to_string(), |s, v| parse(v, &mut s.seed))}
                 {number("top-logprobs", "Top log-probs read", "1", |s| s.top_logprobs.to_string(), |s, v| parse(v, &mut s.top_logprobs))}
+                {number("fallback-samples", "Answers sampled when a read falls back", "1", |s| s.fallback_samples.to_string(), |s, v| parse(v, &mut s.fallback_samples))}
             </div>
             {checkbox("keep-extra", "Keep perspectives beyond k (as the reference does)", |s| s.keep_extra, |s, on| s.keep_extra = on)}
             {checkbox("send-seed", "Send the seed to the provider", |s| s.send_seed, |s, on| s.send_seed = on)}
+            {checkbox("per-item-seed", "A seed per item, derived from the seed and the item id (items with the same text get fresh replies, as in the reference; off: one seed for every item)", |s| s.per_item_seed, |s, on| s.per_item_seed = on)}
             {checkbox(
                 "structured-perspectives",
                 "Ask for perspectives as schema-checked JSON (not the reference format; helps small local models)",
                 |s| s.structured_perspectives,
                 |s, on| s.structured_perspectives = on,
+            )}
+            {checkbox(
+                "reference-parsing",
+                "Reference parsing of perspectives: only lines starting with #, asking again while fewer than k come (off: numbered lists, bullets, bold and JSON are read too)",
+                |s| s.reference_parsing,
+                |s, on| s.reference_parsing = on,
+            )}
+            {checkbox(
+                "judge-per-sentence",
+                "Overton judge in the reference direction: does each explanation entail each sentence of the output (an LLM estimate of the NLI score, one call per explanation; off: one call, does the whole output entail each explanation)",
+                |s| s.judge == JudgeMethod::PerSentence,
+                |s, on| s.judge = if on { JudgeMethod::PerSentence } else { JudgeMethod::WholeOutput },
+            )}
+            {checkbox(
+                "raw-completion",
+                "Raw completion for stage 3 and the baselines: plain prompts to /v1/completions, read right after \"Answer:\" as the reference does (llama.cpp, vLLM; the probe says whether the server offers it)",
+                |s| s.raw_completion.combine,
+                |s, on| s.raw_completion.combine = on,
             )}
             <label for="dist-setting">"Distribution method"</label>
             <select

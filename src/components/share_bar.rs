@@ -29,7 +29,7 @@ fn file_stem(r: &RunRecord) -> String {
 #[component]
 pub fn ShareBar() -> impl IntoView {
     let (ui, session) = (ui(), session());
-    let link = RwSignal::new(None::<String>);
+    let link = RwSignal::new(None::<Result<String, share::LinkError>>);
     let import_error = RwSignal::new(None::<String>);
     let export = move |kind: &'static str| {
         let Some(r) = session.record.get_untracked() else {
@@ -86,16 +86,25 @@ pub fn ShareBar() -> impl IntoView {
         let Some(r) = session.record.get_untracked() else {
             return;
         };
-        let url = share::link_for(&r, &session.baselines.get_untracked());
-        link.set(Some(url.clone()));
+        let shared = share::Shared::run(r, session.baselines.get_untracked());
+        link.set(None);
         spawn_local(async move {
-            match browser::copy_text(&url).await {
-                Ok(()) => {
-                    ui.say("Share link copied. It holds the settings and results, never your key.")
+            match share::link_for(&shared).await {
+                Ok(url) => {
+                    link.set(Some(Ok(url.clone())));
+                    match browser::copy_text(&url).await {
+                        Ok(()) => ui.say(
+                            "Share link copied. It holds the settings and results, never your key.",
+                        ),
+                        Err(_) => ui.say(
+                            "Share link ready below: copy it from the box. It never contains your key.",
+                        ),
+                    }
                 }
-                Err(_) => ui.say(
-                    "Share link ready below: copy it from the box. It never contains your key.",
-                ),
+                Err(e) => {
+                    ui.say(e.to_string());
+                    link.set(Some(Err(e)));
+                }
             }
         });
     };
@@ -112,14 +121,20 @@ pub fn ShareBar() -> impl IntoView {
             <label for="import-file">"Import a run (JSON exported by this app)"</label>
             <input id="import-file" type="file" accept=".json,application/json" on:change=on_import />
             {move || import_error.get().map(|e| view! { <p class="error" role="alert" id="import-error">{e}</p> })}
-            {move || link.get().map(|url| view! {
-                <label for="share-url">"Share link (settings and results, no key)"</label>
-                <input id="share-url" type="text" readonly prop:value=url on:focus=move |ev| {
-                    use wasm_bindgen::JsCast;
-                    if let Some(i) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
-                        i.select();
-                    }
-                } />
+            {move || link.get().map(|made| match made {
+                Ok(url) => view! {
+                    <label for="share-url">"Share link (settings and results, no key)"</label>
+                    <input id="share-url" type="text" readonly prop:value=url on:focus=move |ev| {
+                        use wasm_bindgen::JsCast;
+                        if let Some(i) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
+                            i.select();
+                        }
+                    } />
+                }.into_any(),
+                Err(e) => view! {
+                    <p class="warning" id="share-too-long" role="alert">{e.to_string()}</p>
+                    <button type="button" id="share-json" on:click=move |_| export("json")>"Save the run as JSON"</button>
+                }.into_any(),
             })}
         </div>
     }

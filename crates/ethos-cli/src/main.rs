@@ -6,10 +6,13 @@ mod score;
 
 const USAGE: &str = "\
 usage:
-  ethos score [--parser reference|strict] FILE
-      Score a VITAL-format JSON file whose predictions are filled in
+  ethos score [--parser reference|strict] FILE...
+      Score VITAL-format JSON files whose predictions are filled in
       (pred_distribution for distributional/OpinionQA files, output for steerable-value files).
-      Prints one JSON object.
+      Prints one JSON object per file, in order: the scores (scikit-learn's semantics for
+      accuracy, balanced accuracy, macro-F1 and their binary variant; SciPy's JS distance with
+      the natural log), the records left out because their run failed (`failed`), and for
+      distributions how many predictions each method produced (`pred_methods`, `mixed_methods`).
 
 ";
 

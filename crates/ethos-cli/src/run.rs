@@ -4,11 +4,13 @@
 //!
 //! ```text
 //! ethos run --file F --method ethosagents[,vanilla,prompting] --provider openai|anthropic
-//!           --base-url URL --model M [--key-env VAR]
+//!           --base-url URL [--base-url URL2 …] --model M [--key-env VAR]
 //!           [--ids ID[,ID…] | --first N | --random N [--slice-seed S]] [--attribute TEXT]
 //!           [--k N] [--seed S] [--concurrency C] [--items-in-flight N]
 //!           [--dist auto|logprobs|votes|sampling|verbalised] [--samples N]
 //!           [--perspectives lines|json] [--judge] [--out FILE] [--fresh]
+//!           [--batch-api [--batch-poll S] [--batch-cancel]] [--batch-export DIR]
+//!           [--batch-import FILE] [--state-export FILE] [--state-import FILE]
 //! ```
 //!
 //! - Slice: all items, or `--ids`, `--first N`, `--random N` (seeded by `--slice-seed`, default
@@ -27,6 +29,17 @@
 //!   methods, distribution, judge) is refused; `--fresh` discards the stored batch instead.
 //! - The key is read only from the environment variable named by `--key-env`, and never printed
 //!   or written.
+//! - `http://` and `https://` endpoints; https trusts the operating system's certificates, or
+//!   those in `SSL_CERT_FILE` / `SSL_CERT_DIR`.
+//! - `--base-url` repeated: replicas of one model share the calls ([`replicas`]), each with its own
+//!   `--concurrency` limit.
+//! - `--batch-api`: the calls go through the provider's Batch API (OpenAI Batch API, Anthropic
+//!   Message Batches), one batch per pipeline stage ([`rounds`], [`batch_api`]);
+//!   `--batch-export DIR` / `--batch-import FILE` do the same through JSONL files (OpenAI batch
+//!   format, which vLLM's `run_batch` reads and writes).
+//! - The state lives behind the engine's [`ethos_engine::batch::BatchStore`] (here
+//!   [`store::JsonlStore`]); `--state-export FILE` / `--state-import FILE` move a batch's whole
+//!   state ([`ethos_engine::batch::BatchState`], one JSON document) to another OUT or machine.
 //! - A fault that would hit every task (bad key, forbidden, unknown model) stops the batch: no
 //!   further task starts.
 //!
@@ -36,30 +49,41 @@
 //! Exit codes: 0 every task done; 1 a task failed, the batch stopped, or bad input (the message
 //! says which); 2 usage; 130 interrupted by Ctrl-C.
 
+mod args;
+mod batch_api;
 mod progress;
+mod replicas;
+mod rounds;
 pub mod store;
+#[cfg(test)]
+mod tests;
 
-use ethos_engine::batch::{self, BatchRun, BatchSpec, Outcome, Pick, Slice};
+pub use args::{parse_args, RunArgs};
+use ethos_engine::batch::{self, BatchRun, BatchSpec, Outcome};
+use ethos_engine::batch::{BatchState, BatchStore};
 use ethos_engine::distribution::DistMethod;
 use ethos_engine::record::RunResult;
-use ethos_engine::settings::{DistSetting, Method, RunSettings};
+use ethos_engine::settings::{DistSetting, RunSettings};
 use ethos_engine::vital::{self, Item, Source};
 use ethos_providers::native::NativeTransport;
 use ethos_providers::{Client, Endpoint, Protocol};
 pub use progress::Display;
-use progress::{Live, Sinks, Tally};
+use progress::{Live, Tally};
+use replicas::Replicas;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use store::{method_name, Paths, StoredSpec};
 
 pub const USAGE: &str = "\
 usage: ethos run --file F --method ethosagents[,vanilla,prompting]
-                 --provider openai|anthropic --base-url URL --model M [--key-env VAR]
+                 --provider openai|anthropic --base-url URL [--base-url URL2 ...] --model M
+                 [--key-env VAR]
                  [--ids ID[,ID...] | --first N | --random N [--slice-seed S]] [--attribute TEXT]
                  [--k N] [--seed S] [--concurrency C] [--items-in-flight N]
                  [--dist auto|logprobs|votes|sampling|verbalised] [--samples N]
                  [--perspectives lines|json] [--judge] [--out FILE] [--fresh]
+                 [--batch-api [--batch-poll S] [--batch-cancel]] [--batch-export DIR]
+                 [--batch-import FILE] [--state-export FILE] [--state-import FILE]
   Runs the slice of F through each method against the endpoint. Writes the filled VITAL file
   per method (FILE with one method, FILE with .<method> before its extension with several; for
   `ethos score`), FILE.scores.csv, and the state it resumes from: FILE.batch.json,
@@ -67,12 +91,26 @@ usage: ethos run --file F --method ethosagents[,vanilla,prompting]
   records). Prints a JSON summary with the scores per method and per attribute.
   Run the same command again to resume: finished calls are not made again. Another model, k,
   seed, file, slice, methods, --dist or --judge for the same FILE is refused; --fresh starts
-  over. --concurrency (default 4) bounds the calls in flight, --items-in-flight (default: the
-  concurrency) the items. --judge scores Overton outputs with the LLM judge (one more call).
+  over. --concurrency (default 4) bounds the calls in flight per endpoint, --items-in-flight
+  (default: the concurrency times the endpoints) the items. Several --base-url: replicas of the
+  same model share the calls (each call goes to the least busy one). https endpoints are
+  verified against the system's certificates, or those in SSL_CERT_FILE / SSL_CERT_DIR.
+  --judge scores Overton outputs with the LLM judge (one more call).
   The key is read from the environment variable named by --key-env (never from the command line).
   --perspectives json asks stage 1 for schema-checked JSON (not the reference format; for small
   local models that cannot follow the `#` line format).
   Ctrl-C writes the outputs for what is done (run the same command again to go on).
+  --batch-api sends the calls through the provider's Batch API (OpenAI /v1/batches, Anthropic
+  Message Batches): one batch per pipeline stage for all items, polled every S seconds
+  (--batch-poll, default 30); results are stored like live calls and score the same. A command
+  restarted while a batch is in flight picks it up (FILE.batches.jsonl); --batch-cancel cancels
+  it and keeps what it finished. --batch-export DIR writes the next stage's calls as an OpenAI
+  batch JSONL file (vLLM: python -m vllm.entrypoints.openai.run_batch -i F -o R --model M);
+  --batch-import R reads the results back (then the next stage is exported, and so on).
+  --state-export FILE writes the batch's whole state (everything finished) as one JSON file at
+  the end; --state-import FILE adds such a state (the same batch: file, slice, methods,
+  settings) before running, so a batch moves to another OUT or machine without a call made
+  again.
   Exit codes: 0 all done, 1 a task failed / the batch stopped / bad input, 2 usage,
   130 interrupted.";
 
@@ -156,287 +194,6 @@ pub fn main(args: &[String]) -> i32 {
             e.code()
         }
     }
-}
-
-/// Parsed command line.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunArgs {
-    pub file: PathBuf,
-    pub slice: Slice,
-    pub methods: Vec<Method>,
-    pub protocol: Protocol,
-    pub base_url: String,
-    pub model: String,
-    pub key_env: Option<String>,
-    pub k: usize,
-    pub seed: u64,
-    pub concurrency: usize,
-    pub items_in_flight: usize,
-    pub dist: DistSetting,
-    /// Stage 1 as schema-constrained JSON (`--perspectives json`) instead of `#` lines.
-    pub structured_perspectives: bool,
-    pub judge: bool,
-    pub out: PathBuf,
-    /// Discard the stored batch beside `out` and start over.
-    pub fresh: bool,
-}
-
-impl RunArgs {
-    pub fn paths(&self) -> Paths {
-        Paths::new(&self.out)
-    }
-    /// The filled VITAL file of `method`.
-    pub fn filled_path(&self, method: Method) -> PathBuf {
-        self.paths().filled(method, self.methods.len())
-    }
-}
-
-const VALUED: [&str; 20] = [
-    "--file",
-    "--ids",
-    "--first",
-    "--random",
-    "--slice-seed",
-    "--attribute",
-    "--method",
-    "--provider",
-    "--base-url",
-    "--model",
-    "--key-env",
-    "--k",
-    "--seed",
-    "--concurrency",
-    "--items-in-flight",
-    "--dist",
-    "--samples",
-    "--perspectives",
-    "--out",
-    "--methods",
-];
-const FLAGS: [&str; 2] = ["--judge", "--fresh"];
-
-fn parse_method(name: &str) -> Option<Method> {
-    match name.trim().to_ascii_lowercase().as_str() {
-        "ethosagents" | "ethos" => Some(Method::EthosAgents),
-        "vanilla" => Some(Method::Vanilla),
-        "prompting" => Some(Method::Prompting),
-        _ => None,
-    }
-}
-
-pub fn parse_args(args: &[String]) -> Result<RunArgs, RunError> {
-    let usage = |m: String| RunError::Usage(m);
-    let mut map: HashMap<&str, String> = HashMap::new();
-    let mut flags: Vec<&str> = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if let Some(flag) = FLAGS.iter().find(|f| **f == a.as_str()) {
-            if flags.contains(flag) {
-                return Err(usage(format!("{a} given twice")));
-            }
-            flags.push(flag);
-            continue;
-        }
-        let (name, inline) = match a.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-            _ => (a.as_str(), None),
-        };
-        if FLAGS.contains(&name) {
-            return Err(usage(format!("{name} takes no value")));
-        }
-        // `--methods` is accepted as a spelling of `--method`.
-        let name = if name == "--methods" {
-            "--method"
-        } else {
-            name
-        };
-        let Some(key) = VALUED.iter().find(|k| **k == name) else {
-            return Err(usage(format!("unknown argument {a:?}")));
-        };
-        let value = match inline {
-            Some(v) => v,
-            None => it
-                .next()
-                .cloned()
-                .ok_or_else(|| usage(format!("{name} needs a value")))?,
-        };
-        if map.insert(key, value).is_some() {
-            return Err(usage(format!("{name} given twice")));
-        }
-    }
-    let need = |k: &str| {
-        map.get(k)
-            .cloned()
-            .ok_or_else(|| usage(format!("missing {k}")))
-    };
-    let number = |k: &str, default: u64| -> Result<u64, RunError> {
-        match map.get(k) {
-            None => Ok(default),
-            Some(v) => v
-                .trim()
-                .parse::<u64>()
-                .map_err(|_| usage(format!("{k} must be a whole number, got {v:?}"))),
-        }
-    };
-    let size = |k: &str, default: u64| -> Result<usize, RunError> {
-        usize::try_from(number(k, default)?).map_err(|_| usage(format!("{k} is too large")))
-    };
-    let file = PathBuf::from(need("--file")?);
-    let mut methods: Vec<Method> = Vec::new();
-    for name in need("--method")?
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-    {
-        let m = parse_method(name).ok_or_else(|| {
-            usage(format!(
-                "unknown method {:?} (ethosagents, vanilla or prompting)",
-                name.trim()
-            ))
-        })?;
-        if !methods.contains(&m) {
-            methods.push(m);
-        }
-    }
-    if methods.is_empty() {
-        return Err(usage("--method is empty".into()));
-    }
-    let protocol = match need("--provider")?.to_ascii_lowercase().as_str() {
-        "openai" => Protocol::OpenAi,
-        "anthropic" => Protocol::Anthropic,
-        other => {
-            return Err(usage(format!(
-                "unknown provider {other:?} (openai or anthropic)"
-            )))
-        }
-    };
-    let base_url = need("--base-url")?.trim().to_string();
-    let model = need("--model")?.trim().to_string();
-    if model.is_empty() {
-        return Err(usage("--model is empty".into()));
-    }
-    let samples = u32::try_from(number("--samples", 5)?)
-        .map_err(|_| usage("--samples is too large".into()))?;
-    let dist = match map.get("--dist").map(|s| s.to_ascii_lowercase()).as_deref() {
-        None | Some("auto") => DistSetting::Auto,
-        Some("logprobs") => DistSetting::Logprobs,
-        Some("votes") => DistSetting::Votes,
-        Some("sampling") => DistSetting::Sampling { n: samples },
-        Some("verbalised" | "verbalized") => DistSetting::Verbalised,
-        Some(other) => {
-            return Err(usage(format!(
-                "unknown --dist {other:?} (auto, logprobs, votes, sampling, verbalised)"
-            )))
-        }
-    };
-    let structured_perspectives = match map
-        .get("--perspectives")
-        .map(|s| s.to_ascii_lowercase())
-        .as_deref()
-    {
-        None | Some("lines") => false,
-        Some("json") => true,
-        Some(other) => {
-            return Err(usage(format!(
-                "unknown --perspectives {other:?} (lines, json)"
-            )))
-        }
-    };
-
-    let picks = ["--ids", "--first", "--random"]
-        .into_iter()
-        .filter(|k| map.contains_key(k))
-        .collect::<Vec<_>>();
-    if picks.len() > 1 {
-        return Err(usage(format!(
-            "choose one of --ids, --first, --random (got {})",
-            picks.join(" and ")
-        )));
-    }
-    if map.contains_key("--slice-seed") && !map.contains_key("--random") {
-        return Err(usage("--slice-seed goes with --random N".into()));
-    }
-    let pick = if let Some(ids) = map.get("--ids") {
-        let ids: Vec<String> = ids
-            .split(',')
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-            .collect();
-        if ids.is_empty() {
-            return Err(usage("--ids is empty".into()));
-        }
-        Pick::Ids { ids }
-    } else if map.contains_key("--first") {
-        Pick::First {
-            n: size("--first", 0)?,
-        }
-    } else if map.contains_key("--random") {
-        Pick::Random {
-            n: size("--random", 0)?,
-            seed: number("--slice-seed", 0)?,
-        }
-    } else {
-        Pick::All
-    };
-    let slice = Slice {
-        pick,
-        attribute: map
-            .get("--attribute")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default(),
-    };
-
-    let out = match map.get("--out") {
-        Some(o) => PathBuf::from(o),
-        None => {
-            let stem = file
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "items".into());
-            match methods.as_slice() {
-                [one] => PathBuf::from(format!("{stem}.{}.json", method_name(*one))),
-                _ => PathBuf::from(format!("{stem}.batch.json")),
-            }
-        }
-    };
-    let paths = Paths::new(&out);
-    let mut written: Vec<PathBuf> = methods
-        .iter()
-        .map(|m| paths.filled(*m, methods.len()))
-        .collect();
-    written.extend([paths.csv.clone()]);
-    written.extend(paths.state().into_iter().cloned());
-    let same_file = |p: &PathBuf| {
-        *p == file || matches!((p.canonicalize(), file.canonicalize()), (Ok(a), Ok(b)) if a == b)
-    };
-    if written.iter().any(same_file) {
-        return Err(usage(
-            "--out must differ from --file (the input is never overwritten)".into(),
-        ));
-    }
-    let concurrency = size("--concurrency", 4)?.max(1);
-    let items_in_flight = size("--items-in-flight", concurrency as u64)?;
-    if items_in_flight == 0 {
-        return Err(usage("--items-in-flight must be at least 1".into()));
-    }
-    let key_env = map.get("--key-env").map(|s| s.trim().to_string());
-    Ok(RunArgs {
-        file,
-        slice,
-        methods,
-        protocol,
-        base_url,
-        model,
-        key_env,
-        k: size("--k", 6)?,
-        seed: number("--seed", 0)?,
-        concurrency,
-        items_in_flight,
-        dist,
-        structured_perspectives,
-        judge: flags.contains(&"--judge"),
-        out,
-        fresh: flags.contains(&"--fresh"),
-    })
 }
 
 fn describe_dist(result: &RunResult, setting: DistSetting) -> Option<String> {
@@ -548,7 +305,7 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
     let mut settings = RunSettings::with_model(args.model.clone());
     settings.k = args.k;
     settings.seed = args.seed;
-    settings.concurrency = args.concurrency;
+    settings.concurrency = args.concurrency * args.base_urls.len();
     settings.distribution = args.dist;
     settings.structured_perspectives = args.structured_perspectives;
     settings
@@ -571,7 +328,7 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
             Protocol::OpenAi => "openai".into(),
             Protocol::Anthropic => "anthropic".into(),
         },
-        base_url: args.base_url.clone(),
+        base_url: args.base_urls.join(" "),
         items: items.iter().map(|i| i.id().to_string()).collect(),
         spec: spec.clone(),
     };
@@ -580,9 +337,37 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
         std::fs::create_dir_all(dir)
             .map_err(|e| input(format!("cannot create {}: {e}", dir.display())))?;
     }
+    // A state to import is checked before anything is written.
+    let ids: Vec<String> = stored.items.clone();
+    let import = match &args.state_import {
+        None => None,
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| input(format!("cannot read {}: {e}", file.display())))?;
+            let state: BatchState = serde_json::from_str(&text)
+                .map_err(|e| input(format!("{} is not a batch state: {e}", file.display())))?;
+            if let Some(why) = state.mismatch(&spec, &ids) {
+                return Err(input(format!(
+                    "{} is the state of another batch ({why})",
+                    file.display()
+                )));
+            }
+            Some((file, state))
+        }
+    };
     claim(args, &paths, &stored, display)?;
-    let loaded = store::load(&paths, items.len(), &spec.methods).map_err(input)?;
-    for n in &loaded.notes {
+    let mut jsonl = store::JsonlStore::new(&paths, items.len(), &spec.methods);
+    if let Some((file, state)) = import {
+        // Load first: a cut last line is repaired before anything is appended.
+        jsonl.load().map_err(input)?;
+        let (calls, outcomes) = state.import_into(&mut jsonl).map_err(input)?;
+        display.line(&format!(
+            "imported {calls} finished calls and {outcomes} task outcomes from {}",
+            file.display()
+        ));
+    }
+    let loaded = jsonl.load().map_err(input)?;
+    for n in &jsonl.notes {
         display.line(&format!("note: {n}"));
     }
 
@@ -598,43 +383,26 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
         ));
     }
 
-    let transport = NativeTransport::new().map_err(|e| input(e.to_string()))?;
-    let endpoint = Endpoint::new(args.protocol, args.base_url.clone(), key, "custom");
-    let client = Client::new(endpoint, transport).with_concurrency(args.concurrency);
-    let sinks = Sinks {
-        calls: store::Appender::open(&paths.calls).map_err(input)?,
-        outcomes: store::Appender::open(&paths.outcomes).map_err(input)?,
-        records: store::Appender::open(&paths.records).map_err(input)?,
-    };
+    let mut clients = Vec::new();
+    for url in &args.base_urls {
+        let transport = NativeTransport::new().map_err(|e| input(e.to_string()))?;
+        let endpoint = Endpoint::new(args.protocol, url.clone(), key.clone(), "custom");
+        clients.push(Client::new(endpoint, transport).with_concurrency(args.concurrency));
+    }
+    let client = Replicas::new(clients);
     let cache = RefCell::new(loaded.cache);
+    let loaded_outcomes = loaded.outcomes.len();
     let start = std::time::Instant::now();
     let clock = move || start.elapsed().as_secs_f64() * 1000.0;
-    let (tally, interrupted) = {
+    let (tally, interrupted, rounds_report) = {
         let live = Live::new(
             &items,
             &all,
             spec.items_in_flight,
             loaded.outcomes,
-            sinks,
+            Box::new(jsonl),
             display,
         );
-        let runner = BatchRun {
-            model: &client,
-            items: &items,
-            spec: &spec,
-            cache: &cache,
-            clock: &clock,
-            observer: &live,
-        };
-        live.draw(true);
-        let work = runner.run(&todo);
-        // On a terminal the bar's clock keeps ticking between events.
-        let ticker = async {
-            loop {
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                live.draw(true);
-            }
-        };
         // Ctrl-C stops the batch (the calls in flight are dropped; every finished one is
         // stored) and the outputs are written for what is done.
         let interrupt = async {
@@ -643,18 +411,83 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
             }
         };
         let mut interrupted = false;
-        tokio::select! {
-            _ = work => {}
-            _ = ticker => {}
-            _ = interrupt => {
-                interrupted = true;
-                live.line("interrupted: writing what is done; run the same command again to resume");
+        let mut rounds_report = None;
+        if let Some(mode) = &args.batch {
+            let drive = rounds::Drive {
+                mode,
+                model: &client,
+                items: &items,
+                spec: &spec,
+                cache: &cache,
+                clock: &clock,
+                live: &live,
+                todo: &todo,
+                paths: &paths,
+                endpoint: Endpoint::new(
+                    args.protocol,
+                    args.base_urls.first().cloned().unwrap_or_default(),
+                    key.clone(),
+                    "custom",
+                ),
+            };
+            tokio::select! {
+                r = drive.run() => rounds_report = Some(r),
+                _ = interrupt => {
+                    interrupted = true;
+                    live.line("interrupted: writing what is done; a batch in flight keeps running at \
+                               the provider: run the same command again to pick up its results \
+                               (add --batch-cancel to cancel it)");
+                }
+            }
+        } else {
+            let runner = BatchRun {
+                model: &client,
+                items: &items,
+                spec: &spec,
+                cache: &cache,
+                clock: &clock,
+                observer: &live,
+            };
+            live.draw(true);
+            let work = runner.run(&todo);
+            // On a terminal the bar's clock keeps ticking between events.
+            let ticker = async {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    live.draw(true);
+                }
+            };
+            tokio::select! {
+                _ = work => {}
+                _ = ticker => {}
+                _ = interrupt => {
+                    interrupted = true;
+                    live.line("interrupted: writing what is done; run the same command again to resume");
+                }
             }
         }
         // The bar's last state stays on screen (and ends the per-task lines otherwise).
         live.line(&live.status());
-        (live.tally(), interrupted)
+        let mut tally = live.tally();
+        if let Some(r) = &rounds_report {
+            // A queued call is not a call: count the batches' results and the stored calls used.
+            tally.fresh_calls = r.stored + r.errors;
+            tally.cached_calls = tally
+                .outcomes
+                .iter()
+                .skip(loaded_outcomes)
+                .map(|o| u64::from(o.cached_calls))
+                .sum();
+        }
+        (tally, interrupted, rounds_report)
     };
+    if let Some(file) = &args.state_export {
+        let mut again = store::JsonlStore::new(&paths, items.len(), &spec.methods);
+        let state = BatchState::export(&spec, ids, &mut again).map_err(input)?;
+        let json = serde_json::to_string(&state)
+            .map_err(|e| input(format!("cannot serialise the batch state: {e}")))?;
+        store::write_atomic(file, &(json + "\n")).map_err(input)?;
+    }
     finish(FinishInput {
         args,
         paths: &paths,
@@ -664,6 +497,8 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
         reused,
         tally,
         interrupted,
+        endpoints: client.counts(),
+        rounds: rounds_report,
     })
 }
 
@@ -677,6 +512,10 @@ struct FinishInput<'a> {
     reused: usize,
     tally: Tally,
     interrupted: bool,
+    /// Calls sent to each endpoint in this run.
+    endpoints: Vec<(String, u64)>,
+    /// What the batch rounds did (`--batch-api`, `--batch-export`, `--batch-import`).
+    rounds: Option<rounds::Report>,
 }
 
 /// Write the filled files and the CSV; build the summary.
@@ -697,7 +536,10 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
         let json = serde_json::to_string_pretty(&batch::filled_file(items, outcomes, m))
             .map_err(|e| input(format!("cannot serialise the output: {e}")))?;
         store::write_atomic(&path, &(json + "\n")).map_err(input)?;
-        let mut entry = serde_json::to_value(batch::summarize(items, outcomes, m))
+        let summary = batch::summarize(items, outcomes, m);
+        // Attrition next to the scores: failed items (`failed`) and items not run yet.
+        let not_run = items.len().saturating_sub(summary.done + summary.failed);
+        let mut entry = serde_json::to_value(summary)
             .map_err(|e| input(format!("cannot serialise the summary: {e}")))?;
         let parts: Vec<serde_json::Value> = batch::breakdown(items, outcomes, m)
             .into_iter()
@@ -710,6 +552,7 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
             })
             .collect();
         if let Some(o) = entry.as_object_mut() {
+            o.insert("not_run".into(), not_run.into());
             o.insert("out".into(), path.display().to_string().into());
             o.insert("breakdown".into(), parts.into());
         }
@@ -748,6 +591,11 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
         "interrupted": f.interrupted,
         "distribution": notes,
         "results": results,
+        "batches": f.rounds.as_ref().map(|r| r.batches.clone()).unwrap_or_default(),
+        "endpoints": f.endpoints.iter().map(|(url, calls)| serde_json::json!({
+            "base_url": url,
+            "calls": calls,
+        })).collect::<Vec<_>>(),
         "csv": paths.csv.display().to_string(),
         "records": paths.records.display().to_string(),
         "calls_file": paths.calls.display().to_string(),
@@ -759,6 +607,9 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
     }
     if f.interrupted {
         problems.push("interrupted (Ctrl-C)".into());
+    }
+    if let Some(p) = f.rounds.as_ref().and_then(|r| r.problem.clone()) {
+        problems.push(p);
     }
     if let Some(s) = &t.stopped {
         problems.push(format!("the batch stopped: {s}"));
@@ -814,848 +665,4 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
         problem,
         interrupted: f.interrupted,
     })
-}
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ethos_engine::answer::AnswerParser;
-    use ethos_engine::record::{RunRecord, RunStatus};
-    use ethos_engine::ChatError;
-    use ethos_testkit::{Fault, FaultServer};
-    use serde_json::Value;
-    use std::path::Path;
-
-    const REPLY: &str = "A. We should follow the procedure.\n\
-#Carer: compassion, ethics of care, right to care, empathy, nurse\n\
-#Jurist: justice, deontology, duty of fairness, calm, judge\n\
-#Planner: welfare, consequentialism, right to resources, worry, administrator";
-
-    fn strings(args: &[&str]) -> Vec<String> {
-        args.iter().map(|s| s.to_string()).collect()
-    }
-
-    fn vital_file(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../public/vital/{name}"))
-    }
-
-    const MORAL: &str = "vital_distributional_moralchoice.json";
-
-    fn server() -> FaultServer {
-        let s = FaultServer::start().expect("fault server");
-        s.set_texts(vec![REPLY.into()]);
-        s
-    }
-
-    fn tmp_out(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("ethos-run-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("tmp dir");
-        dir.join("out.json")
-    }
-
-    fn cleanup(out: &Path) {
-        if let Some(dir) = out.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-
-    /// `ethos run` arguments against `server` on `file`, with `extra` (slice, methods, ...).
-    fn args_on(server: &FaultServer, file: &Path, out: &Path, extra: &[&str]) -> RunArgs {
-        let mut a = strings(&[
-            "--file",
-            &file.to_string_lossy(),
-            "--provider",
-            "openai",
-            "--base-url",
-            &server.base_url(),
-            "--out",
-            &out.to_string_lossy(),
-        ]);
-        a.extend(strings(extra));
-        for (k, v) in [("--method", "ethosagents"), ("--model", "m"), ("--k", "3")] {
-            if !extra.contains(&k) {
-                a.extend(strings(&[k, v]));
-            }
-        }
-        parse_args(&a).expect("args")
-    }
-
-    fn args_for(server: &FaultServer, ids: &str, out: &Path, extra: &[&str]) -> RunArgs {
-        let mut e = vec!["--ids", ids];
-        e.extend_from_slice(extra);
-        args_on(server, &vital_file(MORAL), out, &e)
-    }
-
-    fn block<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(f)
-    }
-
-    fn run_report(args: &RunArgs) -> Report {
-        block(run(args, &mut Display::silent())).expect("the batch runs")
-    }
-
-    /// A run in which every task finishes; its summary.
-    fn run_ok(args: &RunArgs) -> Value {
-        let r = run_report(args);
-        assert_eq!(r.problem, None, "{}", r.summary);
-        r.summary
-    }
-
-    fn run_err(args: &RunArgs) -> RunError {
-        match block(run(args, &mut Display::silent())) {
-            Ok(r) => panic!("the run should be refused; it ran: {}", r.summary),
-            Err(e) => e,
-        }
-    }
-
-    fn lines(path: &Path) -> Vec<String> {
-        std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-
-    fn records(path: &Path) -> Vec<RunRecord> {
-        lines(path)
-            .iter()
-            .map(|l| RunRecord::from_json(l).expect("record line"))
-            .collect()
-    }
-
-    fn loaded(path: &Path) -> Vec<Item> {
-        vital::load(&std::fs::read_to_string(path).expect("output file"), None)
-            .expect("VITAL shape")
-    }
-
-    /// `ethos score` on the filled file of `method` equals the summary's scores for it.
-    fn assert_summary_is_score(summary: &Value, args: &RunArgs, method: Method) {
-        let entry = &summary["results"][method_name(method)];
-        let path = args.filled_path(method);
-        assert_eq!(entry["out"], path.display().to_string());
-        let text = std::fs::read_to_string(&path).expect("filled file");
-        let scored: Value = serde_json::from_str(
-            &crate::score::score_text(&text, None, AnswerParser::Reference).expect("scores"),
-        )
-        .expect("score json");
-        if scored.get("mean_js").is_some() {
-            assert_eq!(entry["dist"], scored, "{method:?}: summary = ethos score");
-        } else {
-            let v = &entry["value_reference"];
-            for k in [
-                "records",
-                "accuracy",
-                "balanced_accuracy",
-                "macro_f1",
-                "binary_accuracy",
-                "binary_records",
-            ] {
-                assert_eq!(v[k], scored[k], "{method:?} {k}: summary = ethos score");
-            }
-        }
-    }
-
-    #[test]
-    fn usage_errors_are_clear() {
-        let e = parse_args(&strings(&["--file", "x.json"]))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(e.contains("missing --method"), "{e}");
-        let e = parse_args(&strings(&["--bogus", "1"]))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(e.contains("unknown argument"), "{e}");
-        let base = [
-            "--file",
-            "x.json",
-            "--method",
-            "vanilla",
-            "--provider",
-            "openai",
-            "--base-url",
-            "u",
-            "--model",
-            "m",
-        ];
-        let with = |extra: &[&str]| {
-            let mut v = strings(&base);
-            v.extend(strings(extra));
-            parse_args(&v)
-        };
-        let usage = |extra: &[&str], needle: &str| match with(extra) {
-            Err(RunError::Usage(m)) => assert!(m.contains(needle), "{extra:?}: {m}"),
-            other => panic!("{extra:?}: expected a usage error, got {other:?}"),
-        };
-        usage(&["--dist", "magic"], "--dist");
-        usage(&["--k", "six"], "--k");
-        usage(&["--provider", "x"], "provider");
-        usage(&["--out", "x.json"], "never overwritten");
-        usage(&["--first", "3", "--ids", "a"], "choose one of");
-        usage(&["--slice-seed", "3"], "--random");
-        usage(&["--judge=1"], "takes no value");
-        usage(&["--fresh", "--fresh"], "twice");
-        usage(&["--items-in-flight", "0"], "at least 1");
-        assert!(matches!(
-            parse_args(&strings(&[
-                "--file", "x.json", "--method", "vanilla,bogus", "--provider", "openai",
-                "--base-url", "u", "--model", "m"
-            ])),
-            Err(RunError::Usage(m)) if m.contains("unknown method \"bogus\"")
-        ));
-
-        let a =
-            with(&["--dist=sampling", "--samples", "7", "--ids", "C_001, H_010"]).expect("args");
-        assert_eq!(a.dist, DistSetting::Sampling { n: 7 });
-        assert_eq!(
-            a.slice.pick,
-            Pick::Ids {
-                ids: vec!["C_001".to_string(), "H_010".to_string()]
-            }
-        );
-        assert_eq!(a.out, PathBuf::from("x.vanilla.json"));
-        assert_eq!(
-            a.filled_path(Method::Vanilla),
-            PathBuf::from("x.vanilla.json")
-        );
-        assert_eq!(
-            a.paths().records,
-            PathBuf::from("x.vanilla.json.records.jsonl")
-        );
-        assert_eq!(a.paths().calls, PathBuf::from("x.vanilla.json.calls.jsonl"));
-        assert_eq!((a.concurrency, a.items_in_flight), (4, 4));
-        assert!(!a.judge && !a.fresh);
-
-        let a = with(&[
-            "--random",
-            "5",
-            "--slice-seed",
-            "9",
-            "--attribute",
-            " Japan ",
-            "--concurrency",
-            "3",
-            "--judge",
-            "--fresh",
-        ])
-        .expect("args");
-        assert_eq!(a.slice.pick, Pick::Random { n: 5, seed: 9 });
-        assert_eq!(a.slice.attribute, "Japan");
-        assert_eq!(
-            (a.concurrency, a.items_in_flight),
-            (3, 3),
-            "in flight = concurrency"
-        );
-        assert!(a.judge && a.fresh);
-
-        // Several methods: one filled file per method beside OUT.
-        let mut v = strings(&base);
-        v[3] = "ethosagents,vanilla,prompting,vanilla".into();
-        let a = parse_args(&v).expect("args");
-        assert_eq!(
-            a.methods,
-            vec![Method::EthosAgents, Method::Vanilla, Method::Prompting]
-        );
-        assert_eq!(a.out, PathBuf::from("x.batch.json"));
-        assert_eq!(
-            a.filled_path(Method::Prompting),
-            PathBuf::from("x.batch.prompting.json")
-        );
-        v.extend(strings(&["--out", "dir/res.json", "--first", "10"]));
-        let a = parse_args(&v).expect("args");
-        assert_eq!(a.slice, Slice::first(10));
-        assert_eq!(
-            a.filled_path(Method::EthosAgents),
-            PathBuf::from("dir/res.ethosagents.json")
-        );
-        assert_eq!(a.paths().csv, PathBuf::from("dir/res.json.scores.csv"));
-    }
-
-    #[test]
-    fn runs_items_writes_vital_shape_and_records_and_resumes() {
-        let server = server();
-        let out = tmp_out("resume");
-        std::env::set_var("ETHOS_RUN_TEST_KEY", "sk-run-test-SECRET-42");
-        let args = args_for(
-            &server,
-            "C_001,H_010",
-            &out,
-            &["--key-env", "ETHOS_RUN_TEST_KEY"],
-        );
-        let v = run_ok(&args);
-        assert_eq!(
-            (v["ran"].as_u64(), v["done"].as_u64(), v["failed"].as_u64()),
-            (Some(2), Some(2), Some(0))
-        );
-        assert_eq!(
-            v["distribution"][0],
-            "distribution: logprobs (the endpoint returned them)"
-        );
-        // 1 perspectives + 3 comments + 3 reads per item
-        assert_eq!(server.stats().model("m"), 14);
-        assert_eq!(v["calls"].as_u64(), Some(14));
-        let items = loaded(&out);
-        assert_eq!(
-            items.iter().map(|i| i.id().to_string()).collect::<Vec<_>>(),
-            vec!["C_001", "H_010"]
-        );
-        for it in &items {
-            let Item::Choice { item, .. } = it else {
-                panic!("choice item")
-            };
-            let p = item.pred_distribution.clone().expect("pred filled");
-            assert_eq!(p.len(), 2);
-            assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
-            // the server's first-token logprobs: A 0.5, B 0.3 -> 0.625 / 0.375
-            assert!((p[0] - 0.625).abs() < 1e-9, "{p:?}");
-        }
-        let paths = args.paths();
-        let recs = records(&paths.records);
-        assert_eq!(recs.len(), 2);
-        assert!(recs
-            .iter()
-            .all(|r| r.status == RunStatus::Done && r.calls.len() == 7));
-        assert_eq!(lines(&paths.calls).len(), 14, "every call is stored");
-        assert_eq!(lines(&paths.outcomes).len(), 2);
-        // the key went to the server but is in no file
-        for path in [
-            &out,
-            &paths.records,
-            &paths.calls,
-            &paths.outcomes,
-            &paths.spec,
-            &paths.csv,
-        ] {
-            let text = std::fs::read_to_string(path).unwrap_or_default();
-            assert!(!text.is_empty(), "{}", path.display());
-            assert!(!text.contains("SECRET-42"), "{}", path.display());
-        }
-        assert!(server
-            .stats()
-            .requests
-            .iter()
-            .all(|r| r.header_names.contains(&"authorization".to_string())));
-        assert_summary_is_score(&v, &args, Method::EthosAgents);
-        let csv = std::fs::read_to_string(&paths.csv).unwrap_or_default();
-        assert_eq!(csv.lines().count(), 3, "{csv}");
-        assert!(
-            csv.lines().nth(1).unwrap_or("").starts_with("C_001,"),
-            "{csv}"
-        );
-
-        // The same command again: nothing is sent; the outputs are the same.
-        let first_out = std::fs::read_to_string(&out).unwrap_or_default();
-        let v2 = run_ok(&args);
-        assert_eq!(
-            (v2["ran"].as_u64(), v2["reused"].as_u64()),
-            (Some(0), Some(2))
-        );
-        assert_eq!(server.stats().model("m"), 14);
-        assert_eq!(v2["results"], v["results"]);
-        assert_eq!(std::fs::read_to_string(&out).unwrap_or_default(), first_out);
-
-        // Another slice on the same OUT is refused, naming what differs.
-        let wider = args_for(&server, "C_001,H_010,C_020", &out, &[]);
-        let e = run_err(&wider);
-        assert_eq!(e.code(), 1);
-        let msg = e.to_string();
-        assert!(
-            msg.contains("another batch") && msg.contains("slice") && msg.contains("--fresh"),
-            "{msg}"
-        );
-        assert_eq!(server.stats().model("m"), 14);
-
-        // --fresh starts over.
-        let fresh = args_for(&server, "C_001,H_010,C_020", &out, &["--fresh"]);
-        let v3 = run_ok(&fresh);
-        assert_eq!(
-            (v3["ran"].as_u64(), v3["reused"].as_u64()),
-            (Some(3), Some(0))
-        );
-        assert_eq!(server.stats().model("m"), 35);
-        assert_eq!(records(&paths.records).len(), 3);
-        assert_eq!(lines(&paths.calls).len(), 21);
-        cleanup(&out);
-    }
-
-    #[test]
-    fn a_fatal_fault_mid_run_stops_and_resumes_from_the_finished_calls() {
-        let server = server();
-        let out = tmp_out("fatal");
-        // item 1: 7 good calls; item 2: perspectives and one comment fine, then the key is refused.
-        let mut script = vec![Fault::Ok; 7];
-        script.extend([
-            Fault::Ok,
-            Fault::Ok,
-            Fault::Unauthorized,
-            Fault::Unauthorized,
-        ]);
-        server.script(script);
-        let args = args_for(&server, "C_001,H_010,C_020", &out, &["--concurrency", "1"]);
-        let r = run_report(&args);
-        let msg = r.problem.clone().unwrap_or_default();
-        assert!(
-            msg.contains("stopped")
-                && msg.contains("rejected the API key")
-                && msg.contains("H_010"),
-            "{msg}"
-        );
-        assert_eq!(
-            r.summary["stopped"].as_str().map(|s| s.contains("401")),
-            Some(true)
-        );
-        assert_eq!(
-            (
-                r.summary["done"].as_u64(),
-                r.summary["failed"].as_u64(),
-                r.summary["not_run"].as_u64()
-            ),
-            (Some(1), Some(1), Some(1))
-        );
-        // 401 is never retried; C_020 never ran.
-        let stats = server.stats();
-        assert_eq!(stats.fault("401"), 2, "{:?}", stats.by_fault);
-        assert_eq!(stats.total, 11);
-        let paths = args.paths();
-        let recs = records(&paths.records);
-        assert_eq!(recs.len(), 2);
-        let failed = &recs[1];
-        assert!(
-            matches!(failed.status, RunStatus::Failed { .. }),
-            "{:?}",
-            failed.status
-        );
-        assert_eq!(failed.calls.iter().filter(|c| c.is_ok()).count(), 2);
-        assert_eq!(
-            failed
-                .calls
-                .iter()
-                .filter(|c| c.error == Some(ChatError::BadKey))
-                .count(),
-            2
-        );
-        assert_eq!(lines(&paths.calls).len(), 9, "7 + perspectives + comment 1");
-        // the output has the finished item only, so `ethos score` scores what the summary did
-        let items = loaded(&out);
-        assert_eq!(items.len(), 1);
-        assert_summary_is_score(&r.summary, &args, Method::EthosAgents);
-
-        // The resume re-runs H_010 from its two finished calls, then C_020.
-        server.reset();
-        let v = run_ok(&args);
-        assert_eq!(
-            (v["reused"].as_u64(), v["ran"].as_u64()),
-            (Some(1), Some(2))
-        );
-        assert_eq!(
-            server.stats().total,
-            21 - 9,
-            "no finished call is made again"
-        );
-        assert_eq!(v["cached_calls"].as_u64(), Some(2));
-        let outcomes: Vec<Outcome> = lines(&paths.outcomes)
-            .iter()
-            .map(|l| serde_json::from_str(l).expect("outcome"))
-            .collect();
-        let h010 = outcomes
-            .iter()
-            .rev()
-            .find(|o| o.task.item == 1)
-            .expect("H_010");
-        assert_eq!((h010.calls, h010.cached_calls), (5, 2));
-        assert_eq!(loaded(&out).len(), 3);
-        assert_summary_is_score(&v, &args, Method::EthosAgents);
-        cleanup(&out);
-    }
-
-    #[test]
-    fn auto_falls_back_to_votes_without_logprobs_and_says_so() {
-        let server = server();
-        let out = tmp_out("votes");
-        // The provider rejects logprobs with a 400, like Groq or Gemini.
-        let args = args_for(&server, "C_001", &out, &["--model", "fault:400-logprobs"]);
-        let v = run_ok(&args);
-        assert!(
-            v["distribution"][0]
-                .as_str()
-                .is_some_and(|s| s.contains("fell back to votes")),
-            "{v}"
-        );
-        let items = loaded(&out);
-        let Some(Item::Choice { item, .. }) = items.first() else {
-            panic!("choice item")
-        };
-        assert_eq!(
-            item.pred_distribution,
-            Some(vec![1.0, 0.0]),
-            "all three comments start with A"
-        );
-        cleanup(&out);
-    }
-
-    #[test]
-    fn bad_input_is_refused_before_any_call() {
-        let server = server();
-        let out = tmp_out("input");
-        let msg = |a: &RunArgs| {
-            let e = run_err(a);
-            assert_eq!(e.code(), 1, "{e}");
-            e.to_string()
-        };
-        let e = msg(&args_for(&server, "C_001,NOPE", &out, &[]));
-        assert!(e.contains("no item with id NOPE"), "{e}");
-        let e = msg(&args_on(
-            &server,
-            &vital_file(MORAL),
-            &out,
-            &["--attribute", "Atlantis"],
-        ));
-        assert!(
-            e.contains("slice is empty") && e.contains("Atlantis"),
-            "{e}"
-        );
-        let e = msg(&args_on(
-            &server,
-            &vital_file(MORAL),
-            &out,
-            &["--first", "0"],
-        ));
-        assert!(e.contains("slice is empty"), "{e}");
-        let e = msg(&args_for(
-            &server,
-            "C_001",
-            &out,
-            &["--key-env", "ETHOS_RUN_TEST_UNSET_VAR"],
-        ));
-        assert!(
-            e.contains("ETHOS_RUN_TEST_UNSET_VAR") && e.contains("not set"),
-            "{e}"
-        );
-        let e = msg(&args_on(
-            &server,
-            &out.with_file_name("missing.json"),
-            &out,
-            &[],
-        ));
-        assert!(
-            e.contains("cannot read") && e.contains("missing.json"),
-            "{e}"
-        );
-        // State written by something else (no batch description) is not taken over.
-        std::fs::write(
-            args_for(&server, "C_001", &out, &[]).paths().records,
-            "{}\n",
-        )
-        .expect("write");
-        let e = msg(&args_for(&server, "C_001", &out, &[]));
-        assert!(
-            e.contains("records.jsonl exists") && e.contains("--fresh"),
-            "{e}"
-        );
-        assert_eq!(server.stats().total, 0);
-        cleanup(&out);
-    }
-
-    #[test]
-    fn another_model_k_seed_file_or_judge_is_refused_and_fresh_starts_over() {
-        let server = server();
-        let out = tmp_out("mismatch");
-        let base = args_for(&server, "C_001", &out, &["--method", "vanilla"]);
-        run_ok(&base);
-        assert_eq!(server.stats().total, 1);
-        let refused = |extra: &[&str], needle: &str| {
-            let mut e = vec!["--method", "vanilla"];
-            e.extend_from_slice(extra);
-            let msg = run_err(&args_for(&server, "C_001", &out, &e)).to_string();
-            assert!(
-                msg.contains("another batch") && msg.contains(needle),
-                "{extra:?}: {msg}"
-            );
-        };
-        refused(&["--model", "m2"], "model \"m\" -> \"m2\"");
-        refused(&["--k", "4"], "k 3 -> 4");
-        refused(&["--seed", "1"], "seed 0 -> 1");
-        refused(&["--dist", "votes"], "distribution");
-        refused(&["--judge"], "judge");
-        let msg = run_err(&args_for(
-            &server,
-            "C_001",
-            &out,
-            &["--method", "vanilla,prompting"],
-        ))
-        .to_string();
-        assert!(
-            msg.contains("methods vanilla -> vanilla,prompting"),
-            "{msg}"
-        );
-        // Another file, or the same file name with other content.
-        let dir = out.parent().expect("dir").join("copy");
-        std::fs::create_dir_all(&dir).expect("dir");
-        let text = std::fs::read_to_string(vital_file(MORAL)).expect("read");
-        let renamed = dir.join("mine.json");
-        std::fs::write(&renamed, &text).expect("write");
-        let msg = run_err(&args_on(
-            &server,
-            &renamed,
-            &out,
-            &["--ids", "C_001", "--method", "vanilla"],
-        ))
-        .to_string();
-        assert!(msg.contains("input file"), "{msg}");
-        let mut records: Vec<Value> = serde_json::from_str(&text).expect("json");
-        records.truncate(5);
-        let edited = dir.join(MORAL);
-        std::fs::write(&edited, serde_json::to_string(&records).expect("json")).expect("write");
-        let msg = run_err(&args_on(
-            &server,
-            &edited,
-            &out,
-            &["--ids", "C_001", "--method", "vanilla"],
-        ))
-        .to_string();
-        assert!(msg.contains("content"), "{msg}");
-        // The unchanged file elsewhere is the same batch.
-        std::fs::write(&edited, &text).expect("write");
-        run_ok(&args_on(
-            &server,
-            &edited,
-            &out,
-            &["--ids", "C_001", "--method", "vanilla"],
-        ));
-        assert_eq!(
-            server.stats().total,
-            1,
-            "nothing was run by refused commands"
-        );
-
-        // Concurrency may change on a resume (said, not refused).
-        let v = run_ok(&args_for(
-            &server,
-            "C_001",
-            &out,
-            &["--method", "vanilla", "--concurrency", "1"],
-        ));
-        assert_eq!(v["reused"].as_u64(), Some(1));
-        // --fresh discards the stored batch and runs the new one.
-        let v = run_ok(&args_for(
-            &server,
-            "C_001",
-            &out,
-            &["--method", "vanilla", "--model", "m2", "--fresh"],
-        ));
-        assert_eq!(v["ran"].as_u64(), Some(1));
-        assert_eq!(server.stats().model("m2"), 1);
-        cleanup(&out);
-    }
-
-    #[test]
-    fn unreadable_state_lines_are_named_and_a_cut_last_line_is_repaired() {
-        let server = server();
-        let out = tmp_out("lines");
-        let args = args_for(&server, "C_001", &out, &[]);
-        run_ok(&args);
-        let paths = args.paths();
-        let calls = std::fs::read_to_string(&paths.calls).expect("calls");
-        assert_eq!(calls.lines().count(), 7);
-
-        // A crash cut the last line: it is dropped, nothing else is lost or made again.
-        std::fs::write(&paths.calls, format!("{calls}{{\"key\": \"0123")).expect("write");
-        std::fs::write(&paths.outcomes, "").expect("write");
-        let v = run_ok(&args);
-        assert_eq!((v["ran"].as_u64(), v["calls"].as_u64()), (Some(1), Some(0)));
-        assert_eq!(v["cached_calls"].as_u64(), Some(7));
-        assert_eq!(std::fs::read_to_string(&paths.calls).expect("calls"), calls);
-        assert_eq!(server.stats().total, 7);
-
-        // A damaged line in the middle is an error that names the file and line.
-        let mut damaged: Vec<&str> = calls.lines().collect();
-        damaged.insert(2, "not a call");
-        std::fs::write(&paths.calls, damaged.join("\n") + "\n").expect("write");
-        let e = run_err(&args);
-        assert_eq!(e.code(), 1);
-        let msg = e.to_string();
-        assert!(
-            msg.contains("calls.jsonl line 3") && msg.contains("--fresh"),
-            "{msg}"
-        );
-        std::fs::write(&paths.calls, &calls).expect("write");
-        std::fs::write(&paths.outcomes, "{\"task\": 3}\n").expect("write");
-        let msg = run_err(&args).to_string();
-        assert!(msg.contains("outcomes.jsonl line 1"), "{msg}");
-        assert_eq!(server.stats().total, 7);
-        cleanup(&out);
-    }
-
-    #[test]
-    fn several_methods_on_a_random_slice_score_like_ethos_score() {
-        let server = server();
-        let out = tmp_out("methods");
-        // OUT in a directory that does not exist yet: it is made.
-        let res = out.with_file_name("sub").join("res.json");
-        let args = args_on(
-            &server,
-            &vital_file(MORAL),
-            &res,
-            &[
-                "--random",
-                "4",
-                "--slice-seed",
-                "3",
-                "--method",
-                "ethosagents,vanilla,prompting",
-                "--items-in-flight",
-                "2",
-            ],
-        );
-        let v = run_ok(&args);
-        assert_eq!(v["tasks"].as_u64(), Some(12));
-        assert_eq!(server.stats().total, 4 * 7 + 4 + 4);
-        assert_eq!(
-            args.filled_path(Method::Vanilla),
-            out.with_file_name("sub").join("res.vanilla.json")
-        );
-        let ids: Vec<String> = loaded(&args.filled_path(Method::Vanilla))
-            .iter()
-            .map(|i| i.id().to_string())
-            .collect();
-        assert_eq!(ids.len(), 4);
-        for m in [Method::EthosAgents, Method::Vanilla, Method::Prompting] {
-            assert_summary_is_score(&v, &args, m);
-            let e = &v["results"][method_name(m)];
-            assert_eq!(e["done"].as_u64(), Some(4));
-            let parts = e["breakdown"].as_array().expect("breakdown");
-            assert!(!parts.is_empty());
-            let sum: u64 = parts.iter().filter_map(|p| p["done"].as_u64()).sum();
-            assert_eq!(sum, 4, "the breakdown adds up: {parts:?}");
-            assert!(parts.iter().all(|p| p["attribute"].as_str().is_some()));
-        }
-        let csv = std::fs::read_to_string(args.paths().csv).unwrap_or_default();
-        assert_eq!(csv.lines().count(), 13, "header + one row per task:\n{csv}");
-        // The slice is the engine's: the same seed picks the same ids.
-        let all = vital::load(
-            &std::fs::read_to_string(vital_file(MORAL)).unwrap_or_default(),
-            None,
-        )
-        .expect("file");
-        let want: Vec<String> = batch::select(&all, &args.slice)
-            .expect("slice")
-            .into_iter()
-            .map(|i| all[i].id().to_string())
-            .collect();
-        assert_eq!(ids, want);
-        cleanup(&out);
-    }
-
-    #[test]
-    fn value_items_score_like_ethos_score() {
-        let server = server();
-        let out = tmp_out("value");
-        let file = out.with_file_name("vital_steerable_valuekaleidoscope.json");
-        std::fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(
-                "../ethos-engine/tests/fixtures/vital_steerable_valuekaleidoscope_sample.json",
-            ),
-            &file,
-        )
-        .expect("copy fixture");
-        server.set_texts(vec!["A".into()]);
-        let args = args_on(
-            &server,
-            &file,
-            &out,
-            &["--first", "6", "--method", "vanilla"],
-        );
-        let v = run_ok(&args);
-        assert_eq!(server.stats().total, 6);
-        let e = &v["results"]["vanilla"];
-        assert_eq!(e["value_reference"]["records"].as_u64(), Some(6));
-        assert_summary_is_score(&v, &args, Method::Vanilla);
-        cleanup(&out);
-    }
-
-    #[test]
-    fn overton_outputs_are_judged_with_judge() {
-        let server = server();
-        let out = tmp_out("judge");
-        // Every reply (the answer, then the judge's) rates up to 20 values at 0.5.
-        let scores: Vec<String> = (1..=20).map(|i| format!("\"{i}\": 0.5")).collect();
-        server.set_texts(vec![format!("{{{}}}", scores.join(", "))]);
-        let file = vital_file("vital_overton_valuekaleidoscope.json");
-        let args = args_on(
-            &server,
-            &file,
-            &out,
-            &["--first", "2", "--method", "vanilla", "--judge"],
-        );
-        let v = run_ok(&args);
-        assert_eq!(server.stats().total, 4, "answer + judge per item");
-        let c = &v["results"]["vanilla"]["coverage"];
-        assert_eq!(c["judged"].as_u64(), Some(2), "{v}");
-        assert_eq!(c["mean_item_score"].as_f64(), Some(0.5));
-        assert_eq!(loaded(&out).len(), 2);
-        cleanup(&out);
-    }
-
-    /// `ethos run` + `ethos score` against the real llama-server (CI sets ETHOS_LLM_URL, see
-    /// scripts/llama-server.sh); a vanilla run is one call per item, so this stays quick.
-    #[test]
-    fn live_vanilla_run_is_scored() {
-        let Some(url) = std::env::var("ETHOS_LLM_URL")
-            .ok()
-            .filter(|u| !u.trim().is_empty())
-        else {
-            eprintln!("SKIP live_vanilla_run_is_scored: ETHOS_LLM_URL is unset (start one with scripts/llama-server.sh start)");
-            return;
-        };
-        let url = url
-            .trim()
-            .trim_end_matches('/')
-            .trim_end_matches("/v1")
-            .to_string();
-        let model = std::env::var("ETHOS_LLM_MODEL").unwrap_or_else(|_| "smollm2".into());
-        let out = tmp_out("live");
-        let args = parse_args(&strings(&[
-            "--file",
-            &vital_file(MORAL).to_string_lossy(),
-            "--ids",
-            "C_001,H_010",
-            "--method",
-            "vanilla",
-            "--provider",
-            "openai",
-            "--base-url",
-            &format!("{url}/v1"),
-            "--model",
-            &model,
-            "--dist",
-            "auto",
-            "--out",
-            &out.to_string_lossy(),
-        ]))
-        .expect("args");
-        let v = run_ok(&args);
-        assert!(
-            v["distribution"][0]
-                .as_str()
-                .is_some_and(|s| s.contains("distribution: logprobs")),
-            "{v}"
-        );
-        assert_summary_is_score(&v, &args, Method::Vanilla);
-        let js = v["results"]["vanilla"]["dist"]["mean_js"]
-            .as_f64()
-            .expect("mean_js");
-        assert!((0.0..=0.8326).contains(&js), "{v}");
-        assert_eq!(records(&args.paths().records).len(), 2);
-        eprintln!(
-            "live vanilla run on C_001, H_010: {}",
-            v["results"]["vanilla"]["dist"]
-        );
-        cleanup(&out);
-    }
 }

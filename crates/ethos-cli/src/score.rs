@@ -1,18 +1,30 @@
-//! `ethos score FILE`: score a VITAL-format file with its predictions filled in.
+//! `ethos score FILE...`: score VITAL-format files with their predictions filled in, one JSON
+//! line per file, in order.
 //!
-//! - distributional / OpinionQA files (`pred_distribution`): `{"records", "mean_js", "most_likely"}`
-//!   (JS distance with the natural log, SciPy semantics);
-//! - steerable-value files (`output`): `{"records", "accuracy", "balanced_accuracy", "macro_f1",
-//!   "binary_accuracy", "binary_records", "parser"}` with the reference answer parser (or
-//!   `--parser strict`);
+//! - distributional / OpinionQA files (`pred_distribution`): `{"records", "failed", "mean_js",
+//!   "most_likely", "pred_methods", "mixed_methods"}` (JS distance with the natural log, SciPy
+//!   semantics; `pred_methods` counts the records' `pred_method`, "unknown" where absent, and
+//!   `mixed_methods` says whether they differ);
+//! - steerable-value files (`output`): `{"records", "failed", "unparsed", "accuracy",
+//!   "balanced_accuracy", "macro_f1", "binary_records", "binary_accuracy",
+//!   "binary_balanced_accuracy", "binary_macro_f1", "parser"}` with scikit-learn's semantics and
+//!   the reference answer parser (or `--parser strict`);
 //! - Overton files: coverage needs a judge model, so this refuses with a message.
 //!
-//! Exit codes: 0 ok, 1 bad input (the message names the record), 2 usage.
+//! A record with a `pred_error` (its run failed; prediction null) is left out of the scores and
+//! counted in `failed`; a null prediction without one is an error.
+//!
+//! Exit codes: 0 ok, 1 bad input in some file (the message names the file and the record; the
+//! other files are still scored), 2 usage.
 
 use ethos_engine::answer::AnswerParser;
-use ethos_engine::metrics::{score_distributions, score_value, try_js_distance};
+use ethos_engine::metrics::{
+    score_distributions, score_value, try_js_distance, DistScores, ValueScores,
+};
+use ethos_engine::provenance::{MethodCounts, PRED_ERROR, PRED_METHOD};
 use ethos_engine::vital::{self, Item, Source};
 use serde::Serialize;
+use serde_json::Value;
 
 /// Why scoring failed, and the exit code that goes with it.
 #[derive(Debug)]
@@ -39,30 +51,38 @@ impl std::fmt::Display for ScoreError {
 }
 
 pub fn main(args: &[String]) -> i32 {
-    match run(args) {
-        Ok(json) => {
-            println!("{json}");
-            0
-        }
+    let args = match parse_args(args) {
+        Ok(a) => a,
         Err(e) => {
             eprintln!("ethos score: {e}");
-            e.code()
+            return e.code();
+        }
+    };
+    let mut code = 0;
+    for file in &args.files {
+        match score_file(file, args.parser) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("ethos score: {e}");
+                code = code.max(e.code());
+            }
         }
     }
+    code
 }
 
 struct Args {
-    file: String,
+    files: Vec<String>,
     parser: AnswerParser,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, ScoreError> {
     let usage = |m: &str| {
         ScoreError::Usage(format!(
-            "{m}\nusage: ethos score [--parser reference|strict] FILE"
+            "{m}\nusage: ethos score [--parser reference|strict] FILE..."
         ))
     };
-    let mut file = None;
+    let mut files = Vec::new();
     let mut parser = AnswerParser::Reference;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -78,9 +98,10 @@ fn parse_args(args: &[String]) -> Result<Args, ScoreError> {
                 return Err(usage(&format!("unknown option {s:?}")))
             }
             s => {
-                if file.replace(s.to_string()).is_some() {
-                    return Err(usage("give exactly one FILE"));
+                if s == "-" && files.iter().any(|f| f == "-") {
+                    return Err(usage("stdin (-) can be read only once"));
                 }
+                files.push(s.to_string());
                 None
             }
         };
@@ -96,46 +117,67 @@ fn parse_args(args: &[String]) -> Result<Args, ScoreError> {
             };
         }
     }
-    let file = file.ok_or_else(|| usage("missing FILE"))?;
-    Ok(Args { file, parser })
+    if files.is_empty() {
+        return Err(usage("missing FILE"));
+    }
+    Ok(Args { files, parser })
 }
 
 #[derive(Serialize)]
 struct ValueOut {
-    records: usize,
-    accuracy: f64,
-    balanced_accuracy: f64,
-    macro_f1: f64,
-    binary_accuracy: f64,
-    binary_records: usize,
+    #[serde(flatten)]
+    scores: ValueScores,
+    failed: usize,
     parser: AnswerParser,
 }
 
-/// Score the file named in `args`; returns the JSON line to print.
-pub fn run(args: &[String]) -> Result<String, ScoreError> {
-    let args = parse_args(args)?;
-    let text = if args.file == "-" {
+#[derive(Serialize)]
+struct DistOut {
+    #[serde(flatten)]
+    scores: DistScores,
+    failed: usize,
+    pred_methods: MethodCounts,
+    mixed_methods: bool,
+}
+
+/// Score one file (`-` = stdin); returns the JSON line to print.
+pub fn score_file(file: &str, parser: AnswerParser) -> Result<String, ScoreError> {
+    let text = if file == "-" {
         let mut s = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
             .map_err(|e| ScoreError::Input(format!("cannot read stdin: {e}")))?;
         s
     } else {
-        std::fs::read_to_string(&args.file)
-            .map_err(|e| ScoreError::Input(format!("cannot read {}: {e}", args.file)))?
+        std::fs::read_to_string(file)
+            .map_err(|e| ScoreError::Input(format!("cannot read {file}: {e}")))?
     };
-    score_text(&text, Source::from_file_name(&args.file), args.parser)
-        .map_err(|m| ScoreError::Input(format!("{}: {m}", args.file)))
+    score_text(&text, Source::from_file_name(file), parser)
+        .map_err(|m| ScoreError::Input(format!("{file}: {m}")))
 }
 
-/// Score a VITAL JSON text (pure; used by `run` and the tests).
+/// A record's `pred_error` (its run failed) and `pred_method`, from the raw JSON record.
+fn provenance(record: &Value) -> Result<(bool, Option<&str>), String> {
+    let text = |key: &str| match record.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(_) => Err(format!("`{key}` should be a string or null")),
+    };
+    Ok((text(PRED_ERROR)?.is_some(), text(PRED_METHOD)?))
+}
+
+/// Score a VITAL JSON text (pure; used by `score_file` and the tests).
 pub fn score_text(
     text: &str,
     source: Option<Source>,
     parser: AnswerParser,
 ) -> Result<String, String> {
-    let items = vital::load(text, source).map_err(|e| e.to_string())?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| vital::LoadError::Json(e.to_string()).to_string())?;
+    let items = vital::load_value(&value, source).map_err(|e| e.to_string())?;
+    let records = value.as_array().map(Vec::as_slice).unwrap_or_default();
     let first = items.first().ok_or("the file is empty (no records)")?;
     let label = |index: usize, item: &Item| format!("record {index} (id {})", item.id());
+    let mut failed = 0usize;
     let json = match first {
         Item::Overton(_) => {
             return Err("this is an Overton file: its outputs are scored by value coverage, which needs a judge model \
@@ -146,32 +188,39 @@ pub fn score_text(
         Item::Value(_) => {
             let mut golds = Vec::with_capacity(items.len());
             let mut preds = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
+            for (i, (item, record)) in items.iter().zip(records).enumerate() {
                 let Item::Value(v) = item else {
                     return Err(format!("{}: not a steerable-value record", label(i, item)));
                 };
+                let (is_failed, _) = provenance(record).map_err(|m| format!("{}: {m}", label(i, item)))?;
+                if is_failed {
+                    failed += 1;
+                    continue;
+                }
                 let gold = v.label.chars().next().ok_or_else(|| format!("{}: empty label", label(i, item)))?;
                 let output = v.output.as_deref().ok_or_else(|| format!("{}: no prediction (`output` is null or missing)", label(i, item)))?;
                 golds.push(gold);
                 preds.push(parser.parse(output));
             }
-            let s = score_value(&golds, &preds);
+            nothing_left(golds.len(), failed)?;
             serde_json::to_string(&ValueOut {
-                records: s.records,
-                accuracy: s.accuracy,
-                balanced_accuracy: s.balanced_accuracy,
-                macro_f1: s.macro_f1,
-                binary_accuracy: s.binary_accuracy,
-                binary_records: s.binary_records,
+                scores: score_value(&golds, &preds),
+                failed,
                 parser,
             })
         }
         Item::Choice { .. } => {
             let mut pairs = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
+            let mut methods = MethodCounts::default();
+            for (i, (item, record)) in items.iter().zip(records).enumerate() {
                 let Item::Choice { item: c, .. } = item else {
                     return Err(format!("{}: not a multiple-choice record", label(i, item)));
                 };
+                let (is_failed, method) = provenance(record).map_err(|m| format!("{}: {m}", label(i, item)))?;
+                if is_failed {
+                    failed += 1;
+                    continue;
+                }
                 let gold = c.gold_distribution.as_deref().ok_or_else(|| format!("{}: no gold_distribution", label(i, item)))?;
                 let pred = c
                     .pred_distribution
@@ -185,9 +234,27 @@ pub fn score_text(
                     ));
                 }
                 pairs.push((gold, pred));
+                methods.add(method);
             }
-            serde_json::to_string(&score_distributions(pairs))
+            nothing_left(pairs.len(), failed)?;
+            serde_json::to_string(&DistOut {
+                scores: score_distributions(pairs),
+                failed,
+                mixed_methods: methods.is_mixed(),
+                pred_methods: methods,
+            })
         }
     };
     json.map_err(|e| format!("cannot write the result: {e}"))
+}
+
+/// A file whose every record failed has nothing to score: say so rather than print zeros.
+fn nothing_left(scored: usize, failed: usize) -> Result<(), String> {
+    if scored == 0 {
+        Err(format!(
+            "nothing to score: every record ({failed}) failed (has a `pred_error`)"
+        ))
+    } else {
+        Ok(())
+    }
 }

@@ -2,80 +2,30 @@
 //! without repeating a finished call (counted by the server), its summary equals what
 //! `ethos score` prints for the written files, and bad input exits with a clear message and code.
 
+mod common;
+
+use common::{ethos, four_items, server, text, FOUR_ITEMS_CALLS as CALLS};
 use ethos_testkit::{Fault, FaultServer};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const REPLY: &str = "A. We should follow the procedure.\n\
-#Carer: compassion, ethics of care, right to care, empathy, nurse\n\
-#Jurist: justice, deontology, duty of fairness, calm, judge\n\
-#Planner: welfare, consequentialism, right to resources, worry, administrator";
-
-fn moralchoice() -> String {
-    format!(
-        "{}/../../public/vital/vital_distributional_moralchoice.json",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
 fn tmp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ethos-run-bin-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("tmp dir");
-    dir
-}
-
-fn server() -> FaultServer {
-    let s = FaultServer::start().expect("fault server");
-    s.set_texts(vec![REPLY.into()]);
-    s
+    common::tmp_dir("ethos-run-bin", name)
 }
 
 /// The batch of these tests: 4 items × EthosAgents (k = 3: 7 calls) and vanilla (1 call).
 fn batch_args(server: &FaultServer, out: &Path) -> Vec<String> {
-    [
-        "run",
-        "--file",
-        &moralchoice(),
-        "--first",
-        "4",
-        "--method",
-        "ethosagents,vanilla",
-        "--provider",
+    four_items(
+        server,
         "openai",
-        "--base-url",
-        &server.base_url(),
-        "--model",
-        "m",
-        "--k",
-        "3",
-        "--concurrency",
-        "2",
-        "--items-in-flight",
-        "2",
-        "--out",
-        &out.to_string_lossy(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-const CALLS: u64 = 4 * 7 + 4;
-
-fn ethos(args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ethos"))
-        .args(args)
-        .output()
-        .expect("run ethos")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+        out,
+        &["--concurrency", "2", "--items-in-flight", "2"],
+    )
 }
 
 /// Run to the end; the summary printed on stdout.
@@ -106,6 +56,24 @@ fn score(file: &str) -> Value {
     let out = ethos(&["score".to_string(), file.to_string()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     serde_json::from_str(text(&out.stdout).trim()).expect("score JSON")
+}
+
+/// `ethos score` on a method's filled file prints the summary entry's scores, its failed count
+/// and its distribution methods.
+fn assert_scored_as_summary(entry: &Value, what: &str) {
+    let file = entry["out"].as_str().expect("out path");
+    let scored = score(file);
+    for k in ["records", "mean_js", "most_likely"] {
+        assert_eq!(
+            scored[k], entry["dist"][k],
+            "{what} {k}: summary = ethos score {file}"
+        );
+    }
+    assert_eq!(scored["failed"], entry["failed"], "{what}: failed");
+    assert_eq!(
+        scored["pred_methods"], entry["pred_methods"],
+        "{what}: methods"
+    );
 }
 
 /// Start the batch on `out` with the server answering `answered` calls and letting every
@@ -211,12 +179,7 @@ fn a_killed_batch_resumes_without_repeating_a_finished_call() {
         let got = &summary["results"][m];
         assert_eq!(got["dist"], reference["results"][m]["dist"], "{m}");
         assert_eq!(got["done"].as_u64(), Some(4));
-        let file = got["out"].as_str().expect("out path");
-        assert_eq!(
-            score(file),
-            got["dist"],
-            "{m}: summary = ethos score {file}"
-        );
+        assert_scored_as_summary(got, m);
     }
     assert_eq!(
         summary["results"]["vanilla"]["out"],
@@ -345,8 +308,7 @@ fn ctrl_c_writes_what_is_done_and_the_same_command_resumes() {
     for m in ["ethosagents", "vanilla"] {
         let got = &summary["results"][m];
         if got["done"].as_u64().unwrap_or(0) > 0 {
-            let file = got["out"].as_str().expect("out path");
-            assert_eq!(score(file), got["dist"], "{m}");
+            assert_scored_as_summary(got, m);
         }
     }
 

@@ -87,7 +87,76 @@ fn uniform_moralchoice() {
     assert_eq!(v["records"], 181);
     assert!((num(&v, "mean_js") - 0.169376).abs() < 1e-6, "{v}");
     assert_eq!(num(&v, "most_likely"), 1.0);
-    assert_eq!(v.as_object().unwrap().len(), 3, "{v}");
+    // No record failed; none says how it was produced.
+    assert_eq!(v["failed"], 0);
+    assert_eq!(v["pred_methods"], serde_json::json!({"unknown": 181}));
+    assert_eq!(v["mixed_methods"], false);
+    assert_eq!(v.as_object().unwrap().len(), 6, "{v}");
+}
+
+#[test]
+fn methods_and_failed_records_are_counted() {
+    let mut v = filled("vital_distributional_moralchoice.json", uniform);
+    let recs = v.as_array_mut().unwrap();
+    for (i, rec) in recs.iter_mut().enumerate() {
+        rec["pred_method"] = match i % 10 {
+            0 => "votes".into(),
+            1 => "uniform_fallback".into(),
+            _ => "logprobs".into(),
+        };
+    }
+    // Two failed records: null prediction and the error; left out and counted.
+    for i in [3, 4] {
+        recs[i]["pred_distribution"] = Value::Null;
+        recs[i]["pred_error"] = "the model server answered 500".into();
+        recs[i].as_object_mut().unwrap().remove("pred_method");
+    }
+    let path = temp_file("methods", &v.to_string());
+    let out = score_ok(&["score", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out["records"], 179);
+    assert_eq!(out["failed"], 2);
+    assert_eq!(
+        out["pred_methods"],
+        serde_json::json!({"logprobs": 142, "votes": 19, "uniform_fallback": 18})
+    );
+    assert_eq!(out["mixed_methods"], true);
+
+    // A file where every record failed has nothing to score.
+    let mut v = filled("vital_distributional_moralchoice.json", uniform);
+    for rec in v.as_array_mut().unwrap() {
+        rec["pred_distribution"] = Value::Null;
+        rec["pred_error"] = "timed out".into();
+    }
+    let path = temp_file("all-failed", &v.to_string());
+    fails_with(&["score", path.to_str().unwrap()], 1, &["nothing to score", "181"]);
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn several_files_one_line_each() {
+    let a = temp_file(
+        "several-a",
+        &filled("vital_distributional_moralchoice.json", uniform).to_string(),
+    );
+    let b = fixture("vital_steerable_valuekaleidoscope_sample.json");
+    let out = ethos(&["score", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&a);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["records"], 181);
+    assert_eq!(lines[1]["records"], 10);
+    assert_eq!(lines[1]["parser"], "reference");
+
+    // A bad file among good ones: the good ones are still scored, the exit code says 1.
+    let out = ethos(&["score", b.to_str().unwrap(), "/nonexistent/file.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
 }
 
 #[test]
@@ -125,12 +194,17 @@ fn steerable_value_fixture() {
     assert_eq!(v["records"], 10);
     assert!((num(&v, "accuracy") - 0.7).abs() < 1e-12, "{v}");
     assert!((num(&v, "balanced_accuracy") - 0.75).abs() < 1e-12, "{v}");
-    assert!((num(&v, "macro_f1") - 26.0 / 35.0).abs() < 1e-12, "{v}");
+    // scikit-learn's macro-F1: "unparsed" (one answer) is a label of its own, with F1 = 0.
+    assert!((num(&v, "macro_f1") - 39.0 / 70.0).abs() < 1e-12, "{v}");
     assert!(
         (num(&v, "binary_accuracy") - 5.0 / 7.0).abs() < 1e-12,
         "{v}"
     );
     assert_eq!(v["binary_records"], 7);
+    assert!((num(&v, "binary_balanced_accuracy") - 17.0 / 24.0).abs() < 1e-12, "{v}");
+    assert!((num(&v, "binary_macro_f1") - 32.0 / 63.0).abs() < 1e-12, "{v}");
+    assert_eq!(v["unparsed"], 1);
+    assert_eq!(v["failed"], 0);
     assert_eq!(v["parser"], "reference");
 
     let v = score_ok(&["score", "--parser", "strict", path.to_str().unwrap()]);
@@ -222,7 +296,7 @@ fn overton_needs_a_judge() {
 fn usage_errors() {
     fails_with(&[], 2, &["usage"]);
     fails_with(&["score"], 2, &["missing FILE"]);
-    fails_with(&["score", "a.json", "b.json"], 2, &["exactly one FILE"]);
+    fails_with(&["score", "-", "-"], 2, &["only once"]);
     fails_with(
         &["score", "--parser", "loose", "a.json"],
         2,

@@ -26,18 +26,20 @@ impl AnswerParser {
 
     pub fn label(self) -> &'static str {
         match self {
-            AnswerParser::Reference => "reference parser (first token containing a capital letter A–E, then patterns, then keywords)",
+            AnswerParser::Reference => "reference parser (first space-separated token holding a capital A–E, then patterns, then keywords)",
             AnswerParser::Strict => "strict parser (answer starts with A, B or C)",
         }
     }
 }
 
-/// The reference parser (see spec/evaluation.md): returns 'A', 'B' or 'C', or None (= wrong).
+/// The reference parser (see spec/evaluation.md): returns 'A', 'B' or 'C', or None (= wrong, the
+/// class "unparsed").
 ///
 /// Rules, in order (the first that matches decides, even if it yields D or E):
-/// 1. the first whitespace-separated token containing one of A, B, C, D, E; the letter is the
-///    first of A..E (in that order) the token contains, so "Because" is B, "Certainly" C and
-///    "Answer: B" A;
+/// 1. the first token of the stripped answer split on single spaces (Python's
+///    `answer.strip().split(" ")[0]`: a newline or tab does not split), if it contains one of A,
+///    B, C, D, E; the letter is the first of A..E (in that order) it contains, so "Because" is B,
+///    "Certainly" C and "Answer: B" A, while "The value … Compassion" goes on to rule 2;
 /// 2. "the answer is x" (case-insensitive);
 /// 3. "answer: x" (case-insensitive);
 /// 4. " X " or " X.";
@@ -46,8 +48,9 @@ impl AnswerParser {
 /// 7. "X\n", or X as the last character;
 /// 8. "(X)".
 ///
-/// If that yields no letter among A–C, a keyword fallback on the lower-cased answer: "support"
-/// → A, "oppose" → B, "either" or "it depends" → C; otherwise None.
+/// Rules 2–8 look at the answer as given (not stripped), each trying A..E in turn. If that yields
+/// no letter among A–C, a keyword fallback on the lower-cased answer: "support" → A, "oppose" →
+/// B, "either" or "it depends" → C; otherwise None.
 pub fn parse_reference(answer: &str) -> Option<char> {
     match reference_letter(answer) {
         Some(c @ ('A' | 'B' | 'C')) => Some(c),
@@ -57,9 +60,10 @@ pub fn parse_reference(answer: &str) -> Option<char> {
 
 /// Rules 1–8 of the reference parser, returning any letter A–E.
 pub fn reference_letter(answer: &str) -> Option<char> {
-    // 1. First token containing a capital option letter.
-    if let Some(token) = answer.split_whitespace().find(|t| t.contains(LETTERS)) {
-        return LETTERS.into_iter().find(|l| token.contains(*l));
+    // 1. The first space-separated token of the stripped answer.
+    let first = py_strip(answer).split(' ').next().unwrap_or("");
+    if let Some(l) = LETTERS.into_iter().find(|l| first.contains(*l)) {
+        return Some(l);
     }
     let lower = answer.to_lowercase();
     let lower_rule = |prefix: &str| {
@@ -104,6 +108,12 @@ pub fn reference_letter(answer: &str) -> Option<char> {
     LETTERS
         .into_iter()
         .find(|l| answer.contains(&format!("({l})")))
+}
+
+/// Python's `str.strip()`: removes the characters `str.isspace()` accepts, which are Unicode's
+/// White_Space plus the information separators U+001C–U+001F.
+fn py_strip(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
 }
 
 fn keyword_fallback(answer: &str) -> Option<char> {

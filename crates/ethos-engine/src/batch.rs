@@ -20,6 +20,7 @@ use crate::metrics::{
 use crate::pipeline::{
     fnv1a, splitmix64, Clock, Observer, Pipeline, PipelineError, SharedRecord, Stages,
 };
+use crate::provenance::{self, MethodCounts};
 use crate::record::{CallRecord, RunRecord, RunResult};
 use crate::settings::{Method, RunSettings};
 use crate::vital::{self, Item};
@@ -208,6 +209,20 @@ impl CallCache {
         out
     }
 
+    /// Every entry, by key.
+    pub fn entries(&self) -> Vec<CacheLine> {
+        let mut v: Vec<CacheLine> = self
+            .entries
+            .iter()
+            .map(|(key, response)| CacheLine {
+                key: key.clone(),
+                response: response.clone(),
+            })
+            .collect();
+        v.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        v
+    }
+
     /// Read lines written by [`entry_line`] / [`CallCache::to_jsonl`]; unreadable lines (a line cut
     /// by a crash) are skipped and counted.
     pub fn extend_from_jsonl(&mut self, text: &str) -> usize {
@@ -224,10 +239,11 @@ impl CallCache {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct CacheLine {
-    key: String,
-    response: ChatResponse,
+/// One finished call: its cache key and reply (a line of [`CallCache::to_jsonl`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheLine {
+    pub key: String,
+    pub response: ChatResponse,
 }
 
 #[derive(Serialize)]
@@ -239,6 +255,25 @@ struct CacheLineRef<'a> {
 /// One cache entry as a JSON line (no trailing newline).
 pub fn entry_line(key: &str, response: &ChatResponse) -> Option<String> {
     serde_json::to_string(&CacheLineRef { key, response }).ok()
+}
+
+/// The calls of a round-based run ([`BatchRun::run_round`]): the way a provider's Batch API is
+/// driven. A round runs every pending task from the cache; a call not in the cache is not made
+/// but queued here (its task stops there and runs again next round), the caller sends the queue
+/// as one batch, stores the answers in the cache, and runs the next round. The pipeline's stages
+/// make the rounds: perspectives, then comments, then reads (then a judge call), each stage of
+/// every item in one round. The results, the stored calls and the outcomes are those of a live
+/// run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rounds {
+    /// Calls to send in the next batch: (cache key, request), in the order they were asked.
+    pub queued: Vec<(String, ChatRequest)>,
+    /// Calls the provider's batch answered with an error: given to the pipeline as that call's
+    /// error, as a live call's would be.
+    pub failed: HashMap<String, ChatError>,
+    /// Calls answered by a batch of this run: counted as fresh calls of their task (not as calls
+    /// from the cache), as a live run counts them.
+    pub fetched: HashSet<String>,
 }
 
 /// A chat model that answers repeated requests of one task from the cache and stores every
@@ -253,6 +288,9 @@ pub struct CachedModel<'a, M> {
     fresh: Cell<u32>,
     /// Answer only from the cache: a miss is an error, the model is never called (replays).
     offline: bool,
+    /// Round-based: a miss is queued in [`Rounds`] instead of calling the model.
+    rounds: Option<&'a RefCell<Rounds>>,
+    queued: Cell<u32>,
 }
 
 impl<'a, M> CachedModel<'a, M> {
@@ -271,7 +309,19 @@ impl<'a, M> CachedModel<'a, M> {
             hits: Cell::new(0),
             fresh: Cell::new(0),
             offline: false,
+            rounds: None,
+            queued: Cell::new(0),
         }
+    }
+
+    /// Queue the calls not in the cache in `rounds` instead of making them.
+    pub fn queue_misses(mut self, rounds: &'a RefCell<Rounds>) -> Self {
+        self.rounds = Some(rounds);
+        self
+    }
+    /// Calls queued for the next round by this model.
+    pub fn queued(&self) -> u32 {
+        self.queued.get()
     }
 
     /// Never call the model: a request not in the cache fails with a message that says so.
@@ -311,7 +361,14 @@ impl<M: ChatModel> ChatModel for CachedModel<'_, M> {
         let key = self.key_for(req);
         let cached = self.cache.borrow().get(&key).cloned();
         if let Some(resp) = cached {
-            self.hits.set(self.hits.get() + 1);
+            let fetched = self
+                .rounds
+                .is_some_and(|r| r.borrow().fetched.contains(&key));
+            if fetched {
+                self.fresh.set(self.fresh.get() + 1);
+            } else {
+                self.hits.set(self.hits.get() + 1);
+            }
             if !resp.text.is_empty() {
                 on_delta(&resp.text);
             }
@@ -321,6 +378,15 @@ impl<M: ChatModel> ChatModel for CachedModel<'_, M> {
             return Err(ChatError::Other(
                 "this call had not finished when the batch stopped, so it was not kept".into(),
             ));
+        }
+        if let Some(rounds) = self.rounds {
+            let mut r = rounds.borrow_mut();
+            if let Some(e) = r.failed.get(&key) {
+                return Err(e.clone());
+            }
+            r.queued.push((key, req.clone()));
+            self.queued.set(self.queued.get() + 1);
+            return Err(ChatError::Other("queued for the next batch round".into()));
         }
         let resp = self.inner.chat(req, on_delta).await?;
         self.fresh.set(self.fresh.get() + 1);
@@ -344,7 +410,8 @@ pub struct BatchSpec {
     /// Items run at once (each item's calls are further bounded by the settings' concurrency and
     /// the provider client's limit).
     pub items_in_flight: usize,
-    /// Score Overton outputs with the LLM judge (one more call per item and method).
+    /// Score Overton outputs with the LLM judge (by default one call per explanation, item and
+    /// method; one per item and method with the whole-output judge).
     #[serde(default)]
     pub judge: bool,
     /// Models to compare, each running every stage; empty: the settings' own models.
@@ -524,7 +591,7 @@ impl<M: ChatModel> BatchRun<'_, M> {
         let window = self.spec.items_in_flight.max(1);
         let mut outs = Vec::with_capacity(pending.len());
         let mut runs = stream::iter(pending.iter().copied())
-            .map(|t| self.run_task(t, &stop))
+            .map(|t| self.run_task(t, &stop, None))
             .buffer_unordered(window);
         while let Some(done) = runs.next().await {
             if let Some((outcome, record)) = done {
@@ -535,19 +602,48 @@ impl<M: ChatModel> BatchRun<'_, M> {
         outs
     }
 
-    async fn run_task(&self, task: Task, stop: &Cell<bool>) -> Option<(Outcome, RunRecord)> {
+    /// One round of a round-based run (see [`Rounds`]): run `pending` tasks answering from the
+    /// cache, queue every call that is not there in `rounds.queued`, and return the outcomes of
+    /// the tasks that finished without queuing a call (those are told to the observer as in
+    /// [`BatchRun::run`]); a task that queued a call gets no outcome and runs again next round.
+    /// All tasks run (queued calls take no time), so the window does not matter here.
+    pub async fn run_round(&self, pending: &[Task], rounds: &RefCell<Rounds>) -> Vec<Outcome> {
+        let stop = Cell::new(false);
+        let mut outs = Vec::with_capacity(pending.len());
+        let mut runs = stream::iter(pending.iter().copied())
+            .map(|t| self.run_task(t, &stop, Some(rounds)))
+            .buffer_unordered(pending.len().max(1));
+        while let Some(done) = runs.next().await {
+            if let Some((outcome, record)) = done {
+                self.observer.task_finished(&outcome, &record);
+                outs.push(outcome);
+            }
+        }
+        outs
+    }
+
+    /// Run one task; `None` when it did not run (stopped) or, with `rounds`, queued a call.
+    async fn run_task(
+        &self,
+        task: Task,
+        stop: &Cell<bool>,
+        rounds: Option<&RefCell<Rounds>>,
+    ) -> Option<(Outcome, RunRecord)> {
         if stop.get() {
             return None;
         }
         let item = self.items.get(task.item)?.clone();
         self.observer.task_started(task);
         let on_store = |key: &str, resp: &ChatResponse| self.observer.call_stored(key, resp);
-        let model = CachedModel::new(
+        let mut model = CachedModel::new(
             self.model,
             self.cache,
             self.spec.scope(&item, task),
             &on_store,
         );
+        if let Some(r) = rounds {
+            model = model.queue_misses(r);
+        }
         let record = SharedRecord::new(RunRecord::new(
             item,
             self.spec.settings_for(task.model),
@@ -567,6 +663,9 @@ impl<M: ChatModel> BatchRun<'_, M> {
                     res = Err(e);
                 }
             }
+        }
+        if model.queued() > 0 {
+            return None;
         }
         let snapshot = record.snapshot();
         let mut error = None;
@@ -622,6 +721,103 @@ pub async fn replay<M: ChatModel>(
 }
 
 // ---------------------------------------------------------------------------------------------
+// The resume model: one store trait, one portable state.
+
+/// What a [`BatchStore`] holds: the finished calls, and the task outcomes in the order they
+/// were stored (a later outcome of the same task counts).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stored {
+    pub cache: CallCache,
+    pub outcomes: Vec<Outcome>,
+}
+
+/// Where a batch's finished work is kept so that it resumes without repeating a finished call
+/// (the command line's JSON-lines files; the app's storage): every call and task is put as it
+/// finishes, and the whole is loaded to resume.
+pub trait BatchStore {
+    fn load(&mut self) -> Result<Stored, String>;
+    fn put_call(&mut self, key: &str, response: &ChatResponse) -> Result<(), String>;
+    /// A finished task, with its full record when there is one (an imported outcome has none).
+    fn put_outcome(&mut self, outcome: &Outcome, record: Option<&RunRecord>) -> Result<(), String>;
+}
+
+/// The format version of [`BatchState`].
+pub const STATE_FORMAT: u32 = 1;
+
+/// A batch's whole state as one JSON document, so that a batch moves between stores (between
+/// machines, between the app and `ethos run`): what the batch is, which items, and everything
+/// that finished.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchState {
+    pub ethos_batch_state: u32,
+    pub spec: BatchSpec,
+    /// The ids of the selected items, in order (`Task::item` indexes this list).
+    pub items: Vec<String>,
+    pub calls: Vec<CacheLine>,
+    pub outcomes: Vec<Outcome>,
+}
+
+impl BatchState {
+    /// The state of the batch `spec` over the items `items` held in `store`.
+    pub fn export(
+        spec: &BatchSpec,
+        items: Vec<String>,
+        store: &mut dyn BatchStore,
+    ) -> Result<Self, String> {
+        let stored = store.load()?;
+        Ok(BatchState {
+            ethos_batch_state: STATE_FORMAT,
+            spec: spec.clone(),
+            items,
+            calls: stored.cache.entries(),
+            outcomes: stored.outcomes,
+        })
+    }
+
+    /// Why this state cannot continue the batch `spec` over `items`, if it cannot: another
+    /// format, other items, or other settings that change the answers (concurrency and items in
+    /// flight may differ).
+    pub fn mismatch(&self, spec: &BatchSpec, items: &[String]) -> Option<String> {
+        if self.ethos_batch_state != STATE_FORMAT {
+            return Some(format!(
+                "state format {} (this build reads {STATE_FORMAT})",
+                self.ethos_batch_state
+            ));
+        }
+        if self.items != items {
+            return Some(format!(
+                "{} selected items, not the same as these {}",
+                self.items.len(),
+                items.len()
+            ));
+        }
+        let mut theirs = self.spec.clone();
+        theirs.settings.concurrency = spec.settings.concurrency;
+        theirs.items_in_flight = spec.items_in_flight;
+        (theirs != *spec).then(|| {
+            "another batch description (file, slice, methods, model or settings)".to_string()
+        })
+    }
+
+    /// Put every call and outcome into `store`; how many of each.
+    pub fn import_into(&self, store: &mut dyn BatchStore) -> Result<(usize, usize), String> {
+        for c in &self.calls {
+            store.put_call(&c.key, &c.response)?;
+        }
+        for o in &self.outcomes {
+            if o.task.item >= self.items.len() || !self.spec.methods.contains(&o.task.method) {
+                return Err(format!(
+                    "an outcome of task {:?} is not a task of this batch",
+                    o.task
+                ));
+            }
+            store.put_outcome(o, None)?;
+        }
+        Ok((self.calls.len(), self.outcomes.len()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Scores.
 
 /// One method's scores over its finished items (the metrics that fit the file's mode).
@@ -636,6 +832,9 @@ pub struct MethodSummary {
     pub failed: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dist: Option<DistScores>,
+    /// Distributions: how many predictions each method produced (see [`crate::provenance`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pred_methods: Option<MethodCounts>,
     /// Steerable value scores with the reference answer parser and with the strict one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_reference: Option<ValueScores>,
@@ -698,6 +897,7 @@ fn summarize_where(
         done: 0,
         failed: 0,
         dist: None,
+        pred_methods: None,
         value_reference: None,
         value_strict: None,
         coverage: None,
@@ -708,6 +908,7 @@ fn summarize_where(
     let mut pairs: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
     let (mut golds, mut ref_preds, mut strict_preds) = (Vec::new(), Vec::new(), Vec::new());
     let mut coverage: Vec<f64> = Vec::new();
+    let mut methods = MethodCounts::default();
     for o in latest(outcomes, method, model) {
         let Some(item) = items.get(o.task.item) else {
             continue;
@@ -727,6 +928,7 @@ fn summarize_where(
             (Item::Choice { item: c, .. }, RunResult::Distribution(d)) => {
                 if let Some(g) = &c.gold_distribution {
                     pairs.push((g.clone(), d.distribution.clone()));
+                    methods.add(Some(&provenance::pred_method(d)));
                 }
             }
             (Item::Value(v), RunResult::Value(r)) => {
@@ -748,6 +950,7 @@ fn summarize_where(
         s.dist = Some(score_distributions(
             pairs.iter().map(|(g, p)| (g.as_slice(), p.as_slice())),
         ));
+        s.pred_methods = Some(methods);
     }
     if !golds.is_empty() {
         s.value_reference = Some(score_value(&golds, &ref_preds));
@@ -823,8 +1026,10 @@ pub fn fill(item: &mut Item, result: &RunResult) {
     }
 }
 
-/// The VITAL-format file of `method`'s finished items, predictions filled (items without a result
-/// are left out, so that `ethos score` scores exactly what [`summarize`] scored).
+/// The VITAL-format file of `method`'s items that ran, predictions filled. Each multiple-choice
+/// record says how its distribution was produced (`pred_method`); an item whose run failed keeps
+/// a null prediction and says why (`pred_error`), so that `ethos score` leaves it out and counts
+/// it as [`summarize`] does (see [`crate::provenance`]). Items that did not run are not listed.
 pub fn filled_file(items: &[Item], outcomes: &[Outcome], method: Method) -> serde_json::Value {
     filled_file_model(items, outcomes, method, 0)
 }
@@ -836,15 +1041,38 @@ pub fn filled_file_model(
     method: Method,
     model: usize,
 ) -> serde_json::Value {
-    let filled: Vec<Item> = latest(outcomes, method, model)
-        .into_iter()
-        .filter_map(|o| {
-            let mut item = items.get(o.task.item)?.clone();
-            fill(&mut item, o.result.as_ref().filter(|_| o.error.is_none())?);
-            Some(item)
-        })
-        .collect();
-    vital::to_vital_json(&filled)
+    let mut filled: Vec<Item> = Vec::new();
+    let mut extra: Vec<(&'static str, String)> = Vec::new();
+    for o in latest(outcomes, method, model) {
+        let Some(mut item) = items.get(o.task.item).cloned() else {
+            continue;
+        };
+        match o.result.as_ref().filter(|_| o.error.is_none()) {
+            Some(result) => {
+                fill(&mut item, result);
+                match result {
+                    RunResult::Distribution(d) => {
+                        extra.push((provenance::PRED_METHOD, provenance::pred_method(d)))
+                    }
+                    _ => extra.push(("", String::new())),
+                }
+            }
+            None => {
+                let error = o.error.clone().unwrap_or_else(|| "no result".into());
+                extra.push((provenance::PRED_ERROR, error));
+            }
+        }
+        filled.push(item);
+    }
+    let mut file = vital::to_vital_json(&filled);
+    if let Some(records) = file.as_array_mut() {
+        for (record, (key, value)) in records.iter_mut().zip(extra) {
+            if let (Some(obj), false) = (record.as_object_mut(), key.is_empty()) {
+                obj.insert(key.into(), value.into());
+            }
+        }
+    }
+    file
 }
 
 fn csv_field(s: &str) -> String {
@@ -856,7 +1084,7 @@ fn csv_field(s: &str) -> String {
 }
 
 /// Per-item scores, one row per task with an outcome:
-/// `item_id,attribute,method,[model,]status,js_distance,most_likely_correct,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error`
+/// `item_id,attribute,method,[model,]status,js_distance,most_likely_correct,pred_method,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error`
 /// (the `model` column when `models` names more than one model).
 pub fn scores_csv(
     items: &[Item],
@@ -866,9 +1094,9 @@ pub fn scores_csv(
 ) -> String {
     let several = models.len() > 1;
     let mut out = String::from(if several {
-        "item_id,attribute,method,model,status,js_distance,most_likely_correct,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error\n"
+        "item_id,attribute,method,model,status,js_distance,most_likely_correct,pred_method,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error\n"
     } else {
-        "item_id,attribute,method,status,js_distance,most_likely_correct,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error\n"
+        "item_id,attribute,method,status,js_distance,most_likely_correct,pred_method,correct_reference,correct_strict,coverage,calls,prompt_tokens,completion_tokens,ms,error\n"
     });
     let arms: Vec<(Method, usize)> = (0..models.len().max(1))
         .flat_map(|mi| methods.iter().map(move |&m| (m, mi)))
@@ -878,7 +1106,8 @@ pub fn scores_csv(
             let Some(item) = items.get(o.task.item) else {
                 continue;
             };
-            let (mut js, mut ml, mut cr, mut cs, mut cov) = (
+            let (mut js, mut ml, mut method, mut cr, mut cs, mut cov) = (
+                String::new(),
                 String::new(),
                 String::new(),
                 String::new(),
@@ -889,6 +1118,7 @@ pub fn scores_csv(
                 Some(RunResult::Distribution(d)) => {
                     js = d.js.map(|x| format!("{x}")).unwrap_or_default();
                     ml = d.argmax_match.map(|b| b.to_string()).unwrap_or_default();
+                    method = provenance::pred_method(d);
                 }
                 Some(RunResult::Value(v)) => {
                     cr = v.correct_reference.to_string();
@@ -911,6 +1141,7 @@ pub fn scores_csv(
                 status.to_string(),
                 js,
                 ml,
+                method,
                 cr,
                 cs,
                 cov,

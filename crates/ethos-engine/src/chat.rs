@@ -60,6 +60,11 @@ pub struct ChatRequest {
     /// A JSON schema the reply must follow (verbalised distributions), where supported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub json_schema: Option<serde_json::Value>,
+    /// Raw completion: send [`ChatRequest::raw_prompt`] as a plain prompt to the completions
+    /// endpoint (no chat template), as the reference fed its models; the first generated token
+    /// then follows the prompt's last word ("Answer:") directly.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub raw: bool,
 }
 
 impl ChatRequest {
@@ -78,7 +83,77 @@ impl ChatRequest {
             top_logprobs: None,
             n: None,
             json_schema: None,
+            raw: false,
         }
+    }
+
+    /// The text of a raw-completion prompt: every message's content, in order, separated by a
+    /// blank line (a system template first, then the prompt).
+    pub fn raw_prompt(&self) -> String {
+        self.messages
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    }
+}
+
+/// The decoding parameters a provider client really sent for a call (after the last adaptation:
+/// after a 400 a client may stop sending `temperature`, `seed`, `top_logprobs` or a JSON schema,
+/// and some protocols never carry some of them). A run record keeps it beside the request, so
+/// that what was asked for and what reached the model can both be read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SentParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_logprobs: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    #[serde(default)]
+    pub json_schema: bool,
+    /// Sent as a raw prompt to the completions endpoint.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub raw: bool,
+}
+
+impl SentParams {
+    /// Everything the request asks for, sent as it is.
+    pub fn of(req: &ChatRequest) -> Self {
+        Self {
+            temperature: Some(req.temperature),
+            seed: req.seed,
+            top_logprobs: req.top_logprobs,
+            n: req.n,
+            json_schema: req.json_schema.is_some(),
+            raw: req.raw,
+        }
+    }
+
+    /// The parameters `req` asks for that were not sent (in a fixed order).
+    pub fn dropped(&self, req: &ChatRequest) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.temperature.is_none() {
+            out.push("temperature");
+        }
+        if req.seed.is_some() && self.seed.is_none() {
+            out.push("seed");
+        }
+        if req.top_logprobs.is_some() && self.top_logprobs.is_none() {
+            out.push("logprobs");
+        }
+        if req.n.is_some_and(|n| n > 1) && self.n.is_none_or(|n| n <= 1) {
+            out.push("n");
+        }
+        if req.json_schema.is_some() && !self.json_schema {
+            out.push("json_schema");
+        }
+        if req.raw && !self.raw {
+            out.push("raw completion");
+        }
+        out
     }
 }
 
@@ -115,6 +190,9 @@ pub struct ChatResponse {
     pub usage: Option<Usage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
+    /// What was really sent, when the client knows it (None: as requested).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<SentParams>,
 }
 
 /// What can go wrong in a call, in terms a user can act on. Messages never contain a key.

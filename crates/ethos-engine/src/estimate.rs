@@ -35,7 +35,7 @@ pub fn estimate(item: &Item, s: &RunSettings) -> Estimate {
     let comments_total = k * d.comments.max_tokens as usize;
     // stage 1 + stage 2
     let mut calls = 1 + k;
-    let mut prompt = tokens(t.perspectives.len() + input)
+    let mut prompt = tokens(t.perspectives_system.len() + t.perspectives.len() + input)
         + k * tokens(t.comment_system.len() + comment_tpl + input + 120);
     let mut out = p1_max + comments_total;
     let mut sequential = 2;
@@ -49,7 +49,7 @@ pub fn estimate(item: &Item, s: &RunSettings) -> Estimate {
         Mode::SteerableValue | Mode::SteerableGroup => {
             calls += 2;
             sequential += 2;
-            prompt += tokens(t.select_value.len() + input) + comments_total;
+            prompt += tokens(t.select_value.len()) + comments_total;
             prompt += tokens(t.answer_value.len() + input) + d.comments.max_tokens as usize;
             out += 2 * d.short.max_tokens as usize;
         }

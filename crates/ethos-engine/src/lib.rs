@@ -5,17 +5,22 @@
 pub mod answer;
 pub mod batch;
 pub mod chat;
+pub mod compare;
 pub mod distribution;
 pub mod estimate;
 pub mod metrics;
 pub mod persona;
 pub mod pipeline;
+pub mod provenance;
 pub mod record;
+pub mod reference;
 mod serde_tagged;
 pub mod settings;
 pub mod share;
 pub mod template;
 pub mod vital;
 
-pub use chat::{ChatError, ChatModel, ChatRequest, ChatResponse, Message, Role, TokenLogprob, Usage};
+pub use chat::{
+    ChatError, ChatModel, ChatRequest, ChatResponse, Message, Role, SentParams, TokenLogprob, Usage,
+};
 pub use vital::{Item, ItemId, Mode, Source};

@@ -13,7 +13,7 @@
 use crate::answer;
 use crate::chat::{ChatError, ChatModel, ChatRequest, ChatResponse, Message};
 use crate::distribution::{self, DistMethod, Distribution};
-use crate::metrics::{self, CoverageEstimator, CoverageJudgement};
+use crate::metrics::{self, CoverageJudgement};
 use crate::persona::{self, Perspective};
 use crate::record::{
     compute_totals, CallRecord, CommentRecord, DistResult, OvertonResult, RunRecord, RunResult,
@@ -25,6 +25,8 @@ use crate::vital::{question_stem, Item, ItemId, Mode, Source, LETTERS};
 use futures::stream::{self, StreamExt};
 use std::cell::RefCell;
 use std::rc::Rc;
+
+mod judge;
 
 /// Milliseconds from some fixed origin (`performance.now()` in a browser, a counter in tests).
 pub trait Clock {
@@ -376,6 +378,12 @@ pub fn perspectives_schema(k: usize) -> serde_json::Value {
     })
 }
 
+/// The seed of one item's calls under `per_item_seed`: derived from the run seed and the item's
+/// id, so every item (and every group copy of a question) gets its own, reproducibly.
+pub fn item_seed(seed: u64, item: &ItemId) -> u64 {
+    splitmix64(seed.wrapping_add(fnv1a(&format!("item-seed:{item}"))))
+}
+
 /// The seeded selection fallback: a comment index in 0..k from the seed and the item id
 /// (deterministic; the reference picks at random).
 pub fn fallback_index(seed: u64, item: &ItemId, k: usize) -> usize {
@@ -417,6 +425,19 @@ fn country_line(settings: &RunSettings, item: &Item) -> Result<String, TemplateE
             &[("country", item.attribute.as_str())],
         ),
         _ => Ok(String::new()),
+    }
+}
+
+/// A system template and a user prompt as messages: a system message, or (with system messages
+/// off) the system text in front of the prompt; just the prompt when the template is empty.
+fn with_system(settings: &RunSettings, system: &str, prompt: String) -> Vec<Message> {
+    let system = system.trim();
+    if system.is_empty() {
+        vec![Message::user(prompt)]
+    } else if settings.system_role {
+        vec![Message::system(system), Message::user(prompt)]
+    } else {
+        vec![Message::user(format!("{system}\n\n{prompt}"))]
     }
 }
 
@@ -549,9 +570,11 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
         out
     }
 
-    /// LLM-judge coverage of an Overton result (EthosAgents or baseline): the judge rates each
-    /// explanation's entailment by the output; score = mean, covered = score > 0.33. Labelled as
-    /// an LLM-judge estimator, not the reference NLI.
+    /// LLM-judge coverage of an Overton result (EthosAgents or baseline), by the setting
+    /// `judge`: by default an LLM estimate of the NLI score in the reference direction (each
+    /// explanation against each output sentence, max over sentences; one call per explanation),
+    /// else the whole output against each explanation (one call). Score = mean over values,
+    /// covered = score > 0.33. Labelled as an LLM estimate, not the reference NLI model.
     pub async fn judge(&self, judge: &M) -> Result<CoverageJudgement, PipelineError> {
         let guard = self.begin();
         let out = self.judge_inner(judge).await;
@@ -630,7 +653,11 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
     ) -> ChatRequest {
         let mut req = ChatRequest::new(model, messages, dec.temperature, dec.max_tokens);
         if settings.send_seed {
-            req.seed = Some(settings.seed);
+            req.seed = Some(if settings.per_item_seed {
+                self.record.with(|r| item_seed(settings.seed, r.item.id()))
+            } else {
+                settings.seed
+            });
         }
         req
     }
@@ -642,8 +669,11 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
         stage: Stage,
         sample: Option<u32>,
         attempt: u32,
-        req: ChatRequest,
+        mut req: ChatRequest,
     ) -> Result<ChatResponse, ChatError> {
+        req.raw = self
+            .record
+            .with(|r| r.settings.raw_completion.applies(stage));
         let started = self.clock.now_ms();
         let call = self.record.update(|r| {
             let id = u32::try_from(r.calls.len()).unwrap_or(u32::MAX);
@@ -660,6 +690,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                 first_token_letter_probs: None,
                 usage: None,
                 finish_reason: None,
+                sent: None,
                 started_ms: started,
                 duration_ms: None,
                 attempt,
@@ -686,6 +717,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                     c.first_token_letter_probs = resp.first_token_letter_probs.clone();
                     c.usage = resp.usage.clone();
                     c.finish_reason = resp.finish_reason.clone();
+                    c.sent = resp.sent.clone();
                 }
                 Err(e) => c.error = Some(e.clone()),
             }
@@ -746,12 +778,8 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
         if item.mode() == Mode::Distributional {
             dec.max_tokens = settings.decoding.perspectives_max_tokens_distributional;
         }
-        let mut req = self.request(
-            settings,
-            &settings.models.perspectives,
-            vec![Message::user(prompt)],
-            dec,
-        );
+        let messages = with_system(settings, &settings.templates.perspectives_system, prompt);
+        let mut req = self.request(settings, &settings.models.perspectives, messages, dec);
         if settings.structured_perspectives {
             req.json_schema = Some(perspectives_schema(k));
         }
@@ -788,7 +816,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                 .await
             {
                 Ok(resp) => {
-                    let parsed = parse_perspectives(&resp.text);
+                    let parsed = parse_perspectives(&resp.text, settings.reference_parsing);
                     self.record.update(|r| {
                         r.perspectives.raw.push(resp.text.clone());
                         r.perspectives.tries = attempt;
@@ -866,8 +894,11 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                 error,
             })?;
         let board = self.record.with(|r| r.perspectives.perspectives.clone());
-        let chosen = choose_replacement(parse_perspectives(&resp.text), &board)
-            .ok_or(PipelineError::NoReplacement { number: index + 1 })?;
+        let chosen = choose_replacement(
+            parse_perspectives(&resp.text, settings.reference_parsing),
+            &board,
+        )
+        .ok_or(PipelineError::NoReplacement { number: index + 1 })?;
         let call_id = self.record.with(|r| r.calls_of(stage).last().map(|c| c.id));
         if let Some(id) = call_id {
             self.set_cleaned(id, &chosen.raw);
@@ -937,14 +968,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                     ],
                 )?,
             };
-            let system = settings.templates.comment_system.trim();
-            let messages = if system.is_empty() {
-                vec![Message::user(prompt)]
-            } else if settings.system_role {
-                vec![Message::system(system), Message::user(prompt)]
-            } else {
-                vec![Message::user(format!("{system}\n\n{prompt}"))]
-            };
+            let messages = with_system(&settings, &settings.templates.comment_system, prompt);
             let req = self.request(
                 &settings,
                 &settings.models.comments,
@@ -1157,7 +1181,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                     )
                 } else {
                     let out = self
-                        .read(&settings, Stage::Answer, prompt, n)
+                        .read(&settings, Stage::Answer, prompt.clone(), n)
                         .await
                         .map_err(|error| PipelineError::Call {
                             stage: Stage::Answer.label(),
@@ -1165,11 +1189,27 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                         })?;
                     match out.dist {
                         Some(d) => (d, Some(out.text), out.note),
-                        None => (
-                            distribution::from_votes(&letters, n),
-                            Some(out.text),
-                            Some("the provider returned no logprobs: used the votes of the comments' leading letters".into()),
-                        ),
+                        None => {
+                            // Votes of every comment would ignore the selection (and the
+                            // group): sample answers with the selected comment as passage.
+                            let samples = settings.fallback_samples;
+                            let s = self
+                                .sample(&settings, Stage::Answer, prompt, n, samples)
+                                .await
+                                .map_err(|error| PipelineError::Call {
+                                    stage: Stage::Answer.label(),
+                                    error,
+                                })?;
+                            let why = format!("the provider returned no logprobs: sampled {samples} answers with the selected comment as passage");
+                            let note = match s.note {
+                                Some(more) => format!("{why}; {more}"),
+                                None => why,
+                            };
+                            let d = s
+                                .dist
+                                .unwrap_or_else(|| distribution::uniform(n, DistMethod::Sampling));
+                            (d, Some(out.text), Some(note))
+                        }
                     }
                 };
                 let mut r = dist_result(
@@ -1333,6 +1373,58 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
         Ok((selection, passage))
     }
 
+    /// `samples` answers sampled from `prompt` (one request with `n` where the provider honours
+    /// it, else one call per missing sample, each with its own seed); the letter frequencies.
+    async fn sample(
+        &self,
+        settings: &RunSettings,
+        stage: Stage,
+        prompt: String,
+        n: usize,
+        samples: u32,
+    ) -> Result<ReadOutcome, ChatError> {
+        let model = &settings.models.combine;
+        let dec = Decoding::new(
+            settings.decoding.sampling_temperature,
+            settings.decoding.short.max_tokens,
+        );
+        let mut req = self.request(settings, model, vec![Message::user(prompt)], dec);
+        if samples > 1 {
+            req.n = Some(samples);
+        }
+        let resp = self
+            .call(self.stages.combine, stage, None, 1, req.clone())
+            .await?;
+        let mut texts = vec![resp.text.clone()];
+        texts.extend(resp.more_texts.iter().cloned());
+        let mut note = None;
+        if (texts.len() as u32) < samples {
+            note = Some(format!(
+                "the provider returned {} of {samples} samples per request: sampled the rest one call at a time",
+                texts.len()
+            ));
+            req.n = None;
+            let mut j = texts.len() as u32;
+            while (texts.len() as u32) < samples {
+                let mut r = req.clone();
+                if let Some(seed) = r.seed {
+                    r.seed = Some(seed.wrapping_add(u64::from(j)));
+                }
+                let resp = self
+                    .call(self.stages.combine, stage, Some(j + 1), 1, r)
+                    .await?;
+                texts.push(resp.text);
+                j += 1;
+            }
+        }
+        texts.truncate(samples as usize);
+        Ok(ReadOutcome {
+            dist: Some(distribution::from_samples(&texts, n)),
+            text: resp.text,
+            note,
+        })
+    }
+
     /// One distribution read by the configured method. Votes are decided by the caller.
     async fn read(
         &self,
@@ -1384,45 +1476,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                 }
             }
             DistSetting::Sampling { n: samples } => {
-                let dec = Decoding::new(
-                    settings.decoding.sampling_temperature,
-                    settings.decoding.short.max_tokens,
-                );
-                let mut req = self.request(settings, model, vec![Message::user(prompt)], dec);
-                if samples > 1 {
-                    req.n = Some(samples);
-                }
-                let resp = self
-                    .call(self.stages.combine, stage, None, 1, req.clone())
-                    .await?;
-                let mut texts = vec![resp.text.clone()];
-                texts.extend(resp.more_texts.iter().cloned());
-                let mut note = None;
-                if (texts.len() as u32) < samples {
-                    note = Some(format!(
-                        "the provider returned {} of {samples} samples per request: sampled the rest one call at a time",
-                        texts.len()
-                    ));
-                    req.n = None;
-                    let mut j = texts.len() as u32;
-                    while (texts.len() as u32) < samples {
-                        let mut r = req.clone();
-                        if let Some(seed) = r.seed {
-                            r.seed = Some(seed.wrapping_add(u64::from(j)));
-                        }
-                        let resp = self
-                            .call(self.stages.combine, stage, Some(j + 1), 1, r)
-                            .await?;
-                        texts.push(resp.text);
-                        j += 1;
-                    }
-                }
-                texts.truncate(samples as usize);
-                Ok(ReadOutcome {
-                    dist: Some(distribution::from_samples(&texts, n)),
-                    text: resp.text,
-                    note,
-                })
+                self.sample(settings, stage, prompt, n, samples).await
             }
             DistSetting::Verbalised => {
                 let prompt = render(
@@ -1538,32 +1592,48 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                     }
                 };
                 let n = c.options.len();
-                let out = self
-                    .read(&settings, Stage::Baseline, prompt, n)
-                    .await
-                    .map_err(|error| PipelineError::Call {
-                        stage: Stage::Baseline.label(),
-                        error,
-                    })?;
-                let (dist, note) = match out.dist {
-                    Some(d) if settings.distribution != DistSetting::Votes => (d, out.note),
-                    _ => {
-                        let letter = distribution::leading_letter(&out.text, n);
-                        let mut d = distribution::from_samples(std::slice::from_ref(&out.text), n);
-                        if letter.is_none() {
-                            d.uniform_fallback = true;
-                        }
-                        let why = if settings.distribution == DistSetting::Votes {
+                let samples = settings.fallback_samples;
+                let failed = |error| PipelineError::Call {
+                    stage: Stage::Baseline.label(),
+                    error,
+                };
+                // Under votes a baseline has no comments to vote: it samples answers, as it does
+                // when the provider gives no logprobs (not one answer's letter, which would
+                // compare a one-hot guess with EthosAgents' k-vote histogram).
+                let votes = settings.distribution == DistSetting::Votes;
+                let out = if votes {
+                    None
+                } else {
+                    Some(
+                        self.read(&settings, Stage::Baseline, prompt.clone(), n)
+                            .await
+                            .map_err(failed)?,
+                    )
+                };
+                let (dist, note, text) = match out {
+                    Some(ReadOutcome {
+                        dist: Some(d),
+                        note,
+                        text,
+                    }) => (d, note, text),
+                    out => {
+                        let s = self
+                            .sample(&settings, Stage::Baseline, prompt, n, samples)
+                            .await
+                            .map_err(failed)?;
+                        let why = if votes {
                             "a baseline has no comments to vote"
                         } else {
                             "the provider returned no logprobs"
                         };
-                        (
-                            d,
-                            Some(format!(
-                                "{why}: read from the one answer's letter (sampling, n = 1)"
-                            )),
-                        )
+                        let mut note = format!("{why}: sampled {samples} answers");
+                        if let Some(more) = s.note {
+                            note = format!("{note}; {more}");
+                        }
+                        let d = s
+                            .dist
+                            .unwrap_or_else(|| distribution::uniform(n, DistMethod::Sampling));
+                        (d, Some(note), out.map_or(s.text, |o| o.text))
                     }
                 };
                 let mut r = dist_result(
@@ -1573,71 +1643,11 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
                     dist.method,
                     note,
                 );
-                r.answer = Some(out.text);
+                r.answer = Some(text);
                 RunResult::Distribution(r)
             }
         };
         self.finish(result)
-    }
-
-    // ----- judge -----
-
-    async fn judge_inner(&self, judge: &M) -> Result<CoverageJudgement, PipelineError> {
-        let settings = self.settings();
-        let item = self.item();
-        let Item::Overton(o) = &item else {
-            return Err(PipelineError::NotApplicable(
-                "coverage is only scored for Overton items".into(),
-            ));
-        };
-        let Some(RunResult::Overton(result)) = self.record.with(|r| r.result.clone()) else {
-            return Err(PipelineError::NotApplicable(
-                "there is no Overton answer to judge yet".into(),
-            ));
-        };
-        self.observer.stage_changed(Phase::Judge);
-        let explanations: Vec<String> = o
-            .explanation
-            .iter()
-            .enumerate()
-            .map(|(i, e)| format!("{}. {e}", i + 1))
-            .collect();
-        let prompt = render(
-            &settings.templates.judge,
-            &[
-                ("output", result.text.as_str()),
-                ("explanations", &explanations.join("\n")),
-                ("count", &o.explanation.len().to_string()),
-            ],
-        )?;
-        let model = settings.models.judge_model().to_string();
-        let req = self.request(
-            &settings,
-            &model,
-            vec![Message::user(prompt)],
-            settings.decoding.judge,
-        );
-        let resp = self
-            .call(judge, Stage::Judge, None, 1, req)
-            .await
-            .map_err(|error| PipelineError::Call {
-                stage: Stage::Judge.label(),
-                error,
-            })?;
-        let per_value = metrics::parse_judge_scores(&resp.text, o.explanation.len())
-            .map_err(PipelineError::Judge)?;
-        let coverage =
-            CoverageJudgement::from_per_value(CoverageEstimator::LlmJudgeDirect, model, per_value);
-        let c = coverage.clone();
-        self.record.update(|r| {
-            if let Some(RunResult::Overton(res)) = &mut r.result {
-                res.coverage = Some(c);
-            }
-        });
-        if let Some(r) = self.record.with(|r| r.result.clone()) {
-            self.observer.result(&r);
-        }
-        Ok(coverage)
     }
 }
 
@@ -1672,9 +1682,16 @@ fn name_key(name: &str) -> String {
         .join(" ")
 }
 
-/// Perspectives from a stage-1 reply: the tolerant parser, or the reference `#` lines when they
-/// give more.
-fn parse_perspectives(text: &str) -> Vec<Perspective> {
+/// Perspectives from a stage-1 reply. Reference parsing: exactly the reference's lines (those
+/// whose first character is `#`, text after it trimmed), each split into fields for display
+/// only. Otherwise the tolerant parser, or the reference `#` lines when they give more.
+fn parse_perspectives(text: &str, reference: bool) -> Vec<Perspective> {
+    if reference {
+        return persona::reference_lines(text)
+            .iter()
+            .map(|l| persona::split_fields(l))
+            .collect();
+    }
     let tolerant = persona::parse_perspectives(text);
     let reference = persona::reference_lines(text);
     if reference.len() > tolerant.len() {

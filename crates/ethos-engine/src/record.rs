@@ -2,7 +2,7 @@
 //! timings, the distribution method, the scores), versioned, re-importable and validated, with
 //! Markdown and CSV exports.
 
-use crate::chat::{ChatError, ChatRequest, TokenLogprob, Usage};
+use crate::chat::{ChatError, ChatRequest, SentParams, TokenLogprob, Usage};
 use crate::distribution::{DistMethod, Distribution};
 use crate::metrics::CoverageJudgement;
 use crate::persona::Perspective;
@@ -33,8 +33,11 @@ pub enum Stage {
     Read(usize),
     /// The vanilla or prompting baseline call.
     Baseline,
-    /// LLM-judge coverage.
+    /// LLM-judge coverage, whole output (one call).
     Judge,
+    /// LLM-judge coverage, reference direction: explanation i (0-based) against every output
+    /// sentence.
+    JudgeValue(usize),
     /// A capability probe.
     Probe,
 }
@@ -51,6 +54,7 @@ impl Stage {
             Stage::Read(i) => format!("read {}", i + 1),
             Stage::Baseline => "baseline".into(),
             Stage::Judge => "judge".into(),
+            Stage::JudgeValue(i) => format!("judge, value {}", i + 1),
             Stage::Probe => "probe".into(),
         }
     }
@@ -61,7 +65,7 @@ impl Stage {
             Stage::Perspectives | Stage::Regenerate(_) => 1,
             Stage::Comment(_) => 2,
             Stage::Combine | Stage::Select | Stage::Answer | Stage::Read(_) => 3,
-            Stage::Baseline | Stage::Judge | Stage::Probe => 0,
+            Stage::Baseline | Stage::Judge | Stage::JudgeValue(_) | Stage::Probe => 0,
         }
     }
 }
@@ -96,6 +100,10 @@ pub struct CallRecord {
     pub usage: Option<Usage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
+    /// The parameters really sent, where the provider client reported them (it may have dropped
+    /// some after a 400): see [`CallRecord::not_sent`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<SentParams>,
     /// Clock time (ms) when the call started.
     pub started_ms: f64,
     /// None while the call is in flight.
@@ -113,6 +121,14 @@ impl CallRecord {
     }
     pub fn is_ok(&self) -> bool {
         self.reply.is_some() && self.error.is_none()
+    }
+    /// The requested parameters that did not reach the model ("temperature", "seed", "logprobs",
+    /// "n", "json_schema"); empty when everything was sent or the client did not say.
+    pub fn not_sent(&self) -> Vec<&'static str> {
+        self.sent
+            .as_ref()
+            .map(|s| s.dropped(&self.request))
+            .unwrap_or_default()
     }
 }
 
@@ -893,6 +909,9 @@ impl RunRecord {
         }
 
         md.push_str("\n## Settings\n\n| setting | value |\n|---|---|\n");
+        if let Some(line) = crate::reference::preset_summary(s) {
+            md.push_str(&format!("| preset | {} |\n", md_cell(&line)));
+        }
         let m = &s.models;
         let models = if m.is_single() {
             m.combine.clone()
@@ -914,6 +933,17 @@ impl RunRecord {
                 ),
             ),
             ("stage-1 tries (cap)", s.max_perspective_tries.to_string()),
+            (
+                "stage-1 parsing",
+                if s.reference_parsing {
+                    "reference (`#` lines only)"
+                } else if s.structured_perspectives {
+                    "structured JSON (not the reference format)"
+                } else {
+                    "tolerant (lists, bullets, bold, JSON too)"
+                }
+                .to_string(),
+            ),
             ("concurrency limit", s.concurrency.to_string()),
             (
                 "decoding (temperature / max tokens)",
@@ -932,7 +962,42 @@ impl RunRecord {
             ),
             ("distribution method", s.distribution.label()),
             ("top logprobs", s.top_logprobs.to_string()),
-            ("seed", s.seed.to_string()),
+            (
+                "raw completion (no chat template)",
+                {
+                    let r = s.raw_completion;
+                    let on: Vec<&str> = [
+                        (r.perspectives, "stage 1"),
+                        (r.comments, "stage 2"),
+                        (r.combine, "stage 3 and baselines"),
+                    ]
+                    .iter()
+                    .filter(|(b, _)| *b)
+                    .map(|(_, n)| *n)
+                    .collect();
+                    if on.is_empty() {
+                        "no (chat messages)".to_string()
+                    } else {
+                        on.join(", ")
+                    }
+                },
+            ),
+            (
+                "seed",
+                if s.per_item_seed {
+                    format!(
+                        "{} (this item: {}, derived from the seed and the item id)",
+                        s.seed,
+                        crate::pipeline::item_seed(s.seed, self.item.id())
+                    )
+                } else {
+                    format!("{} (the same for every item)", s.seed)
+                },
+            ),
+            (
+                "Overton judge (an LLM estimate of the NLI score)",
+                s.judge.label().to_string(),
+            ),
             (
                 "system message",
                 if s.system_role {
@@ -1135,11 +1200,15 @@ impl RunRecord {
                     .as_ref()
                     .map(|u| (u.prompt_tokens, u.completion_tokens))
                     .unwrap_or((0, 0));
-                let outcome = match (&c.error, &c.reply) {
+                let mut outcome = match (&c.error, &c.reply) {
                     (Some(e), _) => md_cell(&e.to_string()),
                     (None, Some(_)) => "ok".into(),
                     (None, None) => "in flight".into(),
                 };
+                let dropped = c.not_sent();
+                if !dropped.is_empty() {
+                    outcome.push_str(&format!("; not sent: {}", dropped.join(", ")));
+                }
                 md.push_str(&format!(
                     "| {} | {}{} | {} | {} | {pin}/{pout} | {} | {outcome} |\n",
                     c.id,
@@ -1256,6 +1325,7 @@ pub fn summary_csv(records: &[RunRecord]) -> String {
             "calls",
             "prompt_tokens",
             "completion_tokens",
+            "preset",
         ]
         .map(String::from),
     );
@@ -1312,6 +1382,7 @@ pub fn summary_csv(records: &[RunRecord]) -> String {
             r.totals.calls.to_string(),
             r.totals.prompt_tokens.to_string(),
             r.totals.completion_tokens.to_string(),
+            crate::reference::preset_summary(&r.settings).unwrap_or_default(),
         ]));
     }
     out

@@ -126,7 +126,9 @@ impl Default for StageDecoding {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum DistSetting {
-    /// Ask for logprobs; when the provider returns none, use the comments' votes (recorded).
+    /// Ask for logprobs; when the provider returns none: distributional items use the comments'
+    /// votes (the whole item, never mixed with logprob reads), the OpinionQA answer and the
+    /// baselines sample `fallback_samples` answers (recorded).
     Auto,
     /// Next-token top-logprobs only (the reference); uniform where none came back.
     Logprobs,
@@ -163,11 +165,73 @@ crate::serde_tagged::internally_tagged!(
 impl DistSetting {
     pub fn label(self) -> String {
         match self {
-            DistSetting::Auto => "auto (logprobs, else votes)".into(),
+            DistSetting::Auto => "auto (logprobs, else votes or sampling)".into(),
             DistSetting::Logprobs => "logprobs".into(),
             DistSetting::Votes => "votes".into(),
             DistSetting::Sampling { n } => format!("sampling (n = {n})"),
             DistSetting::Verbalised => "verbalised".into(),
+        }
+    }
+}
+
+/// How the Overton LLM judge estimates value coverage (spec/evaluation.md). Both are LLM
+/// estimates, not the reference NLI model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JudgeMethod {
+    /// The reference direction: for each explanation (premise), the probability that it entails
+    /// each sentence of the output (hypothesis); coverage = max over sentences. One call per
+    /// explanation, listing the output's sentences.
+    #[default]
+    PerSentence,
+    /// The reverse direction, one call: the probability that the whole output entails each
+    /// explanation.
+    WholeOutput,
+}
+
+impl JudgeMethod {
+    pub fn label(self) -> &'static str {
+        match self {
+            JudgeMethod::PerSentence => {
+                "explanation entails each output sentence, max over sentences (reference direction)"
+            }
+            JudgeMethod::WholeOutput => "whole output entails each explanation (reverse direction)",
+        }
+    }
+}
+
+/// Which stages send raw prompts to the completions endpoint instead of chat messages (the
+/// reference fed raw prompts to completion models). Needs a provider that serves
+/// `/v1/completions` (llama.cpp's llama-server, vLLM); the capability probe says whether it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RawCompletion {
+    pub perspectives: bool,
+    pub comments: bool,
+    /// Stage 3 (combine, selection, answers, distribution reads) and the baselines.
+    pub combine: bool,
+}
+
+impl RawCompletion {
+    /// Every pipeline stage and baseline.
+    pub const ALL: RawCompletion = RawCompletion {
+        perspectives: true,
+        comments: true,
+        combine: true,
+    };
+
+    pub fn any(self) -> bool {
+        self.perspectives || self.comments || self.combine
+    }
+
+    /// Whether calls of `stage` go out as raw prompts (never the judge or a probe).
+    pub fn applies(self, stage: crate::record::Stage) -> bool {
+        use crate::record::Stage as S;
+        match stage {
+            S::Perspectives | S::Regenerate(_) => self.perspectives,
+            S::Comment(_) => self.comments,
+            S::Combine | S::Select | S::Answer | S::Read(_) | S::Baseline => self.combine,
+            S::Judge | S::JudgeValue(_) | S::Probe => false,
         }
     }
 }
@@ -188,17 +252,41 @@ pub struct RunSettings {
     pub decoding: StageDecoding,
     /// Seeds the selection fallback and is passed to providers as `seed`.
     pub seed: u64,
+    /// Send each item its own seed, derived from `seed` and the item's id
+    /// ([`crate::pipeline::item_seed`]), so that items with the same text (the 22 OpinionQA group
+    /// copies of a question) do not get identical stage-1/2 replies; the reference samples fresh
+    /// ones. Off: every item sends `seed` itself. Records written before this setting existed
+    /// read as off, so they reproduce as they ran.
+    #[serde(default)]
+    pub per_item_seed: bool,
     /// Pass `seed` in requests (some providers reject it).
     pub send_seed: bool,
     pub distribution: DistSetting,
+    /// Answers sampled where a read must fall back to sampling: the OpinionQA answer (with the
+    /// selected comment as passage) and the multiple-choice baselines when the provider gives no
+    /// logprobs, and the baselines under `votes` (they have no comments to vote).
+    pub fallback_samples: u32,
     /// How many top log-probabilities to request (reference reads 10).
     pub top_logprobs: u8,
-    /// Send the stage-2 instruction as a system message (true) or prepend it to the user message.
+    /// Send the stage-1 and stage-2 system templates as system messages (true) or prepend them to
+    /// the user message.
     pub system_role: bool,
     /// Ask stage 1 for JSON constrained by a schema (k objects with the five dimensions) instead
     /// of free `#` lines. Not the reference method: for providers that enforce JSON schemas
     /// (llama.cpp, vLLM, OpenAI) and small models that cannot follow the line format.
     pub structured_perspectives: bool,
+    /// Read stage-1 replies as the reference does: only lines starting with `#`, retrying (up to
+    /// `max_perspective_tries`) while fewer than k come back. Off: the tolerant parser (numbered
+    /// lists, bullets, bold, headings, JSON) also feeds the pipeline. Either way the perspectives
+    /// are split into fields for display and editing.
+    pub reference_parsing: bool,
+    /// How the Overton judge estimates coverage.
+    pub judge: JudgeMethod,
+    /// Stages sent as raw prompts to the completions endpoint (the reference's own read).
+    pub raw_completion: RawCompletion,
+    /// The preset these settings came from ("Reproduce the reference") and its deviations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<crate::reference::PresetRecord>,
     pub templates: Templates,
 }
 
@@ -212,11 +300,17 @@ impl Default for RunSettings {
             models: StageModels::default(),
             decoding: StageDecoding::default(),
             seed: 0,
+            per_item_seed: true,
             send_seed: true,
             distribution: DistSetting::Auto,
+            fallback_samples: 10,
             top_logprobs: 10,
             system_role: true,
             structured_perspectives: false,
+            reference_parsing: false,
+            judge: JudgeMethod::PerSentence,
+            raw_completion: RawCompletion::default(),
+            preset: None,
             templates: Templates::default(),
         }
     }
@@ -243,6 +337,8 @@ pub enum SettingsError {
     Temperature { name: &'static str, value: f64 },
     #[error("{0}: max_tokens must be at least 1")]
     MaxTokens(&'static str),
+    #[error("reference parsing reads `#` lines, structured perspectives ask for JSON: turn one of them off")]
+    ParsingConflict,
     #[error("template `{name}`: {error}")]
     Template {
         name: &'static str,
@@ -271,6 +367,9 @@ impl RunSettings {
         if self.max_perspective_tries == 0 {
             return Err(SettingsError::Tries);
         }
+        if self.reference_parsing && self.structured_perspectives {
+            return Err(SettingsError::ParsingConflict);
+        }
         if self.top_logprobs == 0 || self.top_logprobs > 20 {
             return Err(SettingsError::TopLogprobs(self.top_logprobs));
         }
@@ -278,6 +377,9 @@ impl RunSettings {
             if n == 0 || n > 100 {
                 return Err(SettingsError::SamplingN(n));
             }
+        }
+        if self.fallback_samples == 0 || self.fallback_samples > 100 {
+            return Err(SettingsError::SamplingN(self.fallback_samples));
         }
         for (name, m) in [
             ("perspectives", &self.models.perspectives),

@@ -125,7 +125,8 @@ fn available<'a>(names: impl Iterator<Item = &'a str>) -> String {
     }
 }
 
-/// OpinionQA attribute categories and the phrases the prompts use for them.
+/// OpinionQA attribute categories and the phrases the prompts use for them, as the reference's
+/// map writes them ("Sex" capitalised, the others lower-case).
 pub const CATEGORY_PHRASES: [(&str, &str); 8] = [
     ("POLPARTY", "political party"),
     ("POLIDEOLOGY", "political ideology"),
@@ -134,7 +135,7 @@ pub const CATEGORY_PHRASES: [(&str, &str); 8] = [
     ("EDUCATION", "education"),
     ("INCOME", "income"),
     ("CREGION", "region in the United States"),
-    ("SEX", "sex"),
+    ("SEX", "Sex"),
 ];
 
 /// The phrase for an OpinionQA category code (`POLPARTY` -> "political party").
@@ -163,6 +164,8 @@ pub fn split_attribute(attribute: &str) -> (String, String) {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Templates {
+    /// Stage 1 system message (or prefix of the user message when system messages are off).
+    pub perspectives_system: String,
     /// Stage 1. `{k}`, `{input}` (situation or the whole question with options).
     pub perspectives: String,
     /// Stage 2 system message (or prefix of the user message when system messages are off).
@@ -179,9 +182,11 @@ pub struct Templates {
     pub combine_overton: String,
     /// One comment of a selection prompt. `{n}`, `{text}`.
     pub comment_item: String,
-    /// Stage 3, value steering, selection. `{situation}`, `{value}`, `{comments}`, `{k}`.
+    /// Stage 3, value steering, selection. `{value}`, `{comments}`, `{k}`; also accepts
+    /// `{situation}` (the reference shows only the question and the comments: the default does).
     pub select_value: String,
-    /// Stage 3, group steering, selection. `{stem}`, `{question}`, `{category}`, `{group}`, `{comments}`, `{k}`.
+    /// Stage 3, group steering, selection. `{category}`, `{group}`, `{comments}`, `{k}`; also
+    /// accepts `{stem}` and `{question}` (the item's question, which the reference does not show).
     pub select_group: String,
     /// Stage 3, value steering, answer. `{passage}`, `{input}`, `{value}`.
     pub answer_value: String,
@@ -203,8 +208,11 @@ pub struct Templates {
     pub prompting_distribution: String,
     /// Verbalised distribution. `{prompt}` (the read prompt), `{letters}`, `{example}`.
     pub verbalised: String,
-    /// LLM-judge coverage. `{output}`, `{explanations}`, `{count}`.
+    /// LLM-judge coverage, whole output (the reverse direction). `{output}`, `{explanations}`, `{count}`.
     pub judge: String,
+    /// LLM-judge coverage, reference direction: one explanation (premise) against the output's
+    /// sentences (hypotheses). `{explanation}`, `{sentences}`, `{count}`.
+    pub judge_sentences: String,
 }
 
 /// Name, description and accepted placeholders of one template (for the editor and validation).
@@ -215,7 +223,12 @@ pub struct TemplateSpec {
     pub placeholders: &'static [&'static str],
 }
 
-pub const TEMPLATE_SPECS: [TemplateSpec; 21] = [
+pub const TEMPLATE_SPECS: [TemplateSpec; 23] = [
+    TemplateSpec {
+        name: "perspectives_system",
+        description: "Stage 1: system message (be concise, follow the format exactly)",
+        placeholders: &[],
+    },
     TemplateSpec {
         name: "perspectives",
         description: "Stage 1: invent k contrasting perspectives",
@@ -317,8 +330,13 @@ pub const TEMPLATE_SPECS: [TemplateSpec; 21] = [
         placeholders: &["prompt", "letters", "example"],
     },
     TemplateSpec {
+        name: "judge_sentences",
+        description: "LLM estimate of the NLI score: does the explanation entail each output sentence (default judge)",
+        placeholders: &["explanation", "sentences", "count"],
+    },
+    TemplateSpec {
         name: "judge",
-        description: "LLM judge: does the output entail each explanation",
+        description: "LLM judge, whole output: does the output entail each explanation (alternative)",
         placeholders: &["output", "explanations", "count"],
     },
 ];
@@ -327,6 +345,7 @@ impl Templates {
     /// The template text by name (see [`TEMPLATE_SPECS`]).
     pub fn get(&self, name: &str) -> Option<&str> {
         let t = match name {
+            "perspectives_system" => &self.perspectives_system,
             "perspectives" => &self.perspectives,
             "comment_system" => &self.comment_system,
             "comment_overton" => &self.comment_overton,
@@ -348,6 +367,7 @@ impl Templates {
             "prompting_distribution" => &self.prompting_distribution,
             "verbalised" => &self.verbalised,
             "judge" => &self.judge,
+            "judge_sentences" => &self.judge_sentences,
             _ => return None,
         };
         Some(t.as_str())
@@ -355,6 +375,7 @@ impl Templates {
 
     fn slot(&mut self, name: &str) -> Option<&mut String> {
         Some(match name {
+            "perspectives_system" => &mut self.perspectives_system,
             "perspectives" => &mut self.perspectives,
             "comment_system" => &mut self.comment_system,
             "comment_overton" => &mut self.comment_overton,
@@ -376,6 +397,7 @@ impl Templates {
             "prompting_distribution" => &mut self.prompting_distribution,
             "verbalised" => &mut self.verbalised,
             "judge" => &mut self.judge,
+            "judge_sentences" => &mut self.judge_sentences,
             _ => return None,
         })
     }
@@ -428,6 +450,10 @@ pub fn spec(name: &str) -> Option<&'static TemplateSpec> {
 impl Default for Templates {
     fn default() -> Self {
         Self {
+            perspectives_system: "You help with moral analysis by inventing ethical perspectives. Be concise \
+and follow the requested output format exactly: no introduction, no explanation, nothing but the \
+requested lines."
+                .into(),
             perspectives: "Read the text below and invent {k} clearly contrasting ethical perspectives from which \
 a person could judge it. Make the perspectives differ from one another in five dimensions: the core value \
 they hold, the ethical framework they reason with, the right or duty they stress most, the emotion that \
@@ -462,15 +488,14 @@ Situation: {situation}\n\n\
 Comment:"
                 .into(),
             comment_item: "Comment {n}: {text}".into(),
-            select_value: "Situation: {situation}\n\n\
+            select_value: "Which of the comments below best reflects the value, right or duty \"{value}\"?\n\n\
 {comments}\n\n\
-Which of these comments best reflects the value, right or duty \"{value}\"? Select one number from 1 to \
-{k} and reply with the number only.\n\
+Select one number from 1 to {k} and reply with the number only.\n\
 Number:"
                 .into(),
-            select_group: "Question: {stem}\n\n\
+            select_group: "In terms of {category}, which of the comments below best reflects the views of \
+people who are {group}?\n\n\
 {comments}\n\n\
-In terms of {category}, which of these comments best reflects the views of people who are {group}? \
 Select one number from 1 to {k} and reply with the number only.\n\
 Number:"
                 .into(),
@@ -507,6 +532,13 @@ Statements:\n{explanations}\n\n\
 For each statement, give the probability (from 0 to 1) that the text entails it, that is, the text \
 states it or clearly implies it. Reply with only a JSON object of the form \
 {{\"scores\": [p1, p2, ...]}} with exactly {count} numbers, in the order of the statements."
+                .into(),
+            judge_sentences: "You rate textual entailment, as a natural-language-inference model does.\n\n\
+Premise:\n{explanation}\n\n\
+Hypotheses:\n{sentences}\n\n\
+For each hypothesis, give the probability (from 0 to 1) that the premise entails it, that is, if \
+the premise is true then the hypothesis is true as well. Reply with only a JSON object of the form \
+{{\"scores\": [p1, p2, ...]}} with exactly {count} numbers, in the order of the hypotheses."
                 .into(),
         }
     }

@@ -8,6 +8,7 @@ use ethos_engine::batch::{
 };
 use ethos_engine::chat::{ChatError, ChatModel, ChatRequest, ChatResponse, Message};
 use ethos_engine::metrics::score_distributions;
+use ethos_engine::provenance::{MethodCounts, PRED_METHOD};
 use ethos_engine::record::RunRecord;
 use ethos_engine::settings::Method;
 use ethos_engine::vital::{self, Item, Source};
@@ -363,6 +364,15 @@ fn a_batch_runs_items_together_and_scores_like_the_exported_file() {
         let back = vital::load_value(&file, Some(Source::GlobalOpinionQa))
             .expect("the export loads as a VITAL file");
         assert_eq!(back.len(), 6);
+        // Every record says how its distribution was produced; the summary counts the same.
+        let mut from_file = MethodCounts::default();
+        for rec in file.as_array().expect("array") {
+            let m = rec[PRED_METHOD].as_str();
+            assert!(m.is_some(), "{method:?}: no pred_method in {rec}");
+            from_file.add(m);
+        }
+        assert_eq!(s.pred_methods.as_ref(), Some(&from_file), "{method:?}");
+        assert_eq!(from_file.total(), 6);
         let pairs: Vec<(Vec<f64>, Vec<f64>)> = back
             .iter()
             .map(|i| match i {
@@ -396,8 +406,12 @@ fn a_batch_runs_items_together_and_scores_like_the_exported_file() {
     let csv = batch::scores_csv(&items, &outcomes, &spec.methods, &[]);
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 13, "header + one row per task");
-    assert!(lines[0].starts_with("item_id,attribute,method,status,js_distance"));
+    assert!(lines[0].starts_with("item_id,attribute,method,status,js_distance,most_likely_correct,pred_method,"));
     let row = lines[1];
+    // Each row says how its distribution was produced, as the filled file does.
+    let file = batch::filled_file(&items, &outcomes, Method::EthosAgents);
+    let first_method = file[0]["pred_method"].as_str().expect("pred_method");
+    assert_eq!(row.split(',').nth(6), Some(first_method), "{row}");
     let js = batch::summarize(&items, &outcomes, Method::EthosAgents)
         .dist
         .unwrap();

@@ -152,9 +152,13 @@ fn fifth_schema_fixture_loads_and_scores() {
     let s = score_value(&golds, &reference);
     assert!((s.accuracy - 0.7).abs() < 1e-12);
     assert!((s.balanced_accuracy - 0.75).abs() < 1e-12);
-    assert!((s.macro_f1 - 26.0 / 35.0).abs() < 1e-12);
+    // "unparsed" is a class of its own (F1 = 0): the mean of A/B/C's 26/35 over four labels.
+    assert!((s.macro_f1 - 39.0 / 70.0).abs() < 1e-12);
     assert!((s.binary_accuracy - 5.0 / 7.0).abs() < 1e-12);
     assert_eq!(s.binary_records, 7);
+    assert!((s.binary_balanced_accuracy - 17.0 / 24.0).abs() < 1e-12);
+    assert!((s.binary_macro_f1 - 32.0 / 63.0).abs() < 1e-12);
+    assert_eq!(s.unparsed, 1);
     let strict: Vec<Option<char>> = outputs.iter().map(|o| parse_strict(o)).collect();
     assert!((score_value(&golds, &strict).accuracy - 0.2).abs() < 1e-12);
 }
@@ -280,4 +284,40 @@ fn loader_rejects_overflowing_gold_and_empty_categories() {
     assert_eq!(ethos_engine::vital::detect(&rec), Some(ethos_engine::Source::GlobalOpinionQa));
     let err = ethos_engine::vital::load("[1]", None).unwrap_err().to_string();
     assert!(err.contains("not an object"), "{err}");
+}
+
+#[test]
+fn every_opinionqa_category_has_the_reference_phrase() {
+    let text = std::fs::read_to_string(format!(
+        "{}/../../public/vital/vital_steerable_opinionqa.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("shipped OpinionQA file");
+    let items = load(&text, Some(Source::OpinionQa)).expect("loads");
+    let mut phrases = std::collections::BTreeSet::new();
+    for item in &items {
+        let attribute = item.attribute().expect("an attribute");
+        let (code, _) = attribute.split_once('_').expect("CATEGORY_Group");
+        let phrase = ethos_engine::template::category_phrase(code)
+            .unwrap_or_else(|| panic!("no phrase for {attribute}"));
+        phrases.insert(phrase);
+    }
+    // The reference's map: "Sex" is the one capitalised phrase.
+    assert_eq!(
+        phrases.into_iter().collect::<Vec<_>>(),
+        [
+            "Sex",
+            "education",
+            "income",
+            "political ideology",
+            "political party",
+            "race",
+            "region in the United States",
+            "religion"
+        ]
+    );
+    assert_eq!(
+        ethos_engine::template::split_attribute("SEX_Female"),
+        ("Sex".to_string(), "Female".to_string())
+    );
 }

@@ -173,11 +173,17 @@ fn value_scores_hand_computed() {
     close(s.accuracy, 3.0 / 6.0, 1e-15);
     // recall A 1/3, B 1/2, C 1/1
     close(s.balanced_accuracy, (1.0 / 3.0 + 0.5 + 1.0) / 3.0, 1e-15);
-    // A: tp1 fp0 fn2 -> 2/4; B: tp1 fp1 fn1 -> 2/4; C: tp1 fp1 fn0 -> 2/3
-    close(s.macro_f1, (0.5 + 0.5 + 2.0 / 3.0) / 3.0, 1e-15);
+    // A: tp1 fp0 fn2 -> 2/4; B: tp1 fp1 fn1 -> 2/4; C: tp1 fp1 fn0 -> 2/3; unparsed: 0. sklearn
+    // averages over every label in gold or prediction, "unparsed" included.
+    close(s.macro_f1, (0.5 + 0.5 + 2.0 / 3.0 + 0.0) / 4.0, 1e-15);
+    assert_eq!(s.unparsed, 1);
     // binary: drop items 4 (pred C) and 5 (gold C): A/A, A/B, A/-, B/B -> 2 of 4
     assert_eq!(s.binary_records, 4);
     close(s.binary_accuracy, 0.5, 1e-15);
+    // recall A 1/3, B 1/1
+    close(s.binary_balanced_accuracy, (1.0 / 3.0 + 1.0) / 2.0, 1e-15);
+    // A: tp1 fp0 fn2 -> 2/4; B: tp1 fp1 fn0 -> 2/3; unparsed 0
+    close(s.binary_macro_f1, (0.5 + 2.0 / 3.0 + 0.0) / 3.0, 1e-15);
 }
 
 #[test]
@@ -213,9 +219,22 @@ fn value_scores_edge_cases() {
             s.balanced_accuracy,
             s.macro_f1,
             s.binary_accuracy,
-            s.binary_records
+            s.binary_records,
+            s.binary_balanced_accuracy,
+            s.binary_macro_f1,
+            s.unparsed
         ),
-        (0.0, 0.0, 0.0, 0.0, 2)
+        (0.0, 0.0, 0.0, 0.0, 2, 0.0, 0.0, 3)
+    );
+    // One unparsed answer among perfect ones: macro-F1 gains a class with F1 = 0.
+    let s = score_value(&['A', 'B', 'A'], &[Some('A'), Some('B'), None]);
+    close(s.macro_f1, (2.0 / 3.0 + 1.0 + 0.0) / 3.0, 1e-15);
+    close(s.balanced_accuracy, (0.5 + 1.0) / 2.0, 1e-15);
+    // Everything is C: no binary item, binary scores 0.
+    let s = score_value(&['C', 'A'], &[Some('A'), Some('C')]);
+    assert_eq!(
+        (s.binary_records, s.binary_accuracy, s.binary_macro_f1),
+        (0, 0.0, 0.0)
     );
     // Lower-case letters are accepted; extra preds are ignored.
     let s = score_value(&['a', 'b'], &[Some('A'), Some('b'), Some('C')]);

@@ -27,14 +27,27 @@ fn reference_parser_cases_from_the_brief() {
 
 #[test]
 fn reference_parser_rule_one_details() {
-    // First token containing a capital A–E, letters checked in A..E order within the token.
+    // Only the first space-separated token of the stripped answer counts for rule 1; letters are
+    // checked in A..E order within it.
     assert_eq!(parse_reference("A"), Some('A'));
     assert_eq!(parse_reference("  C. Either"), Some('C'));
-    assert_eq!(parse_reference("the value (BA) applies"), Some('A'));
-    assert_eq!(parse_reference("i think B"), Some('B'));
     assert_eq!(parse_reference("**B**"), Some('B'));
-    // "I" is not an option letter: the first token containing one is "Because".
-    assert_eq!(parse_reference("I pick Because"), Some('B'));
+    assert_eq!(parse_reference("(BA) applies"), Some('A'));
+    // A later token never counts for rule 1: "(BA)" is not "(B)" or "(A)", so nothing matches.
+    assert_eq!(parse_reference("the value (BA) applies"), None);
+    // "I" is not an option letter, and "Because" is not the first token: unparsed.
+    assert_eq!(parse_reference("I pick Because"), None);
+    // "The" holds no capital A–E: "Compassion" does not make it C (the later rules decide).
+    assert_eq!(
+        parse_reference("The value supports patient Compassion"),
+        Some('A')
+    );
+    assert_eq!(reference_letter("The value of Compassion"), None);
+    // A newline does not split: "no\nBecause" is one token, holding a B.
+    assert_eq!(parse_reference("no\nBecause"), Some('B'));
+    assert_eq!(parse_reference("\n\t Certainly\n"), Some('C'));
+    // A later capital letter still counts through rule 7 (last character).
+    assert_eq!(parse_reference("i think B"), Some('B'));
     // Lower-case letters do not count for rule 1.
     assert_eq!(parse_reference("b"), None);
     // D/E stop the rules; then the keyword fallback decides.

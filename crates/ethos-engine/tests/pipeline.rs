@@ -544,10 +544,15 @@ fn too_few_perspectives_after_capped_retries() {
     assert_eq!(attempts, vec![1, 2, 3]);
     // Each try gets its own seed: the same seed would only repeat the same reply.
     let seeds: Vec<Option<u64>> = rec.calls.iter().map(|c| c.request.seed).collect();
+    let base = ethos_engine::pipeline::item_seed(7, rec.item.id());
     assert_eq!(
         seeds,
-        vec![Some(7), Some(8), Some(9)],
-        "test settings use seed 7"
+        vec![
+            Some(base),
+            Some(base.wrapping_add(1)),
+            Some(base.wrapping_add(2))
+        ],
+        "test settings use seed 7, per item"
     );
 }
 
@@ -649,7 +654,10 @@ fn full_vocabulary_letter_probs_are_preferred_to_the_top_list() {
     assert_eq!(d.method, DistMethod::Logprobs);
     for read in &d.per_read {
         let p = &read.as_ref().expect("a distribution per read").probs;
-        assert!((p[0] - 0.75).abs() < 1e-12 && (p[1] - 0.25).abs() < 1e-12, "{p:?}");
+        assert!(
+            (p[0] - 0.75).abs() < 1e-12 && (p[1] - 0.25).abs() < 1e-12,
+            "{p:?}"
+        );
     }
     assert!((d.distribution[0] - 0.75).abs() < 1e-12);
     assert_eq!(
@@ -662,7 +670,10 @@ fn full_vocabulary_letter_probs_are_preferred_to_the_top_list() {
         .iter()
         .filter(|c| c.first_token_letter_probs.is_some())
         .count();
-    assert_eq!(kept, 3, "every read's letter probabilities are in the record");
+    assert_eq!(
+        kept, 3,
+        "every read's letter probabilities are in the record"
+    );
     // With the votes method they are ignored.
     let script = Script {
         letter_probs: Some(vec![0.3, 0.1]),
@@ -859,13 +870,13 @@ fn baselines_make_one_call_with_the_steering_sentence() {
 }
 
 #[test]
-fn baseline_without_logprobs_reads_the_answer_letter() {
+fn baseline_without_logprobs_samples_answers() {
     let script = Script {
         logprobs: false,
         ..Script::default()
     };
-    let (out, _) = run_with(
-        global(),
+    let (out, rec) = run_with(
+        opinion(),
         settings(6, 6),
         Method::Vanilla,
         &ScriptedModel::new(script),
@@ -873,20 +884,24 @@ fn baseline_without_logprobs_reads_the_answer_letter() {
     let RunResult::Distribution(d) = out.unwrap() else {
         panic!()
     };
+    // The read without logprobs, then 10 samples in one request (the script honours n): the
+    // scripted answers say A, except every third sample.
+    assert_eq!(rec.calls.len(), 2);
+    assert_eq!(rec.calls[1].request.n, Some(10));
     assert_eq!(d.method, DistMethod::Sampling);
-    assert_eq!(d.distribution, vec![1.0, 0.0]);
-    assert!(d.note.unwrap().contains("no logprobs"));
+    assert_eq!(d.distribution, vec![1.0, 0.0, 0.0]);
+    let note = d.note.unwrap();
+    assert!(note.contains("no logprobs: sampled 10 answers"), "{note}");
 }
 
 #[test]
 fn judge_scores_coverage_with_the_llm_estimator() {
     let model = ScriptedModel::default();
     let clock = Ticks::new();
-    let record = SharedRecord::new(RunRecord::new(
-        overton(),
-        settings(3, 3),
-        Method::EthosAgents,
-    ));
+    // The whole-output judge (the alternative; the reference direction is in tests/reference.rs).
+    let mut s = settings(3, 3);
+    s.judge = ethos_engine::settings::JudgeMethod::WholeOutput;
+    let record = SharedRecord::new(RunRecord::new(overton(), s, Method::EthosAgents));
     let p = Pipeline::new(Stages::same(&model), &clock, &NoObserver, record.clone());
     // No answer yet: a clear refusal, no call.
     assert!(matches!(
@@ -1078,7 +1093,7 @@ fn runs_on_a_hand_rolled_executor() {
 }
 
 #[test]
-fn group_without_logprobs_falls_back_to_votes_and_says_so() {
+fn group_without_logprobs_samples_with_the_selected_comment() {
     let script = Script {
         logprobs: false,
         ..Script::default()
@@ -1092,12 +1107,31 @@ fn group_without_logprobs_falls_back_to_votes_and_says_so() {
     let RunResult::Distribution(d) = out.unwrap() else {
         panic!()
     };
-    // Same calls as with logprobs (the answer read was made); the distribution is the votes.
-    assert_eq!(stage_counts(&rec), (1, 6, 0, 1, 1, 0));
-    assert_eq!(d.method, DistMethod::Votes);
-    assert_eq!(d.distribution, vec![0.5, 0.5, 0.0]);
+    // The answer read, then 10 answers sampled with the selected comment (comment 2, option B)
+    // as passage: the script says B, except every third sample (A). Not the votes of every
+    // comment, which would ignore the selection and the group.
+    assert_eq!(stage_counts(&rec), (1, 6, 0, 1, 2, 0));
+    assert_eq!(d.method, DistMethod::Sampling);
+    assert_eq!(d.distribution, vec![0.3, 0.7, 0.0]);
     assert_eq!(d.answer.as_deref(), Some(" B"));
-    assert!(d.note.unwrap().contains("no logprobs"));
+    let note = d.note.unwrap();
+    assert!(
+        note.contains("no logprobs: sampled 10 answers with the selected comment"),
+        "{note}"
+    );
+    let sampled = rec
+        .calls
+        .iter()
+        .filter(|c| c.stage == Stage::Answer)
+        .nth(1)
+        .unwrap();
+    let passage = &rec.comments[d.selection.unwrap().index]
+        .as_ref()
+        .unwrap()
+        .cleaned;
+    assert!(sampled.request.messages[0]
+        .content
+        .contains(passage.as_str()));
 }
 
 #[test]
@@ -1106,7 +1140,11 @@ fn k_up_to_the_cap_is_accepted() {
     let mut s = settings(MAX_K, 4);
     assert!(s.validate().is_ok(), "k = {MAX_K}");
     s.k = MAX_K + 1;
-    assert!(s.validate().unwrap_err().to_string().contains(&format!("between 1 and {MAX_K}")));
+    assert!(s
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains(&format!("between 1 and {MAX_K}")));
     s.k = 0;
     assert!(s.validate().is_err());
     // A run at k = 24 makes 1 + 24 + 24 calls (distributional).
@@ -1210,10 +1248,15 @@ fn each_regeneration_gets_a_fresh_seed() {
             .map(|c| c.request.seed)
             .collect()
     });
+    let base = record.with(|r| ethos_engine::pipeline::item_seed(7, r.item.id()));
     assert_eq!(
         seeds,
-        vec![Some(7), Some(8), Some(9)],
-        "test settings use seed 7"
+        vec![
+            Some(base),
+            Some(base.wrapping_add(1)),
+            Some(base.wrapping_add(2))
+        ],
+        "test settings use seed 7, per item"
     );
     // The scripted model repeats "Name 1" … "Name 3": every name is taken, so the first is used.
     assert_eq!(

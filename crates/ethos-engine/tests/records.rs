@@ -189,7 +189,8 @@ fn csv_exports_quote_fields() {
         }
     }
     assert_eq!(reader_rows, rec.calls.len() + 1);
-    assert!(csv.contains("\"Question: Should clinics share"));
+    // The selection prompt (starts with its question, holds a comma) is one quoted field.
+    assert!(csv.contains("\"In terms of political party, which of the comments"));
 
     let records = vec![
         rec,

@@ -72,7 +72,9 @@ pub fn classify(req: &ChatRequest) -> Kind {
         Kind::GroupAnswer
     } else if text.contains("with the help of the passage") {
         Kind::Read
-    } else if text.contains("You check which ideas a text covers") {
+    } else if text.contains("You check which ideas a text covers")
+        || text.contains("You rate textual entailment")
+    {
         Kind::Judge
     } else {
         Kind::Baseline

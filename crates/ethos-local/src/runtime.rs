@@ -790,6 +790,7 @@ impl Job {
                 completion_tokens: self.completion_tokens,
             }),
             finish_reason: self.finish_reason,
+            sent: None,
         }
     }
 }

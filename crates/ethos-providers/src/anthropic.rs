@@ -151,6 +151,7 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatResponse, ChatError> {
         first_token_top_logprobs: None,
         first_token_letter_probs: None,
         usage,
+        sent: None,
         finish_reason: v
             .get("stop_reason")
             .and_then(Value::as_str)
@@ -213,6 +214,7 @@ impl StreamDecoder {
             first_token_letter_probs: None,
             usage,
             finish_reason: st.stop_reason,
+            sent: None,
         })
     }
 }

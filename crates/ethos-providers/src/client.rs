@@ -25,8 +25,8 @@ use crate::errors::{
 use crate::http::HttpRequest;
 use crate::retry::{parse_retry_after_at, RetryPolicy};
 use crate::transport::Transport;
-use crate::{anthropic, openai, presets, Endpoint, Protocol};
-use ethos_engine::{ChatError, ChatModel, ChatRequest, ChatResponse};
+use crate::{anthropic, completions, openai, presets, Endpoint, Protocol};
+use ethos_engine::{ChatError, ChatModel, ChatRequest, ChatResponse, SentParams};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::future::Future;
@@ -81,6 +81,10 @@ pub struct Capabilities {
     /// The server rejected `stream_options`: it is not sent.
     #[serde(default)]
     pub no_stream_options: bool,
+    /// Raw completion (`/completions`): `Yes` with first-token log-probabilities, `No` served
+    /// without them, `Rejected` not served (404, or the Anthropic protocol).
+    #[serde(default)]
+    pub raw_completion: Capability,
 }
 
 impl Capabilities {
@@ -258,6 +262,32 @@ pub fn build_chat_with(
         Protocol::OpenAi => openai::build_chat_with(ep, req, stream, caps.wire_options()),
         Protocol::Anthropic => anthropic::build_chat(ep, req, stream),
     }
+}
+
+/// The decoding parameters [`build_chat_with`] puts on the wire for `req` (the request as the
+/// client finally sends it, after any adaptation) with what is known about the model.
+pub fn sent_params(protocol: Protocol, req: &ChatRequest, caps: &Capabilities) -> SentParams {
+    let mut sent = SentParams::of(req);
+    sent.temperature = sent.temperature.filter(|t| t.is_finite());
+    match protocol {
+        Protocol::OpenAi => {
+            if caps.fixed_temperature {
+                sent.temperature = None;
+            }
+            if caps.no_seed {
+                sent.seed = None;
+            }
+            sent.top_logprobs = sent.top_logprobs.map(|k| k.min(openai::MAX_TOP_LOGPROBS));
+        }
+        Protocol::Anthropic => {
+            sent.raw = false;
+            sent.temperature = sent.temperature.map(|t| t.clamp(0.0, 1.0));
+            sent.seed = None;
+            sent.top_logprobs = None;
+            sent.json_schema = false;
+        }
+    }
+    sent
 }
 
 /// Parse a non-streamed chat body for a protocol.
@@ -559,6 +589,12 @@ impl<T: Transport> ChatModel for Client<T> {
         let protocol = self.endpoint.protocol;
         let mut req = req.clone();
         let caps = self.capabilities(&req.model);
+        if req.raw && protocol == Protocol::Anthropic {
+            self.update_caps(&req.model, |c| c.raw_completion = Capability::Rejected);
+            return Err(ChatError::Unsupported(
+                "raw completion (a plain prompt without the chat template) is not offered by the Anthropic API: turn raw completion off for this provider".into(),
+            ));
+        }
         if protocol == Protocol::Anthropic {
             if let Err(e) = anthropic::check_request(&req) {
                 self.update_caps(&req.model, |c| c.n = Capability::Rejected);
@@ -580,7 +616,8 @@ impl<T: Transport> ChatModel for Client<T> {
                 req.model
             )));
         }
-        let kind = if self.stream {
+        // Raw completions are read whole (their log-probabilities come with the body).
+        let kind = if self.stream && !req.raw {
             BodyKind::Stream
         } else {
             BodyKind::Whole
@@ -589,24 +626,28 @@ impl<T: Transport> ChatModel for Client<T> {
         let mut waited_ms: u64 = 0;
         loop {
             attempt += 1;
-            let http = build_chat_with(
-                &self.endpoint,
-                &req,
-                self.stream,
-                &self.capabilities(&req.model),
-            );
+            let caps = self.capabilities(&req.model);
+            let http = if req.raw {
+                completions::build_completion(&self.endpoint, &req, caps.wire_options())
+            } else {
+                build_chat_with(&self.endpoint, &req, self.stream, &caps)
+            };
             // Bytes of text passed to on_delta by this attempt.
             let mut emitted: usize = 0;
             let (res, retry_after) = self.attempt(http, kind, on_delta, &mut emitted).await;
             let res = match res {
                 Ok(Body::Streamed(r)) => Ok(r),
-                Ok(Body::Whole(body)) => {
-                    parse_chat(protocol, &body).map_err(|e| redact_error(e, self.endpoint.key()))
+                Ok(Body::Whole(body)) => if req.raw {
+                    completions::parse_completion(&body)
+                } else {
+                    parse_chat(protocol, &body)
                 }
+                .map_err(|e| redact_error(e, self.endpoint.key())),
                 Err(e) => Err(e),
             };
             let err = match res {
-                Ok(resp) => {
+                Ok(mut resp) => {
+                    resp.sent = Some(sent_params(protocol, &req, &caps));
                     // Whole bodies, and text the stream's last unterminated event carried.
                     if let Some(tail) = resp.text.get(emitted..).filter(|t| !t.is_empty()) {
                         on_delta(tail);
@@ -616,6 +657,9 @@ impl<T: Transport> ChatModel for Client<T> {
                 }
                 Err(e) => e,
             };
+            if req.raw && matches!(err, ChatError::NotFound(_)) {
+                self.update_caps(&req.model, |c| c.raw_completion = Capability::Rejected);
+            }
             let reset = |on_delta: &mut dyn FnMut(&str)| {
                 if emitted > 0 {
                     on_delta(RESET_DELTA);
@@ -715,15 +759,22 @@ impl<T: Transport> Client<T> {
 
     fn record_success(&self, req: &ChatRequest, resp: &ChatResponse) {
         let protocol = self.endpoint.protocol;
+        let got_logprobs = resp
+            .first_token_top_logprobs
+            .as_ref()
+            .is_some_and(|l| !l.is_empty());
         self.update_caps(&req.model, |c| {
             if protocol == Protocol::Anthropic {
                 c.logprobs = Capability::No;
-            } else if req.top_logprobs.is_some() {
-                c.logprobs = if resp
-                    .first_token_top_logprobs
-                    .as_ref()
-                    .is_some_and(|l| !l.is_empty())
-                {
+            } else if req.top_logprobs.is_some() && !req.raw {
+                c.logprobs = if got_logprobs {
+                    Capability::Yes
+                } else {
+                    Capability::No
+                };
+            }
+            if req.raw {
+                c.raw_completion = if req.top_logprobs.is_none() || got_logprobs {
                     Capability::Yes
                 } else {
                     Capability::No

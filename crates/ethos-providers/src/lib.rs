@@ -18,6 +18,7 @@
 
 pub mod anthropic;
 pub mod client;
+pub mod completions;
 pub mod errors;
 pub mod http;
 pub mod openai;

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 /// Largest `top_logprobs` the API accepts.
 pub const MAX_TOP_LOGPROBS: u8 = 20;
 
-fn headers(ep: &Endpoint, accept: &str) -> Vec<(String, String)> {
+pub(crate) fn headers(ep: &Endpoint, accept: &str) -> Vec<(String, String)> {
     let mut h = vec![
         ("Content-Type".to_string(), "application/json".to_string()),
         ("Accept".to_string(), accept.to_string()),
@@ -172,7 +172,7 @@ fn text_of(content: Option<&Value>) -> String {
 
 /// The top-logprobs of the first content token in a `logprobs` object (entries whose token is
 /// empty are skipped). `None` if there is no such token (yet).
-fn first_content_top_logprobs(logprobs: Option<&Value>) -> Option<Vec<TokenLogprob>> {
+pub(crate) fn first_content_top_logprobs(logprobs: Option<&Value>) -> Option<Vec<TokenLogprob>> {
     let content = logprobs?.get("content")?.as_array()?;
     let first = content.iter().find(|t| {
         t.get("token")
@@ -214,6 +214,20 @@ fn choice_index(c: &Value) -> usize {
 
 /// Parse a non-streamed reply.
 pub fn parse_chat(body: &[u8]) -> Result<ChatResponse, ChatError> {
+    parse_choices(
+        body,
+        |c| text_of(c.get("message").and_then(|m| m.get("content"))),
+        first_content_top_logprobs,
+    )
+}
+
+/// A reply with `choices` (chat or completions): `text` reads one choice's text, `top` the first
+/// token's top log-probabilities from its `logprobs`; an `error` object becomes its error.
+pub(crate) fn parse_choices(
+    body: &[u8],
+    text: impl Fn(&Value) -> String,
+    top: impl Fn(Option<&Value>) -> Option<Vec<TokenLogprob>>,
+) -> Result<ChatResponse, ChatError> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| ChatError::Malformed(format!("the reply is not JSON: {e}")))?;
     if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
@@ -226,18 +240,17 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatResponse, ChatError> {
         .ok_or_else(|| ChatError::Malformed("the reply has no choices".into()))?;
     let mut sorted: Vec<&Value> = choices.iter().collect();
     sorted.sort_by_key(|c| choice_index(c));
-    let mut texts = sorted
-        .iter()
-        .map(|c| text_of(c.get("message").and_then(|m| m.get("content"))));
-    let text = texts.next().unwrap_or_default();
+    let mut texts = sorted.iter().map(|c| text(c));
+    let first_text = texts.next().unwrap_or_default();
     let more_texts: Vec<String> = texts.collect();
     let first = sorted.first().copied();
     require_text(ChatResponse {
-        text,
+        text: first_text,
         more_texts,
-        first_token_top_logprobs: first.and_then(|c| first_content_top_logprobs(c.get("logprobs"))),
+        first_token_top_logprobs: first.and_then(|c| top(c.get("logprobs"))),
         first_token_letter_probs: None,
         usage: usage_of(&v),
+        sent: None,
         finish_reason: first
             .and_then(|c| c.get("finish_reason"))
             .and_then(Value::as_str)
@@ -297,6 +310,7 @@ impl StreamDecoder {
             first_token_letter_probs: None,
             usage: st.usage,
             finish_reason: st.finish_reasons.into_iter().next().flatten(),
+            sent: None,
         })
     }
 }

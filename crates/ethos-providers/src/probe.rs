@@ -6,7 +6,9 @@
 //! - [`probe_capabilities`]: one tiny chat call asking for `top_logprobs` and (OpenAI protocol)
 //!   `n = 2`, to learn whether log-probabilities come back, are silently dropped, or are
 //!   rejected with a 400, and whether `n` is honoured. Results land in the client's capability
-//!   cache, keyed by (base URL, model), and later calls adapt (see [`crate::client`]).
+//!   cache, keyed by (base URL, model), and later calls adapt (see [`crate::client`]). On the
+//!   OpenAI protocol one more one-token call learns whether raw completion (`/completions`, the
+//!   reference's read) is served with log-probabilities ([`probe_raw_completion`]).
 
 use crate::client::{Capabilities, Capability, Client};
 use crate::errors::diagnose_network_error;
@@ -131,6 +133,9 @@ pub async fn probe_capabilities<T: Transport>(
         client.set_capabilities(model, caps);
     }
     let resp = first?;
+    if protocol == Protocol::OpenAi {
+        probe_raw_completion(client, model).await;
+    }
     let caps = client.capabilities(model);
     let summary = summarize(&caps);
     Ok(ProbeReport {
@@ -140,6 +145,45 @@ pub async fn probe_capabilities<T: Transport>(
         first_token_top_logprobs: resp.first_token_top_logprobs,
         summary,
     })
+}
+
+/// The request the raw-completion probe sends: a plain prompt ending in "Answer:", one token,
+/// with the top log-probabilities of that token.
+pub fn raw_probe_request(model: &str) -> ChatRequest {
+    let mut req = ChatRequest::new(
+        model,
+        vec![Message::user(
+            "Question: Is honesty important?\nOptions: A. Yes B. No\nAnswer:",
+        )],
+        0.0,
+        1,
+    );
+    req.top_logprobs = Some(5);
+    req.raw = true;
+    req
+}
+
+/// Whether the endpoint serves raw completions (`/completions`) with first-token
+/// log-probabilities: one one-token call. The answer lands in the capability cache
+/// (`raw_completion`); a reply that is not a usable completion counts as not served, while a
+/// bad key or an unreachable server leaves it unknown.
+pub async fn probe_raw_completion<T: Transport>(client: &Client<T>, model: &str) -> Capability {
+    match client.chat(&raw_probe_request(model), &mut |_| {}).await {
+        Ok(_) => {}
+        Err(
+            ChatError::BadKey
+            | ChatError::Network(_)
+            | ChatError::Timeout(_)
+            | ChatError::Cancelled
+            | ChatError::RateLimited { .. },
+        ) => {}
+        Err(_) => {
+            let mut caps = client.capabilities(model);
+            caps.raw_completion = Capability::Rejected;
+            client.set_capabilities(model, caps);
+        }
+    }
+    client.capabilities(model).raw_completion
 }
 
 fn summarize(c: &Capabilities) -> String {
@@ -155,5 +199,11 @@ fn summarize(c: &Capabilities) -> String {
         Capability::Rejected => "refuses n > 1 (samples need separate calls)",
         Capability::Unknown => "n > 1 support unknown",
     };
-    format!("This model {lp}; it {n}.")
+    let raw = match c.raw_completion {
+        Capability::Yes => " Raw completion (a plain prompt, the reference's read) is served with log-probabilities.",
+        Capability::No => " Raw completion is served, without log-probabilities.",
+        Capability::Rejected => " Raw completion (a plain prompt without the chat template) is not served.",
+        Capability::Unknown => "",
+    };
+    format!("This model {lp}; it {n}.{raw}")
 }

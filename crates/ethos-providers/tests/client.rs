@@ -386,6 +386,93 @@ fn seed_and_stream_options_rejections_are_dropped_once() {
     assert!(!caps.max_completion_tokens && !caps.fixed_temperature);
 }
 
+/// The response's `sent` is exactly what the last request body carried.
+fn sent_matches(sent: &ethos_engine::SentParams, body: &serde_json::Value) {
+    let get = |k: &str| body.get(k).and_then(serde_json::Value::as_f64);
+    assert_eq!(sent.temperature, get("temperature"), "{body}");
+    assert_eq!(sent.seed.map(|s| s as f64), get("seed"), "{body}");
+    assert_eq!(
+        sent.top_logprobs.map(f64::from),
+        get("top_logprobs"),
+        "{body}"
+    );
+}
+
+#[test]
+fn the_response_says_which_parameters_were_really_sent() {
+    let temp = r#"{"error":{"message":"Unsupported value: 'temperature' does not support 0 with this model. Only the default (1) value is supported."}}"#;
+    let seed = r#"{"error":{"message":"Unrecognized request argument supplied: seed"}}"#;
+    let lp = r#"{"error":{"message":"logprobs are not supported by this model"}}"#;
+    let mut r = req();
+    r.seed = Some(42);
+    for (rejection, dropped) in [
+        (None, vec![]),
+        (Some(temp), vec!["temperature"]),
+        (Some(seed), vec!["seed"]),
+        (Some(lp), vec!["logprobs"]),
+    ] {
+        let mut replies: Vec<Reply> = rejection.map(|m| status(400, m)).into_iter().collect();
+        replies.push(ok(fixture("openai_official_stream.sse")));
+        replies.push(ok(fixture("openai_official_stream.sse")));
+        let c = openai_client(replies);
+        let resp = chat(&c, &r).1.unwrap();
+        let sent = resp.sent.expect("the client says what it sent");
+        assert_eq!(sent.dropped(&r), dropped, "{rejection:?}");
+        sent_matches(&sent, c.transport().bodies().last().unwrap());
+        // Remembered for the model: the next call sends the same and says so.
+        let again = chat(&c, &r).1.unwrap().sent.unwrap();
+        assert_eq!(again, sent);
+    }
+}
+
+#[test]
+fn raw_requests_go_to_the_completions_endpoint() {
+    let c = openai_client(vec![ok(fixture("llamacpp_completion_logprobs.json"))]);
+    let mut r = req();
+    r.raw = true;
+    r.seed = Some(5);
+    let (deltas, res) = chat(&c, &r);
+    let resp = res.unwrap();
+    assert_eq!(resp.text, " A");
+    assert_eq!(deltas.concat(), " A");
+    assert_eq!(resp.first_token_top_logprobs.unwrap()[0].token, " A");
+    let sent = resp.sent.unwrap();
+    assert!(sent.raw && sent.dropped(&r).is_empty());
+    let h = &c.transport().requests.borrow()[0];
+    assert_eq!(h.url, "https://api.example.com/v1/completions");
+    let b = &c.transport().bodies()[0];
+    assert_eq!(
+        (b["prompt"].as_str(), b["logprobs"].as_u64()),
+        (Some("Which value?"), Some(5))
+    );
+    let caps = c.capabilities("model-a");
+    assert_eq!(caps.raw_completion, Capability::Yes);
+    assert_eq!(
+        caps.logprobs,
+        Capability::Unknown,
+        "the chat read is another question"
+    );
+
+    // The Anthropic API has no raw completion: a clear refusal, nothing sent.
+    let ep = Endpoint::new(
+        Protocol::Anthropic,
+        "https://api.anthropic.com",
+        Some("k-1".into()),
+        "anthropic",
+    );
+    let c = Client::new(ep, Scripted::new(vec![]));
+    let err = block_on(c.chat(&r, &mut |_| {})).unwrap_err();
+    assert!(
+        matches!(err, ChatError::Unsupported(ref m) if m.contains("raw completion")),
+        "{err}"
+    );
+    assert_eq!(c.attempts(), 0);
+    assert_eq!(
+        c.capabilities("model-a").raw_completion,
+        Capability::Rejected
+    );
+}
+
 #[test]
 fn shared_clients_share_limiter_and_capabilities() {
     let ep = Endpoint::new(
@@ -726,22 +813,39 @@ fn connection_test_and_probe() {
     let groq = String::from_utf8(fixture("groq_logprobs_400.json")).unwrap();
     let n_err =
         r#"{"error":{"message":"'n' : number must be at most 1","type":"invalid_request_error"}}"#;
+    // It serves no /completions (404): raw completion is not available.
     let c = openai_client(vec![
         status(400, &groq),
         status(400, n_err),
         ok(fixture("openai_official_stream.sse")),
+        status(
+            404,
+            r#"{"error":{"message":"Unknown request URL: POST /v1/completions"}}"#,
+        ),
     ]);
     let rep = block_on(probe_capabilities(&c, "model-a")).unwrap();
     assert_eq!(rep.capabilities.logprobs, Capability::Rejected);
     assert_eq!(rep.capabilities.n, Capability::Rejected);
+    assert_eq!(rep.capabilities.raw_completion, Capability::Rejected);
+    assert!(
+        rep.summary.contains("Raw completion (a plain prompt"),
+        "{}",
+        rep.summary
+    );
     assert_eq!(rep.sample, "Because");
-    assert_eq!(c.attempts(), 3);
+    assert_eq!(c.attempts(), 4);
 
-    // Probe: vLLM-like server honours both.
-    let c = openai_client(vec![ok(fixture("openai_n2_stream.sse"))]);
+    // Probe: vLLM-like server honours both, and serves raw completions with logprobs.
+    let c = openai_client(vec![
+        ok(fixture("openai_n2_stream.sse")),
+        ok(fixture("openai_completion_logprobs.json")),
+    ]);
     let rep = block_on(probe_capabilities(&c, "model-a")).unwrap();
     assert_eq!(rep.capabilities.n, Capability::Yes);
     assert_eq!(rep.capabilities.logprobs, Capability::No);
+    assert_eq!(rep.capabilities.raw_completion, Capability::Yes);
+    let raw = &c.transport().requests.borrow()[1];
+    assert!(raw.url.ends_with("/v1/completions"), "{}", raw.url);
     // Probe: Anthropic needs one call and reports no logprobs, no n.
     let ep = Endpoint::new(
         Protocol::Anthropic,

@@ -104,6 +104,18 @@ async fn live_non_streamed_completion() {
     assert!(models.iter().any(|m| *m == model()), "{models:?}");
 }
 
+/// At most the 10 asked for, finite log-probabilities, best first.
+fn check_top(top: &[ethos_engine::TokenLogprob]) {
+    assert!(top.len() <= 10, "{top:?}");
+    assert!(top
+        .iter()
+        .all(|t| t.logprob <= 0.0 && t.logprob.is_finite()));
+    assert!(
+        top.windows(2).all(|w| w[0].logprob >= w[1].logprob),
+        "best first"
+    );
+}
+
 #[tokio::test]
 async fn live_distribution_from_top_logprobs_for_a_moralchoice_item() {
     let Some(url) = server_url() else { return };
@@ -123,14 +135,8 @@ async fn live_distribution_from_top_logprobs_for_a_moralchoice_item() {
     let top = r
         .first_token_top_logprobs
         .expect("llama-server returns top logprobs");
-    assert!(top.len() >= 2 && top.len() <= 10, "{top:?}");
-    assert!(top
-        .iter()
-        .all(|t| t.logprob <= 0.0 && t.logprob.is_finite()));
-    assert!(
-        top.windows(2).all(|w| w[0].logprob >= w[1].logprob),
-        "best first"
-    );
+    assert!(top.len() >= 2, "{top:?}");
+    check_top(&top);
     assert_eq!(c.capabilities(&model()).logprobs, Capability::Yes);
     let d = distribution::from_top_logprobs(&top, choice.options.len());
     assert_eq!(d.probs.len(), 2);
@@ -212,6 +218,160 @@ async fn live_full_distributional_ethosagents_item_k3() {
             .is_some_and(|t| !t.is_empty())));
     eprintln!(
         "H_010 (gold {gold:?}): EthosAgents k=3 prediction {:?}, JS {js:.4}",
+        d.distribution
+    );
+}
+
+#[tokio::test]
+async fn live_raw_completion_reads_a_distribution_from_completions() {
+    let Some(url) = server_url() else { return };
+    let it = item("C_001");
+    let Item::Choice { item: choice, .. } = &it else {
+        panic!("choice item")
+    };
+    let c = client(&url, true);
+    // The probe finds that llama-server serves /v1/completions with log-probabilities.
+    let cap = ethos_providers::probe::probe_raw_completion(&c, &model()).await;
+    assert_eq!(cap, Capability::Yes);
+    // The reference's read: the question as a raw prompt (it ends with "Answer:"), the first
+    // generated token's top 10.
+    let mut req = ChatRequest::new(
+        model(),
+        vec![Message::user(choice.question.clone())],
+        0.0,
+        1,
+    );
+    req.top_logprobs = Some(10);
+    req.raw = true;
+    let r = c.chat(&req, &mut |_| {}).await.expect("raw completion");
+    assert!(r.sent.as_ref().is_some_and(|s| s.raw), "{:?}", r.sent);
+    let top = r
+        .first_token_top_logprobs
+        .expect("/v1/completions returns the first token's top logprobs");
+    assert!(!top.is_empty(), "{top:?}");
+    check_top(&top);
+    let d = distribution::from_top_logprobs(&top, choice.options.len());
+    assert!(
+        (d.probs.iter().sum::<f64>() - 1.0).abs() < 1e-9,
+        "{:?}",
+        d.probs
+    );
+    eprintln!(
+        "C_001 raw-completion first-token distribution {:?} (uniform fallback: {}); top tokens {:?}",
+        d.probs,
+        d.uniform_fallback,
+        top.iter().map(|t| &t.token).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn live_reference_preset_reads_from_completions() {
+    use ethos_engine::reference::{changed_since_preset, reference_settings, ProviderFacts};
+    let Some(url) = server_url() else { return };
+    let c = client(&url, true);
+    let m = model();
+    let probe = ethos_providers::probe::probe_capabilities(&c, &m)
+        .await
+        .expect("probe");
+    let caps = probe.capabilities;
+    let facts = ProviderFacts {
+        logprobs: caps.logprobs == Capability::Yes,
+        raw_completion: caps.raw_completion == Capability::Yes,
+        seed: !caps.no_seed,
+    };
+    assert_eq!(
+        facts,
+        ProviderFacts {
+            logprobs: true,
+            raw_completion: true,
+            seed: true
+        },
+        "{}",
+        probe.summary
+    );
+    let mut base = RunSettings::with_model(m);
+    base.seed = 5;
+    base.concurrency = 3;
+    let settings = reference_settings(&base, facts);
+    let preset = settings.preset.clone().expect("the preset is recorded");
+    // llama-server forces no deviation: only this implementation's own are listed.
+    assert!(
+        preset
+            .deviations
+            .iter()
+            .all(|d| !d.contains("the provider")),
+        "{:?}",
+        preset.deviations
+    );
+    let it = item("C_001");
+    let record = SharedRecord::new(RunRecord::new(it, settings, Method::EthosAgents));
+    // The 135M model cannot write six `#` lines (see the structured-perspectives test), and
+    // stage 1 is the engine tests' business: the perspectives are given; stages 2 and 3 run on
+    // the real server under the preset.
+    let lines = [
+        "Surgeon: patient safety, consequentialism, duty of care, concern, clinician",
+        "Patient: autonomy, deontology, right to informed consent, fear, patient",
+        "Hospital manager: accountability, rule consequentialism, duty to report, unease, administrator",
+        "Family member: trust, care ethics, right to honesty, anger, relative",
+        "Ethicist: justice, virtue ethics, duty of truthfulness, resolve, adviser",
+        "Nurse: compassion, care ethics, duty to advocate, worry, colleague",
+    ];
+    record.update(|r| {
+        r.set_perspectives(
+            lines
+                .iter()
+                .map(|l| ethos_engine::persona::split_fields(l))
+                .collect(),
+        )
+    });
+    let clock = || 0.0;
+    let pipeline = Pipeline::new(Stages::same(&c), &clock, &NoObserver, record.clone());
+    pipeline
+        .write_comments(None)
+        .await
+        .expect("stage 2 on the real model");
+    let result = pipeline.combine().await.expect("stage 3 on the real model");
+    let RunResult::Distribution(d) = result else {
+        panic!("a distribution result")
+    };
+    assert_eq!(d.method, DistMethod::Logprobs);
+    assert!(
+        (d.distribution.iter().sum::<f64>() - 1.0).abs() < 1e-9,
+        "{:?}",
+        d.distribution
+    );
+    let rec = record.snapshot();
+    assert!(changed_since_preset(&rec.settings).is_empty());
+    let reads: Vec<_> = rec
+        .calls
+        .iter()
+        .filter(|c| matches!(c.stage, Stage::Read(_)))
+        .collect();
+    assert_eq!(reads.len(), 6);
+    for r in &reads {
+        // Asked and sent as raw completions, each with its first token's top logprobs.
+        assert!(
+            r.request.raw && r.sent.as_ref().is_some_and(|s| s.raw),
+            "{:?}",
+            r.sent
+        );
+        assert!(r.not_sent().is_empty(), "{:?}", r.not_sent());
+        assert!(r
+            .first_token_top_logprobs
+            .as_ref()
+            .is_some_and(|t| !t.is_empty()));
+    }
+    // Stage 2 stays on the chat endpoint (its system message), as in the reference.
+    assert!(rec
+        .calls
+        .iter()
+        .filter(|c| matches!(c.stage, Stage::Comment(_)))
+        .all(|c| !c.request.raw));
+    assert!(rec
+        .to_markdown()
+        .contains("| preset | Reproduce the reference; deviations"));
+    eprintln!(
+        "C_001 under the Reference preset (raw completion reads): {:?}",
         d.distribution
     );
 }

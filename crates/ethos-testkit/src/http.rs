@@ -6,7 +6,8 @@
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 const MAX_HEAD: usize = 64 * 1024;
-pub const MAX_BODY: usize = 32 * 1024 * 1024;
+/// Request bodies above this are refused (a Batch-API upload of a whole stage is tens of MB).
+pub const MAX_BODY: usize = 256 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -190,6 +191,36 @@ pub fn trickle(steps: Vec<Step>, piece: usize, ms: u64) -> Vec<Step> {
         }
     }
     out
+}
+
+/// A blocking plain-HTTP/1.1 exchange for tests: `method path` with `body` (`Connection:
+/// close`, Content-Length); the status and the body as text.
+pub fn blocking_exchange(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr)?;
+    write!(
+        c,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut reply = String::new();
+    c.read_to_string(&mut reply)?;
+    let status = reply
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
 }
 
 #[cfg(test)]

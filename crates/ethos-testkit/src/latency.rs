@@ -1,6 +1,6 @@
 //! The latency server: an OpenAI-compatible (and Anthropic-compatible) chat server that answers
 //! every call after a fixed latency L, over **HTTP/2 with TLS** (ALPN `h2`, `http/1.1`; a test
-//! certificate made at start with rcgen) and over plain **HTTP/1.1** (keep-alive), both at once
+//! CA and a certificate issued by it made at start with rcgen, [`LatencyServer::ca_pem`]) and over plain **HTTP/1.1** (keep-alive), both at once
 //! and sharing one set of counts. It is the server of the performance harness (`bench/perf.rs`).
 //!
 //! Timing of one call, measured from the moment its request head arrived (time 0):
@@ -300,12 +300,58 @@ impl Drop for TimedBody {
     }
 }
 
+/// A server certificate and the test CA that issued it.
+pub struct Issued {
+    /// The server's certificate (DER), its public key (SPKI DER) and private key (PKCS#8 DER).
+    pub leaf_der: Vec<u8>,
+    pub leaf_spki: Vec<u8>,
+    pub leaf_key_der: Vec<u8>,
+    /// The CA's certificate (PEM).
+    pub ca_pem: String,
+}
+
+/// Make a test CA and a server certificate for `names` (host names and IP addresses) issued by
+/// it, both fresh at every call.
+pub fn issue_certificate(names: &[String]) -> std::io::Result<Issued> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let bad = |what: &str, e: rcgen::Error| other(format!("cannot make the test {what}: {e}"));
+    let ca_key = KeyPair::generate().map_err(|e| bad("CA key", e))?;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(|e| bad("CA", e))?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "ethos-testkit test CA");
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca.self_signed(&ca_key).map_err(|e| bad("CA", e))?;
+    let leaf_key = KeyPair::generate().map_err(|e| bad("server key", e))?;
+    let mut leaf = CertificateParams::new(names.to_vec()).map_err(|e| bad("certificate", e))?;
+    leaf.distinguished_name
+        .push(DnType::CommonName, "ethos-testkit server");
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf_cert = leaf
+        .signed_by(&leaf_key, &ca_cert, &ca_key)
+        .map_err(|e| bad("certificate", e))?;
+    Ok(Issued {
+        leaf_der: leaf_cert.der().to_vec(),
+        leaf_spki: leaf_key.public_key_der(),
+        leaf_key_der: leaf_key.serialize_der(),
+        ca_pem: ca_cert.pem(),
+    })
+}
+
 /// A running latency server (TLS and plain listeners). Dropping the handle stops it.
 pub struct LatencyServer {
     tls_addr: SocketAddr,
     plain_addr: SocketAddr,
     shared: Arc<Shared>,
     cert_der: Vec<u8>,
+    ca_pem: String,
     spki_sha256: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -334,21 +380,19 @@ impl LatencyServer {
         plain_port: u16,
         config: LatencyConfig,
     ) -> std::io::Result<LatencyServer> {
-        let certified = rcgen::generate_simple_self_signed(vec![
+        let issued = issue_certificate(&[
             "localhost".to_string(),
             host.to_string(),
             "127.0.0.1".to_string(),
-        ])
-        .map_err(|e| other(format!("cannot make a test certificate: {e}")))?;
-        let cert_der = certified.cert.der().to_vec();
-        let spki = certified.key_pair.public_key_der();
+        ])?;
+        let cert_der = issued.leaf_der.clone();
         let spki_sha256 = {
             use base64::Engine;
-            let d = ring::digest::digest(&ring::digest::SHA256, &spki);
+            let d = ring::digest::digest(&ring::digest::SHA256, &issued.leaf_spki);
             base64::engine::general_purpose::STANDARD.encode(d.as_ref())
         };
         let key = rustls::pki_types::PrivateKeyDer::Pkcs8(
-            rustls::pki_types::PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()),
+            rustls::pki_types::PrivatePkcs8KeyDer::from(issued.leaf_key_der.clone()),
         );
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut tls = rustls::ServerConfig::builder_with_provider(provider)
@@ -407,6 +451,7 @@ impl LatencyServer {
             plain_addr,
             shared,
             cert_der,
+            ca_pem: issued.ca_pem,
             spki_sha256,
             shutdown: Some(tx),
             thread: Some(thread),
@@ -434,6 +479,12 @@ impl LatencyServer {
     /// The test certificate (DER), for a client that pins it.
     pub fn cert_der(&self) -> &[u8] {
         &self.cert_der
+    }
+
+    /// The certificate (PEM) of the test CA that issued the server's certificate: what a client
+    /// trusts to verify the server the usual way (e.g. `SSL_CERT_FILE` pointing at it).
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
     }
 
     /// Base64 SHA-256 of the certificate's public key, for Chromium's

@@ -15,9 +15,13 @@
 //! [`LatencyServer`] (module [`latency`]) answers every call after a fixed latency over HTTP/2 +
 //! TLS and plain HTTP/1.1, and records per-call timings: the performance harness's server.
 //!
+//! The fault server also speaks OpenAI's Batch API and Anthropic's Message Batches (module
+//! [`batches`]), answering each request line as it would a live call.
+//!
 //! Control endpoints (also CORS-enabled): `GET /_control/stats`, `POST /_control/script`,
 //! `POST /_control/reset`, `GET|POST /_control/config`, `GET /_control/faults`.
 
+pub mod batches;
 pub mod cli;
 pub mod fault;
 pub mod http;
@@ -25,6 +29,7 @@ pub mod latency;
 pub mod reply;
 pub mod server;
 
+pub use batches::{BatchControl, BatchStats};
 pub use fault::{Fault, FaultParseError, MODEL_PREFIX};
 pub use latency::{CallTiming, LatencyConfig, LatencyServer, LatencyStats};
 pub use reply::{ChatCall, OkReply, Protocol};

@@ -1,5 +1,6 @@
 //! The fault server: routing, fault selection, counting, and the handle tests hold.
 
+use crate::batches::{BatchControl, BatchStats, Batches};
 use crate::fault::{Fault, MODEL_PREFIX};
 use crate::http::{read_request, ReadError, Request, Step};
 use crate::reply::{
@@ -101,6 +102,7 @@ struct Inner {
 
 struct Shared {
     inner: Mutex<Inner>,
+    batches: Mutex<Batches>,
     responder: Mutex<Option<Responder>>,
     fault_rule: Mutex<Option<FaultRule>>,
 }
@@ -108,6 +110,9 @@ struct Shared {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn batches(&self) -> MutexGuard<'_, Batches> {
+        self.batches.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -135,6 +140,7 @@ impl FaultServer {
                 config,
                 ..Inner::default()
             }),
+            batches: Mutex::new(Batches::default()),
             responder: Mutex::new(None),
             fault_rule: Mutex::new(None),
         });
@@ -234,7 +240,21 @@ impl FaultServer {
 
     /// Choose faults from each request's content (`None` clears the rule).
     pub fn set_fault_rule(&self, rule: Option<FaultRule>) {
-        *self.shared.fault_rule.lock().unwrap_or_else(|e| e.into_inner()) = rule;
+        *self
+            .shared
+            .fault_rule
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = rule;
+    }
+
+    /// What the Batch APIs ([`crate::batches`]) saw.
+    pub fn batch_stats(&self) -> BatchStats {
+        self.shared.batches().stats.clone()
+    }
+
+    /// How batches progress (lines answered per poll, hold).
+    pub fn set_batch_control(&self, control: BatchControl) {
+        self.shared.batches().control = control;
     }
 
     /// Block the calling thread until the server stops (for the binary).
@@ -328,6 +348,9 @@ fn route(shared: &Shared, req: &Request) -> Vec<Step> {
 
     if let Some(ctl) = path.strip_prefix("/_control/") {
         return control(shared, req, ctl, origin);
+    }
+    if crate::batches::is_batch_path(path) {
+        return batch_route(shared, req, origin);
     }
 
     let protocol = protocol_of(req);
@@ -443,7 +466,11 @@ fn route(shared: &Shared, req: &Request) -> Vec<Step> {
     };
     let fault = match fault {
         Fault::Ok => {
-            let rule = shared.fault_rule.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let rule = shared
+                .fault_rule
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
             rule.and_then(|r| r(&call)).unwrap_or(Fault::Ok)
         }
         f => f,
@@ -472,6 +499,38 @@ fn route(shared: &Shared, req: &Request) -> Vec<Step> {
         Protocol::Anthropic => format!("msg_fs_{seq}"),
     };
     chat_response(fault, &call, &reply, &id, origin)
+}
+
+/// A Batch-API request; each request line is answered as a live call would be (fault rule,
+/// responder or configured reply).
+fn batch_route(shared: &Shared, req: &Request, origin: Option<&str>) -> Vec<Step> {
+    let answer = |call: &ChatCall| -> Result<OkReply, (u16, String)> {
+        let rule = shared
+            .fault_rule
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(f) = rule.and_then(|r| r(call)).filter(|f| f.status() >= 400) {
+            return Err((f.status(), format!("fault {f}")));
+        }
+        let responder = shared
+            .responder
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        Ok(match responder {
+            Some(f) => f(call),
+            None => shared.lock().config.reply.clone(),
+        })
+    };
+    let (status, body) = shared.batches().route(
+        &req.method,
+        &req.path,
+        req.header("content-type"),
+        &req.body,
+        &answer,
+    );
+    json_response(status, &body, origin, &[])
 }
 
 /// The fault for the next API request: the scripted queue first, then a `fault:` model name

@@ -1,8 +1,7 @@
 //! The batch's observer: persists every finished call and task as it happens, and shows progress
 //! on stderr (a bar redrawn in place on a terminal, one line per finished task otherwise).
 
-use super::store::{outcome_line, record_line, Appender};
-use ethos_engine::batch::{self, BatchObserver, Outcome, Task};
+use ethos_engine::batch::{self, BatchObserver, BatchStore, Outcome, Task};
 use ethos_engine::chat::ChatResponse;
 use ethos_engine::record::RunRecord;
 use ethos_engine::vital::Item;
@@ -57,13 +56,6 @@ impl Display {
     }
 }
 
-/// The files appended to as the batch goes.
-pub struct Sinks {
-    pub calls: Appender,
-    pub outcomes: Appender,
-    pub records: Appender,
-}
-
 /// What a run did (see [`Live::tally`]).
 pub struct Tally {
     /// Every outcome: loaded at the start, then this run's in finishing order.
@@ -85,7 +77,7 @@ pub struct Live<'a> {
     all: &'a [Task],
     in_flight: usize,
     display: RefCell<&'a mut Display>,
-    sinks: RefCell<Sinks>,
+    store: RefCell<Box<dyn BatchStore + 'a>>,
     /// Outcomes loaded at the start, then those of this run.
     outcomes: RefCell<Vec<Outcome>>,
     /// Outcomes of this run.
@@ -129,7 +121,7 @@ impl<'a> Live<'a> {
         all: &'a [Task],
         in_flight: usize,
         loaded: Vec<Outcome>,
-        sinks: Sinks,
+        store: Box<dyn BatchStore + 'a>,
         display: &'a mut Display,
     ) -> Self {
         Live {
@@ -137,7 +129,7 @@ impl<'a> Live<'a> {
             all,
             in_flight,
             display: RefCell::new(display),
-            sinks: RefCell::new(sinks),
+            store: RefCell::new(store),
             outcomes: RefCell::new(loaded),
             ran: Cell::new(0),
             running: RefCell::new(HashSet::new()),
@@ -151,6 +143,11 @@ impl<'a> Live<'a> {
             write_error: RefCell::new(None),
             stopped: RefCell::new(None),
         }
+    }
+
+    /// Whether an error that would hit every task stopped the batch.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.borrow().is_some()
     }
 
     /// What the run did, for the summary.
@@ -309,17 +306,11 @@ impl BatchObserver for Live<'_> {
                 self.tokens.get() + u64::from(u.prompt_tokens) + u64::from(u.completion_tokens),
             );
         }
-        let res = match batch::entry_line(key, response) {
-            Some(line) => self.sinks.borrow_mut().calls.line(&line),
-            None => Err("cannot serialise a finished call".into()),
-        };
+        let res = self.store.borrow_mut().put_call(key, response);
         self.persist(res);
     }
     fn task_finished(&self, outcome: &Outcome, record: &RunRecord) {
-        // The record first: an outcome on disk means the task is finished, and its trace is there.
-        let res = record_line(record).and_then(|l| self.sinks.borrow_mut().records.line(&l));
-        self.persist(res);
-        let res = outcome_line(outcome).and_then(|l| self.sinks.borrow_mut().outcomes.line(&l));
+        let res = self.store.borrow_mut().put_outcome(outcome, Some(record));
         self.persist(res);
         self.running.borrow_mut().remove(&outcome.task);
         self.outcomes.borrow_mut().push(outcome.clone());

@@ -7,13 +7,17 @@
 //!   call finishes;
 //! - `OUT.outcomes.jsonl`: one [`Outcome`] per finished task (result or error, calls, tokens);
 //! - `OUT.records.jsonl`: one full [`RunRecord`] per finished task (every prompt and reply), the
-//!   inspectable trace; a task run twice (failed, then done) has two, the last one counts.
+//!   inspectable trace; a task run twice (failed, then done) has two, the last one counts;
+//! - `OUT.batches.jsonl` (`--batch-api`): each batch submitted to the provider (its id and its
+//!   calls' keys) and, once its results are stored, that it was collected: a restarted command
+//!   picks up a batch still in flight instead of submitting it again.
 //!
 //! A crash can cut the last line of a file in the middle: such a line (no newline at its end) is
 //! dropped from the file before anything is appended. Any other unreadable line is an error
 //! that names the file and the line.
 
-use ethos_engine::batch::{BatchSpec, CallCache, Outcome};
+use ethos_engine::batch::{self, BatchSpec, BatchStore, CallCache, Outcome, Stored};
+use ethos_engine::chat::ChatResponse;
 use ethos_engine::record::RunRecord;
 use ethos_engine::settings::Method;
 use serde::{Deserialize, Serialize};
@@ -33,6 +37,8 @@ pub struct Paths {
     pub outcomes: PathBuf,
     pub records: PathBuf,
     pub csv: PathBuf,
+    /// The batches submitted to a provider's Batch API and whether their results were stored.
+    pub batches: PathBuf,
 }
 
 fn beside(out: &Path, suffix: &str) -> PathBuf {
@@ -50,6 +56,7 @@ impl Paths {
             outcomes: beside(out, ".outcomes.jsonl"),
             records: beside(out, ".records.jsonl"),
             csv: beside(out, ".scores.csv"),
+            batches: beside(out, ".batches.jsonl"),
         }
     }
 
@@ -73,8 +80,14 @@ impl Paths {
     }
 
     /// The state a fresh start removes (the outputs are rewritten at the end anyway).
-    pub fn state(&self) -> [&PathBuf; 4] {
-        [&self.spec, &self.calls, &self.outcomes, &self.records]
+    pub fn state(&self) -> [&PathBuf; 5] {
+        [
+            &self.spec,
+            &self.calls,
+            &self.outcomes,
+            &self.records,
+            &self.batches,
+        ]
     }
 }
 
@@ -365,6 +378,72 @@ pub fn record_line(record: &RunRecord) -> Result<String, String> {
     serde_json::to_string(record).map_err(|e| format!("cannot serialise a run record: {e}"))
 }
 
+/// The complete lines of a JSON-lines file (a cut last line repaired as [`load`] does).
+pub fn lines(path: &Path) -> Result<Vec<(usize, String)>, String> {
+    read_lines(path, &mut Vec::new())
+}
+
 pub fn outcome_line(outcome: &Outcome) -> Result<String, String> {
     serde_json::to_string(outcome).map_err(|e| format!("cannot serialise an outcome: {e}"))
+}
+
+/// The batch's files as the engine's [`BatchStore`]: calls, outcomes and records appended as
+/// they finish (the files are opened at the first write, after [`BatchStore::load`] repaired a
+/// cut last line).
+pub struct JsonlStore {
+    paths: Paths,
+    items: usize,
+    methods: Vec<Method>,
+    calls: Option<Appender>,
+    outcomes: Option<Appender>,
+    records: Option<Appender>,
+    /// What loading repaired.
+    pub notes: Vec<String>,
+}
+
+impl JsonlStore {
+    /// The store of a batch of `items` selected items × `methods`.
+    pub fn new(paths: &Paths, items: usize, methods: &[Method]) -> Self {
+        JsonlStore {
+            paths: paths.clone(),
+            items,
+            methods: methods.to_vec(),
+            calls: None,
+            outcomes: None,
+            records: None,
+            notes: Vec::new(),
+        }
+    }
+}
+
+fn opened<'a>(slot: &'a mut Option<Appender>, path: &Path) -> Result<&'a mut Appender, String> {
+    if slot.is_none() {
+        *slot = Some(Appender::open(path)?);
+    }
+    slot.as_mut().ok_or_else(|| io_err(path, "open", "no file"))
+}
+
+impl BatchStore for JsonlStore {
+    fn load(&mut self) -> Result<Stored, String> {
+        let l = load(&self.paths, self.items, &self.methods)?;
+        self.notes.extend(l.notes);
+        Ok(Stored {
+            cache: l.cache,
+            outcomes: l.outcomes,
+        })
+    }
+
+    fn put_call(&mut self, key: &str, response: &ChatResponse) -> Result<(), String> {
+        let line = batch::entry_line(key, response)
+            .ok_or_else(|| "cannot serialise a finished call".to_string())?;
+        opened(&mut self.calls, &self.paths.calls)?.line(&line)
+    }
+
+    fn put_outcome(&mut self, outcome: &Outcome, record: Option<&RunRecord>) -> Result<(), String> {
+        // The record first: an outcome on disk means the task is finished, and its trace is there.
+        if let Some(r) = record {
+            opened(&mut self.records, &self.paths.records)?.line(&record_line(r)?)?;
+        }
+        opened(&mut self.outcomes, &self.paths.outcomes)?.line(&outcome_line(outcome)?)
+    }
 }
