@@ -33,6 +33,8 @@ export PROPTEST_CASES="${PROPTEST_CASES:-20000}"
 export ETHOS_E2E=1
 log "cargo test (native: engine, providers against the real server and the fault server, cli, e2e in Chromium)"
 cargo test --workspace --locked --features ethos-providers/native -- --test-threads="${TEST_THREADS:-2}"
+log "fuzzing every parser of outside data (scripts/fuzz.sh: >= 10^6 executions, zero crashes)"
+scripts/fuzz.sh
 log "wasm tests (UI helpers, browser transport) in wasm-bindgen-test-runner"
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 cargo test --locked --target wasm32-unknown-unknown -p ethos-app --bin ethos-app

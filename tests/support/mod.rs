@@ -446,10 +446,14 @@ impl Browser {
     pub async fn choose_file(&self, file: &str) {
         let sel = self.wait_for("#file-select", Duration::from_secs(10)).await;
         sel.select_by_value(file).await.expect("choose file");
-        self.wait_for(&format!(".item-row"), Duration::from_secs(30))
-            .await;
-        // The list belongs to the chosen file once its count line names it.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The list belongs to the chosen file once its count line names it (a wait on the
+        // page's state, not on time: rows of the previous file may still be on screen).
+        self.wait_js(
+            &format!("document.querySelector('#item-count') && document.querySelector('#item-count').textContent.includes({file:?}) && document.querySelector('.item-row') !== null"),
+            Duration::from_secs(30),
+            &format!("the scenarios of {file}"),
+        )
+        .await;
     }
 
     pub async fn pick_item(&self, nth: usize) {
@@ -543,12 +547,18 @@ impl Browser {
     /// The list is emptied again before returning.
     pub async fn watch_long_tasks(&self) -> bool {
         self.js("(() => { window.__lt = []; new PerformanceObserver(l => { for (const e of l.getEntries()) window.__lt.push([e.startTime, e.duration]); }).observe({type: 'longtask'}); setTimeout(() => { const end = performance.now() + 80; while (performance.now() < end) {} }, 0); return true; })()").await;
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        let seen = self
-            .js("window.__lt.some(x => x[1] >= 80)")
-            .await
-            .as_bool()
-            .unwrap_or(false);
+        // Entries are delivered some time after the task: poll for it (a browser that reports
+        // long tasks does so well within 10 s even on a busy machine).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = false;
+        while !seen && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            seen = self
+                .js("window.__lt.some(x => x[1] >= 80)")
+                .await
+                .as_bool()
+                .unwrap_or(false);
+        }
         self.js("(() => { window.__lt = []; return true; })()")
             .await;
         seen

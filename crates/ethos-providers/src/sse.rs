@@ -43,12 +43,20 @@ impl SseParser {
 
     /// Feed the next bytes; returns the events completed by them, in order.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, ChatError> {
+        let mut out = Vec::new();
+        self.feed_into(bytes, &mut out)?;
+        Ok(out)
+    }
+
+    /// As [`SseParser::feed`], pushing the completed events to `out`: on an error, the events
+    /// completed before it are in `out` (so what a stream delivered before an invalid line does
+    /// not depend on how its bytes were split).
+    pub fn feed_into(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), ChatError> {
         if self.failed {
             return Err(ChatError::Malformed(
                 "the event stream was already invalid".into(),
             ));
         }
-        let mut out = Vec::new();
         let mut rest = bytes;
         if self.after_cr && !rest.is_empty() {
             self.after_cr = false;
@@ -71,7 +79,7 @@ impl SseParser {
                         }
                     }
                     rest = tail.get(skip..).unwrap_or(&[]);
-                    if let Err(e) = self.end_line(&mut out) {
+                    if let Err(e) = self.end_line(out) {
                         self.failed = true;
                         return Err(e);
                     }
@@ -82,7 +90,7 @@ impl SseParser {
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The stream ended. A last line without its terminator is processed as a line and a
@@ -214,10 +222,12 @@ impl<H: EventHandler> Framed<H> {
             return Err(e.clone());
         }
         self.saw_bytes |= !bytes.is_empty();
-        let events = self.sse.feed(bytes)?;
+        // The events before an invalid line still count: their text comes first, then the error.
+        let mut events = Vec::new();
+        let framing = self.sse.feed_into(bytes, &mut events);
         self.saw_event |= !events.is_empty();
         let mut deltas = Vec::new();
-        match self.handler.handle(events, &mut deltas) {
+        match self.handler.handle(events, &mut deltas).and(framing) {
             Ok(()) => Ok(deltas),
             Err(e) if deltas.is_empty() => Err(e),
             Err(e) => {

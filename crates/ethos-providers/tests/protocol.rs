@@ -233,6 +233,30 @@ fn invalid_utf8_is_a_clean_error() {
     assert!(matches!(res, Err(ChatError::Malformed(_))), "{res:?}");
 }
 
+/// Found by the `openai_stream` fuzz target: text that arrived before an invalid line was
+/// returned when the line came in a later chunk but dropped when it came in the same chunk.
+#[test]
+fn text_before_an_invalid_line_does_not_depend_on_chunking() {
+    for (name, piece) in [
+        ("openai_n2_stream.sse", &b"\" one\"}"[..]),
+        ("anthropic_stream.sse", &b"\"Autonomy\"}}\n\n"[..]),
+    ] {
+        let mut bytes = fixture(name);
+        let at = find(&bytes, piece) + piece.len();
+        bytes[at] = 0xD5; // a lead byte followed by ASCII: invalid UTF-8 mid-stream
+        let (text, res) = if name.starts_with("openai") {
+            assert_split_invariant::<openai::StreamDecoder>(&bytes)
+        } else {
+            assert_split_invariant::<anthropic::StreamDecoder>(&bytes)
+        };
+        assert!(!text.is_empty(), "{name}: the text before the damage is kept");
+        assert!(
+            matches!(res, Err(ChatError::Malformed(ref m)) if m.contains("UTF-8")),
+            "{name}: {res:?}"
+        );
+    }
+}
+
 #[test]
 fn stream_cut_anywhere_before_done_is_an_error() {
     let bytes = fixture("openai_llamacpp_stream.sse");
