@@ -181,8 +181,16 @@ fn judged_overton_items_take_one_more_round() {
     let (live_model, round_model) = (ScriptedModel::default(), ScriptedModel::default());
     let (live_outcomes, _) = live(&live_model, &items, &spec);
     let (outcomes, sizes, _) = run_in_rounds(&round_model, &items, &spec, &[]);
-    // Perspectives, comments, the combine, the judge.
-    assert_eq!(sizes, vec![5, 5 * 3, 5, 5]);
+    // Perspectives, comments, the combine, the judge (one call per explanation: the default
+    // judge asks, per value, how likely its explanation entails each output sentence).
+    let explanations: usize = items
+        .iter()
+        .map(|i| match i {
+            Item::Overton(o) => o.explanation.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(sizes, vec![5, 5 * 3, 5, explanations]);
     assert_eq!(essentials(&outcomes), essentials(&live_outcomes));
 }
 
