@@ -12,7 +12,7 @@
 //!   `choices[0].logprobs.content[0].top_logprobs` = `[{token, logprob}, …]`.
 
 use crate::http::HttpRequest;
-use crate::openai::{first_content_top_logprobs, headers, parse_choices, WireOptions};
+use crate::openai::{entry_top_logprobs, headers, parse_choices, WireOptions};
 use crate::{join_url, Endpoint};
 use ethos_engine::{ChatError, ChatRequest, ChatResponse, TokenLogprob};
 use serde_json::{json, Map, Value};
@@ -56,8 +56,10 @@ pub fn build_completion(ep: &Endpoint, req: &ChatRequest, opts: WireOptions) -> 
 /// The first generated token's top log-probabilities, best first, from either shape.
 fn first_top_logprobs(logprobs: Option<&Value>) -> Option<Vec<TokenLogprob>> {
     let lp = logprobs?;
-    if let Some(list) = first_content_top_logprobs(Some(lp)) {
-        return Some(list);
+    // llama.cpp's shape: `content[0]` is the first generated position, even when its token is
+    // the end of the text ("" — the read is then its top list, not its text).
+    if let Some(first) = lp.get("content").and_then(Value::as_array).and_then(|c| c.first()) {
+        return entry_top_logprobs(first);
     }
     let first = lp.get("top_logprobs")?.as_array()?.first()?.as_object()?;
     let mut list: Vec<TokenLogprob> = first

@@ -109,9 +109,15 @@ pub fn no_text(finish_reason: Option<&str>) -> ChatError {
     ChatError::Malformed(format!("the model returned no text{why}"))
 }
 
-/// The response, or [`no_text`] if its (first) text is empty.
+/// The response, or [`no_text`] if its (first) text is empty and it carries no first-token
+/// log-probabilities either (a one-token read whose most likely token is the end of the text,
+/// as llama-server's `/completions` gives, is still a read: its log-probabilities are the answer).
 pub fn require_text(r: ChatResponse) -> Result<ChatResponse, ChatError> {
-    if r.text.is_empty() {
+    let has_read = r
+        .first_token_top_logprobs
+        .as_ref()
+        .is_some_and(|l| !l.is_empty());
+    if r.text.is_empty() && !has_read {
         Err(no_text(r.finish_reason.as_deref()))
     } else {
         Ok(r)

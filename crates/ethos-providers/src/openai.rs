@@ -179,7 +179,12 @@ pub(crate) fn first_content_top_logprobs(logprobs: Option<&Value>) -> Option<Vec
             .and_then(Value::as_str)
             .is_some_and(|s| !s.is_empty())
     })?;
-    let tops = first.get("top_logprobs")?.as_array()?;
+    entry_top_logprobs(first)
+}
+
+/// One position's `top_logprobs` list (`[{token, logprob, …}]`).
+pub(crate) fn entry_top_logprobs(entry: &Value) -> Option<Vec<TokenLogprob>> {
+    let tops = entry.get("top_logprobs")?.as_array()?;
     let list: Vec<TokenLogprob> = tops
         .iter()
         .filter_map(|t| {
