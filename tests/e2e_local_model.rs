@@ -21,6 +21,8 @@ async fn load_model(b: &Browser) -> String {
 
 /// Choose the "In this browser" preset as a user does (the select's change event).
 async fn choose_local(b: &Browser) {
+    // After a reload the page may not be mounted yet: wait for the select first.
+    b.wait_for("#preset", Duration::from_secs(30)).await;
     b.js("(() => { const s = document.querySelector('#preset'); s.value = 'local'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()").await;
 }
 

@@ -173,7 +173,7 @@ async fn damaged_link(m: &Matrix, damage: fn(&str) -> String) {
     m.b.click("#share-link").await;
     m.b.wait_for("#share-url", WAIT).await;
     let link = m.b.js("document.querySelector('#share-url').value").await.as_str().unwrap_or_default().to_string();
-    assert!(link.contains("#run="), "{link}");
+    assert!(link.contains("#r2=") || link.contains("#run="), "{link}");
     m.load(&damage(&link)).await;
     let alert = m.wait_text("#run-error").await;
     assert_plain("a damaged share link", &alert, &["share link could not be opened"]);
@@ -189,7 +189,8 @@ async fn share_truncated(m: Arc<Matrix>) {
 
 async fn share_tampered(m: Arc<Matrix>) {
     damaged_link(&m, |l| {
-        let at = l.find("#run=").unwrap_or(0) + 5;
+        // Just after `#r2=` (or an old `#run=`): the payload.
+        let at = l.find('#').and_then(|h| l[h..].find('=').map(|e| h + e + 1)).unwrap_or(0);
         let mid = at + (l.len() - at) / 2;
         format!("{}{}{}", &l[..mid], "____", &l[mid + 4..])
     })
