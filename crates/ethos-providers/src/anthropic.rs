@@ -124,6 +124,22 @@ fn usage_num(u: Option<&Value>, k: &str) -> Option<u32> {
     u?.get(k)?.as_u64().map(|x| x.min(u32::MAX as u64) as u32)
 }
 
+/// The prompt's tokens: `input_tokens` counts only what was not read from or written to the
+/// prompt cache, so the cache's counts are added (llama-server reports a cached prompt as
+/// `"input_tokens":1,"cache_read_input_tokens":31`, as Anthropic's API does).
+pub fn input_total(u: Option<&Value>) -> Option<u32> {
+    let parts = [
+        "input_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_input_tokens",
+    ]
+    .map(|k| usage_num(u, k));
+    parts
+        .iter()
+        .any(Option::is_some)
+        .then(|| parts.iter().flatten().fold(0u32, |a, b| a.saturating_add(*b)))
+}
+
 /// Parse a non-streamed reply (`{"content":[{"type":"text","text":…}], "stop_reason", "usage"}`).
 pub fn parse_chat(body: &[u8]) -> Result<ChatResponse, ChatError> {
     let v: Value = serde_json::from_slice(body)
@@ -142,7 +158,7 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatResponse, ChatError> {
         .collect::<Vec<_>>()
         .concat();
     let usage = v.get("usage").map(|u| Usage {
-        prompt_tokens: usage_num(Some(u), "input_tokens").unwrap_or(0),
+        prompt_tokens: input_total(Some(u)).unwrap_or(0),
         completion_tokens: usage_num(Some(u), "output_tokens").unwrap_or(0),
     });
     require_text(ChatResponse {
@@ -244,7 +260,7 @@ impl EventHandler for State {
                 "message_start" => {
                     self.started = true;
                     let u = v.get("message").and_then(|m| m.get("usage"));
-                    if let Some(n) = usage_num(u, "input_tokens") {
+                    if let Some(n) = input_total(u) {
                         self.input_tokens = Some(n);
                     }
                     if let Some(n) = usage_num(u, "output_tokens") {
@@ -274,7 +290,7 @@ impl EventHandler for State {
                     if let Some(n) = usage_num(u, "output_tokens") {
                         self.output_tokens = Some(n);
                     }
-                    if let Some(n) = usage_num(u, "input_tokens") {
+                    if let Some(n) = input_total(u) {
                         self.input_tokens = Some(n);
                     }
                 }

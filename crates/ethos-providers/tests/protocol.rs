@@ -695,3 +695,15 @@ fn anthropic_request_shape() {
         matches!(anthropic::check_request(&r2), Err(ChatError::Unsupported(ref m)) if m.contains("one sample"))
     );
 }
+
+#[test]
+fn anthropic_prompt_tokens_include_the_prompt_cache() {
+    // As llama-server's /v1/messages sent it for a cached prompt (and Anthropic's API does).
+    let body = br#"{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"text","text":"Hi"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"cache_read_input_tokens":31,"output_tokens":2}}"#;
+    let r = ethos_providers::anthropic::parse_chat(body).expect("reply");
+    assert_eq!(r.usage.map(|u| (u.prompt_tokens, u.completion_tokens)), Some((32, 2)));
+    let plain = br#"{"content":[{"type":"text","text":"Hi"}],"usage":{"input_tokens":9,"output_tokens":2}}"#;
+    let r = ethos_providers::anthropic::parse_chat(plain).expect("reply");
+    assert_eq!(r.usage.map(|u| u.prompt_tokens), Some(9));
+    assert_eq!(ethos_providers::anthropic::input_total(None), None);
+}
