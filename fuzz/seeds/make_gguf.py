@@ -2,6 +2,7 @@
 """Write the GGUF seeds of the `gguf` fuzz target: small, well-formed GGUF v3 files with the
 metadata a llama/ChatML model carries (the real models are hundreds of MB; the fuzzer mutates
 these instead). Run from fuzz/: python3 seeds/make_gguf.py"""
+import os
 import struct
 
 U32, I32, F32, STR, ARR, U64 = 4, 5, 6, 8, 9, 10
@@ -61,6 +62,7 @@ kvs = [
 ]
 emb = struct.pack('<%df' % (len(tokens) * 8), *[((i * 7) % 13) / 13.0 for i in range(len(tokens) * 8)])
 norm = struct.pack('<8f', *[1.0] * 8)
+os.makedirs('seeds/gguf', exist_ok=True)
 open('seeds/gguf/tiny_llama.gguf', 'wb').write(
     gguf(kvs, [('token_embd.weight', [8, len(tokens)], emb), ('output_norm.weight', [8], norm)]))
 open('seeds/gguf/metadata_only.gguf', 'wb').write(gguf(kvs[:3] + kvs[10:13], []))
