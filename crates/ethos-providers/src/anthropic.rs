@@ -26,15 +26,25 @@ fn url(ep: &Endpoint, path: &str) -> String {
     }
 }
 
+/// The `anthropic-compatible` preset: a server of the user's own that speaks the Messages API.
+pub const COMPATIBLE_PRESET: &str = "anthropic-compatible";
+
+/// Anthropic's own API wants the key in `x-api-key`, a version header, and (from a page) the
+/// direct-browser-access header. A compatible server's CORS preflight (llama-server's) allows
+/// only `Content-Type` and `Authorization`, so it gets the key as a bearer token and nothing else.
 fn headers(ep: &Endpoint) -> Vec<(String, String)> {
-    let mut h = vec![
-        ("content-type".to_string(), "application/json".to_string()),
-        ("anthropic-version".to_string(), API_VERSION.to_string()),
-        (
-            "anthropic-dangerous-direct-browser-access".to_string(),
-            "true".to_string(),
-        ),
-    ];
+    let mut h = vec![("content-type".to_string(), "application/json".to_string())];
+    if ep.preset == COMPATIBLE_PRESET {
+        if let Some(k) = ep.key() {
+            h.push(("authorization".to_string(), format!("Bearer {k}")));
+        }
+        return h;
+    }
+    h.push(("anthropic-version".to_string(), API_VERSION.to_string()));
+    h.push((
+        "anthropic-dangerous-direct-browser-access".to_string(),
+        "true".to_string(),
+    ));
     if let Some(k) = ep.key() {
         h.push(("x-api-key".to_string(), k.to_string()));
     }

@@ -20,8 +20,13 @@ use live_server::{model, policy, server_url};
 /// The Anthropic preset's client, pointed at llama-server's base URL (no `/v1`: the protocol
 /// adds it, as for api.anthropic.com).
 fn client(url: &str, stream: bool) -> Client<NativeTransport> {
+    client_as(url, stream, "anthropic")
+}
+
+/// The same with another preset's headers (`anthropic-compatible`: the key as a bearer token).
+fn client_as(url: &str, stream: bool, preset: &str) -> Client<NativeTransport> {
     Client::new(
-        Endpoint::new(Protocol::Anthropic, url.to_string(), Some("sk-ant-test".into()), "anthropic"),
+        Endpoint::new(Protocol::Anthropic, url.to_string(), Some("sk-ant-test".into()), preset),
         NativeTransport::new().expect("native transport"),
     )
     .with_policy(policy())
@@ -71,7 +76,7 @@ async fn anthropic_streamed_message() {
 #[tokio::test]
 async fn anthropic_non_streamed_message_matches_the_stream() {
     let Some(url) = server_url() else { return };
-    let r = client(&url, false)
+    let r = client_as(&url, false, ethos_providers::anthropic::COMPATIBLE_PRESET)
         .chat(&hello(), &mut |_| {})
         .await
         .expect("message from llama-server's /v1/messages");

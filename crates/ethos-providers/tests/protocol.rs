@@ -707,3 +707,28 @@ fn anthropic_prompt_tokens_include_the_prompt_cache() {
     assert_eq!(r.usage.map(|u| u.prompt_tokens), Some(9));
     assert_eq!(ethos_providers::anthropic::input_total(None), None);
 }
+
+#[test]
+fn anthropic_compatible_servers_get_the_key_as_a_bearer_token_and_no_anthropic_headers() {
+    // llama-server's CORS preflight allows only Content-Type and Authorization: any other header
+    // makes the browser refuse the call before it is sent.
+    let ep = Endpoint::new(
+        Protocol::Anthropic,
+        "http://127.0.0.1:8080",
+        Some("local-key".into()),
+        anthropic::COMPATIBLE_PRESET,
+    );
+    let h = anthropic::build_chat(&ep, &request(), true);
+    assert_eq!(h.url, "http://127.0.0.1:8080/v1/messages");
+    let mut names: Vec<&str> = h.headers.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["authorization", "content-type"]);
+    assert_eq!(header(&h, "authorization"), Some("Bearer local-key"));
+    // Without a key: Content-Type only.
+    let ep = Endpoint::new(Protocol::Anthropic, "http://127.0.0.1:8080/v1", None, anthropic::COMPATIBLE_PRESET);
+    let h = anthropic::build_chat(&ep, &request(), false);
+    assert_eq!(h.url, "http://127.0.0.1:8080/v1/messages");
+    assert_eq!(h.headers.len(), 1);
+    // The body is the Messages API's, as for Anthropic itself.
+    assert_eq!(body(&h)["system"], "Be brief.");
+}
