@@ -10,12 +10,9 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Small k and short outputs: the tiny model is slow on a busy 2-core machine.
 async fn configure_fast(b: &Browser, k: usize) {
-    b.type_into("#k", &k.to_string()).await;
     // Room for three JSON perspectives even when the tiny model rambles (it got cut at 400).
-    b.type_into("#max-perspectives", "700").await;
-    b.type_into("#max-comments", "48").await;
+    b.short_outputs(k, 700).await;
     b.type_into("#max-overton", "48").await;
-    b.type_into("#max-short", "8").await;
 }
 
 /// The local server must be up (scripts/test.sh starts it); say so plainly if it is not.

@@ -110,10 +110,7 @@ async fn distributional_item_in_the_tab(isolated: bool) {
 
     b.choose_file(MORALCHOICE).await;
     b.pick_item(0).await;
-    b.type_into("#k", "3").await;
-    b.type_into("#max-perspectives", "400").await;
-    b.type_into("#max-comments", "48").await;
-    b.type_into("#max-short", "8").await;
+    b.short_outputs(3, 400).await;
     // The preset asks for structured perspectives and the in-tab runtime decodes under the JSON
     // schema, so stage 1 should give all three. Should it come up short all the same,
     // run_and_wait completes the perspectives by hand and re-runs, as a user would.

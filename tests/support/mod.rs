@@ -469,6 +469,14 @@ impl Browser {
     }
 
     /// Replace the text of an input as a user would: select all, type over it.
+    /// Small k and short outputs, for the tiny models of the tests on a busy 2-core machine.
+    pub async fn short_outputs(&self, k: usize, max_perspectives: usize) {
+        self.type_into("#k", &k.to_string()).await;
+        self.type_into("#max-perspectives", &max_perspectives.to_string()).await;
+        self.type_into("#max-comments", "48").await;
+        self.type_into("#max-short", "8").await;
+    }
+
     pub async fn type_into(&self, css: &str, text: &str) {
         let el = self.wait_for(css, Duration::from_secs(10)).await;
         let _ = self.client.execute(&format!("const e = document.querySelector({css:?}); e.scrollIntoView({{block: 'center'}}); e.focus(); e.select();"), vec![]).await;
