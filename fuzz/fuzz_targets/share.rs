@@ -1,6 +1,8 @@
-//! Share links (`#run=<run>~<baseline>…`, from a URL someone sent): any fragment is a run or a
-//! clear error, never a panic. The input is used both as the fragment text and, base64url-
-//! encoded, as the payload (so the fuzzer reaches the record parser behind the encoding).
+//! Share links (`#r2=<deflated payload>` and the old `#run=<run>~<baseline>…`, from a URL someone
+//! sent): any fragment is a run, a comparison or a clear error, never a panic. The input is used
+//! as the fragment text, base64url-encoded as the old links' payload (so the fuzzer reaches the
+//! record parser behind the encoding), and as an `#r2=` link's inflated payload (its header, the
+//! string-table expansion and the records; inflating is the browser's own `DecompressionStream`).
 #![no_main]
 use ethos_engine::share;
 use ethos_fuzz::text;
@@ -9,6 +11,12 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let t = text(data);
     let _ = share::decode_all(&t);
+    let _ = share::read_link(&t);
+    let _ = share::read_link(&format!("{}{}", share::PREFIX_V2, b64url(data)));
+    if let Ok(shared) = share::from_payload(data) {
+        let again = share::from_payload(share::payload(&shared).as_bytes());
+        assert!(again.is_ok(), "a read payload does not read again: {again:?}");
+    }
     // The payload path: the bytes as a link's base64url, with a damaged baseline after it.
     let fragment = format!("{}{}~{}~%%", share::PREFIX, b64url(data), b64url(&data[data.len() / 2..]));
     if let Ok((run, baselines)) = share::decode_all(&fragment) {
