@@ -8,7 +8,8 @@
 #
 # --beside build (default): a second clone rebuilds the CLI in release mode over and over (an
 #   engine file is touched before each build, so every round compiles engine, providers and CLI)
-#   in its own target directory, for as long as the runs last.
+#   in its own target directory, at nice 10 (it takes the CPU the suite leaves; the load figures
+#   show how much that was), for as long as the runs last.
 # --beside none: no extra load (use it when other work already keeps the machine busy; the load
 #   figures say how busy it was).
 # Logs: $ETHOS_CACHE/flake-check/run-K.log (ETHOS_CACHE defaults to ~/.cache/ethos-agents).
@@ -47,7 +48,7 @@ if [ "$beside" = build ]; then
     export CARGO_TARGET_DIR="$cache/flake-check-beside-target"
     while true; do
       touch crates/ethos-engine/src/lib.rs
-      nice -n 0 cargo build --release --locked -q -p ethos-cli >/dev/null 2>&1 || true
+      nice -n 10 cargo build --release --locked -q -p ethos-cli >/dev/null 2>&1 || true
     done
   ) &
   pids+=($!)
