@@ -11,8 +11,12 @@
 //! - [`run_batch`] runs the pending tasks (item × method) under an item window; the pipeline's and
 //!   the client's own limits bound the calls.
 //! - [`summarize`] / [`breakdown`] score the outcomes; [`filled_file`] writes the VITAL file with
-//!   `pred_distribution` / `output` filled; [`scores_csv`] lists per-item scores.
+//!   `pred_distribution` / `output` filled; [`scores_csv`] lists per-item scores. Their `_scored`
+//!   forms take a [`Scoring`] (failed items left out, or scored as the reference does: see
+//!   [`crate::attrition`]); the plain forms leave failed items out.
 
+pub use crate::attrition::Scoring;
+use crate::attrition::{failed_choice_scores, uniform};
 use crate::chat::{ChatError, ChatModel, ChatRequest, ChatResponse};
 use crate::metrics::{
     coverage_accuracy, score_distributions, score_value, DistScores, ValueScores,
@@ -776,7 +780,7 @@ impl BatchState {
 
     /// Why this state cannot continue the batch `spec` over `items`, if it cannot: another
     /// format, other items, or other settings that change the answers (concurrency and items in
-    /// flight may differ).
+    /// flight, and how failed items are scored, may differ).
     pub fn mismatch(&self, spec: &BatchSpec, items: &[String]) -> Option<String> {
         if self.ethos_batch_state != STATE_FORMAT {
             return Some(format!(
@@ -793,6 +797,8 @@ impl BatchState {
         }
         let mut theirs = self.spec.clone();
         theirs.settings.concurrency = spec.settings.concurrency;
+        // Scoring only: no answer depends on it.
+        theirs.settings.score_failed_as_reference = spec.settings.score_failed_as_reference;
         theirs.items_in_flight = spec.items_in_flight;
         (theirs != *spec).then(|| {
             "another batch description (file, slice, methods, model or settings)".to_string()
@@ -830,6 +836,10 @@ pub struct MethodSummary {
     /// Items with a result / with an error.
     pub done: usize,
     pub failed: usize,
+    /// Failed items that are in the scores, scored as the reference does (0 when they are left
+    /// out; see [`crate::attrition`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_scored: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dist: Option<DistScores>,
     /// Distributions: how many predictions each method produced (see [`crate::provenance`]).
@@ -848,6 +858,18 @@ pub struct MethodSummary {
     pub completion_tokens: u64,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl MethodSummary {
+    /// The note that goes next to every score: "failed items scored as the reference does: N"
+    /// or "N failed items left out" (`None` when nothing failed).
+    pub fn attrition(&self) -> Option<String> {
+        crate::attrition::attrition_label(self.failed, self.failed_scored)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CoverageSummary {
     pub judged: usize,
@@ -855,8 +877,9 @@ pub struct CoverageSummary {
     pub accuracy: f64,
 }
 
-/// Scores of `method` over `outcomes` (of the selected `items`). Only the latest outcome of a
-/// task counts. Distributions are scored exactly as `ethos score` scores the exported file.
+/// Scores of `method` over `outcomes` (of the selected `items`), failed items left out and
+/// counted. Only the latest outcome of a task counts. Distributions are scored exactly as
+/// `ethos score` scores the exported file.
 pub fn summarize(items: &[Item], outcomes: &[Outcome], method: Method) -> MethodSummary {
     summarize_model(items, outcomes, method, 0)
 }
@@ -868,7 +891,19 @@ pub fn summarize_model(
     method: Method,
     model: usize,
 ) -> MethodSummary {
-    summarize_where(items, outcomes, method, model, |_| true)
+    summarize_scored(items, outcomes, method, model, Scoring::default())
+}
+
+/// [`summarize_model`] with failed items treated as `scoring` says (with
+/// `failed_as_reference`, exactly as `ethos score --score-failed` scores the exported file).
+pub fn summarize_scored(
+    items: &[Item],
+    outcomes: &[Outcome],
+    method: Method,
+    model: usize,
+    scoring: Scoring,
+) -> MethodSummary {
+    summarize_where(items, outcomes, method, model, scoring, |_| true)
 }
 
 fn latest(outcomes: &[Outcome], method: Method, model: usize) -> Vec<&Outcome> {
@@ -889,6 +924,7 @@ fn summarize_where(
     outcomes: &[Outcome],
     method: Method,
     model: usize,
+    scoring: Scoring,
     keep: impl Fn(&Item) -> bool,
 ) -> MethodSummary {
     let mut s = MethodSummary {
@@ -896,6 +932,7 @@ fn summarize_where(
         model,
         done: 0,
         failed: 0,
+        failed_scored: 0,
         dist: None,
         pred_methods: None,
         value_reference: None,
@@ -921,6 +958,32 @@ fn summarize_where(
         s.completion_tokens += o.completion_tokens;
         let Some(result) = o.result.as_ref().filter(|_| o.error.is_none()) else {
             s.failed += 1;
+            if !scoring.failed_as_reference {
+                continue;
+            }
+            // Scored as the reference does (see `crate::attrition`).
+            match item {
+                Item::Choice { item: c, .. } => {
+                    if let Some(g) = &c.gold_distribution {
+                        pairs.push((g.clone(), uniform(g.len())));
+                        methods.add(Some(provenance::FAILED_UNIFORM));
+                        s.failed_scored += 1;
+                    }
+                }
+                Item::Value(v) => {
+                    if let Some(g) = v.label.chars().next() {
+                        golds.push(g);
+                        ref_preds.push(None);
+                        strict_preds.push(None);
+                        s.failed_scored += 1;
+                    }
+                }
+                Item::Overton(_) if scoring.judged => {
+                    coverage.push(0.0);
+                    s.failed_scored += 1;
+                }
+                Item::Overton(_) => {}
+            }
             continue;
         };
         s.done += 1;
@@ -994,6 +1057,17 @@ pub fn breakdown_model(
     method: Method,
     model: usize,
 ) -> Vec<(String, MethodSummary)> {
+    breakdown_scored(items, outcomes, method, model, Scoring::default())
+}
+
+/// [`breakdown_model`] with failed items treated as `scoring` says.
+pub fn breakdown_scored(
+    items: &[Item],
+    outcomes: &[Outcome],
+    method: Method,
+    model: usize,
+    scoring: Scoring,
+) -> Vec<(String, MethodSummary)> {
     let mut keys: Vec<String> = Vec::new();
     let mut seen = HashSet::new();
     for item in items {
@@ -1005,7 +1079,7 @@ pub fn breakdown_model(
     }
     keys.into_iter()
         .map(|k| {
-            let s = summarize_where(items, outcomes, method, model, |i| {
+            let s = summarize_where(items, outcomes, method, model, scoring, |i| {
                 breakdown_key(i).as_deref() == Some(k.as_str())
             });
             (k, s)
@@ -1041,8 +1115,40 @@ pub fn filled_file_model(
     method: Method,
     model: usize,
 ) -> serde_json::Value {
+    filled_file_scored(items, outcomes, method, model, Scoring::default())
+}
+
+/// Fill a failed item's prediction as the reference scores it: the uniform distribution, or an
+/// empty output (an unparsed answer; no sentence to cover a value). See [`crate::attrition`].
+pub fn fill_failed(item: &mut Item) {
+    match item {
+        Item::Choice { item, .. } => {
+            let n = item
+                .gold_distribution
+                .as_ref()
+                .map_or(item.options.len(), Vec::len);
+            item.pred_distribution = Some(uniform(n));
+        }
+        Item::Overton(i) => i.output = Some(String::new()),
+        Item::Value(i) => i.output = Some(String::new()),
+    }
+}
+
+/// [`filled_file_model`] with failed items treated as `scoring` says: with
+/// `failed_as_reference`, a failed record's prediction is filled by [`fill_failed`]
+/// (multiple-choice: `pred_method` `failed_uniform`) and its `pred_error` kept, so that the
+/// reference's own evaluation reads every record and `ethos score --score-failed` scores it as
+/// [`summarize_scored`] does.
+pub fn filled_file_scored(
+    items: &[Item],
+    outcomes: &[Outcome],
+    method: Method,
+    model: usize,
+    scoring: Scoring,
+) -> serde_json::Value {
     let mut filled: Vec<Item> = Vec::new();
     let mut extra: Vec<(&'static str, String)> = Vec::new();
+    let mut failed_filled: Vec<usize> = Vec::new();
     for o in latest(outcomes, method, model) {
         let Some(mut item) = items.get(o.task.item).cloned() else {
             continue;
@@ -1060,6 +1166,12 @@ pub fn filled_file_model(
             None => {
                 let error = o.error.clone().unwrap_or_else(|| "no result".into());
                 extra.push((provenance::PRED_ERROR, error));
+                if scoring.failed_as_reference {
+                    fill_failed(&mut item);
+                    if matches!(item, Item::Choice { .. }) {
+                        failed_filled.push(filled.len());
+                    }
+                }
             }
         }
         filled.push(item);
@@ -1069,6 +1181,14 @@ pub fn filled_file_model(
         for (record, (key, value)) in records.iter_mut().zip(extra) {
             if let (Some(obj), false) = (record.as_object_mut(), key.is_empty()) {
                 obj.insert(key.into(), value.into());
+            }
+        }
+        for i in failed_filled {
+            if let Some(obj) = records.get_mut(i).and_then(|r| r.as_object_mut()) {
+                obj.insert(
+                    provenance::PRED_METHOD.into(),
+                    provenance::FAILED_UNIFORM.into(),
+                );
             }
         }
     }
@@ -1091,6 +1211,20 @@ pub fn scores_csv(
     outcomes: &[Outcome],
     methods: &[Method],
     models: &[String],
+) -> String {
+    scores_csv_scored(items, outcomes, methods, models, Scoring::default())
+}
+
+/// [`scores_csv`] with failed items treated as `scoring` says: with `failed_as_reference`, a
+/// failed task's row carries the figures it is scored with (the uniform distribution's JS
+/// distance and argmax match with `pred_method` `failed_uniform`; not correct; coverage 0 when
+/// judged), its error kept.
+pub fn scores_csv_scored(
+    items: &[Item],
+    outcomes: &[Outcome],
+    methods: &[Method],
+    models: &[String],
+    scoring: Scoring,
 ) -> String {
     let several = models.len() > 1;
     let mut out = String::from(if several {
@@ -1133,7 +1267,25 @@ pub fn scores_csv(
                 }
                 None => {}
             }
-            let status = if o.result.is_some() { "done" } else { "failed" };
+            if scoring.failed_as_reference && !o.ok() {
+                match item {
+                    Item::Choice { item: c, .. } => {
+                        if let Some(g) = &c.gold_distribution {
+                            let (d, hit) = failed_choice_scores(g);
+                            js = format!("{d}");
+                            ml = hit.to_string();
+                            method = provenance::FAILED_UNIFORM.to_string();
+                        }
+                    }
+                    Item::Value(_) => {
+                        cr = false.to_string();
+                        cs = false.to_string();
+                    }
+                    Item::Overton(_) if scoring.judged => cov = "0".to_string(),
+                    Item::Overton(_) => {}
+                }
+            }
+            let status = if o.ok() { "done" } else { "failed" };
             let mut row = vec![
                 item.id().to_string(),
                 item.attribute().unwrap_or("").to_string(),

@@ -3,6 +3,7 @@
 //! run records. No browser APIs, no UI: everything here builds and tests natively.
 
 pub mod answer;
+pub mod attrition;
 pub mod batch;
 pub mod chat;
 pub mod compare;
