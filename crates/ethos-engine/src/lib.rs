@@ -15,6 +15,7 @@ pub mod pipeline;
 pub mod provenance;
 pub mod record;
 pub mod reference;
+pub mod scores;
 mod serde_tagged;
 pub mod settings;
 pub mod share;
