@@ -268,6 +268,18 @@ impl Batch {
         Ok(())
     }
 
+    /// Score failed items as the reference does, or leave them out. Scoring only (no answer
+    /// depends on it), so the batch keeps its results and is stored again with the setting.
+    pub fn set_score_failed(&self, on: bool) -> Result<(), String> {
+        let Some(mut spec) = self.spec.get_untracked() else {
+            return Ok(());
+        };
+        spec.settings.score_failed_as_reference = on;
+        let json = serde_json::to_string(&spec).map_err(|e| e.to_string())?;
+        self.spec.set(Some(spec));
+        browser::set(Area::Local, SPEC_KEY, &json).map_err(|e| e.to_string())
+    }
+
     /// Remove the batch and everything stored for it.
     pub fn discard(&self) {
         self.stop_task();

@@ -2,7 +2,7 @@ use crate::batch::{arms, batch, Arm};
 use crate::browser;
 use crate::catalog::attribute_label;
 use crate::state::ui;
-use ethos_engine::batch::{self as engine, MethodSummary};
+use ethos_engine::batch::{self as engine, MethodSummary, Scoring};
 use ethos_engine::{Mode, Source};
 use leptos::prelude::*;
 
@@ -35,8 +35,9 @@ fn pct(x: f64) -> String {
 /// Benchmark panel 3, results: one row per method with the file's metrics, a chart comparing the
 /// methods, the per-attribute breakdown, and the exports.
 ///
-/// Hooks: `#bench-results` (rows `tr[data-method]` with `.mean-js`, `.most-likely`,
-/// `.pred-methods`, `.accuracy`, `.coverage` cells), `#bench-chart`, `#bench-breakdown`,
+/// Hooks: `#bench-results` (rows `tr[data-method]` with `.attrition` (failed items: "N failed
+/// items left out" or "failed items scored as the reference does: N"), `.mean-js`,
+/// `.most-likely`, `.pred-methods`, `.accuracy`, `.coverage` cells), `#bench-chart`, `#bench-breakdown`,
 /// `#bench-export-<method>`, `#bench-export-csv`.
 #[component]
 pub fn BenchResults() -> impl IntoView {
@@ -53,6 +54,8 @@ pub fn BenchResults() -> impl IntoView {
             .spec
             .with(|s| s.as_ref().and_then(|s| Source::from_file_name(&s.file)))
     };
+    // How failed items are scored: left out and counted, or as the reference does.
+    let scoring = move || batch.spec.with(|s| s.as_ref().map(Scoring::of).unwrap_or_default());
     let arm_list = move || {
         batch
             .spec
@@ -61,11 +64,12 @@ pub fn BenchResults() -> impl IntoView {
     // One summary per arm (model × method), with the arm.
     let summaries = Memo::new(move |_| {
         let list = arm_list();
+        let scoring = scoring();
         batch.items.with(|items| {
             batch.outcomes.with(|o| {
                 list.into_iter()
                     .map(|a| {
-                        let s = engine::summarize_model(items, o, a.method, a.model);
+                        let s = engine::summarize_scored(items, o, a.method, a.model, scoring);
                         (a, s)
                     })
                     .collect::<Vec<(Arm, MethodSummary)>>()
@@ -78,9 +82,9 @@ pub fn BenchResults() -> impl IntoView {
         let mode = mode()?;
         let rows = summaries.get();
         let head = match mode {
-            Mode::Distributional | Mode::SteerableGroup => view! { <tr><th scope="col">"Method"</th><th scope="col">"Items"</th><th scope="col">"Failed (left out)"</th><th scope="col">"Mean JS distance ↓"</th><th scope="col">"Most-likely correct ↑"</th><th scope="col">"Distributions from"</th><th scope="col">"Calls"</th><th scope="col">"Tokens"</th></tr> }.into_any(),
-            Mode::SteerableValue => view! { <tr><th scope="col">"Method"</th><th scope="col">"Items"</th><th scope="col">"Failed (left out)"</th><th scope="col">"Accuracy ↑"</th><th scope="col">"Balanced acc."</th><th scope="col">"Macro-F1 (unparsed a class)"</th><th scope="col">"Binary acc."</th><th scope="col">"Binary bal. acc."</th><th scope="col">"Binary macro-F1"</th><th scope="col">"Accuracy (strict parser)"</th><th scope="col">"Calls"</th><th scope="col">"Tokens"</th></tr> }.into_any(),
-            Mode::Overton => view! { <tr><th scope="col">"Method"</th><th scope="col">"Items"</th><th scope="col">"Failed (left out)"</th><th scope="col">"Judged"</th><th scope="col">"Coverage accuracy ↑ (> 0.33)"</th><th scope="col">"Mean coverage"</th><th scope="col">"Calls"</th><th scope="col">"Tokens"</th></tr> }.into_any(),
+            Mode::Distributional | Mode::SteerableGroup => view! { <tr><th scope="col">"Method"</th><th scope="col">"Items"</th><th scope="col">"Failed"</th><th scope="col">"Mean JS distance ↓"</th><th scope="col">"Most-likely correct ↑"</th><th scope="col">"Distributions from"</th><th scope="col">"Calls"</th><th scope="col">"Tokens"</th></tr> }.into_any(),
+            Mode::SteerableValue => view! { <tr><th scope="col">"Method"</th><th scope="col">"Items"</th><th scope="col">"Failed"</th><th scope="col">"Accuracy ↑"</th><th scope="col">"Balanced acc."</th><th scope="col">"Macro-F1 (unparsed a class)"</th><th scope="col">"Binary acc."</th><th scope="col">"Binary bal. acc."</th><th scope="col">"Binary macro-F1"</th><th scope="col">"Accuracy (strict parser)"</th><th scope="col">"Calls"</th><th scope="col">"Tokens"</th></tr> }.into_any(),
+            Mode::Overton => view! { <tr><th scope="col">"Method"</th><th scope="col">"Items"</th><th scope="col">"Failed"</th><th scope="col">"Judged"</th><th scope="col">"Coverage accuracy ↑ (> 0.33)"</th><th scope="col">"Mean coverage"</th><th scope="col">"Calls"</th><th scope="col">"Tokens"</th></tr> }.into_any(),
         };
         let body = rows
             .into_iter()
@@ -111,7 +115,7 @@ pub fn BenchResults() -> impl IntoView {
                     <tr data-method=arm.slug data-model=arm.model>
                         <th scope="row">{arm.label}</th>
                         <td>{s.done}</td>
-                        <td>{s.failed}</td>
+                        <td class="attrition">{s.attrition().unwrap_or_else(|| "0".into())}</td>
                         {cells}
                         <td>{s.calls}</td>
                         <td>{tokens}</td>
@@ -122,7 +126,11 @@ pub fn BenchResults() -> impl IntoView {
         Some(view! {
             <div class="table-wrap" tabindex="0" role="region" aria-label="Benchmark results by method">
                 <table id="bench-results" class="data">
-                    <caption>"Scores over the finished items; failed items are left out and counted (natural log for JS; scikit-learn's metrics; the exported file scores the same with `ethos score`)"</caption>
+                    <caption>{if scoring().failed_as_reference {
+                        "Scores over every item that ran: failed items are scored as the reference does (uniform distribution / unparsed answer / coverage 0 when judged) and counted (natural log for JS; scikit-learn's metrics; the exported file scores the same with `ethos score --score-failed`)"
+                    } else {
+                        "Scores over the finished items: failed items are left out and counted (natural log for JS; scikit-learn's metrics; the exported file scores the same with `ethos score`)"
+                    }}</caption>
                     <thead>{head}</thead>
                     <tbody>{body}</tbody>
                 </table>
@@ -164,6 +172,11 @@ pub fn BenchResults() -> impl IntoView {
                 }
             })
             .collect_view();
+        let attrition: Vec<String> = summaries.with(|s| {
+            s.iter()
+                .filter_map(|(arm, x)| x.attrition().map(|a| format!("{}: {a}", arm.label)))
+                .collect()
+        });
         let mixed: Vec<String> = summaries.with(|s| {
             s.iter()
                 .filter(|(_, x)| x.pred_methods.as_ref().is_some_and(|m| m.is_mixed()))
@@ -181,8 +194,8 @@ pub fn BenchResults() -> impl IntoView {
                 String::new()
             } else {
                 format!("; mixed distribution methods: {}", mixed.join(", "))
-            }
-        );
+            },
+        ) + &attrition.iter().map(|a| format!("; {a}")).collect::<String>();
         Some(view! {
             <figure class="bench-chart">
                 <svg id="bench-chart" class="chart" viewBox=format!("0 0 {} {height}", left + 360.0) role="img" aria-label=title.clone()>
@@ -200,11 +213,12 @@ pub fn BenchResults() -> impl IntoView {
             return None;
         }
         let list = arm_list();
+        let scoring = scoring();
         let parts: Vec<(Arm, Vec<(String, MethodSummary)>)> = batch.items.with(|items| {
             batch.outcomes.with(|o| {
                 list.into_iter()
                     .map(|a| {
-                        let b = engine::breakdown_model(items, o, a.method, a.model);
+                        let b = engine::breakdown_scored(items, o, a.method, a.model, scoring);
                         (a, b)
                     })
                     .collect()
@@ -240,7 +254,7 @@ pub fn BenchResults() -> impl IntoView {
                             .find(|(x, _)| *x == a)
                             .and_then(|(_, s)| {
                                 headline(mode, s)
-                                    .map(|(_, v, _)| format!("{} (n = {})", f3(v), s.done))
+                                    .map(|(_, v, _)| format!("{} (n = {})", f3(v), s.done + s.failed_scored))
                             })
                             .unwrap_or_default();
                         view! { <td>{cell}</td> }
@@ -263,16 +277,18 @@ pub fn BenchResults() -> impl IntoView {
     };
 
     let export_file = move |arm: &Arm| {
+        let scoring = batch.spec.with_untracked(|s| s.as_ref().map(Scoring::of).unwrap_or_default());
         let json = batch.items.with_untracked(|items| {
             batch
                 .outcomes
-                .with_untracked(|o| engine::filled_file_model(items, o, arm.method, arm.model))
+                .with_untracked(|o| engine::filled_file_scored(items, o, arm.method, arm.model, scoring))
         });
         let name = format!("{}.{}.json", batch.stem(), arm.file_tag);
         match serde_json::to_string_pretty(&json) {
             Ok(text) => match browser::download(&name, "application/json", &(text + "\n")) {
                 Ok(()) => ui.say(format!(
-                    "Exported {name}: score it with `ethos score {name}`."
+                    "Exported {name}: score it with `ethos score {}{name}`.",
+                    if scoring.failed_as_reference { "--score-failed " } else { "" }
                 )),
                 Err(e) => ui.say(e.to_string()),
             },
@@ -280,6 +296,7 @@ pub fn BenchResults() -> impl IntoView {
         }
     };
     let export_csv = move |_| {
+        let scoring = batch.spec.with_untracked(|s| s.as_ref().map(Scoring::of).unwrap_or_default());
         let (methods, models) = batch.spec.with_untracked(|s| {
             s.as_ref()
                 .map(|s| (s.methods.clone(), s.model_names()))
@@ -288,7 +305,7 @@ pub fn BenchResults() -> impl IntoView {
         let csv = batch.items.with_untracked(|items| {
             batch
                 .outcomes
-                .with_untracked(|o| engine::scores_csv(items, o, &methods, &models))
+                .with_untracked(|o| engine::scores_csv_scored(items, o, &methods, &models, scoring))
         });
         let name = format!("{}.scores.csv", batch.stem());
         match browser::download(&name, "text/csv", &csv) {

@@ -11,11 +11,12 @@ use leptos::task::spawn_local;
 const METHODS: [Method; 3] = [Method::EthosAgents, Method::Vanilla, Method::Prompting];
 
 /// Benchmark panel 1: which file, which items, which methods. The batch takes the model and
-/// settings of panel 2 as they are when it is set up, and keeps them for its whole life.
+/// settings of panel 2 as they are when it is set up, and keeps them for its whole life; only how
+/// failed items are scored (`#bench-score-failed`, scoring only) can change afterwards.
 ///
 /// Hooks: `#bench-file`, `#bench-pick` (first|random|ids|all), `#bench-n`, `#bench-seed`,
 /// `#bench-ids`, `#bench-attribute`, `#bench-method-<ethosagents|vanilla|prompting>`,
-/// `#bench-in-flight`, `#bench-judge`, `#bench-create`, `#bench-discard`, `#bench-setup-error`,
+/// `#bench-in-flight`, `#bench-judge`, `#bench-score-failed`, `#bench-create`, `#bench-discard`, `#bench-setup-error`,
 /// `#bench-summary`.
 #[component]
 pub fn BenchSetup() -> impl IntoView {
@@ -178,7 +179,7 @@ pub fn BenchSetup() -> impl IntoView {
                 let names = s.model_names();
                 let per_model = if names.len() > 1 { format!(" × {} models", names.len()) } else { String::new() };
                 format!(
-                    "Set up: {label}, {} → {n} item(s) × {} ({}){per_model} = {} task(s); model {}, k = {}, seed {}, {} item(s) at once{}.",
+                    "Set up: {label}, {} → {n} item(s) × {} ({}){per_model} = {} task(s); model {}, k = {}, seed {}, {} item(s) at once{}{}.",
                     s.slice.describe(),
                     methods.len(),
                     methods.join(", "),
@@ -187,7 +188,8 @@ pub fn BenchSetup() -> impl IntoView {
                     s.settings.k,
                     s.settings.seed,
                     s.items_in_flight,
-                    if s.judge { ", Overton judged by the same model" } else { "" }
+                    if s.judge { ", Overton judged by the same model" } else { "" },
+                    if s.settings.score_failed_as_reference { ", failed items scored as the reference does" } else { "" }
                 )
             })
         })
@@ -285,6 +287,27 @@ pub fn BenchSetup() -> impl IntoView {
                     "Score coverage with the model as judge (an LLM estimate of the NLI score, not the reference NLI model; one call per explanation, item and method, or one per item and method with the whole-output judge)"
                 </label>
             </Show>
+            <label class="inline">
+                <input
+                    type="checkbox"
+                    id="bench-score-failed"
+                    prop:checked=move || {
+                        batch
+                            .spec
+                            .with(|s| s.as_ref().map(|s| s.settings.score_failed_as_reference))
+                            .unwrap_or_else(|| conn.settings.with(|s| s.score_failed_as_reference))
+                    }
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        conn.settings.update(|s| s.score_failed_as_reference = on);
+                        conn.save();
+                        if let Err(e) = batch.set_score_failed(on) {
+                            ui.say(format!("The benchmark could not be stored with this setting: {e}"));
+                        }
+                    }
+                />
+                "Score failed items as the reference does (uniform distribution, unparsed answer, coverage 0), so every method is scored on the same items; off: failed items are left out and counted"
+            </label>
             <div class="row">
                 <button type="button" id="bench-create" class="primary" disabled=locked on:click=create>
                     {move || if has_batch() { "Set up again (replaces the results)" } else { "Set up benchmark" }}

@@ -6,13 +6,16 @@ mod score;
 
 const USAGE: &str = "\
 usage:
-  ethos score [--parser reference|strict] FILE...
+  ethos score [--parser reference|strict] [--score-failed] FILE...
       Score VITAL-format JSON files whose predictions are filled in
       (pred_distribution for distributional/OpinionQA files, output for steerable-value files).
       Prints one JSON object per file, in order: the scores (scikit-learn's semantics for
       accuracy, balanced accuracy, macro-F1 and their binary variant; SciPy's JS distance with
       the natural log), the records left out because their run failed (`failed`), and for
       distributions how many predictions each method produced (`pred_methods`, `mixed_methods`).
+      --score-failed: a record whose run failed (`pred_error`) or without a prediction is scored
+      as the reference does instead (uniform distribution, `pred_method` failed_uniform; an
+      unparsed answer); `failed_scored` counts them.
 
 ";
 

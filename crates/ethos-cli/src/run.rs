@@ -8,7 +8,8 @@
 //!           [--ids ID[,ID…] | --first N | --random N [--slice-seed S]] [--attribute TEXT]
 //!           [--k N] [--seed S] [--concurrency C] [--items-in-flight N]
 //!           [--dist auto|logprobs|votes|sampling|verbalised] [--samples N]
-//!           [--perspectives lines|json] [--judge] [--out FILE] [--fresh]
+//!           [--perspectives lines|json] [--judge] [--preset reference] [--score-failed]
+//!           [--out FILE] [--fresh]
 //!           [--batch-api [--batch-poll S] [--batch-cancel]] [--batch-export DIR]
 //!           [--batch-import FILE] [--state-export FILE] [--state-import FILE]
 //! ```
@@ -40,6 +41,14 @@
 //! - The state lives behind the engine's [`ethos_engine::batch::BatchStore`] (here
 //!   [`store::JsonlStore`]); `--state-export FILE` / `--state-import FILE` move a batch's whole
 //!   state ([`ethos_engine::batch::BatchState`], one JSON document) to another OUT or machine.
+//! - `--preset reference`: every decision as the reference's, for what the endpoint offers (the
+//!   app's "Reproduce the reference", [`preset`]); `--k`, `--dist`, `--perspectives` given too
+//!   apply over it. The batch's settings (OUT.batch.json, every run record) name the preset, its
+//!   deviations and what was changed since; so does the summary (`preset`).
+//! - `--score-failed` (on with the preset): failed items are scored as the reference does
+//!   (uniform distribution / unparsed answer / coverage 0) instead of left out; each method's
+//!   `attrition` says which. The filled files then carry those predictions, and
+//!   `ethos score --score-failed` scores them as the summary does.
 //! - A fault that would hit every task (bad key, forbidden, unknown model) stops the batch: no
 //!   further task starts.
 //!
@@ -51,6 +60,7 @@
 
 mod args;
 mod batch_api;
+mod preset;
 mod progress;
 mod replicas;
 mod rounds;
@@ -60,10 +70,11 @@ mod tests;
 
 pub use args::{parse_args, RunArgs};
 use ethos_engine::batch::{self, BatchRun, BatchSpec, Outcome};
-use ethos_engine::batch::{BatchState, BatchStore};
+use ethos_engine::batch::{BatchState, BatchStore, Scoring};
+use ethos_engine::reference::{changed_since_preset, preset_summary};
 use ethos_engine::distribution::DistMethod;
 use ethos_engine::record::RunResult;
-use ethos_engine::settings::{DistSetting, RunSettings};
+use ethos_engine::settings::DistSetting;
 use ethos_engine::vital::{self, Item, Source};
 use ethos_providers::native::NativeTransport;
 use ethos_providers::{Client, Endpoint, Protocol};
@@ -81,7 +92,8 @@ usage: ethos run --file F --method ethosagents[,vanilla,prompting]
                  [--ids ID[,ID...] | --first N | --random N [--slice-seed S]] [--attribute TEXT]
                  [--k N] [--seed S] [--concurrency C] [--items-in-flight N]
                  [--dist auto|logprobs|votes|sampling|verbalised] [--samples N]
-                 [--perspectives lines|json] [--judge] [--out FILE] [--fresh]
+                 [--perspectives lines|json] [--judge] [--preset reference] [--score-failed]
+                 [--out FILE] [--fresh]
                  [--batch-api [--batch-poll S] [--batch-cancel]] [--batch-export DIR]
                  [--batch-import FILE] [--state-export FILE] [--state-import FILE]
   Runs the slice of F through each method against the endpoint. Writes the filled VITAL file
@@ -96,6 +108,15 @@ usage: ethos run --file F --method ethosagents[,vanilla,prompting]
   same model share the calls (each call goes to the least busy one). https endpoints are
   verified against the system's certificates, or those in SSL_CERT_FILE / SSL_CERT_DIR.
   --judge scores Overton outputs with the LLM judge (one more call).
+  --preset reference sets every decision to the reference's (the app's \"Reproduce the
+  reference\": k = 6, the reference templates and stage-1 system message, `#`-line parsing with
+  retries, per-item seeds, logprobs read from raw completions where the endpoint serves them,
+  failed items scored), for what the endpoint offers: a capability probe (two or three tiny
+  calls) asks it first. --k, --dist, --perspectives given too apply over the preset. The
+  records and the summary name the preset, each deviation and what was changed since.
+  --score-failed scores failed items as the reference does (uniform distribution, unparsed
+  answer, coverage 0) instead of leaving them out (on with --preset reference); the filled
+  files carry those predictions (score them with `ethos score --score-failed`).
   The key is read from the environment variable named by --key-env (never from the command line).
   --perspectives json asks stage 1 for schema-checked JSON (not the reference format; for small
   local models that cannot follow the `#` line format).
@@ -302,12 +323,18 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
             }
         },
     };
-    let mut settings = RunSettings::with_model(args.model.clone());
-    settings.k = args.k;
-    settings.seed = args.seed;
-    settings.concurrency = args.concurrency * args.base_urls.len();
-    settings.distribution = args.dist;
-    settings.structured_perspectives = args.structured_perspectives;
+    let paths = args.paths();
+    // One capability cache for the probe and the batch's clients.
+    let caps = ethos_providers::client::shared_capability_cache();
+    let facts = match args.preset {
+        true => Some(
+            preset::facts(args, &paths, key.clone(), &caps)
+                .await
+                .map_err(input)?,
+        ),
+        false => None,
+    };
+    let settings = preset::settings(args, facts);
     settings
         .validate()
         .map_err(|e| RunError::Usage(format!("invalid settings: {e}")))?;
@@ -332,7 +359,6 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
         items: items.iter().map(|i| i.id().to_string()).collect(),
         spec: spec.clone(),
     };
-    let paths = args.paths();
     if let Some(dir) = paths.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .map_err(|e| input(format!("cannot create {}: {e}", dir.display())))?;
@@ -387,7 +413,11 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
     for url in &args.base_urls {
         let transport = NativeTransport::new().map_err(|e| input(e.to_string()))?;
         let endpoint = Endpoint::new(args.protocol, url.clone(), key.clone(), "custom");
-        clients.push(Client::new(endpoint, transport).with_concurrency(args.concurrency));
+        clients.push(
+            Client::new(endpoint, transport)
+                .with_concurrency(args.concurrency)
+                .with_capability_cache(caps.clone()),
+        );
     }
     let client = Replicas::new(clients);
     let cache = RefCell::new(loaded.cache);
@@ -530,18 +560,21 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
     } = f;
     let t = &f.tally;
     let outcomes = t.outcomes.as_slice();
+    let scoring = Scoring::of(spec);
     let mut results = serde_json::Map::new();
     for &m in &spec.methods {
         let path = args.filled_path(m);
-        let json = serde_json::to_string_pretty(&batch::filled_file(items, outcomes, m))
+        let filled = batch::filled_file_scored(items, outcomes, m, 0, scoring);
+        let json = serde_json::to_string_pretty(&filled)
             .map_err(|e| input(format!("cannot serialise the output: {e}")))?;
         store::write_atomic(&path, &(json + "\n")).map_err(input)?;
-        let summary = batch::summarize(items, outcomes, m);
+        let summary = batch::summarize_scored(items, outcomes, m, 0, scoring);
+        let attrition = summary.attrition();
         // Attrition next to the scores: failed items (`failed`) and items not run yet.
         let not_run = items.len().saturating_sub(summary.done + summary.failed);
         let mut entry = serde_json::to_value(summary)
             .map_err(|e| input(format!("cannot serialise the summary: {e}")))?;
-        let parts: Vec<serde_json::Value> = batch::breakdown(items, outcomes, m)
+        let parts: Vec<serde_json::Value> = batch::breakdown_scored(items, outcomes, m, 0, scoring)
             .into_iter()
             .filter_map(|(attr, s)| {
                 let mut v = serde_json::to_value(s).ok()?;
@@ -553,6 +586,7 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
             .collect();
         if let Some(o) = entry.as_object_mut() {
             o.insert("not_run".into(), not_run.into());
+            o.insert("attrition".into(), attrition.into());
             o.insert("out".into(), path.display().to_string().into());
             o.insert("breakdown".into(), parts.into());
         }
@@ -560,14 +594,15 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
     }
     store::write_atomic(
         &paths.csv,
-        &batch::scores_csv(items, outcomes, &spec.methods, &[]),
+        &batch::scores_csv_scored(items, outcomes, &spec.methods, &[], scoring),
     )
     .map_err(input)?;
 
     let c = batch::counts(all, outcomes, &Default::default());
     let mut notes: Vec<String> = Vec::new();
     for o in outcomes {
-        if let Some(d) = o.result.as_ref().and_then(|r| describe_dist(r, args.dist)) {
+        let dist = spec.settings.distribution;
+        if let Some(d) = o.result.as_ref().and_then(|r| describe_dist(r, dist)) {
             if !notes.contains(&d) {
                 notes.push(d);
             }
@@ -590,6 +625,9 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
         "stopped": t.stopped,
         "interrupted": f.interrupted,
         "distribution": notes,
+        "preset": preset_summary(&spec.settings),
+        "changed_since_preset": changed_since_preset(&spec.settings),
+        "score_failed_as_reference": spec.settings.score_failed_as_reference,
         "results": results,
         "batches": f.rounds.as_ref().map(|r| r.batches.clone()).unwrap_or_default(),
         "endpoints": f.endpoints.iter().map(|(url, calls)| serde_json::json!({

@@ -12,19 +12,24 @@
 //! - Overton files: coverage needs a judge model, so this refuses with a message.
 //!
 //! A record with a `pred_error` (its run failed; prediction null) is left out of the scores and
-//! counted in `failed`; a null prediction without one is an error.
+//! counted in `failed`; a null prediction without one is an error. With `--score-failed`, every
+//! record with a `pred_error` or without a prediction counts as failed and is scored as the
+//! reference does (see `ethos_engine::attrition`): the uniform distribution (`pred_method`
+//! `failed_uniform`) or an unparsed answer; `failed_scored` says how many.
 //!
 //! Exit codes: 0 ok, 1 bad input in some file (the message names the file and the record; the
 //! other files are still scored), 2 usage.
 
 use ethos_engine::answer::AnswerParser;
+use ethos_engine::attrition::uniform;
 use ethos_engine::metrics::{
     score_distributions, score_value, try_js_distance, DistScores, ValueScores,
 };
-use ethos_engine::provenance::{MethodCounts, PRED_ERROR, PRED_METHOD};
+use ethos_engine::provenance::{MethodCounts, FAILED_UNIFORM, PRED_ERROR, PRED_METHOD};
 use ethos_engine::vital::{self, Item, Source};
 use serde::Serialize;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// Why scoring failed, and the exit code that goes with it.
 #[derive(Debug)]
@@ -60,7 +65,7 @@ pub fn main(args: &[String]) -> i32 {
     };
     let mut code = 0;
     for file in &args.files {
-        match score_file(file, args.parser) {
+        match score_file(file, args.parser, args.score_failed) {
             Ok(json) => println!("{json}"),
             Err(e) => {
                 eprintln!("ethos score: {e}");
@@ -74,16 +79,18 @@ pub fn main(args: &[String]) -> i32 {
 struct Args {
     files: Vec<String>,
     parser: AnswerParser,
+    score_failed: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, ScoreError> {
     let usage = |m: &str| {
         ScoreError::Usage(format!(
-            "{m}\nusage: ethos score [--parser reference|strict] FILE..."
+            "{m}\nusage: ethos score [--parser reference|strict] [--score-failed] FILE..."
         ))
     };
     let mut files = Vec::new();
     let mut parser = AnswerParser::Reference;
+    let mut score_failed = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let value = match a.as_str() {
@@ -94,6 +101,10 @@ fn parse_args(args: &[String]) -> Result<Args, ScoreError> {
             ),
             s if s.starts_with("--parser=") => s.strip_prefix("--parser="),
             "--strict" => Some("strict"),
+            "--score-failed" => {
+                score_failed = true;
+                None
+            }
             s if s.starts_with('-') && s != "-" => {
                 return Err(usage(&format!("unknown option {s:?}")))
             }
@@ -120,7 +131,11 @@ fn parse_args(args: &[String]) -> Result<Args, ScoreError> {
     if files.is_empty() {
         return Err(usage("missing FILE"));
     }
-    Ok(Args { files, parser })
+    Ok(Args {
+        files,
+        parser,
+        score_failed,
+    })
 }
 
 #[derive(Serialize)]
@@ -128,7 +143,13 @@ struct ValueOut {
     #[serde(flatten)]
     scores: ValueScores,
     failed: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    failed_scored: usize,
     parser: AnswerParser,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize)]
@@ -136,12 +157,19 @@ struct DistOut {
     #[serde(flatten)]
     scores: DistScores,
     failed: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    failed_scored: usize,
     pred_methods: MethodCounts,
     mixed_methods: bool,
 }
 
-/// Score one file (`-` = stdin); returns the JSON line to print.
-pub fn score_file(file: &str, parser: AnswerParser) -> Result<String, ScoreError> {
+/// Score one file (`-` = stdin); returns the JSON line to print. `score_failed`: failed records
+/// are scored as the reference does instead of left out.
+pub fn score_file(
+    file: &str,
+    parser: AnswerParser,
+    score_failed: bool,
+) -> Result<String, ScoreError> {
     let text = if file == "-" {
         let mut s = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
@@ -151,7 +179,7 @@ pub fn score_file(file: &str, parser: AnswerParser) -> Result<String, ScoreError
         std::fs::read_to_string(file)
             .map_err(|e| ScoreError::Input(format!("cannot read {file}: {e}")))?
     };
-    score_text(&text, Source::from_file_name(file), parser)
+    score_text_with(&text, Source::from_file_name(file), parser, score_failed)
         .map_err(|m| ScoreError::Input(format!("{file}: {m}")))
 }
 
@@ -165,11 +193,23 @@ fn provenance(record: &Value) -> Result<(bool, Option<&str>), String> {
     Ok((text(PRED_ERROR)?.is_some(), text(PRED_METHOD)?))
 }
 
-/// Score a VITAL JSON text (pure; used by `score_file` and the tests).
+/// Score a VITAL JSON text, failed records left out (pure; used by the tests).
+#[cfg(test)]
 pub fn score_text(
     text: &str,
     source: Option<Source>,
     parser: AnswerParser,
+) -> Result<String, String> {
+    score_text_with(text, source, parser, false)
+}
+
+/// Score a VITAL JSON text; with `score_failed`, a record with a `pred_error` or without a
+/// prediction is failed and scored as the reference does (pure; used by `score_file`).
+pub fn score_text_with(
+    text: &str,
+    source: Option<Source>,
+    parser: AnswerParser,
+    score_failed: bool,
 ) -> Result<String, String> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| vital::LoadError::Json(e.to_string()).to_string())?;
@@ -193,19 +233,28 @@ pub fn score_text(
                     return Err(format!("{}: not a steerable-value record", label(i, item)));
                 };
                 let (is_failed, _) = provenance(record).map_err(|m| format!("{}: {m}", label(i, item)))?;
+                let is_failed = is_failed || (score_failed && v.output.is_none());
                 if is_failed {
                     failed += 1;
-                    continue;
+                    if !score_failed {
+                        continue;
+                    }
                 }
                 let gold = v.label.chars().next().ok_or_else(|| format!("{}: empty label", label(i, item)))?;
-                let output = v.output.as_deref().ok_or_else(|| format!("{}: no prediction (`output` is null or missing)", label(i, item)))?;
                 golds.push(gold);
+                if is_failed {
+                    // Scored as the reference does: an unparsed answer.
+                    preds.push(None);
+                    continue;
+                }
+                let output = v.output.as_deref().ok_or_else(|| format!("{}: no prediction (`output` is null or missing; --score-failed scores it as failed)", label(i, item)))?;
                 preds.push(parser.parse(output));
             }
             nothing_left(golds.len(), failed)?;
             serde_json::to_string(&ValueOut {
                 scores: score_value(&golds, &preds),
                 failed,
+                failed_scored: if score_failed { failed } else { 0 },
                 parser,
             })
         }
@@ -217,15 +266,24 @@ pub fn score_text(
                     return Err(format!("{}: not a multiple-choice record", label(i, item)));
                 };
                 let (is_failed, method) = provenance(record).map_err(|m| format!("{}: {m}", label(i, item)))?;
+                let is_failed = is_failed || (score_failed && c.pred_distribution.is_none());
                 if is_failed {
                     failed += 1;
-                    continue;
+                    if !score_failed {
+                        continue;
+                    }
                 }
                 let gold = c.gold_distribution.as_deref().ok_or_else(|| format!("{}: no gold_distribution", label(i, item)))?;
+                if is_failed {
+                    // Scored as the reference does: the uniform distribution.
+                    pairs.push((gold, Cow::Owned(uniform(gold.len()))));
+                    methods.add(Some(FAILED_UNIFORM));
+                    continue;
+                }
                 let pred = c
                     .pred_distribution
                     .as_deref()
-                    .ok_or_else(|| format!("{}: no prediction (`pred_distribution` is null or missing)", label(i, item)))?;
+                    .ok_or_else(|| format!("{}: no prediction (`pred_distribution` is null or missing; --score-failed scores it as failed)", label(i, item)))?;
                 // The loader checks lengths and signs; this also catches sums that overflow.
                 if try_js_distance(gold, pred).is_none() {
                     return Err(format!(
@@ -233,13 +291,14 @@ pub fn score_text(
                         label(i, item)
                     ));
                 }
-                pairs.push((gold, pred));
+                pairs.push((gold, Cow::Borrowed(pred)));
                 methods.add(method);
             }
             nothing_left(pairs.len(), failed)?;
             serde_json::to_string(&DistOut {
                 scores: score_distributions(pairs),
                 failed,
+                failed_scored: if score_failed { failed } else { 0 },
                 mixed_methods: methods.is_mixed(),
                 pred_methods: methods,
             })

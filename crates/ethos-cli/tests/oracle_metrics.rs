@@ -1,7 +1,9 @@
 //! Every figure `ethos score` prints, against independent implementations: SciPy's
 //! `jensenshannon` and scikit-learn's `accuracy_score`, `balanced_accuracy_score` and
 //! `f1_score(average="macro")` (`crates/ethos-engine/tests/oracle/metrics_oracle.py`), on 10,000
-//! seeded random prediction files, equal to 1e-12.
+//! seeded random prediction files, equal to 1e-12; and the same files scored with
+//! `--score-failed` (failed records, with a `pred_error` or without a prediction, filled as the
+//! reference scores them: uniform distribution / unparsed answer).
 //!
 //! The Python is `$ETHOS_ORACLE_PYTHON`: the venv with the pinned SciPy and scikit-learn that
 //! scripts/setup.sh installs and scripts/test.sh names. Without it the test skips, loudly.
@@ -147,6 +149,59 @@ fn value_file(rng: &mut Rng, f: usize) -> Value {
     Value::Array(list)
 }
 
+/// `ethos score [--score-failed]` and the oracle on `paths`: every figure equal; our lines.
+fn check(python: &str, paths: &[PathBuf], score_failed: bool) -> Vec<Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_ethos"))
+        .arg("score")
+        .args(score_failed.then_some("--score-failed"))
+        .args(paths)
+        .output()
+        .expect("run ethos score");
+    assert!(
+        out.status.success(),
+        "ethos score failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+
+    let script = format!(
+        "{}/../ethos-engine/tests/oracle/metrics_oracle.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let input = json!({ "paths": paths, "score_failed": score_failed }).to_string();
+    let theirs: Vec<Value> =
+        serde_json::from_str(&run_python(python, &script, &input)).expect("oracle JSON");
+
+    assert_eq!(ours.len(), paths.len(), "one line per file");
+    assert_eq!(theirs.len(), paths.len());
+    let mut problems = Vec::new();
+    for ((path, o), t) in paths.iter().zip(&ours).zip(&theirs) {
+        compare(path, o, t, &mut problems);
+        // Keys only we print would go unchecked: failed_scored must be the oracle's too.
+        if o.get("failed_scored").is_some() != t.get("failed_scored").is_some() {
+            problems.push(format!(
+                "{}: failed_scored only on one side",
+                path.display()
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} differences{}, e.g.:\n{}",
+        problems.len(),
+        if score_failed {
+            " (--score-failed)"
+        } else {
+            ""
+        },
+        problems[..problems.len().min(20)].join("\n")
+    );
+    ours
+}
+
 /// Compare one file's figures: numbers to 1e-12, the rest exactly.
 fn compare(path: &Path, ours: &Value, theirs: &Value, problems: &mut Vec<String>) {
     let theirs = theirs.as_object().expect("oracle object");
@@ -202,41 +257,43 @@ fn ethos_score_equals_scipy_and_scikit_learn() {
         paths.push(path);
     }
 
-    let out = Command::new(env!("CARGO_BIN_EXE_ethos"))
-        .arg("score")
-        .args(&paths)
-        .output()
-        .expect("run ethos score");
-    assert!(
-        out.status.success(),
-        "ethos score failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ours: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+    let ours = check(&python, &paths, false);
+
+    // Scored as the reference does: the same files, where some failed records lost their
+    // `pred_error` (a prediction missing without a word: failed only under --score-failed).
+    let mut dropped = 0usize;
+    let scored_paths: Vec<PathBuf> = paths
+        .iter()
+        .map(|p| {
+            let mut file: Value =
+                serde_json::from_str(&std::fs::read_to_string(p).expect("read")).expect("JSON");
+            for r in file.as_array_mut().expect("records") {
+                if r.get("pred_error").is_some() && rng.chance(2) {
+                    r.as_object_mut().expect("record").remove("pred_error");
+                    dropped += 1;
+                }
+            }
+            let path = p.with_file_name(format!(
+                "failed-{}",
+                p.file_name().expect("name").to_string_lossy()
+            ));
+            std::fs::write(&path, file.to_string()).expect("write a file");
+            path
+        })
         .collect();
-
-    let script = format!(
-        "{}/../ethos-engine/tests/oracle/metrics_oracle.py",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let input = serde_json::to_string(&paths).expect("paths as JSON");
-    let theirs: Vec<Value> =
-        serde_json::from_str(&run_python(&python, &script, &input)).expect("oracle JSON");
-    let _ = std::fs::remove_dir_all(&dir);
-
-    assert_eq!(ours.len(), paths.len(), "one line per file");
-    assert_eq!(theirs.len(), paths.len());
-    let mut problems = Vec::new();
-    for ((path, o), t) in paths.iter().zip(&ours).zip(&theirs) {
-        compare(path, o, t, &mut problems);
-    }
     assert!(
-        problems.is_empty(),
-        "{} differences, e.g.:\n{}",
-        problems.len(),
-        problems[..problems.len().min(20)].join("\n")
+        dropped >= 100,
+        "only {dropped} predictions missing without a pred_error"
+    );
+    let scored = check(&python, &scored_paths, true);
+    let _ = std::fs::remove_dir_all(&dir);
+    let with_failed = scored
+        .iter()
+        .filter(|v| v["failed_scored"].as_u64() > Some(0))
+        .count();
+    assert!(
+        with_failed >= 500,
+        "only {with_failed} files with failed records scored"
     );
 
     // The files reach the cases that matter.
@@ -256,7 +313,7 @@ fn ethos_score_equals_scipy_and_scikit_learn() {
         assert!(n >= 20, "only {n} files with {what}");
     }
     eprintln!(
-        "{} files ({DIST_FILES} distribution, {VALUE_FILES} value) agree to {TOLERANCE}; {reached:?}",
+        "{} files ({DIST_FILES} distribution, {VALUE_FILES} value) agree to {TOLERANCE}, left out and (in {with_failed}) failed records scored as the reference does; {reached:?}",
         paths.len()
     );
 }

@@ -308,3 +308,94 @@ fn usage_errors() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("ethos score"));
 }
+
+#[test]
+fn score_failed_scores_records_without_a_prediction_as_the_reference_does() {
+    // The shipped files as they come: no prediction at all. Left out, that is an error; with
+    // --score-failed every record is scored with the uniform distribution, which gives the
+    // reference values of spec/evaluation.md.
+    let cases = [
+        ("vital_distributional_moralchoice.json", 181, 0.169376, 1.0),
+        ("vital_steerable_opinionqa.json", 3388, 0.230906, 0.3946),
+    ];
+    for (name, n, js, most_likely) in cases {
+        let file = vital_file(name);
+        let file = file.to_str().unwrap();
+        fails_with(&["score", file], 1, &["no prediction", "--score-failed"]);
+        let v = score_ok(&["score", "--score-failed", file]);
+        assert_eq!(
+            (v["records"].as_u64(), v["failed"].as_u64()),
+            (Some(n), Some(n))
+        );
+        assert_eq!(v["failed_scored"].as_u64(), Some(n));
+        assert!((num(&v, "mean_js") - js).abs() < 1e-6, "{name}: {v}");
+        assert!(
+            (num(&v, "most_likely") - most_likely).abs() < 1e-4,
+            "{name}: {v}"
+        );
+        assert_eq!(
+            v["pred_methods"],
+            serde_json::json!({ "failed_uniform": n })
+        );
+    }
+
+    // Two failed records among predictions that are all one-hot on the gold's argmax: left out,
+    // the rest are perfect; scored, the two add their uniform distances (MoralChoice
+    // low_ambiguity gold [1, 0]: JS = 0.46450140402245893 each, argmax A still right).
+    let mut v = filled("vital_distributional_moralchoice.json", |g| g.to_vec());
+    let recs = v.as_array_mut().unwrap();
+    assert_eq!(recs[0]["gold_distribution"], serde_json::json!([1, 0]));
+    assert_eq!(recs[1]["gold_distribution"], serde_json::json!([1, 0]));
+    recs[0]["pred_distribution"] = Value::Null;
+    recs[0]["pred_error"] = "the model server answered 500".into();
+    // No `pred_error`, no prediction: failed only under --score-failed.
+    recs[1]["pred_distribution"] = Value::Null;
+    let path = temp_file("score-failed", &v.to_string());
+    let p = path.to_str().unwrap();
+    fails_with(&["score", p], 1, &["record 1", "no prediction"]);
+    let out = score_ok(&["score", "--score-failed", p]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(
+        (out["records"].as_u64(), out["failed"].as_u64()),
+        (Some(181), Some(2))
+    );
+    let want = 2.0 * 0.464_501_404_022_458_93 / 181.0;
+    assert!((num(&out, "mean_js") - want).abs() < 1e-12, "{out}");
+    assert_eq!(num(&out, "most_likely"), 1.0);
+    assert_eq!(
+        out["pred_methods"],
+        serde_json::json!({"unknown": 179, "failed_uniform": 2})
+    );
+
+    // Steerable value: a failed record is an unparsed answer.
+    let text =
+        std::fs::read_to_string(fixture("vital_steerable_valuekaleidoscope_sample.json")).unwrap();
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    let recs = v.as_array_mut().unwrap();
+    for r in recs.iter_mut() {
+        let gold = r["label"].as_str().unwrap().to_string();
+        r["output"] = gold.into();
+    }
+    let n = recs.len() as u64;
+    recs[0]["output"] = Value::Null;
+    recs[0]["pred_error"] = "timed out".into();
+    let path = temp_file("score-failed-value", &v.to_string());
+    let p = path.to_str().unwrap();
+    let left = score_ok(&["score", p]);
+    let scored = score_ok(&["score", "--score-failed", p]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(
+        (left["records"].as_u64(), left["accuracy"].as_f64()),
+        (Some(n - 1), Some(1.0))
+    );
+    assert!(left.get("failed_scored").is_none());
+    assert_eq!(
+        (scored["records"].as_u64(), scored["unparsed"].as_u64()),
+        (Some(n), Some(1))
+    );
+    assert!(
+        (num(&scored, "accuracy") - (n - 1) as f64 / n as f64).abs() < 1e-12,
+        "{scored}"
+    );
+    assert_eq!(scored["failed_scored"].as_u64(), Some(1));
+}

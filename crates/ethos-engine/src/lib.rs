@@ -3,6 +3,7 @@
 //! run records. No browser APIs, no UI: everything here builds and tests natively.
 
 pub mod answer;
+pub mod attrition;
 pub mod batch;
 pub mod chat;
 pub mod compare;
@@ -14,6 +15,7 @@ pub mod pipeline;
 pub mod provenance;
 pub mod record;
 pub mod reference;
+pub mod scores;
 mod serde_tagged;
 pub mod settings;
 pub mod share;

@@ -6,7 +6,10 @@
 //!   `logprobs`, `votes`, `sampling`, `verbalised` ([`crate::distribution::DistMethod`] in
 //!   snake case), or `uniform_fallback` when no read found anything usable;
 //! - `pred_error` (records whose run failed): the error, with the prediction null. Such records
-//!   are left out of every score and counted as failed next to it.
+//!   are left out of every score and counted as failed next to it; with the setting "score failed
+//!   items as the reference does" ([`crate::attrition`]) the prediction is filled as the
+//!   reference scores it instead (uniform distribution with `pred_method` `failed_uniform`, empty
+//!   `output`), the `pred_error` kept.
 //!
 //! [`MethodCounts`] counts the methods of a set of predictions (records without `pred_method`
 //! count as `unknown`), so that every aggregate can say "logprobs 98, votes 2, uniform
@@ -23,6 +26,8 @@ pub const PRED_METHOD: &str = "pred_method";
 pub const PRED_ERROR: &str = "pred_error";
 /// `pred_method` of a prediction that is the uniform distribution because nothing was read.
 pub const UNIFORM_FALLBACK: &str = "uniform_fallback";
+/// `pred_method` of a failed item scored with the uniform distribution, as the reference does.
+pub const FAILED_UNIFORM: &str = "failed_uniform";
 /// The count key of records that do not say how their prediction was produced.
 pub const UNKNOWN: &str = "unknown";
 
@@ -71,12 +76,13 @@ impl MethodCounts {
     }
 
     /// E.g. "logprobs 98, votes 2, uniform fallback 1": the reference method first, the uniform
-    /// fallback and unknown last, the rest in between by name.
+    /// fallback, failed items scored uniform and unknown last, the rest in between by name.
     pub fn describe(&self) -> String {
         let rank = |k: &str| match k {
             "logprobs" => 0,
             UNIFORM_FALLBACK => 2,
-            UNKNOWN => 3,
+            FAILED_UNIFORM => 3,
+            UNKNOWN => 4,
             _ => 1,
         };
         let mut list: Vec<(&String, &usize)> = self.0.iter().filter(|(_, n)| **n > 0).collect();

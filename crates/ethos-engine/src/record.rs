@@ -963,6 +963,15 @@ impl RunRecord {
             ("distribution method", s.distribution.label()),
             ("top logprobs", s.top_logprobs.to_string()),
             (
+                "failed items in batch scores",
+                if s.score_failed_as_reference {
+                    "scored as the reference does (uniform / unparsed / coverage 0)"
+                } else {
+                    "left out and counted"
+                }
+                .to_string(),
+            ),
+            (
                 "raw completion (no chat template)",
                 {
                     let r = s.raw_completion;

@@ -32,11 +32,10 @@ pub struct PresetRecord {
 }
 
 /// Deviations of this implementation whatever the provider.
-const ALWAYS: [&str; 4] = [
+const ALWAYS: [&str; 3] = [
     "stage 1 asks again at most max_perspective_tries times (3); the reference retries without limit",
     "Overton coverage is an LLM estimate of the NLI score (explanation entails each output sentence), not the reference NLI model (deberta-v2-xlarge-mnli)",
     "the selection fallback (no number in the reply) is seeded, not random",
-    "items whose run failed are left out of the scores and counted; the reference scores them (uniform distribution / unparsed answer)",
 ];
 
 /// `base` with every decision set to the reference's, for a provider with `facts`; the models,
@@ -60,6 +59,7 @@ pub fn reference_settings(base: &RunSettings, facts: ProviderFacts) -> RunSettin
     s.send_seed = true;
     s.judge = JudgeMethod::PerSentence;
     s.top_logprobs = 10;
+    s.score_failed_as_reference = true;
     let mut deviations: Vec<String> = ALWAYS.iter().map(|d| d.to_string()).collect();
     // Stage 3 read raw prompts at "Answer:"; stages 1 and 2 had system messages (chat).
     if facts.raw_completion {
@@ -103,7 +103,7 @@ pub fn changed_since_preset(s: &RunSettings) -> Vec<&'static str> {
     };
     let want = reference_settings(s, p.facts);
     let mut out = Vec::new();
-    let checks: [(&'static str, bool); 13] = [
+    let checks: [(&'static str, bool); 14] = [
         ("k", s.k == want.k),
         ("extra perspectives", s.keep_extra == want.keep_extra),
         (
@@ -123,6 +123,10 @@ pub fn changed_since_preset(s: &RunSettings) -> Vec<&'static str> {
         ("seed sent", s.send_seed == want.send_seed),
         ("system messages", s.system_role == want.system_role),
         ("Overton judge", s.judge == want.judge),
+        (
+            "failed items scored",
+            s.score_failed_as_reference == want.score_failed_as_reference,
+        ),
     ];
     for (name, same) in checks {
         if !same {

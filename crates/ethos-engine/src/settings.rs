@@ -284,6 +284,13 @@ pub struct RunSettings {
     pub judge: JudgeMethod,
     /// Stages sent as raw prompts to the completions endpoint (the reference's own read).
     pub raw_completion: RawCompletion,
+    /// Score failed items (no prediction: an error, a stage that did not parse, a provider that
+    /// gave up) as the reference scores an item without a usable prediction (uniform
+    /// distribution / unparsed answer / coverage 0; see [`crate::attrition`]), so that every
+    /// method is scored on the same items. Off: they are left out of every score and counted
+    /// next to it. Scoring only: no request depends on it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub score_failed_as_reference: bool,
     /// The preset these settings came from ("Reproduce the reference") and its deviations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<crate::reference::PresetRecord>,
@@ -310,10 +317,15 @@ impl Default for RunSettings {
             reference_parsing: false,
             judge: JudgeMethod::PerSentence,
             raw_completion: RawCompletion::default(),
+            score_failed_as_reference: false,
             preset: None,
             templates: Templates::default(),
         }
     }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The largest k a run accepts.

@@ -455,7 +455,14 @@ fn the_reference_preset_sets_every_decision_and_names_each_deviation() {
     let p = s.preset.clone().unwrap();
     assert_eq!(p.name, "Reproduce the reference");
     // Only this implementation's own deviations: none forced by this provider.
-    assert_eq!(p.deviations.len(), 4, "{:?}", p.deviations);
+    assert_eq!(p.deviations.len(), 3, "{:?}", p.deviations);
+    // Failed items are scored as the reference does: no longer a deviation.
+    assert!(s.score_failed_as_reference);
+    assert!(
+        p.deviations.iter().all(|d| !d.contains("failed")),
+        "{:?}",
+        p.deviations
+    );
     assert!(changed_since_preset(&s).is_empty());
 
     // Anthropic-like: no raw completion, no logprobs, no seed: each forced deviation is named.
@@ -491,6 +498,12 @@ fn the_reference_preset_sets_every_decision_and_names_each_deviation() {
     edited.k = 4;
     edited.judge = JudgeMethod::WholeOutput;
     assert_eq!(changed_since_preset(&edited), ["k", "Overton judge"]);
+    let mut left_out = edited.clone();
+    left_out.score_failed_as_reference = false;
+    assert_eq!(
+        changed_since_preset(&left_out),
+        ["k", "Overton judge", "failed items scored"]
+    );
     let rec = run(opinion(), edited);
     assert!(rec
         .to_markdown()

@@ -30,6 +30,9 @@ pub struct ChatCall {
     /// A `seed` field was sent.
     #[serde(default)]
     pub seed: bool,
+    /// The `seed` value sent, when it is a whole number.
+    #[serde(default)]
+    pub seed_value: Option<u64>,
     /// A `temperature` field was sent.
     #[serde(default)]
     pub temperature: bool,
@@ -91,6 +94,7 @@ impl ChatCall {
                 .and_then(Value::as_u64),
             json_schema: v.get("response_format").is_some(),
             seed: v.get("seed").is_some(),
+            seed_value: v.get("seed").and_then(Value::as_u64),
             temperature: v.get("temperature").is_some(),
         }
     }

@@ -27,6 +27,15 @@ pub struct RunArgs {
     /// Stage 1 as schema-constrained JSON (`--perspectives json`) instead of `#` lines.
     pub structured_perspectives: bool,
     pub judge: bool,
+    /// `--preset reference`: every decision set to the reference's for what the endpoint offers
+    /// (the app's "Reproduce the reference"; see [`super::preset`]).
+    pub preset: bool,
+    /// The settings options given on the command line (`--k`, `--dist`, `--perspectives`):
+    /// with `--preset` they are applied over the preset, and recorded as changed since it.
+    pub given: Vec<&'static str>,
+    /// Score failed items as the reference does (uniform distribution / unparsed answer /
+    /// coverage 0) instead of leaving them out; on with `--preset reference`.
+    pub score_failed: bool,
     pub out: PathBuf,
     /// Discard the stored batch beside `out` and start over.
     pub fresh: bool,
@@ -66,7 +75,7 @@ impl RunArgs {
     }
 }
 
-const VALUED: [&str; 25] = [
+const VALUED: [&str; 26] = [
     "--file",
     "--ids",
     "--first",
@@ -92,8 +101,15 @@ const VALUED: [&str; 25] = [
     "--batch-poll",
     "--state-import",
     "--state-export",
+    "--preset",
 ];
-const FLAGS: [&str; 4] = ["--judge", "--fresh", "--batch-api", "--batch-cancel"];
+const FLAGS: [&str; 5] = [
+    "--judge",
+    "--fresh",
+    "--batch-api",
+    "--batch-cancel",
+    "--score-failed",
+];
 
 fn parse_method(name: &str) -> Option<Method> {
     match name.trim().to_ascii_lowercase().as_str() {
@@ -342,6 +358,23 @@ pub fn parse_args(args: &[String]) -> Result<RunArgs, RunError> {
             }
         },
     };
+    let preset = match map
+        .get("--preset")
+        .map(|s| s.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None => false,
+        Some("reference") => true,
+        Some(other) => {
+            return Err(usage(format!(
+                "unknown --preset {other:?} (reference: every decision as in the authors' code)"
+            )))
+        }
+    };
+    let given: Vec<&'static str> = ["--k", "--dist", "--perspectives"]
+        .into_iter()
+        .filter(|k| map.contains_key(k))
+        .collect();
     let batch = (api || export.is_some() || import.is_some()).then_some(BatchMode {
         api,
         export,
@@ -364,6 +397,9 @@ pub fn parse_args(args: &[String]) -> Result<RunArgs, RunError> {
         dist,
         structured_perspectives,
         judge: flags.contains(&"--judge"),
+        preset,
+        given,
+        score_failed: flags.contains(&"--score-failed"),
         out,
         fresh: flags.contains(&"--fresh"),
         batch,

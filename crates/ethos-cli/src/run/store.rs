@@ -210,6 +210,18 @@ pub fn compare(old: &StoredSpec, new: &StoredSpec) -> Diff {
     // Anything else that shapes the requests (templates, decoding, ...).
     let mut os_rest = os.clone();
     os_rest.concurrency = ns.concurrency;
+    // How failed items are scored changes no answer: the same batch, scored the other way.
+    os_rest.score_failed_as_reference = ns.score_failed_as_reference;
+    if os.score_failed_as_reference != ns.score_failed_as_reference {
+        d.notes.push(format!(
+            "failed items are now {}",
+            if ns.score_failed_as_reference {
+                "scored as the reference does"
+            } else {
+                "left out of the scores"
+            }
+        ));
+    }
     if d.refused.is_empty() && os_rest != *ns {
         d.refused.push("other run settings".into());
     }

@@ -49,22 +49,35 @@ pub fn server() -> FaultServer {
 /// The batch most tests run: 4 MoralChoice items × EthosAgents (k = 3: 1 + 3 + 3 calls) and
 /// vanilla (1 call), model "m", against `server` over `provider`, then `extra`.
 pub fn four_items(server: &FaultServer, provider: &str, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a = extra.to_vec();
+    a.splice(0..0, ["--k", "3"]);
+    moralchoice_run(server, provider, 4, "ethosagents,vanilla", out, &a)
+}
+
+/// `ethos run` of the first `first` MoralChoice items × `methods`, model "m", against `server`
+/// over `provider`, writing `out`, then `extra`.
+pub fn moralchoice_run(
+    server: &FaultServer,
+    provider: &str,
+    first: usize,
+    methods: &str,
+    out: &Path,
+    extra: &[&str],
+) -> Vec<String> {
     let mut a: Vec<String> = [
         "run",
         "--file",
         &moralchoice(),
         "--first",
-        "4",
+        &first.to_string(),
         "--method",
-        "ethosagents,vanilla",
+        methods,
         "--provider",
         provider,
         "--base-url",
         &server.base_url(),
         "--model",
         "m",
-        "--k",
-        "3",
         "--out",
         &out.to_string_lossy(),
     ]

@@ -7,10 +7,13 @@ gives NaN for two equal distributions, see js_distance) and the plain mean; argm
 `balanced_accuracy_score` and `f1_score(average="macro")`, and the same on the binary variant
 (items whose gold or prediction is C dropped).
 
-Records with a `pred_error` (their run failed) are left out and counted in `failed`.
+Records with a `pred_error` (their run failed) are left out and counted in `failed`. Scoring
+failed records as the reference does (`ethos score --score-failed`): a record with a `pred_error`
+or without a prediction is failed, and is scored with the uniform distribution over its options
+(`pred_method` "failed_uniform") or as an unparsed answer; `failed_scored` counts them.
 
 Usage: python metrics_oracle.py < paths.json > scores.json
-  stdin:  a JSON array of file paths
+  stdin:  a JSON array of file paths, or {"paths": [...], "score_failed": true}
   stdout: a JSON array, one object of figures per file
 """
 
@@ -43,7 +46,8 @@ def score_value(records):
     gold, pred = [], []
     for r in records:
         gold.append(CODES[r["label"]])
-        pred.append(CODES[parse(r["output"])[1]])
+        # A failed record (filled with no output) is an unparsed answer.
+        pred.append(3 if r["output"] is None else CODES[parse(r["output"])[1]])
     out = {"records": len(gold), "unparsed": pred.count(3)}
     out.update(classification(gold, pred))
     keep = [i for i in range(len(gold)) if gold[i] != 2 and pred[i] != 2]
@@ -87,23 +91,49 @@ def score_distributions(records):
     }
 
 
-def score_file(path):
+def fill_failed(record):
+    """A failed record as the reference scores it: uniform distribution / unparsed answer."""
+    r = dict(record)
+    if "pred_distribution" in r:
+        n = len(r["gold_distribution"])
+        r["pred_distribution"] = [1.0 / n] * n
+        r["pred_method"] = "failed_uniform"
+    else:
+        r["output"] = None
+    return r
+
+
+def score_file(path, score_failed=False):
     with open(path) as f:
         records = json.load(f)
-    kept = [r for r in records if r.get("pred_error") is None]
-    if "pred_distribution" in records[0]:
+    prediction = "pred_distribution" if "gold_distribution" in records[0] else "output"
+    if score_failed:
+        failed = [r.get("pred_error") is not None or r.get(prediction) is None for r in records]
+        kept = [fill_failed(r) if bad else r for r, bad in zip(records, failed)]
+    else:
+        kept = [r for r in records if r.get("pred_error") is None]
+    if prediction == "pred_distribution":
         out = score_distributions(kept)
     else:
         out = score_value(kept)
-    out["failed"] = len(records) - len(kept)
+    if score_failed:
+        out["failed"] = sum(failed)
+        if out["failed"]:
+            out["failed_scored"] = out["failed"]
+    else:
+        out["failed"] = len(records) - len(kept)
     return out
 
 
 def main():
     # scikit-learn warns when a label is only predicted (e.g. "unparsed"); that is expected.
     warnings.simplefilter("ignore")
-    paths = json.load(sys.stdin)
-    json.dump([score_file(p) for p in paths], sys.stdout, allow_nan=False)
+    job = json.load(sys.stdin)
+    if isinstance(job, dict):
+        paths, score_failed = job["paths"], bool(job.get("score_failed"))
+    else:
+        paths, score_failed = job, False
+    json.dump([score_file(p, score_failed) for p in paths], sys.stdout, allow_nan=False)
 
 
 if __name__ == "__main__":
