@@ -10,6 +10,9 @@ AXE_VERSION="4.11.0"
 LIGHTHOUSE_VERSION="12.8.2"
 # Where scripts/setup.sh puts them (node_modules/axe-core/axe.min.js, node_modules/.bin/lighthouse).
 a11y_tools() { printf '%s/a11y-axe-%s-lh-%s' "$ETHOS_CACHE" "$AXE_VERSION" "$LIGHTHOUSE_VERSION"; }
+# The second browser's driver (tests/e2e_firefox.rs): geckodriver, built from crates.io.
+GECKODRIVER_VERSION="0.37.1"
+geckodriver_bin() { printf '%s/geckodriver-%s/bin/geckodriver' "$ETHOS_CACHE" "$GECKODRIVER_VERSION"; }
 ETHOS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export ETHOS_ROOT
 log() { printf '\033[1m[ethos]\033[0m %s\n' "$*" >&2; }

@@ -2,7 +2,8 @@
 # Install what building and testing the app needs; skip each tool already present at the right
 # version. Safe to re-run (a warm re-run takes a few seconds).
 #   wasm32 target · rust-src · trunk 0.21.14 · wasm-bindgen-cli = the wasm-bindgen in Cargo.lock ·
-#   wasm-opt (npm binaryen 132) · chromium + chromedriver (Debian, for the browser tests) ·
+#   wasm-opt (npm binaryen 132) · chromium + chromedriver, firefox-esr (Debian) and geckodriver
+#   (crates.io) for the browser tests ·
 #   axe-core + lighthouse (npm, pinned, for the accessibility audit) ·
 #   SciPy + scikit-learn for the oracle tests (PyPI, pinned, in a venv under $ETHOS_CACHE)
 # Usage: scripts/setup.sh [--no-browser]
@@ -76,7 +77,7 @@ fi
 
 if [ "$want_browser" = 1 ]; then
   missing=()
-  for p in chromium chromium-driver; do
+  for p in chromium chromium-driver firefox-esr; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ "${#missing[@]}" -gt 0 ]; then
@@ -84,7 +85,16 @@ if [ "$want_browser" = 1 ]; then
     $SUDO apt-get update -qq
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    log "chromium + chromedriver: present"
+    log "chromium + chromedriver + firefox-esr: present"
+  fi
+  # Debian has no geckodriver package; it is published as a crate.
+  gd="$(geckodriver_bin)"
+  if [ "$("$gd" --version 2>/dev/null | head -n1 | awk '{print $2}')" = "$GECKODRIVER_VERSION" ]; then
+    log "geckodriver $GECKODRIVER_VERSION: present"
+  else
+    log "cargo install geckodriver $GECKODRIVER_VERSION (about 5 minutes)"
+    CARGO_TARGET_DIR="$ETHOS_CACHE/geckodriver-build" cargo install geckodriver --version "=$GECKODRIVER_VERSION" --locked --root "$ETHOS_CACHE/geckodriver-$GECKODRIVER_VERSION"
+    rm -rf "$ETHOS_CACHE/geckodriver-build"
   fi
 fi
 

@@ -13,6 +13,8 @@ export ETHOS_ORACLE_PYTHON="${ETHOS_ORACLE_PYTHON:-$(oracle_venv)/bin/python}"
 # The accessibility audit tools (installed by setup.sh): tests/e2e_a11y.rs, e2e_lighthouse.rs.
 export ETHOS_AXE_JS="${ETHOS_AXE_JS:-$(a11y_tools)/node_modules/axe-core/axe.min.js}"
 export ETHOS_LIGHTHOUSE="${ETHOS_LIGHTHOUSE:-$(a11y_tools)/node_modules/.bin/lighthouse}"
+# The second browser (tests/e2e_firefox.rs): Firefox ESR through geckodriver (setup.sh).
+export GECKODRIVER="${GECKODRIVER:-$(geckodriver_bin)}"
 scripts/llama-server.sh build
 scripts/llama-server.sh model
 # Qwen2.5-Coder-0.5B (~470 MB) and Python jinja2: the in-tab runtime's qwen2 checks against

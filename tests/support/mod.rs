@@ -1,5 +1,6 @@
 //! End-to-end harness: a static server for `dist/` (mounted under a sub-path, as a static host
-//! would), chromedriver + headless Debian Chromium driven through fantoccini, and helpers.
+//! would), chromedriver + headless Debian Chromium (and geckodriver + headless Firefox ESR)
+//! driven through fantoccini, and helpers.
 #![allow(dead_code)]
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -177,6 +178,29 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// A WebDriver session with the driver listening on `port` (it may still be starting).
+async fn connect(
+    port: u16,
+    caps: serde_json::Map<String, serde_json::Value>,
+    wait: Duration,
+    driver: &str,
+) -> Client {
+    let deadline = Instant::now() + wait;
+    loop {
+        match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(c) => return c,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("could not connect to {driver}: {e}"),
+        }
+    }
+}
+
 impl Browser {
     pub async fn start() -> Browser {
         Self::start_sized(1280, 900).await
@@ -240,21 +264,53 @@ impl Browser {
                 );
             }
         }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let client = loop {
-            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-                .capabilities(caps.clone())
-                .connect(&format!("http://127.0.0.1:{port}"))
-                .await
-            {
-                Ok(c) => break c,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+        let client = connect(port, caps, Duration::from_secs(30), "chromedriver").await;
+        Browser {
+            client,
+            driver,
+            profile,
+        }
+    }
+
+    /// A headless Firefox ESR session through geckodriver (`GECKODRIVER`, else `geckodriver` on
+    /// PATH; `FIREFOX`, else Debian's `/usr/bin/firefox-esr`), with a fresh profile.
+    pub async fn firefox() -> Browser {
+        let port = free_port();
+        let profile =
+            std::env::temp_dir().join(format!("ethos-e2e-ff-{}-{}", std::process::id(), port));
+        let downloads = profile.join("downloads");
+        let _ = std::fs::create_dir_all(&downloads);
+        let driver =
+            Command::new(std::env::var("GECKODRIVER").unwrap_or_else(|_| "geckodriver".into()))
+                .arg(format!("--port={port}"))
+                // Its own Marionette port, so that several sessions can run at once.
+                .arg("--marionette-port")
+                .arg(free_port().to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("start geckodriver (scripts/setup.sh installs it)");
+        let caps = serde_json::json!({
+            "moz:firefoxOptions": {
+                "binary": std::env::var("FIREFOX").unwrap_or_else(|_| "/usr/bin/firefox-esr".into()),
+                "args": ["-headless", "--width=1280", "--height=900"],
+                "prefs": {
+                    "browser.download.folderList": 2,
+                    "browser.download.dir": downloads.display().to_string(),
+                    "browser.download.useDownloadDir": true,
+                    "browser.download.always_ask_before_handling_new_types": false,
+                    "browser.helperApps.neverAsk.saveToDisk": "application/json,text/csv,text/markdown,text/plain,application/octet-stream",
+                    "app.update.enabled": false,
+                    "browser.shell.checkDefaultBrowser": false,
+                    "datareporting.policy.dataSubmissionEnabled": false,
+                    "toolkit.telemetry.enabled": false,
+                    "network.captive-portal-service.enabled": false
                 }
-                Err(e) => panic!("could not connect to chromedriver: {e}"),
             }
-        };
+        });
+        let caps = caps.as_object().cloned().unwrap_or_default();
+        let client = connect(port, caps, Duration::from_secs(60), "geckodriver").await;
         Browser {
             client,
             driver,
@@ -468,7 +524,6 @@ impl Browser {
             .await;
     }
 
-    /// Replace the text of an input as a user would: select all, type over it.
     /// Small k and short outputs, for the tiny models of the tests on a busy 2-core machine.
     pub async fn short_outputs(&self, k: usize, max_perspectives: usize) {
         self.type_into("#k", &k.to_string()).await;
@@ -477,6 +532,7 @@ impl Browser {
         self.type_into("#max-short", "8").await;
     }
 
+    /// Replace the text of an input as a user would: select all, type over it.
     pub async fn type_into(&self, css: &str, text: &str) {
         let el = self.wait_for(css, Duration::from_secs(10)).await;
         let _ = self.client.execute(&format!("const e = document.querySelector({css:?}); e.scrollIntoView({{block: 'center'}}); e.focus(); e.select();"), vec![]).await;

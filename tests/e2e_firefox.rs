@@ -1,0 +1,144 @@
+//! A second browser: Debian's Firefox ESR (headless, through geckodriver) runs the smoke test and
+//! one full run per mode against the real llama.cpp server (SmolLM2-135M), on a host that sends
+//! the cross-origin-isolation headers (the in-tab model's threaded build) and on a plain one (its
+//! single-thread build).
+//!
+//!     ETHOS_E2E=1 cargo test -p ethos-app --test e2e_firefox   (after `trunk build --release`;
+//!     scripts/setup.sh installs firefox-esr and geckodriver, scripts/test.sh points GECKODRIVER
+//!     at it)
+mod support;
+use std::time::Duration;
+use support::*;
+
+const RUN_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// The app in Firefox, with the site default pointing at the real server; `isolated`: served
+/// with COOP/COEP as scripts/serve.sh serves it.
+async fn open(isolated: bool) -> (StaticServer, Browser) {
+    let url = llm_url();
+    let addr = url.trim_start_matches("http://").split('/').next().unwrap_or("").to_string();
+    assert!(
+        tokio::net::TcpStream::connect(&addr).await.is_ok(),
+        "the local LLM server at {url} is not running: start it with `scripts/llama-server.sh start` (scripts/test.sh does)"
+    );
+    let server = app_pointing_at(&url, "smollm2").await;
+    server.set_isolated(isolated);
+    let b = Browser::firefox().await;
+    b.open(&server.url()).await;
+    let ua = b.js("navigator.userAgent").await;
+    assert!(
+        ua.as_str().is_some_and(|u| u.contains("Firefox")),
+        "the session is Firefox: {ua}"
+    );
+    assert_eq!(
+        b.js("self.crossOriginIsolated").await.as_bool(),
+        Some(isolated),
+        "cross-origin isolation as served"
+    );
+    (server, b)
+}
+
+/// Smoke: the scenario list, an item, the settings, and the in-tab model's worker loading its
+/// threaded build (isolated) or its single-thread build (not) — then no CSP violation.
+async fn smoke(isolated: bool) {
+    let (server, b) = open(isolated).await;
+    server.serve_model(gguf_bytes());
+    b.choose_file(MORALCHOICE).await;
+    b.pick_item(0).await;
+    let item = b.text("#selected-item").await;
+    assert!(!item.trim().is_empty(), "the picked item is shown");
+
+    b.wait_for("#preset", Duration::from_secs(30)).await;
+    b.js("(() => { const s = document.querySelector('#preset'); s.value = 'local'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()").await;
+    b.click("#local-load").await;
+    b.wait_js(
+        "document.querySelector('#local-status[data-loaded=\"true\"]') !== null || document.querySelector('#local-status.error') !== null",
+        Duration::from_secs(600),
+        "the in-tab model to load",
+    )
+    .await;
+    let status = b.text("#local-status").await;
+    assert_eq!(b.count("#local-status.error").await, 0, "load failed in Firefox: {status}");
+    assert!(status.contains("Loaded"), "{status}");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if isolated && cores >= 2 {
+        assert!(status.contains(" threads"), "isolated: the threaded build: {status}");
+    }
+    if !isolated {
+        assert!(!status.contains(" threads"), "not isolated: one thread: {status}");
+    }
+    b.screenshot(if isolated { "firefox-smoke" } else { "firefox-smoke-single-thread" }).await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_smoke_threaded() {
+    if !enabled() {
+        return;
+    }
+    smoke(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_smoke_single_thread() {
+    if !enabled() {
+        return;
+    }
+    smoke(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_distributional_run() {
+    if !enabled() {
+        return;
+    }
+    let (_server, b) = open(true).await;
+    b.choose_file(MORALCHOICE).await;
+    b.pick_item(0).await;
+    b.short_outputs(2, 700).await;
+    b.run_and_wait("#js-distance", RUN_TIMEOUT).await;
+    assert_eq!(b.count(".comment-card[data-state='done']").await, 2);
+    let js: f64 = b.text("#js-distance").await.trim().parse().expect("JS distance is a number");
+    assert!((0.0..=0.8326).contains(&js), "JS distance {js} out of range");
+    let method = b.text("#dist-method").await;
+    assert!(method.to_lowercase().contains("log"), "llama.cpp gives logprobs: {method}");
+    assert!(b.count("#result svg").await >= 1, "the chart is drawn");
+    b.screenshot_at("#result", "firefox-run-distributional").await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_overton_run() {
+    if !enabled() {
+        return;
+    }
+    // A plain static host (no isolation headers).
+    let (_server, b) = open(false).await;
+    b.choose_file(OVERTON).await;
+    b.pick_item(0).await;
+    b.short_outputs(2, 700).await;
+    b.type_into("#max-overton", "48").await;
+    b.run_and_wait("#overton-answer", RUN_TIMEOUT).await;
+    assert_eq!(b.count(".comment-card[data-state='done']").await, 2);
+    let answer = b.text("#overton-answer").await;
+    assert!(!answer.trim().is_empty(), "an Overton answer is shown");
+    b.screenshot_at("#result", "firefox-run-overton").await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_steerable_run() {
+    if !enabled() {
+        return;
+    }
+    let (_server, b) = open(true).await;
+    b.choose_file(OPINIONQA).await;
+    b.pick_item(0).await;
+    b.short_outputs(2, 700).await;
+    b.run_and_wait("#js-distance", RUN_TIMEOUT).await;
+    let sel = b.text("#selection").await;
+    assert!(sel.contains("Selected comment"), "selection shown: {sel}");
+    assert!(!b.text("#argmax").await.trim().is_empty(), "most-likely match shown");
+    b.screenshot_at("#result", "firefox-run-steerable").await;
+    b.close().await;
+}
