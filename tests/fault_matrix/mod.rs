@@ -343,7 +343,8 @@ impl Matrix {
 
     /// Write `bytes` to a temporary file and choose it in `#import-file`.
     pub async fn import(&self, name: &str, bytes: &[u8]) {
-        let dir = std::env::temp_dir().join(format!("ethos-fault-matrix-{}", std::process::id()));
+        // Inside the browser's profile directory, which closing the browser removes.
+        let dir = self.b.downloads().with_file_name("imports");
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join(name);
         std::fs::write(&path, bytes).expect("write the import file");
