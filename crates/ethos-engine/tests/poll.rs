@@ -217,3 +217,34 @@ fn share_links_carry_the_poll_in_both_formats() {
     let (back, _) = decode_all(&fragment(&old, &[])).unwrap();
     assert_eq!(back, old);
 }
+
+mod properties {
+    use ethos_engine::poll::{ClassPoll, MAX_VOTES_PER_OPTION};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever is typed, reading it never panics; what is accepted is a usable poll.
+        #[test]
+        fn typed_votes_never_panic(
+            inputs in prop::collection::vec(prop_oneof![".{0,12}", "[0-9 +.-]{0,9}"], 0..6)
+        ) {
+            if let Ok(p) = ClassPoll::parse(&inputs) {
+                prop_assert_eq!(p.votes.len(), inputs.len());
+                prop_assert!(p.total() > 0);
+                prop_assert!(p.validate(inputs.len()).is_ok());
+                let sum: f64 = p.distribution().iter().sum();
+                prop_assert!((sum - 1.0).abs() < 1e-9, "{}", sum);
+            }
+        }
+
+        /// Counts written as numbers read back as those counts.
+        #[test]
+        fn counts_read_back(votes in prop::collection::vec(0..=MAX_VOTES_PER_OPTION, 1..6)) {
+            let typed: Vec<String> = votes.iter().map(|v| format!(" {v} ")).collect();
+            match ClassPoll::parse(&typed) {
+                Ok(p) => prop_assert_eq!(p.votes, votes),
+                Err(e) => prop_assert!(votes.iter().all(|v| *v == 0), "{}", e),
+            }
+        }
+    }
+}
