@@ -268,6 +268,13 @@ impl Session {
         }
         self.shared
             .set_value(Some(SharedRecord::new(record.clone())));
+        // The class poll of the run opened is the one its scenario shows.
+        ui.poll.set(
+            record
+                .poll
+                .clone()
+                .map(|p| (crate::state::item_key(&record.item), p)),
+        );
         ui.item.set(Some(record.item.clone()));
         self.record.set(Some(record));
         self.baselines.set(baselines);
@@ -469,7 +476,10 @@ impl Session {
                 ui.say("Pick a scenario first.");
                 return;
             };
+            let poll = ui.poll_for(&item);
             let mut record = RunRecord::new(item, settings.clone(), Method::EthosAgents);
+            // Typed for this scenario's options, so it fits; a misfit is left out, not fatal.
+            let _ = record.set_poll(poll);
             record.created_ms = browser::now_ms();
             let shared = SharedRecord::new(record.clone());
             self.shared.set_value(Some(shared.clone()));

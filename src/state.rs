@@ -3,6 +3,7 @@
 
 use crate::browser::{self, Area};
 use crate::catalog::Catalog;
+use ethos_engine::poll::ClassPoll;
 use ethos_engine::Item;
 use leptos::prelude::*;
 use std::sync::Arc;
@@ -27,6 +28,14 @@ pub struct Ui {
     pub projector: RwSignal<bool>,
     /// Benchmark mode (a slice of a file × methods) instead of one scenario.
     pub bench: RwSignal<bool>,
+    /// The class's votes typed for a scenario ([`item_key`] of it): the next run of that
+    /// scenario carries them, and so does its record on screen.
+    pub poll: RwSignal<Option<(String, ClassPoll)>>,
+}
+
+/// Names one scenario (its file and id), to tell whether a poll or a record belongs to it.
+pub fn item_key(item: &Item) -> String {
+    format!("{}|{}", item.source().label(), item.id())
 }
 
 const PROJECTOR_KEY: &str = "ethos.projector";
@@ -43,7 +52,18 @@ impl Ui {
             ),
             projector: RwSignal::new(projector),
             bench: RwSignal::new(browser::get(Area::Local, VIEW_KEY).as_deref() == Some("bench")),
+            poll: RwSignal::new(None),
         }
+    }
+
+    /// The class poll typed for `item`, if any.
+    pub fn poll_for(&self, item: &Item) -> Option<ClassPoll> {
+        let key = item_key(item);
+        self.poll.with_untracked(|p| {
+            p.as_ref()
+                .filter(|(k, _)| *k == key)
+                .map(|(_, p)| p.clone())
+        })
     }
 
     pub fn say(&self, message: impl Into<String>) {

@@ -1,7 +1,8 @@
 //! Accessibility audit with axe-core (the engine most auditors' tools use), injected into the real
 //! app in headless Chromium, in every view and state a user reaches: home, item picked, a run in
 //! progress (the fault server holds its replies), each mode's result, the inspector open, the
-//! benchmark set-up, progress and results, projector mode, and a 320 px wide screen.
+//! benchmark set-up, progress and results, projector mode, a class poll (refused votes, the
+//! result with class, model and survey, in projector mode) and a 320 px wide screen.
 //! Rules: WCAG 2.0/2.1/2.2 A and AA plus axe's best practices; every state must have 0 violations.
 //! axe-core is installed by scripts/setup.sh (pinned in scripts/env.sh).
 mod support;
@@ -163,5 +164,30 @@ async fn a_320_px_screen_has_no_violations() {
     b.type_into("#k", "3").await;
     b.run_and_wait("#js-distance", Duration::from_secs(60)).await;
     audit(&b, "result at 320 px").await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_class_poll_has_no_violations() {
+    if !enabled() {
+        return;
+    }
+    let (_f, _s, b) = start(1280, 900).await;
+    b.choose_file(GLOBALOPINION).await;
+    b.pick_item(0).await;
+    b.type_into("#poll-0", "three").await;
+    b.click("#poll-use").await;
+    b.wait_for("#poll-error", Duration::from_secs(5)).await;
+    audit(&b, "class poll, votes refused").await;
+    b.type_into("#poll-0", "12").await;
+    b.type_into("#poll-1", "7").await;
+    b.click("#poll-use").await;
+    b.wait_js("document.querySelector('#poll-error') === null", Duration::from_secs(5), "the poll accepted").await;
+    b.type_into("#k", "3").await;
+    b.run_and_wait("#js-class", Duration::from_secs(60)).await;
+    audit(&b, "class poll result (class, model, survey)").await;
+    b.click("#projector").await;
+    b.wait_for(".app.projector", Duration::from_secs(5)).await;
+    audit(&b, "class poll result, projector mode").await;
     b.close().await;
 }

@@ -1,6 +1,7 @@
-//! Keyboard-only walkthrough of the whole flow: choose the scenario file, pick an item, set k, Run,
-//! read the result, open the inspector, export — with only Tab, Shift+Tab, Enter, Space and the
-//! arrow keys, sent as WebDriver key actions to whatever has focus. At every step the focused
+//! Keyboard-only walkthrough of the whole flow: choose the scenario file, pick an item, type the
+//! class poll's votes, set k, Run, read the result, open the inspector, export — with only Tab,
+//! Shift+Tab, Enter, Space, the arrow keys and digits, sent as WebDriver key actions to whatever
+//! has focus. At every step the focused
 //! control must show a focus ring; a full Tab pass must reach every visible, enabled control in
 //! document order, and Shift+Tab must walk back the same way.
 mod support;
@@ -153,6 +154,15 @@ async fn the_whole_flow_works_with_the_keyboard_alone() {
     b.wait_for("#selected-item", Duration::from_secs(10)).await;
     full_pass(&b, "item picked").await;
 
+    // The class poll: type the votes, then "Use these votes" with Enter.
+    tab_to(&b, "#poll-0", 200).await;
+    step(&b, &['8']).await;
+    tab_to(&b, "#poll-1", 5).await;
+    step(&b, &['4']).await;
+    tab_to(&b, "#poll-use", 5).await;
+    step(&b, &[ENTER]).await;
+    b.wait_js("document.querySelector('#poll-status').textContent.includes('Class (12 votes)')", Duration::from_secs(5), "the poll set with the keyboard").await;
+
     // k = 3 with the arrow keys, then Run with Enter.
     to_top(&b).await;
     tab_to(&b, "#k", 200).await;
@@ -167,6 +177,7 @@ async fn the_whole_flow_works_with_the_keyboard_alone() {
     tab_to(&b, "#run", 200).await;
     step(&b, &[ENTER]).await;
     b.wait_for("#js-distance", Duration::from_secs(60)).await;
+    assert_eq!(b.count("#js-class").await, 1, "the run carries the class poll");
     full_pass(&b, "result").await;
 
     // Open the inspector with Space, then export the run as JSON with Enter.

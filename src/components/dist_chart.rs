@@ -15,7 +15,8 @@ fn normalised(v: &[f64]) -> Vec<f64> {
 }
 
 /// Grouped bars per option: the model's prediction (and, comparing two runs, a second one on the
-/// same axis) vs people, always followed by the same numbers as a table.
+/// same axis), the class poll's votes and people (survey / gold), always followed by the same
+/// numbers as a table.
 #[component]
 pub fn DistChart(
     options: Vec<String>,
@@ -28,6 +29,12 @@ pub fn DistChart(
     /// Names of the two predictions in the legend and table (default "model").
     #[prop(optional)]
     names: Option<(String, String)>,
+    /// The class poll: its legend name ("Class (28 votes)") and its votes per option.
+    #[prop(optional_no_strip)]
+    class: Option<(String, Vec<f64>)>,
+    /// What `human` is, for the legend and table ("Survey population", …).
+    #[prop(optional_no_strip)]
+    human_name: Option<String>,
 ) -> impl IntoView {
     let (first_name, second_name) = names.unwrap_or_else(|| ("model".into(), "model 2".into()));
     // (legend name, colour, class, values) per bar of a row, people last.
@@ -40,15 +47,28 @@ pub fn DistChart(
     if let Some(s) = &second {
         series.push((second_name, "var(--model2)", "legend-model2", normalised(s)));
     }
+    if let Some((name, votes)) = &class {
+        series.push((
+            name.clone(),
+            "var(--class)",
+            "legend-class",
+            normalised(votes),
+        ));
+    }
     let has_human = human.is_some();
     if let Some(h) = &human {
         series.push((
-            "people (survey / gold)".into(),
+            human_name.unwrap_or_else(|| "people (survey / gold)".into()),
             "var(--human)",
             "legend-human",
             normalised(h),
         ));
     }
+    let names_said = series
+        .iter()
+        .map(|(name, ..)| name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let n = options.len().max(model.len()).max(1);
     let (bar_h, gap, label_w, bar_w) = (16.0, 3.0, 40.0, 300.0);
     let row_h = (bar_h + gap) * series.len() as f64 + 6.0;
@@ -60,12 +80,12 @@ pub fn DistChart(
             let rects = series
                 .iter()
                 .enumerate()
-                .map(|(j, (_, colour, _, values))| {
+                .map(|(j, (name, colour, _, values))| {
                     let v = values.get(i).copied().unwrap_or(0.0);
                     let top = y + (bar_h + gap) * j as f64;
                     let w = (v * bar_w).max(0.5);
                     view! {
-                        <rect x=label_w y=top width=w height=bar_h fill=*colour></rect>
+                        <rect x=label_w y=top width=w height=bar_h fill=*colour data-series=name.clone()></rect>
                         <text x=label_w + w + 4.0 y=top + 13.0>{format!("{:.0}%", v * 100.0)}</text>
                     }
                 })
@@ -101,12 +121,12 @@ pub fn DistChart(
         .collect_view();
     let legend = series
         .iter()
-        .map(|(name, _, class, _)| view! { <span class=*class>{format!("■ {name}")}</span> " " })
+        .map(|(name, _, class, _)| view! { <span class=format!("legend {class}")>{format!("■ {name}")}</span> " " })
         .collect_view();
     let heads = series
         .iter()
         .map(|(name, _, _, _)| {
-            let head = if name.starts_with("people") {
+            let head = if name.starts_with("people (") {
                 "People".to_string()
             } else {
                 capitalised(name)
@@ -116,15 +136,16 @@ pub fn DistChart(
         .collect_view();
     view! {
         <figure class="dist-chart">
+            // The legend first: on a projector it is read before the bars.
+            <figcaption>{legend} " · " {caption.clone()}</figcaption>
             <svg
                 class="chart"
                 viewBox=format!("0 0 {} {height}", label_w + bar_w + 60.0)
                 role="img"
-                aria-label=format!("{caption}. The same numbers are in the table below.")
+                aria-label=format!("{caption}. Bars per option, in this order: {names_said}. The same numbers are in the table below.")
             >
                 {bars}
             </svg>
-            <figcaption>{legend} " · " {caption.clone()}</figcaption>
             <div class="table-wrap">
                 <table class="dist-table">
                     <caption class="visually-hidden">{caption}</caption>

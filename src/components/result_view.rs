@@ -3,6 +3,7 @@ use crate::connection::conn;
 use crate::session::{session, Op};
 use crate::state::ui;
 use ethos_engine::metrics::COVERAGE_THRESHOLD;
+use ethos_engine::poll;
 use ethos_engine::record::{
     DistResult, OvertonResult, RunRecord, RunResult, Selection, ValueResult,
 };
@@ -155,10 +156,24 @@ fn distribution(record: &RunRecord, d: DistResult, ids: Ids) -> impl IntoView {
         })
         .collect_view();
     let is_group = record.mode() == Mode::SteerableGroup;
+    let class = record.poll.as_ref().map(|p| (p.label(), p.distribution()));
+    let class_pick = class
+        .as_ref()
+        .and_then(|(_, c)| LETTERS.get(argmax(c)).copied());
+    let human_name = poll::reference_label(&record.item).map(String::from);
+    let poll_scores = poll_scores(record, ids);
     view! {
         {selection_view(record, d.selection.clone(), ids)}
         {d.answer.clone().map(|a| view! { <p>"Answer: " <span class="llm-text">{a}</span></p> })}
-        <DistChart options=options model=d.distribution.clone() human=gold.clone() caption=caption />
+        <DistChart
+            options=options
+            model=d.distribution.clone()
+            human=gold.clone()
+            caption=caption
+            class=class.clone()
+            human_name=human_name.clone()
+        />
+        {poll_scores}
         <p>
             {d.js.map(|js| view! {
                 "Jensen–Shannon distance to people: " <span class="score js-distance" id=ids.get("js-distance")>{format!("{js:.4}")}</span>
@@ -168,6 +183,7 @@ fn distribution(record: &RunRecord, d: DistResult, ids: Ids) -> impl IntoView {
         <p id=ids.get("argmax") class="argmax">
             "Most likely answer: model " <strong>{model_pick.to_string()}</strong>
             {gold_pick.map(|g| view! { ", people " <strong>{g.to_string()}</strong> })}
+            {class_pick.map(|c| view! { ", class " <strong>{c.to_string()}</strong> })}
             {d.argmax_match.map(|m| view! {
                 " — " <span class=if m { "correct" } else { "wrong" }>{if m { "match" } else { "no match" }}</span>
             })}
@@ -185,6 +201,27 @@ fn distribution(record: &RunRecord, d: DistResult, ids: Ids) -> impl IntoView {
             </details>
         })}
     }
+}
+
+/// The class poll's Jensen–Shannon distances (model ↔ class, and ↔ the item's survey or gold
+/// distribution where it has one), as the engine computes them.
+fn poll_scores(record: &RunRecord, ids: Ids) -> Option<impl IntoView> {
+    let s = poll::scores(record)?;
+    let class = record.poll.as_ref()?.label();
+    let survey = poll::reference_label(&record.item).unwrap_or("survey");
+    let line = move |what: String, id: &'static str, v: Option<f64>| {
+        v.map(|v| view! { <li>{what} ": " <span class="score" id=ids.get(id)>{format!("{v:.4}")}</span></li> })
+    };
+    Some(view! {
+        <div class="poll-scores" id=ids.get("poll-scores")>
+            <p>"Jensen–Shannon distance (natural log; 0 = identical, 0.833 = opposite):"</p>
+            <ul>
+                {line(format!("model ↔ {class}"), "js-class", s.model_class)}
+                {line(format!("model ↔ {survey}"), "js-survey", s.model_survey)}
+                {line(format!("{class} ↔ {survey}"), "js-class-survey", s.class_survey)}
+            </ul>
+        </div>
+    })
 }
 
 /// The main run's result panel, with the judge button for Overton items.

@@ -1,3 +1,4 @@
+use crate::components::class_poll::ClassPollPanel;
 use crate::components::item_view::ItemView;
 use crate::components::run_controls::RunControls;
 use crate::components::run_view::RunView;
@@ -5,11 +6,12 @@ use crate::components::saved_runs::SavedRuns;
 use crate::components::share_bar::ShareBar;
 use leptos::prelude::*;
 
-/// Panel 3: the selected scenario, Run/Cancel, the run, keep & share.
+/// Panel 3: the selected scenario (and its class poll), Run/Cancel, the run, keep & share.
 #[component]
 pub fn RunPanel() -> impl IntoView {
     view! {
         <ItemView />
+        <ClassPollPanel />
         <RunControls />
         <RunView />
         <ShareBar />

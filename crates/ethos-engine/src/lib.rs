@@ -12,6 +12,7 @@ pub mod estimate;
 pub mod metrics;
 pub mod persona;
 pub mod pipeline;
+pub mod poll;
 pub mod provenance;
 pub mod record;
 pub mod reference;

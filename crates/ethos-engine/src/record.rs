@@ -6,6 +6,7 @@ use crate::chat::{ChatError, ChatRequest, SentParams, TokenLogprob, Usage};
 use crate::distribution::{DistMethod, Distribution};
 use crate::metrics::CoverageJudgement;
 use crate::persona::Perspective;
+use crate::poll::{ClassPoll, PollError};
 use crate::settings::{Method, RunSettings};
 use crate::vital::{Item, Mode};
 use serde::{Deserialize, Serialize};
@@ -358,6 +359,10 @@ pub struct RunRecord {
     pub created_ms: f64,
     #[serde(default)]
     pub finished_ms: Option<f64>,
+    /// A class's votes on the item's options (the class poll), drawn and scored beside the
+    /// model's prediction. Independent of the run: setting it keeps the result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<ClassPoll>,
 }
 
 /// The `version` of a JSON document when it is an object whose `version` is a non-negative
@@ -451,6 +456,7 @@ impl RunRecord {
             totals: Totals::default(),
             created_ms: 0.0,
             finished_ms: None,
+            poll: None,
         }
     }
 
@@ -461,7 +467,18 @@ impl RunRecord {
     /// A new, empty record with this record's item, settings and method: run it to reproduce
     /// this run.
     pub fn fresh(&self) -> RunRecord {
-        RunRecord::new(self.item.clone(), self.settings.clone(), self.method)
+        let mut r = RunRecord::new(self.item.clone(), self.settings.clone(), self.method);
+        r.poll = self.poll.clone();
+        r
+    }
+
+    /// Set or clear the class poll; a poll that does not fit the item's options is refused.
+    pub fn set_poll(&mut self, poll: Option<ClassPoll>) -> Result<(), PollError> {
+        if let Some(p) = &poll {
+            p.validate(self.item.options().len())?;
+        }
+        self.poll = poll;
+        Ok(())
     }
 
     /// Parse and validate a record exported by this app.
@@ -544,6 +561,11 @@ impl RunRecord {
             }
         }
         let n_options = self.item.options().len();
+        if let Some(p) = &self.poll {
+            if let Err(e) = p.validate(n_options) {
+                return bad(format!("class poll: {e}"));
+            }
+        }
         if let Some(result) = &self.result {
             if !result.fits(self.mode()) {
                 return bad(format!(
@@ -1201,6 +1223,8 @@ impl RunRecord {
             }
         }
 
+        md.push_str(&crate::poll::markdown(self));
+
         if !self.calls.is_empty() {
             md.push_str("\n## Calls\n\n| # | stage | model | try | tokens in/out | ms | outcome |\n|---|---|---|---|---|---|---|\n");
             for c in &self.calls {
@@ -1275,8 +1299,12 @@ impl RunRecord {
                 "prompt",
                 "reply",
             ]
-            .map(String::from),
+            .iter()
+            .chain(&crate::poll::CSV_HEADS)
+            .map(|h| h.to_string())
+            .collect::<Vec<_>>(),
         );
+        let poll = crate::poll::csv_fields(self);
         for c in &self.calls {
             let prompt = c
                 .request
@@ -1306,6 +1334,10 @@ impl RunRecord {
                 c.error.as_ref().map(|e| e.to_string()).unwrap_or_default(),
                 prompt,
                 c.reply.clone().unwrap_or_default(),
+                poll[0].clone(),
+                poll[1].clone(),
+                poll[2].clone(),
+                poll[3].clone(),
             ]));
         }
         out
@@ -1336,7 +1368,10 @@ pub fn summary_csv(records: &[RunRecord]) -> String {
             "completion_tokens",
             "preset",
         ]
-        .map(String::from),
+        .iter()
+        .chain(&crate::poll::CSV_HEADS)
+        .map(|h| h.to_string())
+        .collect::<Vec<_>>(),
     );
     for r in records {
         let m = &r.settings.models;
@@ -1372,27 +1407,32 @@ pub fn summary_csv(records: &[RunRecord]) -> String {
             }
             None => {}
         }
-        out.push_str(&csv_row(&[
-            r.item.id().to_string(),
-            r.item.source().label().to_string(),
-            r.mode().label().to_string(),
-            r.method.label().to_string(),
-            status_label(&r.status),
-            models,
-            r.settings.k.to_string(),
-            r.settings.distribution.label(),
-            method,
-            js,
-            am,
-            cr,
-            cs,
-            cov,
-            est,
-            r.totals.calls.to_string(),
-            r.totals.prompt_tokens.to_string(),
-            r.totals.completion_tokens.to_string(),
-            crate::reference::preset_summary(&r.settings).unwrap_or_default(),
-        ]));
+        out.push_str(&csv_row(
+            &[
+                r.item.id().to_string(),
+                r.item.source().label().to_string(),
+                r.mode().label().to_string(),
+                r.method.label().to_string(),
+                status_label(&r.status),
+                models,
+                r.settings.k.to_string(),
+                r.settings.distribution.label(),
+                method,
+                js,
+                am,
+                cr,
+                cs,
+                cov,
+                est,
+                r.totals.calls.to_string(),
+                r.totals.prompt_tokens.to_string(),
+                r.totals.completion_tokens.to_string(),
+                crate::reference::preset_summary(&r.settings).unwrap_or_default(),
+            ]
+            .into_iter()
+            .chain(crate::poll::csv_fields(r))
+            .collect::<Vec<_>>(),
+        ));
     }
     out
 }
