@@ -190,6 +190,8 @@ async function status() {
 
 // Messages from the page; each is answered on the port it sent (if any).
 //   {type: "status"}            -> {version, offline, isolation}
+//   {type: "fill"}              -> the same, after fetching what is missing from the copy
+//                                  (after "forget", or entries the browser evicted)
 //   {type: "isolation", on}     -> {ok: true}
 //   {type: "skip-waiting"}      -> this waiting worker takes over (the user chose to reload)
 //   {type: "forget"}            -> {ok: true} after deleting this app's caches (not the models')
@@ -200,6 +202,7 @@ self.addEventListener("message", (event) => {
   const work = (async () => {
     switch (msg.type) {
       case "status": return status();
+      case "fill": if (MANIFEST) await precache(); return status();
       case "isolation": await setIsolation(!!msg.on); return { ok: true };
       case "skip-waiting": await self.skipWaiting(); return { ok: true };
       case "forget":

@@ -21,8 +21,9 @@ const ISOLATION_KEY: &str = "ethos.sw_isolation";
 /// How often an open page asks the host for a new build (also when it comes back online or
 /// into view).
 const UPDATE_CHECK_MS: i32 = 60 * 60 * 1000;
-/// How long to wait for the worker's answer to a message.
+/// How long to wait for the worker's answer to a message, and to one that fetches the files.
 const ANSWER_MS: i32 = 20_000;
+const FILL_MS: i32 = 10 * 60 * 1000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum OfflineState {
@@ -97,6 +98,14 @@ async fn ready_worker() -> Result<ServiceWorker, String> {
 
 /// Send `msg` to `worker` and wait for its answer (an object; `{error}` becomes an error).
 async fn ask(worker: &ServiceWorker, msg: serde_json::Value) -> Result<serde_json::Value, String> {
+    ask_within(worker, msg, ANSWER_MS).await
+}
+
+async fn ask_within(
+    worker: &ServiceWorker,
+    msg: serde_json::Value,
+    within_ms: i32,
+) -> Result<serde_json::Value, String> {
     let channel = web_sys::MessageChannel::new().map_err(|e| js_text(&e))?;
     let port = channel.port1();
     let answer = js_sys::Promise::new(&mut |resolve, reject| {
@@ -109,7 +118,7 @@ async fn ask(worker: &ServiceWorker, msg: serde_json::Value) -> Result<serde_jso
             let _ = reject.call1(&JsValue::NULL, &"the service worker did not answer".into());
         });
         if let Some(w) = browser::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(give_up.unchecked_ref(), ANSWER_MS);
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(give_up.unchecked_ref(), within_ms);
         }
     });
     let text = serde_json::to_string(&msg).map_err(|e| e.to_string())?;
@@ -248,7 +257,13 @@ impl Offline {
             }
             return;
         };
-        self.state.set(match ask(&w, serde_json::json!({"type": "status"})).await {
+        let mut answer = ask(&w, serde_json::json!({"type": "status"})).await;
+        if matches!(&answer, Ok(s) if s.get("offline").and_then(|v| v.as_bool()) == Some(false)) {
+            // In charge but its copy is incomplete (removed, or evicted by the browser): refill.
+            self.state.set(OfflineState::Preparing);
+            answer = ask_within(&w, serde_json::json!({"type": "fill"}), FILL_MS).await;
+        }
+        self.state.set(match answer {
             Ok(s) => {
                 let version = s.get("version").and_then(|v| v.as_str()).unwrap_or("").to_string();
                 if s.get("offline").and_then(|v| v.as_bool()) == Some(true) {

@@ -194,5 +194,68 @@ async fn after_one_visit_the_app_runs_and_tab_model_work_offline_and_a_new_build
         .await;
     assert_eq!(carried, serde_json::json!(true), "the in-tab model's worker files carried over");
     assert_eq!(b.count("#update-offer").await, 0, "no offer after updating");
+
+    // "Remove the offline copy" clears the worker's copy and the worker, not the models; "Keep
+    // one for offline use" brings it back.
+    b.click("#offline-forget").await;
+    b.wait_for("#offline-status[data-state='off']", Duration::from_secs(30)).await;
+    let names: Vec<String> = serde_json::from_value(b.js("caches.keys()").await).expect("cache names");
+    assert!(names.iter().all(|n| !n.starts_with("ethos-app-")), "the copy is deleted: {names:?}");
+    assert!(names.iter().any(|n| n == "ethos-local-models-v1"), "the cached model stays: {names:?}");
+    let regs = b.js("navigator.serviceWorker.getRegistrations().then(r => r.length)").await;
+    assert_eq!(regs, serde_json::json!(0), "the worker is unregistered");
+    b.click("#offline-keep").await;
+    b.wait_for(&format!("#offline-status[data-state='ready'][data-version='{version2}']"), Duration::from_secs(60))
+        .await;
+    let kept = b.js(&format!("caches.open('ethos-app-{version2}').then(c => c.match(new URL('index.html', location.href).href)).then(r => !!r)")).await;
+    assert_eq!(kept, serde_json::json!(true), "the copy is made again");
     b.close().await;
+}
+
+/// The same worker serves cross-origin isolation (the in-tab model's threaded build): headers the
+/// host sends itself stay on the kept copies, and those the worker adds on request ("Use every
+/// core" on a plain host) are added to the kept copies too, so an offline reload stays isolated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_origin_isolation_holds_offline() {
+    if !enabled() {
+        return;
+    }
+    for by_host in [true, false] {
+        let server = StaticServer::start(&dist()).await;
+        server.hide_file("ethos-config.json");
+        server.set_isolated(by_host);
+        let b = Browser::start().await;
+        b.open(&server.url()).await;
+        b.wait_for("#offline-status[data-state='ready']", Duration::from_secs(120)).await;
+        if !by_host {
+            b.choose_local().await;
+            b.click("#coi-enable").await;
+            b.wait_js(
+                "self.crossOriginIsolated === true && !!navigator.serviceWorker.controller",
+                Duration::from_secs(30),
+                "the page to come back isolated by the service worker",
+            )
+            .await;
+            b.wait_for("#offline-status[data-state='ready']", Duration::from_secs(30)).await;
+        }
+        assert_eq!(b.js("self.crossOriginIsolated").await, serde_json::json!(true), "isolated online (by host: {by_host})");
+
+        server.set_down(true);
+        b.set_network_offline(true).await;
+        b.client.refresh().await.expect("reload offline");
+        b.wait_for("#file-select", Duration::from_secs(30)).await;
+        b.watch_csp().await;
+        assert_eq!(
+            b.js("self.crossOriginIsolated").await,
+            serde_json::json!(true),
+            "still isolated offline (by host: {by_host})"
+        );
+        b.choose_file(OPINIONQA).await;
+        b.choose_local().await;
+        b.wait_for("#local-model-note", Duration::from_secs(10)).await;
+        let note = b.js("document.querySelector('#cores-note')?.dataset.isolation ?? 'none shown'").await;
+        let want = if by_host { "none shown" } else { "service-worker" };
+        assert_eq!(note.as_str(), Some(want), "who isolates the page (by host: {by_host})");
+        b.close().await;
+    }
 }
