@@ -7,6 +7,7 @@ use crate::components::bench_setup::BenchSetup;
 use crate::components::compare_view::CompareView;
 use crate::components::header::Header;
 use crate::components::model_panel::ModelPanel;
+use crate::components::offline_bar::UpdateOffer;
 use crate::components::run_panel::RunPanel;
 use crate::components::scenario_panel::ScenarioPanel;
 use crate::components::settings_panel::SettingsPanel;
@@ -14,6 +15,7 @@ use crate::components::status_line::StatusLine;
 use crate::components::templates_editor::TemplatesEditor;
 use crate::components::endpoint_offer::EndpointOffer;
 use crate::connection::Conn;
+use crate::offline::Offline;
 use crate::suggestion::load_embedded_default;
 use crate::session::Session;
 use crate::share::Shared;
@@ -34,7 +36,9 @@ use leptos::task::spawn_local;
 /// `#dist-method` (result label), `#selection`, `#overton-answer`, `#value-answer`, `#correct`,
 /// `#judge`, `#coverage`, `#run-baselines`, `.baseline[data-method]`, `#inspector`, `#totals`,
 /// `#export-json`, `#export-md`, `#export-csv`, `#import-file`, `#import-error`, `#share-link`,
-/// `#share-url`, `#share-too-long`, `#share-json`, `#print`, `.saved-run[data-id]`, `#saved-notice`, `#status`, `#projector`.
+/// `#share-url`, `#share-too-long`, `#share-json`, `#print`, `.saved-run[data-id]`, `#saved-notice`, `#status`, `#projector`,
+/// `#update-offer` (`#update-reload`), `#offline-status[data-state][data-version]`
+/// (`#offline-forget`, `#offline-keep`).
 #[component]
 pub fn App() -> impl IntoView {
     let ui = Ui::new();
@@ -47,6 +51,10 @@ pub fn App() -> impl IntoView {
     let batch = Batch::new();
     provide_context(batch);
     spawn_local(async move { batch.restore(ui).await });
+    // The service worker: the offline copy, and new builds offered (never forced).
+    let offline = Offline::new();
+    provide_context(offline);
+    spawn_local(offline.start());
     // A share link wins; otherwise reopen the run that was on screen before a reload.
     match crate::share::page_link() {
         Some(Ok(link)) => spawn_local(async move {
@@ -89,6 +97,7 @@ pub fn App() -> impl IntoView {
             </a>
             <Header />
             <StatusLine />
+            <UpdateOffer />
             <EndpointOffer />
             <Show when=move || session.compare.with(Option::is_some)>
                 <main class="compare-main">

@@ -19,6 +19,8 @@ mod keys;
 #[cfg(target_arch = "wasm32")]
 mod local_model;
 #[cfg(target_arch = "wasm32")]
+mod offline;
+#[cfg(target_arch = "wasm32")]
 mod session;
 #[cfg(target_arch = "wasm32")]
 mod share;

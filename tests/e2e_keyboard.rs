@@ -126,6 +126,9 @@ async fn the_whole_flow_works_with_the_keyboard_alone() {
     let b = Browser::start().await;
     b.open(&server.url()).await;
     b.wait_for(".item-row", Duration::from_secs(30)).await;
+    // The offline copy settled first: its footer button appears once the copy is complete, and
+    // the passes count the controls on screen.
+    b.wait_for("#offline-status[data-state='ready']", Duration::from_secs(120)).await;
 
     // The skip link comes first.
     to_top(&b).await;

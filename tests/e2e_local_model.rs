@@ -7,25 +7,6 @@ mod support;
 use std::time::Duration;
 use support::*;
 
-/// Press "Load model" and wait until it has loaded or failed; returns the status line.
-async fn load_model(b: &Browser) -> String {
-    b.click("#local-load").await;
-    b.wait_js(
-        "document.querySelector('#local-status[data-loaded=\"true\"]') !== null || document.querySelector('#local-status.error') !== null",
-        Duration::from_secs(600),
-        "the model to load",
-    )
-    .await;
-    b.text("#local-status").await
-}
-
-/// Choose the "In this browser" preset as a user does (the select's change event).
-async fn choose_local(b: &Browser) {
-    // After a reload the page may not be mounted yet: wait for the select first.
-    b.wait_for("#preset", Duration::from_secs(30)).await;
-    b.js("(() => { const s = document.querySelector('#preset'); s.value = 'local'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()").await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_browser_model_runs_a_distributional_item() {
     if !enabled() {
@@ -59,7 +40,7 @@ async fn distributional_item_in_the_tab(isolated: bool) {
 
     let b = Browser::start().await;
     b.open(&server.url()).await;
-    choose_local(&b).await;
+    b.choose_local().await;
     b.wait_for("#local-model-note", Duration::from_secs(10))
         .await;
     let url = b
@@ -78,7 +59,7 @@ async fn distributional_item_in_the_tab(isolated: bool) {
         "base URL hidden for the in-browser model"
     );
 
-    let status = load_model(&b).await;
+    let status = b.load_local_model().await;
     assert_eq!(
         b.count("#local-status.error").await,
         0,
@@ -172,9 +153,9 @@ async fn distributional_item_in_the_tab(isolated: bool) {
     b.close().await;
 }
 
-/// On a host that sends no COOP/COEP headers, "Use every core" installs the app's service worker,
-/// which adds them: after one reload the page is isolated and the model runs on several threads;
-/// "Stop using it" removes it again.
+/// On a host that sends no COOP/COEP headers, "Use every core" asks the app's service worker to
+/// add them: after one reload the page is isolated and the model runs on several threads;
+/// "Stop using it" turns that off again (the worker stays: it also keeps the offline copy).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn use_every_core_on_a_plain_host_installs_the_service_worker() {
     if !enabled() {
@@ -185,7 +166,7 @@ async fn use_every_core_on_a_plain_host_installs_the_service_worker() {
     server.serve_model(gguf_bytes());
     let b = Browser::start().await;
     b.open(&server.url()).await;
-    choose_local(&b).await;
+    b.choose_local().await;
     b.wait_for("#coi-enable", Duration::from_secs(10)).await;
     assert_eq!(b.js("self.crossOriginIsolated").await.as_bool(), Some(false));
     b.screenshot_at(".local-model", "local-model-one-core").await;
@@ -196,10 +177,10 @@ async fn use_every_core_on_a_plain_host_installs_the_service_worker() {
         "the page to come back cross-origin isolated by the service worker",
     )
     .await;
-    choose_local(&b).await;
+    b.choose_local().await;
     b.wait_for("#cores-note[data-isolation='service-worker']", Duration::from_secs(10))
         .await;
-    let status = load_model(&b).await;
+    let status = b.load_local_model().await;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cores >= 2 {
         assert!(
@@ -210,11 +191,14 @@ async fn use_every_core_on_a_plain_host_installs_the_service_worker() {
     b.screenshot_at(".local-model", "local-model-every-core").await;
     b.click("#coi-disable").await;
     b.wait_js(
-        "self.crossOriginIsolated === false && !navigator.serviceWorker.controller",
+        "self.crossOriginIsolated === false && !!navigator.serviceWorker.controller",
         Duration::from_secs(30),
-        "the page to come back without the service worker",
+        "the page to come back without the isolation headers",
     )
     .await;
+    b.choose_local().await;
+    b.wait_for("#cores-note[data-isolation='none']", Duration::from_secs(10))
+        .await;
     b.close().await;
 }
 

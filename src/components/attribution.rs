@@ -1,3 +1,4 @@
+use crate::components::offline_bar::OfflineNote;
 use leptos::prelude::*;
 
 /// Data attribution and credits, shown wherever the data is shown (the page footer).
@@ -26,6 +27,7 @@ pub fn Attribution() -> impl IntoView {
                 "Your API key is sent only to the provider you choose. Runs are stored in this "
                 "browser only."
             </p>
+            <OfflineNote />
         </footer>
     }
 }

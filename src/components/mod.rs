@@ -16,6 +16,7 @@ pub mod inspector;
 pub mod item_browser;
 pub mod item_view;
 pub mod model_panel;
+pub mod offline_bar;
 pub mod perspective_card;
 pub mod result_view;
 pub mod run_controls;

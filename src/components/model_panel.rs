@@ -1,4 +1,4 @@
-use crate::browser;
+use crate::offline::{self, Isolation};
 use crate::connection::{conn, LOCAL_PRESET, LOCAL_PRESET_LABEL};
 use crate::state::ui;
 use ethos_providers::presets::{KEY_STORAGE_NOTE, SPEND_CAP_ADVICE};
@@ -306,14 +306,14 @@ fn LocalModelFields() -> impl IntoView {
 /// installs the header-adding service worker on hosts that do not send the headers themselves.
 #[component]
 fn Cores() -> impl IntoView {
-    let isolation = browser::isolation();
+    let isolation = offline::isolation();
     let error = RwSignal::new(None::<String>);
     let switch = move |on: bool| {
         spawn_local(async move {
             let result = if on {
-                browser::enable_isolation().await
+                offline::enable_isolation().await
             } else {
-                browser::disable_isolation().await
+                offline::disable_isolation().await
             };
             if let Err(e) = result {
                 error.set(Some(format!("Could not change it: {e}.")));
@@ -321,19 +321,19 @@ fn Cores() -> impl IntoView {
         })
     };
     let body = match isolation {
-        browser::Isolation::ByHost | browser::Isolation::Impossible => None,
-        browser::Isolation::ByServiceWorker => Some(view! {
+        Isolation::ByHost | Isolation::Impossible => None,
+        Isolation::ByServiceWorker => Some(view! {
             <p class="note small" id="cores-note" data-isolation="service-worker">
-                "The model uses every core: a small service worker of this app adds the headers this host does not send. "
+                "The model uses every core: the app's service worker adds the headers this host does not send. "
                 <button type="button" id="coi-disable" class="link" on:click=move |_| switch(false)>"Stop using it"</button>
                 " (reloads the page)."
             </p>
         }.into_any()),
-        browser::Isolation::Possible => Some(view! {
+        Isolation::Possible => Some(view! {
             <p class="note small" id="cores-note" data-isolation="none">
                 "This host does not send the headers that let the model use every core, so it runs on one (slower). "
                 <button type="button" id="coi-enable" on:click=move |_| switch(true)>"Use every core"</button>
-                " installs a small service worker of this app that adds them, and reloads the page once; your runs are kept."
+                " has the app's service worker add them, and reloads the page once; your runs are kept."
             </p>
         }.into_any()),
     };

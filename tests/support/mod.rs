@@ -41,6 +41,7 @@ pub struct StaticServer {
     pub addr: std::net::SocketAddr,
     overrides: Arc<Mutex<HashMap<String, (String, Vec<u8>)>>>,
     isolated: Arc<std::sync::atomic::AtomicBool>,
+    down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl StaticServer {
@@ -54,11 +55,18 @@ impl StaticServer {
         let ov = overrides.clone();
         let isolated: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         let iso = isolated.clone();
+        let down: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let is_down = down.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((mut sock, _)) = listener.accept().await else {
                     continue;
                 };
+                if is_down.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Unreachable: the connection closes before any answer.
+                    drop(sock);
+                    continue;
+                }
                 let dir = dir.clone();
                 let ov = ov.clone();
                 let coi = if iso.load(std::sync::atomic::Ordering::Relaxed) {
@@ -86,6 +94,7 @@ impl StaticServer {
             addr,
             overrides,
             isolated,
+            down,
         }
     }
 
@@ -95,6 +104,11 @@ impl StaticServer {
     pub fn set_isolated(&self, on: bool) {
         self.isolated
             .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Make the host unreachable (every connection closes unanswered), or reachable again.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn url(&self) -> String {
@@ -419,6 +433,24 @@ impl Browser {
     }
 }
 
+/// chromedriver's `POST /session/{id}/goog/cdp/execute`.
+#[derive(Debug)]
+struct Cdp {
+    cmd: String,
+    params: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/goog/cdp/execute", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = serde_json::json!({"cmd": self.cmd, "params": self.params});
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
 fn sanitize(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
@@ -487,6 +519,25 @@ impl Browser {
         self.watch_csp().await;
     }
 
+    /// Chrome DevTools network emulation (through chromedriver's `goog/cdp/execute`): offline
+    /// or back online, as the page sees it (`navigator.onLine`, the `offline`/`online` events).
+    pub async fn set_network_offline(&self, offline: bool) {
+        self.cdp("Network.enable", serde_json::json!({})).await;
+        self.cdp(
+            "Network.emulateNetworkConditions",
+            serde_json::json!({"offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}),
+        )
+        .await;
+    }
+
+    /// A Chrome DevTools Protocol command on the page's target.
+    pub async fn cdp(&self, cmd: &str, params: serde_json::Value) -> serde_json::Value {
+        self.client
+            .issue_cmd(Cdp { cmd: cmd.to_string(), params })
+            .await
+            .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"))
+    }
+
     /// Record Content-Security-Policy violations from now on (until the page reloads);
     /// [`Browser::close`] fails the test if there were any.
     pub async fn watch_csp(&self) {
@@ -497,6 +548,26 @@ impl Browser {
                 vec![],
             )
             .await;
+    }
+
+    /// Choose the "In this browser" preset as a user does (the select's change event).
+    pub async fn choose_local(&self) {
+        // After a reload the page may not be mounted yet: wait for the select first.
+        self.wait_for("#preset", Duration::from_secs(30)).await;
+        self.js("(() => { const s = document.querySelector('#preset'); s.value = 'local'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()").await;
+    }
+
+    /// Press "Load model" (the in-tab model) and wait until it has loaded or failed; returns
+    /// the status line.
+    pub async fn load_local_model(&self) -> String {
+        self.click("#local-load").await;
+        self.wait_js(
+            "document.querySelector('#local-status[data-loaded=\"true\"]') !== null || document.querySelector('#local-status.error') !== null",
+            Duration::from_secs(600),
+            "the model to load",
+        )
+        .await;
+        self.text("#local-status").await
     }
 
     pub async fn choose_file(&self, file: &str) {
