@@ -1,9 +1,9 @@
 //! Parsing model answers: the reference A/B/C answer parser, a strict parser, and stage-3
-//! comment selection. OWNER: engine-functions helper. Signatures are shared; keep them.
+//! comment selection.
 
 use serde::{Deserialize, Serialize};
 
-const LETTERS: [char; 5] = ['A', 'B', 'C', 'D', 'E'];
+use crate::vital::LETTERS;
 
 /// Which answer parser scores steerable-value answers. Every score says which one was used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

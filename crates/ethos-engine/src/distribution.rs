@@ -1,11 +1,10 @@
 //! Reading option distributions: the reference top-logprobs letter mapping and the fallbacks.
-//! OWNER: engine-functions helper. Signatures are shared with the pipeline; keep them.
 
 use crate::chat::TokenLogprob;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-const LETTERS: [char; 5] = ['A', 'B', 'C', 'D', 'E'];
+use crate::vital::LETTERS;
 
 /// How a distribution was obtained. Every chart and export is labelled with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

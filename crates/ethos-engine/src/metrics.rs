@@ -1,4 +1,4 @@
-//! Metrics, exactly as spec/evaluation.md defines them. OWNER: engine-functions helper.
+//! Metrics, exactly as spec/evaluation.md defines them.
 //!
 //! - [`js_distance`]: Jensen–Shannon distance with SciPy's semantics (natural log).
 //! - [`score_distributions`]: mean JS distance and most-likely correctness over items.

@@ -1,5 +1,4 @@
 //! Stage-1 perspectives: parsing model output into name + five dimensions.
-//! OWNER: engine-functions helper. Signatures are shared with the pipeline; keep them.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
