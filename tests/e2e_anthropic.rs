@@ -37,6 +37,14 @@ async fn a_distributional_run_over_anthropic_messages_against_llama_server() {
     b.choose_file(MORALCHOICE).await;
     b.pick_item(0).await;
     b.short_outputs(2, 700).await;
+    // The Messages API takes no JSON schema, so stage 1 is free text, and the tiny model may
+    // write dozens of `#` lines: keep the first k (off: "Keep perspectives beyond k"), so the run
+    // has exactly two comments whatever it writes.
+    let keep = b.js("document.querySelector('#keep-extra').checked").await;
+    if keep.as_bool() == Some(true) {
+        b.click("#keep-extra").await;
+    }
+    assert_eq!(b.js("document.querySelector('#keep-extra').checked").await.as_bool(), Some(false));
     b.run_and_wait("#js-distance", RUN_TIMEOUT).await;
 
     assert_eq!(b.count(".perspective-card").await, 2, "two perspective cards");
