@@ -224,9 +224,12 @@ impl Conn {
     pub fn client(&self) -> Client<WebTransport> {
         let ep = self.endpoint();
         let transport = WebTransport::for_endpoint(&ep);
-        let limit = self.settings.with_untracked(|s| s.concurrency).max(1);
+        let (limit, timeout_s) = self
+            .settings
+            .with_untracked(|s| (s.concurrency.max(1), s.call_timeout_s));
         Client::new(ep, transport)
             .with_concurrency(limit)
+            .with_timeout_ms((timeout_s > 0).then(|| u64::from(timeout_s) * 1000))
             .with_capability_cache(self.caps.get_value())
     }
 

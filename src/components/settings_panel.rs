@@ -136,6 +136,7 @@ pub fn SettingsPanel() -> impl IntoView {
             <div class="grid2">
                 {number("k", "Perspectives (k)", "1", |s| s.k.to_string(), |s, v| parse(v, &mut s.k))}
                 {number("concurrency", "Calls at once", "1", |s| s.concurrency.to_string(), |s, v| parse(v, &mut s.concurrency))}
+                {number("call-timeout", "Give up on a call after (s; 0: never)", "1", |s| s.call_timeout_s.to_string(), |s, v| parse(v, &mut s.call_timeout_s))}
                 {number("seed", "Seed", "1", |s| s.seed.to_string(), |s, v| parse(v, &mut s.seed))}
                 {number("top-logprobs", "Top log-probs read", "1", |s| s.top_logprobs.to_string(), |s, v| parse(v, &mut s.top_logprobs))}
                 {number("fallback-samples", "Answers sampled when a read falls back", "1", |s| s.fallback_samples.to_string(), |s, v| parse(v, &mut s.fallback_samples))}

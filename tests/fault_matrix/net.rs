@@ -35,6 +35,7 @@ pub fn cases() -> Vec<Case> {
         card_case!("stream without [DONE]", Fault::NoDone, &["without [DONE]"]),
         card_case!("10 MB reply", Fault::Huge { bytes: ethos_testkit::fault::DEFAULT_HUGE_BYTES }, &["longer than 4 MB"]),
         case!("a reply that never ends: Cancel keeps what finished", never_ends),
+        case!("a reply that never ends: the call gives up after the time limit", never_ends_time_limit),
     ]
 }
 
@@ -156,6 +157,15 @@ async fn trickle(m: Arc<Matrix>) {
     m.assert_finished("a trickled reply").await;
     let card = m.text(".comment-card[data-index='1'] p.llm-text").await;
     assert!(card.contains("café, naïve, 患者") && card.contains('😀'), "text mangled: {card}");
+}
+
+/// The same reply with a 3 s limit per call (panel 2): the call gives up by itself, is retried
+/// as a network failure, and then the card fails with a message naming the limit. (The other
+/// calls are answered at once; 3 s leaves room for a busy machine.)
+async fn never_ends_time_limit(m: Arc<Matrix>) {
+    m.fresh().await;
+    m.b.type_into("#call-timeout", "3").await;
+    m.one_card_fails(Fault::Stall, &["no complete reply within 3 s"]).await;
 }
 
 async fn never_ends(m: Arc<Matrix>) {

@@ -409,6 +409,8 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
         ));
     }
 
+    let call_timeout_ms =
+        (spec.settings.call_timeout_s > 0).then(|| u64::from(spec.settings.call_timeout_s) * 1000);
     let mut clients = Vec::new();
     for url in &args.base_urls {
         let transport = NativeTransport::new().map_err(|e| input(e.to_string()))?;
@@ -416,6 +418,7 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
         clients.push(
             Client::new(endpoint, transport)
                 .with_concurrency(args.concurrency)
+                .with_timeout_ms(call_timeout_ms)
                 .with_capability_cache(caps.clone()),
         );
     }

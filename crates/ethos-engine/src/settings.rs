@@ -248,6 +248,9 @@ pub struct RunSettings {
     pub max_perspective_tries: u32,
     /// Calls in flight at once in stage 2 and the distributional stage 3.
     pub concurrency: usize,
+    /// Give up on a call (and retry it as a network failure) when no complete reply has come
+    /// within this many seconds; 0: wait as long as the server takes (Cancel still works).
+    pub call_timeout_s: u32,
     pub models: StageModels,
     pub decoding: StageDecoding,
     /// Seeds the selection fallback and is passed to providers as `seed`.
@@ -304,6 +307,8 @@ impl Default for RunSettings {
             keep_extra: true,
             max_perspective_tries: 3,
             concurrency: 6,
+            // Ten minutes: a long Overton summary from a slow local CPU model takes a few.
+            call_timeout_s: 600,
             models: StageModels::default(),
             decoding: StageDecoding::default(),
             seed: 0,
