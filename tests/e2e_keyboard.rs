@@ -17,25 +17,33 @@ const SPACE: char = '\u{e00d}';
 const DOWN: char = '\u{e015}';
 const UP: char = '\u{e013}';
 
-/// Every control a keyboard user must reach, numbered in document order (`data-kbd`): visible,
-/// enabled, not taken out of the Tab order; of a radio group only its checked radio (the arrow
-/// keys move inside the group). Returns how many there are.
-const NUMBER_CONTROLS: &str = "(() => { \
-    document.querySelectorAll('[data-kbd]').forEach(e => delete e.dataset.kbd); \
-    const all = [...document.querySelectorAll('a[href], button, input, select, textarea, summary, [tabindex]')] \
+/// Every control a keyboard user must reach, in document order: visible, enabled, not taken out
+/// of the Tab order; of a radio group only its checked radio (the arrow keys move inside the
+/// group). A control's number is its place in this list, computed afresh at every step: a part of
+/// the page that re-renders the same controls (the saved-runs list after a save) keeps their
+/// numbers, where marks on the elements would be lost with the old elements.
+const CONTROLS: &str = "[...document.querySelectorAll('a[href], button, input, select, textarea, summary, [tabindex]')] \
       .filter(e => e.tabIndex >= 0 && !e.disabled && e.checkVisibility() && e.getClientRects().length > 0) \
-      .filter(e => !(e.type === 'radio' && e.name && !e.checked && document.querySelector(`input[type=radio][name=\"${e.name}\"]:checked`))); \
-    all.forEach((e, i) => e.dataset.kbd = String(i)); return all.length; })()";
+      .filter(e => !(e.type === 'radio' && e.name && !e.checked && document.querySelector(`input[type=radio][name=\"${e.name}\"]:checked`)))";
+
+/// How many controls there are.
+fn count_controls() -> String {
+    format!("({CONTROLS}).length")
+}
 
 /// The focused element: its number, a description, and whether a focus ring shows.
-const FOCUSED: &str = "(() => { const e = document.activeElement; \
-    if (!e || e === document.body) return {n: -1, what: 'body', ring: false}; \
+fn focused() -> String {
+    format!(
+        "(() => {{ const e = document.activeElement; \
+    if (!e || e === document.body) return {{n: -1, what: 'body', ring: false}}; \
     const s = getComputedStyle(e); \
     const ring = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2) || s.boxShadow !== 'none'; \
     const r = e.getBoundingClientRect(); \
-    return {n: e.dataset.kbd === undefined ? -1 : Number(e.dataset.kbd), \
+    return {{n: ({CONTROLS}).indexOf(e), \
       what: e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ')[0] : ''), \
-      ring: ring && e.matches(':focus-visible'), onscreen: r.width > 0 && r.height > 0}; })()";
+      ring: ring && e.matches(':focus-visible'), onscreen: r.width > 0 && r.height > 0}}; }})()"
+    )
+}
 
 struct Focus {
     n: i64,
@@ -56,7 +64,7 @@ async fn press(b: &Browser, keys: &[char]) {
 /// Press `keys`, then check the newly focused control shows a focus ring.
 async fn step(b: &Browser, keys: &[char]) -> Focus {
     press(b, keys).await;
-    let f = b.js(FOCUSED).await;
+    let f = b.js(&focused()).await;
     let focus = Focus { n: f["n"].as_i64().unwrap_or(-1), what: f["what"].as_str().unwrap_or("").to_string() };
     if focus.what != "body" {
         assert!(f["ring"].as_bool() == Some(true), "no visible focus ring on {}", focus.what);
@@ -86,7 +94,7 @@ async fn to_top(b: &Browser) {
 /// From the top of the page, Tab until every numbered control has had focus: each in document
 /// order; then Shift+Tab must come back through the same controls in reverse.
 async fn full_pass(b: &Browser, state: &str) {
-    let total = b.js(NUMBER_CONTROLS).await.as_i64().unwrap_or(0);
+    let total = b.js(&count_controls()).await.as_i64().unwrap_or(0);
     assert!(total > 5, "{state}: only {total} controls");
     to_top(b).await;
     let mut seen: Vec<i64> = Vec::new();
@@ -96,13 +104,13 @@ async fn full_pass(b: &Browser, state: &str) {
         if f.n >= 0 && !seen.contains(&f.n) {
             seen.push(f.n);
         }
-        path.push(f.what);
+        path.push(format!("{}:{}", f.n, f.what));
         if seen.len() as i64 == total {
             break;
         }
     }
     let missed: Vec<i64> = (0..total).filter(|n| !seen.contains(n)).collect();
-    let names = b.js(&format!("{missed:?}.map(n => document.querySelector(`[data-kbd=\"${{n}}\"]`).outerHTML.slice(0, 120))")).await;
+    let names = b.js(&format!("(() => {{ const all = {CONTROLS}; return {missed:?}.map(n => (all[n] || {{outerHTML: '(gone)'}}).outerHTML.slice(0, 120)); }})()")).await;
     assert!(missed.is_empty(), "{state}: Tab never reached {} of {total} controls: {names}", missed.len());
     assert!(seen.windows(2).all(|w| w[0] < w[1]) && path.len() == seen.len(), "{state}: the Tab order leaves document order: {path:?}");
     // Back from the last control to the first.
@@ -188,6 +196,8 @@ async fn the_whole_flow_works_with_the_keyboard_alone() {
     tab_to(&b, "#inspector > summary", 300).await;
     step(&b, &[SPACE]).await;
     b.wait_js("document.querySelector('#inspector').open", Duration::from_secs(5), "the inspector opened with Space").await;
+    // Its calls render once it is open: count the controls after they are there.
+    b.wait_js("document.querySelectorAll('#inspector details.call').length > 0", Duration::from_secs(10), "the inspector's calls").await;
     full_pass(&b, "inspector open").await;
     to_top(&b).await;
     tab_to(&b, "#export-json", 400).await;
