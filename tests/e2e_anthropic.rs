@@ -49,12 +49,7 @@ async fn a_distributional_run_over_anthropic_messages_against_llama_server() {
 
     assert_eq!(b.count(".perspective-card").await, 2, "two perspective cards");
     assert_eq!(b.count(".comment-card[data-state='done']").await, 2, "two finished comments");
-    let js: f64 = b
-        .text("#js-distance")
-        .await
-        .trim()
-        .parse()
-        .expect("JS distance is a number");
+    let js = b.js_distance().await;
     assert!((0.0..=0.8326).contains(&js), "JS distance {js} out of range");
     // The Messages API has no log-probabilities: the distribution is read another way, and the
     // page says which.

@@ -48,16 +48,8 @@ async fn smoke(isolated: bool) {
     let item = b.text("#selected-item").await;
     assert!(!item.trim().is_empty(), "the picked item is shown");
 
-    b.wait_for("#preset", Duration::from_secs(30)).await;
-    b.js("(() => { const s = document.querySelector('#preset'); s.value = 'local'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()").await;
-    b.click("#local-load").await;
-    b.wait_js(
-        "document.querySelector('#local-status[data-loaded=\"true\"]') !== null || document.querySelector('#local-status.error') !== null",
-        Duration::from_secs(600),
-        "the in-tab model to load",
-    )
-    .await;
-    let status = b.text("#local-status").await;
+    b.choose_local().await;
+    let status = b.load_local_model().await;
     assert_eq!(b.count("#local-status.error").await, 0, "load failed in Firefox: {status}");
     assert!(status.contains("Loaded"), "{status}");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -98,7 +90,7 @@ async fn firefox_distributional_run() {
     b.short_outputs(2, 700).await;
     b.run_and_wait("#js-distance", RUN_TIMEOUT).await;
     assert_eq!(b.count(".comment-card[data-state='done']").await, 2);
-    let js: f64 = b.text("#js-distance").await.trim().parse().expect("JS distance is a number");
+    let js = b.js_distance().await;
     assert!((0.0..=0.8326).contains(&js), "JS distance {js} out of range");
     let method = b.text("#dist-method").await;
     assert!(method.to_lowercase().contains("log"), "llama.cpp gives logprobs: {method}");

@@ -51,7 +51,7 @@ async fn distributional_run_shows_chart_and_scores() {
     b.run_and_wait("#js-distance", RUN_TIMEOUT).await;
     assert_eq!(b.count(".perspective-card").await, 3, "three perspective cards");
     assert_eq!(b.count(".comment-card[data-state='done']").await, 3, "three finished comments");
-    let js: f64 = b.text("#js-distance").await.trim().parse().expect("JS distance is a number");
+    let js = b.js_distance().await;
     assert!((0.0..=0.8326).contains(&js), "JS distance {js} out of range");
     let method = b.text("#dist-method").await;
     assert!(method.to_lowercase().contains("log"), "llama.cpp gives logprobs: {method}");

@@ -109,12 +109,7 @@ async fn distributional_item_in_the_tab(isolated: bool) {
         3,
         "three finished comments"
     );
-    let js: f64 = b
-        .text("#js-distance")
-        .await
-        .trim()
-        .parse()
-        .expect("JS distance is a number");
+    let js = b.js_distance().await;
     assert!(
         (0.0..=0.8326).contains(&js),
         "JS distance {js} out of range"

@@ -570,6 +570,14 @@ impl Browser {
         self.text("#local-status").await
     }
 
+    /// The Jensen–Shannon distance the result shows (`#js-distance`).
+    pub async fn js_distance(&self) -> f64 {
+        let text = self.text("#js-distance").await;
+        text.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("JS distance is a number: {text:?}"))
+    }
+
     pub async fn choose_file(&self, file: &str) {
         let sel = self.wait_for("#file-select", Duration::from_secs(10)).await;
         sel.select_by_value(file).await.expect("choose file");
