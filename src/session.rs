@@ -538,7 +538,7 @@ impl Session {
                 }
                 Op::Comment(i) => {
                     p.write_comments(Some(&[i])).await?;
-                    if main.with(missing_comments).is_empty() {
+                    if main.with(RunRecord::missing_comments).is_empty() {
                         p.combine().await?;
                     }
                     Ok(())
@@ -608,16 +608,11 @@ async fn rerun_dependents<M: ChatModel>(
     p: &Pipeline<'_, M>,
     main: &SharedRecord,
 ) -> Result<(), PipelineError> {
-    let todo = main.with(missing_comments);
+    let todo = main.with(RunRecord::missing_comments);
     if !todo.is_empty() {
         p.write_comments(Some(&todo)).await?;
     }
     p.combine().await.map(|_| ())
-}
-
-/// Indices of perspectives whose comment is missing or failed ([`RunRecord::missing_comments`]).
-pub fn missing_comments(r: &RunRecord) -> Vec<usize> {
-    r.missing_comments()
 }
 
 fn done_message(r: Option<&RunRecord>) -> String {
@@ -642,16 +637,6 @@ fn done_message(r: Option<&RunRecord>) -> String {
         Some(RunResult::Overton(_)) => "Finished. The combined answer is below.".into(),
         None => "Finished.".into(),
     }
-}
-
-/// Remove perspective `index` and its comment, keeping the other comments (re-numbered).
-pub fn remove_perspective(r: &mut RunRecord, index: usize) {
-    r.remove_perspective(index);
-}
-
-/// Add a perspective at the end; its comment is to be written.
-pub fn add_perspective(r: &mut RunRecord, p: Perspective) {
-    r.add_perspective(p);
 }
 
 pub fn session() -> Session {

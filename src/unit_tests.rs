@@ -4,7 +4,6 @@
 //! cargo test --target wasm32-unknown-unknown -p ethos-app`.
 
 use crate::catalog::{attribute_label, display_title, Catalog};
-use crate::session::add_perspective;
 use crate::deflate;
 use crate::share;
 use ethos_engine::share::{fragment, fragment_v2, read_link, ShareError, PREFIX_V2};
@@ -80,7 +79,7 @@ fn record(k: usize) -> RunRecord {
             name: format!("P{i}"),
             ..Default::default()
         };
-        add_perspective(&mut r, p);
+        r.add_perspective(p);
     }
     r.perspectives.edited = false;
     r

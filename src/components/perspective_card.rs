@@ -1,5 +1,5 @@
 use crate::connection::conn;
-use crate::session::{remove_perspective, session, Op};
+use crate::session::{session, Op};
 use crate::state::ui;
 use ethos_engine::persona::Perspective;
 use leptos::prelude::*;
@@ -68,7 +68,7 @@ pub fn PerspectiveCard(index: usize, perspective: Perspective) -> impl IntoView 
                                 type="button"
                                 class="remove-perspective danger"
                                 disabled=move || session.busy.get()
-                                on:click=move |_| session.edit(|r| remove_perspective(r, index))
+                                on:click=move |_| session.edit(|r| r.remove_perspective(index))
                             >
                                 "Remove"
                             </button>

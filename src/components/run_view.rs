@@ -4,7 +4,7 @@ use crate::components::inspector::Inspector;
 use crate::components::perspective_card::PerspectiveCard;
 use crate::components::result_view::ResultPanel;
 use crate::connection::conn;
-use crate::session::{add_perspective, missing_comments, session, Op};
+use crate::session::{session, Op};
 use crate::state::ui;
 use ethos_engine::persona::Perspective;
 use leptos::prelude::*;
@@ -50,7 +50,7 @@ pub fn RunView() -> impl IntoView {
         session.record.with(|r| {
             r.as_ref().is_some_and(|r| {
                 !r.perspectives.perspectives.is_empty()
-                    && (r.result.is_none() || !missing_comments(r).is_empty())
+                    && (r.result.is_none() || !r.missing_comments().is_empty())
             })
         })
     };
@@ -105,7 +105,7 @@ pub fn RunView() -> impl IntoView {
                         type="button"
                         id="add-perspective"
                         disabled=move || session.busy.get()
-                        on:click=move |_| session.edit(|r| add_perspective(r, Perspective::default()))
+                        on:click=move |_| session.edit(|r| r.add_perspective(Perspective::default()))
                     >
                         "Add perspective"
                     </button>

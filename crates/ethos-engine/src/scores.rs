@@ -11,7 +11,7 @@ use crate::metrics::{
     coverage_accuracy, score_distributions, score_value, DistScores, ValueScores,
 };
 use crate::provenance::{self, MethodCounts};
-use crate::record::RunResult;
+use crate::record::{RunResult, ScoreCells};
 use crate::settings::Method;
 use crate::vital::{self, Item};
 use serde::{Deserialize, Serialize};
@@ -431,33 +431,18 @@ pub fn scores_csv_scored(
             let Some(item) = items.get(o.task.item) else {
                 continue;
             };
-            let (mut js, mut ml, mut method, mut cr, mut cs, mut cov) = (
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-            );
-            match &o.result {
-                Some(RunResult::Distribution(d)) => {
-                    js = d.js.map(|x| format!("{x}")).unwrap_or_default();
-                    ml = d.argmax_match.map(|b| b.to_string()).unwrap_or_default();
-                    method = provenance::pred_method(d);
-                }
-                Some(RunResult::Value(v)) => {
-                    cr = v.correct_reference.to_string();
-                    cs = v.correct_strict.to_string();
-                }
-                Some(RunResult::Overton(r)) => {
-                    cov = r
-                        .coverage
-                        .as_ref()
-                        .map(|c| format!("{}", c.item_score))
-                        .unwrap_or_default()
-                }
-                None => {}
-            }
+            let ScoreCells {
+                mut js,
+                argmax_match: mut ml,
+                correct_reference: mut cr,
+                correct_strict: mut cs,
+                coverage: mut cov,
+                ..
+            } = ScoreCells::of(o.result.as_ref(), |b| b.to_string());
+            let mut method = match &o.result {
+                Some(RunResult::Distribution(d)) => provenance::pred_method(d),
+                _ => String::new(),
+            };
             if scoring.failed_as_reference && !o.ok() {
                 match item {
                     Item::Choice { item: c, .. } => {
