@@ -1,6 +1,7 @@
 //! A pre-run estimate of calls and tokens (upper bounds for output, rough for prompts: about
 //! four characters per token). Shown before Run so a user knows what a run will cost.
 
+use crate::pipeline::stage3_calls;
 use crate::settings::{DistSetting, Method, RunSettings};
 use crate::vital::{Item, Mode};
 
@@ -17,60 +18,69 @@ fn tokens(chars: usize) -> usize {
     chars.div_ceil(4)
 }
 
+/// The estimate for an EthosAgents run. Its calls are the pipeline's own plan
+/// ([`crate::pipeline::stage3_calls`]), which a test checks against the calls a run makes; a
+/// provider that ignores `n` makes `n` calls per sampling read instead of one.
 pub fn estimate(item: &Item, s: &RunSettings) -> Estimate {
     let k = s.k.max(1);
     let d = &s.decoding;
     let input = item.perspective_input().chars().count();
     let t = &s.templates;
-    let p1_max = if item.mode() == Mode::Distributional {
+    let mode = item.mode();
+    let stage3 = stage3_calls(mode, s.distribution, k);
+    let p1_max = if mode == Mode::Distributional {
         d.perspectives_max_tokens_distributional
     } else {
         d.perspectives.max_tokens
     } as usize;
-    let comment_tpl = if item.mode() == Mode::Overton {
+    let comment_tpl = if mode == Mode::Overton {
         t.comment_overton.len()
     } else {
         t.comment_choice.len()
     };
     let comments_total = k * d.comments.max_tokens as usize;
-    // stage 1 + stage 2
-    let mut calls = 1 + k;
+    let short = d.short.max_tokens as usize;
+    // What one distribution read may write: n answers when sampling.
+    let read_out = match s.distribution {
+        DistSetting::Sampling { n } => n.max(1) as usize * short,
+        DistSetting::Verbalised => d.verbalised.max_tokens as usize,
+        _ => short,
+    };
+    // Stage 1 and stage 2.
     let mut prompt = tokens(t.perspectives_system.len() + t.perspectives.len() + input)
         + k * tokens(t.comment_system.len() + comment_tpl + input + 120);
     let mut out = p1_max + comments_total;
-    let mut sequential = 2;
-    match item.mode() {
+    // Stage 3: reads run side by side; a selection comes before its answer.
+    let depth = match mode {
         Mode::Overton => {
-            calls += 1;
-            sequential += 1;
             prompt += tokens(t.combine_overton.len() + input) + comments_total;
             out += d.overton.max_tokens as usize;
+            1
         }
-        Mode::SteerableValue | Mode::SteerableGroup => {
-            calls += 2;
-            sequential += 2;
+        Mode::SteerableValue => {
             prompt += tokens(t.select_value.len()) + comments_total;
             prompt += tokens(t.answer_value.len() + input) + d.comments.max_tokens as usize;
-            out += 2 * d.short.max_tokens as usize;
+            out += 2 * short;
+            2
+        }
+        Mode::SteerableGroup => {
+            prompt += tokens(t.select_group.len()) + comments_total;
+            out += short;
+            if stage3 > 1 {
+                prompt += tokens(t.answer_group.len() + input) + d.comments.max_tokens as usize;
+                out += read_out;
+            }
+            stage3
         }
         Mode::Distributional => {
-            let (reads, per_read_out) = match s.distribution {
-                DistSetting::Votes => (0, 0),
-                DistSetting::Sampling { n } => (k * n.max(1) as usize, d.short.max_tokens as usize),
-                DistSetting::Verbalised => (k, d.verbalised.max_tokens as usize),
-                DistSetting::Auto | DistSetting::Logprobs => (k, d.short.max_tokens as usize),
-            };
-            if reads > 0 {
-                sequential += 1;
-            }
-            calls += reads;
-            prompt += reads * (tokens(t.read.len() + input) + d.comments.max_tokens as usize);
-            out += reads * per_read_out;
+            prompt += stage3 * (tokens(t.read.len() + input) + d.comments.max_tokens as usize);
+            out += stage3 * read_out;
+            usize::from(stage3 > 0)
         }
-    }
+    };
     Estimate {
-        calls,
-        sequential,
+        calls: 1 + k + stage3,
+        sequential: 2 + depth,
         prompt_tokens: prompt,
         max_output_tokens: out,
     }
@@ -180,11 +190,24 @@ mod tests {
                 + 6 * s.decoding.comments.max_tokens as usize
         );
         s.distribution = DistSetting::Sampling { n: 5 };
-        assert_eq!(estimate(&choice_item, &s).calls, 1 + 6 + 30);
+        let five = estimate(&choice_item, &s);
+        assert_eq!(
+            five.calls,
+            1 + 6 + 6,
+            "one call per read, asking for n answers"
+        );
+        s.distribution = DistSetting::Sampling { n: 1 };
+        let one = estimate(&choice_item, &s);
+        assert_eq!(one.calls, five.calls);
+        assert_eq!(
+            five.max_output_tokens - one.max_output_tokens,
+            6 * 4 * s.decoding.short.max_tokens as usize,
+            "five answers per read"
+        );
         s.distribution = DistSetting::Sampling { n: 0 };
         assert_eq!(
-            estimate(&choice_item, &s).calls,
-            1 + 6 + 6,
+            estimate(&choice_item, &s).max_output_tokens,
+            one.max_output_tokens,
             "n is at least 1"
         );
 

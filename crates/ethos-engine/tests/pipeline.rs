@@ -5,6 +5,7 @@
 mod scripted;
 
 use ethos_engine::distribution::DistMethod;
+use ethos_engine::estimate::estimate_method;
 use ethos_engine::pipeline::{
     clean_comment, fallback_index, planned_calls, NoObserver, Observer, Phase, Pipeline,
     PipelineError, SharedRecord, Stages,
@@ -118,15 +119,28 @@ fn value_calls_match_the_table_and_score() {
 #[test]
 fn planned_calls_match_the_calls_made() {
     for item in [overton(), value_item(), opinion(), global(), moral()] {
-        for (k, dist) in [(6, DistSetting::Auto), (3, DistSetting::Votes)] {
+        for (k, dist) in [
+            (6, DistSetting::Auto),
+            (3, DistSetting::Votes),
+            (4, DistSetting::Sampling { n: 3 }),
+            (2, DistSetting::Verbalised),
+        ] {
             for method in [Method::EthosAgents, Method::Vanilla, Method::Prompting] {
                 let mut s = settings(k, 4);
                 s.distribution = dist;
                 let plan = planned_calls(&item, &s, method);
+                // The estimate shown before Run counts the same calls.
+                let shown = estimate_method(&item, &s, method).calls;
                 let (out, rec) = run_with(item.clone(), s, method, &ScriptedModel::default());
                 out.unwrap();
                 assert_eq!(
                     plan.total(),
+                    rec.calls.len(),
+                    "{:?} {method:?} {dist:?}",
+                    item.source()
+                );
+                assert_eq!(
+                    shown,
                     rec.calls.len(),
                     "{:?} {method:?} {dist:?}",
                     item.source()

@@ -8,17 +8,9 @@ impl<M: ChatModel> Pipeline<'_, M> {
         let settings = self.settings();
         let item = self.item();
         let (comments, missing) = self.record.with(|r| {
-            let missing: Vec<usize> = (0..r.perspectives.perspectives.len())
-                .filter(|&i| {
-                    !r.comments
-                        .get(i)
-                        .and_then(|c| c.as_ref())
-                        .is_some_and(|c| c.is_ok())
-                })
-                .collect();
             (
                 r.ok_comments().into_iter().cloned().collect::<Vec<_>>(),
-                missing,
+                r.missing_comments(),
             )
         });
         if comments.is_empty() && missing.is_empty() {

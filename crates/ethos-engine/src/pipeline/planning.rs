@@ -29,30 +29,27 @@ pub fn planned_calls(item: &Item, settings: &RunSettings, method: Method) -> Cal
         };
     }
     let k = settings.k;
-    let votes = settings.distribution == DistSetting::Votes;
-    let stage3 = match item.mode() {
-        Mode::Overton => 1,
-        Mode::SteerableValue => 2,
-        Mode::SteerableGroup => {
-            if votes {
-                1
-            } else {
-                2
-            }
-        }
-        Mode::Distributional => {
-            if votes {
-                0
-            } else {
-                k
-            }
-        }
-    };
+    let stage3 = stage3_calls(item.mode(), settings.distribution, k);
     CallPlan {
         perspectives: 1,
         comments: k,
         stage3,
         baseline: 0,
+    }
+}
+
+/// Stage-3 calls of an EthosAgents run with k comments: Overton 1 (the summary); Steerable value
+/// 2 (select, answer); Steerable group 2 (select, read), 1 with votes; Distributional k reads, 0
+/// with votes. A sampling read is one call asking for `n` answers.
+pub fn stage3_calls(mode: Mode, distribution: DistSetting, k: usize) -> usize {
+    let votes = distribution == DistSetting::Votes;
+    match mode {
+        Mode::Overton => 1,
+        Mode::SteerableValue => 2,
+        Mode::SteerableGroup if votes => 1,
+        Mode::SteerableGroup => 2,
+        Mode::Distributional if votes => 0,
+        Mode::Distributional => k,
     }
 }
 
