@@ -2,27 +2,9 @@ use crate::batch::{arms, batch, Arm};
 use crate::browser;
 use crate::catalog::attribute_label;
 use crate::state::ui;
-use ethos_engine::batch::{self as engine, MethodSummary, Scoring};
+use ethos_engine::batch::{self as engine, Headline, MethodSummary, Scoring};
 use ethos_engine::{Mode, Source};
 use leptos::prelude::*;
-
-/// The headline figure of a summary for the file's mode: (label, value, lower is better).
-pub fn headline(mode: Mode, s: &MethodSummary) -> Option<(&'static str, f64, bool)> {
-    match mode {
-        Mode::Distributional | Mode::SteerableGroup => s
-            .dist
-            .as_ref()
-            .map(|d| ("mean JS distance", d.mean_js, true)),
-        Mode::SteerableValue => s
-            .value_reference
-            .as_ref()
-            .map(|v| ("accuracy", v.accuracy, false)),
-        Mode::Overton => s
-            .coverage
-            .as_ref()
-            .map(|c| ("coverage accuracy", c.accuracy, false)),
-    }
-}
 
 fn f3(x: f64) -> String {
     format!("{x:.3}")
@@ -140,19 +122,22 @@ pub fn BenchResults() -> impl IntoView {
 
     let chart = move || {
         let mode = mode()?;
-        let rows: Vec<(String, f64, &'static str, bool)> = summaries.with(|s| {
+        let rows: Vec<(String, Headline)> = summaries.with(|s| {
             s.iter()
                 .filter_map(|(arm, x)| {
-                    headline(mode, x).map(|(label, v, low)| (arm.label.clone(), v, label, low))
+                    x.headline(mode).map(|h| (arm.label.clone(), h))
                 })
                 .collect()
         });
         if rows.is_empty() {
             return None;
         }
-        let (label, lower) = (rows[0].2, rows[0].3);
-        // JS distance (natural log) is at most sqrt(ln 2) ≈ 0.8326; the rest are shares.
-        let top = if lower { 0.8326 } else { 1.0 };
+        let Headline {
+            label,
+            lower_is_better: lower,
+            max: top,
+            ..
+        } = rows[0].1;
         let bar_h = 26.0;
         // Room for the longest label (about 7 px per character at 12 px).
         let left = 10.0 + 7.0 * rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(8) as f64;
@@ -160,7 +145,8 @@ pub fn BenchResults() -> impl IntoView {
         let bars = rows
             .iter()
             .enumerate()
-            .map(|(i, (name, v, _, _))| {
+            .map(|(i, (name, h))| {
+                let v = &h.value;
                 let y = 10.0 + bar_h * i as f64;
                 let w = (v / top).clamp(0.0, 1.0) * 300.0;
                 view! {
@@ -235,10 +221,7 @@ pub fn BenchResults() -> impl IntoView {
         if attrs.len() < 2 {
             return None;
         }
-        let metric = match mode {
-            Mode::SteerableValue => "accuracy",
-            _ => "mean JS distance",
-        };
+        let metric = Headline::label(mode);
         let head = parts
             .iter()
             .map(|(a, _)| view! { <th scope="col">{format!("{} ({metric})", a.label)}</th> })
@@ -253,8 +236,8 @@ pub fn BenchResults() -> impl IntoView {
                             .iter()
                             .find(|(x, _)| *x == a)
                             .and_then(|(_, s)| {
-                                headline(mode, s)
-                                    .map(|(_, v, _)| format!("{} (n = {})", f3(v), s.done + s.failed_scored))
+                                s.headline(mode)
+                                    .map(|h| format!("{} (n = {})", f3(h.value), s.done + s.failed_scored))
                             })
                             .unwrap_or_default();
                         view! { <td>{cell}</td> }

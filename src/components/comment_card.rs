@@ -1,47 +1,8 @@
 use crate::connection::conn;
 use crate::session::{session, Op};
 use crate::state::ui;
-use ethos_engine::record::{RunRecord, Stage};
+use ethos_engine::record::CommentState;
 use leptos::prelude::*;
-
-/// What a comment card shows right now.
-#[derive(Clone, PartialEq)]
-enum CardState {
-    Pending,
-    Streaming(u32),
-    Done {
-        text: String,
-        letter: Option<char>,
-        edited: bool,
-    },
-    Error(String),
-}
-
-fn card_state(r: &RunRecord, index: usize) -> CardState {
-    if let Some(Some(c)) = r.comments.get(index) {
-        return match &c.error {
-            Some(e) => CardState::Error(e.to_string()),
-            None => CardState::Done {
-                text: c.cleaned.clone(),
-                letter: c.letter,
-                edited: c.edited,
-            },
-        };
-    }
-    match r
-        .calls
-        .iter()
-        .rev()
-        .find(|c| c.stage == Stage::Comment(index))
-    {
-        Some(c) if !c.is_finished() => CardState::Streaming(c.id),
-        Some(c) => match &c.error {
-            Some(e) => CardState::Error(e.to_string()),
-            None => CardState::Pending,
-        },
-        None => CardState::Pending,
-    }
-}
 
 /// Characters of a streaming reply shown while it streams.
 const LIVE_TAIL_CHARS: usize = 2000;
@@ -67,15 +28,15 @@ pub fn CommentCard(index: usize) -> impl IntoView {
     let state = Memo::new(move |_| {
         session.record.with(|r| {
             r.as_ref()
-                .map(|r| card_state(r, index))
-                .unwrap_or(CardState::Pending)
+                .map(|r| r.comment_state(index))
+                .unwrap_or(CommentState::Pending)
         })
     });
     let data_state = move || match state.get() {
-        CardState::Pending => "pending",
-        CardState::Streaming(_) => "streaming",
-        CardState::Done { .. } => "done",
-        CardState::Error(_) => "error",
+        CommentState::Pending => "pending",
+        CommentState::Streaming(_) => "streaming",
+        CommentState::Done { .. } => "done",
+        CommentState::Error(_) => "error",
     };
     let name = move || {
         session.record.with(|r| {
@@ -91,14 +52,14 @@ pub fn CommentCard(index: usize) -> impl IntoView {
     };
     let body = move || {
         match state.get() {
-        CardState::Pending => view! { <p class="muted">"Waiting…"</p> }.into_any(),
-        CardState::Streaming(id) => {
+        CommentState::Pending => view! { <p class="muted">"Waiting…"</p> }.into_any(),
+        CommentState::Streaming(id) => {
             let live = session.live_text(id);
             // Only the tail while streaming: re-rendering the whole text on every piece would
             // cost the square of a long reply's length (the full text shows when it is done).
             view! { <p class="llm-text" aria-busy="true">{move || live.as_ref().map(|s| s.with(|t| live_tail(t))).unwrap_or_default()}</p> }.into_any()
         }
-        CardState::Done { text, letter, edited } => view! {
+        CommentState::Done { text, letter, edited } => view! {
             <p class="llm-text">
                 {letter.map(|l| view! { <span class="letter-badge" title="Option letter this comment starts with">{l.to_string()}</span> })}
                 {text}
@@ -106,7 +67,7 @@ pub fn CommentCard(index: usize) -> impl IntoView {
             {edited.then(|| view! { <p class="muted small">"Edited by you."</p> })}
         }
         .into_any(),
-        CardState::Error(e) => view! {
+        CommentState::Error(e) => view! {
             <p class="error-text">{e}</p>
             <button
                 type="button"

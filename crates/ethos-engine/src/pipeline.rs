@@ -471,25 +471,7 @@ impl<'a, M: ChatModel> Pipeline<'a, M> {
         let started = self.clock.now_ms();
         let call = self.record.update(|r| {
             let id = u32::try_from(r.calls.len()).unwrap_or(u32::MAX);
-            let call = CallRecord {
-                id,
-                stage,
-                sample,
-                model: req.model.clone(),
-                request: req.clone(),
-                reply: None,
-                more_replies: Vec::new(),
-                cleaned: None,
-                first_token_top_logprobs: None,
-                first_token_letter_probs: None,
-                usage: None,
-                finish_reason: None,
-                sent: None,
-                started_ms: started,
-                duration_ms: None,
-                attempt,
-                error: None,
-            };
+            let call = CallRecord::started(id, stage, sample, req.clone(), started, attempt);
             r.calls.push(call.clone());
             r.totals = compute_totals(&r.calls);
             call

@@ -16,6 +16,7 @@ mod edits;
 mod export;
 mod json;
 mod markdown;
+mod state;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -23,6 +24,7 @@ mod validate;
 pub use csv::summary_csv;
 pub(crate) use export::ScoreCells;
 pub use json::records_to_json;
+pub use state::CommentState;
 
 /// The record format version this build writes and reads.
 pub const RECORD_VERSION: u32 = 1;
@@ -130,6 +132,35 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
+    /// A call that has just started: the request, nothing back yet.
+    pub fn started(
+        id: u32,
+        stage: Stage,
+        sample: Option<u32>,
+        request: ChatRequest,
+        started_ms: f64,
+        attempt: u32,
+    ) -> Self {
+        Self {
+            id,
+            stage,
+            sample,
+            model: request.model.clone(),
+            request,
+            reply: None,
+            more_replies: Vec::new(),
+            cleaned: None,
+            first_token_top_logprobs: None,
+            first_token_letter_probs: None,
+            usage: None,
+            finish_reason: None,
+            sent: None,
+            started_ms,
+            duration_ms: None,
+            attempt,
+            error: None,
+        }
+    }
     pub fn is_finished(&self) -> bool {
         self.duration_ms.is_some() || self.error.is_some()
     }

@@ -8,14 +8,56 @@
 use crate::attrition::{failed_choice_scores, uniform, Scoring};
 use crate::batch::{Outcome, COVERAGE_THRESHOLD};
 use crate::metrics::{
-    coverage_accuracy, score_distributions, score_value, DistScores, ValueScores,
+    self, coverage_accuracy, score_distributions, score_value, DistScores, ValueScores,
 };
 use crate::provenance::{self, MethodCounts};
 use crate::record::{RunResult, ScoreCells};
 use crate::settings::Method;
-use crate::vital::{self, Item};
+use crate::vital::{self, Item, Mode};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
+
+/// The one figure that sums up a method on a file of one mode (the chart's bars, the breakdown's
+/// cells): mean JS distance for distributions (lower is better, at most [`metrics::JS_MAX`]),
+/// accuracy (reference parser) for Steerable value, coverage accuracy for Overton.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Headline {
+    pub label: &'static str,
+    pub value: f64,
+    pub lower_is_better: bool,
+    /// The largest value the figure can take (a chart's full scale).
+    pub max: f64,
+}
+
+impl Headline {
+    /// The headline's name for a mode.
+    pub fn label(mode: Mode) -> &'static str {
+        match mode {
+            Mode::Distributional | Mode::SteerableGroup => "mean JS distance",
+            Mode::SteerableValue => "accuracy",
+            Mode::Overton => "coverage accuracy",
+        }
+    }
+}
+
+impl MethodSummary {
+    /// The headline figure for the file's mode; None when the summary has no such score.
+    pub fn headline(&self, mode: Mode) -> Option<Headline> {
+        let (value, lower_is_better, max) = match mode {
+            Mode::Distributional | Mode::SteerableGroup => {
+                (self.dist.as_ref()?.mean_js, true, metrics::JS_MAX)
+            }
+            Mode::SteerableValue => (self.value_reference.as_ref()?.accuracy, false, 1.0),
+            Mode::Overton => (self.coverage.as_ref()?.accuracy, false, 1.0),
+        };
+        Some(Headline {
+            label: Headline::label(mode),
+            value,
+            lower_is_better,
+            max,
+        })
+    }
+}
 
 /// One method's scores over its finished items (the metrics that fit the file's mode).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

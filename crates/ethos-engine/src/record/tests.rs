@@ -141,3 +141,31 @@ fn a_list_of_records_is_a_json_array_of_records() {
         .collect();
     assert_eq!(back, [a, b]);
 }
+
+#[test]
+fn a_comment_is_pending_then_streaming_then_done_or_failed() {
+    let mut r = record(2);
+    assert_eq!(r.comment_state(0), CommentState::Pending);
+    let request = ChatRequest::new("m", vec![crate::chat::Message::user("x")], 1.0, 200);
+    r.calls.push(CallRecord::started(
+        4,
+        Stage::Comment(0),
+        None,
+        request,
+        1.0,
+        1,
+    ));
+    assert_eq!(r.comment_state(0), CommentState::Streaming(4));
+    assert_eq!(r.comment_state(1), CommentState::Pending, "another card");
+    r.calls[0].error = Some(ChatError::BadKey);
+    assert!(matches!(r.comment_state(0), CommentState::Error(e) if e.contains("401")));
+    r.comments[0] = Some(ok_comment(0, "A. zero"));
+    assert_eq!(
+        r.comment_state(0),
+        CommentState::Done {
+            text: "A. zero".into(),
+            letter: Some('A'),
+            edited: false
+        }
+    );
+}
