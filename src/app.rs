@@ -1,3 +1,5 @@
+//! The page: header, three panels (Scenario | Model & settings | Run), status line, credits.
+
 use crate::batch::Batch;
 use crate::components::attribution::Attribution;
 use crate::components::bench_items::BenchItems;

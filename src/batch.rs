@@ -136,11 +136,12 @@ pub struct Batch {
     elapsed: StoredValue<f64>,
 }
 
-struct UiObserver {
+/// Mirrors batch events into the progress signals and stores every finished call and task.
+struct ProgressMirror {
     batch: Batch,
 }
 
-impl BatchObserver for UiObserver {
+impl BatchObserver for ProgressMirror {
     fn task_started(&self, task: Task) {
         self.batch.running.update(|r| {
             r.insert(task);
@@ -443,7 +444,7 @@ impl Batch {
         let n = todo.len();
         ui.say(format!("Benchmark running: {n} task(s) to go."));
         let task = async move {
-            let observer = UiObserver { batch: b };
+            let observer = ProgressMirror { batch: b };
             let clock = browser::now_ms;
             let run = BatchRun {
                 model: &model,

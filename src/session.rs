@@ -66,7 +66,7 @@ pub struct Session {
 
 /// Mirrors pipeline events into signals. `slot` is None for the main record, or the baseline's
 /// position in `baselines`.
-struct UiObserver {
+struct RecordMirror {
     session: Session,
     ui: Ui,
     shared: SharedRecord,
@@ -78,7 +78,7 @@ struct UiObserver {
 /// Saves of a running record are at most this often (and once more when the run ends).
 const PERSIST_EVERY_MS: f64 = 500.0;
 
-impl UiObserver {
+impl RecordMirror {
     fn new(session: Session, ui: Ui, shared: SharedRecord, slot: Option<usize>) -> Self {
         Self {
             session,
@@ -118,7 +118,7 @@ impl UiObserver {
     }
 }
 
-impl Observer for UiObserver {
+impl Observer for RecordMirror {
     fn stage_changed(&self, phase: Phase) {
         if self.slot.is_some() {
             // Baselines: mirror the final status (set just before `Finished`).
@@ -522,7 +522,7 @@ impl Session {
         let client = conn.model_for_run();
         let task = async move {
             let clock = browser::now_ms;
-            let observer = UiObserver::new(session, ui, main.clone(), None);
+            let observer = RecordMirror::new(session, ui, main.clone(), None);
             let p = Pipeline::new(Stages::same(&client), &clock, &observer, main.clone());
             match op {
                 Op::Full => p.run_item().await.map(|_| ()),
@@ -545,9 +545,9 @@ impl Session {
                 }
                 Op::Judge => p.judge(&client).await.map(|_| ()),
                 Op::Baselines => {
-                    let observers: Vec<(UiObserver, SharedRecord, Method)> = baseline_records
+                    let observers: Vec<(RecordMirror, SharedRecord, Method)> = baseline_records
                         .into_iter()
-                        .map(|(i, s, m)| (UiObserver::new(session, ui, s.clone(), Some(i)), s, m))
+                        .map(|(i, s, m)| (RecordMirror::new(session, ui, s.clone(), Some(i)), s, m))
                         .collect();
                     let runs = observers.iter().map(|(o, s, m)| {
                         let client = &client;

@@ -1,3 +1,5 @@
+//! The page footer: data attribution and credits.
+
 use crate::components::offline_bar::OfflineNote;
 use leptos::prelude::*;
 

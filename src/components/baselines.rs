@@ -1,3 +1,5 @@
+//! The baselines (vanilla, prompting) on the run's item, side by side, on demand.
+
 use crate::components::result_view::ResultBody;
 use crate::connection::conn;
 use crate::session::{session, Op};

@@ -1,3 +1,5 @@
+//! Benchmark panel 3, bottom: every item with each method's outcome, and its drill-down.
+
 use crate::batch::{arms, batch};
 use crate::catalog::display_title;
 use crate::session::{id_for, session};

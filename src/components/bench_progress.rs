@@ -1,3 +1,5 @@
+//! Benchmark panel 3, top: Start / Pause / Resume / Cancel and the batch's progress.
+
 use crate::batch::{batch, BatchState};
 use crate::browser;
 use crate::connection::conn;

@@ -1,3 +1,5 @@
+//! Benchmark panel 3, results: each method's metrics, the chart, the breakdown, the exports.
+
 use crate::batch::{arms, batch, Arm};
 use crate::browser;
 use crate::catalog::attribute_label;

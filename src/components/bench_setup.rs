@@ -1,3 +1,5 @@
+//! Benchmark panel 1: which file, which items, which methods, and the estimate.
+
 use crate::batch::{batch, method_slug, BatchState};
 use crate::catalog::SHIPPED;
 use crate::connection::conn;

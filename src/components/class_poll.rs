@@ -1,3 +1,5 @@
+//! The class poll of a multiple-choice scenario, and its projector view.
+
 use crate::session::session;
 use crate::state::{item_key, ui};
 use ethos_engine::poll::ClassPoll;

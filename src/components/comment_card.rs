@@ -1,3 +1,5 @@
+//! One perspective's comment card: streams in, then the cleaned text; Retry on failure.
+
 use crate::connection::conn;
 use crate::session::{session, Op};
 use crate::state::ui;

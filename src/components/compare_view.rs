@@ -1,3 +1,5 @@
+//! Two saved runs side by side: differing settings, both predictions, both scores.
+
 use crate::browser;
 use crate::components::dist_chart::DistChart;
 use crate::components::result_view::ResultBody;

@@ -1,3 +1,5 @@
+//! Write your own multiple-choice question, with an optional human distribution.
+
 use crate::browser;
 use crate::state::ui;
 use ethos_engine::vital::{LoadError, LETTERS};

@@ -1,3 +1,5 @@
+//! The distribution chart: the model's prediction beside the human one, per option.
+
 use ethos_engine::vital::LETTERS;
 use leptos::prelude::*;
 

@@ -1,3 +1,5 @@
+//! The page header: what this is, where the data comes from, the projector switch.
+
 use crate::state::ui;
 use leptos::prelude::*;
 

@@ -1,3 +1,5 @@
+//! The inspector: every call's rendered prompt, raw reply, tokens and time.
+
 use crate::session::session;
 use ethos_engine::record::CallRecord;
 use ethos_engine::Role;

@@ -1,3 +1,5 @@
+//! Panel 1's item list: filters, search and one page of the loaded file's items.
+
 use crate::catalog::{attribute_label, Catalog};
 use crate::state::{ui, CatalogState};
 use ethos_engine::Item;

@@ -1,3 +1,5 @@
+//! The selected scenario as a reader sees it (also what a printed handout shows).
+
 use crate::catalog::attribute_label;
 use crate::state::ui;
 use ethos_engine::vital::LETTERS;

@@ -1,3 +1,5 @@
+//! Panel 2, the model: provider, base URL, key, connection test, model choice, the in-tab model.
+
 use crate::offline::{self, Isolation};
 use crate::connection::{conn, LOCAL_PRESET, LOCAL_PRESET_LABEL};
 use crate::state::ui;

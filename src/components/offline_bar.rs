@@ -1,3 +1,5 @@
+//! The offline copy's notices: a new version is ready, and the offline state.
+
 use crate::batch::batch;
 use crate::offline::{offline, OfflineState};
 use crate::session::session;

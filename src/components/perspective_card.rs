@@ -1,3 +1,5 @@
+//! One perspective card: name and five dimensions, edit, regenerate, remove.
+
 use crate::connection::conn;
 use crate::session::{session, Op};
 use crate::state::ui;

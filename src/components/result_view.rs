@@ -1,3 +1,5 @@
+//! The combined answer of a record, per mode (main run and baselines).
+
 use crate::components::dist_chart::DistChart;
 use crate::connection::conn;
 use crate::session::{session, Op};

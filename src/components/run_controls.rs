@@ -1,3 +1,5 @@
+//! Run / Cancel, the pre-run estimate, and the run's progress.
+
 use crate::connection::conn;
 use crate::estimate::estimate;
 use crate::session::{session, Op};

@@ -1,3 +1,5 @@
+//! Panel 3: the selected scenario and its class poll, Run/Cancel, the run, keep and share.
+
 use crate::components::class_poll::ClassPollPanel;
 use crate::components::item_view::ItemView;
 use crate::components::run_controls::RunControls;

@@ -1,3 +1,5 @@
+//! The run on screen: perspectives, comments, result, baselines and the inspector.
+
 use crate::components::baselines::Baselines;
 use crate::components::comment_card::CommentCard;
 use crate::components::inspector::Inspector;

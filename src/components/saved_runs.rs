@@ -1,3 +1,5 @@
+//! The runs saved on this device: open, compare, delete.
+
 use crate::session::{session, Session};
 use crate::state::ui;
 use leptos::prelude::*;

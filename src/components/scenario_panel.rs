@@ -1,3 +1,5 @@
+//! Panel 1: load a shipped VITAL file (or write a scenario) and pick an item.
+
 use crate::browser::{self, Area};
 use crate::catalog::{Catalog, SHIPPED};
 use crate::components::custom_item::CustomItem;

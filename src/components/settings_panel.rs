@@ -1,3 +1,5 @@
+//! Panel 2, the run settings: k, decoding per stage, seed, distribution method, limits.
+
 use crate::connection::conn;
 use ethos_engine::reference::{changed_since_preset, reference_settings};
 use ethos_engine::settings::{DistSetting, JudgeMethod, RunSettings};

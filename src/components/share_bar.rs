@@ -1,3 +1,5 @@
+//! Keep and share a run: save, export (JSON, Markdown, CSV), import, print, share link.
+
 use crate::browser;
 use crate::session::session;
 use crate::share;

@@ -1,3 +1,5 @@
+//! The one polite live region: progress and finished-comment announcements.
+
 use crate::state::ui;
 use leptos::prelude::*;
 

@@ -1,3 +1,5 @@
+//! The prompt templates, editable, with their placeholders and a reset.
+
 use crate::connection::conn;
 use ethos_engine::template::TEMPLATE_SPECS;
 use leptos::prelude::*;
