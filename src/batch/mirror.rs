@@ -1,0 +1,64 @@
+//! `ProgressMirror`: the batch's observer in the browser. It moves the progress signals and stores
+//! every finished call and task outcome as it happens.
+
+use super::*;
+
+/// Mirrors batch events into the progress signals and stores every finished call and task.
+pub(super) struct ProgressMirror {
+    pub(super) batch: Batch,
+}
+
+impl BatchObserver for ProgressMirror {
+    fn task_started(&self, task: Task) {
+        self.batch.running.update(|r| {
+            r.insert(task);
+        });
+    }
+    fn call_started(&self, _task: Task) {
+        let now = browser::now_ms();
+        self.batch.live.update(|l| {
+            l.advance(now);
+            l.calls_in_flight += 1;
+        });
+    }
+    fn call_finished(&self, _task: Task, ok: bool) {
+        let now = browser::now_ms();
+        self.batch.live.update(|l| {
+            l.advance(now);
+            l.calls_in_flight = l.calls_in_flight.saturating_sub(1);
+            l.calls_done += 1;
+            if !ok {
+                l.calls_failed += 1;
+            }
+        });
+    }
+    fn call_stored(&self, key: &str, response: &ChatResponse) {
+        let Ok(json) = serde_json::to_string(response) else {
+            return;
+        };
+        if let Err(e) = browser::set(Area::Local, &format!("{CALL_PREFIX}{key}"), &json) {
+            self.batch.storage_problem(e.to_string());
+        }
+    }
+    fn task_finished(&self, outcome: &Outcome, record: &RunRecord) {
+        let b = self.batch;
+        b.running.update(|r| {
+            r.remove(&outcome.task);
+        });
+        b.live
+            .update(|l| l.calls_from_cache += outcome.cached_calls);
+        b.records.update_value(|m| {
+            m.insert(outcome.task, record.clone());
+        });
+        b.outcomes.update(|o| {
+            o.retain(|x| x.task != outcome.task);
+            o.push(outcome.clone());
+        });
+        b.save_outcome(outcome);
+    }
+    fn stopped(&self, reason: &str) {
+        self.batch
+            .state
+            .set(BatchState::Stopped(reason.to_string()));
+    }
+}
