@@ -28,12 +28,10 @@ use crate::transport::Transport;
 use crate::{anthropic, completions, openai, presets, Endpoint, Protocol};
 use ethos_engine::{ChatError, ChatModel, ChatRequest, ChatResponse, SentParams};
 use serde::{Deserialize, Serialize};
+use async_lock::{Semaphore, SemaphoreGuard};
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::task::{Context, Poll, Waker};
 
 /// Passed to `on_delta` before a retry that follows partial output: discard what was streamed.
 pub const RESET_DELTA: &str = "";
@@ -133,26 +131,26 @@ fn lock<X>(m: &Mutex<X>) -> MutexGuard<'_, X> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// An async counting semaphore without a runtime (works in a browser and natively).
+/// The per-endpoint concurrency limit: `async-lock`'s semaphore (no runtime of its own, so it
+/// works in a browser and natively; waiters are served in order), counting the slots held for
+/// tests and benchmarks.
 #[derive(Debug)]
 pub struct Limiter {
     limit: usize,
-    state: Mutex<LimiterState>,
-}
-
-#[derive(Debug, Default)]
-struct LimiterState {
-    in_use: usize,
-    peak: usize,
-    waiters: Vec<Waker>,
+    slots: Semaphore,
+    in_use: AtomicUsize,
+    peak: AtomicUsize,
 }
 
 impl Limiter {
     /// A limiter admitting `limit` holders at once (at least 1).
     pub fn new(limit: usize) -> Self {
+        let limit = limit.max(1);
         Self {
-            limit: limit.max(1),
-            state: Mutex::new(LimiterState::default()),
+            limit,
+            slots: Semaphore::new(limit),
+            in_use: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
         }
     }
     pub fn limit(&self) -> usize {
@@ -160,48 +158,20 @@ impl Limiter {
     }
     /// Slots currently held.
     pub fn in_use(&self) -> usize {
-        lock(&self.state).in_use
+        self.in_use.load(Ordering::SeqCst)
     }
     /// Most slots ever held at once.
     pub fn peak(&self) -> usize {
-        lock(&self.state).peak
+        self.peak.load(Ordering::SeqCst)
     }
     /// Wait for a slot; the slot is released when the [`Permit`] is dropped.
-    pub fn acquire(&self) -> Acquire<'_> {
-        Acquire { limiter: self }
-    }
-    fn release(&self) {
-        let waiters = {
-            let mut s = lock(&self.state);
-            s.in_use = s.in_use.saturating_sub(1);
-            std::mem::take(&mut s.waiters)
-        };
-        for w in waiters {
-            w.wake();
-        }
-    }
-}
-
-/// Future returned by [`Limiter::acquire`].
-pub struct Acquire<'a> {
-    limiter: &'a Limiter,
-}
-
-impl<'a> Future for Acquire<'a> {
-    type Output = Permit<'a>;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Permit<'a>> {
-        let mut s = lock(&self.limiter.state);
-        if s.in_use < self.limiter.limit {
-            s.in_use += 1;
-            s.peak = s.peak.max(s.in_use);
-            Poll::Ready(Permit {
-                limiter: self.limiter,
-            })
-        } else {
-            if !s.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                s.waiters.push(cx.waker().clone());
-            }
-            Poll::Pending
+    pub async fn acquire(&self) -> Permit<'_> {
+        let slot = self.slots.acquire().await;
+        let held = self.in_use.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(held, Ordering::SeqCst);
+        Permit {
+            limiter: self,
+            _slot: slot,
         }
     }
 }
@@ -209,11 +179,12 @@ impl<'a> Future for Acquire<'a> {
 /// A held slot of a [`Limiter`].
 pub struct Permit<'a> {
     limiter: &'a Limiter,
+    _slot: SemaphoreGuard<'a>,
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        self.limiter.release();
+        self.limiter.in_use.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
