@@ -1,5 +1,5 @@
 //! The browser transport: `fetch` with an `AbortController`, the body read chunk by chunk from
-//! a `ReadableStreamDefaultReader`, `setTimeout` for sleeping, `Date.now()` for the clock and
+//! a `ReadableStreamDefaultReader`, `setTimeout` for sleeping (gloo-timers: a dropped wait clears its timer), `Date.now()` for the clock and
 //! `Math.random()` for jitter. Works in a window, a worker, and other JavaScript hosts with
 //! `fetch` (Node 18+, where its tests run).
 //!
@@ -41,7 +41,7 @@ impl Drop for AbortGuard {
     }
 }
 
-/// A function of the global object (`fetch`, `setTimeout`): works in a window, a worker and
+/// A function of the global object (`fetch`): works in a window, a worker and
 /// other JavaScript hosts (Node, Deno).
 fn global_fn(name: &str) -> Result<js_sys::Function, ChatError> {
     js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str(name))
@@ -192,14 +192,10 @@ impl Transport for WebTransport {
     }
 
     async fn sleep(&self, ms: u64) {
-        let ms = ms.min(i32::MAX as u64) as i32;
-        let Ok(set_timeout) = global_fn("setTimeout") else {
-            return;
-        };
-        let promise = Promise::new(&mut |resolve, _reject| {
-            let _ = set_timeout.call2(&js_sys::global(), &resolve, &JsValue::from(ms));
-        });
-        let _ = JsFuture::from(promise).await;
+        // Dropping the wait (a cancelled run) clears the timer. Timers take at most 2^31 - 1 ms
+        // (a longer delay would fire at once).
+        let ms = ms.min(i32::MAX as u64) as u32;
+        gloo_timers::future::TimeoutFuture::new(ms).await;
     }
 
     fn now_ms(&self) -> f64 {

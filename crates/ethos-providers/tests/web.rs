@@ -34,10 +34,25 @@ export function install_fetch_stub(status, chunks, mode) {
   };
 }
 export function fetch_log(field) { return globalThis.__fetchLog[field]; }
+export function install_timer_log() {
+  if (globalThis.__timers) return;
+  const live = new Set();
+  const set = globalThis.setTimeout, clear = globalThis.clearTimeout;
+  globalThis.__timers = live;
+  globalThis.setTimeout = (f, ms, ...rest) => {
+    const id = set((...a) => { live.delete(id); f(...a); }, ms, ...rest);
+    live.add(id);
+    return id;
+  };
+  globalThis.clearTimeout = (id) => { live.delete(id); clear(id); };
+}
+export function live_timers() { return globalThis.__timers.size; }
 "#)]
 extern "C" {
     fn install_fetch_stub(status: u16, chunks: &js_sys::Array, mode: &str);
     fn fetch_log(field: &str) -> JsValue;
+    fn install_timer_log();
+    fn live_timers() -> u32;
 }
 
 const OFFICIAL: &[u8] = include_bytes!("fixtures/openai_official_stream.sse");
@@ -183,6 +198,18 @@ async fn a_failing_chunk_handler_aborts_and_returns_its_error() {
     assert_eq!(res, Err(ChatError::Malformed("stop".into())));
     assert_eq!(seen, 3);
     assert_eq!(fetch_log("aborted"), JsValue::TRUE);
+}
+
+#[wasm_bindgen_test]
+async fn a_dropped_retry_wait_clears_its_timer() {
+    install_timer_log();
+    let t = WebTransport::new();
+    let before = live_timers();
+    let mut wait = Box::pin(t.sleep(60_000));
+    assert!(futures::poll!(wait.as_mut()).is_pending());
+    assert_eq!(live_timers(), before + 1, "the wait set a timer");
+    drop(wait);
+    assert_eq!(live_timers(), before, "dropping the wait cleared it");
 }
 
 #[wasm_bindgen_test]
