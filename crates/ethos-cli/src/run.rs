@@ -68,12 +68,12 @@ pub mod store;
 #[cfg(test)]
 mod tests;
 
-pub use args::{parse_args, RunArgs};
+pub use args::{args_from, parse_args, RunArgs, RunCli};
 use ethos_engine::batch::{self, BatchRun, BatchSpec, Outcome};
 use ethos_engine::batch::{BatchState, BatchStore, Scoring};
-use ethos_engine::reference::{changed_since_preset, preset_summary};
 use ethos_engine::distribution::DistMethod;
 use ethos_engine::record::RunResult;
+use ethos_engine::reference::{changed_since_preset, preset_summary};
 use ethos_engine::settings::DistSetting;
 use ethos_engine::vital::{self, Item, Source};
 use ethos_providers::native::NativeTransport;
@@ -85,17 +85,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use store::{method_name, Paths, StoredSpec};
 
-pub const USAGE: &str = "\
-usage: ethos run --file F --method ethosagents[,vanilla,prompting]
-                 --provider openai|anthropic --base-url URL [--base-url URL2 ...] --model M
-                 [--key-env VAR]
-                 [--ids ID[,ID...] | --first N | --random N [--slice-seed S]] [--attribute TEXT]
-                 [--k N] [--seed S] [--concurrency C] [--items-in-flight N]
-                 [--dist auto|logprobs|votes|sampling|verbalised] [--samples N]
-                 [--perspectives lines|json] [--judge] [--preset reference] [--score-failed]
-                 [--out FILE] [--fresh]
-                 [--batch-api [--batch-poll S] [--batch-cancel]] [--batch-export DIR]
-                 [--batch-import FILE] [--state-export FILE] [--state-import FILE]
+/// What `ethos run --help` says after the options.
+pub const DETAILS: &str = "\
   Runs the slice of F through each method against the endpoint. Writes the filled VITAL file
   per method (FILE with one method, FILE with .<method> before its extension with several; for
   `ethos score`), FILE.scores.csv, and the state it resumes from: FILE.batch.json,
@@ -137,6 +128,8 @@ usage: ethos run --file F --method ethosagents[,vanilla,prompting]
 
 #[derive(Debug)]
 pub enum RunError {
+    /// `--help`: the help text (printed on stdout, exit code 0).
+    Help(String),
     Usage(String),
     Input(String),
 }
@@ -144,6 +137,7 @@ pub enum RunError {
 impl RunError {
     pub fn code(&self) -> i32 {
         match self {
+            RunError::Help(_) => 0,
             RunError::Usage(_) => 2,
             RunError::Input(_) => 1,
         }
@@ -153,8 +147,7 @@ impl RunError {
 impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RunError::Usage(m) => write!(f, "{m}\n{USAGE}"),
-            RunError::Input(m) => f.write_str(m),
+            RunError::Help(m) | RunError::Usage(m) | RunError::Input(m) => f.write_str(m),
         }
     }
 }
@@ -180,12 +173,8 @@ impl Report {
     }
 }
 
-pub fn main(args: &[String]) -> i32 {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return 0;
-    }
-    let parsed = match parse_args(args) {
+pub fn main(cli: RunCli) -> i32 {
+    let parsed = match args_from(cli) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("ethos run: {e}");

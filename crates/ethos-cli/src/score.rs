@@ -20,6 +20,7 @@
 //! Exit codes: 0 ok, 1 bad input in some file (the message names the file and the record; the
 //! other files are still scored), 2 usage.
 
+use clap::{CommandFactory, Parser, ValueEnum};
 use ethos_engine::answer::AnswerParser;
 use ethos_engine::attrition::uniform;
 use ethos_engine::metrics::{
@@ -34,14 +35,12 @@ use std::borrow::Cow;
 /// Why scoring failed, and the exit code that goes with it.
 #[derive(Debug)]
 pub enum ScoreError {
-    Usage(String),
     Input(String),
 }
 
 impl ScoreError {
     fn code(&self) -> i32 {
         match self {
-            ScoreError::Usage(_) => 2,
             ScoreError::Input(_) => 1,
         }
     }
@@ -50,22 +49,61 @@ impl ScoreError {
 impl std::fmt::Display for ScoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ScoreError::Usage(m) | ScoreError::Input(m) => f.write_str(m),
+            ScoreError::Input(m) => f.write_str(m),
         }
     }
 }
 
-pub fn main(args: &[String]) -> i32 {
-    let args = match parse_args(args) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("ethos score: {e}");
-            return e.code();
-        }
+/// `ethos score`'s command line.
+#[derive(Debug, Parser)]
+#[command(after_help = DETAILS)]
+pub struct ScoreCli {
+    /// The answer parser for steerable-value files.
+    #[arg(long, value_enum, ignore_case = true, default_value = "reference")]
+    parser: ParserArg,
+    /// The same as --parser strict.
+    #[arg(long, hide = true)]
+    strict: bool,
+    /// Score a record whose run failed (or without a prediction) as the reference does.
+    #[arg(long = "score-failed")]
+    score_failed: bool,
+    /// The files to score, in order (`-` reads stdin, once).
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ParserArg {
+    Reference,
+    Strict,
+}
+
+/// What `ethos score --help` says after the options.
+const DETAILS: &str = "\
+Prints one JSON object per file, in order: the scores (scikit-learn's semantics for accuracy,
+balanced accuracy, macro-F1 and their binary variant; SciPy's JS distance with the natural log),
+the records left out because their run failed (`failed`), and for distributions how many
+predictions each method produced (`pred_methods`, `mixed_methods`). With --score-failed, a
+record whose run failed (`pred_error`) or without a prediction is scored as the reference does
+instead (uniform distribution, `pred_method` failed_uniform; an unparsed answer); `failed_scored`
+counts them. Exit codes: 0 ok, 1 bad input in some file, 2 usage.";
+
+pub fn main(cli: ScoreCli) -> i32 {
+    if cli.files.iter().filter(|f| *f == "-").count() > 1 {
+        let e = ScoreCli::command().error(
+            clap::error::ErrorKind::ValueValidation,
+            "stdin (-) can be read only once",
+        );
+        let _ = e.print();
+        return e.exit_code();
+    }
+    let parser = match (cli.parser, cli.strict) {
+        (ParserArg::Strict, _) | (_, true) => AnswerParser::Strict,
+        (ParserArg::Reference, false) => AnswerParser::Reference,
     };
     let mut code = 0;
-    for file in &args.files {
-        match score_file(file, args.parser, args.score_failed) {
+    for file in &cli.files {
+        match score_file(file, parser, cli.score_failed) {
             Ok(json) => println!("{json}"),
             Err(e) => {
                 eprintln!("ethos score: {e}");
@@ -74,68 +112,6 @@ pub fn main(args: &[String]) -> i32 {
         }
     }
     code
-}
-
-struct Args {
-    files: Vec<String>,
-    parser: AnswerParser,
-    score_failed: bool,
-}
-
-fn parse_args(args: &[String]) -> Result<Args, ScoreError> {
-    let usage = |m: &str| {
-        ScoreError::Usage(format!(
-            "{m}\nusage: ethos score [--parser reference|strict] [--score-failed] FILE..."
-        ))
-    };
-    let mut files = Vec::new();
-    let mut parser = AnswerParser::Reference;
-    let mut score_failed = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let value = match a.as_str() {
-            "--parser" => Some(
-                it.next()
-                    .ok_or_else(|| usage("--parser needs a value"))?
-                    .as_str(),
-            ),
-            s if s.starts_with("--parser=") => s.strip_prefix("--parser="),
-            "--strict" => Some("strict"),
-            "--score-failed" => {
-                score_failed = true;
-                None
-            }
-            s if s.starts_with('-') && s != "-" => {
-                return Err(usage(&format!("unknown option {s:?}")))
-            }
-            s => {
-                if s == "-" && files.iter().any(|f| f == "-") {
-                    return Err(usage("stdin (-) can be read only once"));
-                }
-                files.push(s.to_string());
-                None
-            }
-        };
-        if let Some(v) = value {
-            parser = match v {
-                "reference" => AnswerParser::Reference,
-                "strict" => AnswerParser::Strict,
-                other => {
-                    return Err(usage(&format!(
-                        "unknown parser {other:?} (reference or strict)"
-                    )))
-                }
-            };
-        }
-    }
-    if files.is_empty() {
-        return Err(usage("missing FILE"));
-    }
-    Ok(Args {
-        files,
-        parser,
-        score_failed,
-    })
 }
 
 #[derive(Serialize)]

@@ -169,7 +169,10 @@ fn batch_api_scores_like_a_live_run_one_batch_per_stage() {
 fn anthropic_message_batches_score_like_a_live_run() {
     let dir = tmp_dir("anthropic");
     let (reference, live_calls) = live_reference_calls("anthropic", &dir);
-    assert!(live_calls > CALLS, "vanilla answers sampled over Anthropic: {live_calls}");
+    assert!(
+        live_calls > CALLS,
+        "vanilla answers sampled over Anthropic: {live_calls}"
+    );
     let server = server();
     let (v, _) = run_ok(&args(
         &server,

@@ -161,7 +161,7 @@ fn a_setting_given_with_the_preset_is_recorded_as_changed() {
         &["--preset", "nope"],
     ));
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("unknown --preset"));
+    assert!(text(&o.stderr).contains("invalid value 'nope' for '--preset"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -213,11 +213,15 @@ fn bad_input_exits_with_a_clear_message_and_code() {
     };
 
     // Usage (2): an unknown option, a missing value.
-    fails(&with(&[("--bogus", "1")]), 2, "unknown argument");
+    fails(
+        &with(&[("--bogus", "1")]),
+        2,
+        "unexpected argument '--bogus'",
+    );
     let mut no_model = base.clone();
     let i = no_model.iter().position(|x| x == "--model").unwrap_or(0);
     no_model.drain(i..i + 2);
-    fails(&no_model, 2, "missing --model");
+    fails(&no_model, 2, "--model");
     // Input (1): an unknown id, an empty slice; nothing was sent.
     let mut ids = base.clone();
     let i = ids.iter().position(|x| x == "--first").unwrap_or(0);

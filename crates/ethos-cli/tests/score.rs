@@ -129,7 +129,11 @@ fn methods_and_failed_records_are_counted() {
         rec["pred_error"] = "timed out".into();
     }
     let path = temp_file("all-failed", &v.to_string());
-    fails_with(&["score", path.to_str().unwrap()], 1, &["nothing to score", "181"]);
+    fails_with(
+        &["score", path.to_str().unwrap()],
+        1,
+        &["nothing to score", "181"],
+    );
     let _ = std::fs::remove_file(&path);
 }
 
@@ -142,7 +146,11 @@ fn several_files_one_line_each() {
     let b = fixture("vital_steerable_valuekaleidoscope_sample.json");
     let out = ethos(&["score", a.to_str().unwrap(), b.to_str().unwrap()]);
     let _ = std::fs::remove_file(&a);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
@@ -201,8 +209,14 @@ fn steerable_value_fixture() {
         "{v}"
     );
     assert_eq!(v["binary_records"], 7);
-    assert!((num(&v, "binary_balanced_accuracy") - 17.0 / 24.0).abs() < 1e-12, "{v}");
-    assert!((num(&v, "binary_macro_f1") - 32.0 / 63.0).abs() < 1e-12, "{v}");
+    assert!(
+        (num(&v, "binary_balanced_accuracy") - 17.0 / 24.0).abs() < 1e-12,
+        "{v}"
+    );
+    assert!(
+        (num(&v, "binary_macro_f1") - 32.0 / 63.0).abs() < 1e-12,
+        "{v}"
+    );
     assert_eq!(v["unparsed"], 1);
     assert_eq!(v["failed"], 0);
     assert_eq!(v["parser"], "reference");
@@ -276,7 +290,11 @@ fn malformed_files_name_the_record() {
     fails_with(
         &["score", path.to_str().unwrap()],
         1,
-        &["record 7", "gold_distribution", "sums to more than a number can hold"],
+        &[
+            "record 7",
+            "gold_distribution",
+            "sums to more than a number can hold",
+        ],
     );
     let _ = std::fs::remove_file(&path);
 
@@ -294,19 +312,31 @@ fn overton_needs_a_judge() {
 
 #[test]
 fn usage_errors() {
-    fails_with(&[], 2, &["usage"]);
-    fails_with(&["score"], 2, &["missing FILE"]);
+    fails_with(&[], 2, &["Usage: ethos <COMMAND>", "score"]);
+    fails_with(
+        &["score"],
+        2,
+        &["required arguments were not provided", "FILE"],
+    );
     fails_with(&["score", "-", "-"], 2, &["only once"]);
     fails_with(
         &["score", "--parser", "loose", "a.json"],
         2,
-        &["unknown parser"],
+        &["invalid value 'loose' for '--parser"],
     );
-    fails_with(&["frobnicate"], 2, &["unknown subcommand"]);
+    fails_with(
+        &["frobnicate"],
+        2,
+        &["unrecognized subcommand 'frobnicate'"],
+    );
     fails_with(&["score", "/nonexistent/file.json"], 1, &["cannot read"]);
     let out = ethos(&["--help"]);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ethos score"));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("score") && help.contains("run"), "{help}");
+    let out = ethos(&["score", "--help"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--score-failed"));
 }
 
 #[test]

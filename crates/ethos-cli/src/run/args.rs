@@ -2,10 +2,11 @@
 
 use super::store::{method_name, Paths};
 use super::RunError;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, ValueEnum};
 use ethos_engine::batch::{Pick, Slice};
 use ethos_engine::settings::{DistSetting, Method};
 use ethos_providers::Protocol;
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// Parsed command line.
@@ -75,41 +76,135 @@ impl RunArgs {
     }
 }
 
-const VALUED: [&str; 26] = [
-    "--file",
-    "--ids",
-    "--first",
-    "--random",
-    "--slice-seed",
-    "--attribute",
-    "--method",
-    "--provider",
-    "--base-url",
-    "--model",
-    "--key-env",
-    "--k",
-    "--seed",
-    "--concurrency",
-    "--items-in-flight",
-    "--dist",
-    "--samples",
-    "--perspectives",
-    "--out",
-    "--methods",
-    "--batch-export",
-    "--batch-import",
-    "--batch-poll",
-    "--state-import",
-    "--state-export",
-    "--preset",
-];
-const FLAGS: [&str; 5] = [
-    "--judge",
-    "--fresh",
-    "--batch-api",
-    "--batch-cancel",
-    "--score-failed",
-];
+/// `ethos run`'s command line as clap reads it (names, values, repeats, what goes with what);
+/// [`parse_args`] then checks what clap cannot and builds [`RunArgs`].
+#[derive(Debug, Parser)]
+#[command(
+    name = "ethos run",
+    about = "Run a slice of a VITAL file through EthosAgents and the baselines against an LLM endpoint.",
+    after_help = super::DETAILS,
+    disable_version_flag = true
+)]
+pub struct RunCli {
+    /// The VITAL file.
+    #[arg(long, value_name = "F")]
+    file: PathBuf,
+    /// Methods, comma-separated: ethosagents, vanilla, prompting.
+    #[arg(
+        long,
+        alias = "methods",
+        value_name = "ethosagents[,vanilla,prompting]"
+    )]
+    method: String,
+    /// The wire protocol: OpenAI-compatible chat completions, or Anthropic's Messages API.
+    #[arg(long, value_enum, ignore_case = true)]
+    provider: ProviderArg,
+    /// An endpoint; repeat for replicas of the same model that share the calls.
+    #[arg(long = "base-url", value_name = "URL", required = true)]
+    base_url: Vec<String>,
+    /// The model's name at the endpoint.
+    #[arg(long, value_name = "M")]
+    model: String,
+    /// The environment variable holding the key (never the key itself).
+    #[arg(long = "key-env", value_name = "VAR")]
+    key_env: Option<String>,
+    /// Items by id, comma-separated.
+    #[arg(long, value_name = "ID[,ID...]", group = "pick")]
+    ids: Option<String>,
+    /// The first N items.
+    #[arg(long, value_name = "N", group = "pick")]
+    first: Option<u64>,
+    /// N items at random (seeded by --slice-seed).
+    #[arg(long, value_name = "N", group = "pick")]
+    random: Option<u64>,
+    #[arg(long = "slice-seed", value_name = "S", requires = "random")]
+    slice_seed: Option<u64>,
+    /// Keep the items whose attribute contains TEXT (case-insensitive), first.
+    #[arg(long, value_name = "TEXT")]
+    attribute: Option<String>,
+    /// Perspectives per item (default 6).
+    #[arg(long, value_name = "N")]
+    k: Option<u64>,
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    seed: u64,
+    /// Calls in flight per endpoint.
+    #[arg(long, value_name = "C", default_value_t = 4)]
+    concurrency: u64,
+    /// Items in flight (default: the concurrency times the endpoints).
+    #[arg(long = "items-in-flight", value_name = "N")]
+    items_in_flight: Option<u64>,
+    #[arg(long, value_enum, ignore_case = true)]
+    dist: Option<DistArg>,
+    /// Answers per read with --dist sampling.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    samples: u32,
+    #[arg(long, value_enum, ignore_case = true)]
+    perspectives: Option<PerspectivesArg>,
+    /// Score Overton outputs with the LLM judge.
+    #[arg(long)]
+    judge: bool,
+    #[arg(long, value_enum, ignore_case = true)]
+    preset: Option<PresetArg>,
+    /// Score failed items as the reference does instead of leaving them out.
+    #[arg(long = "score-failed")]
+    score_failed: bool,
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Discard the stored batch beside OUT and start over.
+    #[arg(long)]
+    fresh: bool,
+    /// Send the calls through the provider's Batch API, one batch per stage.
+    #[arg(long = "batch-api", conflicts_with = "batch_export")]
+    batch_api: bool,
+    /// Seconds between two polls of a batch (0 to 86400, default 30).
+    #[arg(long = "batch-poll", value_name = "S", requires = "batch_api")]
+    batch_poll: Option<f64>,
+    /// Cancel the batch in flight, keep what it finished, and stop.
+    #[arg(long = "batch-cancel", requires = "batch_api")]
+    batch_cancel: bool,
+    /// Write the next stage's calls as an OpenAI batch JSONL file in DIR.
+    #[arg(long = "batch-export", value_name = "DIR")]
+    batch_export: Option<PathBuf>,
+    /// Read a stage's results (OpenAI batch output format) from FILE.
+    #[arg(long = "batch-import", value_name = "FILE")]
+    batch_import: Option<PathBuf>,
+    /// Add the finished work of a batch state file before running.
+    #[arg(long = "state-import", value_name = "FILE")]
+    state_import: Option<PathBuf>,
+    /// Write the batch's whole state to FILE at the end.
+    #[arg(long = "state-export", value_name = "FILE")]
+    state_export: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProviderArg {
+    Openai,
+    Anthropic,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DistArg {
+    Auto,
+    Logprobs,
+    Votes,
+    Sampling,
+    #[value(alias = "verbalized")]
+    Verbalised,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PerspectivesArg {
+    /// `#` lines (the reference format).
+    Lines,
+    /// Schema-checked JSON (for small local models).
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PresetArg {
+    /// Every decision as in the authors' code.
+    Reference,
+}
 
 fn parse_method(name: &str) -> Option<Method> {
     match name.trim().to_ascii_lowercase().as_str() {
@@ -120,81 +215,50 @@ fn parse_method(name: &str) -> Option<Method> {
     }
 }
 
+/// Parse `ethos run`'s arguments (without the program and subcommand names). `--help` comes back
+/// as a [`RunError::Help`] holding the help text.
 pub fn parse_args(args: &[String]) -> Result<RunArgs, RunError> {
-    let usage = |m: String| RunError::Usage(m);
-    let mut map: HashMap<&str, String> = HashMap::new();
-    let mut flags: Vec<&str> = Vec::new();
-    let mut base_urls: Vec<String> = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if let Some(flag) = FLAGS.iter().find(|f| **f == a.as_str()) {
-            if flags.contains(flag) {
-                return Err(usage(format!("{a} given twice")));
-            }
-            flags.push(flag);
-            continue;
+    let program = std::iter::once("ethos run");
+    let cli = RunCli::try_parse_from(program.chain(args.iter().map(String::as_str)))
+        .map_err(clap_error)?;
+    args_from(cli)
+}
+
+/// A clap error as a [`RunError`]: help text, or a usage error in clap's words.
+fn clap_error(e: clap::Error) -> RunError {
+    let text = e.render().to_string();
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            RunError::Help(text)
         }
-        let (name, inline) = match a.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-            _ => (a.as_str(), None),
-        };
-        if FLAGS.contains(&name) {
-            return Err(usage(format!("{name} takes no value")));
-        }
-        // `--methods` is accepted as a spelling of `--method`.
-        let name = if name == "--methods" {
-            "--method"
-        } else {
-            name
-        };
-        let Some(key) = VALUED.iter().find(|k| **k == name) else {
-            return Err(usage(format!("unknown argument {a:?}")));
-        };
-        let value = match inline {
-            Some(v) => v,
-            None => it
-                .next()
-                .cloned()
-                .ok_or_else(|| usage(format!("{name} needs a value")))?,
-        };
-        if *key == "--base-url" {
-            let url = value.trim().to_string();
-            if url.is_empty() {
-                return Err(usage("--base-url is empty".into()));
-            }
-            if base_urls.contains(&url) {
-                return Err(usage(format!("--base-url {url} given twice")));
-            }
-            base_urls.push(url);
-            continue;
-        }
-        if map.insert(key, value).is_some() {
-            return Err(usage(format!("{name} given twice")));
-        }
+        _ => RunError::Usage(text.trim_start_matches("error: ").trim_end().to_string()),
     }
-    let need = |k: &str| {
-        map.get(k)
-            .cloned()
-            .ok_or_else(|| usage(format!("missing {k}")))
-    };
-    let number = |k: &str, default: u64| -> Result<u64, RunError> {
-        match map.get(k) {
-            None => Ok(default),
-            Some(v) => v
-                .trim()
-                .parse::<u64>()
-                .map_err(|_| usage(format!("{k} must be a whole number, got {v:?}"))),
+}
+
+/// A usage error found after clap (values that do not fit together), in clap's format.
+fn usage(message: String) -> RunError {
+    clap_error(RunCli::command().error(ErrorKind::ValueValidation, message))
+}
+
+/// Check what clap cannot and build the run's arguments.
+pub fn args_from(cli: RunCli) -> Result<RunArgs, RunError> {
+    let mut base_urls: Vec<String> = Vec::new();
+    for url in &cli.base_url {
+        let url = url.trim().to_string();
+        if url.is_empty() {
+            return Err(usage("--base-url is empty".into()));
         }
+        if base_urls.contains(&url) {
+            return Err(usage(format!("--base-url {url} given twice")));
+        }
+        base_urls.push(url);
+    }
+    let size = |k: &str, v: u64| -> Result<usize, RunError> {
+        usize::try_from(v).map_err(|_| usage(format!("{k} is too large")))
     };
-    let size = |k: &str, default: u64| -> Result<usize, RunError> {
-        usize::try_from(number(k, default)?).map_err(|_| usage(format!("{k} is too large")))
-    };
-    let file = PathBuf::from(need("--file")?);
+    let file = cli.file.clone();
     let mut methods: Vec<Method> = Vec::new();
-    for name in need("--method")?
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-    {
+    for name in cli.method.split(',').filter(|s| !s.trim().is_empty()) {
         let m = parse_method(name).ok_or_else(|| {
             usage(format!(
                 "unknown method {:?} (ethosagents, vanilla or prompting)",
@@ -208,64 +272,24 @@ pub fn parse_args(args: &[String]) -> Result<RunArgs, RunError> {
     if methods.is_empty() {
         return Err(usage("--method is empty".into()));
     }
-    let protocol = match need("--provider")?.to_ascii_lowercase().as_str() {
-        "openai" => Protocol::OpenAi,
-        "anthropic" => Protocol::Anthropic,
-        other => {
-            return Err(usage(format!(
-                "unknown provider {other:?} (openai or anthropic)"
-            )))
-        }
+    let protocol = match cli.provider {
+        ProviderArg::Openai => Protocol::OpenAi,
+        ProviderArg::Anthropic => Protocol::Anthropic,
     };
-    if base_urls.is_empty() {
-        return Err(usage("missing --base-url".into()));
-    }
-    let model = need("--model")?.trim().to_string();
+    let model = cli.model.trim().to_string();
     if model.is_empty() {
         return Err(usage("--model is empty".into()));
     }
-    let samples = u32::try_from(number("--samples", 5)?)
-        .map_err(|_| usage("--samples is too large".into()))?;
-    let dist = match map.get("--dist").map(|s| s.to_ascii_lowercase()).as_deref() {
-        None | Some("auto") => DistSetting::Auto,
-        Some("logprobs") => DistSetting::Logprobs,
-        Some("votes") => DistSetting::Votes,
-        Some("sampling") => DistSetting::Sampling { n: samples },
-        Some("verbalised" | "verbalized") => DistSetting::Verbalised,
-        Some(other) => {
-            return Err(usage(format!(
-                "unknown --dist {other:?} (auto, logprobs, votes, sampling, verbalised)"
-            )))
-        }
+    let dist = match cli.dist.unwrap_or(DistArg::Auto) {
+        DistArg::Auto => DistSetting::Auto,
+        DistArg::Logprobs => DistSetting::Logprobs,
+        DistArg::Votes => DistSetting::Votes,
+        DistArg::Sampling => DistSetting::Sampling { n: cli.samples },
+        DistArg::Verbalised => DistSetting::Verbalised,
     };
-    let structured_perspectives = match map
-        .get("--perspectives")
-        .map(|s| s.to_ascii_lowercase())
-        .as_deref()
-    {
-        None | Some("lines") => false,
-        Some("json") => true,
-        Some(other) => {
-            return Err(usage(format!(
-                "unknown --perspectives {other:?} (lines, json)"
-            )))
-        }
-    };
+    let structured_perspectives = matches!(cli.perspectives, Some(PerspectivesArg::Json));
 
-    let picks = ["--ids", "--first", "--random"]
-        .into_iter()
-        .filter(|k| map.contains_key(k))
-        .collect::<Vec<_>>();
-    if picks.len() > 1 {
-        return Err(usage(format!(
-            "choose one of --ids, --first, --random (got {})",
-            picks.join(" and ")
-        )));
-    }
-    if map.contains_key("--slice-seed") && !map.contains_key("--random") {
-        return Err(usage("--slice-seed goes with --random N".into()));
-    }
-    let pick = if let Some(ids) = map.get("--ids") {
+    let pick = if let Some(ids) = &cli.ids {
         let ids: Vec<String> = ids
             .split(',')
             .map(|p| p.trim().to_string())
@@ -275,28 +299,29 @@ pub fn parse_args(args: &[String]) -> Result<RunArgs, RunError> {
             return Err(usage("--ids is empty".into()));
         }
         Pick::Ids { ids }
-    } else if map.contains_key("--first") {
+    } else if let Some(n) = cli.first {
         Pick::First {
-            n: size("--first", 0)?,
+            n: size("--first", n)?,
         }
-    } else if map.contains_key("--random") {
+    } else if let Some(n) = cli.random {
         Pick::Random {
-            n: size("--random", 0)?,
-            seed: number("--slice-seed", 0)?,
+            n: size("--random", n)?,
+            seed: cli.slice_seed.unwrap_or(0),
         }
     } else {
         Pick::All
     };
     let slice = Slice {
         pick,
-        attribute: map
-            .get("--attribute")
+        attribute: cli
+            .attribute
+            .as_deref()
             .map(|s| s.trim().to_string())
             .unwrap_or_default(),
     };
 
-    let out = match map.get("--out") {
-        Some(o) => PathBuf::from(o),
+    let out = match &cli.out {
+        Some(o) => o.clone(),
         None => {
             let stem = file
                 .file_stem()
@@ -323,58 +348,39 @@ pub fn parse_args(args: &[String]) -> Result<RunArgs, RunError> {
             "--out must differ from --file (the input is never overwritten)".into(),
         ));
     }
-    let concurrency = size("--concurrency", 4)?.max(1);
+    let concurrency = size("--concurrency", cli.concurrency)?.max(1);
     // By default as many items as all endpoints together take calls.
-    let items_in_flight = size("--items-in-flight", (concurrency * base_urls.len()) as u64)?;
+    let items_in_flight = match cli.items_in_flight {
+        Some(n) => size("--items-in-flight", n)?,
+        None => concurrency * base_urls.len(),
+    };
     if items_in_flight == 0 {
         return Err(usage("--items-in-flight must be at least 1".into()));
     }
-    let key_env = map.get("--key-env").map(|s| s.trim().to_string());
-    let api = flags.contains(&"--batch-api");
-    let cancel = flags.contains(&"--batch-cancel");
-    let export = map.get("--batch-export").map(PathBuf::from);
-    let import = map.get("--batch-import").map(PathBuf::from);
-    if api && export.is_some() {
-        return Err(usage(
-            "choose --batch-api or --batch-export (the provider runs the batch, or you do)".into(),
-        ));
-    }
-    if (cancel || map.contains_key("--batch-poll")) && !api {
-        return Err(usage(
-            "--batch-cancel and --batch-poll go with --batch-api".into(),
-        ));
-    }
+    let key_env = cli.key_env.as_deref().map(|s| s.trim().to_string());
+    let (api, cancel) = (cli.batch_api, cli.batch_cancel);
+    let (export, import) = (cli.batch_export.clone(), cli.batch_import.clone());
     if api && base_urls.len() > 1 {
         return Err(usage("--batch-api takes one --base-url".into()));
     }
-    let poll_ms = match map.get("--batch-poll") {
+    let poll_ms = match cli.batch_poll {
         None => 30_000,
-        Some(v) => match v.trim().parse::<f64>() {
-            Ok(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => (s * 1000.0).round() as u64,
-            _ => {
-                return Err(usage(format!(
-                    "--batch-poll must be seconds (0 to 86400), got {v:?}"
-                )))
-            }
-        },
-    };
-    let preset = match map
-        .get("--preset")
-        .map(|s| s.trim().to_ascii_lowercase())
-        .as_deref()
-    {
-        None => false,
-        Some("reference") => true,
-        Some(other) => {
+        Some(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => (s * 1000.0).round() as u64,
+        Some(s) => {
             return Err(usage(format!(
-                "unknown --preset {other:?} (reference: every decision as in the authors' code)"
+                "--batch-poll must be seconds (0 to 86400), got {s}"
             )))
         }
     };
-    let given: Vec<&'static str> = ["--k", "--dist", "--perspectives"]
-        .into_iter()
-        .filter(|k| map.contains_key(k))
-        .collect();
+    let preset = matches!(cli.preset, Some(PresetArg::Reference));
+    let given: Vec<&'static str> = [
+        ("--k", cli.k.is_some()),
+        ("--dist", cli.dist.is_some()),
+        ("--perspectives", cli.perspectives.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, given)| given.then_some(k))
+    .collect();
     let batch = (api || export.is_some() || import.is_some()).then_some(BatchMode {
         api,
         export,
@@ -390,20 +396,20 @@ pub fn parse_args(args: &[String]) -> Result<RunArgs, RunError> {
         base_urls,
         model,
         key_env,
-        k: size("--k", 6)?,
-        seed: number("--seed", 0)?,
+        k: size("--k", cli.k.unwrap_or(6))?,
+        seed: cli.seed,
         concurrency,
         items_in_flight,
         dist,
         structured_perspectives,
-        judge: flags.contains(&"--judge"),
+        judge: cli.judge,
         preset,
         given,
-        score_failed: flags.contains(&"--score-failed"),
+        score_failed: cli.score_failed,
         out,
-        fresh: flags.contains(&"--fresh"),
+        fresh: cli.fresh,
         batch,
-        state_import: map.get("--state-import").map(PathBuf::from),
-        state_export: map.get("--state-export").map(PathBuf::from),
+        state_import: cli.state_import,
+        state_export: cli.state_export,
     })
 }
