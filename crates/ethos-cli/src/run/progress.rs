@@ -5,53 +5,68 @@ use ethos_engine::batch::{self, BatchObserver, BatchStore, Outcome, Task};
 use ethos_engine::chat::ChatResponse;
 use ethos_engine::record::RunRecord;
 use ethos_engine::vital::Item;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-/// Where progress goes.
+/// Where progress goes: on a terminal an indicatif bar (permanent lines printed above it),
+/// otherwise one line per event on the sink.
 pub struct Display {
+    /// The bar, when stderr is a terminal.
+    bar: Option<ProgressBar>,
+    /// Where lines go when there is no bar (None: silent).
     sink: Option<Box<dyn Write>>,
-    /// Redraw a bar in place (a terminal) rather than print a line per task.
-    tty: bool,
 }
 
 impl Display {
     pub fn stderr() -> Self {
         use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() {
+            Self::with_bar(ProgressDrawTarget::stderr())
+        } else {
+            Display {
+                bar: None,
+                sink: Some(Box::new(std::io::stderr())),
+            }
+        }
+    }
+    /// A bar drawn on `target` (stderr, or an in-memory terminal in tests).
+    fn with_bar(target: ProgressDrawTarget) -> Self {
+        let bar = ProgressBar::with_draw_target(None, target);
+        bar.set_style(
+            ProgressStyle::with_template("{msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         Display {
-            tty: std::io::stderr().is_terminal(),
-            sink: Some(Box::new(std::io::stderr())),
+            bar: Some(bar),
+            sink: None,
         }
     }
     /// No output (tests).
     #[cfg_attr(not(test), allow(dead_code))]
     pub fn silent() -> Self {
         Display {
+            bar: None,
             sink: None,
-            tty: false,
         }
     }
     pub fn is_tty(&self) -> bool {
-        self.tty && self.sink.is_some()
+        self.bar.is_some()
     }
     /// A permanent line (above the bar on a terminal).
     pub fn line(&mut self, text: &str) {
-        if let Some(s) = self.sink.as_mut() {
-            if self.tty {
-                let _ = write!(s, "\r\x1b[2K");
-            }
+        if let Some(bar) = &self.bar {
+            bar.println(text);
+        } else if let Some(s) = self.sink.as_mut() {
             let _ = writeln!(s, "{text}");
             let _ = s.flush();
         }
     }
     fn bar(&mut self, text: &str) {
-        if self.tty {
-            if let Some(s) = self.sink.as_mut() {
-                let _ = write!(s, "\r\x1b[2K{text}");
-                let _ = s.flush();
-            }
+        if let Some(bar) = &self.bar {
+            bar.set_message(text.to_string());
         }
     }
 }
@@ -344,7 +359,28 @@ impl BatchObserver for Live<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{compact, duration};
+    use super::{compact, duration, Display};
+    use indicatif::{InMemoryTerm, ProgressDrawTarget};
+
+    #[test]
+    fn on_a_terminal_lines_go_above_the_bar() {
+        let term = InMemoryTerm::new(10, 100);
+        let mut d = Display::with_bar(ProgressDrawTarget::term_like(Box::new(term.clone())));
+        assert!(d.is_tty());
+        d.bar("[#...] 1/4 done");
+        d.line("[1/4] id C_001 EthosAgents: done (13 calls, 2.1k tokens, 4.0 s)");
+        d.bar("[##..] 2/4 done");
+        let screen = term.contents();
+        let lines: Vec<&str> = screen.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "[1/4] id C_001 EthosAgents: done (13 calls, 2.1k tokens, 4.0 s)",
+                "[##..] 2/4 done"
+            ],
+            "{screen}"
+        );
+    }
 
     #[test]
     fn figures_are_short() {
