@@ -1,7 +1,12 @@
-//! The browser transport: `fetch` with an `AbortController`, the body read chunk by chunk from
-//! a `ReadableStreamDefaultReader`, `setTimeout` for sleeping (gloo-timers: a dropped wait clears its timer), `Date.now()` for the clock and
-//! `Math.random()` for jitter. Works in a window, a worker, and other JavaScript hosts with
-//! `fetch` (Node 18+, where its tests run).
+//! The browser transport: `fetch` with an `AbortController`, the body read chunk by chunk as a
+//! Stream (`wasm-streams`), `setTimeout` for sleeping (`gloo-timers`: a dropped wait clears its
+//! timer), `Date.now()` for the clock and `Math.random()` for jitter. Works in a window, a
+//! worker, and other JavaScript hosts with `fetch` (Node 18+, where its tests run).
+//!
+//! `fetch` itself is called directly rather than through `gloo-net` 0.6: its `Request::send`
+//! panics (`unreachable!`) when `fetch` rejects with something that is not an `Error`, and its
+//! `Headers::set` throws on a value that is not a byte string (a pasted key with a `€` in it);
+//! either would kill the page. Here both become messages.
 //!
 //! Dropping the future returned by [`WebTransport::send`] aborts the request (a guard calls
 //! `AbortController.abort()` on drop), so cancelling a run is dropping its futures.
@@ -14,10 +19,8 @@ use ethos_engine::ChatError;
 use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{
-    AbortController, Headers, ReadableStreamDefaultReader, ReadableStreamReadResult, RequestInit,
-    RequestMode, Response,
-};
+use futures::StreamExt;
+use web_sys::{AbortController, Headers, RequestInit, RequestMode, Response};
 
 /// Browser fetch transport. Create one per endpoint with [`WebTransport::for_endpoint`] so
 /// network failures are diagnosed with the endpoint's preset (the key is not kept).
@@ -151,13 +154,15 @@ impl Transport for WebTransport {
         let status = resp.status();
         let retry_after = resp.headers().get("retry-after").ok().flatten();
         if let Some(body) = resp.body() {
-            let reader: ReadableStreamDefaultReader =
-                body.get_reader().dyn_into().map_err(|_| {
+            // Dropping the stream (an error below, or a cancelled run) cancels the body.
+            let mut chunks = wasm_streams::ReadableStream::from_raw(body)
+                .try_into_stream()
+                .map_err(|_| {
                     ChatError::Other("the response body cannot be read as a stream".into())
                 })?;
-            loop {
-                let chunk = match JsFuture::from(reader.read()).await {
-                    Ok(c) => c,
+            while let Some(chunk) = chunks.next().await {
+                let value = match chunk {
+                    Ok(v) => v,
                     Err(e) if is_abort(&e) => return Err(ChatError::Cancelled),
                     Err(e) => {
                         // The browser's words only ("network error"), not the script
@@ -166,22 +171,16 @@ impl Transport for WebTransport {
                         return Err(ChatError::Network(match said {
                             Some(m) => format!("the connection broke while the reply was arriving (the browser says: {m})"),
                             None => "the connection broke while the reply was arriving".to_string(),
-                        }))
+                        }));
                     }
                 };
-                let chunk: ReadableStreamReadResult = chunk.unchecked_into();
-                if chunk.get_done().unwrap_or(false) {
-                    break;
-                }
-                let value = chunk.get_value();
                 if value.is_undefined() || value.is_null() {
                     continue;
                 }
                 let bytes = Uint8Array::new(&value).to_vec();
-                if let Err(e) = on_chunk(&bytes) {
-                    let _ = reader.cancel();
-                    return Err(e); // the guard aborts the fetch
-                }
+                // On an error the stream is dropped (the body cancelled) and the guard aborts
+                // the fetch.
+                on_chunk(&bytes)?;
             }
         }
         guard.armed = false;

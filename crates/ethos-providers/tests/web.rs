@@ -21,6 +21,7 @@ export function install_fetch_stub(status, chunks, mode) {
     log.body = init.body;
     log.headers = JSON.stringify(Object.fromEntries(init.headers.entries()));
     if (mode === 'typeerror') return Promise.reject(new TypeError('Failed to fetch'));
+    if (mode === 'notanerror') return Promise.reject('blocked by an extension');
     init.signal.addEventListener('abort', () => { log.aborted = true; });
     let i = 0;
     const stream = new ReadableStream({
@@ -153,6 +154,34 @@ async fn type_error_becomes_a_diagnosis() {
         Err(ChatError::Network(m)) => {
             assert!(m.starts_with("Could not reach Ollama"), "{m}");
             assert!(m.contains("OLLAMA_ORIGINS"), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_rejection_that_is_not_an_error_is_a_diagnosis_not_a_crash() {
+    // A browser extension or a patched fetch may reject with anything (gloo-net 0.6 panics here).
+    stub(200, b"", 1, "notanerror");
+    let ep = preset("ollama").unwrap().endpoint(None);
+    let c =
+        Client::new(ep.clone(), WebTransport::for_endpoint(&ep)).with_policy(RetryPolicy::none());
+    match c.chat(&req(), &mut |_| {}).await {
+        Err(ChatError::Network(m)) => assert!(m.starts_with("Could not reach Ollama"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_key_that_is_not_a_byte_string_is_refused_with_a_message() {
+    stub(200, OFFICIAL, 64, "");
+    let ep = preset("openai").unwrap().endpoint(Some("sk-\u{20ac}pasted".into()));
+    let c =
+        Client::new(ep.clone(), WebTransport::for_endpoint(&ep)).with_policy(RetryPolicy::none());
+    match c.chat(&req(), &mut |_| {}).await {
+        Err(ChatError::Other(m)) => {
+            assert!(m.contains("refused the request header"), "{m}");
+            assert!(!m.contains("pasted"), "the key is never quoted: {m}");
         }
         other => panic!("{other:?}"),
     }
