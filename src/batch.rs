@@ -519,9 +519,9 @@ pub fn arms(spec: &BatchSpec) -> Vec<Arm> {
                 model,
                 label: spec.arm_label(method, model),
                 slug: if model == 0 {
-                    method_slug(method).to_string()
+                    Method::id(method).to_string()
                 } else {
-                    format!("{}-{model}", method_slug(method))
+                    format!("{}-{model}", Method::id(method))
                 },
                 file_tag: match spec.models.get(model) {
                     Some(name) if spec.models.len() > 1 => {
@@ -535,21 +535,13 @@ pub fn arms(spec: &BatchSpec) -> Vec<Arm> {
                                 }
                             })
                             .collect();
-                        format!("{}.{safe}", method_slug(method))
+                        format!("{}.{safe}", Method::id(method))
                     }
-                    _ => method_slug(method).to_string(),
+                    _ => Method::id(method).to_string(),
                 },
             })
         })
         .collect()
-}
-
-pub fn method_slug(m: Method) -> &'static str {
-    match m {
-        Method::EthosAgents => "ethosagents",
-        Method::Vanilla => "vanilla",
-        Method::Prompting => "prompting",
-    }
 }
 
 pub fn batch() -> Batch {

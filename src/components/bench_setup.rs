@@ -1,6 +1,6 @@
 //! Benchmark panel 1: which file, which items, which methods, and the estimate.
 
-use crate::batch::{batch, method_slug, BatchState};
+use crate::batch::{batch, BatchState};
 use crate::catalog::SHIPPED;
 use crate::connection::conn;
 use crate::state::ui;
@@ -250,7 +250,7 @@ pub fn BenchSetup() -> impl IntoView {
                 {METHODS
                     .iter()
                     .map(|&m| {
-                        let id = format!("bench-method-{}", method_slug(m));
+                        let id = format!("bench-method-{}", m.id());
                         view! {
                             <label class="inline">
                                 <input

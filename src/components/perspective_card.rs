@@ -89,8 +89,7 @@ pub fn PerspectiveCard(index: usize, perspective: Perspective) -> impl IntoView 
                         type="button"
                         class="primary save-perspective"
                         on:click=move |_| {
-                            let mut p = draft.get_untracked();
-                            p.raw = p.to_line().trim_start_matches('#').trim().to_string();
+                            let p = draft.get_untracked();
                             session.edit(|r| {
                                 let _ = r.edit_perspective(index, p);
                             });

@@ -9,6 +9,7 @@ use crate::connection::conn;
 use crate::session::{session, Op};
 use crate::state::ui;
 use ethos_engine::persona::Perspective;
+use ethos_engine::record::RunRecord;
 use leptos::prelude::*;
 
 /// Perspectives, comments, result, baselines and inspector of the run on screen.
@@ -50,10 +51,7 @@ pub fn RunView() -> impl IntoView {
     };
     let stale = move || {
         session.record.with(|r| {
-            r.as_ref().is_some_and(|r| {
-                !r.perspectives.perspectives.is_empty()
-                    && (r.result.is_none() || !r.missing_comments().is_empty())
-            })
+            r.as_ref().is_some_and(RunRecord::needs_rerun)
         })
     };
     let header = move || {

@@ -80,16 +80,6 @@ fn parse<T: std::str::FromStr>(v: &str, slot: &mut T) -> bool {
     }
 }
 
-fn dist_value(d: DistSetting) -> &'static str {
-    match d {
-        DistSetting::Auto => "auto",
-        DistSetting::Logprobs => "logprobs",
-        DistSetting::Votes => "votes",
-        DistSetting::Sampling { .. } => "sampling",
-        DistSetting::Verbalised => "verbalised",
-    }
-}
-
 /// k, decoding per stage, seed, distribution method, concurrency.
 #[component]
 pub fn SettingsPanel() -> impl IntoView {
@@ -173,15 +163,10 @@ pub fn SettingsPanel() -> impl IntoView {
             <label for="dist-setting">"Distribution method"</label>
             <select
                 id="dist-setting"
-                prop:value=move || conn.settings.with(|s| dist_value(s.distribution))
+                prop:value=move || conn.settings.with(|s| s.distribution.id())
                 on:change=move |ev| {
-                    let d = match event_target_value(&ev).as_str() {
-                        "logprobs" => DistSetting::Logprobs,
-                        "votes" => DistSetting::Votes,
-                        "sampling" => DistSetting::Sampling { n: 10 },
-                        "verbalised" => DistSetting::Verbalised,
-                        _ => DistSetting::Auto,
-                    };
+                    let d = DistSetting::from_id(&event_target_value(&ev), 10)
+                        .unwrap_or(DistSetting::Auto);
                     conn.settings.update(|s| s.distribution = d);
                     conn.save();
                 }

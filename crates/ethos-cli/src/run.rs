@@ -83,7 +83,7 @@ use progress::{Live, Tally};
 use replicas::Replicas;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use store::{method_name, Paths, StoredSpec};
+use store::{Paths, StoredSpec};
 
 /// What `ethos run --help` says after the options.
 pub const DETAILS: &str = "\
@@ -582,7 +582,7 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
             o.insert("out".into(), path.display().to_string().into());
             o.insert("breakdown".into(), parts.into());
         }
-        results.insert(method_name(m).into(), entry);
+        results.insert(m.id().into(), entry);
     }
     store::write_atomic(
         &paths.csv,
@@ -604,7 +604,7 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
         "file": args.file.display().to_string(),
         "slice": spec.slice.describe(),
         "items": items.len(),
-        "methods": spec.methods.iter().map(|m| method_name(*m)).collect::<Vec<_>>(),
+        "methods": spec.methods.iter().map(|m| m.id()).collect::<Vec<_>>(),
         "tasks": all.len(),
         "done": c.done,
         "failed": c.failed,
@@ -650,7 +650,7 @@ fn finish(f: FinishInput<'_>) -> Result<Report, RunError> {
             last.insert(o.task, o);
         }
         let mut failed: Vec<&Outcome> = last.into_values().filter(|o| !o.ok()).collect();
-        failed.sort_by_key(|o| (o.task.item, method_name(o.task.method)));
+        failed.sort_by_key(|o| (o.task.item, o.task.method.id()));
         let listed: Vec<String> = failed
             .iter()
             .take(5)

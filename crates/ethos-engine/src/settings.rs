@@ -24,6 +24,23 @@ impl Method {
             Method::Prompting => "Prompting",
         }
     }
+    /// The method's id in file names, exports and on the command line.
+    pub fn id(self) -> &'static str {
+        match self {
+            Method::EthosAgents => "ethosagents",
+            Method::Vanilla => "vanilla",
+            Method::Prompting => "prompting",
+        }
+    }
+    /// A method from its id (any case, spaces around ignored; "ethos" also names EthosAgents).
+    pub fn from_id(id: &str) -> Option<Method> {
+        match id.trim().to_ascii_lowercase().as_str() {
+            "ethosagents" | "ethos" => Some(Method::EthosAgents),
+            "vanilla" => Some(Method::Vanilla),
+            "prompting" => Some(Method::Prompting),
+            _ => None,
+        }
+    }
 }
 
 /// The model name used for each stage (the provider decides what a name means).
@@ -171,6 +188,27 @@ impl DistSetting {
             DistSetting::Sampling { n } => format!("sampling (n = {n})"),
             DistSetting::Verbalised => "verbalised".into(),
         }
+    }
+    /// The setting's id (the app's select, the command line's `--dist`).
+    pub fn id(self) -> &'static str {
+        match self {
+            DistSetting::Auto => "auto",
+            DistSetting::Logprobs => "logprobs",
+            DistSetting::Votes => "votes",
+            DistSetting::Sampling { .. } => "sampling",
+            DistSetting::Verbalised => "verbalised",
+        }
+    }
+    /// A setting from its id (any case; "verbalized" too); `samples` is n for sampling.
+    pub fn from_id(id: &str, samples: u32) -> Option<DistSetting> {
+        Some(match id.trim().to_ascii_lowercase().as_str() {
+            "auto" => DistSetting::Auto,
+            "logprobs" => DistSetting::Logprobs,
+            "votes" => DistSetting::Votes,
+            "sampling" => DistSetting::Sampling { n: samples },
+            "verbalised" | "verbalized" => DistSetting::Verbalised,
+            _ => return None,
+        })
     }
 }
 
@@ -438,5 +476,37 @@ impl RunSettings {
         self.templates
             .validate()
             .map_err(|(name, error)| SettingsError::Template { name, error })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_read_back() {
+        for m in [Method::EthosAgents, Method::Vanilla, Method::Prompting] {
+            assert_eq!(Method::from_id(m.id()), Some(m));
+            assert_eq!(
+                Method::from_id(&format!(" {} ", m.id().to_uppercase())),
+                Some(m)
+            );
+        }
+        assert_eq!(Method::from_id("ethos"), Some(Method::EthosAgents));
+        assert_eq!(Method::from_id("bogus"), None);
+        for d in [
+            DistSetting::Auto,
+            DistSetting::Logprobs,
+            DistSetting::Votes,
+            DistSetting::Sampling { n: 7 },
+            DistSetting::Verbalised,
+        ] {
+            assert_eq!(DistSetting::from_id(d.id(), 7), Some(d));
+        }
+        assert_eq!(
+            DistSetting::from_id("Verbalized", 1),
+            Some(DistSetting::Verbalised)
+        );
+        assert_eq!(DistSetting::from_id("magic", 1), None);
     }
 }

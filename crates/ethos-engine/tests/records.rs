@@ -226,7 +226,17 @@ fn edits_clear_what_depends_on_them() {
 
     let mut p = rec.perspectives.perspectives[0].clone();
     p.name = "The Patient".into();
-    rec.edit_perspective(0, p).unwrap();
+    p.raw = "stale".into();
+    rec.edit_perspective(0, p.clone()).unwrap();
+    assert!(rec.needs_rerun());
+    assert_eq!(
+        rec.perspectives.perspectives[0].raw,
+        p.to_line().trim_start_matches('#').trim(),
+        "the raw line stage 2 receives is rebuilt from the edited fields"
+    );
+    assert!(rec.perspectives.perspectives[0]
+        .raw
+        .starts_with("The Patient: "));
     assert!(rec.comments[0].is_none());
     assert!(rec.comments[2].is_some());
     assert!(rec.perspectives.edited);

@@ -1,6 +1,6 @@
 //! The command line of `ethos run`, parsed into [`RunArgs`].
 
-use super::store::{method_name, Paths};
+use super::store::Paths;
 use super::RunError;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, ValueEnum};
@@ -206,15 +206,6 @@ enum PresetArg {
     Reference,
 }
 
-fn parse_method(name: &str) -> Option<Method> {
-    match name.trim().to_ascii_lowercase().as_str() {
-        "ethosagents" | "ethos" => Some(Method::EthosAgents),
-        "vanilla" => Some(Method::Vanilla),
-        "prompting" => Some(Method::Prompting),
-        _ => None,
-    }
-}
-
 /// Parse `ethos run`'s arguments (without the program and subcommand names). `--help` comes back
 /// as a [`RunError::Help`] holding the help text.
 pub fn parse_args(args: &[String]) -> Result<RunArgs, RunError> {
@@ -259,7 +250,7 @@ pub fn args_from(cli: RunCli) -> Result<RunArgs, RunError> {
     let file = cli.file.clone();
     let mut methods: Vec<Method> = Vec::new();
     for name in cli.method.split(',').filter(|s| !s.trim().is_empty()) {
-        let m = parse_method(name).ok_or_else(|| {
+        let m = Method::from_id(name).ok_or_else(|| {
             usage(format!(
                 "unknown method {:?} (ethosagents, vanilla or prompting)",
                 name.trim()
@@ -328,7 +319,7 @@ pub fn args_from(cli: RunCli) -> Result<RunArgs, RunError> {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "items".into());
             match methods.as_slice() {
-                [one] => PathBuf::from(format!("{stem}.{}.json", method_name(*one))),
+                [one] => PathBuf::from(format!("{stem}.{}.json", one.id())),
                 _ => PathBuf::from(format!("{stem}.batch.json")),
             }
         }

@@ -76,7 +76,7 @@ impl Paths {
             _ => (name, String::new()),
         };
         self.out
-            .with_file_name(format!("{stem}.{}{ext}", method_name(method)))
+            .with_file_name(format!("{stem}.{}{ext}", method.id()))
     }
 
     /// The state a fresh start removes (the outputs are rewritten at the end anyway).
@@ -88,14 +88,6 @@ impl Paths {
             &self.records,
             &self.batches,
         ]
-    }
-}
-
-pub fn method_name(m: Method) -> &'static str {
-    match m {
-        Method::EthosAgents => "ethosagents",
-        Method::Vanilla => "vanilla",
-        Method::Prompting => "prompting",
     }
 }
 
@@ -133,11 +125,7 @@ pub struct Diff {
 }
 
 fn names(methods: &[Method]) -> String {
-    methods
-        .iter()
-        .map(|m| method_name(*m))
-        .collect::<Vec<_>>()
-        .join(",")
+    methods.iter().map(|m| m.id()).collect::<Vec<_>>().join(",")
 }
 
 pub fn compare(old: &StoredSpec, new: &StoredSpec) -> Diff {

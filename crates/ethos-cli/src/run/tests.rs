@@ -118,7 +118,7 @@ fn loaded(path: &Path) -> Vec<Item> {
 
 /// `ethos score` on the filled file of `method` equals the summary's scores for it.
 fn assert_summary_is_score(summary: &Value, args: &RunArgs, method: Method) {
-    let entry = &summary["results"][method_name(method)];
+    let entry = &summary["results"][method.id()];
     let path = args.filled_path(method);
     assert_eq!(entry["out"], path.display().to_string());
     let text = std::fs::read_to_string(&path).expect("filled file");
@@ -748,7 +748,7 @@ fn several_methods_on_a_random_slice_score_like_ethos_score() {
     assert_eq!(ids.len(), 4);
     for m in [Method::EthosAgents, Method::Vanilla, Method::Prompting] {
         assert_summary_is_score(&v, &args, m);
-        let e = &v["results"][method_name(m)];
+        let e = &v["results"][m.id()];
         assert_eq!(e["done"].as_u64(), Some(4));
         let parts = e["breakdown"].as_array().expect("breakdown");
         assert!(!parts.is_empty());

@@ -14,12 +14,19 @@ impl RunRecord {
         self.result = None;
     }
 
-    /// Replace one perspective by an edited one; only its comment and the result are cleared.
+    /// Replace one perspective by a user-edited one; only its comment and the result are
+    /// cleared. Its raw line (what stage 2 receives) is rebuilt from the edited fields, as the
+    /// reference's `#` line without the `#`.
     pub fn edit_perspective(
         &mut self,
         index: usize,
-        perspective: Perspective,
+        mut perspective: Perspective,
     ) -> Result<(), RecordError> {
+        perspective.raw = perspective
+            .to_line()
+            .trim_start_matches('#')
+            .trim()
+            .to_string();
         self.replace_perspective(index, perspective)?;
         self.perspectives.edited = true;
         Ok(())
@@ -130,5 +137,12 @@ impl RunRecord {
         }
         self.result = None;
         Ok(())
+    }
+
+    /// Whether the run on screen is out of date: it has perspectives, and a comment is missing or
+    /// failed, or there is no result ("Re-run what changed").
+    pub fn needs_rerun(&self) -> bool {
+        !self.perspectives.perspectives.is_empty()
+            && (self.result.is_none() || !self.missing_comments().is_empty())
     }
 }

@@ -44,6 +44,7 @@ fn removing_a_perspective_keeps_and_renumbers_the_other_comments() {
         coverage: None,
     }));
     assert_eq!(r.missing_comments(), vec![1]);
+    assert!(r.needs_rerun(), "a comment is missing");
     r.remove_perspective(1);
     assert!(r.perspectives.edited);
     assert!(r.result.is_none());
@@ -167,5 +168,25 @@ fn a_comment_is_pending_then_streaming_then_done_or_failed() {
             letter: Some('A'),
             edited: false
         }
+    );
+}
+
+#[test]
+fn a_run_needs_a_rerun_until_every_comment_and_the_result_are_there() {
+    let mut r = record(2);
+    assert!(r.needs_rerun());
+    r.comments = vec![
+        Some(ok_comment(0, "A. zero")),
+        Some(ok_comment(1, "A. one")),
+    ];
+    assert!(r.needs_rerun(), "no result yet");
+    r.result = Some(RunResult::Overton(OvertonResult {
+        text: "x".into(),
+        coverage: None,
+    }));
+    assert!(!r.needs_rerun());
+    assert!(
+        !record(0).needs_rerun(),
+        "nothing to re-run without perspectives"
     );
 }
