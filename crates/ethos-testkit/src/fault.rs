@@ -31,6 +31,7 @@
 //! | `cut-mid-utf8` | a stream cut inside a multi-byte UTF-8 character |
 //! | `hold` | nothing is sent until the test calls `FaultServer::release` (or the client goes away), then `ok` |
 //! | `stall` | a stream that sends some text, then nothing more until the client goes away |
+//! | `drip` | a stream that sends one event per `FaultServer::release` (the test decides when each token arrives) |
 
 use std::fmt;
 
@@ -67,6 +68,7 @@ pub enum Fault {
     CutMidUtf8,
     Hold,
     Stall,
+    Drip,
 }
 
 pub const DEFAULT_HUGE_BYTES: usize = 10 * 1024 * 1024;
@@ -76,7 +78,7 @@ pub struct FaultParseError(pub String);
 
 impl fmt::Display for FaultParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown fault {:?}: use ok, 401, 403, 404, 400-logprobs, 408, 429, 429-retry-after[=S], 500, 502, 503, 503-retry-after[=S], slow-first-byte[=MS], trickle[=MS], cut, invalid-json, empty-choices, invalid-utf8, huge[=BYTES], no-done, latency=MS, 413, 400-seed, 400-temperature, 400-markup, 429-retry-date[=S], 503-html, no-cors, sse-error, cut-mid-token, cut-mid-utf8, hold, stall", self.0)
+        write!(f, "unknown fault {:?}: use ok, 401, 403, 404, 400-logprobs, 408, 429, 429-retry-after[=S], 500, 502, 503, 503-retry-after[=S], slow-first-byte[=MS], trickle[=MS], cut, invalid-json, empty-choices, invalid-utf8, huge[=BYTES], no-done, latency=MS, 413, 400-seed, 400-temperature, 400-markup, 429-retry-date[=S], 503-html, no-cors, sse-error, cut-mid-token, cut-mid-utf8, hold, stall, drip", self.0)
     }
 }
 
@@ -129,6 +131,7 @@ impl Fault {
             Fault::CutMidUtf8,
             Fault::Hold,
             Fault::Stall,
+            Fault::Drip,
         ]
     }
 
@@ -176,6 +179,7 @@ impl Fault {
             Fault::CutMidUtf8 => "cut-mid-utf8",
             Fault::Hold => "hold",
             Fault::Stall => "stall",
+            Fault::Drip => "drip",
         }
     }
 
@@ -237,6 +241,7 @@ impl Fault {
             "cut-mid-utf8" => no_param(Fault::CutMidUtf8),
             "hold" => no_param(Fault::Hold),
             "stall" => no_param(Fault::Stall),
+            "drip" => no_param(Fault::Drip),
             "latency" => match param {
                 Some(_) => Ok(Fault::Latency { ms: num(0)? }),
                 None => Err(err()),

@@ -147,6 +147,27 @@ pub fn response(fault: Fault, call: &ChatCall, reply: &OkReply, id: &str, origin
             steps.extend(ok_steps(call, reply, id, origin));
             steps
         }
+        Fault::Drip if call.stream => {
+            let events = match p {
+                Protocol::OpenAi => openai_stream_events(call, reply, id),
+                Protocol::Anthropic => anthropic_stream_events(call, reply, id, true),
+            };
+            // The head at once, then one event per release, then the end.
+            let mut steps = Vec::new();
+            for step in stream_steps(origin, events, true) {
+                let body = matches!(&step, Step::Write(_)) && !steps.is_empty();
+                if body {
+                    steps.push(Step::WaitNextRelease);
+                }
+                steps.push(step);
+            }
+            steps
+        }
+        Fault::Drip => {
+            let mut steps = vec![Step::WaitNextRelease];
+            steps.extend(ok_steps(call, reply, id, origin));
+            steps
+        }
         Fault::Stall => {
             let mut steps = ok_steps(call, reply, id, origin);
             if call.stream {

@@ -132,6 +132,9 @@ pub enum Step {
     /// Send nothing more until the test releases held replies (`FaultServer::release`); end
     /// the connection if the client goes away first.
     WaitRelease,
+    /// Send nothing more until the next `FaultServer::release` after the previous step of this
+    /// reply (one release lets one step through); end the connection if the client goes away.
+    WaitNextRelease,
     /// Send nothing more until the client goes away (a reply that never ends).
     WaitClose,
 }

@@ -665,7 +665,8 @@ pub fn chat_response(
         | Fault::CutMidToken
         | Fault::CutMidUtf8
         | Fault::Hold
-        | Fault::Stall) => crate::hostile::response(f, call, reply, id, origin),
+        | Fault::Stall
+        | Fault::Drip) => crate::hostile::response(f, call, reply, id, origin),
     }
 }
 

@@ -320,6 +320,8 @@ async fn handle_connection(mut stream: tokio::net::TcpStream, shared: Arc<Shared
             &[],
         ),
     };
+    // The release count this reply has seen (`Step::WaitNextRelease`).
+    let mut seen = generation;
     for step in steps {
         match step {
             Step::Write(bytes) => {
@@ -344,6 +346,17 @@ async fn handle_connection(mut stream: tokio::net::TcpStream, shared: Arc<Shared
                         _ = stream.read(&mut byte) => return,
                     }
                 }
+            }
+            Step::WaitNextRelease => {
+                let mut released = shared.release.subscribe();
+                let mut byte = [0u8; 1];
+                if *released.borrow_and_update() == seen {
+                    tokio::select! {
+                        _ = released.changed() => {}
+                        _ = stream.read(&mut byte) => return,
+                    }
+                }
+                seen = *released.borrow();
             }
             Step::WaitClose => {
                 let mut buf = [0u8; 256];

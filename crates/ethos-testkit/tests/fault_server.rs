@@ -615,3 +615,40 @@ fn a_held_reply_waits_for_release_and_a_stalled_one_for_the_client() {
     }
     assert!(!String::from_utf8_lossy(&got).contains("[DONE]"));
 }
+
+#[test]
+fn a_dripped_stream_sends_one_event_per_release() {
+    let server = FaultServer::start().expect("start");
+    server.script([Fault::Drip]);
+    server.set_texts(vec!["Patients first, always and everywhere.".into()]);
+    let mut s = TcpStream::connect(server.addr()).expect("connect");
+    let body = json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "x"}]}).to_string();
+    let req = format!("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    s.write_all(req.as_bytes()).expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let events = |got: &[u8]| String::from_utf8_lossy(got).matches("data: ").count();
+    // The head comes at once; no event before the first release.
+    while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+        let n = s.read(&mut buf).expect("read");
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(events(&got), 0, "{}", String::from_utf8_lossy(&got));
+    // Each release lets exactly one more event through, until the body ends.
+    let mut released = 0;
+    while !got.ends_with(b"\r\n0\r\n\r\n") {
+        server.release();
+        released += 1;
+        while events(&got) < released && !got.ends_with(b"\r\n0\r\n\r\n") {
+            let n = s.read(&mut buf).expect("read");
+            assert!(n > 0, "the stream ended early: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(events(&got) <= released, "at most one event per release");
+        assert!(released < 1000);
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(events(&got) > 3, "several events: {text}");
+    assert!(text.contains("everywhere"), "{text}");
+}
