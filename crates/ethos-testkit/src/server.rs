@@ -297,6 +297,25 @@ impl Drop for FaultServer {
     }
 }
 
+/// Wait until the release count differs from `since` (at once if it already does); the new
+/// count, or None when the client went away (or sent something it should not) first.
+async fn release_after(
+    shared: &Shared,
+    stream: &mut tokio::net::TcpStream,
+    since: u64,
+) -> Option<u64> {
+    let mut released = shared.release.subscribe();
+    let mut byte = [0u8; 1];
+    if *released.borrow_and_update() == since {
+        tokio::select! {
+            _ = released.changed() => {}
+            _ = stream.read(&mut byte) => return None,
+        }
+    }
+    let now = *released.borrow();
+    Some(now)
+}
+
 async fn handle_connection(mut stream: tokio::net::TcpStream, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     // Releases from now on free this request's held reply (the test sees it counted after this).
@@ -336,28 +355,14 @@ async fn handle_connection(mut stream: tokio::net::TcpStream, shared: Arc<Shared
             // Close without finishing the body framing (chunked terminator or Content-Length):
             // the client gets what was sent, then an incomplete-body error.
             Step::Abort => return,
-            Step::WaitRelease => {
-                let mut released = shared.release.subscribe();
-                let mut byte = [0u8; 1];
-                if *released.borrow_and_update() == generation {
-                    tokio::select! {
-                        _ = released.changed() => {}
-                        // The client went away (or sent something it should not): stop.
-                        _ = stream.read(&mut byte) => return,
-                    }
-                }
-            }
-            Step::WaitNextRelease => {
-                let mut released = shared.release.subscribe();
-                let mut byte = [0u8; 1];
-                if *released.borrow_and_update() == seen {
-                    tokio::select! {
-                        _ = released.changed() => {}
-                        _ = stream.read(&mut byte) => return,
-                    }
-                }
-                seen = *released.borrow();
-            }
+            Step::WaitRelease => match release_after(&shared, &mut stream, generation).await {
+                Some(_) => {}
+                None => return,
+            },
+            Step::WaitNextRelease => match release_after(&shared, &mut stream, seen).await {
+                Some(now) => seen = now,
+                None => return,
+            },
             Step::WaitClose => {
                 let mut buf = [0u8; 256];
                 while let Ok(n) = stream.read(&mut buf).await {

@@ -602,10 +602,7 @@ fn a_held_reply_waits_for_release_and_a_stalled_one_for_the_client() {
 
     // A stalled stream sends its head and some text, then nothing until the client leaves.
     server.script([Fault::Stall]);
-    let mut s = TcpStream::connect(server.addr()).expect("connect");
-    let body = json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "x"}]}).to_string();
-    let req = format!("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len());
-    s.write_all(req.as_bytes()).expect("write");
+    let mut s = stream_request(&server);
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     while !String::from_utf8_lossy(&got).contains("\"content\":\"A\"") {
@@ -621,10 +618,7 @@ fn a_dripped_stream_sends_one_event_per_release() {
     let server = FaultServer::start().expect("start");
     server.script([Fault::Drip]);
     server.set_texts(vec!["Patients first, always and everywhere.".into()]);
-    let mut s = TcpStream::connect(server.addr()).expect("connect");
-    let body = json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "x"}]}).to_string();
-    let req = format!("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len());
-    s.write_all(req.as_bytes()).expect("write");
+    let mut s = stream_request(&server);
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     let events = |got: &[u8]| String::from_utf8_lossy(got).matches("data: ").count();
@@ -651,4 +645,13 @@ fn a_dripped_stream_sends_one_event_per_release() {
     let text = String::from_utf8_lossy(&got);
     assert!(events(&got) > 3, "several events: {text}");
     assert!(text.contains("everywhere"), "{text}");
+}
+
+/// A streamed chat request written on a raw connection (the reply is read by the test).
+fn stream_request(server: &FaultServer) -> TcpStream {
+    let mut s = TcpStream::connect(server.addr()).expect("connect");
+    let body = json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "x"}]}).to_string();
+    let req = format!("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    s.write_all(req.as_bytes()).expect("write");
+    s
 }
