@@ -441,8 +441,15 @@ struct Cdp {
 }
 
 impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
-    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
-        base.join(&format!("session/{}/goog/cdp/execute", session.unwrap_or_default()))
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
@@ -533,7 +540,10 @@ impl Browser {
     /// A Chrome DevTools Protocol command on the page's target.
     pub async fn cdp(&self, cmd: &str, params: serde_json::Value) -> serde_json::Value {
         self.client
-            .issue_cmd(Cdp { cmd: cmd.to_string(), params })
+            .issue_cmd(Cdp {
+                cmd: cmd.to_string(),
+                params,
+            })
             .await
             .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"))
     }
@@ -606,7 +616,8 @@ impl Browser {
     /// Small k and short outputs, for the tiny models of the tests on a busy 2-core machine.
     pub async fn short_outputs(&self, k: usize, max_perspectives: usize) {
         self.type_into("#k", &k.to_string()).await;
-        self.type_into("#max-perspectives", &max_perspectives.to_string()).await;
+        self.type_into("#max-perspectives", &max_perspectives.to_string())
+            .await;
         self.type_into("#max-comments", "48").await;
         self.type_into("#max-short", "8").await;
     }
@@ -790,7 +801,11 @@ pub fn a11y_tool(var: &str, rel: &str) -> PathBuf {
     if let Ok(p) = std::env::var(var) {
         return PathBuf::from(p);
     }
-    let cache = gguf_path().parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    let cache = gguf_path()
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let mut found: Vec<PathBuf> = std::fs::read_dir(&cache)
         .into_iter()
         .flatten()
@@ -800,13 +815,23 @@ pub fn a11y_tool(var: &str, rel: &str) -> PathBuf {
         .filter(|p| p.exists())
         .collect();
     found.sort();
-    found.pop().unwrap_or_else(|| panic!("{rel} is not installed under {}: run scripts/setup.sh", cache.display()))
+    found.pop().unwrap_or_else(|| {
+        panic!(
+            "{rel} is not installed under {}: run scripts/setup.sh",
+            cache.display()
+        )
+    })
 }
 
 /// Replies by pipeline stage, so that a run of any mode finishes against the fault server:
 /// three perspectives, then a comment that answers "A", then "A" (or option 1) for the answers.
 pub fn staged_reply(call: &ethos_testkit::ChatCall) -> ethos_testkit::OkReply {
-    let prompt = call.messages.iter().map(|(_, t)| t.to_lowercase()).collect::<Vec<_>>().join("\n");
+    let prompt = call
+        .messages
+        .iter()
+        .map(|(_, t)| t.to_lowercase())
+        .collect::<Vec<_>>()
+        .join("\n");
     let text = if prompt.contains("contrasting ethical perspectives") {
         "#Surgeon: Beneficence, Consequentialism, Duty to treat, Resolve, Patient\n#Lawyer: Legality, Deontology, Right to consent, Caution, Court\n#Sister: Love, Care ethics, Duty of loyalty, Grief, Family\n"
     } else if prompt.contains("your perspective") {
@@ -816,5 +841,8 @@ pub fn staged_reply(call: &ethos_testkit::ChatCall) -> ethos_testkit::OkReply {
     } else {
         "A"
     };
-    ethos_testkit::OkReply { texts: vec![text.into()], first_token_top: vec![("A".into(), 0.7), ("B".into(), 0.3)] }
+    ethos_testkit::OkReply {
+        texts: vec![text.into()],
+        first_token_top: vec![("A".into(), 0.7), ("B".into(), 0.3)],
+    }
 }

@@ -31,7 +31,7 @@
 //! | `cut-mid-utf8` | a stream cut inside a multi-byte UTF-8 character |
 //! | `hold` | nothing is sent until the test calls `FaultServer::release` (or the client goes away), then `ok` |
 //! | `stall` | a stream that sends some text, then nothing more until the client goes away |
-//! | `drip` | a stream that sends one event per `FaultServer::release` (the test decides when each token arrives) |
+//! | `drip` | a stream that sends one piece of text per `FaultServer::release` (the test decides when each token arrives) |
 
 use std::fmt;
 

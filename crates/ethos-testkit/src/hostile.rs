@@ -152,11 +152,14 @@ pub fn response(fault: Fault, call: &ChatCall, reply: &OkReply, id: &str, origin
                 Protocol::OpenAi => openai_stream_events(call, reply, id),
                 Protocol::Anthropic => anthropic_stream_events(call, reply, id, true),
             };
-            // The head at once, then one event per release, then the end.
+            // Every event that carries text waits for its own release; the others (role,
+            // block start, finish) follow at once, so each release adds exactly one piece of text.
             let mut steps = Vec::new();
-            for step in stream_steps(origin, events, true) {
-                let body = matches!(&step, Step::Write(_)) && !steps.is_empty();
-                if body {
+            for (step, event) in stream_steps(origin, events.clone(), true)
+                .into_iter()
+                .zip(std::iter::once(None).chain(events.iter().map(Some)).chain(std::iter::repeat(None)))
+            {
+                if event.is_some_and(|e| carries_text(e)) {
                     steps.push(Step::WaitNextRelease);
                 }
                 steps.push(step);
@@ -206,4 +209,11 @@ mod tests {
         assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
     }
+}
+
+/// Whether a stream event holds a piece of reply text (an OpenAI delta with content, an
+/// Anthropic text delta).
+fn carries_text(event: &[u8]) -> bool {
+    let e = String::from_utf8_lossy(event);
+    e.contains("\"text_delta\"") || (e.contains("\"content\":\"") && !e.contains("\"content\":\"\""))
 }

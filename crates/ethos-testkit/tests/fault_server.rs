@@ -614,36 +614,40 @@ fn a_held_reply_waits_for_release_and_a_stalled_one_for_the_client() {
 }
 
 #[test]
-fn a_dripped_stream_sends_one_event_per_release() {
+fn a_dripped_stream_sends_one_piece_of_text_per_release() {
     let server = FaultServer::start().expect("start");
     server.script([Fault::Drip]);
     server.set_texts(vec!["Patients first, always and everywhere.".into()]);
     let mut s = stream_request(&server);
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
-    let events = |got: &[u8]| String::from_utf8_lossy(got).matches("data: ").count();
-    // The head comes at once; no event before the first release.
-    while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+    let pieces = |got: &[u8]| {
+        let t = String::from_utf8_lossy(got);
+        t.matches("\"content\":\"").count() - t.matches("\"content\":\"\"").count()
+    };
+    let ended = |got: &[u8]| got.ends_with(b"\r\n0\r\n\r\n");
+    // The head and the role event come at once; no text before the first release.
+    while !String::from_utf8_lossy(&got).contains("\"role\"") {
         let n = s.read(&mut buf).expect("read");
         assert!(n > 0);
         got.extend_from_slice(&buf[..n]);
     }
-    assert_eq!(events(&got), 0, "{}", String::from_utf8_lossy(&got));
-    // Each release lets exactly one more event through, until the body ends.
+    assert_eq!(pieces(&got), 0, "{}", String::from_utf8_lossy(&got));
+    // Each release lets exactly one more piece through; the last one ends the stream.
     let mut released = 0;
-    while !got.ends_with(b"\r\n0\r\n\r\n") {
+    while !ended(&got) {
         server.release();
         released += 1;
-        while events(&got) < released && !got.ends_with(b"\r\n0\r\n\r\n") {
+        while pieces(&got) < released && !ended(&got) {
             let n = s.read(&mut buf).expect("read");
             assert!(n > 0, "the stream ended early: {}", String::from_utf8_lossy(&got));
             got.extend_from_slice(&buf[..n]);
         }
-        assert!(events(&got) <= released, "at most one event per release");
+        assert_eq!(pieces(&got), released, "one piece per release");
         assert!(released < 1000);
     }
     let text = String::from_utf8_lossy(&got);
-    assert!(events(&got) > 3, "several events: {text}");
+    assert!(released > 3, "several pieces: {text}");
     assert!(text.contains("everywhere"), "{text}");
 }
 
