@@ -641,7 +641,9 @@ fn kind_of(t: GgmlDType) -> Option<Kind> {
     }
 }
 
-fn tensor_bytes<'a>(
+/// A tensor's bytes in the file, its type and dimensions; an error (never a panic) when its
+/// size overflows or it lies outside the file.
+pub(crate) fn tensor_bytes<'a>(
     ct: &Content,
     bytes: &'a [u8],
     name: &str,

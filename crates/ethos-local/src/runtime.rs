@@ -198,6 +198,16 @@ fn md_i32_array(ct: &gguf_file::Content, key: &str) -> Vec<i32> {
         .collect()
 }
 
+/// Every tensor's size and place checked against the file before anything reads one: candle
+/// multiplies a tensor's dimensions unchecked, so a crafted file could overflow there (found by
+/// the `gguf` fuzz target; the input is in `fuzz/seeds/gguf/crash-*.gguf`).
+fn check_tensors(ct: &gguf_file::Content, bytes: &[u8]) -> Result<(), LocalError> {
+    for name in ct.tensor_infos.keys() {
+        crate::fast::tensor_bytes(ct, bytes, name)?;
+    }
+    Ok(())
+}
+
 fn dtype_name(t: GgmlDType) -> String {
     format!("{t:?}")
 }
@@ -207,6 +217,7 @@ fn dtype_name(t: GgmlDType) -> String {
 pub fn requantize_gguf_to_q8_0(bytes: &[u8]) -> Result<Vec<u8>, LocalError> {
     let mut reader = Cursor::new(bytes);
     let ct = gguf_file::Content::read(&mut reader).map_err(|e| LocalError::Gguf(e.to_string()))?;
+    check_tensors(&ct, bytes)?;
     let device = Device::Cpu;
     let mut names: Vec<(&String, u64)> =
         ct.tensor_infos.iter().map(|(n, i)| (n, i.offset)).collect();
@@ -252,6 +263,7 @@ impl LocalModel {
         let mut reader = Cursor::new(bytes);
         let ct =
             gguf_file::Content::read(&mut reader).map_err(|e| LocalError::Gguf(e.to_string()))?;
+        check_tensors(&ct, bytes)?;
         let arch = md_string(&ct, "general.architecture").unwrap_or_default();
         let kind = crate::arch::Arch::from_gguf(&arch)?;
         let tok_model = md_string(&ct, "tokenizer.ggml.model").unwrap_or_default();
