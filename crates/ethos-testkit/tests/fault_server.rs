@@ -633,7 +633,8 @@ fn a_dripped_stream_sends_one_piece_of_text_per_release() {
         got.extend_from_slice(&buf[..n]);
     }
     assert_eq!(pieces(&got), 0, "{}", String::from_utf8_lossy(&got));
-    // Each release lets exactly one more piece through; the last one ends the stream.
+    // Each release lets exactly one more piece through. The end of the stream follows the last
+    // piece without a release, so it may arrive in a later read: one release may be spare.
     let mut released = 0;
     while !ended(&got) {
         server.release();
@@ -643,11 +644,15 @@ fn a_dripped_stream_sends_one_piece_of_text_per_release() {
             assert!(n > 0, "the stream ended early: {}", String::from_utf8_lossy(&got));
             got.extend_from_slice(&buf[..n]);
         }
-        assert_eq!(pieces(&got), released, "one piece per release");
+        assert!(pieces(&got) <= released, "at most one piece per release");
+        if !ended(&got) {
+            assert_eq!(pieces(&got), released, "one piece per release");
+        }
         assert!(released < 1000);
     }
     let text = String::from_utf8_lossy(&got);
-    assert!(released > 3, "several pieces: {text}");
+    assert!(pieces(&got) + 1 >= released, "{released} releases: {text}");
+    assert!(pieces(&got) > 3, "several pieces: {text}");
     assert!(text.contains("everywhere"), "{text}");
 }
 
