@@ -1,12 +1,15 @@
 //! Benchmark mode's state: the batch on this device (spec, selected items, outcomes, call cache),
 //! its live progress, and start / pause / resume / cancel. The batch itself is the engine's
 //! (`ethos_engine::batch`); this module only starts it, mirrors its progress into signals and
-//! writes every finished call and task to local storage at once, so that a reload loses nothing
-//! that finished and a resumed batch repeats no finished call.
+//! stores every finished call and task in the browser's database (`crate::storage`) as it
+//! happens, so that a reload loses nothing that finished and a resumed batch repeats no finished
+//! call. A write the browser refuses (storage full) pauses the batch and keeps the unstored
+//! results in the tab until Resume stores them.
 
-use crate::browser::{self, Area};
+use crate::browser;
 use crate::connection::Conn;
 use crate::state::Ui;
+use crate::storage::{self, Op, StorageError, Store};
 use ethos_engine::batch::{self, BatchObserver, BatchRun, BatchSpec, CallCache, Outcome, Task};
 use ethos_engine::record::RunRecord;
 use ethos_engine::settings::Method;
@@ -24,12 +27,11 @@ mod mirror;
 
 use mirror::ProgressMirror;
 
-const SPEC_KEY: &str = "ethos.batch.spec";
-/// One entry per finished task (a batch can have thousands: saving one list would rewrite it
-/// all on every finish).
-const OUTCOME_PREFIX: &str = "ethos.bo.";
-const STATE_KEY: &str = "ethos.batch.state";
-const CALL_PREFIX: &str = "ethos.bc.";
+/// Keys in `Store::BatchMeta`.
+const SPEC_KEY: &str = "spec";
+const STATE_KEY: &str = "state";
+/// Characters a stored call takes before any is stored (a k = 6 comment with its usage).
+const CALL_CHARS_GUESS: f64 = 1500.0;
 
 /// Where the batch is.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,11 +133,27 @@ pub struct Batch {
     pub live: RwSignal<Live>,
     /// A problem to show (storage full, a file that would not load, …).
     pub notice: RwSignal<Option<String>>,
+    /// Finished calls and tasks not yet in the database (being written, or refused).
+    pub unsaved: RwSignal<usize>,
+    /// Bumped when the storage used changes a lot (the panel asks the browser again).
+    pub storage_version: RwSignal<u32>,
+    /// Whether the browser agreed to keep this site's data under pressure (asked on Start).
+    pub persisted: RwSignal<Option<bool>>,
+    /// Changes waiting for the database, in order.
+    pending: StoredValue<Vec<Op>, LocalStorage>,
+    flushing: StoredValue<bool>,
+    /// The browser refused a write: the batch paused, the changes wait in `pending`.
+    refused: StoredValue<bool>,
+    /// The browser has no database for the app: results live in this tab only.
+    no_db: StoredValue<bool>,
+    /// Characters and count of the calls stored, for what the rest will need.
+    stored_calls: StoredValue<(f64, f64)>,
+    /// The status line of the last start (a refused write announces the pause there).
+    ui: StoredValue<Option<Ui>>,
     /// The drill-down target after a reload (replayed from the cache).
     records: StoredValue<HashMap<Task, RunRecord>, LocalStorage>,
     cache: StoredValue<Rc<RefCell<CallCache>>, LocalStorage>,
     abort: StoredValue<Option<AbortHandle>, LocalStorage>,
-    storage_full: StoredValue<bool>,
     /// Wall time of the earlier starts of this batch in this tab.
     elapsed: StoredValue<f64>,
 }
@@ -150,10 +168,18 @@ impl Batch {
             state: RwSignal::new(BatchState::Empty),
             live: RwSignal::new(Live::default()),
             notice: RwSignal::new(None),
+            unsaved: RwSignal::new(0),
+            storage_version: RwSignal::new(0),
+            persisted: RwSignal::new(None),
+            pending: StoredValue::new_local(Vec::new()),
+            flushing: StoredValue::new(false),
+            refused: StoredValue::new(false),
+            no_db: StoredValue::new(false),
+            stored_calls: StoredValue::new((0.0, 0.0)),
+            ui: StoredValue::new(None),
             records: StoredValue::new_local(HashMap::new()),
             cache: StoredValue::new_local(Rc::new(RefCell::new(CallCache::new()))),
             abort: StoredValue::new_local(None),
-            storage_full: StoredValue::new(false),
             elapsed: StoredValue::new(0.0),
         }
     }
@@ -169,27 +195,109 @@ impl Batch {
         self.state.with(|s| *s == BatchState::Running)
     }
 
-    fn storage_problem(&self, e: String) {
-        if !self.storage_full.get_value() {
-            self.storage_full.set_value(true);
-            self.notice.set(Some(format!(
-                "{e} Results from now on are kept in this tab only and will not survive a reload: export them when the batch ends."
-            )));
+    /// Queue a change for the database; it is written with the others queued in the same turn
+    /// of the event loop, in one transaction (a task's last call and its outcome land together).
+    fn store(&self, op: Op) {
+        if self.no_db.get_value() {
+            return;
         }
+        if let Op::Put {
+            store: Store::BatchCalls,
+            ..
+        } = &op
+        {
+            let chars = op.chars() as f64;
+            self.stored_calls.update_value(|(c, n)| {
+                *c += chars;
+                *n += 1.0;
+            });
+        }
+        self.pending.update_value(|p| p.push(op));
+        self.unsaved.update(|n| *n += 1);
+        self.flush();
+    }
+
+    /// Write what is queued, unless a write is under way (it picks the rest up) or the browser
+    /// refused the last one (Resume tries again).
+    fn flush(&self) {
+        if self.flushing.get_value() || self.refused.get_value() {
+            return;
+        }
+        self.flushing.set_value(true);
+        let b = *self;
+        spawn_local(async move {
+            loop {
+                let ops = b.pending.try_update_value(std::mem::take).unwrap_or_default();
+                if ops.is_empty() {
+                    break;
+                }
+                match storage::write(&ops).await {
+                    Ok(()) => {
+                        let n = ops.len();
+                        b.unsaved.update(|u| *u = u.saturating_sub(n));
+                        if n >= 50 {
+                            b.storage_version.update(|v| *v = v.wrapping_add(1));
+                        }
+                    }
+                    Err(e) => {
+                        // Back to the front of the queue, in order: nothing is dropped.
+                        b.pending.update_value(|p| {
+                            let later = std::mem::replace(p, ops);
+                            p.extend(later);
+                        });
+                        b.write_refused(e);
+                        break;
+                    }
+                }
+            }
+            b.flushing.set_value(false);
+        });
+    }
+
+    /// The browser would not store a change. With no database at all the batch runs on in this
+    /// tab; a refused write (storage full) pauses it with what waits kept in the tab.
+    fn write_refused(&self, e: StorageError) {
+        if e.is_unavailable() {
+            self.no_db.set_value(true);
+            self.pending.update_value(Vec::clear);
+            self.unsaved.set(0);
+            self.notice.set(Some(format!(
+                "Results are kept in this tab only and will not survive a reload ({e}): export them when the batch ends."
+            )));
+            return;
+        }
+        self.refused.set_value(true);
+        if self.is_running() {
+            self.state.set(BatchState::Paused);
+            self.stop_task();
+            if let Some(ui) = self.ui.get_value() {
+                ui.say("Benchmark paused: this browser's storage for the site is full (see the benchmark panel).");
+            }
+        }
+        let waiting = self.unsaved.get_untracked();
+        self.notice.set(Some(format!(
+            "The benchmark is paused: {e}. Nothing that finished is lost: {waiting} result(s) wait in this tab to be stored (keep it open), and saved runs were not touched. Make room (export and discard an old benchmark, delete saved runs, or clear other sites' data), then press Resume."
+        )));
+        self.storage_version.update(|v| *v = v.wrapping_add(1));
+    }
+
+    /// About how many bytes the calls still to make will add to storage.
+    pub fn storage_needed(&self, calls: usize) -> f64 {
+        let (chars, n) = self.stored_calls.get_value();
+        let per_call = if n > 0.0 { chars / n } else { CALL_CHARS_GUESS };
+        per_call * calls as f64
     }
 
     fn save_outcome(&self, outcome: &Outcome) {
         let t = outcome.task;
-        let key = format!("{OUTCOME_PREFIX}{}.{}.{:?}", t.item, t.model, t.method);
+        let key = format!("{}.{}.{:?}", t.item, t.model, t.method);
         let json = serde_json::to_string(outcome).unwrap_or_default();
-        if let Err(e) = browser::set(Area::Local, &key, &json) {
-            self.storage_problem(e.to_string());
-        }
+        self.store(Op::put(Store::BatchOutcomes, key, json));
     }
 
     fn save_state(&self) {
         let s = self.state.with_untracked(|s| s.stored());
-        let _ = browser::set(Area::Local, STATE_KEY, s);
+        self.store(Op::put(Store::BatchMeta, STATE_KEY, s));
     }
 
     /// Load the file, select the items and make a new batch (replacing any stored one).
@@ -205,7 +313,7 @@ impl Batch {
             .collect();
         self.discard();
         let json = serde_json::to_string(&spec).map_err(|e| e.to_string())?;
-        browser::set(Area::Local, SPEC_KEY, &json).map_err(|e| e.to_string())?;
+        self.store(Op::put(Store::BatchMeta, SPEC_KEY, json));
         self.items.set(Arc::new(selected));
         self.spec.set(Some(spec));
         self.state.set(BatchState::Ready);
@@ -222,19 +330,20 @@ impl Batch {
         spec.settings.score_failed_as_reference = on;
         let json = serde_json::to_string(&spec).map_err(|e| e.to_string())?;
         self.spec.set(Some(spec));
-        browser::set(Area::Local, SPEC_KEY, &json).map_err(|e| e.to_string())
+        self.store(Op::put(Store::BatchMeta, SPEC_KEY, json));
+        Ok(())
     }
 
     /// Remove the batch and everything stored for it.
     pub fn discard(&self) {
         self.stop_task();
-        for prefix in [CALL_PREFIX, OUTCOME_PREFIX] {
-            for k in browser::keys_with_prefix(Area::Local, prefix) {
-                browser::remove(Area::Local, &k);
-            }
-        }
-        for k in [SPEC_KEY, STATE_KEY] {
-            browser::remove(Area::Local, k);
+        // What waits for the database belongs to this batch: it goes with it.
+        self.pending.update_value(Vec::clear);
+        self.unsaved.set(0);
+        self.refused.set_value(false);
+        self.stored_calls.set_value((0.0, 0.0));
+        for store in [Store::BatchCalls, Store::BatchOutcomes, Store::BatchMeta] {
+            self.store(Op::Clear(store));
         }
         self.cache.get_value().borrow_mut().clear();
         self.records.update_value(HashMap::clear);
@@ -245,21 +354,41 @@ impl Batch {
         self.live.set(Live::default());
         self.elapsed.set_value(0.0);
         self.notice.set(None);
-        self.storage_full.set_value(false);
         self.state.set(BatchState::Empty);
     }
 
     /// Bring back the batch stored on this device (after a reload). A batch that was running is
     /// shown paused: Resume continues it without repeating any finished call.
     pub async fn restore(&self, ui: Ui) {
-        let Some(text) = browser::get(Area::Local, SPEC_KEY) else {
-            return;
+        match storage::migrate_legacy_batch().await {
+            Ok(0) => {}
+            Ok(n) => ui.say(format!("The benchmark stored by an earlier version ({n} entries) moved to this browser's database.")),
+            Err(e) if e.is_unavailable() => {
+                self.no_db.set_value(true);
+                return;
+            }
+            Err(e) => {
+                self.notice.set(Some(format!("The benchmark stored by an earlier version could not be moved to this browser's database ({e}); it stays where it was.")));
+            }
+        }
+        let text = match storage::get(Store::BatchMeta, SPEC_KEY).await {
+            Ok(Some(text)) => text,
+            Ok(None) => return,
+            Err(e) => {
+                self.notice.set(Some(format!(
+                    "The benchmark stored on this device could not be read: {e}"
+                )));
+                return;
+            }
         };
         let spec: BatchSpec = match serde_json::from_str(&text) {
             Ok(s) => s,
             Err(e) => {
                 self.notice.set(Some(format!("The benchmark stored on this device could not be read ({e}); it was set aside.")));
-                browser::remove(Area::Local, SPEC_KEY);
+                self.store(Op::Delete {
+                    store: Store::BatchMeta,
+                    key: SPEC_KEY.into(),
+                });
                 return;
             }
         };
@@ -287,26 +416,44 @@ impl Batch {
                 return;
             }
         };
+        let (stored_outcomes, foreign_outcomes) = match storage::read_all(Store::BatchOutcomes).await {
+            Ok(v) => v,
+            Err(e) => {
+                self.notice.set(Some(format!("The stored benchmark's results could not be read: {e}")));
+                self.state.set(BatchState::Empty);
+                return;
+            }
+        };
         let mut outcomes: Vec<Outcome> = Vec::new();
-        let mut bad_outcomes = 0;
-        for k in browser::keys_with_prefix(Area::Local, OUTCOME_PREFIX) {
-            match browser::get(Area::Local, &k).map(|t| serde_json::from_str::<Outcome>(&t)) {
-                Some(Ok(o)) => outcomes.push(o),
-                _ => bad_outcomes += 1,
+        let mut bad_outcomes = foreign_outcomes;
+        for (_, text) in &stored_outcomes {
+            match serde_json::from_str::<Outcome>(text) {
+                Ok(o) => outcomes.push(o),
+                Err(_) => bad_outcomes += 1,
             }
         }
+        drop(stored_outcomes);
         outcomes.sort_unstable_by_key(|o| (o.task.item, o.task.model));
         if bad_outcomes > 0 {
             self.notice.set(Some(format!("{bad_outcomes} stored result(s) could not be read; their tasks run again, and their finished calls are still kept, so resuming repeats none of them.")));
         }
+        let (stored_calls, mut bad) = match storage::read_all(Store::BatchCalls).await {
+            Ok(v) => v,
+            Err(e) => {
+                self.notice.set(Some(format!("The stored benchmark's calls could not be read ({e}): resuming makes them again.")));
+                (Vec::new(), 0)
+            }
+        };
         let mut cache = CallCache::new();
-        let mut bad = 0;
-        for k in browser::keys_with_prefix(Area::Local, CALL_PREFIX) {
-            let Some(v) = browser::get(Area::Local, &k) else {
-                continue;
-            };
-            match serde_json::from_str::<ChatResponse>(&v) {
-                Ok(r) => cache.insert(k[CALL_PREFIX.len()..].to_string(), r),
+        let mut chars = 0.0;
+        for (i, (key, text)) in stored_calls.into_iter().enumerate() {
+            if i % 500 == 499 {
+                // Parsing thousands of calls: let the page breathe between slices.
+                gloo_timers::future::TimeoutFuture::new(0).await;
+            }
+            chars += (key.len() + text.len()) as f64;
+            match serde_json::from_str::<ChatResponse>(&text) {
+                Ok(r) => cache.insert(key, r),
                 Err(_) => bad += 1,
             }
         }
@@ -315,11 +462,16 @@ impl Batch {
                 "{bad} stored call(s) could not be read and will be made again."
             )));
         }
+        self.stored_calls.set_value((chars, cache.len() as f64));
         let n_cached = cache.len();
         *self.cache.get_value().borrow_mut() = cache;
         let all = spec.all_tasks(selected.len());
         let left = batch::pending(&all, &outcomes).len();
-        let was = browser::get(Area::Local, STATE_KEY).unwrap_or_default();
+        let was = storage::get(Store::BatchMeta, STATE_KEY)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         self.items.set(Arc::new(selected));
         self.spec.set(Some(spec));
         self.outcomes.set(outcomes);
@@ -348,6 +500,7 @@ impl Batch {
         if self.is_running() {
             return;
         }
+        self.ui.set_value(Some(ui));
         let Some(mut spec) = self.spec.get_untracked() else {
             ui.say("Set up a benchmark first.");
             return;
@@ -381,8 +534,19 @@ impl Batch {
         });
         self.running.set(HashSet::new());
         self.state.set(BatchState::Running);
+        // After a refused write: try again what waits (a second refusal pauses again).
+        if self.refused.get_value() {
+            self.refused.set_value(false);
+            self.notice.set(None);
+        }
         self.save_state();
         let b = *self;
+        if self.persisted.get_untracked() != Some(true) {
+            spawn_local(async move {
+                let granted = storage::persist().await;
+                b.persisted.set(granted);
+            });
+        }
         let model = conn.model_for_run();
         let cache = self.cache.get_value();
         let n = todo.len();

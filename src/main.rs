@@ -27,6 +27,8 @@ mod share;
 #[cfg(target_arch = "wasm32")]
 mod state;
 #[cfg(target_arch = "wasm32")]
+mod storage;
+#[cfg(target_arch = "wasm32")]
 mod suggestion;
 
 #[cfg(target_arch = "wasm32")]

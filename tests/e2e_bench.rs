@@ -40,6 +40,40 @@ async fn set_up(b: &Browser, file: &str, n: usize, off: &[&str], models: Option<
     b.text("#bench-summary").await
 }
 
+/// The test LLM server answering as the pipeline expects, with every request's text logged.
+fn logged_server() -> (FaultServer, Arc<Mutex<Vec<String>>>) {
+    let server = FaultServer::start().expect("test LLM server");
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    server.set_responder(move |call| {
+        log.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(request_text(call));
+        ethos_testkit::latency::ethos_reply(call)
+    });
+    (server, seen)
+}
+
+/// Wait until every finished call and task of the batch is in the browser's database.
+async fn wait_stored(b: &Browser) {
+    b.wait_js(
+        "document.querySelector('#bench-counts').dataset.unsaved === '0'",
+        Duration::from_secs(30),
+        "every finished call stored",
+    )
+    .await;
+}
+
+/// Make IndexedDB refuse (or accept again) every write, as a full quota does.
+async fn refuse_writes(b: &Browser, on: bool) {
+    let js = if on {
+        "(() => { window.__put = window.__put || IDBObjectStore.prototype.put; IDBObjectStore.prototype.put = function () { throw new DOMException('The quota has been exceeded.', 'QuotaExceededError'); }; return true; })()"
+    } else {
+        "(() => { if (window.__put) IDBObjectStore.prototype.put = window.__put; return true; })()"
+    };
+    b.js(js).await;
+}
+
 /// Start the batch and wait until it is done.
 async fn run_to_the_end(b: &Browser) {
     b.click("#bench-start").await;
@@ -56,15 +90,7 @@ async fn a_benchmark_survives_a_reload_and_scores_like_its_export() {
     if !enabled() {
         return;
     }
-    let server = FaultServer::start().expect("test LLM server");
-    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-    let log = seen.clone();
-    server.set_responder(move |call| {
-        log.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(request_text(call));
-        ethos_testkit::latency::ethos_reply(call)
-    });
+    let (server, seen) = logged_server();
     // Where the reload lands is decided here, not by timing: every stage-2 comment call is held
     // (its reply never comes), so the batch reaches one fixed state and stays there: both vanilla
     // tasks done, both EthosAgents tasks past stage 1 (stored) with their 2 + 2 comment calls
@@ -104,6 +130,9 @@ async fn a_benchmark_survives_a_reload_and_scores_like_its_export() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Every finished call is in the browser's database before the reload (its writes are
+    // asynchronous: wait for them, not for time).
+    wait_stored(&b).await;
     let before = b.bench_counts().await;
     assert_eq!(before.get("state").map(String::as_str), Some("running"));
     assert_eq!(before.get("done").map(String::as_str), Some("2"), "{before:?}");
@@ -411,5 +440,179 @@ async fn an_overton_benchmark_is_scored_by_the_judge() {
     );
     b.screenshot_at("#bench-panel", "bench-overton-judged")
         .await;
+    b.close().await;
+}
+
+/// A write the browser refuses mid-batch (a full quota: IndexedDB's `put` throws
+/// `QuotaExceededError`) pauses the benchmark with a message. Saved runs are all still there;
+/// the call that finished just before the refusal waits in the tab, is stored by Resume and is
+/// never asked again; after the end, a reload shows every task done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_write_pauses_the_benchmark_and_loses_nothing() {
+    if !enabled() {
+        return;
+    }
+    let (server, seen) = logged_server();
+    let calls = || seen.lock().map(|v| v.clone()).unwrap_or_default();
+    let app = app_pointing_at(&server.base_url(), "fault-server-model").await;
+    let b = Browser::start().await;
+    b.open(&app.url()).await;
+    b.type_into("#k", "2").await;
+    // A saved run, which nothing may delete to make room.
+    b.choose_file(GLOBALOPINION).await;
+    b.pick_item(0).await;
+    b.run_and_wait("#js-distance", Duration::from_secs(60)).await;
+    assert_eq!(b.count(".saved-run").await, 1, "the run is saved");
+    const SAVED: &str = "Object.keys(localStorage).filter(k => k.startsWith('ethos.run.')).length";
+    assert_eq!(b.js(SAVED).await, 1);
+    let straight = calls().len();
+
+    // One call slot, and every comment call held: the batch reaches one fixed state (the first
+    // comment call held at the server, everything else waiting for the slot) and stays there.
+    b.type_into("#concurrency", "1").await;
+    server.set_fault_rule(Some(Arc::new(|call: &ChatCall| {
+        is_comment(&request_text(call)).then_some(Fault::Hold)
+    })));
+    let summary = set_up(&b, GLOBALOPINION, 2, &["prompting"], None).await;
+    assert!(summary.contains("4 task(s)"), "{summary}");
+    b.click("#bench-start").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !calls()[straight..].iter().any(|t| is_comment(t)) {
+        assert!(std::time::Instant::now() < deadline, "no comment call reached the server");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_stored(&b).await;
+    let held = calls().last().cloned().expect("the held call was seen");
+    assert!(is_comment(&held));
+
+    // Storage is full from now on. The held call finishes; storing it is refused.
+    refuse_writes(&b, true).await;
+    server.release();
+    b.wait_js(
+        "document.querySelector('#bench-counts').dataset.state === 'paused'",
+        Duration::from_secs(30),
+        "the batch paused by the refused write",
+    )
+    .await;
+    let notice = b.text("#bench-notice").await;
+    for words in ["paused", "storage space for this site is full", "Nothing that finished is lost"] {
+        assert!(notice.contains(words), "{words:?} in {notice:?}");
+    }
+    let status = b.text("#status").await;
+    assert!(status.contains("Benchmark paused") && status.contains("full"), "{status}");
+    let unsaved: u64 = b
+        .bench_counts()
+        .await
+        .get("unsaved")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(unsaved >= 1, "the finished call waits in the tab");
+    assert_eq!(b.js(SAVED).await, 1, "a saved run was deleted to make room");
+    b.screenshot_at("#bench-panel", "bench-storage-full").await;
+
+    // Room again: Resume stores what waited and finishes the batch.
+    refuse_writes(&b, false).await;
+    server.set_fault_rule(None);
+    server.release();
+    run_to_the_end(&b).await;
+    wait_stored(&b).await;
+    let end = b.bench_counts().await;
+    assert_eq!(end.get("done").map(String::as_str), Some("4"), "{end:?}");
+    assert_eq!(end.get("failed").map(String::as_str), Some("0"), "{end:?}");
+    let all = calls();
+    let batch_calls = &all[straight..];
+    assert_eq!(
+        batch_calls.iter().filter(|t| **t == held).count(),
+        1,
+        "the call that finished before the refusal was asked again"
+    );
+    // 12 calls straight through (k = 2: 5 per EthosAgents item, 1 per vanilla one), plus at
+    // most the one call the single slot had started when the refusal paused the batch.
+    assert!(
+        (12..=13).contains(&batch_calls.len()),
+        "{} calls: finished calls were repeated",
+        batch_calls.len()
+    );
+
+    // Everything that finished is stored: a reload shows the batch done.
+    b.client.refresh().await.expect("reload");
+    b.wait_js(
+        "document.querySelector('#bench-counts') && document.querySelector('#bench-counts').dataset.state === 'done' && document.querySelector('#bench-counts').dataset.done === '4'",
+        Duration::from_secs(30),
+        "the finished batch back after a reload",
+    )
+    .await;
+    assert_eq!(b.js(SAVED).await, 1);
+    b.close().await;
+}
+
+/// A benchmark that an earlier version kept in localStorage moves to the browser's database on
+/// the first start, whole: the batch is back, done, with no call made, and the old entries are
+/// gone. (The earlier version's entries are written from a real batch's stored data.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_benchmark_stored_by_an_earlier_version_moves_to_the_database() {
+    if !enabled() {
+        return;
+    }
+    let (server, seen) = logged_server();
+    let count = || seen.lock().map(|v| v.len()).unwrap_or(0);
+    let app = app_pointing_at(&server.base_url(), "fault-server-model").await;
+    let b = Browser::start().await;
+    b.open(&app.url()).await;
+    b.type_into("#k", "2").await;
+    // Vanilla and EthosAgents on 2 items: 2 + 2 × 5 calls.
+    set_up(&b, GLOBALOPINION, 2, &["prompting"], None).await;
+    run_to_the_end(&b).await;
+    wait_stored(&b).await;
+    let made = count();
+    assert_eq!(made, 12);
+
+    // The stored batch, written back under the earlier version's localStorage keys.
+    let moved = b
+        .js(r#"(async () => {
+            const db = await new Promise((ok, no) => { const q = indexedDB.open('ethos-agents'); q.onsuccess = () => ok(q.result); q.onerror = () => no(q.error); });
+            const all = store => new Promise((ok, no) => {
+                const t = db.transaction(store); const s = t.objectStore(store);
+                const k = s.getAllKeys(); const v = s.getAll();
+                t.oncomplete = () => ok(k.result.map((key, i) => [key, v.result[i]])); t.onerror = () => no(t.error);
+            });
+            let n = 0;
+            for (const [k, v] of await all('batch_meta')) { localStorage.setItem('ethos.batch.' + k, v); n++; }
+            for (const [k, v] of await all('batch_calls')) { localStorage.setItem('ethos.bc.' + k, v); n++; }
+            for (const [k, v] of await all('batch_outcomes')) { localStorage.setItem('ethos.bo.' + k, v); n++; }
+            db.close();
+            return n;
+        })()"#)
+        .await;
+    // spec + state + 12 calls + 4 outcomes.
+    assert_eq!(moved, 18, "entries written back");
+    // Without the database (deleted from another page of the origin, once the app is gone).
+    b.client
+        .goto(&format!("{}blank", app.url()))
+        .await
+        .expect("open a blank page");
+    let deleted = b
+        .js("new Promise(ok => { const q = indexedDB.deleteDatabase('ethos-agents'); q.onsuccess = () => ok(true); q.onerror = () => ok(false); })")
+        .await;
+    assert_eq!(deleted, true);
+
+    // The app reopens in benchmark view (remembered), where the first start moves the batch.
+    b.client.goto(&app.url()).await.expect("open the app");
+    b.wait_js(
+        "document.querySelector('#bench-counts') && document.querySelector('#bench-counts').dataset.state === 'done' && document.querySelector('#bench-counts').dataset.done === '4'",
+        Duration::from_secs(30),
+        "the earlier version's batch back, done",
+    )
+    .await;
+    let left = b
+        .js("Object.keys(localStorage).filter(k => k.startsWith('ethos.bc.') || k.startsWith('ethos.bo.') || k.startsWith('ethos.batch.')).length")
+        .await;
+    assert_eq!(left, 0, "the old entries are removed once moved");
+    // Its calls moved too: drilling into an item replays it from them, with no call.
+    b.click(".bench-item[data-item='0'] .bench-open[data-method='ethosagents']")
+        .await;
+    b.wait_for("#js-distance", Duration::from_secs(20)).await;
+    assert_eq!(b.count(".comment-card[data-state='done']").await, 2);
+    assert_eq!(count(), made, "the moved batch made no call");
     b.close().await;
 }

@@ -1,5 +1,5 @@
 //! `ProgressMirror`: the batch's observer in the browser. It moves the progress signals and stores
-//! every finished call and task outcome as it happens.
+//! every finished call and task outcome as it happens (in the browser's database).
 
 use super::*;
 
@@ -36,9 +36,7 @@ impl BatchObserver for ProgressMirror {
         let Ok(json) = serde_json::to_string(response) else {
             return;
         };
-        if let Err(e) = browser::set(Area::Local, &format!("{CALL_PREFIX}{key}"), &json) {
-            self.batch.storage_problem(e.to_string());
-        }
+        self.batch.store(Op::put(Store::BatchCalls, key, json));
     }
     fn task_finished(&self, outcome: &Outcome, record: &RunRecord) {
         let b = self.batch;

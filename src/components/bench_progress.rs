@@ -4,6 +4,7 @@ use crate::batch::{batch, BatchState};
 use crate::browser;
 use crate::connection::conn;
 use crate::state::ui;
+use crate::storage;
 use ethos_engine::batch as engine;
 use leptos::prelude::*;
 use std::time::Duration;
@@ -21,7 +22,8 @@ fn clock(ms: f64) -> String {
 ///
 /// Hooks: `#bench-start`, `#bench-pause`, `#bench-cancel`, `#bench-progress`, `#bench-counts`
 /// (with `data-done`, `data-failed`, `data-running`, `data-remaining`, `data-total`,
-/// `data-state`), `#bench-busy` (`data-share`), `#bench-notice`, `#bench-error`.
+/// `data-state`, `data-unsaved`), `#bench-busy` (`data-share`), `#bench-storage` (`data-usage`,
+/// `data-quota`, `data-needed`), `#bench-notice`, `#bench-error`.
 #[component]
 pub fn BenchProgress() -> impl IntoView {
     let (ui, conn, batch) = (ui(), conn(), batch());
@@ -98,8 +100,8 @@ pub fn BenchProgress() -> impl IntoView {
         )
     };
     // What the tasks still to run will cost, before pressing Start (tokens: rough for prompts,
-    // upper bounds for output).
-    let estimate = move || {
+    // upper bounds for output): tasks, calls, prompt tokens, output tokens.
+    let cost = Memo::new(move |_| {
         let spec = batch.spec.get()?;
         let all = batch.all_tasks();
         let todo = batch.outcomes.with(|o| engine::pending(&all, o));
@@ -117,10 +119,49 @@ pub fn BenchProgress() -> impl IntoView {
                 }
             }
         });
-        Some(format!(
-            "{} task(s) to run: about {calls} calls, roughly {prompt} prompt tokens and at most {out} output tokens.",
-            todo.len()
+        Some((todo.len(), calls, prompt, out))
+    });
+    let estimate = move || {
+        cost.get().map(|(tasks, calls, prompt, out)| format!(
+            "{tasks} task(s) to run: about {calls} calls, roughly {prompt} prompt tokens and at most {out} output tokens."
         ))
+    };
+    // What the browser says this site stores and may store, asked again when the batch changes
+    // state and after every large write.
+    let usage = LocalResource::new(move || {
+        batch.storage_version.track();
+        batch.state.track();
+        storage::estimate()
+    });
+    let needed = move || {
+        let calls = cost.with(|c| c.map(|c| c.1).unwrap_or(0));
+        batch.storage_needed(calls)
+    };
+    let storage_line = move || {
+        let est = usage.get().flatten();
+        let need = needed();
+        let mut line = match est {
+            Some(e) => format!(
+                "Storage: {} used of {} this site may use",
+                storage::size_text(e.usage),
+                storage::size_text(e.quota)
+            ),
+            None => "Storage: this browser does not say how much this site may use".to_string(),
+        };
+        if need > 0.0 {
+            line.push_str(&format!(" · the tasks left need about {} more", storage::size_text(need)));
+            if let Some(e) = est {
+                if e.usage + need > e.quota {
+                    line.push_str(" (more than is free: the batch will pause when storage is full)");
+                }
+            }
+        }
+        match batch.persisted.get() {
+            Some(true) => line.push_str(" · kept under storage pressure."),
+            Some(false) => line.push_str(" · the browser may clear it under storage pressure (it did not grant persistent storage)."),
+            None => line.push('.'),
+        }
+        line
     };
     let busy = move || {
         let t = now.get();
@@ -157,17 +198,27 @@ pub fn BenchProgress() -> impl IntoView {
                 data-running=move || counts.get().0.running
                 data-remaining=move || counts.get().0.remaining
                 data-total=move || counts.get().1
+                data-unsaved=move || batch.unsaved.get()
             >
                 {line}
             </p>
             <p class="muted small" id="bench-busy" data-share=move || busy().map(|b| format!("{b:.4}")).unwrap_or_default()>
                 {move || busy().map(|b| format!("Call slots busy: {:.0} % of {} since the last start.", b * 100.0, batch.live.with(|l| l.limit)))}
             </p>
+            <p
+                class="muted small"
+                id="bench-storage"
+                data-usage=move || usage.get().flatten().map(|e| e.usage).unwrap_or(-1.0)
+                data-quota=move || usage.get().flatten().map(|e| e.quota).unwrap_or(-1.0)
+                data-needed=move || needed().round()
+            >
+                {storage_line}
+            </p>
             {move || match batch.state.get() {
                 BatchState::Stopped(reason) => Some(view! { <p class="error" role="alert" id="bench-error">{format!("Stopped: {reason}")}</p> }),
                 _ => None,
             }}
-            {move || batch.notice.get().map(|n| view! { <p class="warning small" id="bench-notice">{n}</p> })}
+            {move || batch.notice.get().map(|n| view! { <p class="warning small" role="status" id="bench-notice">{n}</p> })}
         </div>
     }
 }

@@ -203,7 +203,8 @@ impl Matrix {
     pub async fn clear_storage(&self) {
         let blank = format!("http://{}{}blank", self.app.addr, PREFIX);
         self.b.client.goto(&blank).await.expect("open a blank page");
-        self.b.js("(() => { localStorage.clear(); sessionStorage.clear(); return true; })()").await;
+        // The database goes once the app's page (its last connection) is gone; the next open waits.
+        self.b.js("(() => { localStorage.clear(); sessionStorage.clear(); indexedDB.deleteDatabase('ethos-agents'); return true; })()").await;
     }
 
     /// Open `url` (a new document, even when only the fragment differs) and watch it.
