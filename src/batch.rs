@@ -486,6 +486,7 @@ impl Batch {
         };
         self.state.set(state);
         self.save_state();
+        browser::mark_after_paint("ethos:bench-restored");
     }
 
     fn stop_task(&self) {

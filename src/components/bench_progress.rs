@@ -101,7 +101,14 @@ pub fn BenchProgress() -> impl IntoView {
     };
     // What the tasks still to run will cost, before pressing Start (tokens: rough for prompts,
     // upper bounds for output): tasks, calls, prompt tokens, output tokens.
-    let cost = Memo::new(move |_| {
+    let cost = Memo::new(move |prev: Option<&Option<(usize, usize, usize, usize)>>| {
+        // Not while running: a task finishes many times a second, and estimating thousands of
+        // pending tasks each time would block the page (the figures are for before Start).
+        if batch.is_running() {
+            if let Some(prev) = prev {
+                return *prev;
+            }
+        }
         let spec = batch.spec.get()?;
         let all = batch.all_tasks();
         let todo = batch.outcomes.with(|o| engine::pending(&all, o));

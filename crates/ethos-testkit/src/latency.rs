@@ -48,7 +48,7 @@ use tokio::time::Instant;
 pub const TICK_MS: u64 = 10;
 
 /// How many calls [`LatencyStats::calls_log`] keeps (counts stay exact beyond it).
-pub const MAX_LOGGED_CALLS: usize = 20_000;
+pub const MAX_LOGGED_CALLS: usize = 100_000;
 
 /// Request bodies above this are refused (413).
 const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;

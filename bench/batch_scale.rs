@@ -1,0 +1,249 @@
+//! Benchmark mode at whole-file scale: every GlobalOpinionQA item × the three methods at k = 6
+//! (about 25,000 calls), through the release app in headless Chromium against the latency server
+//! (HTTP/2 + TLS):
+//!
+//! 1. straight through: wall time, calls, the longest main-thread task and how many reached
+//!    50 ms, peak JS heap (`performance.memory`, Chromium; the wasm memory is not in it), and
+//!    the storage the finished batch takes (`navigator.storage.estimate()`);
+//! 2. the page reopened with the finished batch stored: time to the first paint, time until the
+//!    stored batch is on screen (`ethos:bench-restored`), and the longest task meanwhile;
+//! 3. the same batch set up again, reloaded at 50 % of the tasks and resumed: finished calls made
+//!    again, counted by the server from the prompt hashes against the straight run.
+//!
+//! `cargo bench -p ethos-app --bench batch_scale` (about 15–30 min on 2 cores; not part of
+//! bench/run.sh). Environment: `ETHOS_SCALE_N` (all items), `ETHOS_SCALE_C` (32, concurrency and
+//! items in flight), `ETHOS_SCALE_K` (6), `ETHOS_SCALE_L_MS` (20, server latency per call).
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+#[cfg(not(target_arch = "wasm32"))]
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    native::main().await
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod native {
+    use super::support::*;
+    use ethos_testkit::latency::{epoch_ms, ethos_reply};
+    use ethos_testkit::LatencyServer;
+    use serde_json::json;
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+
+    fn env_num(name: &str, default: u64) -> u64 {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
+    /// Stage-aware replies without the call number, so that two runs send the same requests.
+    fn deterministic(call: &ethos_testkit::ChatCall) -> ethos_testkit::OkReply {
+        let mut r = ethos_reply(call);
+        for t in &mut r.texts {
+            *t = t.replace("[call {seq}] ", "");
+        }
+        r
+    }
+
+    async fn set_up(b: &Browser, n: Option<u64>, k: u64, c: u64) {
+        b.type_into("#k", &k.to_string()).await;
+        b.type_into("#concurrency", &c.to_string()).await;
+        b.click("#view-bench").await;
+        let file = b.wait_for("#bench-file", Duration::from_secs(10)).await;
+        file.select_by_value(GLOBALOPINION)
+            .await
+            .expect("choose the file");
+        if let Some(n) = n {
+            b.type_into("#bench-n", &n.to_string()).await;
+        } else {
+            let how = b.wait_for("#bench-pick", Duration::from_secs(10)).await;
+            how.select_by_value("all").await.expect("all items");
+        }
+        b.type_into("#bench-in-flight", &c.to_string()).await;
+        b.click("#bench-create").await;
+        b.wait_for("#bench-summary", Duration::from_secs(60)).await;
+    }
+
+    async fn wait_state(b: &Browser, state: &str, timeout: Duration) {
+        b.wait_js(&format!("(document.querySelector('#bench-counts') || {{dataset: {{}}}}).dataset.state === '{state}'"), timeout, &format!("the batch to be {state}")).await;
+    }
+
+    /// Record long tasks (and, in Chromium, the peak JS heap once a second) from now on.
+    async fn watch(b: &Browser) {
+        b.js("(() => { window.__lt = []; new PerformanceObserver(l => { for (const e of l.getEntries()) window.__lt.push(e.duration); }).observe({type: 'longtask'}); window.__heap = 0; const m = () => { if (performance.memory) window.__heap = Math.max(window.__heap, performance.memory.usedJSHeapSize); }; m(); setInterval(m, 1000); return true; })()").await;
+    }
+
+    /// (longest task ms, tasks ≥ 50 ms, peak JS heap bytes).
+    async fn watched(b: &Browser) -> (f64, u64, f64) {
+        let v = b
+            .js("[Math.max(0, ...window.__lt), window.__lt.filter(d => d >= 50).length, window.__heap]")
+            .await;
+        let f = |i: usize| v.get(i).and_then(|x| x.as_f64()).unwrap_or(f64::NAN);
+        (f(0), f(1) as u64, f(2))
+    }
+
+    pub async fn main() {
+        let n = std::env::var("ETHOS_SCALE_N").ok().and_then(|v| v.parse().ok());
+        let c = env_num("ETHOS_SCALE_C", 32);
+        let k = env_num("ETHOS_SCALE_K", 6);
+        let l = env_num("ETHOS_SCALE_L_MS", 20);
+        let latency = LatencyServer::start(l).expect("latency server");
+        latency.set_responder(deterministic);
+        std::env::set_var(
+            "ETHOS_CHROMIUM_ARGS",
+            format!(
+                "--ignore-certificate-errors-spki-list={}",
+                latency.spki_sha256_base64()
+            ),
+        );
+        let app = StaticServer::start(&dist()).await;
+        let cfg = json!({"preset": "llamacpp", "base_url": latency.https_base_url(), "model": "latency-model", "concurrency": c, "structured_perspectives": false});
+        app.set_file("ethos-config.json", "application/json", cfg.to_string());
+        let timeout = Duration::from_secs(3600);
+
+        // 1. Straight through.
+        let b = Browser::start().await;
+        b.open(&app.url()).await;
+        set_up(&b, n, k, c).await;
+        let tasks: u64 = b
+            .bench_counts()
+            .await
+            .get("total")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        latency.reset();
+        watch(&b).await;
+        let t0 = Instant::now();
+        b.click("#bench-start").await;
+        wait_state(&b, "done", timeout).await;
+        let wall = t0.elapsed().as_secs_f64();
+        b.wait_js("document.querySelector('#bench-counts').dataset.unsaved === '0'", Duration::from_secs(120), "everything stored").await;
+        let (longest, over_50, heap) = watched(&b).await;
+        let done = b.bench_counts().await;
+        let straight = latency.stats();
+        let storage = b
+            .js("navigator.storage.estimate().then(e => [e.usage, (e.usageDetails || {}).indexedDB || null])")
+            .await;
+        let used = storage.get(0).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+        let idb = storage.get(1).and_then(|v| v.as_f64());
+        b.screenshot_at("#bench-panel", "bench-scale-done").await;
+
+        // 2. Reopen with the finished batch stored.
+        b.client.refresh().await.expect("reload");
+        wait_state(&b, "done", Duration::from_secs(120)).await;
+        let reopen = b
+            .js("(() => { const fcp = performance.getEntriesByName('first-contentful-paint')[0]; const r = performance.getEntriesByName('ethos:bench-restored')[0]; return [fcp ? fcp.startTime : null, r ? r.startTime : null]; })()")
+            .await;
+        let fcp = reopen.get(0).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+        let restored = reopen.get(1).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+        let reopen_tasks = b
+            .js("new Promise(ok => { const d = []; new PerformanceObserver(l => { for (const e of l.getEntries()) d.push(e.duration); }).observe({type: 'longtask', buffered: true}); setTimeout(() => ok([Math.max(0, ...d), d.length]), 500); })")
+            .await;
+        let reopen_longest = reopen_tasks.get(0).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+        let reopen_count = reopen_tasks.get(1).and_then(|v| v.as_u64()).unwrap_or(0);
+
+        // 3. Again, reloaded at 50 % and resumed.
+        let m0: HashMap<String, u64> = straight.by_prompt.clone().into_iter().collect();
+        b.click("#bench-create").await; // set up again: replaces the results and stored calls
+        b.wait_for("#bench-summary", Duration::from_secs(60)).await;
+        b.wait_js("document.querySelector('#bench-counts').dataset.unsaved === '0' && document.querySelector('#bench-counts').dataset.done === '0'", Duration::from_secs(120), "the batch set up again").await;
+        latency.reset();
+        b.click("#bench-start").await;
+        let half = (tasks / 2).max(1);
+        b.wait_js(
+            &format!("Number(document.querySelector('#bench-counts').dataset.done) >= {half}"),
+            timeout,
+            "50 % of the tasks",
+        )
+        .await;
+        let reload_ms = epoch_ms();
+        b.client.refresh().await.expect("reload");
+        wait_state(&b, "paused", Duration::from_secs(120)).await;
+        let kept: u64 = b
+            .bench_counts()
+            .await
+            .get("done")
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0);
+        b.click("#bench-start").await;
+        wait_state(&b, "done", timeout).await;
+        let resumed = b.bench_counts().await;
+        let calls2 = latency.stats().calls_log;
+        // Per prompt: finished at the server before the reload (F), made after it (A); a finished
+        // call made again shows as A > M0 − F. A reply whose last byte left the server in the
+        // moments before the reload may not have reached the page's storage: shown with a margin.
+        let repeated_with_margin = |margin_ms: f64| -> (u64, usize) {
+            let mut finished: HashMap<&str, u64> = HashMap::new();
+            let mut after: HashMap<&str, u64> = HashMap::new();
+            let mut cut = 0;
+            for t in &calls2 {
+                match t.last_byte_ms {
+                    None => cut += 1,
+                    Some(_) if t.received_ms >= reload_ms => {
+                        *after.entry(&t.prompt_hash).or_default() += 1
+                    }
+                    Some(e) if e < reload_ms - margin_ms => {
+                        *finished.entry(&t.prompt_hash).or_default() += 1
+                    }
+                    Some(_) => cut += 1,
+                }
+            }
+            let repeated = after
+                .iter()
+                .map(|(h, a)| {
+                    a.saturating_sub(
+                        m0.get(*h)
+                            .copied()
+                            .unwrap_or(0)
+                            .saturating_sub(finished.get(h).copied().unwrap_or(0)),
+                    )
+                })
+                .sum();
+            (repeated, cut)
+        };
+        let (repeated, cut) = repeated_with_margin(0.0);
+        let (repeated_100, cut_100) = repeated_with_margin(100.0);
+        b.close().await;
+
+        let mb = |b: f64| b / 1e6;
+        println!(
+            "\n## Benchmark mode at whole-file scale (GlobalOpinionQA × 3 methods, k = {k}, C = {c}, L = {l} ms, HTTP/2 + TLS)"
+        );
+        println!("| figure | value | target |");
+        println!("|---|---:|---:|");
+        println!(
+            "| tasks done (straight run) | {} of {tasks} (failed {}) | all |",
+            done.get("done").map(String::as_str).unwrap_or("?"),
+            done.get("failed").map(String::as_str).unwrap_or("?")
+        );
+        println!("| calls (straight run) | {} | — |", straight.calls);
+        println!("| wall time (straight run) | {wall:.0} s ({:.0} calls/s) | — |", straight.calls as f64 / wall);
+        println!("| longest main-thread task during the run | {longest:.0} ms | < 50 ms |");
+        println!("| main-thread tasks ≥ 50 ms during the run | {over_50} | 0 |");
+        println!("| peak JS heap (performance.memory; wasm memory not included) | {:.1} MB | — |", mb(heap));
+        println!(
+            "| storage used with the batch stored (site; IndexedDB) | {:.1} MB; {} | — |",
+            mb(used),
+            idb.map(|v| format!("{:.1} MB", mb(v))).unwrap_or_else(|| "not reported".into())
+        );
+        println!("| reopen with the batch stored: first contentful paint | {fcp:.0} ms | — |");
+        println!("| reopen: stored batch on screen (`ethos:bench-restored`) | {restored:.0} ms | ≤ 1000 ms |");
+        println!("| reopen: longest task ({reopen_count} long tasks) | {reopen_longest:.0} ms | — |");
+        println!("| reload at 50 %: tasks kept | {kept} of {tasks} | ≥ {half} |");
+        println!("| reload at 50 %: calls cut off by the reload (made again, not repeats) | {cut} | — |");
+        println!("| reload at 50 %: calls finished at the server before the reload, made again | {repeated} | 0 |");
+        println!("| … finished ≥ 100 ms before the reload, made again ({cut_100} in flight or just finishing) | {repeated_100} | 0 |");
+        println!(
+            "| resumed batch done | {} of {tasks} (failed {}) | all |",
+            resumed.get("done").map(String::as_str).unwrap_or("?"),
+            resumed.get("failed").map(String::as_str).unwrap_or("?")
+        );
+    }
+}
