@@ -139,9 +139,15 @@ pub struct Batch {
     pub storage_version: RwSignal<u32>,
     /// Whether the browser agreed to keep this site's data under pressure (asked on Start).
     pub persisted: RwSignal<Option<bool>>,
-    /// Changes waiting for the database, in order.
+    /// Changes waiting for the database, in order (each is also in the journal until then).
     pending: StoredValue<Vec<Op>, LocalStorage>,
+    /// A transaction is under way: it takes what `pending` holds when it ends.
     flushing: StoredValue<bool>,
+    /// Changes written in this tab (paces the storage estimate).
+    written: StoredValue<usize>,
+    /// Bumped by discard: a transaction of a discarded batch that completes later counts for
+    /// nothing.
+    generation: StoredValue<u64>,
     /// The browser refused a write: the batch paused, the changes wait in `pending`.
     refused: StoredValue<bool>,
     /// The browser has no database for the app: results live in this tab only.
@@ -173,6 +179,8 @@ impl Batch {
             persisted: RwSignal::new(None),
             pending: StoredValue::new_local(Vec::new()),
             flushing: StoredValue::new(false),
+            written: StoredValue::new(0),
+            generation: StoredValue::new(0),
             refused: StoredValue::new(false),
             no_db: StoredValue::new(false),
             stored_calls: StoredValue::new((0.0, 0.0)),
@@ -212,30 +220,47 @@ impl Batch {
                 *n += 1.0;
             });
         }
+        // Also written at once to the journal (localStorage, synchronous): a reload before the
+        // transaction commits loses nothing; the next start moves it into the database.
+        storage::journal(&op);
         self.pending.update_value(|p| p.push(op));
         self.unsaved.update(|n| *n += 1);
         self.flush();
     }
 
-    /// Write what is queued, unless a write is under way (it picks the rest up) or the browser
-    /// refused the last one (Resume tries again).
+    /// Write what is queued, in one transaction, unless one is under way (it takes the rest when
+    /// it ends: under load the transactions grow instead of queueing up). After a refusal,
+    /// nothing is written until Resume.
     fn flush(&self) {
         if self.flushing.get_value() || self.refused.get_value() {
             return;
         }
         self.flushing.set_value(true);
         let b = *self;
+        let generation = self.generation.get_value();
         spawn_local(async move {
             loop {
+                if b.generation.get_value() != generation || b.refused.get_value() {
+                    break;
+                }
                 let ops = b.pending.try_update_value(std::mem::take).unwrap_or_default();
                 if ops.is_empty() {
                     break;
                 }
-                match storage::write(&ops).await {
+                let written = storage::write(&ops).await;
+                if b.generation.get_value() != generation {
+                    // Discarded meanwhile: these belonged to the old batch.
+                    break;
+                }
+                match written {
                     Ok(()) => {
+                        storage::journal_done(&ops);
                         let n = ops.len();
                         b.unsaved.update(|u| *u = u.saturating_sub(n));
-                        if n >= 50 {
+                        // The panel asks the browser again every 200 changes or so.
+                        let before = b.written.get_value();
+                        b.written.set_value(before + n);
+                        if (before + n) / 200 != before / 200 {
                             b.storage_version.update(|v| *v = v.wrapping_add(1));
                         }
                     }
@@ -250,7 +275,10 @@ impl Batch {
                     }
                 }
             }
-            b.flushing.set_value(false);
+            if b.generation.get_value() == generation {
+                b.flushing.set_value(false);
+                // Changes queued by a discard while this one ran.
+            }
         });
     }
 
@@ -338,7 +366,9 @@ impl Batch {
     pub fn discard(&self) {
         self.stop_task();
         // What waits for the database belongs to this batch: it goes with it.
+        self.generation.update_value(|g| *g += 1);
         self.pending.update_value(Vec::clear);
+        self.flushing.set_value(false);
         self.unsaved.set(0);
         self.refused.set_value(false);
         self.stored_calls.set_value((0.0, 0.0));
@@ -360,6 +390,12 @@ impl Batch {
     /// Bring back the batch stored on this device (after a reload). A batch that was running is
     /// shown paused: Resume continues it without repeating any finished call.
     pub async fn restore(&self, ui: Ui) {
+        // Changes the last page made in its final moments, not yet in the database.
+        if let Err(e) = storage::replay_journal().await {
+            if !e.is_unavailable() {
+                self.notice.set(Some(format!("The results of the last moments before the page closed could not be moved to this browser's database ({e}); their calls are made again.")));
+            }
+        }
         match storage::migrate_legacy_batch().await {
             Ok(0) => {}
             Ok(n) => ui.say(format!("The benchmark stored by an earlier version ({n} entries) moved to this browser's database.")),

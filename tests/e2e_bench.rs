@@ -54,6 +54,15 @@ fn logged_server() -> (FaultServer, Arc<Mutex<Vec<String>>>) {
     (server, seen)
 }
 
+/// [`logged_server`], the app pointed at it, and a browser showing the app.
+async fn logged_app() -> (FaultServer, Arc<Mutex<Vec<String>>>, StaticServer, Browser) {
+    let (server, seen) = logged_server();
+    let app = app_pointing_at(&server.base_url(), "fault-server-model").await;
+    let b = Browser::start().await;
+    b.open(&app.url()).await;
+    (server, seen, app, b)
+}
+
 /// Wait until every finished call and task of the batch is in the browser's database.
 async fn wait_stored(b: &Browser) {
     b.wait_js(
@@ -452,11 +461,8 @@ async fn a_refused_write_pauses_the_benchmark_and_loses_nothing() {
     if !enabled() {
         return;
     }
-    let (server, seen) = logged_server();
+    let (server, seen, _app, b) = logged_app().await;
     let calls = || seen.lock().map(|v| v.clone()).unwrap_or_default();
-    let app = app_pointing_at(&server.base_url(), "fault-server-model").await;
-    let b = Browser::start().await;
-    b.open(&app.url()).await;
     b.type_into("#k", "2").await;
     // A saved run, which nothing may delete to make room.
     b.choose_file(GLOBALOPINION).await;
@@ -554,11 +560,8 @@ async fn a_benchmark_stored_by_an_earlier_version_moves_to_the_database() {
     if !enabled() {
         return;
     }
-    let (server, seen) = logged_server();
+    let (_server, seen, app, b) = logged_app().await;
     let count = || seen.lock().map(|v| v.len()).unwrap_or(0);
-    let app = app_pointing_at(&server.base_url(), "fault-server-model").await;
-    let b = Browser::start().await;
-    b.open(&app.url()).await;
     b.type_into("#k", "2").await;
     // Vanilla and EthosAgents on 2 items: 2 + 2 × 5 calls.
     set_up(&b, GLOBALOPINION, 2, &["prompting"], None).await;
@@ -614,5 +617,74 @@ async fn a_benchmark_stored_by_an_earlier_version_moves_to_the_database() {
     b.wait_for("#js-distance", Duration::from_secs(20)).await;
     assert_eq!(b.count(".comment-card[data-state='done']").await, 2);
     assert_eq!(count(), made, "the moved batch made no call");
+    b.close().await;
+}
+
+/// The journal: a reload before the database has committed the last results loses none of them.
+/// The moment is held, not timed: a transaction of the test's own keeps the benchmark's stores
+/// busy, so every write of the app waits behind it; the batch finishes, the page is reloaded
+/// with all its results still unwritten, and they come back from the journal, with no call
+/// made again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_before_the_database_commits_loses_nothing() {
+    if !enabled() {
+        return;
+    }
+    let (_server, seen, _app, b) = logged_app().await;
+    let count = || seen.lock().map(|v| v.len()).unwrap_or(0);
+    // Vanilla only, 4 items: 4 calls.
+    set_up(&b, GLOBALOPINION, 4, &["ethosagents", "prompting"], None).await;
+    wait_stored(&b).await;
+    let held = b
+        .js(r#"new Promise((ok, no) => {
+            const q = indexedDB.open('ethos-agents');
+            q.onerror = () => no(q.error);
+            q.onsuccess = () => {
+                const stores = ['batch_calls', 'batch_outcomes', 'batch_meta'];
+                const t = q.result.transaction(stores, 'readwrite');
+                const s = t.objectStore('batch_meta');
+                // A request after each other keeps the transaction alive for as long as the page.
+                const again = () => { s.get('nothing').onsuccess = again; };
+                again();
+                ok(true);
+            };
+        })"#)
+        .await;
+    assert_eq!(held, true, "the test's transaction holds the stores");
+    run_to_the_end(&b).await;
+    let before = b.bench_counts().await;
+    assert_eq!(before.get("done").map(String::as_str), Some("4"), "{before:?}");
+    let unsaved: u64 = before
+        .get("unsaved")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    // 4 calls + 4 outcomes + the states: none in the database yet.
+    assert!(unsaved >= 8, "the writes wait behind the held transaction: {before:?}");
+    let journal = b
+        .js("Object.keys(localStorage).filter(k => k.startsWith('ethos.journal.')).length")
+        .await;
+    assert!(journal.as_u64().unwrap_or(0) >= 8, "the journal holds them: {journal}");
+    assert_eq!(count(), 4);
+
+    b.client.refresh().await.expect("reload");
+    b.wait_js(
+        "document.querySelector('#bench-counts') && document.querySelector('#bench-counts').dataset.state === 'done' && document.querySelector('#bench-counts').dataset.done === '4'",
+        Duration::from_secs(30),
+        "the finished batch back from the journal",
+    )
+    .await;
+    let left = b
+        .js("Object.keys(localStorage).filter(k => k.startsWith('ethos.journal.')).length")
+        .await;
+    assert_eq!(left, 0, "the journal is emptied into the database");
+    // Now in the database for good: another reload still has them.
+    b.client.refresh().await.expect("reload");
+    b.wait_js(
+        "document.querySelector('#bench-counts') && document.querySelector('#bench-counts').dataset.state === 'done' && document.querySelector('#bench-counts').dataset.done === '4'",
+        Duration::from_secs(30),
+        "the batch in the database after a second reload",
+    )
+    .await;
+    assert_eq!(count(), 4, "no call made again");
     b.close().await;
 }

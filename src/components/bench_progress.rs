@@ -22,7 +22,7 @@ fn clock(ms: f64) -> String {
 ///
 /// Hooks: `#bench-start`, `#bench-pause`, `#bench-cancel`, `#bench-progress`, `#bench-counts`
 /// (with `data-done`, `data-failed`, `data-running`, `data-remaining`, `data-total`,
-/// `data-state`, `data-unsaved`), `#bench-busy` (`data-share`), `#bench-storage` (`data-usage`,
+/// `data-state`, `data-unsaved`, `data-calls`: calls finished since the last start), `#bench-busy` (`data-share`), `#bench-storage` (`data-usage`,
 /// `data-quota`, `data-needed`), `#bench-notice`, `#bench-error`.
 #[component]
 pub fn BenchProgress() -> impl IntoView {
@@ -206,6 +206,7 @@ pub fn BenchProgress() -> impl IntoView {
                 data-remaining=move || counts.get().0.remaining
                 data-total=move || counts.get().1
                 data-unsaved=move || batch.unsaved.get()
+                data-calls=move || batch.live.with(|l| l.calls_done)
             >
                 {line}
             </p>
