@@ -122,6 +122,13 @@ impl Live {
     }
 }
 
+/// What one cell of the items table shows: the task's outcome, if any, and whether it runs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CellState {
+    pub outcome: Option<Outcome>,
+    pub running: bool,
+}
+
 #[derive(Clone, Copy)]
 pub struct Batch {
     pub spec: RwSignal<Option<BatchSpec>>,
@@ -156,6 +163,14 @@ pub struct Batch {
     stored_calls: StoredValue<(f64, f64)>,
     /// The status line of the last start (a refused write announces the pause there).
     ui: StoredValue<Option<Ui>>,
+    /// One signal per task shown in the items table: a finished task changes its own cell only.
+    cells: StoredValue<HashMap<Task, ArcRwSignal<CellState>>, LocalStorage>,
+    /// Bumped when the results should be computed again: at once when a batch is loaded or
+    /// ends, at most once a second while it runs (scoring thousands of tasks on every finish
+    /// would block the page).
+    pub results_version: RwSignal<u32>,
+    results_bumped_ms: StoredValue<f64>,
+    results_bump_scheduled: StoredValue<bool>,
     /// The drill-down target after a reload (replayed from the cache).
     records: StoredValue<HashMap<Task, RunRecord>, LocalStorage>,
     cache: StoredValue<Rc<RefCell<CallCache>>, LocalStorage>,
@@ -185,10 +200,79 @@ impl Batch {
             no_db: StoredValue::new(false),
             stored_calls: StoredValue::new((0.0, 0.0)),
             ui: StoredValue::new(None),
+            cells: StoredValue::new_local(HashMap::new()),
+            results_version: RwSignal::new(0),
+            results_bumped_ms: StoredValue::new(0.0),
+            results_bump_scheduled: StoredValue::new(false),
             records: StoredValue::new_local(HashMap::new()),
             cache: StoredValue::new_local(Rc::new(RefCell::new(CallCache::new()))),
             abort: StoredValue::new_local(None),
             elapsed: StoredValue::new(0.0),
+        }
+    }
+
+    /// The signal of one task's cell, made on first use from the outcomes and the running set.
+    pub fn cell(&self, task: Task) -> ArcRwSignal<CellState> {
+        if let Some(s) = self.cells.with_value(|c| c.get(&task).cloned()) {
+            return s;
+        }
+        let state = CellState {
+            outcome: self
+                .outcomes
+                .with_untracked(|o| o.iter().rev().find(|x| x.task == task).cloned()),
+            running: self.running.with_untracked(|r| r.contains(&task)),
+        };
+        let s = ArcRwSignal::new(state);
+        self.cells.update_value(|c| {
+            c.insert(task, s.clone());
+        });
+        s
+    }
+
+    /// Change one task's cell (if it is shown).
+    fn set_cell(&self, task: Task, f: impl FnOnce(&mut CellState)) {
+        if let Some(s) = self.cells.with_value(|c| c.get(&task).cloned()) {
+            s.update(f);
+        }
+    }
+
+    /// After a change of many tasks at once (a restore, a start, an end): every cell again.
+    fn refresh_cells(&self) {
+        let outcomes: HashMap<Task, Outcome> = self
+            .outcomes
+            .with_untracked(|o| o.iter().map(|x| (x.task, x.clone())).collect());
+        let running = self.running.get_untracked();
+        self.cells.with_value(|c| {
+            for (task, s) in c {
+                let state = CellState {
+                    outcome: outcomes.get(task).cloned(),
+                    running: running.contains(task),
+                };
+                if s.with_untracked(|old| *old != state) {
+                    s.set(state);
+                }
+            }
+        });
+        self.bump_results(true);
+    }
+
+    /// Ask for the results again: now, or (`now` false, while running) at most once a second.
+    fn bump_results(&self, now: bool) {
+        let t = browser::now_ms();
+        let wait = self.results_bumped_ms.get_value() + 1000.0 - t;
+        if now || wait <= 0.0 {
+            self.results_bumped_ms.set_value(t);
+            self.results_version.update(|v| *v = v.wrapping_add(1));
+        } else if !self.results_bump_scheduled.get_value() {
+            self.results_bump_scheduled.set_value(true);
+            let b = *self;
+            set_timeout(
+                move || {
+                    b.results_bump_scheduled.set_value(false);
+                    b.bump_results(true);
+                },
+                std::time::Duration::from_millis(wait.ceil() as u64),
+            );
         }
     }
 
@@ -379,6 +463,8 @@ impl Batch {
         self.records.update_value(HashMap::clear);
         self.outcomes.set(Vec::new());
         self.running.set(HashSet::new());
+        self.cells.update_value(HashMap::clear);
+        self.bump_results(true);
         self.items.set(Arc::new(Vec::new()));
         self.spec.set(None);
         self.live.set(Live::default());
@@ -407,7 +493,7 @@ impl Batch {
                 self.notice.set(Some(format!("The benchmark stored by an earlier version could not be moved to this browser's database ({e}); it stays where it was.")));
             }
         }
-        let text = match storage::get(Store::BatchMeta, SPEC_KEY).await {
+        let text = match storage::get_entry(Store::BatchMeta, SPEC_KEY).await {
             Ok(Some(text)) => text,
             Ok(None) => return,
             Err(e) => {
@@ -503,7 +589,7 @@ impl Batch {
         *self.cache.get_value().borrow_mut() = cache;
         let all = spec.all_tasks(selected.len());
         let left = batch::pending(&all, &outcomes).len();
-        let was = storage::get(Store::BatchMeta, STATE_KEY)
+        let was = storage::get_entry(Store::BatchMeta, STATE_KEY)
             .await
             .ok()
             .flatten()
@@ -511,6 +597,7 @@ impl Batch {
         self.items.set(Arc::new(selected));
         self.spec.set(Some(spec));
         self.outcomes.set(outcomes);
+        self.refresh_cells();
         let state = match was.as_str() {
             "running" | "paused" if left > 0 => {
                 ui.say(format!("The benchmark was interrupted: {left} task(s) left, {n_cached} finished call(s) kept. Press Resume to continue."));
@@ -570,6 +657,7 @@ impl Batch {
             ..Live::default()
         });
         self.running.set(HashSet::new());
+        self.refresh_cells();
         self.state.set(BatchState::Running);
         // After a refused write: try again what waits (a second refusal pauses again).
         if self.refused.get_value() {
@@ -607,6 +695,7 @@ impl Batch {
             let out = task.await;
             b.abort.set_value(None);
             b.running.set(HashSet::new());
+            b.refresh_cells();
             let end = browser::now_ms();
             b.elapsed.update_value(|e| *e += end - now);
             b.live.update(|l| {

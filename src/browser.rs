@@ -1,4 +1,4 @@
-//! Thin, panic-free wrappers over the browser APIs the UI needs: storage, fetch of static files,
+//! Thin, panic-free wrappers over the browser APIs the UI needs (storage is `crate::storage`): fetch of static files,
 //! clipboard, file download and upload, the URL fragment. Every failure becomes a `BrowserError`
 //! with a message a user can read; nothing here unwraps.
 
@@ -21,7 +21,7 @@ pub enum BrowserError {
     Download(String),
 }
 
-fn js_text(v: &JsValue) -> String {
+pub(crate) fn js_text(v: &JsValue) -> String {
     v.as_string()
         .or_else(|| {
             v.dyn_ref::<js_sys::Error>()
@@ -32,50 +32,6 @@ fn js_text(v: &JsValue) -> String {
 
 pub fn window() -> Option<web_sys::Window> {
     web_sys::window()
-}
-
-/// Which storage area: `Local` survives restarts, `Session` lives with the tab.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Area {
-    Local,
-    Session,
-}
-
-fn storage(area: Area) -> Result<web_sys::Storage, BrowserError> {
-    let w = window().ok_or(BrowserError::NoStorage)?;
-    let s = match area {
-        Area::Local => w.local_storage(),
-        Area::Session => w.session_storage(),
-    };
-    s.ok().flatten().ok_or(BrowserError::NoStorage)
-}
-
-pub fn get(area: Area, key: &str) -> Option<String> {
-    storage(area).ok()?.get_item(key).ok().flatten()
-}
-
-pub fn set(area: Area, key: &str, value: &str) -> Result<(), BrowserError> {
-    storage(area)?
-        .set_item(key, value)
-        .map_err(|e| BrowserError::StorageWrite(js_text(&e)))
-}
-
-pub fn remove(area: Area, key: &str) {
-    if let Ok(s) = storage(area) {
-        let _ = s.remove_item(key);
-    }
-}
-
-/// All keys of a storage area that start with `prefix`.
-pub fn keys_with_prefix(area: Area, prefix: &str) -> Vec<String> {
-    let Ok(s) = storage(area) else {
-        return Vec::new();
-    };
-    let n = s.length().unwrap_or(0);
-    (0..n)
-        .filter_map(|i| s.key(i).ok().flatten())
-        .filter(|k| k.starts_with(prefix))
-        .collect()
 }
 
 /// Fetch a same-origin static file (relative URL) as text.

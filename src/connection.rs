@@ -2,7 +2,8 @@
 //! in memory unless the user opts in: `keys.rs`), listed models, and the run settings. What a page
 //! suggests (`?llm=`, `ethos-config.json`) is decided in `suggestion.rs`.
 
-use crate::browser::{self, Area};
+use crate::browser;
+use crate::storage::{self, Area};
 use crate::keys::{self, KeyRing};
 use crate::suggestion::{EmbeddedConfig, Suggestion};
 use ethos_engine::settings::RunSettings;
@@ -16,8 +17,6 @@ use ethos_engine::chat::{ChatError, ChatModel, ChatRequest, ChatResponse};
 use crate::local_model::LocalState;
 use ethos_local::proxy::WorkerModel;
 
-const ENDPOINT_KEY: &str = "ethos.endpoint";
-const SETTINGS_KEY: &str = "ethos.settings";
 pub const DEFAULT_PRESET: &str = "openai";
 /// The "In this browser" choice: not an HTTP preset, the model runs in a Web Worker of this tab.
 pub const LOCAL_PRESET: &str = "local";
@@ -91,11 +90,11 @@ impl Conn {
             }
         };
         // A corrupted settings entry falls back to the defaults instead of blocking the app.
-        let settings: RunSettings = browser::get(Area::Local, SETTINGS_KEY)
+        let settings: RunSettings = storage::get(Area::Local, storage::key::SETTINGS)
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
-        let mut ring = KeyRing::from_stored(browser::get(Area::Local, keys::STORE_KEY).as_deref());
-        let legacy = browser::get(Area::Local, keys::LEGACY_KEY);
+        let mut ring = KeyRing::from_stored(storage::get(Area::Local, storage::key::KEYS).as_deref());
+        let legacy = storage::get(Area::Local, storage::key::LEGACY_API_KEY);
         if let Some(k) = &legacy {
             ring.adopt_legacy(k, saved.as_ref().map(|s| s.base_url.as_str()));
         }
@@ -119,14 +118,14 @@ impl Conn {
         // The single key of earlier versions now belongs to its endpoint's origin: moved once
         // (and kept where it was if the new entry cannot be written).
         if legacy.is_some() && conn.persist_keys() {
-            browser::remove(Area::Local, keys::LEGACY_KEY);
+            storage::remove(Area::Local, storage::key::LEGACY_API_KEY);
         }
         conn
     }
 
     /// The endpoint the user saved on this device, if it can be read.
     pub fn saved_endpoint() -> Option<SavedEndpoint> {
-        browser::get(Area::Local, ENDPOINT_KEY).and_then(|t| serde_json::from_str(&t).ok())
+        storage::get(Area::Local, storage::key::ENDPOINT).and_then(|t| serde_json::from_str(&t).ok())
     }
 
     /// The origin requests go to (`None` while the base URL is not a valid http(s) URL).
@@ -137,7 +136,7 @@ impl Conn {
     /// Write the remembered keys; false when storage refused (the key then stays in memory).
     fn persist_keys(&self) -> bool {
         match self.keys.with_value(KeyRing::stored) {
-            Some(text) => match browser::set(Area::Local, keys::STORE_KEY, &text) {
+            Some(text) => match storage::set(Area::Local, storage::key::KEYS, &text) {
                 Ok(()) => true,
                 Err(e) => {
                     self.report.set(Some((false, format!("The key could not be remembered: {e} It stays in this tab's memory."))));
@@ -145,7 +144,7 @@ impl Conn {
                 }
             },
             None => {
-                browser::remove(Area::Local, keys::STORE_KEY);
+                storage::remove(Area::Local, storage::key::KEYS);
                 true
             }
         }
@@ -271,11 +270,11 @@ impl Conn {
                 base_url: self.base_url.get_untracked(),
             };
             if let Ok(t) = serde_json::to_string(&ep) {
-                let _ = browser::set(Area::Local, ENDPOINT_KEY, &t);
+                let _ = storage::set(Area::Local, storage::key::ENDPOINT, &t);
             }
         }
         if let Ok(t) = serde_json::to_string(&self.settings.get_untracked()) {
-            let _ = browser::set(Area::Local, SETTINGS_KEY, &t);
+            let _ = storage::set(Area::Local, storage::key::SETTINGS, &t);
         }
     }
 
@@ -284,9 +283,9 @@ impl Conn {
         self.keys.update_value(KeyRing::clear);
         self.key.set(String::new());
         self.remember.set(false);
-        browser::remove(Area::Local, keys::STORE_KEY);
-        browser::remove(Area::Local, keys::LEGACY_KEY);
-        browser::remove(Area::Session, keys::LEGACY_KEY);
+        storage::remove(Area::Local, storage::key::KEYS);
+        storage::remove(Area::Local, storage::key::LEGACY_API_KEY);
+        storage::remove(Area::Session, storage::key::LEGACY_API_KEY);
     }
 
     /// What the in-tab model needs: one worker computes one thing at a time, and the runtime

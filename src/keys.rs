@@ -6,11 +6,6 @@
 
 use std::collections::BTreeMap;
 
-/// Where remembered keys are kept (only with the user's opt-in).
-pub const STORE_KEY: &str = "ethos.keys";
-/// Where one key for whatever endpoint was kept before keys were per origin (migrated once).
-pub const LEGACY_KEY: &str = "ethos.apikey";
-
 /// The origin of `url` (`https://api.openai.com`), read by the browser's own URL parser, so it is
 /// the origin `fetch` will connect to; `None` for anything but a valid http(s) URL.
 pub fn origin_of(url: &str) -> Option<String> {

@@ -1,7 +1,7 @@
 //! The model in this tab ("In this browser"): its URL or file, loading with progress, the
 //! browser's cache of downloaded models, and the default model beside the page or on the hub.
 
-use crate::browser::{self, Area};
+use crate::storage::{self, Area};
 use crate::connection::Conn;
 use ethos_engine::chat::ChatError;
 use ethos_local::proxy::{Progress, WorkerModel};
@@ -14,7 +14,6 @@ pub const DEFAULT_LOCAL_MODEL_URL: &str = "./models/SmolLM2-135M-Instruct.Q4_1.g
 /// Where the model comes from when none ships beside the page: HuggingFaceTB's own GGUF of
 /// SmolLM2-360M-Instruct, Q8_0 (every matrix Q8_0: the runtime's fast path), Apache-2.0.
 pub const HUB_LOCAL_MODEL_URL: &str = "https://huggingface.co/HuggingFaceTB/SmolLM2-360M-Instruct-GGUF/resolve/main/smollm2-360m-instruct-q8_0.gguf";
-const LOCAL_URL_KEY: &str = "ethos.local_model_url";
 
 /// State of the in-tab model (only used with [`LOCAL_PRESET`]).
 #[derive(Clone, Copy)]
@@ -80,7 +79,7 @@ async fn url_exists(url: &str) -> bool {
 
 impl LocalState {
     pub fn new() -> Self {
-        let url = browser::get(Area::Local, LOCAL_URL_KEY)
+        let url = storage::get(Area::Local, storage::key::LOCAL_MODEL_URL)
             .filter(|u| !u.trim().is_empty())
             .unwrap_or_else(|| DEFAULT_LOCAL_MODEL_URL.to_string());
         Self {
@@ -112,7 +111,7 @@ impl LocalState {
     }
 
     pub fn save_url(&self) {
-        let _ = browser::set(Area::Local, LOCAL_URL_KEY, self.url.get_untracked().trim());
+        let _ = storage::set(Area::Local, storage::key::LOCAL_MODEL_URL, self.url.get_untracked().trim());
     }
 
     fn worker(&self) -> Result<WorkerModel, ChatError> {

@@ -5,7 +5,8 @@
 //! Every browser call that can fail is checked; without service workers (an insecure context, a
 //! browser that blocks them) the app runs as before and says so.
 
-use crate::browser::{self, Area};
+use crate::browser;
+use crate::storage::{self, Area};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
@@ -14,10 +15,6 @@ use web_sys::{ServiceWorker, ServiceWorkerContainer, ServiceWorkerRegistration, 
 
 /// The worker, beside index.html: its scope is the app's directory, under any sub-path.
 const SW_URL: &str = "./sw.js";
-/// "1" once the user removed the offline copy (the worker is then not registered again).
-const OFF_KEY: &str = "ethos.offline_off";
-/// "1" while the user wants the worker to add the isolation headers.
-const ISOLATION_KEY: &str = "ethos.sw_isolation";
 /// How often an open page asks the host for a new build (also when it comes back online or
 /// into view).
 const UPDATE_CHECK_MS: i32 = 60 * 60 * 1000;
@@ -165,7 +162,7 @@ impl Offline {
     /// Register the worker (unless the user removed the offline copy) and follow it: the copy's
     /// state, and new builds, which are offered and never forced.
     pub async fn start(self) {
-        if browser::get(Area::Local, OFF_KEY).as_deref() == Some("1") {
+        if storage::get(Area::Local, storage::key::OFFLINE_OFF).as_deref() == Some("1") {
             self.state.set(OfflineState::Off);
             return;
         }
@@ -303,8 +300,8 @@ impl Offline {
     /// Remove the offline copy: the worker's caches (not the in-tab models': the model panel
     /// deletes those) and the worker itself; it is not registered again until the user asks.
     pub async fn forget(self) -> Result<(), String> {
-        let _ = browser::set(Area::Local, OFF_KEY, "1");
-        browser::remove(Area::Local, ISOLATION_KEY);
+        let _ = storage::set(Area::Local, storage::key::OFFLINE_OFF, "1");
+        storage::remove(Area::Local, storage::key::SW_ISOLATION);
         let c = container().ok_or("service workers are not available here")?;
         if let Some(w) = c.controller() {
             ask(&w, serde_json::json!({"type": "forget"})).await?;
@@ -322,7 +319,7 @@ impl Offline {
 
     /// Keep an offline copy again (after [`Offline::forget`]).
     pub async fn keep(self) {
-        browser::remove(Area::Local, OFF_KEY);
+        storage::remove(Area::Local, storage::key::OFFLINE_OFF);
         self.state.set(OfflineState::Preparing);
         self.start().await;
     }
@@ -356,7 +353,7 @@ pub fn isolation() -> Isolation {
         .ok()
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
-    let asked = browser::get(Area::Local, ISOLATION_KEY).as_deref() == Some("1");
+    let asked = storage::get(Area::Local, storage::key::SW_ISOLATION).as_deref() == Some("1");
     match (isolated, container().is_some()) {
         (true, _) if asked && controller().is_some() => Isolation::ByServiceWorker,
         (true, _) => Isolation::ByHost,
@@ -368,11 +365,11 @@ pub fn isolation() -> Isolation {
 /// Ask the service worker to add the isolation headers (registering it if the user had removed
 /// the offline copy), then reload so that it serves the page with them.
 pub async fn enable_isolation() -> Result<(), String> {
-    browser::remove(Area::Local, OFF_KEY);
+    storage::remove(Area::Local, storage::key::OFFLINE_OFF);
     register().await?;
     let w = ready_worker().await?;
     ask(&w, serde_json::json!({"type": "isolation", "on": true})).await?;
-    browser::set(Area::Local, ISOLATION_KEY, "1").map_err(|e| e.to_string())?;
+    storage::set(Area::Local, storage::key::SW_ISOLATION, "1").map_err(|e| e.to_string())?;
     reload();
     Ok(())
 }
@@ -381,7 +378,7 @@ pub async fn enable_isolation() -> Result<(), String> {
 pub async fn disable_isolation() -> Result<(), String> {
     let w = ready_worker().await?;
     ask(&w, serde_json::json!({"type": "isolation", "on": false})).await?;
-    browser::remove(Area::Local, ISOLATION_KEY);
+    storage::remove(Area::Local, storage::key::SW_ISOLATION);
     reload();
     Ok(())
 }

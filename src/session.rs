@@ -2,7 +2,9 @@
 //! text for streaming cards, baselines, cancel, and saving to this device on every change.
 //! The pipeline itself is the engine's; this module only starts it and mirrors its record.
 
-use crate::browser::{self, Area};
+use crate::browser;
+use crate::storage::key::{BASELINE_PREFIX, CURRENT_RUN, RUN_PREFIX};
+use crate::storage::{self, Area};
 use crate::connection::Conn;
 use crate::state::Ui;
 use ethos_engine::chat::ChatModel;
@@ -22,10 +24,6 @@ use std::rc::Rc;
 mod mirror;
 
 use mirror::{RecordMirror, PERSIST_EVERY_MS};
-
-const RUN_PREFIX: &str = "ethos.run.";
-const BASELINE_PREFIX: &str = "ethos.runb.";
-const CURRENT_KEY: &str = "ethos.current";
 
 /// What to (re-)run.
 #[derive(Debug, Clone, PartialEq)]
@@ -165,7 +163,7 @@ impl Session {
         self.error.set(None);
         self.phase.set(None);
         self.id.set(Some(id.clone()));
-        let _ = browser::set(Area::Local, CURRENT_KEY, &id);
+        let _ = storage::set(Area::Local, CURRENT_RUN, &id);
         self.persist();
         self.touch_saved();
     }
@@ -204,12 +202,12 @@ impl Session {
         };
         // A refused write (storage full, or blocked) deletes nothing: the user's other saved
         // runs are theirs to remove, and the run stays on screen.
-        let mut failed = browser::set(Area::Local, &format!("{RUN_PREFIX}{id}"), &json).err();
+        let mut failed = storage::set(Area::Local, &format!("{RUN_PREFIX}{id}"), &json).err();
         let baselines = self.baselines.get_untracked();
         let key = format!("{BASELINE_PREFIX}{id}");
         if baselines.is_empty() {
-            browser::remove(Area::Local, &key);
-        } else if let Err(e) = browser::set(Area::Local, &key, &records_to_json(&baselines)) {
+            storage::remove(Area::Local, &key);
+        } else if let Err(e) = storage::set(Area::Local, &key, &records_to_json(&baselines)) {
             failed.get_or_insert(e);
         }
         if let Some(e) = failed {
@@ -227,7 +225,7 @@ impl Session {
     /// All saved runs, newest first. A corrupted entry is returned as an error, never a panic.
     /// Ids of saved runs, newest first.
     fn saved_ids() -> Vec<String> {
-        let mut ids: Vec<String> = browser::keys_with_prefix(Area::Local, RUN_PREFIX)
+        let mut ids: Vec<String> = storage::keys_with_prefix(Area::Local, RUN_PREFIX)
             .into_iter()
             .filter_map(|k| k.strip_prefix(RUN_PREFIX).map(str::to_string))
             .collect();
@@ -243,7 +241,7 @@ impl Session {
     /// All saved runs, newest first. A corrupted entry is returned as an error, never a panic.
     /// One saved run, read and parsed.
     pub fn load_saved(id: &str) -> Option<Result<RunRecord, String>> {
-        let text = browser::get(Area::Local, &format!("{RUN_PREFIX}{id}"))?;
+        let text = storage::get(Area::Local, &format!("{RUN_PREFIX}{id}"))?;
         Some(RunRecord::from_json(&text).map_err(|e| e.to_string()))
     }
 
@@ -261,7 +259,7 @@ impl Session {
             cache.retain(|id, _| ids.contains(id));
             ids.into_iter()
                 .map(|id| {
-                    let Some(text) = browser::get(Area::Local, &format!("{RUN_PREFIX}{id}")) else {
+                    let Some(text) = storage::get(Area::Local, &format!("{RUN_PREFIX}{id}")) else {
                         return (id, Err("missing".to_string()));
                     };
                     let tail: String = text.chars().rev().take(256).collect();
@@ -281,7 +279,7 @@ impl Session {
     }
 
     pub fn saved_baselines(id: &str) -> Vec<RunRecord> {
-        browser::get(Area::Local, &format!("{BASELINE_PREFIX}{id}"))
+        storage::get(Area::Local, &format!("{BASELINE_PREFIX}{id}"))
             .and_then(|t| serde_json::from_str::<Vec<serde_json::Value>>(&t).ok())
             .unwrap_or_default()
             .into_iter()
@@ -290,21 +288,21 @@ impl Session {
     }
 
     pub fn delete_saved(&self, id: &str) {
-        browser::remove(Area::Local, &format!("{RUN_PREFIX}{id}"));
-        browser::remove(Area::Local, &format!("{BASELINE_PREFIX}{id}"));
+        storage::remove(Area::Local, &format!("{RUN_PREFIX}{id}"));
+        storage::remove(Area::Local, &format!("{BASELINE_PREFIX}{id}"));
         if self.id.get_untracked().as_deref() == Some(id) {
             self.id.set(None);
-            browser::remove(Area::Local, CURRENT_KEY);
+            storage::remove(Area::Local, CURRENT_RUN);
         }
         self.touch_saved();
     }
 
     /// Reopen the run that was on screen before a reload.
     pub fn restore_current(&self, ui: Ui) -> bool {
-        let Some(id) = browser::get(Area::Local, CURRENT_KEY) else {
+        let Some(id) = storage::get(Area::Local, CURRENT_RUN) else {
             return false;
         };
-        let Some(text) = browser::get(Area::Local, &format!("{RUN_PREFIX}{id}")) else {
+        let Some(text) = storage::get(Area::Local, &format!("{RUN_PREFIX}{id}")) else {
             return false;
         };
         match RunRecord::from_json(&text) {
@@ -372,7 +370,7 @@ impl Session {
             self.live.update_value(HashMap::clear);
             let id = shared.with(id_for);
             self.id.set(Some(id.clone()));
-            let _ = browser::set(Area::Local, CURRENT_KEY, &id);
+            let _ = storage::set(Area::Local, CURRENT_RUN, &id);
             shared
         } else {
             match self.shared.get_value() {

@@ -1,7 +1,7 @@
 //! The app's shared reactive state: plain data in signals, provided once through context.
 //! Components read and write these; the work itself is done by the engine and providers.
 
-use crate::browser::{self, Area};
+use crate::storage::{self, Area};
 use crate::catalog::Catalog;
 use ethos_engine::poll::ClassPoll;
 use ethos_engine::Item;
@@ -38,12 +38,9 @@ pub fn item_key(item: &Item) -> String {
     format!("{}|{}", item.source().label(), item.id())
 }
 
-const PROJECTOR_KEY: &str = "ethos.projector";
-const VIEW_KEY: &str = "ethos.view";
-
 impl Ui {
     pub fn new() -> Self {
-        let projector = browser::get(Area::Local, PROJECTOR_KEY).as_deref() == Some("1");
+        let projector = storage::get(Area::Local, storage::key::PROJECTOR).as_deref() == Some("1");
         Self {
             item: RwSignal::new(None),
             catalog: RwSignal::new(CatalogState::Empty),
@@ -51,7 +48,7 @@ impl Ui {
                 "Ready. Pick a scenario, check the model, then press Run.".into(),
             ),
             projector: RwSignal::new(projector),
-            bench: RwSignal::new(browser::get(Area::Local, VIEW_KEY).as_deref() == Some("bench")),
+            bench: RwSignal::new(storage::get(Area::Local, storage::key::VIEW).as_deref() == Some("bench")),
             poll: RwSignal::new(None),
         }
     }
@@ -73,13 +70,13 @@ impl Ui {
     /// Switch between one scenario and benchmark mode (remembered on this device).
     pub fn show_bench(&self, on: bool) {
         self.bench.set(on);
-        let _ = browser::set(Area::Local, VIEW_KEY, if on { "bench" } else { "single" });
+        let _ = storage::set(Area::Local, storage::key::VIEW, if on { "bench" } else { "single" });
     }
 
     pub fn toggle_projector(&self) {
         let on = !self.projector.get_untracked();
         self.projector.set(on);
-        let _ = browser::set(Area::Local, PROJECTOR_KEY, if on { "1" } else { "0" });
+        let _ = storage::set(Area::Local, storage::key::PROJECTOR, if on { "1" } else { "0" });
     }
 }
 

@@ -1,15 +1,88 @@
-//! IndexedDB, the app's store for what grows: a benchmark's finished calls, task outcomes and
-//! state. Also the one-time move of a benchmark that an earlier version kept in localStorage, and
-//! the browser's storage estimate and persistence request. Every failure is a `StorageError`
-//! with a message a user can read; nothing here unwraps.
+//! Everything the app keeps on the device, and every key it keeps it under: localStorage and
+//! sessionStorage for runs and preferences (small), IndexedDB for what grows (a benchmark's
+//! finished calls, task outcomes and state), the journal between the two, the one-time move of a
+//! benchmark that an earlier version kept in localStorage, and the browser's storage estimate and
+//! persistence request. Every failure is an error with a message a user can read; nothing here
+//! unwraps.
 
-use crate::browser::{self, Area};
+use crate::browser::{self, js_text, BrowserError};
 use idb::{Database, DatabaseEvent, Factory, KeyRange, ObjectStoreParams, Query, TransactionMode};
 use idb::TransactionResult;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
+
+/// Every localStorage / sessionStorage key of the app (IndexedDB's names are [`Store`]).
+pub mod key {
+    /// The VITAL file last browsed.
+    pub const LAST_FILE: &str = "ethos.file";
+    pub const PROJECTOR: &str = "ethos.projector";
+    /// `bench` when the benchmark view was open.
+    pub const VIEW: &str = "ethos.view";
+    /// The in-tab model's GGUF URL.
+    pub const LOCAL_MODEL_URL: &str = "ethos.local_model_url";
+    /// Remembered API keys, per endpoint origin (`crate::keys`).
+    pub const KEYS: &str = "ethos.keys";
+    /// The one key of versions before keys were kept per origin (moved once, then removed).
+    pub const LEGACY_API_KEY: &str = "ethos.apikey";
+    /// The user's own endpoint.
+    pub const ENDPOINT: &str = "ethos.endpoint";
+    pub const SETTINGS: &str = "ethos.settings";
+    /// A saved run, by id; its baselines.
+    pub const RUN_PREFIX: &str = "ethos.run.";
+    pub const BASELINE_PREFIX: &str = "ethos.runb.";
+    /// The id of the run on screen.
+    pub const CURRENT_RUN: &str = "ethos.current";
+    /// The offline copy switched off by the user.
+    pub const OFFLINE_OFF: &str = "ethos.offline_off";
+    /// Cross-origin isolation asked of the service worker (the in-tab model's threads).
+    pub const SW_ISOLATION: &str = "ethos.sw_isolation";
+}
+
+/// Which storage area: `Local` survives restarts, `Session` lives with the tab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    Local,
+    Session,
+}
+
+fn storage(area: Area) -> Result<web_sys::Storage, BrowserError> {
+    let w = browser::window().ok_or(BrowserError::NoStorage)?;
+    let s = match area {
+        Area::Local => w.local_storage(),
+        Area::Session => w.session_storage(),
+    };
+    s.ok().flatten().ok_or(BrowserError::NoStorage)
+}
+
+pub fn get(area: Area, key: &str) -> Option<String> {
+    storage(area).ok()?.get_item(key).ok().flatten()
+}
+
+pub fn set(area: Area, key: &str, value: &str) -> Result<(), BrowserError> {
+    storage(area)?
+        .set_item(key, value)
+        .map_err(|e| BrowserError::StorageWrite(js_text(&e)))
+}
+
+pub fn remove(area: Area, key: &str) {
+    if let Ok(s) = storage(area) {
+        let _ = s.remove_item(key);
+    }
+}
+
+/// All keys of a storage area that start with `prefix`.
+pub fn keys_with_prefix(area: Area, prefix: &str) -> Vec<String> {
+    let Ok(s) = storage(area) else {
+        return Vec::new();
+    };
+    let n = s.length().unwrap_or(0);
+    (0..n)
+        .filter_map(|i| s.key(i).ok().flatten())
+        .filter(|k| k.starts_with(prefix))
+        .collect()
+}
 
 const DB_NAME: &str = "ethos-agents";
 const DB_VERSION: u32 = 1;
@@ -225,7 +298,7 @@ pub async fn read_all(store: Store) -> Result<(Vec<(String, String)>, usize), St
 }
 
 /// One entry, if stored.
-pub async fn get(store: Store, key: &str) -> Result<Option<String>, StorageError> {
+pub async fn get_entry(store: Store, key: &str) -> Result<Option<String>, StorageError> {
     let db = db().await?;
     let read = |e: idb::Error| StorageError::Read(e.to_string());
     let tx = db
@@ -269,14 +342,14 @@ fn journal_key(store: Store, key: &str) -> String {
 pub fn journal(op: &Op) {
     match op {
         Op::Put { store, key, value } => {
-            let _ = browser::set(Area::Local, &journal_key(*store, key), value);
+            let _ = set(Area::Local, &journal_key(*store, key), value);
         }
-        Op::Delete { store, key } => browser::remove(Area::Local, &journal_key(*store, key)),
+        Op::Delete { store, key } => remove(Area::Local, &journal_key(*store, key)),
         Op::Clear(store) => {
-            for k in browser::keys_with_prefix(Area::Local, &journal_key(*store, "")) {
-                browser::remove(Area::Local, &k);
+            for k in keys_with_prefix(Area::Local, &journal_key(*store, "")) {
+                remove(Area::Local, &k);
             }
-            let _ = browser::set(Area::Local, &clear_key(*store), "1");
+            let _ = set(Area::Local, &clear_key(*store), "1");
         }
     }
 }
@@ -293,11 +366,11 @@ pub fn journal_done(ops: &[Op]) {
         match op {
             Op::Put { store, key, value } => {
                 let k = journal_key(*store, key);
-                if browser::get(Area::Local, &k).as_deref() == Some(value.as_str()) {
-                    browser::remove(Area::Local, &k);
+                if get(Area::Local, &k).as_deref() == Some(value.as_str()) {
+                    remove(Area::Local, &k);
                 }
             }
-            Op::Clear(store) => browser::remove(Area::Local, &clear_key(*store)),
+            Op::Clear(store) => remove(Area::Local, &clear_key(*store)),
             Op::Delete { .. } => {}
         }
     }
@@ -306,7 +379,7 @@ pub fn journal_done(ops: &[Op]) {
 /// Move what the journal holds (changes of an earlier page that were not committed yet) into
 /// the database, in one transaction; returns how many.
 pub async fn replay_journal() -> Result<usize, StorageError> {
-    let keys = browser::keys_with_prefix(Area::Local, JOURNAL);
+    let keys = keys_with_prefix(Area::Local, JOURNAL);
     // Stores to empty first; the entries in the journal all came after.
     let mut ops: Vec<Op> = Store::ALL
         .into_iter()
@@ -321,7 +394,7 @@ pub async fn replay_journal() -> Result<usize, StorageError> {
         ) else {
             continue;
         };
-        if let Some(v) = browser::get(Area::Local, k) {
+        if let Some(v) = get(Area::Local, k) {
             ops.push(Op::put(store, key, v));
         }
     }
@@ -330,7 +403,7 @@ pub async fn replay_journal() -> Result<usize, StorageError> {
     }
     write(&ops).await?;
     for k in &keys {
-        browser::remove(Area::Local, k);
+        remove(Area::Local, k);
     }
     Ok(ops.len())
 }
@@ -352,7 +425,7 @@ pub async fn migrate_legacy_batch() -> Result<usize, StorageError> {
         (LEGACY_SPEC, Store::BatchMeta, "spec"),
         (LEGACY_STATE, Store::BatchMeta, "state"),
     ] {
-        if let Some(v) = browser::get(Area::Local, key) {
+        if let Some(v) = get(Area::Local, key) {
             ops.push(Op::put(store, name, v));
             keys.push(key.to_string());
         }
@@ -361,8 +434,8 @@ pub async fn migrate_legacy_batch() -> Result<usize, StorageError> {
         (LEGACY_CALLS, Store::BatchCalls),
         (LEGACY_OUTCOMES, Store::BatchOutcomes),
     ] {
-        for k in browser::keys_with_prefix(Area::Local, prefix) {
-            if let Some(v) = browser::get(Area::Local, &k) {
+        for k in keys_with_prefix(Area::Local, prefix) {
+            if let Some(v) = get(Area::Local, &k) {
                 ops.push(Op::put(store, &k[prefix.len()..], v));
                 keys.push(k);
             }
@@ -371,12 +444,12 @@ pub async fn migrate_legacy_batch() -> Result<usize, StorageError> {
     if ops.is_empty() {
         return Ok(0);
     }
-    if get(Store::BatchMeta, "spec").await?.is_some() {
+    if get_entry(Store::BatchMeta, "spec").await?.is_some() {
         return Ok(0);
     }
     write(&ops).await?;
     for k in &keys {
-        browser::remove(Area::Local, k);
+        remove(Area::Local, k);
     }
     Ok(ops.len())
 }

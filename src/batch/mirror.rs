@@ -13,6 +13,7 @@ impl BatchObserver for ProgressMirror {
         self.batch.running.update(|r| {
             r.insert(task);
         });
+        self.batch.set_cell(task, |c| c.running = true);
     }
     fn call_started(&self, _task: Task) {
         let now = browser::now_ms();
@@ -52,6 +53,11 @@ impl BatchObserver for ProgressMirror {
             o.retain(|x| x.task != outcome.task);
             o.push(outcome.clone());
         });
+        b.set_cell(outcome.task, |c| {
+            c.outcome = Some(outcome.clone());
+            c.running = false;
+        });
+        b.bump_results(false);
         b.save_outcome(outcome);
     }
     fn stopped(&self, reason: &str) {

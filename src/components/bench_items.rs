@@ -92,8 +92,6 @@ pub fn BenchItems() -> impl IntoView {
             .spec
             .with(|s| s.as_ref().map(arms).unwrap_or_default());
         let items = batch.items.get();
-        let outcomes = batch.outcomes.get();
-        let running = batch.running.get();
         let total = items.len();
         let body = items
             .iter()
@@ -105,15 +103,22 @@ pub fn BenchItems() -> impl IntoView {
                     .map(|arm| {
                         let (m, slug, label) = (arm.method, arm.slug.clone(), arm.label.clone());
                         let task = Task { item: i, method: m, model: arm.model };
-                        let o = outcomes.iter().rev().find(|o| o.task == task);
-                        let (text, state) = cell_text(o, running.contains(&task));
-                        let openable = o.is_some();
+                        // This cell follows its own task only: a task that finishes changes
+                        // one cell, not the table.
+                        let cell = batch.cell(task);
+                        let button_slug = slug.clone();
+                        let shown = Memo::new(move |_| {
+                            cell.with(|c| {
+                                let (text, state) = cell_text(c.outcome.as_ref(), c.running);
+                                (text, state, c.outcome.is_some())
+                            })
+                        });
                         view! {
-                            <td data-method=slug.clone() data-state=state>
-                                {text}
-                                {openable.then(|| view! {
+                            <td data-method=slug.clone() data-state=move || shown.with(|s| s.1)>
+                                {move || shown.with(|s| s.0.clone())}
+                                {move || shown.with(|s| s.2).then(|| view! {
                                     " "
-                                    <button type="button" class="bench-open link" data-method=slug.clone() on:click=move |_| open(task) aria-label=format!("Open item {} with {}", i + 1, label.clone())>
+                                    <button type="button" class="bench-open link" data-method=button_slug.clone() on:click=move |_| open(task) aria-label=format!("Open item {} with {}", i + 1, label.clone())>
                                         "Open"
                                     </button>
                                 })}

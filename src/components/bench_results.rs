@@ -46,11 +46,14 @@ pub fn BenchResults() -> impl IntoView {
             .with(|s| s.as_ref().map(arms).unwrap_or_default())
     };
     // One summary per arm (model × method), with the arm.
+    // The outcomes are read untracked: the batch says when to score again (`results_version`:
+    // at once when loaded or ended, at most once a second while running).
     let summaries = Memo::new(move |_| {
+        batch.results_version.track();
         let list = arm_list();
         let scoring = scoring();
         batch.items.with(|items| {
-            batch.outcomes.with(|o| {
+            batch.outcomes.with_untracked(|o| {
                 list.into_iter()
                     .map(|a| {
                         let s = engine::summarize_scored(items, o, a.method, a.model, scoring);
@@ -200,10 +203,11 @@ pub fn BenchResults() -> impl IntoView {
         if mode == Mode::Overton {
             return None;
         }
+        batch.results_version.track();
         let list = arm_list();
         let scoring = scoring();
         let parts: Vec<(Arm, Vec<(String, MethodSummary)>)> = batch.items.with(|items| {
-            batch.outcomes.with(|o| {
+            batch.outcomes.with_untracked(|o| {
                 list.into_iter()
                     .map(|a| {
                         let b = engine::breakdown_scored(items, o, a.method, a.model, scoring);

@@ -1,6 +1,7 @@
 //! Panel 1: load a shipped VITAL file (or write a scenario) and pick an item.
 
-use crate::browser::{self, Area};
+use crate::browser;
+use crate::storage::{self, Area};
 use crate::catalog::{Catalog, SHIPPED};
 use crate::components::custom_item::CustomItem;
 use crate::components::item_browser::ItemBrowser;
@@ -10,7 +11,6 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use std::sync::Arc;
 
-const LAST_FILE_KEY: &str = "ethos.file";
 const CUSTOM: &str = "custom";
 const DISK: &str = "disk";
 
@@ -28,14 +28,14 @@ async fn load_shipped(source: Source) -> Result<Catalog, String> {
 #[component]
 pub fn ScenarioPanel() -> impl IntoView {
     let ui = ui();
-    let initial = browser::get(Area::Local, LAST_FILE_KEY)
+    let initial = storage::get(Area::Local, storage::key::LAST_FILE)
         .unwrap_or_else(|| "vital_distributional_moralchoice.json".into());
     let choice = RwSignal::new(initial);
     // Guards against a slow load overwriting a newer choice.
     let generation = StoredValue::new(0u32);
 
     let open = move |value: String| {
-        let _ = browser::set(Area::Local, LAST_FILE_KEY, &value);
+        let _ = storage::set(Area::Local, storage::key::LAST_FILE, &value);
         generation.update_value(|g| *g += 1);
         let my_gen = generation.get_value();
         let Some(source) = Source::from_file_name(&value) else {
