@@ -228,19 +228,21 @@ mod perf {
     /// end: the size of its stored record, and the time to parse, re-serialise and store that
     /// JSON in the page (a JavaScript stand-in for the app's serde + localStorage write).
     async fn persist_probe(b: &Browser) -> (f64, f64, usize) {
-        let v = b
-            .js(r#"(() => {
-                const id = localStorage.getItem('ethos.current');
-                const rec = id ? localStorage.getItem('ethos.run.' + id) : null;
+        // The saved record from the database; the timed write is the journal's (localStorage),
+        // which every save makes at once.
+        let js = format!(
+            r#"Promise.all([{}, {}]).then(([rec, ids]) => {{
                 if (!rec) return [0, 0, 0];
                 const t = performance.now();
                 for (let i = 0; i < 10; i++) localStorage.setItem('ethos.perf-probe', JSON.stringify(JSON.parse(rec)));
                 const ms = (performance.now() - t) / 10;
                 localStorage.removeItem('ethos.perf-probe');
-                let runs = 0; for (let i = 0; i < localStorage.length; i++) if (localStorage.key(i).startsWith('ethos.run.')) runs++;
-                return [rec.length, ms, runs];
-            })()"#)
-            .await;
+                return [rec.length, ms, ids.length];
+            }})"#,
+            crate::support::stored_run_js(),
+            crate::support::saved_run_ids_js()
+        );
+        let v = b.js(&js).await;
         (
             v[0].as_f64().unwrap_or(0.0),
             v[1].as_f64().unwrap_or(0.0),

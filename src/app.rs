@@ -53,6 +53,7 @@ pub fn App() -> impl IntoView {
     let batch = Batch::new();
     provide_context(batch);
     spawn_local(async move { batch.restore(ui).await });
+    spawn_local(async move { session.load_saved_list().await });
     // The service worker: the offline copy, and new builds offered (never forced).
     let offline = Offline::new();
     provide_context(offline);
@@ -71,24 +72,23 @@ pub fn App() -> impl IntoView {
                     ui.say("Opened the shared comparison of two runs. Your own key and provider are not part of it.");
                 }
                 Err(e) => {
-                    session.restore_current(ui);
+                    session.restore_current(ui).await;
                     let msg = format!("This page's share link could not be opened: {e}");
                     session.error.set(Some(msg.clone()));
                     ui.say(msg);
                 }
             }
         }),
-        Some(Err(e)) => {
-            // Keep the run that was on screen: a damaged link must not hide the user's own work.
-            session.restore_current(ui);
+        Some(Err(e)) => spawn_local(async move {
+            // Keep the run that was on screen: a damaged link must not hide the user's own work
+            // (reopened first: opening a run clears the alert).
+            session.restore_current(ui).await;
             // In the alert of panel 3 too: the status line is soon taken by the scenario load.
             let msg = format!("This page's share link could not be opened: {e}");
             session.error.set(Some(msg.clone()));
             ui.say(msg);
-        }
-        None => {
-            session.restore_current(ui);
-        }
+        }),
+        None => spawn_local(async move { session.restore_current(ui).await }),
     }
     view! {
         <div class="app" class:projector=move || ui.projector.get()>
@@ -130,8 +130,8 @@ pub fn App() -> impl IntoView {
                 </section>
                 <Show
                     when=move || ui.bench.get()
-                    fallback=|| view! {
-                        <section class="panel run" id="run-panel" aria-labelledby="run-h" tabindex="-1">
+                    fallback=move || view! {
+                        <section class="panel run" id="run-panel" aria-labelledby="run-h" tabindex="-1" data-unsaved=move || session.unsaved.get() data-busy=move || session.busy.get().to_string()>
                             <h2 id="run-h">"3. Run"</h2>
                             <RunPanel />
                         </section>

@@ -476,13 +476,13 @@ impl Batch {
     /// Bring back the batch stored on this device (after a reload). A batch that was running is
     /// shown paused: Resume continues it without repeating any finished call.
     pub async fn restore(&self, ui: Ui) {
-        // Changes the last page made in its final moments, not yet in the database.
-        if let Err(e) = storage::replay_journal().await {
+        let ready = storage::prepare().await;
+        if let Err(e) = &ready.journal {
             if !e.is_unavailable() {
                 self.notice.set(Some(format!("The results of the last moments before the page closed could not be moved to this browser's database ({e}); their calls are made again.")));
             }
         }
-        match storage::migrate_legacy_batch().await {
+        match ready.legacy_batch {
             Ok(0) => {}
             Ok(n) => ui.say(format!("The benchmark stored by an earlier version ({n} entries) moved to this browser's database.")),
             Err(e) if e.is_unavailable() => {

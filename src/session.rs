@@ -3,8 +3,8 @@
 //! The pipeline itself is the engine's; this module only starts it and mirrors its record.
 
 use crate::browser;
-use crate::storage::key::{BASELINE_PREFIX, CURRENT_RUN, RUN_PREFIX};
-use crate::storage::{self, Area};
+use crate::storage::key::CURRENT_RUN;
+use crate::storage::{self, Area, Store};
 use crate::connection::Conn;
 use crate::state::Ui;
 use ethos_engine::chat::ChatModel;
@@ -54,8 +54,10 @@ pub struct Session {
     pub error: RwSignal<Option<String>>,
     /// Storage id of the run on screen.
     pub id: RwSignal<Option<String>>,
-    /// Bumped whenever saved runs change (the list re-reads storage).
-    pub saved_version: RwSignal<u32>,
+    /// The saved runs, newest first: id, and the list line or why the entry could not be read.
+    pub saved: RwSignal<Vec<(String, Result<String, String>)>>,
+    /// Saves and deletions on their way to the database (`#run-panel[data-unsaved]`).
+    pub unsaved: RwSignal<u32>,
     /// Two runs shown side by side (the compare view) instead of the panels.
     pub compare: RwSignal<Option<(RunRecord, RunRecord)>>,
     live: StoredValue<HashMap<u32, ArcRwSignal<String>>, LocalStorage>,
@@ -83,6 +85,16 @@ fn saved_line(r: &RunRecord) -> String {
         r.item.id(),
         run_label(r)
     )
+}
+
+/// Newest first: ids are creation times (a damaged or foreign entry sorts by its text).
+fn sort_saved(list: &mut [(String, Result<String, String>)]) {
+    list.sort_unstable_by(|(a, _), (b, _)| {
+        b.parse::<u64>()
+            .unwrap_or(0)
+            .cmp(&a.parse::<u64>().unwrap_or(0))
+            .then(b.cmp(a))
+    });
 }
 
 /// "EthosAgents, smollm2, k = 6": what tells two runs of one scenario apart.
@@ -122,7 +134,8 @@ impl Session {
             phase: RwSignal::new(None),
             error: RwSignal::new(None),
             id: RwSignal::new(None),
-            saved_version: RwSignal::new(0),
+            saved: RwSignal::new(Vec::new()),
+            unsaved: RwSignal::new(0),
             compare: RwSignal::new(None),
             live: StoredValue::new_local(HashMap::new()),
             shared: StoredValue::new_local(None),
@@ -165,7 +178,6 @@ impl Session {
         self.id.set(Some(id.clone()));
         let _ = storage::set(Area::Local, CURRENT_RUN, &id);
         self.persist();
-        self.touch_saved();
     }
 
     /// Save now if the last save is old enough, else once a little later (a running record
@@ -188,98 +200,115 @@ impl Session {
         }
     }
 
-    /// Save the run on screen (record and baselines) to this device.
+    /// Save the run on screen (record and baselines) to this device: written at once to the
+    /// journal, then to the database (a reload in between loses nothing).
     pub fn persist(&self) {
         self.last_saved_ms.set_value(browser::now_ms());
         let Some(id) = self.id.get_untracked() else {
             return;
         };
-        let Some(json) = self
+        let Some((json, line)) = self
             .shared
-            .with_value(|s| s.as_ref().map(|s| s.with(|r| r.to_json())))
+            .with_value(|s| s.as_ref().map(|s| s.with(|r| (r.to_json(), saved_line(r)))))
         else {
             return;
         };
-        // A refused write (storage full, or blocked) deletes nothing: the user's other saved
-        // runs are theirs to remove, and the run stays on screen.
-        let mut failed = storage::set(Area::Local, &format!("{RUN_PREFIX}{id}"), &json).err();
         let baselines = self.baselines.get_untracked();
-        let key = format!("{BASELINE_PREFIX}{id}");
-        if baselines.is_empty() {
-            storage::remove(Area::Local, &key);
-        } else if let Err(e) = storage::set(Area::Local, &key, &records_to_json(&baselines)) {
-            failed.get_or_insert(e);
+        let ops = vec![
+            storage::Op::put(Store::Runs, &id, json),
+            if baselines.is_empty() {
+                storage::Op::Delete {
+                    store: Store::RunBaselines,
+                    key: id.clone(),
+                }
+            } else {
+                storage::Op::put(Store::RunBaselines, &id, records_to_json(&baselines))
+            },
+        ];
+        for op in &ops {
+            storage::journal(op);
         }
-        if let Some(e) = failed {
-            self.error.set(Some(format!(
-                "This run could not be saved on this device ({e}). It stays on screen: export it, or delete old saved runs below to make room."
-            )));
-        }
-    }
-
-    /// Tell the saved-runs list to read storage again.
-    pub fn touch_saved(&self) {
-        self.saved_version.update(|v| *v = v.wrapping_add(1));
-    }
-
-    /// All saved runs, newest first. A corrupted entry is returned as an error, never a panic.
-    /// Ids of saved runs, newest first.
-    fn saved_ids() -> Vec<String> {
-        let mut ids: Vec<String> = storage::keys_with_prefix(Area::Local, RUN_PREFIX)
-            .into_iter()
-            .filter_map(|k| k.strip_prefix(RUN_PREFIX).map(str::to_string))
-            .collect();
-        ids.sort_unstable_by(|a, b| {
-            b.parse::<u64>()
-                .unwrap_or(0)
-                .cmp(&a.parse::<u64>().unwrap_or(0))
-                .then(b.cmp(a))
+        self.set_saved_line(id, Ok(line));
+        let session = *self;
+        self.unsaved.update(|n| *n += 1);
+        spawn_local(async move {
+            let written = storage::write(&ops).await;
+            session.unsaved.update(|n| *n = n.saturating_sub(1));
+            match written {
+                Ok(()) => storage::journal_done(&ops),
+                // A refused write (storage full, or blocked) deletes nothing: the user's other
+                // saved runs are theirs to remove, and the run stays on screen.
+                Err(e) => session.error.set(Some(format!(
+                    "This run could not be saved on this device ({e}). It stays on screen: export it, or delete old saved runs below to make room."
+                ))),
+            }
         });
-        ids
     }
 
-    /// All saved runs, newest first. A corrupted entry is returned as an error, never a panic.
-    /// One saved run, read and parsed.
-    pub fn load_saved(id: &str) -> Option<Result<RunRecord, String>> {
-        let text = storage::get(Area::Local, &format!("{RUN_PREFIX}{id}"))?;
-        Some(RunRecord::from_json(&text).map_err(|e| e.to_string()))
+    /// Put one entry of the saved list (new or changed), keeping the list newest first.
+    fn set_saved_line(&self, id: String, line: Result<String, String>) {
+        self.saved.update(|list| {
+            match list.iter_mut().find(|(i, _)| *i == id) {
+                Some(entry) => entry.1 = line,
+                None => list.push((id, line)),
+            }
+            sort_saved(list);
+        });
     }
 
-    /// The saved runs' list lines, newest first. A record is parsed again only when its stored
-    /// text changed (length and tail), so refreshing the list after every save stays cheap
-    /// however many runs are kept.
-    pub fn saved_lines() -> Vec<(String, Result<String, String>)> {
-        thread_local! {
-            static CACHE: std::cell::RefCell<HashMap<String, (usize, String, Result<String, String>)>> =
-                std::cell::RefCell::new(HashMap::new());
+    /// Read the saved runs' list from the database (after anything earlier versions kept in
+    /// localStorage has moved there). A damaged entry is listed as such, never a panic.
+    pub async fn load_saved_list(&self) {
+        let _ = storage::prepare().await;
+        let (entries, foreign) = match storage::read_all(Store::Runs).await {
+            Ok(v) => v,
+            Err(e) => {
+                if !e.is_unavailable() {
+                    self.error.set(Some(format!("The saved runs could not be read: {e}")));
+                }
+                return;
+            }
+        };
+        let mut list = Vec::with_capacity(entries.len() + foreign);
+        for (i, (id, text)) in entries.into_iter().enumerate() {
+            if i % 8 == 7 {
+                // Many long runs: parse them a few at a time, with the page free between.
+                gloo_timers::future::TimeoutFuture::new(0).await;
+            }
+            let line = RunRecord::from_json(&text)
+                .map(|r| saved_line(&r))
+                .map_err(|e| e.to_string());
+            list.push((id, line));
         }
-        let ids = Self::saved_ids();
-        CACHE.with(|cache| {
-            let mut cache = cache.borrow_mut();
-            cache.retain(|id, _| ids.contains(id));
-            ids.into_iter()
-                .map(|id| {
-                    let Some(text) = storage::get(Area::Local, &format!("{RUN_PREFIX}{id}")) else {
-                        return (id, Err("missing".to_string()));
-                    };
-                    let tail: String = text.chars().rev().take(256).collect();
-                    if let Some((len, t, line)) = cache.get(&id) {
-                        if *len == text.len() && *t == tail {
-                            return (id, line.clone());
-                        }
-                    }
-                    let line = RunRecord::from_json(&text)
-                        .map(|r| saved_line(&r))
-                        .map_err(|e| e.to_string());
-                    cache.insert(id.clone(), (text.len(), tail, line.clone()));
-                    (id, line)
-                })
-                .collect()
-        })
+        for i in 0..foreign {
+            list.push((format!("?{i}"), Err("not a saved run".to_string())));
+        }
+        // Runs saved in this tab meanwhile stay listed.
+        self.saved.update(|now| {
+            for entry in now.drain(..) {
+                if !list.iter().any(|(id, _)| *id == entry.0) {
+                    list.push(entry);
+                }
+            }
+            sort_saved(&mut list);
+            *now = list;
+        });
     }
 
-    pub fn saved_baselines(id: &str) -> Vec<RunRecord> {
-        storage::get(Area::Local, &format!("{BASELINE_PREFIX}{id}"))
+    /// One saved run, read and parsed (`None`: not saved).
+    pub async fn load_saved(id: &str) -> Option<Result<RunRecord, String>> {
+        match storage::get_entry(Store::Runs, id).await {
+            Ok(Some(text)) => Some(RunRecord::from_json(&text).map_err(|e| e.to_string())),
+            Ok(None) => None,
+            Err(e) => Some(Err(e.to_string())),
+        }
+    }
+
+    pub async fn saved_baselines(id: &str) -> Vec<RunRecord> {
+        storage::get_entry(Store::RunBaselines, id)
+            .await
+            .ok()
+            .flatten()
             .and_then(|t| serde_json::from_str::<Vec<serde_json::Value>>(&t).ok())
             .unwrap_or_default()
             .into_iter()
@@ -288,30 +317,50 @@ impl Session {
     }
 
     pub fn delete_saved(&self, id: &str) {
-        storage::remove(Area::Local, &format!("{RUN_PREFIX}{id}"));
-        storage::remove(Area::Local, &format!("{BASELINE_PREFIX}{id}"));
+        let ops = vec![
+            storage::Op::Delete {
+                store: Store::Runs,
+                key: id.to_string(),
+            },
+            storage::Op::Delete {
+                store: Store::RunBaselines,
+                key: id.to_string(),
+            },
+        ];
+        for op in &ops {
+            storage::journal(op);
+        }
         if self.id.get_untracked().as_deref() == Some(id) {
             self.id.set(None);
             storage::remove(Area::Local, CURRENT_RUN);
         }
-        self.touch_saved();
+        self.saved.update(|list| list.retain(|(i, _)| i != id));
+        let session = *self;
+        self.unsaved.update(|n| *n += 1);
+        spawn_local(async move {
+            let written = storage::write(&ops).await;
+            session.unsaved.update(|n| *n = n.saturating_sub(1));
+            if let Err(e) = written {
+                session
+                    .error
+                    .set(Some(format!("The run could not be deleted from this device: {e}")));
+                session.load_saved_list().await;
+            }
+        });
     }
 
-    /// Reopen the run that was on screen before a reload.
-    pub fn restore_current(&self, ui: Ui) -> bool {
+    /// Reopen the run that was on screen before a reload (unless a run was opened meanwhile).
+    pub async fn restore_current(&self, ui: Ui) {
+        let _ = storage::prepare().await;
         let Some(id) = storage::get(Area::Local, CURRENT_RUN) else {
-            return false;
+            return;
         };
-        let Some(text) = storage::get(Area::Local, &format!("{RUN_PREFIX}{id}")) else {
-            return false;
+        let Some(Ok(r)) = Self::load_saved(&id).await else {
+            return;
         };
-        match RunRecord::from_json(&text) {
-            Ok(r) => {
-                let b = Self::saved_baselines(&id);
-                self.open(ui, r, b, id);
-                true
-            }
-            Err(_) => false,
+        let b = Self::saved_baselines(&id).await;
+        if self.id.get_untracked().is_none() {
+            self.open(ui, r, b, id);
         }
     }
 
@@ -400,7 +449,6 @@ impl Session {
         self.error.set(None);
         self.busy.set(true);
         self.persist();
-        self.touch_saved();
         let client = conn.model_for_run();
         let task = async move {
             let clock = browser::now_ms;
@@ -480,7 +528,6 @@ impl Session {
                 Ok(Ok(())) => ui.say(done_message(session.record.get_untracked().as_ref())),
             }
             session.persist();
-            session.touch_saved();
         });
     }
 }

@@ -29,7 +29,7 @@ pub mod key {
     /// The user's own endpoint.
     pub const ENDPOINT: &str = "ethos.endpoint";
     pub const SETTINGS: &str = "ethos.settings";
-    /// A saved run, by id; its baselines.
+    /// Where versions before the database kept a saved run, by id, and its baselines (moved once).
     pub const RUN_PREFIX: &str = "ethos.run.";
     pub const BASELINE_PREFIX: &str = "ethos.runb.";
     /// The id of the run on screen.
@@ -85,7 +85,9 @@ pub fn keys_with_prefix(area: Area, prefix: &str) -> Vec<String> {
 }
 
 const DB_NAME: &str = "ethos-agents";
-const DB_VERSION: u32 = 1;
+/// 1: the benchmark's stores; 2: saved runs and their baselines (missing stores are made on
+/// every upgrade, so any older database opens).
+const DB_VERSION: u32 = 2;
 /// Records read per transaction when loading a store (a stored benchmark can hold 25,000
 /// calls: reading them in slices, with a yield between, keeps every main-thread task short).
 const READ_CHUNK: u32 = 400;
@@ -99,16 +101,28 @@ pub enum Store {
     BatchOutcomes,
     /// The benchmark's spec (`spec`) and state (`state`).
     BatchMeta,
+    /// Saved runs (the run record's JSON), by id.
+    Runs,
+    /// A saved run's baselines (a JSON array of records), by the run's id.
+    RunBaselines,
 }
 
 impl Store {
-    const ALL: [Store; 3] = [Store::BatchCalls, Store::BatchOutcomes, Store::BatchMeta];
+    const ALL: [Store; 5] = [
+        Store::BatchCalls,
+        Store::BatchOutcomes,
+        Store::BatchMeta,
+        Store::Runs,
+        Store::RunBaselines,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Store::BatchCalls => "batch_calls",
             Store::BatchOutcomes => "batch_outcomes",
             Store::BatchMeta => "batch_meta",
+            Store::Runs => "runs",
+            Store::RunBaselines => "run_baselines",
         }
     }
 }
@@ -325,6 +339,8 @@ impl Store {
             Store::BatchCalls => "c.",
             Store::BatchOutcomes => "o.",
             Store::BatchMeta => "m.",
+            Store::Runs => "r.",
+            Store::RunBaselines => "b.",
         }
     }
 
@@ -378,7 +394,7 @@ pub fn journal_done(ops: &[Op]) {
 
 /// Move what the journal holds (changes of an earlier page that were not committed yet) into
 /// the database, in one transaction; returns how many.
-pub async fn replay_journal() -> Result<usize, StorageError> {
+async fn replay_journal() -> Result<usize, StorageError> {
     let keys = keys_with_prefix(Area::Local, JOURNAL);
     // Stores to empty first; the entries in the journal all came after.
     let mut ops: Vec<Op> = Store::ALL
@@ -418,7 +434,7 @@ const LEGACY_OUTCOMES: &str = "ethos.bo.";
 /// transaction; the localStorage copies are removed only once it is committed. Returns how many
 /// entries moved. A database that already holds a benchmark is left alone (and so are the old
 /// entries: nothing is dropped).
-pub async fn migrate_legacy_batch() -> Result<usize, StorageError> {
+async fn migrate_legacy_batch() -> Result<usize, StorageError> {
     let mut ops = Vec::new();
     let mut keys = Vec::new();
     for (key, store, name) in [
@@ -452,6 +468,75 @@ pub async fn migrate_legacy_batch() -> Result<usize, StorageError> {
         remove(Area::Local, k);
     }
     Ok(ops.len())
+}
+
+/// Move the runs that versions before the database kept in localStorage (`ethos.run.<id>`,
+/// `ethos.runb.<id>`) into it, as they are (a damaged one stays damaged, and is reported as
+/// such by the saved list), in one transaction; the localStorage copies are removed once it is
+/// committed. Returns how many entries moved.
+pub async fn migrate_legacy_runs() -> Result<usize, StorageError> {
+    let mut ops = Vec::new();
+    let mut keys = Vec::new();
+    for (prefix, store) in [
+        (key::RUN_PREFIX, Store::Runs),
+        (key::BASELINE_PREFIX, Store::RunBaselines),
+    ] {
+        for k in keys_with_prefix(Area::Local, prefix) {
+            if let Some(v) = get(Area::Local, &k) {
+                ops.push(Op::put(store, &k[prefix.len()..], v));
+                keys.push(k);
+            }
+        }
+    }
+    if ops.is_empty() {
+        return Ok(0);
+    }
+    write(&ops).await?;
+    for k in &keys {
+        remove(Area::Local, k);
+    }
+    Ok(ops.len())
+}
+
+/// What getting the database ready found (once per page; see [`prepare`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// Changes of the last page's final moments moved from the journal.
+    pub journal: Result<usize, StorageError>,
+    /// Entries of an earlier version's benchmark moved from localStorage.
+    pub legacy_batch: Result<usize, StorageError>,
+    /// Entries of an earlier version's saved runs moved from localStorage.
+    pub legacy_runs: Result<usize, StorageError>,
+}
+
+thread_local! {
+    static PREPARED: RefCell<Option<futures::future::Shared<futures::future::LocalBoxFuture<'static, Prepared>>>> =
+        const { RefCell::new(None) };
+}
+
+/// Get the database ready before anything reads it: the journal replayed, then what earlier
+/// versions kept in localStorage moved. Done once per page; every caller waits for the same.
+pub async fn prepare() -> Prepared {
+    use futures::FutureExt;
+    let fut = PREPARED.with(|p| {
+        p.borrow_mut()
+            .get_or_insert_with(|| {
+                async {
+                    let journal = replay_journal().await;
+                    let legacy_batch = migrate_legacy_batch().await;
+                    let legacy_runs = migrate_legacy_runs().await;
+                    Prepared {
+                        journal,
+                        legacy_batch,
+                        legacy_runs,
+                    }
+                }
+                .boxed_local()
+                .shared()
+            })
+            .clone()
+    });
+    fut.await
 }
 
 /// What the browser says this site uses and may use, in bytes.

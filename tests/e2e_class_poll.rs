@@ -28,10 +28,8 @@ async fn start() -> (FaultServer, StaticServer, Browser) {
 
 /// The record on screen, as the app saved it on this device.
 async fn saved_record(b: &Browser) -> RunRecord {
-    let text = b
-        .js("localStorage.getItem('ethos.run.' + localStorage.getItem('ethos.current'))")
-        .await;
-    RunRecord::from_json(text.as_str().expect("a saved run")).expect("the saved run reads back")
+    let text = b.stored_run().await.expect("a saved run");
+    RunRecord::from_json(&text).expect("the saved run reads back")
 }
 
 fn model_of(r: &RunRecord) -> Vec<f64> {

@@ -127,7 +127,8 @@ async fn runs_survive_reload_export_import_and_share_without_the_key() {
     let js = b.text("#js-distance").await;
 
     // The key is nowhere but in memory: not in storage, not in the URL.
-    let stored = b.js("JSON.stringify(Object.assign({}, localStorage)) + JSON.stringify(Object.assign({}, sessionStorage))").await;
+    let stored = b.js(&all_stored_js()).await;
+    assert!(stored.as_str().unwrap_or("").contains("ethos.current"), "the storage dump is read");
     assert!(!stored.as_str().unwrap_or("").contains(KEY), "key leaked into storage");
     let url = b.client.current_url().await.expect("url").to_string();
     assert!(!url.contains(KEY));
@@ -153,7 +154,7 @@ async fn runs_survive_reload_export_import_and_share_without_the_key() {
     // Reload: the run is kept and listed.
     b.client.refresh().await.expect("reload");
     b.wait_for(".saved-run", Duration::from_secs(30)).await;
-    let stored = b.js("JSON.stringify(Object.assign({}, localStorage))").await;
+    let stored = b.js(&all_stored_js()).await;
     assert!(!stored.as_str().unwrap_or("").contains(KEY), "key leaked into storage after reload");
     b.screenshot("after-reload").await;
     b.close().await;

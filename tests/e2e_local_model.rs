@@ -250,14 +250,7 @@ async fn with_no_server_or_key_the_tab_model_is_the_default_and_points_at_the_hu
 /// averaged distribution the app shows.
 async fn same_as_native(b: &Browser, gguf: &[u8]) {
     use ethos_engine::record::{RunRecord, RunResult, Stage};
-    const STORED: &str = "localStorage.getItem('ethos.run.' + localStorage.getItem('ethos.current'))";
-    b.wait_js(
-        &format!("(() => {{ const t = {STORED}; return !!t && JSON.parse(t).result != null; }})()"),
-        Duration::from_secs(10),
-        "the finished run to be saved",
-    )
-    .await;
-    let text = b.js(STORED).await;
+    let text = serde_json::Value::from(b.stored_run().await.expect("the finished run is saved"));
     let _ = std::fs::write(
         artifacts_dir().join(format!(
             "run-local-model-{}.json",

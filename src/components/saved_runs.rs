@@ -3,15 +3,13 @@
 use crate::session::{session, Session};
 use crate::state::ui;
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 
 /// Runs saved on this device (newest first). A corrupted entry is skipped with a notice.
 #[component]
 pub fn SavedRuns() -> impl IntoView {
     let (ui, session) = (ui(), session());
-    let entries = Memo::new(move |_| {
-        session.saved_version.track();
-        Session::saved_lines()
-    });
+    let entries = session.saved;
     // Ticked for comparing (the last two ticked).
     let picked = RwSignal::new(Vec::<String>::new());
     let toggle = move |id: String, on: bool| {
@@ -27,18 +25,22 @@ pub fn SavedRuns() -> impl IntoView {
     };
     let compare = move |_| {
         let ids = picked.get_untracked();
-        let runs: Vec<_> = ids
-            .iter()
-            .filter_map(|id| Session::load_saved(id))
-            .collect();
-        match runs.as_slice() {
-            [Ok(a), Ok(b)] => {
-                session.compare.set(Some((a.clone(), b.clone())));
-                ui.say("Comparing the two ticked runs.");
-                crate::browser::focus_later("compare");
+        spawn_local(async move {
+            let mut runs = Vec::new();
+            for id in &ids {
+                if let Some(r) = Session::load_saved(id).await {
+                    runs.push(r);
+                }
             }
-            _ => ui.say("Tick two saved runs to compare (one of them could not be read)."),
-        }
+            match runs.as_slice() {
+                [Ok(a), Ok(b)] => {
+                    session.compare.set(Some((a.clone(), b.clone())));
+                    ui.say("Comparing the two ticked runs.");
+                    crate::browser::focus_later("compare");
+                }
+                _ => ui.say("Tick two saved runs to compare (one of them could not be read)."),
+            }
+        });
     };
     let bad = move || entries.with(|e| e.iter().filter(|(_, r)| r.is_err()).count());
     view! {
@@ -80,10 +82,18 @@ pub fn SavedRuns() -> impl IntoView {
                                     type="button"
                                     class="open-run"
                                     on:click=move |_| {
-                                        if let Some(Ok(r)) = Session::load_saved(&open_id) {
-                                            session.open(ui, r, Session::saved_baselines(&open_id), open_id.clone());
-                                            ui.say("Saved run opened.");
-                                        }
+                                        let id = open_id.clone();
+                                        spawn_local(async move {
+                                            match Session::load_saved(&id).await {
+                                                Some(Ok(r)) => {
+                                                    let b = Session::saved_baselines(&id).await;
+                                                    session.open(ui, r, b, id);
+                                                    ui.say("Saved run opened.");
+                                                }
+                                                Some(Err(e)) => ui.say(format!("This saved run could not be read: {e}")),
+                                                None => ui.say("This run is no longer saved on this device."),
+                                            }
+                                        });
                                     }
                                 >
                                     "Open"

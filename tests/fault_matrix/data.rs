@@ -218,19 +218,40 @@ async fn corrupted_storage(m: Arc<Matrix>) {
         localStorage.setItem('ethos.file', '../../../etc/passwd');
         return true; })()"#)
         .await;
+    // And in the database: a run that is not JSON, one that is not even text, a result and a
+    // call that do not read.
+    let put = m
+        .b
+        .js(r#"new Promise(ok => {
+            const q = indexedDB.open('ethos-agents');
+            q.onerror = () => ok(false);
+            q.onsuccess = () => {
+                const db = q.result;
+                const t = db.transaction(['runs', 'batch_outcomes', 'batch_calls'], 'readwrite');
+                t.objectStore('runs').put('{"x": ', '1700000000002');
+                t.objectStore('runs').put(42, '1700000000003');
+                t.objectStore('batch_outcomes').put('nope', '0.0.Vanilla');
+                t.objectStore('batch_calls').put('{"choices": 7}', 'deadbeef-0');
+                t.oncomplete = () => { db.close(); ok(true); };
+                t.onerror = () => { db.close(); ok(false); };
+            };
+        })"#)
+        .await;
+    assert_eq!(put, true, "the damaged database entries written");
     m.load(&m.app.url()).await;
     let notice = m.wait_text("#saved-notice").await;
-    assert_plain("damaged saved runs", &notice, &["2 saved run(s) could not be read"]);
+    assert_plain("damaged saved runs", &notice, &["4 saved run(s) could not be read"]);
     m.pick(MORALCHOICE, 3).await;
     m.assert_usable().await;
 }
 
-/// Install (or remove) a `localStorage.setItem` that refuses every write as a full quota does.
+/// Install (or remove) a `localStorage.setItem` and an IndexedDB `put` that refuse every write
+/// as a full quota does.
 async fn refuse_storage(m: &Matrix, on: bool) {
     let js = if on {
-        "(() => { window.__setItem = window.__setItem || Storage.prototype.setItem; Storage.prototype.setItem = function () { throw new DOMException('The quota has been exceeded.', 'QuotaExceededError'); }; return true; })()"
+        "(() => { const full = function () { throw new DOMException('The quota has been exceeded.', 'QuotaExceededError'); }; window.__setItem = window.__setItem || Storage.prototype.setItem; window.__put = window.__put || IDBObjectStore.prototype.put; Storage.prototype.setItem = full; IDBObjectStore.prototype.put = full; return true; })()"
     } else {
-        "(() => { if (window.__setItem) Storage.prototype.setItem = window.__setItem; return true; })()"
+        "(() => { if (window.__setItem) Storage.prototype.setItem = window.__setItem; if (window.__put) IDBObjectStore.prototype.put = window.__put; return true; })()"
     };
     m.b.js(js).await;
 }
@@ -242,7 +263,8 @@ async fn quota_refused(m: Arc<Matrix>) {
     m.wait_cards("done", 2).await;
     m.wait_server("hold", 1).await;
     // The first run and this one are saved; from now on every write is refused.
-    let saved = m.b.js("Object.keys(localStorage).filter(k => k.startsWith('ethos.run.')).sort()").await;
+    m.b.wait_js("document.querySelector('#run-panel').dataset.unsaved === '0'", WAIT, "the saves in the database").await;
+    let saved = m.b.js(&saved_run_ids_js()).await;
     assert_eq!(saved.as_array().map(Vec::len), Some(2), "{saved}");
     refuse_storage(&m, true).await;
     m.f.release();
@@ -252,7 +274,7 @@ async fn quota_refused(m: Arc<Matrix>) {
     assert_eq!(m.count(".comment-card[data-state='done']").await, 3);
     assert_plain("storage refused", &m.text("#run-error").await, &["could not be saved on this device"]);
     refuse_storage(&m, false).await;
-    let still = m.b.js("Object.keys(localStorage).filter(k => k.startsWith('ethos.run.')).sort()").await;
+    let still = m.b.js(&saved_run_ids_js()).await;
     assert_eq!(still, saved, "a saved run was deleted to make room, and the save failed anyway");
     m.assert_usable().await;
 }
@@ -263,12 +285,20 @@ async fn reload_mid_stream(m: Arc<Matrix>) {
     m.click_run().await;
     m.wait_cards("done", 2).await;
     // Reload once both finished comments are saved on this device.
-    m.b.wait_js(
-        "(() => { const r = JSON.parse(localStorage.getItem('ethos.run.' + localStorage.getItem('ethos.current')) || '{}'); return (r.comments || []).filter(c => c && !c.error).length === 2; })()",
-        WAIT,
-        "the two finished comments saved",
-    )
-    .await;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let saved = m.b.js(&stored_run_js()).await;
+        let done = saved
+            .as_str()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+            .and_then(|r| r["comments"].as_array().map(|c| c.iter().filter(|c| c.is_object() && c["error"].is_null()).count()))
+            .unwrap_or(0);
+        if done == 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the two finished comments were never saved");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     m.b.client.refresh().await.expect("reload");
     m.b.wait_for("#file-select", WAIT).await;
     m.watch().await;

@@ -476,6 +476,49 @@ pub fn dist() -> PathBuf {
 
 // ---- flows shared by the end-to-end tests -------------------------------------------------
 
+/// JavaScript (a promise) for every entry of one of the app's IndexedDB stores (`runs`,
+/// `run_baselines`, `batch_calls`, `batch_outcomes`, `batch_meta`): `[[key, value], …]`.
+pub fn idb_entries_js(store: &str) -> String {
+    format!(
+        r#"new Promise(ok => {{
+            const q = indexedDB.open('ethos-agents');
+            q.onerror = () => ok([]);
+            q.onsuccess = () => {{
+                const db = q.result;
+                if (!db.objectStoreNames.contains({store:?})) {{ db.close(); return ok([]); }}
+                const t = db.transaction({store:?});
+                const s = t.objectStore({store:?});
+                const k = s.getAllKeys(), v = s.getAll();
+                t.oncomplete = () => {{ db.close(); ok(k.result.map((key, i) => [key, v.result[i]])); }};
+                t.onerror = () => {{ db.close(); ok([]); }};
+            }};
+        }})"#
+    )
+}
+
+/// JavaScript (a promise): the saved record of the run on screen as the app stored it (its JSON
+/// text), or null.
+pub fn stored_run_js() -> String {
+    format!(
+        "({}).then(e => {{ const id = localStorage.getItem('ethos.current'); const f = e.find(x => x[0] === id); return f ? f[1] : null; }})",
+        idb_entries_js("runs")
+    )
+}
+
+/// JavaScript (a promise): the ids of the saved runs, sorted.
+pub fn saved_run_ids_js() -> String {
+    format!("({}).then(e => e.map(x => x[0]).sort())", idb_entries_js("runs"))
+}
+
+/// JavaScript (a promise): everything the app keeps on the device as one string (localStorage,
+/// sessionStorage and every IndexedDB store), to search for what must never be kept.
+pub fn all_stored_js() -> String {
+    let stores = ["runs", "run_baselines", "batch_calls", "batch_outcomes", "batch_meta"]
+        .map(idb_entries_js)
+        .join(", ");
+    format!("Promise.all([{stores}]).then(all => JSON.stringify(Object.assign({{}}, localStorage)) + JSON.stringify(Object.assign({{}}, sessionStorage)) + JSON.stringify(all))")
+}
+
 pub const MORALCHOICE: &str = "vital_distributional_moralchoice.json";
 pub const GLOBALOPINION: &str = "vital_distributional_globalopinionqa.json";
 pub const OPINIONQA: &str = "vital_steerable_opinionqa.json";
@@ -716,6 +759,26 @@ impl Browser {
         self.js("(() => { window.__lt = []; return true; })()")
             .await;
         seen
+    }
+
+    /// Wait until no run is going and every save of the run panel is in the database (its
+    /// writes are asynchronous; the last one is made in the same step as the run's end).
+    pub async fn wait_run_saved(&self) {
+        self.wait_js(
+            "(p => p && p.dataset.busy === 'false' && p.dataset.unsaved === '0')(document.querySelector('#run-panel'))",
+            Duration::from_secs(30),
+            "the run saved on this device",
+        )
+        .await;
+    }
+
+    /// The run on screen as saved on this device (its record's JSON), once every save is in.
+    pub async fn stored_run(&self) -> Option<String> {
+        self.wait_run_saved().await;
+        self.js(&stored_run_js())
+            .await
+            .as_str()
+            .map(String::from)
     }
 
     /// The benchmark progress counters (`#bench-counts` data attributes: state, done, failed,

@@ -228,6 +228,22 @@ mod tests {
             let total: usize = counts.iter().map(|c| c.swap(0, Ordering::Relaxed)).sum();
             assert_eq!(total, n, "round {round}");
         }
+        // The helper takes part. Held, not timed (on a loaded machine the caller may well run
+        // every chunk of the rounds above before the helper is scheduled): in this job a chunk
+        // on the caller waits until the helper has run one, so the other chunk is left to it.
+        // A pool whose helpers never run a chunk fails here after a minute instead of hanging.
+        by_helper.store(0, Ordering::Relaxed);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        par_chunks(2, &|_| {
+            if std::thread::current().id() != me {
+                by_helper.fetch_add(1, Ordering::Release);
+                return;
+            }
+            while by_helper.load(Ordering::Acquire) == 0 {
+                assert!(std::time::Instant::now() < deadline, "the helper never took a chunk");
+                std::thread::yield_now();
+            }
+        });
         assert!(by_helper.load(Ordering::Relaxed) > 0, "the helper never took a chunk");
     }
 }
