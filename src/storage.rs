@@ -446,10 +446,26 @@ async fn migrate_legacy_batch() -> Result<usize, StorageError> {
             keys.push(key.to_string());
         }
     }
-    for (prefix, store) in [
-        (LEGACY_CALLS, Store::BatchCalls),
-        (LEGACY_OUTCOMES, Store::BatchOutcomes),
-    ] {
+    legacy_entries(
+        &[
+            (LEGACY_CALLS, Store::BatchCalls),
+            (LEGACY_OUTCOMES, Store::BatchOutcomes),
+        ],
+        &mut ops,
+        &mut keys,
+    );
+    if ops.is_empty() {
+        return Ok(0);
+    }
+    if get_entry(Store::BatchMeta, "spec").await?.is_some() {
+        return Ok(0);
+    }
+    move_legacy(&ops, &keys).await
+}
+
+/// The localStorage entries under each prefix, as puts into their store (key without prefix).
+fn legacy_entries(prefixes: &[(&str, Store)], ops: &mut Vec<Op>, keys: &mut Vec<String>) {
+    for &(prefix, store) in prefixes {
         for k in keys_with_prefix(Area::Local, prefix) {
             if let Some(v) = get(Area::Local, &k) {
                 ops.push(Op::put(store, &k[prefix.len()..], v));
@@ -457,14 +473,12 @@ async fn migrate_legacy_batch() -> Result<usize, StorageError> {
             }
         }
     }
-    if ops.is_empty() {
-        return Ok(0);
-    }
-    if get_entry(Store::BatchMeta, "spec").await?.is_some() {
-        return Ok(0);
-    }
-    write(&ops).await?;
-    for k in &keys {
+}
+
+/// Write the moved entries in one transaction, then remove their localStorage copies.
+async fn move_legacy(ops: &[Op], keys: &[String]) -> Result<usize, StorageError> {
+    write(ops).await?;
+    for k in keys {
         remove(Area::Local, k);
     }
     Ok(ops.len())
@@ -477,25 +491,18 @@ async fn migrate_legacy_batch() -> Result<usize, StorageError> {
 pub async fn migrate_legacy_runs() -> Result<usize, StorageError> {
     let mut ops = Vec::new();
     let mut keys = Vec::new();
-    for (prefix, store) in [
-        (key::RUN_PREFIX, Store::Runs),
-        (key::BASELINE_PREFIX, Store::RunBaselines),
-    ] {
-        for k in keys_with_prefix(Area::Local, prefix) {
-            if let Some(v) = get(Area::Local, &k) {
-                ops.push(Op::put(store, &k[prefix.len()..], v));
-                keys.push(k);
-            }
-        }
-    }
+    legacy_entries(
+        &[
+            (key::RUN_PREFIX, Store::Runs),
+            (key::BASELINE_PREFIX, Store::RunBaselines),
+        ],
+        &mut ops,
+        &mut keys,
+    );
     if ops.is_empty() {
         return Ok(0);
     }
-    write(&ops).await?;
-    for k in &keys {
-        remove(Area::Local, k);
-    }
-    Ok(ops.len())
+    move_legacy(&ops, &keys).await
 }
 
 /// What getting the database ready found (once per page; see [`prepare`]).
