@@ -144,10 +144,11 @@ mod native {
         b.client.refresh().await.expect("reload");
         wait_state(&b, "done", Duration::from_secs(120)).await;
         let reopen = b
-            .js("(() => { const fcp = performance.getEntriesByName('first-contentful-paint')[0]; const r = performance.getEntriesByName('ethos:bench-restored')[0]; return [fcp ? fcp.startTime : null, r ? r.startTime : null]; })()")
+            .js("(() => { const at = n => { const e = performance.getEntriesByName(n)[0]; return e ? e.startTime : null; }; return [at('first-contentful-paint'), at('ethos:bench-restored'), at('ethos:bench-shown')]; })()")
             .await;
         let fcp = reopen.get(0).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
         let restored = reopen.get(1).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+        let shown = reopen.get(2).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
         let reopen_tasks = b
             .js("new Promise(ok => { const d = []; new PerformanceObserver(l => { for (const e of l.getEntries()) d.push(e.duration); }).observe({type: 'longtask', buffered: true}); setTimeout(() => ok([Math.max(0, ...d), d.length]), 500); })")
             .await;
@@ -276,7 +277,8 @@ mod native {
             idb.map(|v| format!("{:.1} MB", mb(v))).unwrap_or_else(|| "not reported".into())
         );
         println!("| reopen with the batch stored: first contentful paint | {fcp:.0} ms | — |");
-        println!("| reopen: stored batch on screen (`ethos:bench-restored`) | {restored:.0} ms | ≤ 1000 ms |");
+        println!("| reopen: stored results and items on screen (`ethos:bench-shown`) | {shown:.0} ms | ≤ 1000 ms |");
+        println!("| reopen: every stored call loaded, Resume possible (`ethos:bench-restored`) | {restored:.0} ms | — |");
         println!("| reopen: longest task ({reopen_count} long tasks) | {reopen_longest:.0} ms | — |");
         println!("| reload at 50 %: changes not yet in the database at the reload (in the journal) | {unsaved_at_reload} | — |");
         println!("| reload at 50 %: tasks kept | {kept} of {tasks} | ≥ {half} |");

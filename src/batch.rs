@@ -165,12 +165,11 @@ pub struct Batch {
     ui: StoredValue<Option<Ui>>,
     /// One signal per task shown in the items table: a finished task changes its own cell only.
     cells: StoredValue<HashMap<Task, ArcRwSignal<CellState>>, LocalStorage>,
-    /// Bumped when the results should be computed again: at once when a batch is loaded or
-    /// ends, at most once a second while it runs (scoring thousands of tasks on every finish
-    /// would block the page).
+    /// Bumped when the results should be scored again: when a batch is loaded, starts, pauses
+    /// or ends; not while it runs (scoring a whole file's tasks takes 50–120 ms of the page
+    /// each time: measured by `bench/batch_scale.rs`, once a second it made a long task a
+    /// second).
     pub results_version: RwSignal<u32>,
-    results_bumped_ms: StoredValue<f64>,
-    results_bump_scheduled: StoredValue<bool>,
     /// The drill-down target after a reload (replayed from the cache).
     records: StoredValue<HashMap<Task, RunRecord>, LocalStorage>,
     cache: StoredValue<Rc<RefCell<CallCache>>, LocalStorage>,
@@ -202,8 +201,6 @@ impl Batch {
             ui: StoredValue::new(None),
             cells: StoredValue::new_local(HashMap::new()),
             results_version: RwSignal::new(0),
-            results_bumped_ms: StoredValue::new(0.0),
-            results_bump_scheduled: StoredValue::new(false),
             records: StoredValue::new_local(HashMap::new()),
             cache: StoredValue::new_local(Rc::new(RefCell::new(CallCache::new()))),
             abort: StoredValue::new_local(None),
@@ -253,27 +250,12 @@ impl Batch {
                 }
             }
         });
-        self.bump_results(true);
+        self.bump_results();
     }
 
-    /// Ask for the results again: now, or (`now` false, while running) at most once a second.
-    fn bump_results(&self, now: bool) {
-        let t = browser::now_ms();
-        let wait = self.results_bumped_ms.get_value() + 1000.0 - t;
-        if now || wait <= 0.0 {
-            self.results_bumped_ms.set_value(t);
-            self.results_version.update(|v| *v = v.wrapping_add(1));
-        } else if !self.results_bump_scheduled.get_value() {
-            self.results_bump_scheduled.set_value(true);
-            let b = *self;
-            set_timeout(
-                move || {
-                    b.results_bump_scheduled.set_value(false);
-                    b.bump_results(true);
-                },
-                std::time::Duration::from_millis(wait.ceil() as u64),
-            );
-        }
+    /// Ask for the results to be scored again.
+    fn bump_results(&self) {
+        self.results_version.update(|v| *v = v.wrapping_add(1));
     }
 
     /// All tasks of the batch (items × methods).
@@ -464,7 +446,7 @@ impl Batch {
         self.outcomes.set(Vec::new());
         self.running.set(HashSet::new());
         self.cells.update_value(HashMap::clear);
-        self.bump_results(true);
+        self.bump_results();
         self.items.set(Arc::new(Vec::new()));
         self.spec.set(None);
         self.live.set(Live::default());
@@ -559,6 +541,15 @@ impl Batch {
         if bad_outcomes > 0 {
             self.notice.set(Some(format!("{bad_outcomes} stored result(s) could not be read; their tasks run again, and their finished calls are still kept, so resuming repeats none of them.")));
         }
+        // What finished is on screen now (results, items); Resume waits for the calls below
+        // (the state stays `Loading` until then).
+        let all = spec.all_tasks(selected.len());
+        let left = batch::pending(&all, &outcomes).len();
+        self.items.set(Arc::new(selected));
+        self.spec.set(Some(spec));
+        self.outcomes.set(outcomes);
+        self.refresh_cells();
+        browser::mark_after_paint("ethos:bench-shown");
         let (stored_calls, mut bad) = match storage::read_all(Store::BatchCalls).await {
             Ok(v) => v,
             Err(e) => {
@@ -587,17 +578,11 @@ impl Batch {
         self.stored_calls.set_value((chars, cache.len() as f64));
         let n_cached = cache.len();
         *self.cache.get_value().borrow_mut() = cache;
-        let all = spec.all_tasks(selected.len());
-        let left = batch::pending(&all, &outcomes).len();
         let was = storage::get_entry(Store::BatchMeta, STATE_KEY)
             .await
             .ok()
             .flatten()
             .unwrap_or_default();
-        self.items.set(Arc::new(selected));
-        self.spec.set(Some(spec));
-        self.outcomes.set(outcomes);
-        self.refresh_cells();
         let state = match was.as_str() {
             "running" | "paused" if left > 0 => {
                 ui.say(format!("The benchmark was interrupted: {left} task(s) left, {n_cached} finished call(s) kept. Press Resume to continue."));

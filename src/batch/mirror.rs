@@ -57,7 +57,6 @@ impl BatchObserver for ProgressMirror {
             c.outcome = Some(outcome.clone());
             c.running = false;
         });
-        b.bump_results(false);
         b.save_outcome(outcome);
     }
     fn stopped(&self, reason: &str) {

@@ -304,7 +304,10 @@ pub fn BenchResults() -> impl IntoView {
     };
 
     view! {
-        <Show when=any_done fallback=|| view! { <p class="muted small">"Scores appear here as items finish."</p> }>
+        <Show when=move || batch.is_running()>
+            <p class="muted small" id="bench-results-note">"Scores are computed when the batch pauses or ends (scoring while it runs would slow the page); the items below fill in as they finish."</p>
+        </Show>
+        <Show when=any_done fallback=|| view! { <p class="muted small">"Scores appear here when the batch pauses or ends."</p> }>
             {table}
             {chart}
             {breakdown}
