@@ -31,6 +31,11 @@ async fn zero_perspectives(m: Arc<Matrix>) {
     let err = m.run().await.unwrap_or_default();
     assert_plain("0 perspectives", &err, &["0 of 3 perspectives"]);
     assert_eq!(m.count(".perspective-card").await, 0);
+    // What a user does next: write the three by hand, then "Re-run what changed".
+    m.b.complete_perspectives(3).await;
+    m.b.click("#rerun-dependents").await;
+    m.b.wait_js("document.querySelector('#js-distance') !== null", WAIT, "the result").await;
+    m.wait_idle().await;
     m.assert_usable().await;
 }
 
