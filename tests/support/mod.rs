@@ -13,6 +13,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 
+mod proxy;
+#[allow(unused_imports)]
+pub use proxy::HoldingProxy;
+
 pub const PREFIX: &str = "/ethos/";
 
 /// Whether the e2e tests should run (scripts/test.sh sets ETHOS_E2E=1 after building dist/).
