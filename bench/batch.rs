@@ -19,6 +19,9 @@ fn main() {}
 mod support;
 
 #[cfg(not(target_arch = "wasm32"))]
+mod batch_common;
+
+#[cfg(not(target_arch = "wasm32"))]
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     native::main().await
@@ -26,28 +29,13 @@ async fn main() {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
+    use super::batch_common::*;
     use super::support::*;
-    use ethos_testkit::latency::{ethos_reply, CallTiming};
+    use ethos_testkit::latency::CallTiming;
     use ethos_testkit::LatencyServer;
     use serde_json::json;
     use std::collections::HashMap;
     use std::time::Duration;
-
-    fn env_num(name: &str, default: u64) -> u64 {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    }
-
-    /// Stage-aware replies without the call number, so that two runs send the same requests.
-    fn deterministic(call: &ethos_testkit::ChatCall) -> ethos_testkit::OkReply {
-        let mut r = ethos_reply(call);
-        for t in &mut r.texts {
-            *t = t.replace("[call {seq}] ", "");
-        }
-        r
-    }
 
     async fn set_up(b: &Browser, n: u64, k: u64, c: u64) {
         b.type_into("#k", &k.to_string()).await;
@@ -63,10 +51,6 @@ mod native {
         b.type_into("#bench-in-flight", &c.to_string()).await;
         b.click("#bench-create").await;
         b.wait_for("#bench-summary", Duration::from_secs(30)).await;
-    }
-
-    async fn wait_state(b: &Browser, state: &str, timeout: Duration) {
-        b.wait_js(&format!("(document.querySelector('#bench-counts') || {{dataset: {{}}}}).dataset.state === '{state}'"), timeout, &format!("the batch to be {state}")).await;
     }
 
     /// Σ call durations / (C × (last end − first arrival)).
@@ -123,7 +107,7 @@ mod native {
         let calls = straight.calls_log.clone();
         let (server_share, span) = busy_share(&calls, c);
         let ideal = calls.len() as f64 * l as f64 / c as f64;
-        let mut m0: HashMap<String, i64> = HashMap::new();
+        let mut m0: HashMap<String, u64> = HashMap::new();
         for t in &calls {
             *m0.entry(t.prompt_hash.clone()).or_default() += 1;
         }
@@ -149,36 +133,6 @@ mod native {
         wait_state(&b, "done", timeout).await;
         let resumed = b.bench_counts().await;
         let calls2 = latency.stats().calls_log;
-        // Per prompt: calls that finished before the reload (F), calls after it (A); a finished call
-        // made again shows up as A > M0 − F. "Finished" is the server's view (last byte sent); a
-        // reply whose last byte left the server in the final moments before the reload may not
-        // have reached the page's storage yet, so the count is given for two margins.
-        let repeated_with_margin = |margin_ms: f64| -> (i64, usize) {
-            let mut finished: HashMap<&str, i64> = HashMap::new();
-            let mut after: HashMap<&str, i64> = HashMap::new();
-            let mut cut = 0;
-            for t in &calls2 {
-                if t.last_byte_ms.is_none() {
-                    // Never answered in full: cut off by the reload (also requests the old page
-                    // sent while the reload was under way).
-                    cut += 1;
-                } else if t.received_ms >= reload_ms {
-                    *after.entry(&t.prompt_hash).or_default() += 1;
-                } else if t.last_byte_ms.is_some_and(|e| e < reload_ms - margin_ms) {
-                    *finished.entry(&t.prompt_hash).or_default() += 1;
-                } else {
-                    cut += 1;
-                }
-            }
-            let repeated = after
-                .iter()
-                .map(|(h, a)| {
-                    (a - (m0.get(*h).copied().unwrap_or(0) - finished.get(h).copied().unwrap_or(0)))
-                        .max(0)
-                })
-                .sum();
-            (repeated, cut)
-        };
         // Diagnostics: every prompt seen more often than in the straight run.
         let mut seen2: HashMap<&str, Vec<&CallTiming>> = HashMap::new();
         for t in &calls2 {
@@ -186,7 +140,7 @@ mod native {
         }
         for (h, list) in &seen2 {
             let expected = m0.get(*h).copied().unwrap_or(0);
-            if list.len() as i64 > expected {
+            if list.len() as u64 > expected {
                 let when: Vec<String> = list
                     .iter()
                     .map(|t| {
@@ -205,8 +159,8 @@ mod native {
                 );
             }
         }
-        let (repeated, cut) = repeated_with_margin(0.0);
-        let (repeated_100, cut_100) = repeated_with_margin(100.0);
+        let (repeated, cut) = repeated_calls(&calls2, &m0, reload_ms, 0.0);
+        let (repeated_100, cut_100) = repeated_calls(&calls2, &m0, reload_ms, 100.0);
         b.close().await;
 
         println!(

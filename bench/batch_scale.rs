@@ -22,6 +22,9 @@ fn main() {}
 mod support;
 
 #[cfg(not(target_arch = "wasm32"))]
+mod batch_common;
+
+#[cfg(not(target_arch = "wasm32"))]
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     native::main().await
@@ -29,28 +32,13 @@ async fn main() {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
+    use super::batch_common::*;
     use super::support::*;
-    use ethos_testkit::latency::{epoch_ms, ethos_reply};
+    use ethos_testkit::latency::epoch_ms;
     use ethos_testkit::LatencyServer;
     use serde_json::json;
     use std::collections::HashMap;
     use std::time::{Duration, Instant};
-
-    fn env_num(name: &str, default: u64) -> u64 {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    }
-
-    /// Stage-aware replies without the call number, so that two runs send the same requests.
-    fn deterministic(call: &ethos_testkit::ChatCall) -> ethos_testkit::OkReply {
-        let mut r = ethos_reply(call);
-        for t in &mut r.texts {
-            *t = t.replace("[call {seq}] ", "");
-        }
-        r
-    }
 
     async fn set_up(b: &Browser, n: Option<u64>, k: u64, c: u64) {
         b.type_into("#k", &k.to_string()).await;
@@ -69,10 +57,6 @@ mod native {
         b.type_into("#bench-in-flight", &c.to_string()).await;
         b.click("#bench-create").await;
         b.wait_for("#bench-summary", Duration::from_secs(60)).await;
-    }
-
-    async fn wait_state(b: &Browser, state: &str, timeout: Duration) {
-        b.wait_js(&format!("(document.querySelector('#bench-counts') || {{dataset: {{}}}}).dataset.state === '{state}'"), timeout, &format!("the batch to be {state}")).await;
     }
 
     /// Record long tasks (and, in Chromium, the peak JS heap once a second) from now on.
@@ -219,40 +203,8 @@ mod native {
         wait_state(&b, "done", timeout).await;
         let resumed = b.bench_counts().await;
         let calls2 = latency.stats().calls_log;
-        // Per prompt: finished at the server before the reload (F), made after it (A); a finished
-        // call made again shows as A > M0 − F. A reply whose last byte left the server in the
-        // moments before the reload may not have reached the page's storage: shown with a margin.
-        let repeated_with_margin = |margin_ms: f64| -> (u64, usize) {
-            let mut finished: HashMap<&str, u64> = HashMap::new();
-            let mut after: HashMap<&str, u64> = HashMap::new();
-            let mut cut = 0;
-            for t in &calls2 {
-                match t.last_byte_ms {
-                    None => cut += 1,
-                    Some(_) if t.received_ms >= reload_ms => {
-                        *after.entry(&t.prompt_hash).or_default() += 1
-                    }
-                    Some(e) if e < reload_ms - margin_ms => {
-                        *finished.entry(&t.prompt_hash).or_default() += 1
-                    }
-                    Some(_) => cut += 1,
-                }
-            }
-            let repeated = after
-                .iter()
-                .map(|(h, a)| {
-                    a.saturating_sub(
-                        m0.get(*h)
-                            .copied()
-                            .unwrap_or(0)
-                            .saturating_sub(finished.get(h).copied().unwrap_or(0)),
-                    )
-                })
-                .sum();
-            (repeated, cut)
-        };
-        let (repeated, cut) = repeated_with_margin(0.0);
-        let (repeated_100, cut_100) = repeated_with_margin(100.0);
+        let (repeated, cut) = repeated_calls(&calls2, &m0, reload_ms, 0.0);
+        let (repeated_100, cut_100) = repeated_calls(&calls2, &m0, reload_ms, 100.0);
         b.close().await;
 
         let mb = |b: f64| b / 1e6;
