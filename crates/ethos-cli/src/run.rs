@@ -40,7 +40,9 @@
 //!   format, which vLLM's `run_batch` reads and writes).
 //! - The state lives behind the engine's [`ethos_engine::batch::BatchStore`] (here
 //!   [`store::JsonlStore`]); `--state-export FILE` / `--state-import FILE` move a batch's whole
-//!   state ([`ethos_engine::batch::BatchState`], one JSON document) to another OUT or machine.
+//!   state ([`ethos_engine::batch::BatchState`], one JSON document) to another OUT or machine;
+//!   `--state-import` without `--method` and `--model` continues the state's own batch (the
+//!   app's Export state: the browser implements the same trait).
 //! - `--preset reference`: every decision as the reference's, for what the endpoint offers (the
 //!   app's "Reproduce the reference", [`preset`]); `--k`, `--dist`, `--perspectives` given too
 //!   apply over it. The batch's settings (OUT.batch.json, every run record) name the preset, its
@@ -122,7 +124,9 @@ pub const DETAILS: &str = "\
   --state-export FILE writes the batch's whole state (everything finished) as one JSON file at
   the end; --state-import FILE adds such a state (the same batch: file, slice, methods,
   settings) before running, so a batch moves to another OUT or machine without a call made
-  again.
+  again. Without --method and --model the batch is the state's own (its file name, slice,
+  methods, model and settings, e.g. from the app's Export state): give --file (the same VITAL
+  file), --provider and --base-url, and optionally --key-env, --concurrency and --out.
   Exit codes: 0 all done, 1 a task failed / the batch stopped / bad input, 2 usage,
   130 interrupted.";
 
@@ -281,8 +285,61 @@ fn claim(
     store::write_spec(&paths.spec, stored).map_err(input)
 }
 
+/// Read a batch state file (written by `--state-export` or the app's Export state).
+fn read_state(file: &std::path::Path) -> Result<BatchState, RunError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| input(format!("cannot read {}: {e}", file.display())))?;
+    BatchState::parse(&text).map_err(|e| input(format!("{}: {e}", file.display())))
+}
+
+/// The arguments of a run that continues the batch of `state`: its methods, slice, model and
+/// settings; the endpoints, key, concurrency and outputs are this command's.
+fn adopt(args: &RunArgs, file: &std::path::Path, state: &BatchState) -> Result<RunArgs, RunError> {
+    let given = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if given != state.spec.file {
+        return Err(input(format!(
+            "{} is a batch over {}, not over {given} (--file)",
+            file.display(),
+            state.spec.file
+        )));
+    }
+    if args.preset || !args.given.is_empty() || args.judge {
+        return Err(RunError::Usage(format!(
+            "{} brings its batch's settings: without --method and --model, --preset, --k, --dist, --perspectives and --judge cannot be given",
+            file.display()
+        )));
+    }
+    let mut out = args.clone();
+    out.methods = state.spec.methods.clone();
+    out.slice = state.spec.slice.clone();
+    out.model = state.spec.settings.models.combine.clone();
+    out.k = state.spec.settings.k;
+    out.judge = state.spec.judge;
+    out.state_adopted = true;
+    Ok(out)
+}
+
 /// Run the batch; returns the summary, and what went wrong with tasks if anything did.
 pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunError> {
+    // A state to import is read (and checked) before anything is written.
+    let imported = match &args.state_import {
+        None => None,
+        Some(file) => Some((file.clone(), read_state(file)?)),
+    };
+    // `--state-import` without --method and --model: the batch is the state's own (file name,
+    // slice, methods, model and settings), as the app or another machine exported it.
+    let adopted: RunArgs;
+    let args = match &imported {
+        Some((file, state)) if args.methods.is_empty() => {
+            adopted = adopt(args, file, state)?;
+            &adopted
+        }
+        _ => args,
+    };
     let bytes = std::fs::read(&args.file)
         .map_err(|e| input(format!("cannot read {}: {e}", args.file.display())))?;
     let text = String::from_utf8_lossy(&bytes);
@@ -323,18 +380,29 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
         ),
         false => None,
     };
-    let settings = preset::settings(args, facts);
-    settings
-        .validate()
-        .map_err(|e| RunError::Usage(format!("invalid settings: {e}")))?;
-    let spec = BatchSpec {
-        file: file_name,
-        slice: args.slice.clone(),
-        methods: args.methods.clone(),
-        settings,
-        items_in_flight: args.items_in_flight,
-        judge: args.judge,
-        models: Vec::new(),
+    let spec = match &imported {
+        Some((_, state)) if args.state_adopted => {
+            let mut spec = state.spec.clone();
+            spec.settings.concurrency = args.concurrency;
+            spec.settings.score_failed_as_reference |= args.score_failed;
+            spec.items_in_flight = args.items_in_flight;
+            spec
+        }
+        _ => {
+            let settings = preset::settings(args, facts);
+            settings
+                .validate()
+                .map_err(|e| RunError::Usage(format!("invalid settings: {e}")))?;
+            BatchSpec {
+                file: file_name,
+                slice: args.slice.clone(),
+                methods: args.methods.clone(),
+                settings,
+                items_in_flight: args.items_in_flight,
+                judge: args.judge,
+                models: Vec::new(),
+            }
+        }
     };
     let stored = StoredSpec {
         ethos_batch: store::FORMAT,
@@ -354,13 +422,9 @@ pub async fn run(args: &RunArgs, display: &mut Display) -> Result<Report, RunErr
     }
     // A state to import is checked before anything is written.
     let ids: Vec<String> = stored.items.clone();
-    let import = match &args.state_import {
+    let import = match imported {
         None => None,
-        Some(file) => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| input(format!("cannot read {}: {e}", file.display())))?;
-            let state: BatchState = serde_json::from_str(&text)
-                .map_err(|e| input(format!("{} is not a batch state: {e}", file.display())))?;
+        Some((file, state)) => {
             if let Some(why) = state.mismatch(&spec, &ids) {
                 return Err(input(format!(
                     "{} is the state of another batch ({why})",

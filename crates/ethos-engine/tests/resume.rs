@@ -130,3 +130,66 @@ fn a_state_moves_between_stores_and_the_batch_resumes_without_a_call() {
     other.settings.k = 4;
     assert!(back.mismatch(&other, &ids).is_some());
 }
+
+#[test]
+fn a_state_from_a_stranger_is_read_or_refused_with_a_reason() {
+    let spec = BatchSpec {
+        file: FILE.into(),
+        slice: Slice::first(2),
+        methods: vec![Method::Vanilla],
+        settings: settings(3, 2),
+        items_in_flight: 2,
+        judge: false,
+        models: Vec::new(),
+    };
+    let outcome = |item: usize, method: Method, model: usize| Outcome {
+        task: batch::Task { item, method, model },
+        result: None,
+        error: Some("failed".into()),
+        calls: 1,
+        cached_calls: 0,
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        ms: 1.0,
+    };
+    let state = |outcomes: Vec<Outcome>| BatchState {
+        ethos_batch_state: batch::STATE_FORMAT,
+        spec: spec.clone(),
+        items: vec!["a".into(), "b".into()],
+        calls: Vec::new(),
+        outcomes,
+    };
+    let json = |s: &BatchState| serde_json::to_string(s).expect("serialise");
+
+    let good = state(vec![outcome(1, Method::Vanilla, 0)]);
+    assert_eq!(BatchState::parse(&json(&good)), Ok(good.clone()));
+
+    let refused = |text: &str, words: &str| {
+        let e = BatchState::parse(text).expect_err(text);
+        assert!(e.contains(words), "{text:.80}: {e}");
+    };
+    refused("", "not a batch state");
+    refused("not json", "not a batch state");
+    refused("[1, 2]", "not a batch state");
+    refused(r#"{"ethos_run": 1}"#, "no `ethos_batch_state` field");
+    refused(
+        &json(&good).replacen(
+            &format!("\"ethos_batch_state\":{}", batch::STATE_FORMAT),
+            "\"ethos_batch_state\":99",
+            1,
+        ),
+        "format 99",
+    );
+    refused(&json(&good)[..json(&good).len() / 2], "not a batch state");
+    refused(r#"{"ethos_batch_state": 1, "spec": 3}"#, "damaged");
+    // Results of tasks that are not the batch's: another item, method or model.
+    refused(&json(&state(vec![outcome(2, Method::Vanilla, 0)])), "not a task of its batch");
+    refused(&json(&state(vec![outcome(0, Method::EthosAgents, 0)])), "not a task of its batch");
+    refused(&json(&state(vec![outcome(0, Method::Vanilla, 1)])), "not a task of its batch");
+    let mut no_method = good.clone();
+    no_method.spec.methods.clear();
+    refused(&json(&no_method), "no method");
+    let mut bad_k = good.clone();
+    bad_k.spec.settings.k = 0;
+    refused(&json(&bad_k), "settings are invalid");
+}

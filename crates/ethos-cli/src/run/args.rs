@@ -47,6 +47,9 @@ pub struct RunArgs {
     pub state_import: Option<PathBuf>,
     /// Write the batch's state (everything finished) to this file at the end.
     pub state_export: Option<PathBuf>,
+    /// The batch (methods, slice, model, settings) is the imported state's (set by `run::adopt`
+    /// when `--state-import` comes without --method and --model).
+    pub state_adopted: bool,
 }
 
 /// `--batch-api`, `--batch-export DIR`, `--batch-import FILE`: the calls are made in rounds
@@ -89,22 +92,25 @@ pub struct RunCli {
     /// The VITAL file.
     #[arg(long, value_name = "F")]
     file: PathBuf,
-    /// Methods, comma-separated: ethosagents, vanilla, prompting.
+    /// Methods, comma-separated: ethosagents, vanilla, prompting (with --state-import alone:
+    /// the state's).
     #[arg(
         long,
         alias = "methods",
-        value_name = "ethosagents[,vanilla,prompting]"
+        value_name = "ethosagents[,vanilla,prompting]",
+        required_unless_present = "state_import",
+        requires = "model"
     )]
-    method: String,
+    method: Option<String>,
     /// The wire protocol: OpenAI-compatible chat completions, or Anthropic's Messages API.
     #[arg(long, value_enum, ignore_case = true)]
     provider: ProviderArg,
     /// An endpoint; repeat for replicas of the same model that share the calls.
     #[arg(long = "base-url", value_name = "URL", required = true)]
     base_url: Vec<String>,
-    /// The model's name at the endpoint.
-    #[arg(long, value_name = "M")]
-    model: String,
+    /// The model's name at the endpoint (with --state-import alone: the state's).
+    #[arg(long, value_name = "M", required_unless_present = "state_import", requires = "method")]
+    model: Option<String>,
     /// The environment variable holding the key (never the key itself).
     #[arg(long = "key-env", value_name = "VAR")]
     key_env: Option<String>,
@@ -249,7 +255,15 @@ pub fn args_from(cli: RunCli) -> Result<RunArgs, RunError> {
     };
     let file = cli.file.clone();
     let mut methods: Vec<Method> = Vec::new();
-    for name in cli.method.split(',').filter(|s| !s.trim().is_empty()) {
+    // None: the batch comes from the state to import (`run::adopt`).
+    let adopting = cli.method.is_none();
+    for name in cli
+        .method
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+    {
         let m = Method::from_id(name).ok_or_else(|| {
             usage(format!(
                 "unknown method {:?} (ethosagents, vanilla or prompting)",
@@ -260,15 +274,15 @@ pub fn args_from(cli: RunCli) -> Result<RunArgs, RunError> {
             methods.push(m);
         }
     }
-    if methods.is_empty() {
+    if methods.is_empty() && !adopting {
         return Err(usage("--method is empty".into()));
     }
     let protocol = match cli.provider {
         ProviderArg::Openai => Protocol::OpenAi,
         ProviderArg::Anthropic => Protocol::Anthropic,
     };
-    let model = cli.model.trim().to_string();
-    if model.is_empty() {
+    let model = cli.model.as_deref().unwrap_or("").trim().to_string();
+    if model.is_empty() && !adopting {
         return Err(usage("--model is empty".into()));
     }
     let dist = match cli.dist.unwrap_or(DistArg::Auto) {
@@ -402,5 +416,6 @@ pub fn args_from(cli: RunCli) -> Result<RunArgs, RunError> {
         batch,
         state_import: cli.state_import,
         state_export: cli.state_export,
+        state_adopted: false,
     })
 }

@@ -1018,7 +1018,49 @@ fn a_batch_state_moves_to_another_out_and_resumes_there_without_a_call() {
         );
     }
     assert_eq!(b.stats().total, 0);
+
+    // The state alone (no --method, --model, slice or settings, as the app exports it): the
+    // batch is the state's own.
+    let out4 = tmp_out("state-alone");
+    let alone = |extra: &[&str]| {
+        let mut a = strings(&[
+            "--file",
+            &vital_file(MORAL).to_string_lossy(),
+            "--provider",
+            "openai",
+            "--base-url",
+            &b.base_url(),
+            "--out",
+            &out4.to_string_lossy(),
+            "--state-import",
+            &state_arg,
+        ]);
+        a.extend(strings(extra));
+        parse_args(&a)
+    };
+    let v4 = run_ok(&alone(&[]).expect("args"));
+    assert_eq!(b.stats().total, 0, "every call came from the state");
+    assert_eq!(
+        (v4["reused"].as_u64(), v4["ran"].as_u64()),
+        (Some(4), Some(0))
+    );
+    for m in ["ethosagents", "vanilla"] {
+        assert_eq!(v4["results"][m]["dist"], v1["results"][m]["dist"], "{m}");
+    }
+    let msg = run_err(&alone(&["--k", "4"]).expect("args")).to_string();
+    assert!(msg.contains("brings its batch's settings"), "{msg}");
+    assert!(alone(&["--method", "vanilla"]).is_err(), "--method needs --model");
+    let other_file = args_on(&b, &vital_file(MORAL), &out4, &[]);
+    let mut other_file = other_file;
+    other_file.file = out4.with_file_name("vital_overton_valuekaleidoscope.json");
+    std::fs::copy(vital_file("vital_overton_valuekaleidoscope.json"), &other_file.file).expect("copy");
+    other_file.methods.clear();
+    other_file.state_import = Some(state.clone());
+    let msg = run_err(&other_file).to_string();
+    assert!(msg.contains("is a batch over"), "{msg}");
+    assert_eq!(b.stats().total, 0);
     cleanup(&out2);
     cleanup(&out3);
+    cleanup(&out4);
     cleanup(&out1);
 }

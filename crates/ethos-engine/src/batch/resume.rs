@@ -54,6 +54,50 @@ impl BatchState {
         })
     }
 
+    /// Read a batch state from a file someone sent (`ethos run --state-export`, the app's Export
+    /// state): this format, valid settings, and outcomes that are tasks of its own batch.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        struct Head {
+            ethos_batch_state: Option<u32>,
+        }
+        let head: Head = serde_json::from_str(text)
+            .map_err(|e| format!("this is not a batch state (not the JSON it should be: {e})"))?;
+        match head.ethos_batch_state {
+            None => return Err("this is not a batch state (it has no `ethos_batch_state` field: a run or a VITAL file?)".into()),
+            Some(STATE_FORMAT) => {}
+            Some(n) => {
+                return Err(format!(
+                    "this batch state has format {n}; this version reads format {STATE_FORMAT}"
+                ))
+            }
+        }
+        let state: BatchState = serde_json::from_str(text)
+            .map_err(|e| format!("this batch state is damaged: {e}"))?;
+        if state.spec.methods.is_empty() {
+            return Err("this batch state names no method".into());
+        }
+        state
+            .spec
+            .settings
+            .validate()
+            .map_err(|e| format!("this batch state's settings are invalid: {e}"))?;
+        if let Some(o) = state.outcomes.iter().find(|o| !state.has_task(o.task)) {
+            return Err(format!(
+                "this batch state is damaged: a result of task {:?} is not a task of its batch",
+                o.task
+            ));
+        }
+        Ok(state)
+    }
+
+    /// Whether `task` is one of this batch's tasks.
+    fn has_task(&self, task: Task) -> bool {
+        task.item < self.items.len()
+            && self.spec.methods.contains(&task.method)
+            && task.model < self.spec.models.len().max(1)
+    }
+
     /// Why this state cannot continue the batch `spec` over `items`, if it cannot: another
     /// format, other items, or other settings that change the answers (concurrency and items in
     /// flight, and how failed items are scored, may differ).
@@ -87,7 +131,7 @@ impl BatchState {
             store.put_call(&c.key, &c.response)?;
         }
         for o in &self.outcomes {
-            if o.task.item >= self.items.len() || !self.spec.methods.contains(&o.task.method) {
+            if !self.has_task(o.task) {
                 return Err(format!(
                     "an outcome of task {:?} is not a task of this batch",
                     o.task
