@@ -136,7 +136,7 @@ pub fn summarize_scored(
     model: usize,
     scoring: Scoring,
 ) -> MethodSummary {
-    summarize_where(items, outcomes, method, model, scoring, |_| true)
+    summarize_outcomes(items, &latest(outcomes, method, model), method, model, scoring)
 }
 
 fn latest(outcomes: &[Outcome], method: Method, model: usize) -> Vec<&Outcome> {
@@ -152,13 +152,13 @@ fn latest(outcomes: &[Outcome], method: Method, model: usize) -> Vec<&Outcome> {
     v
 }
 
-fn summarize_where(
+/// The summary of `chosen` (the latest outcome per item, of one method and model).
+fn summarize_outcomes(
     items: &[Item],
-    outcomes: &[Outcome],
+    chosen: &[&Outcome],
     method: Method,
     model: usize,
     scoring: Scoring,
-    keep: impl Fn(&Item) -> bool,
 ) -> MethodSummary {
     let mut s = MethodSummary {
         method,
@@ -179,13 +179,10 @@ fn summarize_where(
     let (mut golds, mut ref_preds, mut strict_preds) = (Vec::new(), Vec::new(), Vec::new());
     let mut coverage: Vec<f64> = Vec::new();
     let mut methods = MethodCounts::default();
-    for o in latest(outcomes, method, model) {
+    for &o in chosen {
         let Some(item) = items.get(o.task.item) else {
             continue;
         };
-        if !keep(item) {
-            continue;
-        }
         s.calls += u64::from(o.calls);
         s.prompt_tokens += o.prompt_tokens;
         s.completion_tokens += o.completion_tokens;
@@ -310,12 +307,18 @@ pub fn breakdown_scored(
             }
         }
     }
+    // One pass over the outcomes (a whole file has a hundred attributes and thousands of items).
+    let mut groups: HashMap<String, Vec<&Outcome>> = HashMap::new();
+    for o in latest(outcomes, method, model) {
+        if let Some(k) = items.get(o.task.item).and_then(breakdown_key) {
+            groups.entry(k).or_default().push(o);
+        }
+    }
     keys.into_iter()
-        .map(|k| {
-            let s = summarize_where(items, outcomes, method, model, scoring, |i| {
-                breakdown_key(i).as_deref() == Some(k.as_str())
-            });
-            (k, s)
+        .filter_map(|k| {
+            let chosen = groups.remove(&k)?;
+            let s = summarize_outcomes(items, &chosen, method, model, scoring);
+            Some((k, s))
         })
         .filter(|(_, s)| s.done + s.failed > 0)
         .collect()
