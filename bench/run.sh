@@ -10,5 +10,6 @@ cargo bench -p ethos-app --bench app
 cargo bench -p ethos-app --bench perf
 cargo bench -p ethos-app --bench batch
 cargo bench -p ethos-cli --bench scale
+cargo bench -p ethos-engine --bench scoring
 bench/real_model.sh
 cargo bench -p ethos-app --bench local_ui
