@@ -6,6 +6,7 @@ use crate::components::bench_items::BenchItems;
 use crate::components::bench_progress::BenchProgress;
 use crate::components::bench_results::BenchResults;
 use crate::components::bench_setup::BenchSetup;
+use crate::components::bench_transfer::BenchTransfer;
 use crate::components::compare_view::CompareView;
 use crate::components::header::Header;
 use crate::components::model_panel::ModelPanel;
@@ -120,6 +121,7 @@ pub fn App() -> impl IntoView {
                     <section class="panel scenario" aria-labelledby="bench-setup-h">
                         <h2 id="bench-setup-h">"1. Benchmark"</h2>
                         <BenchSetup />
+                        <BenchTransfer />
                     </section>
                 </Show>
                 <section class="panel model" aria-labelledby="model-h">

@@ -24,8 +24,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 mod mirror;
+mod store;
 
 use mirror::ProgressMirror;
+pub use store::ImportError;
 
 /// Keys in `Store::BatchMeta`.
 const SPEC_KEY: &str = "spec";

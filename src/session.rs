@@ -4,7 +4,7 @@
 
 use crate::browser;
 use crate::storage::key::CURRENT_RUN;
-use crate::storage::{self, Area, Store};
+use crate::storage::{self, Area, StorageError, Store};
 use crate::connection::Conn;
 use crate::state::Ui;
 use ethos_engine::chat::ChatModel;
@@ -225,10 +225,27 @@ impl Session {
                 storage::Op::put(Store::RunBaselines, &id, records_to_json(&baselines))
             },
         ];
+        self.set_saved_line(id, Ok(line));
+        self.write(ops, |session, e| async move {
+            // A refused write (storage full, or blocked) deletes nothing: the user's other saved
+            // runs are theirs to remove, and the run stays on screen.
+            session.error.set(Some(format!(
+                "This run could not be saved on this device ({e}). It stays on screen: export it, or delete old saved runs below to make room."
+            )));
+        });
+    }
+
+    /// Write `ops` to this device: at once to the journal (a reload before the database has them
+    /// loses nothing), then to the database in one transaction, counted in `unsaved` until it is
+    /// in. A refused write goes to `failed`.
+    fn write<F, Fut>(&self, ops: Vec<storage::Op>, failed: F)
+    where
+        F: FnOnce(Session, StorageError) -> Fut + 'static,
+        Fut: std::future::Future<Output = ()> + 'static,
+    {
         for op in &ops {
             storage::journal(op);
         }
-        self.set_saved_line(id, Ok(line));
         let session = *self;
         self.unsaved.update(|n| *n += 1);
         spawn_local(async move {
@@ -236,11 +253,7 @@ impl Session {
             session.unsaved.update(|n| *n = n.saturating_sub(1));
             match written {
                 Ok(()) => storage::journal_done(&ops),
-                // A refused write (storage full, or blocked) deletes nothing: the user's other
-                // saved runs are theirs to remove, and the run stays on screen.
-                Err(e) => session.error.set(Some(format!(
-                    "This run could not be saved on this device ({e}). It stays on screen: export it, or delete old saved runs below to make room."
-                ))),
+                Err(e) => failed(session, e).await,
             }
         });
     }
@@ -327,25 +340,16 @@ impl Session {
                 key: id.to_string(),
             },
         ];
-        for op in &ops {
-            storage::journal(op);
-        }
         if self.id.get_untracked().as_deref() == Some(id) {
             self.id.set(None);
             storage::remove(Area::Local, CURRENT_RUN);
         }
         self.saved.update(|list| list.retain(|(i, _)| i != id));
-        let session = *self;
-        self.unsaved.update(|n| *n += 1);
-        spawn_local(async move {
-            let written = storage::write(&ops).await;
-            session.unsaved.update(|n| *n = n.saturating_sub(1));
-            if let Err(e) = written {
-                session
-                    .error
-                    .set(Some(format!("The run could not be deleted from this device: {e}")));
-                session.load_saved_list().await;
-            }
+        self.write(ops, |session, e| async move {
+            session
+                .error
+                .set(Some(format!("The run could not be deleted from this device: {e}")));
+            session.load_saved_list().await;
         });
     }
 

@@ -6,115 +6,19 @@ mod support;
 use ethos_engine::metrics::score_distributions;
 use ethos_engine::vital::{self, Item, Source};
 use ethos_testkit::{ChatCall, Fault, FaultServer};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+use support::bench::*;
 use support::*;
-
-/// A stage-2 comment call of the Distributional pipeline.
-fn is_comment(text: &str) -> bool {
-    text.to_lowercase().contains("your perspective")
-}
-
-fn request_text(call: &ChatCall) -> String {
-    call.messages
-        .iter()
-        .map(|(r, t)| format!("{r}:{t}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Benchmark view: choose `file`, the first `n` items, switch off `off` methods, optionally list
-/// models, and set the batch up.
-async fn set_up(b: &Browser, file: &str, n: usize, off: &[&str], models: Option<&str>) -> String {
-    b.click("#view-bench").await;
-    let select = b.wait_for("#bench-file", Duration::from_secs(10)).await;
-    select.select_by_value(file).await.expect("choose the file");
-    b.type_into("#bench-n", &n.to_string()).await;
-    for m in off {
-        b.click(&format!("#bench-method-{m}")).await;
-    }
-    if let Some(list) = models {
-        b.type_into("#bench-models", list).await;
-    }
-    b.click("#bench-create").await;
-    b.text("#bench-summary").await
-}
-
-/// The test LLM server answering as the pipeline expects, with every request's text logged.
-fn logged_server() -> (FaultServer, Arc<Mutex<Vec<String>>>) {
-    let server = FaultServer::start().expect("test LLM server");
-    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-    let log = seen.clone();
-    server.set_responder(move |call| {
-        log.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(request_text(call));
-        ethos_testkit::latency::ethos_reply(call)
-    });
-    (server, seen)
-}
-
-/// [`logged_server`], the app pointed at it, and a browser showing the app.
-async fn logged_app() -> (FaultServer, Arc<Mutex<Vec<String>>>, StaticServer, Browser) {
-    let (server, seen) = logged_server();
-    let app = app_pointing_at(&server.base_url(), "fault-server-model").await;
-    let b = Browser::start().await;
-    b.open(&app.url()).await;
-    (server, seen, app, b)
-}
-
-/// Wait until every finished call and task of the batch is in the browser's database.
-async fn wait_stored(b: &Browser) {
-    b.wait_js(
-        "document.querySelector('#bench-counts').dataset.unsaved === '0'",
-        Duration::from_secs(30),
-        "every finished call stored",
-    )
-    .await;
-}
-
-/// Make IndexedDB refuse (or accept again) every write, as a full quota does.
-async fn refuse_writes(b: &Browser, on: bool) {
-    let js = if on {
-        "(() => { window.__put = window.__put || IDBObjectStore.prototype.put; IDBObjectStore.prototype.put = function () { throw new DOMException('The quota has been exceeded.', 'QuotaExceededError'); }; return true; })()"
-    } else {
-        "(() => { if (window.__put) IDBObjectStore.prototype.put = window.__put; return true; })()"
-    };
-    b.js(js).await;
-}
-
-/// Start the batch and wait until it is done.
-async fn run_to_the_end(b: &Browser) {
-    b.click("#bench-start").await;
-    b.wait_js(
-        "document.querySelector('#bench-counts').dataset.state === 'done'",
-        Duration::from_secs(120),
-        "the batch to finish",
-    )
-    .await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_benchmark_survives_a_reload_and_scores_like_its_export() {
     if !enabled() {
         return;
     }
-    let (server, seen) = logged_server();
     // Where the reload lands is decided here, not by timing: every stage-2 comment call is held
-    // (its reply never comes), so the batch reaches one fixed state and stays there: both vanilla
-    // tasks done, both EthosAgents tasks past stage 1 (stored) with their 2 + 2 comment calls
-    // held. 4 held calls + nothing else in flight fit in Chromium's 6 connections per host.
-    let comments = |calls: &[String]| calls.iter().filter(|t| is_comment(t)).count();
-    server.set_fault_rule(Some(Arc::new(|call: &ChatCall| {
-        is_comment(&request_text(call)).then_some(Fault::Hold)
-    })));
-    let app = app_pointing_at(&server.base_url(), "fault-server-model").await;
-    let b = Browser::start().await;
-    b.open(&app.url()).await;
-    b.type_into("#k", "2").await;
-    b.type_into("#concurrency", "4").await;
-    // EthosAgents and vanilla.
-    let summary = set_up(&b, GLOBALOPINION, 2, &["prompting"], None).await;
+    // (`held_comments_batch`), so the batch reaches one fixed state and stays there.
+    let (server, seen, _app, b, summary) = held_comments_batch().await;
     assert!(
         summary.contains("2 item(s) × 2") && summary.contains("4 task(s)"),
         "{summary}"
@@ -130,15 +34,7 @@ async fn a_benchmark_survives_a_reload_and_scores_like_its_export() {
         "the two vanilla tasks done",
     )
     .await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while comments(&seen.lock().unwrap_or_else(|e| e.into_inner())) < 4 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the four comment calls never reached the server: {:?}",
-            b.bench_counts().await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_comment_calls(&b, &seen, 4).await;
     // Every finished call is in the browser's database before the reload (its writes are
     // asynchronous: wait for them, not for time).
     wait_stored(&b).await;

@@ -1,6 +1,9 @@
 //! `ProgressMirror`: the batch's observer in the browser. It moves the progress signals and stores
-//! every finished call and task outcome as it happens (in the browser's database).
+//! every finished call and task outcome as it happens, through the batch's [`TabStore`] (the
+//! engine's `BatchStore`, as the command line's).
 
+use super::store::TabStore;
+use ethos_engine::batch::BatchStore;
 use super::*;
 
 /// Mirrors batch events into the progress signals and stores every finished call and task.
@@ -34,10 +37,8 @@ impl BatchObserver for ProgressMirror {
         });
     }
     fn call_stored(&self, key: &str, response: &ChatResponse) {
-        let Ok(json) = serde_json::to_string(response) else {
-            return;
-        };
-        self.batch.store(Op::put(Store::BatchCalls, key, json));
+        // The store refuses nothing here: a write the browser refuses pauses the batch later.
+        let _ = TabStore(self.batch).put_call(key, response);
     }
     fn task_finished(&self, outcome: &Outcome, record: &RunRecord) {
         let b = self.batch;
@@ -46,18 +47,8 @@ impl BatchObserver for ProgressMirror {
         });
         b.live
             .update(|l| l.calls_from_cache += outcome.cached_calls);
-        b.records.update_value(|m| {
-            m.insert(outcome.task, record.clone());
-        });
-        b.outcomes.update(|o| {
-            o.retain(|x| x.task != outcome.task);
-            o.push(outcome.clone());
-        });
-        b.set_cell(outcome.task, |c| {
-            c.outcome = Some(outcome.clone());
-            c.running = false;
-        });
-        b.save_outcome(outcome);
+        let _ = TabStore(b).put_outcome(outcome, Some(record));
+        b.outcomes.notify();
     }
     fn stopped(&self, reason: &str) {
         self.batch

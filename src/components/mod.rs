@@ -5,6 +5,7 @@ pub mod bench_items;
 pub mod bench_progress;
 pub mod bench_results;
 pub mod bench_setup;
+pub mod bench_transfer;
 pub mod class_poll;
 pub mod comment_card;
 pub mod compare_view;

@@ -13,6 +13,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 
+pub mod bench;
 mod proxy;
 #[allow(unused_imports)]
 pub use proxy::HoldingProxy;
