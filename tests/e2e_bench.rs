@@ -148,11 +148,7 @@ async fn a_benchmark_compares_two_models() {
     if !enabled() {
         return;
     }
-    let server = FaultServer::start().expect("test LLM server");
-    server.set_responder(ethos_testkit::latency::ethos_reply);
-    let app = app_pointing_at(&server.base_url(), "fault-server-model").await;
-    let b = Browser::start().await;
-    b.open(&app.url()).await;
+    let (server, _seen, app, b) = logged_app().await;
     b.type_into("#k", "2").await;
     let summary = set_up(
         &b,

@@ -2,8 +2,8 @@
 //! version before the database kept in localStorage (written here from a real run's saved
 //! record) moves to IndexedDB on the first start, is reopened and listed, and the old entries go.
 mod support;
-use ethos_testkit::FaultServer;
 use std::time::Duration;
+use support::bench::logged_app;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -11,11 +11,7 @@ async fn saved_runs_of_an_earlier_version_move_to_the_database() {
     if !enabled() {
         return;
     }
-    let server = FaultServer::start().expect("test LLM server");
-    server.set_responder(ethos_testkit::latency::ethos_reply);
-    let app = app_pointing_at(&server.base_url(), "fault-server-model").await;
-    let b = Browser::start().await;
-    b.open(&app.url()).await;
+    let (_server, _seen, app, b) = logged_app().await;
     b.type_into("#k", "2").await;
     b.choose_file(GLOBALOPINION).await;
     b.pick_item(0).await;
