@@ -70,6 +70,12 @@ pub enum ImportError {
 }
 
 impl Batch {
+    /// The ids of the selected items, in order (what a state's `items` lists).
+    fn item_ids(&self) -> Vec<String> {
+        self.items
+            .with_untracked(|i| i.iter().map(|x| x.id().to_string()).collect())
+    }
+
     /// This batch's whole state (what it is, its items, every finished call and result) as one
     /// JSON document: `ethos run --state-import FILE` continues it, and so does Import state in
     /// another browser.
@@ -78,9 +84,7 @@ impl Batch {
             .spec
             .get_untracked()
             .ok_or_else(|| "Set up a benchmark first.".to_string())?;
-        let ids = self
-            .items
-            .with_untracked(|i| i.iter().map(|x| x.id().to_string()).collect());
+        let ids = self.item_ids();
         let state = batch::BatchState::export(&spec, ids, &mut TabStore(*self))?;
         serde_json::to_string(&state).map_err(|e| e.to_string())
     }
@@ -105,12 +109,10 @@ impl Batch {
                 state.spec.file
             )));
         }
-        let here = self.spec.get_untracked().map(|spec| {
-            let ids: Vec<String> = self
-                .items
-                .with_untracked(|i| i.iter().map(|x| x.id().to_string()).collect());
-            state.mismatch(&spec, &ids)
-        });
+        let here = self
+            .spec
+            .get_untracked()
+            .map(|spec| state.mismatch(&spec, &self.item_ids()));
         let same = matches!(here, Some(None));
         if !same {
             let results = self.outcomes.with_untracked(Vec::len);
@@ -120,10 +122,7 @@ impl Batch {
             self.create(state.spec.clone())
                 .await
                 .map_err(ImportError::SetUp)?;
-            let ids: Vec<String> = self
-                .items
-                .with_untracked(|i| i.iter().map(|x| x.id().to_string()).collect());
-            if let Some(why) = state.mismatch(&state.spec, &ids) {
+            if let Some(why) = state.mismatch(&state.spec, &self.item_ids()) {
                 return Err(ImportError::SetUp(format!("its items are not the ones its slice picks in the shipped file ({why})")));
             }
         }
