@@ -1,5 +1,5 @@
-//! The browser transport: `fetch` with an `AbortController`, the body read chunk by chunk as a
-//! Stream (`wasm-streams`), `setTimeout` for sleeping (`gloo-timers`: a dropped wait clears its
+//! The browser transport: `fetch` with an `AbortController`, the body read chunk by chunk with
+//! its own reader ([`BodyReader`]), `setTimeout` for sleeping (`gloo-timers`: a dropped wait clears its
 //! timer), `Date.now()` for the clock and `Math.random()` for jitter. Works in a window, a
 //! worker, and other JavaScript hosts with `fetch` (Node 18+, where its tests run).
 //!
@@ -19,8 +19,10 @@ use ethos_engine::ChatError;
 use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use futures::StreamExt;
-use web_sys::{AbortController, Headers, RequestInit, RequestMode, Response};
+use web_sys::{
+    AbortController, Headers, ReadableStream, ReadableStreamDefaultReader, ReadableStreamReadResult,
+    RequestInit, RequestMode, Response,
+};
 
 /// Browser fetch transport. Create one per endpoint with [`WebTransport::for_endpoint`] so
 /// network failures are diagnosed with the endpoint's preset (the key is not kept).
@@ -46,6 +48,79 @@ impl Drop for AbortGuard {
 
 /// A function of the global object (`fetch`): works in a window, a worker and
 /// other JavaScript hosts (Node, Deno).
+/// Bodies with a stated length up to this are read whole; longer ones, and bodies of unknown
+/// length, piece by piece, so the client's caps stop a server that sends without end.
+const WHOLE_BODY_MAX: u64 = 1024 * 1024;
+
+/// Whether a reply is read whole: not an event stream, and its stated length is small. A
+/// benchmark's replies are (they are not streamed): one promise each instead of a reader and a
+/// read per piece, less for the page's garbage collector.
+fn reads_whole(head: &Headers) -> bool {
+    let streamed = head
+        .get("content-type")
+        .ok()
+        .flatten()
+        .is_some_and(|t| t.to_ascii_lowercase().contains("event-stream"));
+    let length = head
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|l| l.trim().parse::<u64>().ok());
+    !streamed && length.is_some_and(|l| l <= WHOLE_BODY_MAX)
+}
+
+/// What a failure while the body arrives means to the user.
+fn body_error(e: &JsValue) -> ChatError {
+    if is_abort(e) {
+        return ChatError::Cancelled;
+    }
+    // The browser's words only ("network error"), not the script error's type name, which
+    // tells a user nothing.
+    let said = prop(e, "message").as_string().filter(|m| !m.trim().is_empty());
+    ChatError::Network(match said {
+        Some(m) => format!("the connection broke while the reply was arriving (the browser says: {m})"),
+        None => "the connection broke while the reply was arriving".to_string(),
+    })
+}
+
+/// Reads a response body chunk by chunk with the stream's own reader. Unlike `wasm-streams`, it
+/// never releases the reader's lock: releasing it makes the browser build an error object with a
+/// stack trace for the reader's `closed` promise, for every response. Over a whole VITAL file
+/// that was a third of all the page allocated (`bench/batch_scale.rs`, sampled), and the
+/// collector pauses it caused were the page's longest tasks. The reader goes with the body; a
+/// body left unread is ended by aborting the fetch ([`AbortGuard`]).
+struct BodyReader {
+    reader: Option<ReadableStreamDefaultReader>,
+}
+
+impl BodyReader {
+    fn new(body: &ReadableStream) -> Self {
+        Self {
+            reader: body.get_reader().dyn_into::<ReadableStreamDefaultReader>().ok(),
+        }
+    }
+
+    /// The next chunk; `None` at the end of the body (or when it has no reader).
+    async fn next(&mut self) -> Option<Result<JsValue, JsValue>> {
+        let read = self.reader.as_ref()?.read();
+        match JsFuture::from(read).await {
+            Ok(r) => {
+                let r: ReadableStreamReadResult = r.unchecked_into();
+                if r.get_done().unwrap_or(true) {
+                    self.reader = None;
+                    None
+                } else {
+                    Some(Ok(r.get_value()))
+                }
+            }
+            Err(e) => {
+                self.reader = None;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
 fn global_fn(name: &str) -> Result<js_sys::Function, ChatError> {
     js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str(name))
         .ok()
@@ -152,34 +227,24 @@ impl Transport for WebTransport {
             Err(_) => return Err(ChatError::Network(self.diagnosis(&req.url))),
         };
         let status = resp.status();
-        let retry_after = resp.headers().get("retry-after").ok().flatten();
-        if let Some(body) = resp.body() {
-            // Dropping the stream (an error below, or a cancelled run) cancels the body.
-            let mut chunks = wasm_streams::ReadableStream::from_raw(body)
-                .try_into_stream()
-                .map_err(|_| {
-                    ChatError::Other("the response body cannot be read as a stream".into())
-                })?;
-            while let Some(chunk) = chunks.next().await {
-                let value = match chunk {
-                    Ok(v) => v,
-                    Err(e) if is_abort(&e) => return Err(ChatError::Cancelled),
-                    Err(e) => {
-                        // The browser's words only ("network error"), not the script
-                        // error's type name, which tells a user nothing.
-                        let said = prop(&e, "message").as_string().filter(|m| !m.trim().is_empty());
-                        return Err(ChatError::Network(match said {
-                            Some(m) => format!("the connection broke while the reply was arriving (the browser says: {m})"),
-                            None => "the connection broke while the reply was arriving".to_string(),
-                        }));
-                    }
-                };
+        let head = resp.headers();
+        let retry_after = head.get("retry-after").ok().flatten();
+        if reads_whole(&head) {
+            // One promise for the whole body: no reader, no read per piece.
+            let buf = resp
+                .array_buffer()
+                .map_err(|e| body_error(&e))?;
+            let buf = JsFuture::from(buf).await.map_err(|e| body_error(&e))?;
+            on_chunk(&Uint8Array::new(&buf).to_vec())?;
+        } else if let Some(body) = resp.body() {
+            let mut reader = BodyReader::new(&body);
+            while let Some(chunk) = reader.next().await {
+                let value = chunk.map_err(|e| body_error(&e))?;
                 if value.is_undefined() || value.is_null() {
                     continue;
                 }
                 let bytes = Uint8Array::new(&value).to_vec();
-                // On an error the stream is dropped (the body cancelled) and the guard aborts
-                // the fetch.
+                // On an error the guard aborts the fetch, which ends the body.
                 on_chunk(&bytes)?;
             }
         }

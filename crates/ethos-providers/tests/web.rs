@@ -28,10 +28,17 @@ export function install_fetch_stub(status, chunks, mode) {
       pull(controller) {
         if (i < chunks.length) { controller.enqueue(chunks[i++]); return; }
         if (mode === 'hang') return new Promise(() => {});
+        if (mode === 'whole-cut') { controller.error(new TypeError('network error')); return; }
         controller.close();
       }
     });
-    return Promise.resolve(new Response(stream, { status, headers: { 'retry-after': '3' } }));
+    const headers = { 'retry-after': '3' };
+    // 'whole…': a reply that states its length (as a non-streamed JSON reply does); 'sse-length':
+    // an event stream that states one too.
+    const length = chunks.reduce((n, c) => n + c.length, 0) + (mode === 'whole-cut' ? 10 : 0);
+    if (mode.startsWith('whole')) { headers['content-type'] = 'application/json'; headers['content-length'] = String(length); }
+    if (mode === 'sse-length') { headers['content-type'] = 'text/event-stream'; headers['content-length'] = String(length); }
+    return Promise.resolve(new Response(stream, { status, headers }));
   };
 }
 export function fetch_log(field) { return globalThis.__fetchLog[field]; }
@@ -252,4 +259,63 @@ async fn clock_sleep_and_jitter() {
         let j = t.jitter();
         assert!((0.0..1.0).contains(&j));
     }
+}
+
+fn get(url: &str) -> HttpRequest {
+    HttpRequest {
+        method: "GET".into(),
+        url: url.into(),
+        headers: vec![],
+        body: None,
+    }
+}
+
+/// The chunks the transport hands on for a stubbed reply.
+async fn chunks_of(mode: &str, body: &[u8]) -> (Result<u16, ChatError>, Vec<Vec<u8>>) {
+    stub(200, body, 5, mode);
+    let mut seen = Vec::new();
+    let res = WebTransport::new()
+        .send(get("http://localhost:1/x"), &mut |b| {
+            seen.push(b.to_vec());
+            Ok(())
+        })
+        .await
+        .map(|s| s.status);
+    (res, seen)
+}
+
+const WHOLE: &[u8] = br#"{"id":"c1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Because"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}}"#;
+
+#[wasm_bindgen_test]
+async fn a_reply_that_states_its_length_is_read_in_one_piece() {
+    let (res, seen) = chunks_of("whole", WHOLE).await;
+    assert_eq!(res, Ok(200));
+    assert_eq!(seen, vec![WHOLE.to_vec()], "one piece, not one per chunk sent");
+    // Through the client, not streamed (as a benchmark asks).
+    stub(200, WHOLE, 5, "whole");
+    let ep = preset("openai").unwrap().endpoint(Some("k".into()));
+    let c = Client::new(ep.clone(), WebTransport::for_endpoint(&ep)).with_streaming(false);
+    let r = c.chat(&req(), &mut |_| {}).await.unwrap();
+    assert_eq!(r.text, "Because");
+    let body: serde_json::Value =
+        serde_json::from_str(&fetch_log("body").as_string().unwrap()).unwrap();
+    assert_ne!(body["stream"], true, "not asked to stream: {body}");
+}
+
+#[wasm_bindgen_test]
+async fn an_event_stream_is_read_piece_by_piece_even_with_a_length() {
+    let (res, seen) = chunks_of("sse-length", OFFICIAL).await;
+    assert_eq!(res, Ok(200));
+    assert!(seen.len() > 1, "{} piece(s)", seen.len());
+    assert_eq!(seen.concat(), OFFICIAL.to_vec());
+}
+
+#[wasm_bindgen_test]
+async fn a_whole_reply_cut_short_says_the_connection_broke() {
+    let (res, seen) = chunks_of("whole-cut", WHOLE).await;
+    match res {
+        Err(ChatError::Network(m)) => assert!(m.contains("connection broke"), "{m}"),
+        other => panic!("expected a network error, got {other:?}"),
+    }
+    assert!(seen.is_empty(), "nothing of a cut body is handed on");
 }
