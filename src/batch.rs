@@ -82,6 +82,8 @@ pub struct Batch {
     /// each time: measured by `bench/batch_scale.rs`, once a second it made a long task a
     /// second).
     pub results_version: RwSignal<u32>,
+    /// Bumped a task after `results_version`: the per-attribute breakdown is scored then.
+    pub breakdown_version: RwSignal<u32>,
     /// The drill-down target after a reload (replayed from the cache).
     records: StoredValue<HashMap<Task, RunRecord>, LocalStorage>,
     cache: StoredValue<Rc<RefCell<CallCache>>, LocalStorage>,
@@ -113,6 +115,7 @@ impl Batch {
             ui: StoredValue::new(None),
             cells: StoredValue::new_local(HashMap::new()),
             results_version: RwSignal::new(0),
+            breakdown_version: RwSignal::new(0),
             records: StoredValue::new_local(HashMap::new()),
             cache: StoredValue::new_local(Rc::new(RefCell::new(CallCache::new()))),
             abort: StoredValue::new_local(None),
@@ -145,29 +148,48 @@ impl Batch {
         }
     }
 
-    /// After a change of many tasks at once (a restore, a start, an end): every cell again.
+    /// After a change of many tasks at once (a restore, a start): every cell again, and the
+    /// results scored again.
     fn refresh_cells(&self) {
-        let outcomes: HashMap<Task, Outcome> = self
-            .outcomes
-            .with_untracked(|o| o.iter().map(|x| (x.task, x.clone())).collect());
-        let running = self.running.get_untracked();
-        self.cells.with_value(|c| {
-            for (task, s) in c {
-                let state = CellState {
-                    outcome: outcomes.get(task).cloned(),
-                    running: running.contains(task),
-                };
-                if s.with_untracked(|old| *old != state) {
-                    s.set(state);
-                }
-            }
-        });
+        self.show_cells();
         self.bump_results();
+    }
+
+    /// Every shown cell again from the outcomes and the running set.
+    fn show_cells(&self) {
+        // Only the shown cells' outcomes are cloned (a whole file has thousands of outcomes).
+        self.outcomes.with_untracked(|o| {
+            let last: HashMap<Task, &Outcome> = o.iter().map(|x| (x.task, x)).collect();
+            self.running.with_untracked(|running| {
+                self.cells.with_value(|c| {
+                    for (task, s) in c {
+                        let outcome = last.get(task).copied();
+                        let is_running = running.contains(task);
+                        let same = s.with_untracked(|old| {
+                            old.running == is_running && old.outcome.as_ref() == outcome
+                        });
+                        if !same {
+                            s.set(CellState {
+                                outcome: outcome.cloned(),
+                                running: is_running,
+                            });
+                        }
+                    }
+                });
+            });
+        });
     }
 
     /// Ask for the results to be scored again.
     fn bump_results(&self) {
         self.results_version.update(|v| *v = v.wrapping_add(1));
+        // The breakdown (a row per attribute: 128 countries) in the next task: scored and
+        // drawn together with the results, a whole file's end made a long task.
+        let b = *self;
+        spawn_local(async move {
+            gloo_timers::future::TimeoutFuture::new(0).await;
+            b.breakdown_version.update(|v| *v = v.wrapping_add(1));
+        });
     }
 
     /// All tasks of the batch (items × methods).
@@ -302,7 +324,7 @@ impl Batch {
                 b.persisted.set(granted);
             });
         }
-        let model = conn.model_for_run();
+        let model = conn.model_for_batch();
         let cache = self.cache.get_value();
         let n = todo.len();
         ui.say(format!("Benchmark running: {n} task(s) to go."));
@@ -323,41 +345,52 @@ impl Batch {
         self.abort.set_value(Some(handle));
         spawn_local(async move {
             let out = task.await;
+            let end = browser::now_ms();
+            // The run's own list of outcomes (clones of those stored) is freed last, in a task
+            // of its own: freeing a whole file's takes several milliseconds.
+            let ok = out.is_ok();
+            let run_outcomes = out.ok();
             b.abort.set_value(None);
             b.running.set(HashSet::new());
-            b.refresh_cells();
-            let end = browser::now_ms();
+            b.show_cells();
             b.elapsed.update_value(|e| *e += end - now);
             b.live.update(|l| {
                 l.advance(end);
                 l.calls_in_flight = 0;
                 l.ended_ms = end;
             });
-            match out {
-                Err(_aborted) => {} // pause or cancel set the state
-                Ok(_) => {
-                    let left = b
+            // The results are scored in a task of their own: together with the cells, scoring
+            // a whole file at the end of a batch made a long task (`bench/batch_scale.rs`).
+            gloo_timers::future::TimeoutFuture::new(0).await;
+            b.bump_results();
+            // The new state (and what it redraws) in the next task again.
+            gloo_timers::future::TimeoutFuture::new(0).await;
+            // (Not when a pause or cancel aborted the run: they set the state.)
+            if ok {
+                let left = b
+                    .outcomes
+                    .with_untracked(|o| batch::pending(&b.all_tasks(), o).len());
+                let stopped = b
+                    .state
+                    .with_untracked(|s| matches!(s, BatchState::Stopped(_)));
+                if stopped {
+                    ui.say("The benchmark stopped: see the message above.");
+                } else if b.is_running() {
+                    // (Not paused or cancelled in the moment before the scoring.)
+                    let failed = b
                         .outcomes
-                        .with_untracked(|o| batch::pending(&b.all_tasks(), o).len());
-                    let stopped = b
-                        .state
-                        .with_untracked(|s| matches!(s, BatchState::Stopped(_)));
-                    if stopped {
-                        ui.say("The benchmark stopped: see the message above.");
+                        .with_untracked(|o| o.iter().filter(|o| !o.ok()).count());
+                    b.state.set(BatchState::Done);
+                    ui.say(if left == 0 {
+                        "Benchmark finished.".to_string()
                     } else {
-                        let failed = b
-                            .outcomes
-                            .with_untracked(|o| o.iter().filter(|o| !o.ok()).count());
-                        b.state.set(BatchState::Done);
-                        ui.say(if left == 0 {
-                            "Benchmark finished.".to_string()
-                        } else {
-                            format!("Benchmark finished with {failed} failed task(s): Resume runs them again.")
-                        });
-                    }
+                        format!("Benchmark finished with {failed} failed task(s): Resume runs them again.")
+                    });
                 }
             }
             b.save_state();
+            gloo_timers::future::TimeoutFuture::new(0).await;
+            drop(run_outcomes);
         });
     }
 

@@ -35,7 +35,12 @@ impl ChatModel for AppModel {
         on_delta: &mut dyn FnMut(&str),
     ) -> Result<ChatResponse, ChatError> {
         match self {
-            AppModel::Http(c) => c.chat(req, on_delta).await,
+            AppModel::Http(c) => {
+                // Many calls start at once (a batch's first items, a run's comments): building
+                // and sending each takes time, so they are spread over several tasks.
+                browser::yield_if_busy().await;
+                c.chat(req, on_delta).await
+            }
             AppModel::Local(Some(w)) => w.chat(req, on_delta).await,
             AppModel::Local(None) => Err(ChatError::Other(
                 "The in-browser model is not loaded: press Load model in panel 2 first.".into(),
@@ -258,6 +263,18 @@ impl Conn {
             AppModel::Local(self.local.model())
         } else {
             AppModel::Http(self.client())
+        }
+    }
+
+    /// The model a benchmark runs against: as for a run, but replies are read whole. Nobody
+    /// watches a benchmark's replies arrive, and a streamed reply costs the page a read (a
+    /// promise and its callbacks, garbage to collect) per piece where a whole one costs one or
+    /// two: over a whole VITAL file that garbage made collector pauses of 40 ms and more.
+    pub fn model_for_batch(&self) -> AppModel {
+        if self.is_local() {
+            AppModel::Local(self.local.model())
+        } else {
+            AppModel::Http(self.client().with_streaming(false))
         }
     }
 

@@ -47,10 +47,20 @@ pub enum Area {
     Session,
 }
 
+thread_local! {
+    /// The page's localStorage, asked for once: a benchmark touches it several times per call,
+    /// and each `window.localStorage` made a new object for the garbage collector.
+    static LOCAL: std::cell::OnceCell<Option<web_sys::Storage>> = const { std::cell::OnceCell::new() };
+}
+
 fn storage(area: Area) -> Result<web_sys::Storage, BrowserError> {
     let w = browser::window().ok_or(BrowserError::NoStorage)?;
     let s = match area {
-        Area::Local => w.local_storage(),
+        Area::Local => {
+            return LOCAL
+                .with(|l| l.get_or_init(|| w.local_storage().ok().flatten()).clone())
+                .ok_or(BrowserError::NoStorage)
+        }
         Area::Session => w.session_storage(),
     };
     s.ok().flatten().ok_or(BrowserError::NoStorage)

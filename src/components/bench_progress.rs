@@ -35,15 +35,45 @@ pub fn BenchProgress() -> impl IntoView {
     ) {
         on_cleanup(move || handle.clear());
     }
+    // While a batch runs, its calls change the counters hundreds of times a second, and each
+    // redraw counts every task again: they are drawn at most every 100 ms (`drawn`), and at
+    // once when the batch changes state or many tasks change together (`results_version`).
+    let drawn = RwSignal::new(0u32);
+    let waiting = StoredValue::new(false);
+    Effect::new(move |_| {
+        batch.outcomes.track();
+        batch.running.track();
+        batch.live.track();
+        if waiting.get_value() {
+            return;
+        }
+        waiting.set_value(true);
+        set_timeout(
+            move || {
+                let _ = waiting.try_update_value(|w| *w = false);
+                let _ = drawn.try_update(|v| *v = v.wrapping_add(1));
+            },
+            Duration::from_millis(100),
+        );
+    });
     let counts = Memo::new(move |_| {
+        drawn.track();
+        batch.state.track();
+        batch.results_version.track();
         let all = batch.all_tasks();
         let c = batch
             .outcomes
-            .with(|o| batch.running.with(|r| engine::counts(&all, o, r)));
+            .with_untracked(|o| batch.running.with_untracked(|r| engine::counts(&all, o, r)));
         (c, all.len())
     });
+    // The live counters as last drawn.
+    let live = move || {
+        drawn.track();
+        batch.state.track();
+        batch.live.get_untracked()
+    };
     let tokens = move || {
-        batch.outcomes.with(|o| {
+        batch.outcomes.with_untracked(|o| {
             o.iter()
                 .map(|x| x.prompt_tokens + x.completion_tokens)
                 .sum::<u64>()
@@ -73,7 +103,7 @@ pub fn BenchProgress() -> impl IntoView {
     let line = move || {
         let (c, total) = counts.get();
         let t = now.get();
-        let live = batch.live.get();
+        let live = live();
         let elapsed = live.elapsed_ms(t);
         let in_flight = batch
             .spec
@@ -81,7 +111,7 @@ pub fn BenchProgress() -> impl IntoView {
         let eta = if batch.is_running() {
             batch
                 .outcomes
-                .with(|o| engine::eta_ms(o, c.remaining + c.running, in_flight))
+                .with_untracked(|o| engine::eta_ms(o, c.remaining + c.running, in_flight))
                 .map(|ms| format!(" · about {} left", clock(ms)))
                 .unwrap_or_default()
         } else {
@@ -172,7 +202,7 @@ pub fn BenchProgress() -> impl IntoView {
     };
     let busy = move || {
         let t = now.get();
-        batch.live.with(|l| l.busy_share(t))
+        live().busy_share(t)
     };
     view! {
         <div class="bench-progress">
@@ -206,12 +236,12 @@ pub fn BenchProgress() -> impl IntoView {
                 data-remaining=move || counts.get().0.remaining
                 data-total=move || counts.get().1
                 data-unsaved=move || batch.unsaved.get()
-                data-calls=move || batch.live.with(|l| l.calls_done)
+                data-calls=move || live().calls_done
             >
                 {line}
             </p>
             <p class="muted small" id="bench-busy" data-share=move || busy().map(|b| format!("{b:.4}")).unwrap_or_default()>
-                {move || busy().map(|b| format!("Call slots busy: {:.0} % of {} since the last start.", b * 100.0, batch.live.with(|l| l.limit)))}
+                {move || busy().map(|b| format!("Call slots busy: {:.0} % of {} since the last start.", b * 100.0, live().limit))}
             </p>
             <p
                 class="muted small"

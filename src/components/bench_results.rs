@@ -203,7 +203,7 @@ pub fn BenchResults() -> impl IntoView {
         if mode == Mode::Overton {
             return None;
         }
-        batch.results_version.track();
+        batch.breakdown_version.track();
         let list = arm_list();
         let scoring = scoring();
         let parts: Vec<(Arm, Vec<(String, MethodSummary)>)> = batch.items.with(|items| {
