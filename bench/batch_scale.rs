@@ -61,7 +61,7 @@ mod native {
 
     /// Record long tasks (and, in Chromium, the peak JS heap once a second) from now on.
     async fn watch(b: &Browser) {
-        b.js("(() => { window.__lt = []; new PerformanceObserver(l => { for (const e of l.getEntries()) window.__lt.push([e.startTime, e.duration]); }).observe({type: 'longtask'}); window.__heap = 0; const m = () => { if (performance.memory) window.__heap = Math.max(window.__heap, performance.memory.usedJSHeapSize); }; m(); setInterval(m, 1000); return true; })()").await;
+        b.js("(() => { window.__lt = []; new PerformanceObserver(l => { for (const e of l.getEntries()) window.__lt.push([e.startTime, e.duration]); }).observe({type: 'longtask'}); window.__loaf = []; try { new PerformanceObserver(l => { for (const e of l.getEntries()) if (e.duration >= 50) window.__loaf.push({at: Math.round(e.startTime), ms: Math.round(e.duration), blocking: Math.round(e.blockingDuration), render: e.renderStart ? Math.round(e.startTime + e.duration - e.renderStart) : 0, layout: e.styleAndLayoutStart ? Math.round(e.startTime + e.duration - e.styleAndLayoutStart) : 0, scripts: e.scripts.map(s => [s.invoker, s.invokerType, Math.round(s.duration), Math.round(s.forcedStyleAndLayoutDuration), s.sourceFunctionName])}); }).observe({type: 'long-animation-frame'}); } catch (_) {} window.__heap = 0; const m = () => { if (performance.memory) window.__heap = Math.max(window.__heap, performance.memory.usedJSHeapSize); }; m(); setInterval(m, 1000); return true; })()").await;
     }
 
     /// (longest task ms, tasks ≥ 50 ms, peak JS heap bytes).
@@ -106,13 +106,36 @@ mod native {
         watch(&b).await;
         let t0 = Instant::now();
         let started = b.js("performance.now()").await.as_f64().unwrap_or(0.0);
+        // `ETHOS_SCALE_PROFILE=FILE`: a sampled CPU profile of the straight run (DevTools'
+        // `.cpuprofile`; wasm function names need a build with `data-keep-debug`).
+        let profile = std::env::var("ETHOS_SCALE_PROFILE").ok();
+        if profile.is_some() {
+            b.cdp("Profiler.enable", json!({})).await;
+            b.cdp("Profiler.setSamplingInterval", json!({"interval": 200})).await;
+            b.cdp("Profiler.start", json!({})).await;
+        }
         b.click("#bench-start").await;
         wait_state(&b, "done", timeout).await;
+        if let Some(file) = &profile {
+            let p = b.cdp("Profiler.stop", json!({})).await;
+            let body = p.get("profile").unwrap_or(&p).to_string();
+            std::fs::write(file, body).expect("write the profile");
+            eprintln!("CPU profile written to {file}");
+        }
         let wall = t0.elapsed().as_secs_f64();
         let ended = b.js("performance.now()").await.as_f64().unwrap_or(0.0);
         // Where the long tasks were: ms after Start (the run took until `ended`).
         let when = b.js("window.__lt.filter(x => x[1] >= 50)").await;
         eprintln!("long tasks (start ms since page load, ms): {when}; Start at {started:.0}, done seen at {ended:.0}");
+        // What each long frame was made of (Long Animation Frames: the scripts that ran, by what
+        // invoked them, and the style/layout and render time); time in none of them is the
+        // browser's own (garbage collection, storage).
+        let frames = b.js("window.__loaf").await;
+        if let Some(frames) = frames.as_array() {
+            for f in frames {
+                eprintln!("long frame: {f}");
+            }
+        }
         b.wait_js("document.querySelector('#bench-counts').dataset.unsaved === '0'", Duration::from_secs(120), "everything stored").await;
         let (longest, over_50, heap) = watched(&b).await;
         let done = b.bench_counts().await;
