@@ -13,6 +13,14 @@ use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+mod journal;
+mod legacy;
+
+pub use journal::{journal, journal_done};
+use journal::replay_journal;
+pub use legacy::migrate_legacy_runs;
+use legacy::migrate_legacy_batch;
+
 /// Every localStorage / sessionStorage key of the app (IndexedDB's names are [`Store`]).
 pub mod key {
     /// The VITAL file last browsed.
@@ -335,184 +343,6 @@ pub async fn get_entry(store: Store, key: &str) -> Result<Option<String>, Storag
         .await
         .map_err(read)?;
     Ok(v.and_then(|v| v.as_string()))
-}
-
-/// The journal: every change is also written at once to localStorage (synchronous, unlike the
-/// database), and removed once its transaction has committed. A reload between the two loses
-/// nothing: the next start moves what the journal holds into the database. It holds only the
-/// last moments' changes, so it stays small.
-const JOURNAL: &str = "ethos.journal.";
-
-impl Store {
-    fn journal_code(self) -> &'static str {
-        match self {
-            Store::BatchCalls => "c.",
-            Store::BatchOutcomes => "o.",
-            Store::BatchMeta => "m.",
-            Store::Runs => "r.",
-            Store::RunBaselines => "b.",
-        }
-    }
-
-    fn from_journal_code(code: &str) -> Option<Store> {
-        Store::ALL.into_iter().find(|s| s.journal_code() == code)
-    }
-}
-
-fn journal_key(store: Store, key: &str) -> String {
-    format!("{JOURNAL}{}{key}", store.journal_code())
-}
-
-/// Write a change to the journal. A journal that is full or blocked is skipped: the database
-/// write still happens, only a reload in the next moments would then repeat those calls.
-pub fn journal(op: &Op) {
-    match op {
-        Op::Put { store, key, value } => {
-            let _ = set(Area::Local, &journal_key(*store, key), value);
-        }
-        Op::Delete { store, key } => remove(Area::Local, &journal_key(*store, key)),
-        Op::Clear(store) => {
-            for k in keys_with_prefix(Area::Local, &journal_key(*store, "")) {
-                remove(Area::Local, &k);
-            }
-            let _ = set(Area::Local, &clear_key(*store), "1");
-        }
-    }
-}
-
-/// The journal's note that a store is to be emptied (before its entries are written).
-fn clear_key(store: Store) -> String {
-    format!("{JOURNAL}clear.{}", store.journal_code())
-}
-
-/// These changes are in the database: their journal entries go (unless a later change of the
-/// same key replaced them meanwhile).
-pub fn journal_done(ops: &[Op]) {
-    for op in ops {
-        match op {
-            Op::Put { store, key, value } => {
-                let k = journal_key(*store, key);
-                if get(Area::Local, &k).as_deref() == Some(value.as_str()) {
-                    remove(Area::Local, &k);
-                }
-            }
-            Op::Clear(store) => remove(Area::Local, &clear_key(*store)),
-            Op::Delete { .. } => {}
-        }
-    }
-}
-
-/// Move what the journal holds (changes of an earlier page that were not committed yet) into
-/// the database, in one transaction; returns how many.
-async fn replay_journal() -> Result<usize, StorageError> {
-    let keys = keys_with_prefix(Area::Local, JOURNAL);
-    // Stores to empty first; the entries in the journal all came after.
-    let mut ops: Vec<Op> = Store::ALL
-        .into_iter()
-        .filter(|s| keys.contains(&clear_key(*s)))
-        .map(Op::Clear)
-        .collect();
-    for k in &keys {
-        let rest = &k[JOURNAL.len()..];
-        let (Some(store), Some(key)) = (
-            rest.get(..2).and_then(Store::from_journal_code),
-            rest.get(2..),
-        ) else {
-            continue;
-        };
-        if let Some(v) = get(Area::Local, k) {
-            ops.push(Op::put(store, key, v));
-        }
-    }
-    if ops.is_empty() {
-        return Ok(0);
-    }
-    write(&ops).await?;
-    for k in &keys {
-        remove(Area::Local, k);
-    }
-    Ok(ops.len())
-}
-
-/// localStorage keys of the benchmark as versions before the database kept it.
-const LEGACY_SPEC: &str = "ethos.batch.spec";
-const LEGACY_STATE: &str = "ethos.batch.state";
-const LEGACY_CALLS: &str = "ethos.bc.";
-const LEGACY_OUTCOMES: &str = "ethos.bo.";
-
-/// Move a benchmark that an earlier version kept in localStorage into the database, in one
-/// transaction; the localStorage copies are removed only once it is committed. Returns how many
-/// entries moved. A database that already holds a benchmark is left alone (and so are the old
-/// entries: nothing is dropped).
-async fn migrate_legacy_batch() -> Result<usize, StorageError> {
-    let mut ops = Vec::new();
-    let mut keys = Vec::new();
-    for (key, store, name) in [
-        (LEGACY_SPEC, Store::BatchMeta, "spec"),
-        (LEGACY_STATE, Store::BatchMeta, "state"),
-    ] {
-        if let Some(v) = get(Area::Local, key) {
-            ops.push(Op::put(store, name, v));
-            keys.push(key.to_string());
-        }
-    }
-    legacy_entries(
-        &[
-            (LEGACY_CALLS, Store::BatchCalls),
-            (LEGACY_OUTCOMES, Store::BatchOutcomes),
-        ],
-        &mut ops,
-        &mut keys,
-    );
-    if ops.is_empty() {
-        return Ok(0);
-    }
-    if get_entry(Store::BatchMeta, "spec").await?.is_some() {
-        return Ok(0);
-    }
-    move_legacy(&ops, &keys).await
-}
-
-/// The localStorage entries under each prefix, as puts into their store (key without prefix).
-fn legacy_entries(prefixes: &[(&str, Store)], ops: &mut Vec<Op>, keys: &mut Vec<String>) {
-    for &(prefix, store) in prefixes {
-        for k in keys_with_prefix(Area::Local, prefix) {
-            if let Some(v) = get(Area::Local, &k) {
-                ops.push(Op::put(store, &k[prefix.len()..], v));
-                keys.push(k);
-            }
-        }
-    }
-}
-
-/// Write the moved entries in one transaction, then remove their localStorage copies.
-async fn move_legacy(ops: &[Op], keys: &[String]) -> Result<usize, StorageError> {
-    write(ops).await?;
-    for k in keys {
-        remove(Area::Local, k);
-    }
-    Ok(ops.len())
-}
-
-/// Move the runs that versions before the database kept in localStorage (`ethos.run.<id>`,
-/// `ethos.runb.<id>`) into it, as they are (a damaged one stays damaged, and is reported as
-/// such by the saved list), in one transaction; the localStorage copies are removed once it is
-/// committed. Returns how many entries moved.
-pub async fn migrate_legacy_runs() -> Result<usize, StorageError> {
-    let mut ops = Vec::new();
-    let mut keys = Vec::new();
-    legacy_entries(
-        &[
-            (key::RUN_PREFIX, Store::Runs),
-            (key::BASELINE_PREFIX, Store::RunBaselines),
-        ],
-        &mut ops,
-        &mut keys,
-    );
-    if ops.is_empty() {
-        return Ok(0);
-    }
-    move_legacy(&ops, &keys).await
 }
 
 /// What getting the database ready found (once per page; see [`prepare`]).
