@@ -46,8 +46,6 @@ impl Drop for AbortGuard {
     }
 }
 
-/// A function of the global object (`fetch`): works in a window, a worker and
-/// other JavaScript hosts (Node, Deno).
 /// Bodies with a stated length up to this are read whole; longer ones, and bodies of unknown
 /// length, piece by piece, so the client's caps stop a server that sends without end.
 const WHOLE_BODY_MAX: u64 = 1024 * 1024;
@@ -94,13 +92,15 @@ struct BodyReader {
 }
 
 impl BodyReader {
-    fn new(body: &ReadableStream) -> Self {
-        Self {
-            reader: body.get_reader().dyn_into::<ReadableStreamDefaultReader>().ok(),
-        }
+    /// `None` when the body has no default reader.
+    fn new(body: &ReadableStream) -> Option<Self> {
+        let reader = body.get_reader().dyn_into::<ReadableStreamDefaultReader>().ok()?;
+        Some(Self {
+            reader: Some(reader),
+        })
     }
 
-    /// The next chunk; `None` at the end of the body (or when it has no reader).
+    /// The next chunk; `None` at the end of the body.
     async fn next(&mut self) -> Option<Result<JsValue, JsValue>> {
         let read = self.reader.as_ref()?.read();
         match JsFuture::from(read).await {
@@ -121,6 +121,8 @@ impl BodyReader {
     }
 }
 
+/// A function of the global object (`fetch`): works in a window, a worker and
+/// other JavaScript hosts (Node, Deno).
 fn global_fn(name: &str) -> Result<js_sys::Function, ChatError> {
     js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str(name))
         .ok()
@@ -237,7 +239,9 @@ impl Transport for WebTransport {
             let buf = JsFuture::from(buf).await.map_err(|e| body_error(&e))?;
             on_chunk(&Uint8Array::new(&buf).to_vec())?;
         } else if let Some(body) = resp.body() {
-            let mut reader = BodyReader::new(&body);
+            let mut reader = BodyReader::new(&body).ok_or_else(|| {
+                ChatError::Other("the response body cannot be read as a stream".into())
+            })?;
             while let Some(chunk) = reader.next().await {
                 let value = chunk.map_err(|e| body_error(&e))?;
                 if value.is_undefined() || value.is_null() {
