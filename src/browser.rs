@@ -160,9 +160,8 @@ thread_local! {
 pub const TURN_BUDGET_MS: f64 = 10.0;
 
 /// Yield to the event loop once the current task has run [`TURN_BUDGET_MS`]. Work that many
-/// futures start in one task (a benchmark's first 32 items, 24 comments of a run) is spread over
-/// several tasks, so the page never blocks for 50 ms; in a task that has time left it costs
-/// nothing.
+/// futures start in one task (a benchmark's first 32 items) is spread over several tasks, so the
+/// page never blocks for 50 ms; in a task that has time left it costs nothing.
 pub async fn yield_if_busy() {
     let now = now_ms();
     let started = TURN_START.with(|t| match t.get() {

@@ -25,6 +25,9 @@ pub const LOCAL_PRESET_LABEL: &str = "In this browser (tiny model, no key)";
 /// What the pipeline talks to: the provider over HTTP, or the model in this tab's worker.
 pub enum AppModel {
     Http(Client<WebTransport>),
+    /// A benchmark's client: its first items start dozens of calls at once, which are spread
+    /// over several tasks ([`browser::yield_if_busy`]).
+    Batch(Client<WebTransport>),
     Local(Option<WorkerModel>),
 }
 
@@ -35,9 +38,8 @@ impl ChatModel for AppModel {
         on_delta: &mut dyn FnMut(&str),
     ) -> Result<ChatResponse, ChatError> {
         match self {
-            AppModel::Http(c) => {
-                // Many calls start at once (a batch's first items, a run's comments): building
-                // and sending each takes time, so they are spread over several tasks.
+            AppModel::Http(c) => c.chat(req, on_delta).await,
+            AppModel::Batch(c) => {
                 browser::yield_if_busy().await;
                 c.chat(req, on_delta).await
             }
@@ -274,7 +276,7 @@ impl Conn {
         if self.is_local() {
             AppModel::Local(self.local.model())
         } else {
-            AppModel::Http(self.client().with_streaming(false))
+            AppModel::Batch(self.client().with_streaming(false))
         }
     }
 

@@ -15,7 +15,9 @@ fn is_comment(call: &ChatCall) -> bool {
 }
 
 /// Start recording, for every DOM mutation, where it happened: `card-N` inside comment card N,
-/// else the changed element's tag, id and classes.
+/// else the changed element's tag, id and classes. Left out: what the run's periodic save
+/// changes (at most every 500 ms, whatever the tokens do): the saved-runs list and the
+/// `data-unsaved` count on the run panel. A save can land between two tokens.
 const WATCH: &str = r#"(() => {
   window.__mut = [];
   const where = n => {
@@ -26,7 +28,12 @@ const WATCH: &str = r#"(() => {
     return el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
       (typeof el.className === 'string' && el.className ? '.' + el.className.trim().split(/\s+/).join('.') : '');
   };
-  window.__obs = new MutationObserver(list => { for (const m of list) window.__mut.push(where(m.target)); });
+  const bySave = m => {
+    const el = m.target.nodeType === 1 ? m.target : m.target.parentElement;
+    if (m.type === 'attributes' && m.attributeName === 'data-unsaved') return true;
+    return !!(el && el.closest('#saved-runs'));
+  };
+  window.__obs = new MutationObserver(list => { for (const m of list) if (!bySave(m)) window.__mut.push(where(m.target)); });
   window.__obs.observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
   return true;
 })()"#;
