@@ -348,7 +348,6 @@ impl Batch {
             let end = browser::now_ms();
             // The run's own list of outcomes (clones of those stored) is freed last, in a task
             // of its own: freeing a whole file's takes several milliseconds.
-            let ok = out.is_ok();
             let run_outcomes = out.ok();
             b.abort.set_value(None);
             b.running.set(HashSet::new());
@@ -366,7 +365,7 @@ impl Batch {
             // The new state (and what it redraws) in the next task again.
             gloo_timers::future::TimeoutFuture::new(0).await;
             // (Not when a pause or cancel aborted the run: they set the state.)
-            if ok {
+            if run_outcomes.is_some() {
                 let left = b
                     .outcomes
                     .with_untracked(|o| batch::pending(&b.all_tasks(), o).len());

@@ -157,7 +157,7 @@ thread_local! {
 }
 
 /// How long one task may start calls before the rest wait for the next one.
-pub const TURN_BUDGET_MS: f64 = 10.0;
+const TURN_BUDGET_MS: f64 = 10.0;
 
 /// Yield to the event loop once the current task has run [`TURN_BUDGET_MS`]. Work that many
 /// futures start in one task (a benchmark's first 32 items) is spread over several tasks, so the
@@ -168,14 +168,11 @@ pub async fn yield_if_busy() {
         Some(s) => s,
         None => {
             t.set(Some(now));
-            // Runs after the current task: the next work starts a new turn. (A closure that
-            // frees itself once called: this runs for every busy task.)
-            if let Some(w) = window() {
-                let end = wasm_bindgen::closure::Closure::once_into_js(|| {
-                    TURN_START.with(|t| t.set(None))
-                });
-                let _ = w.set_timeout_with_callback(end.unchecked_ref());
-            }
+            // Runs after the current task: the next work starts a new turn.
+            leptos::prelude::set_timeout(
+                || TURN_START.with(|t| t.set(None)),
+                std::time::Duration::ZERO,
+            );
             now
         }
     });

@@ -62,16 +62,14 @@ thread_local! {
 }
 
 fn storage(area: Area) -> Result<web_sys::Storage, BrowserError> {
-    let w = browser::window().ok_or(BrowserError::NoStorage)?;
     let s = match area {
-        Area::Local => {
-            return LOCAL
-                .with(|l| l.get_or_init(|| w.local_storage().ok().flatten()).clone())
-                .ok_or(BrowserError::NoStorage)
-        }
-        Area::Session => w.session_storage(),
+        Area::Local => LOCAL.with(|l| {
+            l.get_or_init(|| browser::window().and_then(|w| w.local_storage().ok().flatten()))
+                .clone()
+        }),
+        Area::Session => browser::window().and_then(|w| w.session_storage().ok().flatten()),
     };
-    s.ok().flatten().ok_or(BrowserError::NoStorage)
+    s.ok_or(BrowserError::NoStorage)
 }
 
 pub fn get(area: Area, key: &str) -> Option<String> {
