@@ -8,8 +8,9 @@ use crate::keys::{self, KeyRing};
 use crate::suggestion::{EmbeddedConfig, Suggestion};
 use ethos_engine::settings::RunSettings;
 use ethos_providers::client::CapabilityCache;
+use ethos_providers::web::worker::WorkerTransport;
 use ethos_providers::web::WebTransport;
-use ethos_providers::{preset, Client, Endpoint, Protocol};
+use ethos_providers::{preset, Client, Endpoint, Protocol, Transport};
 use leptos::prelude::*;
 use serde::Deserialize;
 
@@ -18,6 +19,8 @@ use crate::local_model::LocalState;
 use ethos_local::proxy::WorkerModel;
 
 pub const DEFAULT_PRESET: &str = "openai";
+/// The network worker's script, beside the page (index.html copies it from the providers crate).
+pub const FETCH_WORKER_URL: &str = "./fetch-worker.js";
 /// The "In this browser" choice: not an HTTP preset, the model runs in a Web Worker of this tab.
 pub const LOCAL_PRESET: &str = "local";
 pub const LOCAL_PRESET_LABEL: &str = "In this browser (tiny model, no key)";
@@ -27,7 +30,7 @@ pub enum AppModel {
     Http(Client<WebTransport>),
     /// A benchmark's client: its first items start dozens of calls at once, which are spread
     /// over several tasks ([`browser::yield_if_busy`]).
-    Batch(Client<WebTransport>),
+    Batch(Client<WorkerTransport>),
     Local(Option<WorkerModel>),
 }
 
@@ -230,6 +233,11 @@ impl Conn {
     pub fn client(&self) -> Client<WebTransport> {
         let ep = self.endpoint();
         let transport = WebTransport::for_endpoint(&ep);
+        self.configure(ep, transport)
+    }
+
+    /// A client for `ep` over `transport`, with the run settings' limits.
+    fn configure<T: Transport>(&self, ep: Endpoint, transport: T) -> Client<T> {
         let (limit, timeout_s) = self
             .settings
             .with_untracked(|s| (s.concurrency.max(1), s.call_timeout_s));
@@ -268,15 +276,18 @@ impl Conn {
         }
     }
 
-    /// The model a benchmark runs against: as for a run, but replies are read whole. Nobody
-    /// watches a benchmark's replies arrive, and a streamed reply costs the page a read (a
-    /// promise and its callbacks, garbage to collect) per piece where a whole one costs one or
-    /// two: over a whole VITAL file that garbage made collector pauses of 40 ms and more.
+    /// The model a benchmark runs against: as for a run, but replies are read whole and the
+    /// requests are made by the page's network worker ([`FETCH_WORKER_URL`]). Nobody watches a
+    /// benchmark's replies arrive, and at its rate (300+ calls a second) the objects of each
+    /// `fetch` and of a streamed reply's reads, collected on the page's thread, made collector
+    /// pauses of 50 ms and more (`bench/batch_scale.rs`).
     pub fn model_for_batch(&self) -> AppModel {
         if self.is_local() {
             AppModel::Local(self.local.model())
         } else {
-            AppModel::Batch(self.client().with_streaming(false))
+            let ep = self.endpoint();
+            let transport = WorkerTransport::for_endpoint(&ep, FETCH_WORKER_URL);
+            AppModel::Batch(self.configure(ep, transport).with_streaming(false))
         }
     }
 

@@ -77,6 +77,11 @@ async fn a_benchmark_survives_a_reload_and_scores_like_its_export() {
     // calls that had finished come from storage.
     let all = seen.lock().map(|v| v.len()).unwrap_or(0);
     assert_eq!(all, 16, "12 calls + the 4 cut off by the reload");
+    // The calls were made by the page's network worker, not by the page: the page's own
+    // resource timing (not full: its buffer holds 250) has none of the 8 made since the reload.
+    let page_fetches = page_chat_fetches(&b, &server.base_url()).await;
+    assert_eq!(page_fetches[1], 0, "chat calls made by the page itself: {page_fetches}");
+    assert!(page_fetches[0].as_u64().is_some_and(|n| n < 250), "{page_fetches}");
     let progress = b.text("#bench-counts").await;
     assert!(
         progress.contains("(2 from storage)"),
@@ -579,5 +584,39 @@ async fn a_reload_before_the_database_commits_loses_nothing() {
     )
     .await;
     assert_eq!(count(), 4, "no call made again");
+    b.close().await;
+}
+
+/// The page's chat calls as its own resource timing lists them: `[entries, chat calls to base]`.
+async fn page_chat_fetches(b: &Browser, base: &str) -> serde_json::Value {
+    b.js(&format!(
+        "(() => {{ const e = performance.getEntriesByType('resource'); \
+         return [e.length, e.filter(x => x.name.startsWith({base:?}) && x.name.includes('/chat/completions')).length]; }})()"
+    ))
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_benchmark_runs_without_its_network_worker() {
+    if !enabled() {
+        return;
+    }
+    // A host that lacks the worker's script (an old copy, a stripped upload): the benchmark
+    // makes its calls from the page instead, and nothing else changes.
+    let (server, seen) = logged_server();
+    let app = app_pointing_at(&server.base_url(), "fault-server-model").await;
+    app.hide_file("fetch-worker.js");
+    let b = Browser::start().await;
+    b.open(&app.url()).await;
+    b.type_into("#k", "2").await;
+    set_up(&b, GLOBALOPINION, 2, &["prompting"], None).await;
+    run_to_the_end(&b).await;
+    let end = b.bench_counts().await;
+    assert_eq!(end.get("done").map(String::as_str), Some("4"), "{end:?}");
+    assert_eq!(end.get("failed").map(String::as_str), Some("0"), "{end:?}");
+    assert_eq!(seen.lock().map(|v| v.len()).unwrap_or(0), 12);
+    let page = page_chat_fetches(&b, &server.base_url()).await;
+    assert_eq!(page[1], 12, "every call made by the page itself: {page}");
+    assert_eq!(b.count("#bench-results tbody tr").await, 2);
     b.close().await;
 }

@@ -11,6 +11,8 @@
 //! Dropping the future returned by [`WebTransport::send`] aborts the request (a guard calls
 //! `AbortController.abort()` on drop), so cancelling a run is dropping its futures.
 
+pub mod worker;
+
 use crate::errors::diagnose_network_error;
 use crate::http::HttpRequest;
 use crate::transport::{HttpStatus, Transport};

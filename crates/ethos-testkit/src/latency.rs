@@ -638,7 +638,13 @@ async fn handle(
     tls: bool,
 ) -> Response<TimedBody> {
     let arrival = Instant::now();
-    let received_ms = epoch_ms();
+    // The latency in force when the request arrived (not once its body is in), read with the
+    // arrival time under one lock: a call that arrived before a change of latency is answered
+    // with the old one, as its `received_ms` says.
+    let (received_ms, latency) = {
+        let g = shared.lock();
+        (epoch_ms(), g.config.latency_ms)
+    };
     let header = |name: &str| {
         req.headers()
             .get(name)
@@ -706,7 +712,7 @@ async fn handle(
     };
     let call = ChatCall::from_json(protocol, &v);
     let hash = prompt_hash(&call);
-    let (seq, latency) = {
+    let seq = {
         let mut g = shared.lock();
         g.seq += 1;
         let seq = g.seq;
@@ -729,7 +735,7 @@ async fn handle(
                 last_byte_ms: None,
             });
         }
-        (seq, g.config.latency_ms)
+        seq
     };
     let mut reply = (shared.responder())(&call);
     let marker = seq.to_string();
