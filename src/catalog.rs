@@ -1,8 +1,9 @@
 //! A loaded scenario file prepared for fast browsing: lower-cased search text and the attribute
 //! facets are computed once, so filtering 3,388 items on every keystroke stays cheap.
 
+use crate::browser;
 use ethos_engine::template::split_attribute;
-use ethos_engine::{Item, Source};
+use ethos_engine::{vital, Item, Source};
 
 pub struct Catalog {
     pub source: Source,
@@ -117,5 +118,58 @@ pub fn display_title(item: &Item) -> String {
     match title.find("Scenario:") {
         Some(at) if at < 160 => title[at + "Scenario:".len()..].trim().to_string(),
         _ => title,
+    }
+}
+
+/// Which scenario file to show: a shipped VITAL file, a user's VITAL-format file (from disk or a
+/// URL), or none (the user writes their own question).
+#[derive(Clone)]
+pub enum CatalogWanted {
+    None,
+    Shipped(Source),
+    Disk(web_sys::File),
+    Url { name: String, url: String },
+}
+
+impl CatalogWanted {
+    /// What the list says while it loads.
+    pub fn label(&self) -> String {
+        match self {
+            CatalogWanted::None => String::new(),
+            CatalogWanted::Shipped(s) => s.label().to_string(),
+            CatalogWanted::Disk(f) => f.name(),
+            CatalogWanted::Url { name, .. } => name.clone(),
+        }
+    }
+
+    /// Fetch (relative URL for a shipped file, so the app works under a sub-path) or read the
+    /// file, and parse it. `Ok(None)` when nothing is wanted.
+    pub async fn load(self) -> Result<Option<Catalog>, String> {
+        let (name, text, source) = match self {
+            CatalogWanted::None => return Ok(None),
+            CatalogWanted::Shipped(source) => {
+                let name = source.file_name().ok_or("this source has no file")?;
+                let text = browser::fetch_text(&format!("./vital/{name}")).await;
+                (name.to_string(), text, Some(source))
+            }
+            CatalogWanted::Disk(file) => {
+                let name = file.name();
+                let text = browser::read_file(&file).await;
+                let source = Source::from_file_name(&name);
+                (name, text, source)
+            }
+            CatalogWanted::Url { name, url } => {
+                let text = browser::fetch_text(&url).await;
+                let source = Source::from_file_name(&name);
+                (name, text, source)
+            }
+        };
+        let text = text.map_err(|e| e.to_string())?;
+        let items = vital::load(&text, source).map_err(|e| format!("{name}: {e}"))?;
+        let source = items
+            .first()
+            .map(|i| i.source())
+            .ok_or_else(|| format!("{name}: no records"))?;
+        Ok(Some(Catalog::new(source, name, items)))
     }
 }

@@ -2,13 +2,13 @@
 //! Components read and write these; the work itself is done by the engine and providers.
 
 use crate::storage::{self, Area};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogWanted};
 use ethos_engine::poll::ClassPoll;
 use ethos_engine::Item;
 use leptos::prelude::*;
 use std::sync::Arc;
 
-/// Loading state of the scenario file being browsed.
+/// Loading state of the scenario file being browsed ([`Ui::catalog`]).
 #[derive(Clone)]
 pub enum CatalogState {
     Empty,
@@ -21,7 +21,11 @@ pub enum CatalogState {
 pub struct Ui {
     /// The scenario the next run uses.
     pub item: RwSignal<Option<Item>>,
-    pub catalog: RwSignal<CatalogState>,
+    /// The scenario file the user asked for, numbered: the list shows the newest request's
+    /// file, whatever order the loads finish in.
+    pub catalog_wanted: RwSignal<(u32, CatalogWanted), LocalStorage>,
+    /// That file, loaded and parsed (tagged with its request's number).
+    pub catalog_loaded: LocalResource<(u32, Result<Option<Arc<Catalog>>, String>)>,
     /// The polite status line (also carries "comment finished" announcements).
     pub status: RwSignal<String>,
     /// Large type for classrooms.
@@ -41,9 +45,15 @@ pub fn item_key(item: &Item) -> String {
 impl Ui {
     pub fn new() -> Self {
         let projector = storage::get(Area::Local, storage::key::PROJECTOR).as_deref() == Some("1");
+        let catalog_wanted = RwSignal::new_local((0, CatalogWanted::None));
+        let catalog_loaded = LocalResource::new(move || {
+            let (n, wanted) = catalog_wanted.get();
+            async move { (n, wanted.load().await.map(|c| c.map(Arc::new))) }
+        });
         Self {
             item: RwSignal::new(None),
-            catalog: RwSignal::new(CatalogState::Empty),
+            catalog_wanted,
+            catalog_loaded,
             status: RwSignal::new(
                 "Ready. Pick a scenario, check the model, then press Run.".into(),
             ),
@@ -61,6 +71,30 @@ impl Ui {
                 .filter(|(k, _)| *k == key)
                 .map(|(_, p)| p.clone())
         })
+    }
+
+    /// Show `wanted` in the scenario list (loaded in the background).
+    pub fn open_catalog(&self, wanted: CatalogWanted) {
+        self.catalog_wanted.update(|(n, w)| {
+            *n += 1;
+            *w = wanted;
+        });
+    }
+
+    /// The scenario list's file: loading until the newest request's load is in.
+    pub fn catalog(&self) -> CatalogState {
+        let (n, label, none) = self
+            .catalog_wanted
+            .with(|(n, w)| (*n, w.label(), matches!(w, CatalogWanted::None)));
+        if none {
+            return CatalogState::Empty;
+        }
+        match self.catalog_loaded.get() {
+            Some((m, Ok(Some(c)))) if m == n => CatalogState::Ready(c),
+            Some((m, Ok(None))) if m == n => CatalogState::Empty,
+            Some((m, Err(e))) if m == n => CatalogState::Failed(e),
+            _ => CatalogState::Loading(label),
+        }
     }
 
     pub fn say(&self, message: impl Into<String>) {

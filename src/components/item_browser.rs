@@ -16,7 +16,7 @@ pub fn ItemBrowser() -> impl IntoView {
     let query = RwSignal::new(String::new());
     let page = RwSignal::new(0usize);
 
-    let catalog = Signal::derive(move || match ui.catalog.get() {
+    let catalog = Signal::derive(move || match ui.catalog() {
         CatalogState::Ready(c) => Some(c),
         _ => None,
     });
@@ -57,7 +57,7 @@ pub fn ItemBrowser() -> impl IntoView {
             crate::browser::mark_after_paint("ethos:scenario-list");
         }
     });
-    let state_view = move || match ui.catalog.get() {
+    let state_view = move || match ui.catalog() {
         CatalogState::Loading(name) => {
             view! { <p class="muted" aria-busy="true">"Loading " {name} "…"</p> }.into_any()
         }

@@ -2,27 +2,15 @@
 
 use crate::browser;
 use crate::storage::{self, Area};
-use crate::catalog::{Catalog, SHIPPED};
+use crate::catalog::{CatalogWanted, SHIPPED};
 use crate::components::custom_item::CustomItem;
 use crate::components::item_browser::ItemBrowser;
 use crate::state::{ui, CatalogState};
-use ethos_engine::{vital, Source};
+use ethos_engine::Source;
 use leptos::prelude::*;
-use leptos::task::spawn_local;
-use std::sync::Arc;
 
 const CUSTOM: &str = "custom";
 const DISK: &str = "disk";
-
-/// Fetch and parse a shipped VITAL file (relative URL, so the app works under a sub-path).
-async fn load_shipped(source: Source) -> Result<Catalog, String> {
-    let name = source.file_name().ok_or("this source has no file")?;
-    let text = browser::fetch_text(&format!("./vital/{name}"))
-        .await
-        .map_err(|e| e.to_string())?;
-    let items = vital::load(&text, Some(source)).map_err(|e| format!("{name}: {e}"))?;
-    Ok(Catalog::new(source, name.to_string(), items))
-}
 
 /// Choose what to run: a shipped VITAL file, a VITAL-format file from disk, or your own question.
 #[component]
@@ -31,90 +19,43 @@ pub fn ScenarioPanel() -> impl IntoView {
     let initial = storage::get(Area::Local, storage::key::LAST_FILE)
         .unwrap_or_else(|| "vital_distributional_moralchoice.json".into());
     let choice = RwSignal::new(initial);
-    // Guards against a slow load overwriting a newer choice.
-    let generation = StoredValue::new(0u32);
 
     let open = move |value: String| {
         let _ = storage::set(Area::Local, storage::key::LAST_FILE, &value);
-        generation.update_value(|g| *g += 1);
-        let my_gen = generation.get_value();
-        let Some(source) = Source::from_file_name(&value) else {
-            ui.catalog.set(CatalogState::Empty);
-            return;
-        };
-        ui.catalog
-            .set(CatalogState::Loading(source.label().to_string()));
-        spawn_local(async move {
-            let result = load_shipped(source).await;
-            if generation.get_value() != my_gen {
-                return;
-            }
-            match result {
-                Ok(cat) => {
-                    ui.say(format!(
-                        "Loaded {} scenarios from {}.",
-                        cat.items.len(),
-                        source.label()
-                    ));
-                    ui.catalog.set(CatalogState::Ready(Arc::new(cat)));
-                }
-                Err(e) => {
-                    ui.say(format!("Could not load the scenarios: {e}"));
-                    ui.catalog.set(CatalogState::Failed(e));
-                }
-            }
+        ui.open_catalog(match Source::from_file_name(&value) {
+            Some(source) => CatalogWanted::Shipped(source),
+            None => CatalogWanted::None,
         });
     };
     open(choice.get_untracked());
+    // Say once what each request's load gave.
+    let said = StoredValue::new(0u32);
+    Effect::new(move |_| {
+        let n = ui.catalog_wanted.with(|(n, _)| *n);
+        let state = ui.catalog();
+        if said.get_value() == n {
+            return;
+        }
+        let (name, shipped) = ui
+            .catalog_wanted
+            .with_untracked(|(_, w)| (w.label(), matches!(w, CatalogWanted::Shipped(_))));
+        match state {
+            CatalogState::Ready(cat) => {
+                ui.say(format!("Loaded {} scenarios from {name}.", cat.items.len()))
+            }
+            CatalogState::Failed(e) if shipped => ui.say(format!("Could not load the scenarios: {e}")),
+            CatalogState::Failed(e) => ui.say(format!("Could not load that file: {e}")),
+            CatalogState::Empty | CatalogState::Loading(_) => return,
+        }
+        said.set_value(n);
+    });
 
-    // A user's own VITAL-format file, read from disk or fetched from a URL.
-    let load_user_file = move |name: String,
-                               text: StoredValue<Option<web_sys::File>, LocalStorage>,
-                               url: Option<String>| {
-        generation.update_value(|g| *g += 1);
-        let my_gen = generation.get_value();
-        ui.catalog.set(CatalogState::Loading(name.clone()));
-        spawn_local(async move {
-            let body = match (text.get_value(), url) {
-                (Some(file), _) => browser::read_file(&file).await.map_err(|e| e.to_string()),
-                (None, Some(url)) => browser::fetch_text(&url).await.map_err(|e| e.to_string()),
-                (None, None) => Err("nothing to load".to_string()),
-            };
-            let result = body.and_then(|text| {
-                let items = vital::load(&text, Source::from_file_name(&name))
-                    .map_err(|e| format!("{name}: {e}"))?;
-                let source = items
-                    .first()
-                    .map(|i| i.source())
-                    .ok_or_else(|| format!("{name}: no records"))?;
-                Ok(Catalog::new(source, name.clone(), items))
-            });
-            if generation.get_value() != my_gen {
-                return;
-            }
-            match result {
-                Ok(cat) => {
-                    ui.say(format!(
-                        "Loaded {} scenarios from {}.",
-                        cat.items.len(),
-                        name
-                    ));
-                    ui.catalog.set(CatalogState::Ready(Arc::new(cat)));
-                }
-                Err(e) => {
-                    ui.say(format!("Could not load that file: {e}"));
-                    ui.catalog.set(CatalogState::Failed(e));
-                }
-            }
-        });
-    };
     let on_disk_file = move |ev: leptos::ev::Event| {
         let Some(file) = browser::first_file(&ev) else {
             return;
         };
         browser::clear_file_input(&ev);
-        let name = file.name();
-        load_user_file(name, StoredValue::new_local(Some(file)), None);
+        ui.open_catalog(CatalogWanted::Disk(file));
     };
     let file_url = RwSignal::new(String::new());
     let on_url = move |ev: leptos::ev::SubmitEvent| {
@@ -126,7 +67,7 @@ pub fn ScenarioPanel() -> impl IntoView {
         }
         ui.say(format!("Loading {url}…"));
         let name = url.rsplit('/').next().unwrap_or(&url).to_string();
-        load_user_file(name, StoredValue::new_local(None), Some(url));
+        ui.open_catalog(CatalogWanted::Url { name, url });
     };
 
     view! {
