@@ -67,7 +67,6 @@ pub struct Conn {
     pub models: RwSignal<Vec<String>>,
     /// Result of the last connection test: (ok, message).
     pub report: RwSignal<Option<(bool, String)>>,
-    pub testing: RwSignal<bool>,
     /// Shown when the embedded default is in use.
     pub embedded_note: RwSignal<Option<String>>,
     /// The endpoint in use came from the page (link or config) and is not saved as the user's
@@ -116,7 +115,6 @@ impl Conn {
             key: RwSignal::new(ring.key_for(origin.as_deref()).unwrap_or_default().to_string()),
             models: RwSignal::new(Vec::new()),
             report: RwSignal::new(None),
-            testing: RwSignal::new(false),
             embedded_note: RwSignal::new(None),
             page_suggested: RwSignal::new(false),
             offer: RwSignal::new(None),
@@ -400,7 +398,6 @@ impl Conn {
     /// also make one tiny call to the chosen model to learn what it supports (log-probabilities,
     /// several samples), which later runs use.
     pub async fn test(self, probe: bool) {
-        self.testing.set(true);
         self.report.set(None);
         let client = self.client();
         let report = ethos_providers::probe::test_connection(&client, &browser::origin()).await;
@@ -431,7 +428,6 @@ impl Conn {
             }
         }
         self.report.set(Some((ok, message)));
-        self.testing.set(false);
     }
 }
 

@@ -8,7 +8,6 @@ use ethos_engine::batch::{BatchSpec, Pick, Slice};
 use ethos_engine::settings::Method;
 use ethos_engine::Source;
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
 const METHODS: [Method; 3] = [Method::EthosAgents, Method::Vanilla, Method::Prompting];
 
@@ -43,8 +42,18 @@ pub fn BenchSetup() -> impl IntoView {
     let judge = RwSignal::new(false);
     let models = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
-    let creating = RwSignal::new(false);
-    let locked = move || batch.is_running() || creating.get();
+    // Setting up reads the file and replaces the stored batch (a database write): the form is
+    // locked meanwhile, and the outcome lands in the status line or the form's error.
+    let set_up = Action::new_local(move |spec: &BatchSpec| {
+        let spec = spec.clone();
+        async move { batch.create(spec).await }
+    });
+    Effect::new(move |_| match set_up.value().get() {
+        Some(Ok(())) => ui.say("Benchmark set up: press Start in panel 3."),
+        Some(Err(e)) => error.set(Some(e)),
+        None => {}
+    });
+    let locked = move || batch.is_running() || set_up.pending().get();
     let has_batch = move || !matches!(batch.state.get(), BatchState::Empty);
     let is_overton =
         move || file.with(|f| Source::from_file_name(f) == Some(Source::OvertonValueKaleidoscope));
@@ -162,14 +171,7 @@ pub fn BenchSetup() -> impl IntoView {
             }
         };
         error.set(None);
-        creating.set(true);
-        spawn_local(async move {
-            match batch.create(spec).await {
-                Ok(()) => ui.say("Benchmark set up: press Start in panel 3."),
-                Err(e) => error.set(Some(e)),
-            }
-            creating.set(false);
-        });
+        set_up.dispatch_local(spec);
     };
 
     let summary = move || {

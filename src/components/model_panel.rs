@@ -16,6 +16,17 @@ pub fn ModelPanel() -> impl IntoView {
     let current = move || conn.preset.with(|p| preset(p));
     let is_local = move || conn.preset.with(|p| p == LOCAL_PRESET);
     let single = RwSignal::new(conn.settings.with_untracked(|s| s.models.is_single()));
+    // Test connection: list the models and probe the chosen one; its report goes to the status
+    // line too.
+    let testing = Action::new_local(move |_: &()| async move {
+        conn.test(true).await;
+        conn.report.get_untracked().map(|(_, m)| m).unwrap_or_default()
+    });
+    Effect::new(move |_| {
+        if let Some(message) = testing.value().get() {
+            ui.say(message);
+        }
+    });
 
     let stage_field =
         move |id: &'static str,
@@ -123,17 +134,13 @@ pub fn ModelPanel() -> impl IntoView {
                 <button
                     type="button"
                     id="test-connection"
-                    disabled=move || conn.testing.get()
+                    disabled=move || testing.pending().get()
                     on:click=move |_| {
                         ui.say("Testing the connection…");
-                        spawn_local(async move {
-                            conn.test(true).await;
-                            let msg = conn.report.get_untracked().map(|(_, m)| m).unwrap_or_default();
-                            ui.say(msg);
-                        });
+                        testing.dispatch_local(());
                     }
                 >
-                    {move || if conn.testing.get() { "Testing…" } else { "Test connection" }}
+                    {move || if testing.pending().get() { "Testing…" } else { "Test connection" }}
                 </button>
                 <button
                     type="button"
