@@ -1,5 +1,6 @@
 //! The page: header, three panels (Scenario | Model & settings | Run), status line, credits.
 
+use crate::settings::Settings;
 use crate::batch::Batch;
 use crate::components::attribution::Attribution;
 use crate::components::bench_items::BenchItems;
@@ -46,10 +47,12 @@ use leptos::task::spawn_local;
 pub fn App() -> impl IntoView {
     let ui = Ui::new();
     provide_context(ui);
-    let conn = Conn::new();
+    let settings = Settings::load();
+    provide_context(settings);
+    let conn = Conn::new(settings);
     provide_context(conn);
     spawn_local(load_embedded_default(conn));
-    let session = Session::new();
+    let session = Session::new(settings);
     provide_context(session);
     let batch = Batch::new();
     provide_context(batch);

@@ -288,7 +288,7 @@ impl Batch {
                 .set(Some(format!("The benchmark's settings are invalid: {e}")));
             return;
         }
-        let limit = conn.settings.with_untracked(|s| s.concurrency).max(1);
+        let limit = conn.call_limit();
         spec.settings.concurrency = spec.settings.concurrency.max(1);
         let items = self.items.get_untracked();
         let all = self.all_tasks();

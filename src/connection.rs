@@ -1,12 +1,13 @@
 //! The model connection as the user set it up: preset, base URL, keys (one per endpoint origin,
-//! in memory unless the user opts in: `keys.rs`), listed models, and the run settings. What a page
-//! suggests (`?llm=`, `ethos-config.json`) is decided in `suggestion.rs`.
+//! in memory unless the user opts in: `keys.rs`) and listed models. What a page suggests
+//! (`?llm=`, `ethos-config.json`) is decided in `suggestion.rs`; the run settings are a store of
+//! their own (`settings.rs`), which the connection reads for its limits and model names.
 
 use crate::browser;
 use crate::storage::{self, Area};
 use crate::keys::{self, KeyRing};
 use crate::suggestion::{EmbeddedConfig, Suggestion};
-use ethos_engine::settings::RunSettings;
+use crate::settings::Settings;
 use ethos_providers::client::CapabilityCache;
 use ethos_providers::web::worker::WorkerTransport;
 use ethos_providers::web::WebTransport;
@@ -74,7 +75,9 @@ pub struct Conn {
     pub page_suggested: RwSignal<bool>,
     /// A server the page suggests instead of the user's own: shown, applied only on acceptance.
     pub offer: RwSignal<Option<Suggestion>>,
-    pub settings: RwSignal<RunSettings>,
+    /// The run settings (their own store): the connection reads its limits and the model name
+    /// from them, and a preset or a page's server suggests values.
+    settings: Settings,
     pub local: LocalState,
     keys: StoredValue<KeyRing>,
     caps: StoredValue<CapabilityCache>,
@@ -87,7 +90,7 @@ pub struct SavedEndpoint {
 }
 
 impl Conn {
-    pub fn new() -> Self {
+    pub fn new(settings: Settings) -> Self {
         let saved = Self::saved_endpoint();
         let (p, url) = match &saved {
             Some(s) => (s.preset.clone(), s.base_url.clone()),
@@ -98,10 +101,6 @@ impl Conn {
                 (DEFAULT_PRESET.to_string(), p.to_string())
             }
         };
-        // A corrupted settings entry falls back to the defaults instead of blocking the app.
-        let settings: RunSettings = storage::get(Area::Local, storage::key::SETTINGS)
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
         let mut ring = KeyRing::from_stored(storage::get(Area::Local, storage::key::KEYS).as_deref());
         let legacy = storage::get(Area::Local, storage::key::LEGACY_API_KEY);
         if let Some(k) = &legacy {
@@ -118,7 +117,7 @@ impl Conn {
             embedded_note: RwSignal::new(None),
             page_suggested: RwSignal::new(false),
             offer: RwSignal::new(None),
-            settings: RwSignal::new(settings),
+            settings,
             local: LocalState::new(),
             keys: StoredValue::new(ring),
             caps: StoredValue::new(CapabilityCache::default()),
@@ -234,11 +233,15 @@ impl Conn {
         self.configure(ep, transport)
     }
 
+    /// How many calls the endpoint is given at once (the run settings' concurrency).
+    pub fn call_limit(&self) -> usize {
+        self.settings.with_untracked(|s| s.concurrency).max(1)
+    }
+
     /// A client for `ep` over `transport`, with the run settings' limits.
     fn configure<T: Transport>(&self, ep: Endpoint, transport: T) -> Client<T> {
-        let (limit, timeout_s) = self
-            .settings
-            .with_untracked(|s| (s.concurrency.max(1), s.call_timeout_s));
+        let limit = self.call_limit();
+        let timeout_s = self.settings.with_untracked(|s| s.call_timeout_s);
         Client::new(ep, transport)
             .with_concurrency(limit)
             .with_timeout_ms((timeout_s > 0).then(|| u64::from(timeout_s) * 1000))
@@ -289,8 +292,10 @@ impl Conn {
         }
     }
 
-    /// Persist the settings, and the endpoint unless it is a page's suggestion the user has not
-    /// kept. Keys are stored apart (`persist_keys`), only with the user's opt-in.
+    /// The user acted on the connection (chose a preset, typed a URL, tested, kept a page's
+    /// server): persist the endpoint unless it is a page's suggestion the user has not kept, and
+    /// the settings as they are (what a preset or page suggested becomes theirs). Keys are stored
+    /// apart (`persist_keys`), only with the user's opt-in.
     pub fn save(&self) {
         if !self.page_suggested.get_untracked() {
             let ep = SavedEndpoint {
@@ -301,9 +306,7 @@ impl Conn {
                 let _ = storage::set(Area::Local, storage::key::ENDPOINT, &t);
             }
         }
-        if let Ok(t) = serde_json::to_string(&self.settings.get_untracked()) {
-            let _ = storage::set(Area::Local, storage::key::SETTINGS, &t);
-        }
+        self.settings.keep();
     }
 
     /// Remove every key from memory and storage.
@@ -319,7 +322,7 @@ impl Conn {
     /// What the in-tab model needs: one worker computes one thing at a time, and the runtime
     /// follows JSON schemas, so stage 1 asks for structured perspectives.
     pub(crate) fn use_local_settings(&self) {
-        self.settings.update(|s| {
+        self.settings.suggest(|s| {
             s.concurrency = 1;
             s.structured_perspectives = true;
         });
@@ -341,7 +344,7 @@ impl Conn {
                 self.base_url.set(p.default_base_url.to_string());
             }
             self.settings
-                .update(|s| s.concurrency = p.max_concurrency.max(1));
+                .suggest(|s| s.concurrency = p.max_concurrency.max(1));
         }
         self.models.set(Vec::new());
         self.report.set(None);
@@ -354,8 +357,9 @@ impl Conn {
         self.settings.with_untracked(|s| s.models.combine.clone())
     }
 
+    /// One model for every stage, the user's choice (saved).
     pub fn set_model_all(&self, name: &str) {
-        self.settings.update(|s| {
+        self.settings.edit(|s| {
             s.models = ethos_engine::settings::StageModels::all(name.trim());
         });
     }
@@ -374,12 +378,13 @@ impl Conn {
         } else if let Some(p) = preset(&id) {
             self.base_url.set(p.default_base_url.to_string());
         }
-        if let Some(m) = cfg.model.as_deref().filter(|m| !m.trim().is_empty()) {
-            self.set_model_all(m);
-        }
         // The shipped local server serves four requests at once; streams then run side by side.
         let conc = cfg.concurrency.unwrap_or(4).clamp(1, 16);
-        self.settings.update(|s| {
+        let model = cfg.model.as_deref().map(str::trim).filter(|m| !m.is_empty());
+        self.settings.suggest(|s| {
+            if let Some(m) = model {
+                s.models = ethos_engine::settings::StageModels::all(m);
+            }
             s.concurrency = conc;
             if let Some(on) = cfg.structured_perspectives {
                 s.structured_perspectives = on;

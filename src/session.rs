@@ -2,6 +2,7 @@
 //! text for streaming cards, baselines, cancel, and saving to this device on every change.
 //! The pipeline itself is the engine's; this module only starts it and mirrors its record.
 
+use crate::settings::Settings;
 use crate::browser;
 use crate::storage::key::CURRENT_RUN;
 use crate::storage::{self, Area, StorageError, Store};
@@ -66,6 +67,8 @@ pub struct Session {
     /// When the running record was last saved, and whether a trailing save is scheduled.
     last_saved_ms: StoredValue<f64>,
     save_scheduled: StoredValue<bool>,
+    /// The run settings of panel 2: a run starts with a copy of them.
+    settings: Settings,
 }
 
 /// "Distributional · #C_001 · done · <title>": a saved run in the list.
@@ -126,8 +129,9 @@ pub fn id_for(record: &RunRecord) -> String {
 }
 
 impl Session {
-    pub fn new() -> Self {
+    pub fn new(settings: Settings) -> Self {
         Self {
+            settings,
             record: RwSignal::new(None),
             baselines: RwSignal::new(Vec::new()),
             busy: RwSignal::new(false),
@@ -390,7 +394,7 @@ impl Session {
             return;
         }
         let session = *self;
-        let settings = conn.settings.get_untracked();
+        let settings = self.settings.get_untracked();
         if let Err(e) = settings.validate() {
             let msg = match e {
                 SettingsError::EmptyModel(_) if conn.is_local() => {

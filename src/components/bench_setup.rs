@@ -2,7 +2,7 @@
 
 use crate::batch::{batch, BatchState};
 use crate::catalog::SHIPPED;
-use crate::connection::conn;
+use crate::settings::settings;
 use crate::state::ui;
 use ethos_engine::batch::{BatchSpec, Pick, Slice};
 use ethos_engine::settings::Method;
@@ -21,7 +21,7 @@ const METHODS: [Method; 3] = [Method::EthosAgents, Method::Vanilla, Method::Prom
 /// `#bench-summary`.
 #[component]
 pub fn BenchSetup() -> impl IntoView {
-    let (ui, conn, batch) = (ui(), conn(), batch());
+    let (ui, batch, run_settings) = (ui(), batch(), settings());
     let file = RwSignal::new(
         Source::GlobalOpinionQa
             .file_name()
@@ -119,7 +119,7 @@ pub fn BenchSetup() -> impl IntoView {
         if matches!(slice_pick, Pick::First { n: 0 } | Pick::Random { n: 0, .. }) {
             return Err("N must be at least 1.".into());
         }
-        let settings = conn.settings.get_untracked();
+        let settings = run_settings.get_untracked();
         settings
             .validate()
             .map_err(|e| format!("Check the settings in panel 2: {e}"))?;
@@ -299,12 +299,11 @@ pub fn BenchSetup() -> impl IntoView {
                         batch
                             .spec
                             .with(|s| s.as_ref().map(|s| s.settings.score_failed_as_reference))
-                            .unwrap_or_else(|| conn.settings.with(|s| s.score_failed_as_reference))
+                            .unwrap_or_else(|| run_settings.with(|s| s.score_failed_as_reference))
                     }
                     on:change=move |ev| {
                         let on = event_target_checked(&ev);
-                        conn.settings.update(|s| s.score_failed_as_reference = on);
-                        conn.save();
+                        run_settings.edit(|s| s.score_failed_as_reference = on);
                         if let Err(e) = batch.set_score_failed(on) {
                             ui.say(format!("The benchmark could not be stored with this setting: {e}"));
                         }

@@ -2,6 +2,7 @@
 
 use crate::offline::{self, Isolation};
 use crate::connection::{conn, LOCAL_PRESET, LOCAL_PRESET_LABEL};
+use crate::settings::settings;
 use crate::state::ui;
 use ethos_providers::presets::{KEY_STORAGE_NOTE, SPEND_CAP_ADVICE};
 use ethos_providers::{preset, PRESETS};
@@ -15,7 +16,8 @@ pub fn ModelPanel() -> impl IntoView {
     let ui = ui();
     let current = move || conn.preset.with(|p| preset(p));
     let is_local = move || conn.preset.with(|p| p == LOCAL_PRESET);
-    let single = RwSignal::new(conn.settings.with_untracked(|s| s.models.is_single()));
+    let settings = settings();
+    let single = RwSignal::new(settings.with_untracked(|s| s.models.is_single()));
     // Test connection: list the models and probe the chosen one; its report goes to the status
     // line too.
     let testing = Action::new_local(move |_: &()| async move {
@@ -40,11 +42,10 @@ pub fn ModelPanel() -> impl IntoView {
                     type="text"
                     list="model-list"
                     autocomplete="off"
-                    prop:value=move || conn.settings.with(|s| get(&s.models))
+                    prop:value=move || settings.with(|s| get(&s.models))
                     on:change=move |ev| {
                         let v = event_target_value(&ev);
-                        conn.settings.update(|s| set(&mut s.models, v.trim().to_string()));
-                        conn.save();
+                        settings.edit(|s| set(&mut s.models, v.trim().to_string()));
                     }
                 />
             }
@@ -183,15 +184,14 @@ pub fn ModelPanel() -> impl IntoView {
                 autocomplete="off"
                 spellcheck="false"
                 placeholder="e.g. gpt-4o-mini"
-                prop:value=move || conn.settings.with(|s| s.models.combine.clone())
+                prop:value=move || settings.with(|s| s.models.combine.clone())
                 on:change=move |ev| {
                     let v = event_target_value(&ev);
                     if single.get_untracked() {
                         conn.set_model_all(&v);
                     } else {
-                        conn.settings.update(|s| s.models.combine = v.trim().to_string());
+                        settings.edit(|s| s.models.combine = v.trim().to_string());
                     }
-                    conn.save();
                 }
             />
             <label class="inline">
@@ -205,7 +205,6 @@ pub fn ModelPanel() -> impl IntoView {
                         if on {
                             let m = conn.model();
                             conn.set_model_all(&m);
-                            conn.save();
                         }
                     }
                 />

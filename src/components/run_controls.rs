@@ -1,6 +1,7 @@
 //! Run / Cancel, the pre-run estimate, and the run's progress.
 
 use crate::connection::conn;
+use crate::settings::settings;
 use crate::estimate::estimate;
 use crate::session::{session, Op};
 use crate::state::ui;
@@ -10,10 +11,10 @@ use leptos::prelude::*;
 /// Run / Cancel, the pre-run estimate, and progress of the run on screen.
 #[component]
 pub fn RunControls() -> impl IntoView {
-    let (ui, conn, session) = (ui(), conn(), session());
+    let (ui, conn, session, settings) = (ui(), conn(), session(), settings());
     let est = move || {
         let item = ui.item.get()?;
-        let e = conn.settings.with(|s| estimate(&item, s));
+        let e = settings.with(|s| estimate(&item, s));
         Some(format!(
             "This run makes about {} calls ({} one after another), roughly {} prompt tokens and at most {} output tokens.",
             e.calls, e.sequential, e.prompt_tokens, e.max_output_tokens

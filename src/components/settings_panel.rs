@@ -1,6 +1,7 @@
 //! Panel 2, the run settings: k, decoding per stage, seed, distribution method, limits.
 
 use crate::connection::conn;
+use crate::settings::settings;
 use ethos_engine::reference::{changed_since_preset, reference_settings};
 use ethos_engine::settings::{DistSetting, JudgeMethod, RunSettings};
 use leptos::prelude::*;
@@ -16,7 +17,7 @@ fn number(
     get: Getter,
     set: Setter,
 ) -> impl IntoView {
-    let conn = conn();
+    let settings = settings();
     let bad = RwSignal::new(false);
     view! {
         <div class="field">
@@ -27,17 +28,16 @@ fn number(
                 step=step
                 min="0"
                 aria-invalid=move || bad.get().to_string()
-                prop:value=move || conn.settings.with(get)
+                prop:value=move || settings.with(get)
                 on:change=move |ev| {
                     let v = event_target_value(&ev);
                     // Parse into a copy: a refused value must not re-render (and reset) the field
                     // while the user is still typing.
-                    let mut next = conn.settings.get_untracked();
+                    let mut next = settings.get_untracked();
                     let ok = set(&mut next, v.trim());
                     bad.set(!ok);
                     if ok {
-                        conn.settings.set(next);
-                        conn.save();
+                        settings.edit(|s| *s = next);
                     }
                 }
             />
@@ -52,17 +52,16 @@ fn checkbox(
     get: fn(&RunSettings) -> bool,
     set: fn(&mut RunSettings, bool),
 ) -> impl IntoView {
-    let conn = conn();
+    let settings = settings();
     view! {
         <label class="inline">
             <input
                 type="checkbox"
                 id=id
-                prop:checked=move || conn.settings.with(get)
+                prop:checked=move || settings.with(get)
                 on:change=move |ev| {
                     let on = event_target_checked(&ev);
-                    conn.settings.update(|s| set(s, on));
-                    conn.save();
+                    settings.edit(|s| set(s, on));
                 }
             />
             {label}
@@ -84,12 +83,13 @@ fn parse<T: std::str::FromStr>(v: &str, slot: &mut T) -> bool {
 #[component]
 pub fn SettingsPanel() -> impl IntoView {
     let conn = conn();
+    let settings = settings();
     let problem = move || {
-        conn.settings
+        settings
             .with(|s| s.validate().err().map(|e| e.to_string()))
     };
     let preset_on = move || {
-        conn.settings
+        settings
             .with(|s| s.preset.is_some() && changed_since_preset(s).is_empty())
     };
     view! {
@@ -103,19 +103,18 @@ pub fn SettingsPanel() -> impl IntoView {
                     on:change=move |ev| {
                         let on = event_target_checked(&ev);
                         let facts = conn.provider_facts();
-                        conn.settings.update(|s| {
+                        settings.edit(|s| {
                             if on {
                                 *s = reference_settings(s, facts);
                             } else {
                                 s.preset = None;
                             }
                         });
-                        conn.save();
                     }
                 />
                 "Reproduce the reference (every decision as in the authors' code, for what this provider offers: test the connection with the probe first)"
             </label>
-            {move || conn.settings.with(|s| s.preset.as_ref().map(|p| {
+            {move || settings.with(|s| s.preset.as_ref().map(|p| {
                 let changed = changed_since_preset(s);
                 view! {
                     <div id="preset-deviations" class="muted small">
@@ -163,12 +162,11 @@ pub fn SettingsPanel() -> impl IntoView {
             <label for="dist-setting">"Distribution method"</label>
             <select
                 id="dist-setting"
-                prop:value=move || conn.settings.with(|s| s.distribution.id())
+                prop:value=move || settings.with(|s| s.distribution.id())
                 on:change=move |ev| {
                     let d = DistSetting::from_id(&event_target_value(&ev), 10)
                         .unwrap_or(DistSetting::Auto);
-                    conn.settings.update(|s| s.distribution = d);
-                    conn.save();
+                    settings.edit(|s| s.distribution = d);
                 }
             >
                 <option value="auto">"Auto: log-probabilities where the model gives them, else the comments' votes"</option>
@@ -195,13 +193,12 @@ pub fn SettingsPanel() -> impl IntoView {
                     type="button"
                     id="reset-settings"
                     on:click=move |_| {
-                        conn.settings.update(|s| {
+                        settings.edit(|s| {
                             let models = s.models.clone();
                             let templates = s.templates.clone();
                             let concurrency = s.concurrency;
                             *s = RunSettings { models, templates, concurrency, ..RunSettings::default() };
                         });
-                        conn.save();
                     }
                 >
                     "Reference values"

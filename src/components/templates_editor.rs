@@ -1,13 +1,13 @@
 //! The prompt templates, editable, with their placeholders and a reset.
 
-use crate::connection::conn;
+use crate::settings::settings;
 use ethos_engine::template::TEMPLATE_SPECS;
 use leptos::prelude::*;
 
 /// Every prompt template, editable, with its placeholders and a reset to the default wording.
 #[component]
 pub fn TemplatesEditor() -> impl IntoView {
-    let conn = conn();
+    let settings = settings();
     view! {
         <details class="template-editor" id="templates">
             <summary>"Prompt templates"</summary>
@@ -30,22 +30,22 @@ pub fn TemplatesEditor() -> impl IntoView {
                         <div class="template">
                             <label for=id.clone()>
                                 {spec.description}
-                                {move || if conn.settings.with(|s| s.templates.is_default(name)) { "" } else { " (edited)" }}
+                                {move || if settings.with(|s| s.templates.is_default(name)) { "" } else { " (edited)" }}
                             </label>
                             <p class="muted small">{name} ": " {placeholders}</p>
                             <textarea
                                 id=id
                                 rows="5"
                                 spellcheck="false"
-                                prop:value=move || conn.settings.with(|s| s.templates.get(name).unwrap_or("").to_string())
+                                prop:value=move || settings.with(|s| s.templates.get(name).unwrap_or("").to_string())
                                 on:change=move |ev| {
                                     let text = event_target_value(&ev);
-                                    let mut result = Ok(());
-                                    conn.settings.update(|s| result = s.templates.set(name, &text));
-                                    match result {
+                                    // Checked on a copy: a refused template changes nothing.
+                                    let mut next = settings.get_untracked();
+                                    match next.templates.set(name, &text) {
                                         Ok(()) => {
                                             error.set(None);
-                                            conn.save();
+                                            settings.edit(|s| *s = next);
                                         }
                                         Err(e) => error.set(Some(e.to_string())),
                                     }
@@ -55,13 +55,12 @@ pub fn TemplatesEditor() -> impl IntoView {
                             <button
                                 type="button"
                                 class="small"
-                                disabled=move || conn.settings.with(|s| s.templates.is_default(name))
+                                disabled=move || settings.with(|s| s.templates.is_default(name))
                                 on:click=move |_| {
-                                    conn.settings.update(|s| {
+                                    settings.edit(|s| {
                                         let _ = s.templates.reset(name);
                                     });
                                     error.set(None);
-                                    conn.save();
                                 }
                             >
                                 "Reset to default"
