@@ -587,15 +587,6 @@ async fn a_reload_before_the_database_commits_loses_nothing() {
     b.close().await;
 }
 
-/// The page's chat calls as its own resource timing lists them: `[entries, chat calls to base]`.
-async fn page_chat_fetches(b: &Browser, base: &str) -> serde_json::Value {
-    b.js(&format!(
-        "(() => {{ const e = performance.getEntriesByType('resource'); \
-         return [e.length, e.filter(x => x.name.startsWith({base:?}) && x.name.includes('/chat/completions')).length]; }})()"
-    ))
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_benchmark_runs_without_its_network_worker() {
     if !enabled() {

@@ -134,3 +134,29 @@ async fn firefox_steerable_run() {
     b.screenshot_at("#result", "firefox-run-steerable").await;
     b.close().await;
 }
+
+/// Benchmark mode in Firefox on a cross-origin-isolated host: the page's network worker makes
+/// the calls (the page's own resource timing lists none of them), and the batch completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_benchmark_through_the_network_worker() {
+    if !enabled() {
+        return;
+    }
+    let (server, seen) = bench::logged_server();
+    let app = app_pointing_at(&server.base_url(), "fault-server-model").await;
+    app.set_isolated(true);
+    let b = Browser::firefox().await;
+    b.open(&app.url()).await;
+    b.type_into("#k", "2").await;
+    bench::set_up(&b, GLOBALOPINION, 2, &["prompting"], None).await;
+    bench::run_to_the_end(&b).await;
+    let end = b.bench_counts().await;
+    assert_eq!(end.get("done").map(String::as_str), Some("4"), "{end:?}");
+    assert_eq!(end.get("failed").map(String::as_str), Some("0"), "{end:?}");
+    assert_eq!(seen.lock().map(|v| v.len()).unwrap_or(0), 12, "EthosAgents k = 2: 5 calls per item; vanilla: 1");
+    let page = bench::page_chat_fetches(&b, &server.base_url()).await;
+    assert_eq!(page[1], 0, "chat calls made by the page itself: {page}");
+    assert!(page[0].as_u64().is_some_and(|n| n > 0 && n < 250), "the page's resource timing works and is not full: {page}");
+    b.screenshot_at("#bench-panel", "firefox-bench-done").await;
+    b.close().await;
+}

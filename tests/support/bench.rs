@@ -128,3 +128,13 @@ pub async fn wait_comment_calls(b: &Browser, seen: &Mutex<Vec<String>>, n: usize
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The page's own chat calls to `base`, as its resource timing lists them: `[entries, chat
+/// calls]` (a benchmark's are made by the network worker, whose timing is its own).
+pub async fn page_chat_fetches(b: &Browser, base: &str) -> serde_json::Value {
+    b.js(&format!(
+        "(() => {{ const e = performance.getEntriesByType('resource'); \
+         return [e.length, e.filter(x => x.name.startsWith({base:?}) && x.name.includes('/chat/completions')).length]; }})()"
+    ))
+    .await
+}
