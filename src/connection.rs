@@ -29,8 +29,9 @@ pub const LOCAL_PRESET_LABEL: &str = "In this browser (tiny model, no key)";
 /// What the pipeline talks to: the provider over HTTP, or the model in this tab's worker.
 pub enum AppModel {
     Http(Client<WebTransport>),
-    /// A benchmark's client: its first items start dozens of calls at once, which are spread
-    /// over several tasks ([`browser::yield_if_busy`]).
+    /// A benchmark's client: its requests go through the page's network worker
+    /// ([`Conn::model_for_batch`]), and the dozens of calls its first items start at once are
+    /// spread over several tasks ([`browser::yield_if_busy`]).
     Batch(Client<WorkerTransport>),
     Local(Option<WorkerModel>),
 }

@@ -58,8 +58,11 @@ impl Inner {
         }
     }
 
-    /// After the worker failed: every call in flight ends with that (their senders are dropped).
-    fn fail_all(&self) {
+    /// The worker failed to load or crashed: whoever waits for it is told, requests go through
+    /// the page from now on, and every call in flight ends (their senders are dropped).
+    fn failed(&self) {
+        self.started(false);
+        self.start.set(Start::Failed);
         self.calls.borrow_mut().clear();
     }
 
@@ -126,9 +129,7 @@ impl FetchWorker {
                 // A script that failed to load or threw: requests go through the page again.
                 ev.prevent_default();
                 if let Some(inner) = w.upgrade() {
-                    inner.started(false);
-                    inner.start.set(Start::Failed);
-                    inner.fail_all();
+                    inner.failed();
                 }
             });
             worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
