@@ -1,6 +1,6 @@
-//! The run on screen: its record (a snapshot refreshed on every pipeline event), per-call live
-//! text for streaming cards, baselines, cancel, and saving to this device on every change.
-//! The pipeline itself is the engine's; this module only starts it and mirrors its record.
+//! The run on screen: its record (shown part by part, each part redrawn only when it changed),
+//! per-call live text for streaming cards, baselines, cancel, and saving to this device on every
+//! change. The pipeline itself is the engine's; this module only starts it and mirrors its record.
 
 use crate::settings::Settings;
 use crate::browser;
@@ -23,8 +23,10 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 mod mirror;
+mod parts;
 
 use mirror::{RecordMirror, PERSIST_EVERY_MS};
+pub use parts::{RunParts, RunTotals};
 
 /// What to (re-)run.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,7 +50,8 @@ pub enum Op {
 
 #[derive(Clone, Copy)]
 pub struct Session {
-    pub record: RwSignal<Option<RunRecord>>,
+    /// The run on screen, part by part (the record itself is `shared`).
+    pub run: RunParts,
     pub baselines: RwSignal<Vec<RunRecord>>,
     pub busy: RwSignal<bool>,
     pub phase: RwSignal<Option<Phase>>,
@@ -132,7 +135,7 @@ impl Session {
     pub fn new(settings: Settings) -> Self {
         Self {
             settings,
-            record: RwSignal::new(None),
+            run: RunParts::new(),
             baselines: RwSignal::new(Vec::new()),
             busy: RwSignal::new(false),
             phase: RwSignal::new(None),
@@ -154,6 +157,31 @@ impl Session {
         self.live.with_value(|m| m.get(&call_id).cloned())
     }
 
+    /// Make `record` the run on screen.
+    fn show(&self, record: RunRecord) -> SharedRecord {
+        let shared = SharedRecord::new(record);
+        shared.with(|r| self.run.sync(r));
+        self.shared.set_value(Some(shared.clone()));
+        shared
+    }
+
+    /// Bring the parts on screen in line with the record (after the pipeline or an edit).
+    fn redraw(&self) {
+        if let Some(shared) = self.shared.get_value() {
+            shared.with(|r| self.run.sync(r));
+        }
+    }
+
+    /// Read the run on screen, if there is one (not tracked: for handlers and exports).
+    pub fn with_record<R>(&self, f: impl FnOnce(&RunRecord) -> R) -> Option<R> {
+        self.shared.with_value(|s| s.as_ref().map(|s| s.with(f)))
+    }
+
+    /// Whether a run is on screen (tracked).
+    pub fn has_run(&self) -> bool {
+        self.run.head.with(Option::is_some)
+    }
+
     /// Show a record (opened from the saved list, an import or a share link).
     pub fn open(&self, ui: Ui, mut record: RunRecord, baselines: Vec<RunRecord>, id: String) {
         if self.busy.get_untracked() {
@@ -165,8 +193,6 @@ impl Session {
             shared.mark_cancelled(browser::now_ms());
             record = shared.snapshot();
         }
-        self.shared
-            .set_value(Some(SharedRecord::new(record.clone())));
         // The class poll of the run opened is the one its scenario shows.
         ui.poll.set(
             record
@@ -175,7 +201,7 @@ impl Session {
                 .map(|p| (crate::state::item_key(&record.item), p)),
         );
         ui.item.set(Some(record.item.clone()));
-        self.record.set(Some(record));
+        self.show(record);
         self.baselines.set(baselines);
         self.error.set(None);
         self.phase.set(None);
@@ -378,7 +404,7 @@ impl Session {
             return;
         };
         shared.update(f);
-        self.record.set(Some(shared.snapshot()));
+        self.redraw();
         self.persist();
     }
 
@@ -420,11 +446,9 @@ impl Session {
             // Typed for this scenario's options, so it fits; a misfit is left out, not fatal.
             let _ = record.set_poll(poll);
             record.created_ms = browser::now_ms();
-            let shared = SharedRecord::new(record.clone());
-            self.shared.set_value(Some(shared.clone()));
-            self.record.set(Some(record));
-            self.baselines.set(Vec::new());
             self.live.update_value(HashMap::clear);
+            let shared = self.show(record);
+            self.baselines.set(Vec::new());
             let id = shared.with(id_for);
             self.id.set(Some(id.clone()));
             let _ = storage::set(Area::Local, CURRENT_RUN, &id);
@@ -509,9 +533,7 @@ impl Session {
         spawn_local(async move {
             let out = task.await;
             session.abort.set_value(None);
-            if let Some(shared) = session.shared.get_value() {
-                session.record.set(Some(shared.snapshot()));
-            }
+            session.redraw();
             // Final state of the baselines (failed or cancelled ones included).
             for (i, shared) in &baseline_mirrors {
                 let snap = shared.snapshot();
@@ -533,7 +555,7 @@ impl Session {
                     session.error.set(Some(msg.clone()));
                     ui.say(format!("Stopped: {msg}"));
                 }
-                Ok(Ok(())) => ui.say(done_message(session.record.get_untracked().as_ref())),
+                Ok(Ok(())) => ui.say(session.with_record(done_message).unwrap_or_else(|| "Finished.".into())),
             }
             session.persist();
         });
@@ -552,10 +574,7 @@ async fn rerun_dependents<M: ChatModel>(
     p.combine().await.map(|_| ())
 }
 
-fn done_message(r: Option<&RunRecord>) -> String {
-    let Some(r) = r else {
-        return "Finished.".into();
-    };
+fn done_message(r: &RunRecord) -> String {
     match &r.result {
         Some(RunResult::Distribution(d)) => match d.js {
             Some(js) => format!(

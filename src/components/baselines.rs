@@ -11,7 +11,7 @@ use leptos::prelude::*;
 #[component]
 pub fn Baselines() -> impl IntoView {
     let (ui, conn, session) = (ui(), conn(), session());
-    let has_run = move || session.record.with(|r| r.is_some());
+    let has_run = move || session.has_run();
     view! {
         <Show when=has_run>
             <section class="baselines-section" aria-labelledby="baselines-h">

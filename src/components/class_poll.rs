@@ -59,8 +59,8 @@ fn PollForm(key: String, options: Vec<String>) -> impl IntoView {
     // The run on screen takes the poll too when it is of this scenario.
     let apply = move |poll: Option<ClassPoll>| {
         let on_screen = session
-            .record
-            .with_untracked(|r| r.as_ref().is_some_and(|r| is_mine(&item_key(&r.item))));
+            .with_record(|r| is_mine(&item_key(&r.item)))
+            .unwrap_or(false);
         if on_screen {
             session.edit(|r| {
                 let _ = r.set_poll(poll);

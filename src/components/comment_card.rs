@@ -27,13 +27,8 @@ fn live_tail(text: &str) -> String {
 #[component]
 pub fn CommentCard(index: usize) -> impl IntoView {
     let (ui, conn, session) = (ui(), conn(), session());
-    let state = Memo::new(move |_| {
-        session.record.with(|r| {
-            r.as_ref()
-                .map(|r| r.comment_state(index))
-                .unwrap_or(CommentState::Pending)
-        })
-    });
+    let run = session.run;
+    let state = Memo::new(move |_| run.comment(index));
     let data_state = move || match state.get() {
         CommentState::Pending => "pending",
         CommentState::Streaming(_) => "streaming",
@@ -41,16 +36,9 @@ pub fn CommentCard(index: usize) -> impl IntoView {
         CommentState::Error(_) => "error",
     };
     let name = move || {
-        session.record.with(|r| {
-            r.as_ref()
-                .and_then(|r| {
-                    r.perspectives
-                        .perspectives
-                        .get(index)
-                        .map(|p| p.name.clone())
-                })
-                .unwrap_or_default()
-        })
+        run.perspectives
+            .with(|p| p.perspectives.get(index).map(|p| p.name.clone()))
+            .unwrap_or_default()
     };
     let body = move || {
         match state.get() {

@@ -1,6 +1,6 @@
 //! The inspector: every call's rendered prompt, raw reply, tokens and time.
 
-use crate::session::session;
+use crate::session::{session, RunTotals};
 use ethos_engine::record::CallRecord;
 use ethos_engine::Role;
 use leptos::prelude::*;
@@ -99,30 +99,23 @@ pub fn Inspector() -> impl IntoView {
     let session = session();
     let open = RwSignal::new(false);
     let totals = move || {
-        session.record.with(|r| {
-            r.as_ref().map(|r| {
-                let t = &r.totals;
-                let time: f64 = r
-                    .finished_ms
-                    .map(|f| (f - r.created_ms).max(0.0))
-                    .unwrap_or(0.0);
-                format!(
-                    "{} calls ({} failed), {} prompt + {} output tokens{}",
-                    t.calls,
-                    t.failed_calls,
-                    t.prompt_tokens,
-                    t.completion_tokens,
-                    if time > 0.0 {
-                        format!(", {:.1} s", time / 1000.0)
-                    } else {
-                        String::new()
-                    }
-                )
-            })
-        })
+        let RunTotals { totals: t, elapsed_ms } = session.run.totals.get();
+        let time = elapsed_ms.unwrap_or(0.0);
+        format!(
+            "{} calls ({} failed), {} prompt + {} output tokens{}",
+            t.calls,
+            t.failed_calls,
+            t.prompt_tokens,
+            t.completion_tokens,
+            if time > 0.0 {
+                format!(", {:.1} s", time / 1000.0)
+            } else {
+                String::new()
+            }
+        )
     };
     view! {
-        <Show when=move || session.record.with(|r| r.is_some())>
+        <Show when=move || session.has_run()>
             <details class="inspector" id="inspector" on:toggle=move |ev| open.set(is_open(&ev))>
                 <summary>"Inspector: every prompt and reply"</summary>
                 <p id="totals">{totals}</p>
@@ -130,8 +123,10 @@ pub fn Inspector() -> impl IntoView {
                 <Show when=move || open.get()>
                 <For
                     each=move || {
-                        let mut calls: Vec<(usize, CallRecord)> =
-                            session.record.with(|r| r.as_ref().map(|r| r.calls.iter().map(|c| (0, c.clone())).collect()).unwrap_or_default());
+                        session.run.track_calls();
+                        let mut calls: Vec<(usize, CallRecord)> = session
+                            .with_record(|r| r.calls.iter().map(|c| (0, c.clone())).collect())
+                            .unwrap_or_default();
                         session.baselines.with(|b| {
                             for (i, r) in b.iter().enumerate() {
                                 calls.extend(r.calls.iter().map(|c| (i + 1, c.clone())));

@@ -230,21 +230,14 @@ fn poll_scores(record: &RunRecord, ids: Ids) -> Option<impl IntoView> {
 #[component]
 pub fn ResultPanel() -> impl IntoView {
     let (ui, conn, session) = (ui(), conn(), session());
-    let has_result = move || {
-        session
-            .record
-            .with(|r| r.as_ref().is_some_and(|r| r.result.is_some()))
-    };
-    let is_overton = move || {
-        session
-            .record
-            .with(|r| r.as_ref().is_some_and(|r| r.mode() == Mode::Overton))
-    };
+    let run = session.run;
+    let has_result = move || run.result.with(Option::is_some);
+    let is_overton = move || run.head.with(|h| h.as_ref().is_some_and(|h| h.mode == Mode::Overton));
     view! {
         <Show when=has_result>
             <section id="result" aria-labelledby="result-h">
                 <h3 id="result-h">"Result"</h3>
-                {move || session.record.get().map(|r| view! { <ResultBody record=r main=true /> })}
+                {move || run.result.get().map(|r| view! { <ResultBody record=r main=true /> })}
                 <Show when=is_overton>
                     <button
                         type="button"

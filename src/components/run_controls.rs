@@ -25,14 +25,7 @@ pub fn RunControls() -> impl IntoView {
             .with(|p| ethos_providers::preset(p).is_some_and(|p| p.needs_key))
             && conn.key.with(|k| k.trim().is_empty())
     };
-    let progress = move || {
-        session.record.with(|r| {
-            r.as_ref().map(|r| {
-                let done = r.calls.iter().filter(|c| c.is_finished()).count();
-                (done, r.calls.len())
-            })
-        })
-    };
+    let progress = move || session.has_run().then(|| session.run.progress.get());
     view! {
         <div class="run-controls">
             <div class="row">

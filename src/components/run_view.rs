@@ -9,68 +9,42 @@ use crate::connection::conn;
 use crate::session::{session, Op};
 use crate::state::ui;
 use ethos_engine::persona::Perspective;
-use ethos_engine::record::RunRecord;
 use leptos::prelude::*;
 
 /// Perspectives, comments, result, baselines and inspector of the run on screen.
 #[component]
 pub fn RunView() -> impl IntoView {
     let (ui, conn, session) = (ui(), conn(), session());
+    let run = session.run;
     let perspectives = move || {
-        session.record.with(|r| {
-            r.as_ref()
-                .map(|r| {
-                    r.perspectives
-                        .perspectives
-                        .iter()
-                        .cloned()
-                        .enumerate()
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default()
+        run.perspectives.with(|p| {
+            p.perspectives
+                .iter()
+                .cloned()
+                .enumerate()
+                .collect::<Vec<_>>()
         })
     };
-    let count = move || {
-        session.record.with(|r| {
-            r.as_ref()
-                .map(|r| r.perspectives.perspectives.len())
-                .unwrap_or(0)
-        })
-    };
-    let shortfall = move || {
-        session
-            .record
-            .with(|r| r.as_ref().and_then(|r| r.perspectives.shortfall.clone()))
-    };
+    let count = move || run.perspectives.with(|p| p.perspectives.len());
+    let shortfall = move || run.perspectives.with(|p| p.shortfall.clone());
     let trimmed = move || {
-        session.record.with(|r| {
-            r.as_ref()
-                .filter(|r| r.perspectives.trimmed > 0)
-                .map(|r| (r.perspectives.trimmed, r.perspectives.perspectives.len()))
+        run.perspectives.with(|p| {
+            (p.trimmed > 0).then(|| (p.trimmed, p.perspectives.len()))
         })
     };
-    let stale = move || {
-        session.record.with(|r| {
-            r.as_ref().is_some_and(RunRecord::needs_rerun)
-        })
-    };
+    let stale = move || run.stale.get();
     let header = move || {
-        session.record.with(|r| {
-            r.as_ref().map(|r| {
-                format!(
-                    "{} · {} · #{}",
-                    r.method.label(),
-                    r.mode().label(),
-                    r.item.id()
-                )
+        run.head.with(|h| {
+            h.as_ref().map(|h| {
+                format!("{} · {} · #{}", h.method.label(), h.mode.label(), h.item.id())
             })
         })
     };
     view! {
-        <Show when=move || session.record.with(|r| r.is_some())>
+        <Show when=move || session.has_run()>
             <p class="muted small" id="run-of">{header}</p>
             <Show when=move || {
-                let shown = session.record.with(|r| r.as_ref().map(|r| (r.item.source(), r.item.id().clone())));
+                let shown = run.head.with(|h| h.as_ref().map(|h| (h.item.source(), h.item.id().clone())));
                 let picked = ui.item.with(|i| i.as_ref().map(|i| (i.source(), i.id().clone())));
                 picked.is_some() && shown != picked
             }>

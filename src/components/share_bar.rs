@@ -37,7 +37,7 @@ pub fn ShareBar() -> impl IntoView {
     let link = RwSignal::new(None::<Result<String, share::LinkError>>);
     let import_error = RwSignal::new(None::<String>);
     let export = move |kind: &'static str| {
-        let Some(r) = session.record.get_untracked() else {
+        let Some(r) = session.with_record(RunRecord::clone) else {
             return;
         };
         let (name, mime, body) = match kind {
@@ -100,7 +100,7 @@ pub fn ShareBar() -> impl IntoView {
         });
     };
     let make_link = move |_| {
-        let Some(r) = session.record.get_untracked() else {
+        let Some(r) = session.with_record(RunRecord::clone) else {
             return;
         };
         let shared = share::Shared::run(r, session.baselines.get_untracked());
@@ -125,7 +125,7 @@ pub fn ShareBar() -> impl IntoView {
             }
         });
     };
-    let has = move || session.record.with(|r| r.is_some());
+    let has = move || session.has_run();
     view! {
         <div class="share-box no-print">
             <div class="row">

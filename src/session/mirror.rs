@@ -1,5 +1,6 @@
-//! `RecordMirror`: the pipeline's observer in the browser. It copies the running record into the
-//! session's signals once per animation frame, streams text into per-call signals, and saves.
+//! `RecordMirror`: the pipeline's observer in the browser. Once per animation frame it brings the
+//! parts of the run on screen in line with the running record (a baseline's record is copied
+//! whole: it is one call), streams text into per-call signals, and saves.
 
 use super::*;
 
@@ -43,14 +44,16 @@ impl RecordMirror {
         );
         request_animation_frame(move || {
             pending.set(false);
-            let snap = shared.snapshot();
             match slot {
-                None => session.record.set(Some(snap)),
-                Some(i) => session.baselines.update(|b| {
-                    if let Some(x) = b.get_mut(i) {
-                        *x = snap;
-                    }
-                }),
+                None => shared.with(|r| session.run.sync(r)),
+                Some(i) => {
+                    let snap = shared.snapshot();
+                    session.baselines.update(|b| {
+                        if let Some(x) = b.get_mut(i) {
+                            *x = snap;
+                        }
+                    })
+                }
             }
             session.persist_soon();
         });

@@ -442,6 +442,26 @@ impl RunRecord {
         self.item.mode()
     }
 
+    /// A copy without the calls (most of a record's bytes: every prompt and raw reply), for
+    /// views that draw the result.
+    pub fn without_calls(&self) -> RunRecord {
+        RunRecord {
+            version: self.version,
+            item: self.item.clone(),
+            settings: self.settings.clone(),
+            method: self.method,
+            perspectives: self.perspectives.clone(),
+            comments: self.comments.clone(),
+            calls: Vec::new(),
+            result: self.result.clone(),
+            status: self.status.clone(),
+            totals: self.totals.clone(),
+            created_ms: self.created_ms,
+            finished_ms: self.finished_ms,
+            poll: self.poll.clone(),
+        }
+    }
+
     /// A new, empty record with this record's item, settings and method: run it to reproduce
     /// this run.
     pub fn fresh(&self) -> RunRecord {

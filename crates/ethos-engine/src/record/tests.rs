@@ -172,6 +172,25 @@ fn a_comment_is_pending_then_streaming_then_done_or_failed() {
 }
 
 #[test]
+fn a_copy_without_calls_is_the_record_with_no_calls() {
+    let mut r = record(2);
+    r.comments[1] = Some(ok_comment(1, "A. one"));
+    r.result = Some(RunResult::Overton(OvertonResult {
+        text: "x".into(),
+        coverage: None,
+    }));
+    let request = ChatRequest::new("m", vec![crate::chat::Message::user("x")], 1.0, 200);
+    r.calls.push(CallRecord::started(0, Stage::Comment(1), None, request, 1.0, 1));
+    r.totals.calls = 1;
+    r.created_ms = 5.0;
+    let light = r.without_calls();
+    assert!(light.calls.is_empty());
+    let mut expected = r.clone();
+    expected.calls.clear();
+    assert_eq!(light, expected);
+}
+
+#[test]
 fn a_run_needs_a_rerun_until_every_comment_and_the_result_are_there() {
     let mut r = record(2);
     assert!(r.needs_rerun());
