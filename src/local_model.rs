@@ -21,7 +21,6 @@ pub struct LocalState {
     pub url: RwSignal<String>,
     /// The loaded model's name, once loaded.
     pub loaded: RwSignal<Option<String>>,
-    pub busy: RwSignal<bool>,
     /// Progress / result line.
     pub status: RwSignal<Option<(bool, String)>>,
     /// Started lazily, on the first load.
@@ -85,7 +84,6 @@ impl LocalState {
         Self {
             url: RwSignal::new(url),
             loaded: RwSignal::new(None),
-            busy: RwSignal::new(false),
             status: RwSignal::new(None),
             worker: StoredValue::new_local(None),
         }
@@ -132,9 +130,9 @@ impl LocalState {
     }
 
     /// Load from the URL field (`file` = a GGUF the user picked instead). Downloads are kept in
-    /// Cache Storage. On success the model name becomes the model for all stages.
-    pub async fn load(self, conn: Conn, file: Option<web_sys::File>) {
-        self.busy.set(true);
+    /// Cache Storage. On success the model name becomes the model for all stages. Progress and
+    /// the outcome go to the status line; the outcome is also returned.
+    pub async fn load(self, conn: Conn, file: Option<web_sys::File>) -> String {
         self.status
             .set(Some((true, "Starting the model worker…".into())));
         let result = async {
@@ -199,12 +197,18 @@ impl LocalState {
                 )));
             }
         }
-        self.busy.set(false);
+        self.status_text()
     }
 
-    /// Delete every model kept in this browser's Cache Storage.
-    pub async fn delete_cached(self) {
-        self.busy.set(true);
+    fn status_text(&self) -> String {
+        self.status
+            .with_untracked(|s| s.as_ref().map(|(_, m)| m.clone()))
+            .unwrap_or_default()
+    }
+
+    /// Delete every model kept in this browser's Cache Storage; the outcome goes to the status
+    /// line and is returned.
+    pub async fn delete_cached(self) -> String {
         let result = async {
             let w = self.worker()?;
             let entries = w.cached().await?;
@@ -224,6 +228,6 @@ impl LocalState {
             Ok((n, freed)) => (true, format!("Deleted {n} cached model(s), {} freed. The loaded model stays in memory until you reload the page.", mb(freed))),
             Err(e) => (false, format!("Could not delete the cached model: {e}")),
         }));
-        self.busy.set(false);
+        self.status_text()
     }
 }

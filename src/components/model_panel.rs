@@ -229,6 +229,22 @@ fn LocalModelFields() -> impl IntoView {
     let ui = ui();
     let local = conn.local;
     spawn_local(local.check_default());
+    // Loading a model (from the URL field or a picked file) and deleting the cached copies are
+    // this panel's actions: while either is pending, both buttons and the file field wait. The
+    // status line shows progress; the outcome is also announced.
+    let loading = Action::new_local(move |file: &Option<web_sys::File>| local.load(conn, file.clone()));
+    let deleting = Action::new_local(move |_: &()| local.delete_cached());
+    let busy = move || loading.pending().get() || deleting.pending().get();
+    Effect::new(move |_| {
+        if let Some(message) = loading.value().get() {
+            ui.say(message);
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(message) = deleting.value().get() {
+            ui.say(message);
+        }
+    });
     view! {
         <div class="local-model">
             <p class="note small" id="local-model-note">
@@ -254,6 +270,7 @@ fn LocalModelFields() -> impl IntoView {
                 id="local-model-file"
                 type="file"
                 accept=".gguf"
+                disabled=busy
                 on:change=move |ev| {
                     use wasm_bindgen::JsCast;
                     let file = ev
@@ -263,7 +280,7 @@ fn LocalModelFields() -> impl IntoView {
                         .and_then(|f| f.get(0));
                     if let Some(file) = file {
                         ui.say("Loading the picked model file…");
-                        spawn_local(local.load(conn, Some(file)));
+                        loading.dispatch_local(Some(file));
                     }
                 }
             />
@@ -271,31 +288,21 @@ fn LocalModelFields() -> impl IntoView {
                 <button
                     type="button"
                     id="local-load"
-                    disabled=move || local.busy.get()
+                    disabled=busy
                     on:click=move |_| {
                         ui.say("Loading the in-browser model…");
-                        spawn_local(async move {
-                            local.load(conn, None).await;
-                            if let Some((_, m)) = local.status.get_untracked() {
-                                ui.say(m);
-                            }
-                        });
+                        loading.dispatch_local(None);
                     }
                 >
-                    {move || if local.busy.get() { "Working…" } else { "Load model" }}
+                    {move || if busy() { "Working…" } else { "Load model" }}
                 </button>
                 <button
                     type="button"
                     id="local-delete-cache"
                     class="danger"
-                    disabled=move || local.busy.get()
+                    disabled=busy
                     on:click=move |_| {
-                        spawn_local(async move {
-                            local.delete_cached().await;
-                            if let Some((_, m)) = local.status.get_untracked() {
-                                ui.say(m);
-                            }
-                        });
+                        deleting.dispatch_local(());
                     }
                 >
                     "Delete cached model"
