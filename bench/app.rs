@@ -1,6 +1,6 @@
 //! App shell benchmark: release wasm size (raw and gzip) against the 350 KB gzip target, and the
 //! time to first paint of the scenario list in headless Chromium, measured side by side.
-//! Run: `bench/run.sh` (builds dist/ first) or `cargo bench -p ethos-app --bench app`.
+//! Run: `bench/run.sh` (builds dist/ first) or `cargo bench -p ethos-e2e --bench app`.
 
 #[cfg(not(target_arch = "wasm32"))]
 #[path = "../tests/support/mod.rs"]

@@ -8,7 +8,7 @@
 //!    before the reload, counted by the server from the prompt hashes of the two runs (replies are
 //!    deterministic, so both runs send the same multiset of requests).
 //!
-//! `cargo bench -p ethos-app --bench batch` (bench/run.sh runs it). Environment: `ETHOS_BATCH_N`
+//! `cargo bench -p ethos-e2e --bench batch` (bench/run.sh runs it). Environment: `ETHOS_BATCH_N`
 //! (100), `ETHOS_BATCH_C` (16), `ETHOS_BATCH_K` (6), `ETHOS_BATCH_L_MS` (250).
 
 #[cfg(target_arch = "wasm32")]

@@ -14,7 +14,7 @@
 //! scripts that ran, by invoker; style and layout): a long task is then either the page's own
 //! work or a garbage collection (time in no script).
 //!
-//! `cargo bench -p ethos-app --bench batch_scale` (about 5 min on a quiet 2-core machine, 15–30
+//! `cargo bench -p ethos-e2e --bench batch_scale` (about 5 min on a quiet 2-core machine, 15–30
 //! under load; not part of bench/run.sh). Environment: `ETHOS_SCALE_N` (all items),
 //! `ETHOS_SCALE_C` (32, concurrency and items in flight), `ETHOS_SCALE_K` (6),
 //! `ETHOS_SCALE_L_MS` (20, server latency per call), `ETHOS_SCALE_PROFILE` (a file: a sampled CPU

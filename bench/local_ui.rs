@@ -3,7 +3,7 @@
 //! MoralChoice item (k = 3); a PerformanceObserver records every long task (≥ 50 ms) from the
 //! Load click to the result. Target: the longest task ≤ 50 ms.
 //!
-//! `cargo bench -p ethos-app --bench local_ui` (bench/run.sh runs it). Needs `dist/` with
+//! `cargo bench -p ethos-e2e --bench local_ui` (bench/run.sh runs it). Needs `dist/` with
 //! `local-model/` (trunk build) and the GGUF (`scripts/llama-server.sh model`).
 
 #[cfg(target_arch = "wasm32")]

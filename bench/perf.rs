@@ -13,7 +13,7 @@
 //! clicked (by script) to when a MutationObserver first sees the result element (`#js-distance`,
 //! `#overton-answer`, `#value-answer`) of this run.
 //!
-//! Run: `bench/run.sh` (builds dist/ first) or `cargo bench -p ethos-app --bench perf`.
+//! Run: `bench/run.sh` (builds dist/ first) or `cargo bench -p ethos-e2e --bench perf`.
 //! Options (environment): PERF_LATENCY_MS (400), PERF_REPS (3), PERF_KS ("6,12,24").
 
 #[cfg(not(target_arch = "wasm32"))]

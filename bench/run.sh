@@ -6,10 +6,10 @@ cd "$ETHOS_ROOT"
 scripts/setup.sh
 cargo fetch --locked >/dev/null
 trunk build --release --locked --offline
-cargo bench -p ethos-app --bench app
-cargo bench -p ethos-app --bench perf
-cargo bench -p ethos-app --bench batch
+cargo bench -p ethos-e2e --bench app
+cargo bench -p ethos-e2e --bench perf
+cargo bench -p ethos-e2e --bench batch
 cargo bench -p ethos-cli --bench scale
 cargo bench -p ethos-engine --bench scoring
 bench/real_model.sh
-cargo bench -p ethos-app --bench local_ui
+cargo bench -p ethos-e2e --bench local_ui

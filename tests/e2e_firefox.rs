@@ -3,7 +3,7 @@
 //! the cross-origin-isolation headers (the in-tab model's threaded build) and on a plain one (its
 //! single-thread build).
 //!
-//!     ETHOS_E2E=1 cargo test -p ethos-app --test e2e_firefox   (after `trunk build --release`;
+//!     ETHOS_E2E=1 cargo test -p ethos-e2e --test e2e_firefox   (after `trunk build --release`;
 //!     scripts/setup.sh installs firefox-esr and geckodriver, scripts/test.sh points GECKODRIVER
 //!     at it)
 mod support;

@@ -2,7 +2,7 @@
 //! itself (`./models/…`, the URL field's default), the user picks the preset, loads the model in
 //! the tab's Web Worker and runs a Distributional MoralChoice item with k = 3. No LLM server.
 //!
-//!     ETHOS_E2E=1 cargo test -p ethos-app --test e2e_local_model   (after `trunk build --release`)
+//!     ETHOS_E2E=1 cargo test -p ethos-e2e --test e2e_local_model   (after `trunk build --release`)
 mod support;
 use std::time::Duration;
 use support::*;

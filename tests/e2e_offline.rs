@@ -9,7 +9,7 @@
 //! `goog/cdp/execute`, `Network.emulateNetworkConditions`) tells the page it is offline and,
 //! later, online again (`navigator.onLine`, the `online` event the page checks for updates on).
 //!
-//!     ETHOS_E2E=1 cargo test -p ethos-app --test e2e_offline   (after `trunk build --release`)
+//!     ETHOS_E2E=1 cargo test -p ethos-e2e --test e2e_offline   (after `trunk build --release`)
 mod support;
 use ethos_testkit::FaultServer;
 use std::path::Path;

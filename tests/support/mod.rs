@@ -30,7 +30,9 @@ pub fn enabled() -> bool {
 }
 
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // This file is compiled into crates/ethos-e2e: the repository is two folders up.
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    std::fs::canonicalize(&root).unwrap_or(root)
 }
 
 pub fn artifacts_dir() -> PathBuf {
