@@ -39,6 +39,6 @@ log "fuzzing every parser of outside data (scripts/fuzz.sh: >= 10^6 executions, 
 scripts/fuzz.sh
 log "wasm tests (UI helpers, browser transport) in wasm-bindgen-test-runner"
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
-cargo test --locked --target wasm32-unknown-unknown -p ethos-app --bin ethos-app
+cargo test --locked --target wasm32-unknown-unknown -p ethos-app --lib
 cargo test --locked --target wasm32-unknown-unknown -p ethos-providers --test web
 log "all tests done in $(( $(date +%s) - t0 ))s"

@@ -1,7 +1,7 @@
 //! Unit tests of the UI's pure helpers (catalog filtering) and the browser side of share
 //! links (CompressionStream, DecompressionStream). Run in Node:
 //! `CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
-//! cargo test --target wasm32-unknown-unknown -p ethos-app`.
+//! cargo test --target wasm32-unknown-unknown -p ethos-app --lib`.
 
 use crate::catalog::{attribute_label, display_title, Catalog};
 use crate::deflate;
