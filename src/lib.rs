@@ -12,7 +12,6 @@ mod catalog;
 mod components;
 mod connection;
 mod deflate;
-mod estimate;
 mod keys;
 mod local_model;
 mod offline;

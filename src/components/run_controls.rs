@@ -2,7 +2,7 @@
 
 use crate::connection::conn;
 use crate::settings::settings;
-use crate::estimate::estimate;
+use ethos_engine::estimate::estimate;
 use crate::session::{session, Op};
 use crate::state::ui;
 use ethos_engine::pipeline::Phase;
