@@ -213,7 +213,9 @@ enum PresetArg {
 }
 
 /// Parse `ethos run`'s arguments (without the program and subcommand names). `--help` comes back
-/// as a [`RunError::Help`] holding the help text.
+/// as a [`RunError::Help`] holding the help text. (The command itself parses with clap in
+/// `main.rs`; the tests call this.)
+#[cfg(test)]
 pub fn parse_args(args: &[String]) -> Result<RunArgs, RunError> {
     let program = std::iter::once("ethos run");
     let cli = RunCli::try_parse_from(program.chain(args.iter().map(String::as_str)))
