@@ -245,6 +245,34 @@ fn tolerant_parser_markdown_blocks() {
     assert_eq!(got[1].emotion, "");
 }
 
+/// A structured stage-1 reply cut off by the token limit (Qwen2.5-Coder-0.5B at 450 tokens): the
+/// outer object never closes, every perspective object before the cut is read, the cut one is not.
+#[test]
+fn a_json_reply_cut_off_by_the_token_limit_keeps_its_complete_perspectives() {
+    let one = |name: &str, value: &str| {
+        format!(
+            "    {{\n      \"core_value\": \"{value}\",\n      \"emotion\": \"Hope {{calm}}\",\n      \"ethical_framework\": \"Care ethics\",\n      \"name\": \"{name}\",\n      \"right_duty\": \"Duty of care\",\n      \"stakeholder\": \"Patients\"\n    }}"
+        )
+    };
+    let text = format!(
+        "{{\n  \"perspectives\": [\n{},\n{},\n{},\n    {{\n      \"core_value\": \"Trans",
+        one("Safety First", "Saving lives"),
+        one("Fairness", "Justice"),
+        one("Transparency", "Honesty")
+    );
+    let got = parse_perspectives(&text);
+    let names: Vec<&str> = got.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["Safety First", "Fairness", "Transparency"]);
+    assert_eq!(got[1].core_value, "Justice");
+    assert_eq!(got[0].emotion, "Hope {calm}", "a brace inside a string is text");
+    assert!(got.iter().all(|p| p.dims_filled()));
+    // A whole reply with one perspective is read as before (no salvage of the outer object).
+    let whole = format!("{{\"perspectives\": [\n{}\n]}}", one("Solo", "Care"));
+    let got = parse_perspectives(&whole);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].name, "Solo");
+}
+
 #[test]
 fn tolerant_parser_json() {
     let text = "```json\n[{\"name\": \"Nurse\", \"core_value\": \"Care\", \"ethical_framework\": \"Care ethics\", \"right_duty\": \"Duty to care\", \"emotion\": \"Compassion\", \"stakeholder\": \"Clinician\"},\n {\"name\": \"Insurer\", \"core_value\": \"Cost\"}]\n```";

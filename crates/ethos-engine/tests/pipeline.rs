@@ -579,6 +579,8 @@ fn structured_perspectives_ask_for_a_schema_of_k_objects() {
         rec.calls[0].request.json_schema.is_none(),
         "reference mode asks for free lines"
     );
+    assert_eq!(rec.calls[0].request.max_tokens, s.decoding.perspectives.max_tokens);
+    assert!(s.decoding.perspectives.max_tokens < 500);
     s.structured_perspectives = true;
     let model = ScriptedModel::new(Script::default());
     let (_, rec) = run_with(overton(), s, Method::EthosAgents, &model);
@@ -589,6 +591,9 @@ fn structured_perspectives_ask_for_a_schema_of_k_objects() {
         .expect("schema sent");
     assert_eq!(schema["properties"]["perspectives"]["minItems"], 4);
     assert_eq!(schema["properties"]["perspectives"]["maxItems"], 4);
+    // The JSON form gets a budget for k objects; the line form keeps the configured one.
+    assert_eq!(rec.calls[0].request.max_tokens, 500, "100 per object and 100");
+    assert_eq!(ethos_engine::pipeline::structured_min_tokens(4), 500);
     assert_eq!(
         ethos_engine::persona::parse_perspectives(
             r#"{"perspectives":[{"name":"Nurse","core_value":"Care","ethical_framework":"Care ethics","right_duty":"Duty of care","emotion":"Concern","stakeholder":"Clinician"}]}"#

@@ -3,10 +3,44 @@
 use super::*;
 
 pub(super) fn parse_json_text(text: &str) -> Vec<Perspective> {
-    match crate::distribution::find_json(text) {
+    let found = match crate::distribution::find_json(text) {
         Some(v) => from_json(&v, 0),
         None => Vec::new(),
+    };
+    if found.len() <= 1 {
+        // A reply cut off by the token limit leaves its outer object or array open: the first
+        // complete JSON value is then one perspective's object. Read every complete one instead.
+        let salvaged: Vec<Perspective> = complete_objects(text)
+            .iter()
+            .filter_map(|o| from_object(o, ""))
+            .collect();
+        if salvaged.len() > found.len() {
+            return salvaged;
+        }
     }
+    found
+}
+
+/// Every complete JSON object in `text`, in order, the ones nested in another left out (at most
+/// 256 tries, so an odd reply cannot make this quadratic).
+fn complete_objects(text: &str) -> Vec<Map<String, Value>> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    for _ in 0..256 {
+        let Some(start) = text.get(from..).and_then(|t| t.find('{')).map(|i| from + i) else {
+            break;
+        };
+        let mut stream =
+            serde_json::Deserializer::from_str(&text[start..]).into_iter::<Map<String, Value>>();
+        match stream.next() {
+            Some(Ok(obj)) => {
+                out.push(obj);
+                from = start + stream.byte_offset();
+            }
+            _ => from = start + 1,
+        }
+    }
+    out
 }
 
 pub(super) fn from_json(v: &Value, depth: usize) -> Vec<Perspective> {
