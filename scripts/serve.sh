@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # Serve the app on its embedded default: build the release app, start the local llama.cpp server
-# with SmolLM2-135M (no key needed), point the app at it, and serve dist/ on http://127.0.0.1:8080/.
+# with Qwen2.5-Coder-0.5B-Instruct (no key needed), point the app at it, and serve dist/ on
+# http://127.0.0.1:8080/. SERVE_MODEL=smollm2 serves SmolLM2-135M instead (faster, but too small
+# to play the method's parts: see bench/RESULTS.md, "The embedded default").
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ETHOS_ROOT"
 scripts/setup.sh --no-browser
 scripts/llama-server.sh build
-scripts/llama-server.sh model
+export SERVE_MODEL="${SERVE_MODEL:-qwen}"
+case "$SERVE_MODEL" in
+  qwen) model="qwen2.5-coder-0.5b"
+        note="Qwen2.5-Coder-0.5B-Instruct runs locally (about 1.5 minutes per item at k = 6 on 2 cores); a small model: it shows the method's flow and real perspectives, not what a capable model would answer." ;;
+  smollm2) model="smollm2"
+        note="SmolLM2-135M runs locally for trying the flow; it is far too small to judge the method." ;;
+  *) echo "SERVE_MODEL must be qwen or smollm2" >&2; exit 2 ;;
+esac
 export ETHOS_LLM_PORT="${ETHOS_LLM_PORT:-8088}"
 PORT="$ETHOS_LLM_PORT" scripts/llama-server.sh start
 trap 'PORT="$ETHOS_LLM_PORT" scripts/llama-server.sh stop || true' EXIT
@@ -14,7 +23,7 @@ cargo fetch --locked >/dev/null
 trunk build --release --locked --offline
 # The embedded default: the app reads this file at start-up and preselects the local server.
 cat > dist/ethos-config.json <<JSON
-{"preset": "llamacpp", "base_url": "http://127.0.0.1:$ETHOS_LLM_PORT/v1", "model": "smollm2", "structured_perspectives": true, "note": "SmolLM2-135M runs locally for trying the flow; it is far too small to judge the method."}
+{"preset": "llamacpp", "base_url": "http://127.0.0.1:$ETHOS_LLM_PORT/v1", "model": "$model", "structured_perspectives": true, "note": "$note"}
 JSON
 port="${APP_PORT:-8080}"
 log "EthosAgents is at http://127.0.0.1:$port/  (LLM server: http://127.0.0.1:$ETHOS_LLM_PORT/v1; Ctrl-C stops both)"
