@@ -61,14 +61,13 @@ impl RunParts {
         }
     }
 
-    /// The state of comment `index` (pending while no slot exists yet).
+    /// The state of comment `index` (pending while no slot exists yet). Also tracks the number
+    /// of slots, so a card always reads the slot that is there now.
     pub fn comment(&self, index: usize) -> CommentState {
+        self.slots.track();
         match self.comments.with_value(|c| c.get(index).cloned()) {
             Some(s) => s.get(),
-            None => {
-                self.slots.track();
-                CommentState::Pending
-            }
+            None => CommentState::Pending,
         }
     }
 
