@@ -101,6 +101,16 @@ impl Ui {
         self.status.set(message.into());
     }
 
+    /// Say each outcome of `action` on the status line as it comes.
+    pub fn announce<I: 'static>(&self, action: Action<I, String>) {
+        let ui = *self;
+        Effect::new(move |_| {
+            if let Some(message) = action.value().get() {
+                ui.say(message);
+            }
+        });
+    }
+
     /// Switch between one scenario and benchmark mode (remembered on this device).
     pub fn show_bench(&self, on: bool) {
         self.bench.set(on);

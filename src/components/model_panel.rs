@@ -24,11 +24,7 @@ pub fn ModelPanel() -> impl IntoView {
         conn.test(true).await;
         conn.report.get_untracked().map(|(_, m)| m).unwrap_or_default()
     });
-    Effect::new(move |_| {
-        if let Some(message) = testing.value().get() {
-            ui.say(message);
-        }
-    });
+    ui.announce(testing);
 
     let stage_field =
         move |id: &'static str,
@@ -235,16 +231,8 @@ fn LocalModelFields() -> impl IntoView {
     let loading = Action::new_local(move |file: &Option<web_sys::File>| local.load(conn, file.clone()));
     let deleting = Action::new_local(move |_: &()| local.delete_cached());
     let busy = move || loading.pending().get() || deleting.pending().get();
-    Effect::new(move |_| {
-        if let Some(message) = loading.value().get() {
-            ui.say(message);
-        }
-    });
-    Effect::new(move |_| {
-        if let Some(message) = deleting.value().get() {
-            ui.say(message);
-        }
-    });
+    ui.announce(loading);
+    ui.announce(deleting);
     view! {
         <div class="local-model">
             <p class="note small" id="local-model-note">
