@@ -54,7 +54,7 @@ impl Settings {
 
     /// Keep the settings as they are on this device.
     pub fn keep(&self) {
-        if let Ok(t) = serde_json::to_string(&self.current.get_untracked()) {
+        if let Ok(t) = self.current.with_untracked(serde_json::to_string) {
             let _ = storage::set(Area::Local, storage::key::SETTINGS, &t);
         }
     }

@@ -232,7 +232,7 @@ pub fn ResultPanel() -> impl IntoView {
     let (ui, conn, session) = (ui(), conn(), session());
     let run = session.run;
     let has_result = move || run.result.with(Option::is_some);
-    let is_overton = move || run.head.with(|h| h.as_ref().is_some_and(|h| h.mode == Mode::Overton));
+    let is_overton = move || run.head.with(|h| h.as_ref().is_some_and(|h| h.item.mode() == Mode::Overton));
     view! {
         <Show when=has_result>
             <section id="result" aria-labelledby="result-h">

@@ -36,7 +36,7 @@ pub fn RunView() -> impl IntoView {
     let header = move || {
         run.head.with(|h| {
             h.as_ref().map(|h| {
-                format!("{} · {} · #{}", h.method.label(), h.mode.label(), h.item.id())
+                format!("{} · {} · #{}", h.method.label(), h.item.mode().label(), h.item.id())
             })
         })
     };

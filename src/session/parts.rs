@@ -3,16 +3,15 @@
 //! and the result view is drawn again only when the result is.
 
 use ethos_engine::record::{CommentState, PerspectivesRecord, RunRecord, Totals};
-use ethos_engine::{Item, Mode};
+use ethos_engine::Item;
 use leptos::prelude::*;
 use ethos_engine::settings::Method;
 
-/// What stays the same for a record on screen: which scenario, method and mode.
+/// What stays the same for a record on screen: which scenario (and so which mode) and method.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunHead {
     pub item: Item,
     pub method: Method,
-    pub mode: Mode,
 }
 
 /// The run's totals for the inspector: calls, tokens and its time (ms) once finished.
@@ -81,7 +80,6 @@ impl RunParts {
         let head = RunHead {
             item: r.item.clone(),
             method: r.method,
-            mode: r.mode(),
         };
         set_if_changed(self.head, Some(head));
         if self.perspectives.with_untracked(|p| *p != r.perspectives) {

@@ -9,6 +9,8 @@
 use clap::Parser;
 use ethos_engine::quality::Quality;
 use ethos_engine::record::RunRecord;
+use ethos_engine::settings::Method;
+use ethos_engine::vital::{ItemId, Source};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -46,18 +48,14 @@ fn read_records(text: &str) -> Result<Vec<RunRecord>, String> {
         return Ok(vec![r]);
     }
     // One record per line; the last record of a task (item and method) is the one that counts.
-    let mut last: HashMap<(String, String, String), usize> = HashMap::new();
+    let mut last: HashMap<(Source, ItemId, Method), usize> = HashMap::new();
     let mut records = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         let r = RunRecord::from_json(line).map_err(|e| format!("line {}: {e}", n + 1))?;
-        let key = (
-            format!("{:?}", r.item.source()),
-            r.item.id().to_string(),
-            r.method.label().to_string(),
-        );
+        let key = (r.item.source(), r.item.id().clone(), r.method);
         match last.get(&key) {
             Some(&i) => records[i] = r,
             None => {
@@ -102,7 +100,7 @@ pub fn main(args: QualityCli) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ethos_engine::settings::{Method, RunSettings};
+    use ethos_engine::settings::RunSettings;
     use ethos_engine::vital::Item;
 
     fn record(id: &str, k: usize) -> RunRecord {
