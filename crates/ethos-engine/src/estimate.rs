@@ -1,7 +1,7 @@
 //! A pre-run estimate of calls and tokens (upper bounds for output, rough for prompts: about
 //! four characters per token). Shown before Run so a user knows what a run will cost.
 
-use crate::pipeline::stage3_calls;
+use crate::pipeline::{stage1_max_tokens, stage3_calls};
 use crate::settings::{DistSetting, Method, RunSettings};
 use crate::vital::{Item, Mode};
 
@@ -28,11 +28,7 @@ pub fn estimate(item: &Item, s: &RunSettings) -> Estimate {
     let t = &s.templates;
     let mode = item.mode();
     let stage3 = stage3_calls(mode, s.distribution, k);
-    let p1_max = if mode == Mode::Distributional {
-        d.perspectives_max_tokens_distributional
-    } else {
-        d.perspectives.max_tokens
-    } as usize;
+    let p1_max = stage1_max_tokens(s, mode) as usize;
     let comment_tpl = if mode == Mode::Overton {
         t.comment_overton.len()
     } else {
@@ -189,6 +185,14 @@ mod tests {
             s.decoding.perspectives_max_tokens_distributional as usize
                 + 6 * s.decoding.comments.max_tokens as usize
         );
+        // JSON perspectives: stage 1 counts the budget its request carries (700 for k = 6).
+        s.structured_perspectives = true;
+        let json = estimate(&choice_item, &s);
+        assert_eq!(
+            json.max_output_tokens,
+            700 + 6 * s.decoding.comments.max_tokens as usize
+        );
+        s.structured_perspectives = false;
         s.distribution = DistSetting::Sampling { n: 5 };
         let five = estimate(&choice_item, &s);
         assert_eq!(

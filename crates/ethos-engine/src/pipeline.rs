@@ -39,7 +39,7 @@ mod tests;
 
 pub use cleaning::{choose_replacement, clean_comment, strip_preamble};
 use combine::{single_read_result, value_result};
-pub use perspectives::{perspectives_schema, structured_min_tokens};
+pub use perspectives::{perspectives_schema, stage1_max_tokens, structured_min_tokens};
 pub(crate) use planning::fnv1a;
 pub use planning::{fallback_index, item_seed, planned_calls, splitmix64, stage3_calls, CallPlan};
 use prompts::{country_line, letters_list, verbalised_example, with_system};

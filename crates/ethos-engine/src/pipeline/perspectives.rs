@@ -9,6 +9,23 @@ pub fn structured_min_tokens(k: usize) -> u32 {
     (100 * k as u32).saturating_add(100)
 }
 
+/// The stage-1 token budget the request carries (and the estimate counts): the configured one
+/// (its own for Distributional items), raised to [`structured_min_tokens`] when stage 1 asks
+/// for JSON, whose keys, quotes and indentation a budget set for k `#` lines would cut off.
+pub fn stage1_max_tokens(settings: &RunSettings, mode: Mode) -> u32 {
+    let d = &settings.decoding;
+    let configured = if mode == Mode::Distributional {
+        d.perspectives_max_tokens_distributional
+    } else {
+        d.perspectives.max_tokens
+    };
+    if settings.structured_perspectives {
+        configured.max(structured_min_tokens(settings.k))
+    } else {
+        configured
+    }
+}
+
 /// The JSON schema of a structured stage-1 reply: exactly k perspectives with the five dimensions.
 pub fn perspectives_schema(k: usize) -> serde_json::Value {
     let field = serde_json::json!({"type": "string"});
@@ -46,16 +63,11 @@ impl<M: ChatModel> Pipeline<'_, M> {
             &[("k", &k.to_string()), ("input", item.perspective_input())],
         )?;
         let mut dec = settings.decoding.perspectives;
-        if item.mode() == Mode::Distributional {
-            dec.max_tokens = settings.decoding.perspectives_max_tokens_distributional;
-        }
+        dec.max_tokens = stage1_max_tokens(settings, item.mode());
         let messages = with_system(settings, &settings.templates.perspectives_system, prompt);
         let mut req = self.request(settings, &settings.models.perspectives, messages, dec);
         if settings.structured_perspectives {
             req.json_schema = Some(perspectives_schema(k));
-            // The JSON form spends tokens on keys, quotes and indentation: a budget set for k
-            // `#` lines cuts it off (a cut reply keeps only its complete perspectives).
-            req.max_tokens = req.max_tokens.max(structured_min_tokens(k));
         }
         Ok(req)
     }
