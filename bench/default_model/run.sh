@@ -13,7 +13,8 @@
 #
 # Modes: Overton (ValueKaleidoscope), Steerable (OpinionQA, group steering), Distributional
 # (MoralChoice): the first ITEMS items of each file shipped in public/vital/. Runs go to
-# $ETHOS_CACHE/default-model/<model>/ (a rerun resumes: delete it to measure again).
+# $ETHOS_CACHE/default-model/<model>/<mode>.<from>-<to>.json, in parts of 5 items (a rerun
+# resumes: delete the folder to measure again).
 set -euo pipefail
 source "$(dirname "$0")/../../scripts/env.sh"
 cd "$ETHOS_ROOT"
@@ -49,12 +50,25 @@ for model in $models; do
     mkdir -p "$dir"
     log "$model · $mode: $items items, k = $k"
     start=$(date +%s)
-    "$ethos" run --file "$file" --method ethosagents --provider openai \
-      --base-url "http://127.0.0.1:$port/v1" --model "$alias" --first "$items" --k "$k" \
-      --perspectives json --concurrency 4 --items-in-flight 1 \
-      --out "$dir/$mode.json" >"$dir/$mode.summary.json" 2>"$dir/$mode.log" || true
+    # In parts of 5 items (a part already run is resumed, not repeated), so a larger ITEMS adds
+    # runs to the ones measured before; the figures read all parts' records together.
+    for ((from = 1; from <= items; from += 5)); do
+      to=$(( from + 4 < items ? from + 4 : items ))
+      ids="$(python3 - "$file" "$from" "$to" <<'PY'
+import json, sys
+items = json.load(open(sys.argv[1]))
+print(",".join(str(i["id"]) for i in items[int(sys.argv[2]) - 1:int(sys.argv[3])]))
+PY
+)"
+      part="$dir/$mode.$from-$to.json"
+      "$ethos" run --file "$file" --method ethosagents --provider openai \
+        --base-url "http://127.0.0.1:$port/v1" --model "$alias" --ids "$ids" --k "$k" \
+        --perspectives json --concurrency 4 --items-in-flight 1 \
+        --out "$part" >"$part.summary.json" 2>"$part.log" || true
+    done
     wall=$(( $(date +%s) - start ))
-    q="$("$ethos" quality "$dir/$mode.json.records.jsonl")"
+    cat "$dir/$mode".*-*.json.records.jsonl >"$dir/$mode.records.jsonl"
+    q="$("$ethos" quality "$dir/$mode.records.jsonl")"
     rows+=("$model $mode $wall $q")
   done
 done
