@@ -6,6 +6,8 @@ cd "$ETHOS_ROOT"
 scripts/setup.sh
 cargo fetch --locked >/dev/null
 trunk build --release --locked --offline
+# The same app as one wasm, for the shell benchmark's side-by-side first paint.
+SPLIT=0 trunk build --release --locked --offline --dist dist-unsplit
 cargo bench -p ethos-e2e --bench app
 cargo bench -p ethos-e2e --bench perf
 cargo bench -p ethos-e2e --bench batch

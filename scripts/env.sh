@@ -5,6 +5,9 @@ export ETHOS_CACHE ETHOS_BIN
 export PATH="$ETHOS_BIN:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 TRUNK_VERSION="0.21.14"
 BINARYEN_VERSION="132.0.0"
+# wasm-split (crate wasm_split_cli_support, binary wasm-split-cli): the release build's chunks.
+WASM_SPLIT_VERSION="0.2.4"
+wasm_split_bin() { printf '%s/wasm-split-%s/bin/wasm-split-cli' "$ETHOS_CACHE" "$WASM_SPLIT_VERSION"; }
 # The accessibility audit tools (npm, pinned): axe-core for the e2e audit, Lighthouse for the scores.
 AXE_VERSION="4.11.0"
 LIGHTHOUSE_VERSION="12.8.2"

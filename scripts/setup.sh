@@ -2,7 +2,7 @@
 # Install what building and testing the app needs; skip each tool already present at the right
 # version. Safe to re-run (a warm re-run takes a few seconds).
 #   wasm32 target · rust-src · trunk 0.21.14 · wasm-bindgen-cli = the wasm-bindgen in Cargo.lock ·
-#   wasm-opt (npm binaryen 132) · chromium + chromedriver, firefox-esr (Debian) and geckodriver
+#   wasm-split-cli 0.2.4 (crates.io) · wasm-opt (npm binaryen 132) · chromium + chromedriver, firefox-esr (Debian) and geckodriver
 #   (crates.io) for the browser tests ·
 #   axe-core + lighthouse (npm, pinned, for the accessibility audit) ·
 #   SciPy + scikit-learn for the oracle tests (PyPI, pinned, in a venv under $ETHOS_CACHE)
@@ -47,6 +47,15 @@ else
   # The locked build of some versions wants crates the registry no longer serves: fall back.
   cargo install wasm-bindgen-cli --version "=$wbg" --locked --force 2>/dev/null ||
     cargo install wasm-bindgen-cli --version "=$wbg" --force
+fi
+
+# wasm-split: the release build splits the wasm (scripts/build-wasm.sh).
+if [ -x "$(wasm_split_bin)" ]; then
+  log "wasm-split-cli $WASM_SPLIT_VERSION: present"
+else
+  log "cargo install wasm_split_cli_support $WASM_SPLIT_VERSION (about 2 minutes)"
+  cargo install wasm_split_cli_support --version "=$WASM_SPLIT_VERSION" --features build-binary \
+    --locked --root "$ETHOS_CACHE/wasm-split-$WASM_SPLIT_VERSION"
 fi
 
 want_opt="version_${BINARYEN_VERSION%%.*}"

@@ -3,26 +3,16 @@
 use crate::settings::Settings;
 use crate::batch::Batch;
 use crate::components::attribution::Attribution;
-use crate::components::bench_items::BenchItems;
-use crate::components::bench_progress::BenchProgress;
-use crate::components::bench_results::BenchResults;
-use crate::components::bench_setup::BenchSetup;
-use crate::components::bench_transfer::BenchTransfer;
-use crate::components::compare_view::CompareView;
 use crate::components::header::Header;
-use crate::components::model_panel::ModelPanel;
 use crate::components::offline_bar::UpdateOffer;
-use crate::components::run_panel::RunPanel;
 use crate::components::scenario_panel::ScenarioPanel;
-use crate::components::settings_panel::SettingsPanel;
 use crate::components::status_line::StatusLine;
-use crate::components::templates_editor::TemplatesEditor;
 use crate::components::endpoint_offer::EndpointOffer;
+use crate::chunks;
 use crate::connection::Conn;
+use crate::deferred::{deferred_view, run_deferred};
 use crate::offline::Offline;
-use crate::suggestion::load_embedded_default;
 use crate::session::Session;
-use crate::share::Shared;
 use crate::state::Ui;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -51,49 +41,19 @@ pub fn App() -> impl IntoView {
     provide_context(settings);
     let conn = Conn::new(settings);
     provide_context(conn);
-    spawn_local(load_embedded_default(conn));
+    spawn_local(run_deferred(ui, chunks::load_embedded_default(conn)));
     let session = Session::new(settings);
     provide_context(session);
     let batch = Batch::new();
     provide_context(batch);
-    spawn_local(async move { batch.restore(ui).await });
-    spawn_local(async move { session.load_saved_list().await });
+    spawn_local(run_deferred(ui, chunks::restore_batch(batch, ui)));
+    spawn_local(run_deferred(ui, chunks::load_saved_list(session)));
     // The service worker: the offline copy, and new builds offered (never forced).
     let offline = Offline::new();
     provide_context(offline);
     spawn_local(offline.start());
     // A share link wins; otherwise reopen the run that was on screen before a reload.
-    match crate::share::page_link() {
-        Some(Ok(link)) => spawn_local(async move {
-            match crate::share::open(link).await {
-                Ok(Shared::Run { run, baselines }) => {
-                    let id = crate::session::id_for(&run);
-                    session.open(ui, run, baselines, id);
-                    ui.say("Opened the shared run (settings and results). Your own key and provider are not part of it.");
-                }
-                Ok(Shared::Compare { left, right }) => {
-                    session.compare.set(Some((left, right)));
-                    ui.say("Opened the shared comparison of two runs. Your own key and provider are not part of it.");
-                }
-                Err(e) => {
-                    session.restore_current(ui).await;
-                    let msg = format!("This page's share link could not be opened: {e}");
-                    session.error.set(Some(msg.clone()));
-                    ui.say(msg);
-                }
-            }
-        }),
-        Some(Err(e)) => spawn_local(async move {
-            // Keep the run that was on screen: a damaged link must not hide the user's own work
-            // (reopened first: opening a run clears the alert).
-            session.restore_current(ui).await;
-            // In the alert of panel 3 too: the status line is soon taken by the scenario load.
-            let msg = format!("This page's share link could not be opened: {e}");
-            session.error.set(Some(msg.clone()));
-            ui.say(msg);
-        }),
-        None => spawn_local(async move { session.restore_current(ui).await }),
-    }
+    spawn_local(run_deferred(ui, chunks::open_page(session, ui)));
     view! {
         <div class="app" class:projector=move || ui.projector.get()>
             // The skip link's target is the third panel of the view shown (a missing target
@@ -107,7 +67,7 @@ pub fn App() -> impl IntoView {
             <EndpointOffer />
             <Show when=move || session.compare.with(Option::is_some)>
                 <main class="compare-main">
-                    <CompareView />
+                    {deferred_view(chunks::compare_view)}
                 </main>
             </Show>
             // Hidden, not removed, while comparing: the panels keep their state.
@@ -123,30 +83,25 @@ pub fn App() -> impl IntoView {
                 >
                     <section class="panel scenario" aria-labelledby="bench-setup-h">
                         <h2 id="bench-setup-h">"1. Benchmark"</h2>
-                        <BenchSetup />
-                        <BenchTransfer />
+                        {deferred_view(chunks::bench_setup)}
                     </section>
                 </Show>
                 <section class="panel model" aria-labelledby="model-h">
                     <h2 id="model-h">"2. Model & settings"</h2>
-                    <ModelPanel />
-                    <SettingsPanel />
-                    <TemplatesEditor />
+                    {deferred_view(chunks::model_panel)}
                 </section>
                 <Show
                     when=move || ui.bench.get()
                     fallback=move || view! {
                         <section class="panel run" id="run-panel" aria-labelledby="run-h" tabindex="-1" data-unsaved=move || session.unsaved.get() data-busy=move || session.busy.get().to_string()>
                             <h2 id="run-h">"3. Run"</h2>
-                            <RunPanel />
+                            {deferred_view(chunks::run_panel)}
                         </section>
                     }
                 >
                     <section class="panel run" id="bench-panel" aria-labelledby="bench-h" tabindex="-1">
                         <h2 id="bench-h">"3. Progress & results"</h2>
-                        <BenchProgress />
-                        <BenchResults />
-                        <BenchItems />
+                        {deferred_view(chunks::bench_progress)}
                     </section>
                 </Show>
             </main>

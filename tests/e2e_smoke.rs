@@ -56,3 +56,46 @@ async fn the_content_security_policy_holds() {
     b.js("(() => { window.__csp = []; return true; })()").await;
     b.close().await;
 }
+
+/// The release build is split: the scenario list is in the shell, panels 2 and 3 come from
+/// chunks fetched on first use. A chunk that cannot be fetched (a host half-way through a
+/// deployment, a lost connection) is an error message in its panel's place, never a dead page:
+/// the rest of the page keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_that_cannot_be_fetched_is_a_message_in_its_place() {
+    if !enabled() {
+        return;
+    }
+    let dist = dist();
+    let folder = std::fs::read_dir(&dist)
+        .expect("read dist")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("wasm-"))
+        .expect("dist/wasm-<hash>/ (scripts/build-wasm.sh)");
+    assert!(
+        dist.join(&folder).join("split_run.wasm").exists(),
+        "the release build has a run chunk"
+    );
+    let server = StaticServer::start(&dist).await;
+    server.hide_file(&format!("{folder}/split_run.wasm"));
+    let b = Browser::start().await;
+    b.client.goto(&server.url()).await.expect("open app");
+    b.wait_for("#file-select", Duration::from_secs(30)).await;
+    b.wait_js(
+        "document.querySelector('#run-panel [role=alert]') !== null",
+        Duration::from_secs(30),
+        "the run panel's error",
+    )
+    .await;
+    let text = b.text("#run-panel [role=alert]").await;
+    assert!(text.contains("could not be loaded") && text.contains("reload"), "message: {text}");
+    // The page lives on: panel 2 came from its own chunk, and the scenario list still answers.
+    b.wait_for("#preset", Duration::from_secs(30)).await;
+    b.click(".item-row").await;
+    b.wait_for(".item-row[aria-pressed=true]", Duration::from_secs(10)).await;
+    let status = b.text("#status").await;
+    assert!(status.contains("Selected scenario"), "status line: {status}");
+    assert_eq!(b.count("#run").await, 0, "no Run button without its chunk");
+    b.close().await;
+}

@@ -573,7 +573,19 @@ impl Browser {
     pub async fn open(&self, url: &str) {
         self.client.goto(url).await.expect("open app");
         self.wait_for("#file-select", Duration::from_secs(30)).await;
+        self.wait_parts().await;
         self.watch_csp().await;
+    }
+
+    /// Wait until the parts of the page that load on first use (src/chunks.rs) are there: no
+    /// "Loading…" placeholder (`.deferred-loading`) is left.
+    pub async fn wait_parts(&self) {
+        self.wait_js(
+            "document.querySelector('#file-select') !== null && document.querySelector('.deferred-loading') === null",
+            Duration::from_secs(30),
+            "the page's parts to load",
+        )
+        .await;
     }
 
     /// Chrome DevTools network emulation (through chromedriver's `goog/cdp/execute`): offline
