@@ -3,7 +3,6 @@
 //! a wasm chunk of its own (wasm-split) that the page fetches when the function is first called;
 //! without it (debug builds, unit tests) they are plain async functions in the one wasm.
 
-use leptos::__reexports::send_wrapper::SendWrapper;
 use leptos::prelude::*;
 use std::future::Future;
 
@@ -46,26 +45,31 @@ macro_rules! deferred {
 }
 pub(crate) use deferred;
 
-/// Shows the view that `load` fetches (a deferred part), "Loading…" until it is there, and the
-/// chunk error in its place if it cannot be fetched.
+/// Shows the view that `load` fetches (a deferred part): "Loading…" until it is there, and the
+/// chunk error in its place if it cannot be fetched. A plain signal rather than `<Suspense>`: the
+/// part is fetched once, and the boundary would otherwise stay around the panel for its life.
 pub fn deferred_view<F, Fut>(load: F) -> impl IntoView
 where
-    F: Fn() -> Fut + Send + Sync + 'static,
+    F: FnOnce() -> Fut + 'static,
     Fut: Future<Output = Result<AnyView, ChunkError>> + 'static,
 {
-    view! {
-        <Suspense fallback=|| view! { <p class="muted deferred-loading" aria-busy="true">"Loading…"</p> }>
-            {move || {
-                let part = load();
-                // The browser has one thread: the chunk's future never moves.
-                Suspend::new(SendWrapper::new(async move {
-                    match part.await {
-                        Ok(view) => view,
-                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-                    }
-                }))
-            }}
-        </Suspense>
+    let slot = RwSignal::new_local(None::<Result<AnyView, ChunkError>>);
+    // Under this owner (the part's components read their context), observed by nothing, and
+    // dropped if the part leaves the page before its chunk is there.
+    untrack(|| {
+        leptos::task::spawn_local_scoped_with_cancellation(async move {
+            let part = load().await;
+            let _ = slot.try_set(Some(part));
+        })
+    });
+    move || {
+        slot.track();
+        // Taken out once: the view moves into the page, and nothing else sets the slot again.
+        match slot.try_update_untracked(Option::take).flatten() {
+            None => view! { <p class="muted deferred-loading" aria-busy="true">"Loading…"</p> }.into_any(),
+            Some(Ok(view)) => view,
+            Some(Err(e)) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+        }
     }
 }
 
