@@ -17,6 +17,15 @@ use ethos_providers::native::NativeTransport;
 use ethos_providers::{Client, Endpoint, Protocol};
 use live_server::{model, policy, server_url};
 
+/// One test at a time on the shared server: llama-server batches requests that overlap, and a
+/// batch's make-up changes the arithmetic, so a greedy reply is only reproducible alone. The full
+/// item's stage 1 by SmolLM2 (k = 3) once lost a perspective when it overlapped the other tests.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The Anthropic preset's client, pointed at llama-server's base URL (no `/v1`: the protocol
 /// adds it, as for api.anthropic.com).
 fn client(url: &str, stream: bool) -> Client<NativeTransport> {
@@ -58,6 +67,7 @@ fn hello() -> ChatRequest {
 #[tokio::test]
 async fn anthropic_streamed_message() {
     let Some(url) = server_url() else { return };
+    let _alone = alone();
     let mut deltas: Vec<String> = Vec::new();
     let r = client(&url, true)
         .chat(&hello(), &mut |d: &str| deltas.push(d.to_string()))
@@ -76,6 +86,7 @@ async fn anthropic_streamed_message() {
 #[tokio::test]
 async fn anthropic_non_streamed_message_matches_the_stream() {
     let Some(url) = server_url() else { return };
+    let _alone = alone();
     let r = client_as(&url, false, ethos_providers::anthropic::COMPATIBLE_PRESET)
         .chat(&hello(), &mut |_| {})
         .await
@@ -95,6 +106,7 @@ async fn anthropic_non_streamed_message_matches_the_stream() {
 #[tokio::test]
 async fn anthropic_full_ethosagents_item() {
     let Some(url) = server_url() else { return };
+    let _alone = alone();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../public/vital/vital_distributional_moralchoice.json");
     let text = std::fs::read_to_string(&path).expect("public/vital MoralChoice file");
