@@ -37,20 +37,18 @@ if [[ "$PROFILE" == "release" && "${SPLIT:-1}" == "1" ]]; then
     wasm-bindgen --target web --no-typescript --keep-lld-exports --no-demangle \
         --out-dir "$work" --out-name ethos-app "$work/ethos-app.wasm"
     rm "$work/ethos-app.wasm"
-    # -Oz with --low-memory-unused (2.6 KB less gzip): Rust's wasm stack comes first and grows
-    # down from 1 MB, so addresses below 1024 are only reached by a stack already overflowing.
-    for w in "$work"/*.wasm; do
-        wasm-opt -Oz --low-memory-unused "$w" -o "$w.opt" && mv "$w.opt" "$w"
-    done
 else
     flag=(); [[ "$PROFILE" == "release" ]] && flag=(--release)
     cargo build --locked "${flag[@]}" --target wasm32-unknown-unknown -p ethos-app --bin ethos-app
     wasm-bindgen --target web --no-typescript --out-dir "$work" --out-name ethos-app \
         "$target_dir/wasm32-unknown-unknown/$PROFILE/ethos-app.wasm"
-    if [[ "$PROFILE" == "release" ]]; then
-        wasm-opt -Oz --low-memory-unused "$work/ethos-app_bg.wasm" -o "$work/ethos-app_bg.wasm.opt"
-        mv "$work/ethos-app_bg.wasm.opt" "$work/ethos-app_bg.wasm"
-    fi
+fi
+if [[ "$PROFILE" == "release" ]]; then
+    # -Oz with --low-memory-unused (2.6 KB less gzip): Rust's wasm stack comes first and grows
+    # down from 1 MB, so addresses below 1024 are only reached by a stack already overflowing.
+    for w in "$work"/*.wasm; do
+        wasm-opt -Oz --low-memory-unused "$w" -o "$w.opt" && mv "$w.opt" "$w"
+    done
 fi
 
 hash="$(cat "$work"/* | sha256sum | cut -c1-16)"
