@@ -181,34 +181,30 @@ impl Session {
     /// What the page opens with: the run or comparison of its share link, else the run that was
     /// on screen before a reload (also when the link is damaged: it must not hide the user's work).
     pub async fn open_page(&self, ui: Ui) {
-        match crate::share::page_link() {
-            Some(Ok(link)) => match crate::share::open(link).await {
-                Ok(Shared::Run { run, baselines }) => {
-                    let id = crate::session::id_for(&run);
-                    self.open(ui, run, baselines, id);
-                    ui.say("Opened the shared run (settings and results). Your own key and provider are not part of it.");
-                }
-                Ok(Shared::Compare { left, right }) => {
-                    self.compare.set(Some((left, right)));
-                    ui.say("Opened the shared comparison of two runs. Your own key and provider are not part of it.");
-                }
-                Err(e) => {
-                    self.restore_current(ui).await;
-                    let msg = format!("This page's share link could not be opened: {e}");
-                    self.error.set(Some(msg.clone()));
-                    ui.say(msg);
-                }
-            },
-            Some(Err(e)) => {
-                // Keep the run that was on screen: a damaged link must not hide the user's own work
-                // (reopened first: opening a run clears the alert).
+        let opened = match crate::share::page_link() {
+            None => return self.restore_current(ui).await,
+            Some(Ok(link)) => crate::share::open(link).await.map_err(|e| e.to_string()),
+            Some(Err(e)) => Err(e.to_string()),
+        };
+        match opened {
+            Ok(Shared::Run { run, baselines }) => {
+                let id = crate::session::id_for(&run);
+                self.open(ui, run, baselines, id);
+                ui.say("Opened the shared run (settings and results). Your own key and provider are not part of it.");
+            }
+            Ok(Shared::Compare { left, right }) => {
+                self.compare.set(Some((left, right)));
+                ui.say("Opened the shared comparison of two runs. Your own key and provider are not part of it.");
+            }
+            Err(e) => {
+                // Keep the run that was on screen: a damaged link must not hide the user's own
+                // work (reopened first: opening a run clears the alert).
                 self.restore_current(ui).await;
                 // In the alert of panel 3 too: the status line is soon taken by the scenario load.
                 let msg = format!("This page's share link could not be opened: {e}");
                 self.error.set(Some(msg.clone()));
                 ui.say(msg);
             }
-            None => self.restore_current(ui).await,
         }
     }
 
