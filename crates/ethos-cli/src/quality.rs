@@ -104,8 +104,8 @@ mod tests {
     use ethos_engine::vital::Item;
 
     fn record(id: &str, k: usize) -> RunRecord {
-        let item = Item::custom(id, "Share records?", &["Yes".into(), "No".into()], None)
-            .expect("item");
+        let item =
+            Item::custom(id, "Share records?", &["Yes".into(), "No".into()], None).expect("item");
         let mut s = RunSettings::with_model("m");
         s.k = k;
         RunRecord::new(item, s, Method::EthosAgents)
@@ -124,14 +124,20 @@ mod tests {
         assert_eq!(got, vec![again.clone(), other.clone()]);
         assert_eq!(Quality::of(&got).seconds_per_run(), Some(3.0));
         // The app's exports: one record, or an array.
-        assert_eq!(read_records(&first.to_json()).expect("one"), vec![first.clone()]);
+        assert_eq!(
+            read_records(&first.to_json()).expect("one"),
+            vec![first.clone()]
+        );
         let array = ethos_engine::record::records_to_json(&[first.clone(), other.clone()]);
         assert_eq!(read_records(&array).expect("array"), vec![first, other]);
     }
 
     #[test]
     fn a_bad_line_is_named() {
-        let text = format!("{}\nnot json\n", serde_json::to_string(&record("a", 2)).expect("json"));
+        let text = format!(
+            "{}\nnot json\n",
+            serde_json::to_string(&record("a", 2)).expect("json")
+        );
         let e = read_records(&text).expect_err("bad line");
         assert!(e.starts_with("line 2:"), "{e}");
     }

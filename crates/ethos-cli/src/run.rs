@@ -70,9 +70,9 @@ pub mod store;
 #[cfg(test)]
 mod tests;
 
-pub use args::{args_from, RunArgs, RunCli};
 #[cfg(test)]
 pub use args::parse_args;
+pub use args::{args_from, RunArgs, RunCli};
 use ethos_engine::batch::{self, BatchRun, BatchSpec, Outcome};
 use ethos_engine::batch::{BatchState, BatchStore, Scoring};
 use ethos_engine::distribution::DistMethod;

@@ -109,7 +109,12 @@ pub struct RunCli {
     #[arg(long = "base-url", value_name = "URL", required = true)]
     base_url: Vec<String>,
     /// The model's name at the endpoint (with --state-import alone: the state's).
-    #[arg(long, value_name = "M", required_unless_present = "state_import", requires = "method")]
+    #[arg(
+        long,
+        value_name = "M",
+        required_unless_present = "state_import",
+        requires = "method"
+    )]
     model: Option<String>,
     /// The environment variable holding the key (never the key itself).
     #[arg(long = "key-env", value_name = "VAR")]

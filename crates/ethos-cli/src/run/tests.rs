@@ -1049,11 +1049,18 @@ fn a_batch_state_moves_to_another_out_and_resumes_there_without_a_call() {
     }
     let msg = run_err(&alone(&["--k", "4"]).expect("args")).to_string();
     assert!(msg.contains("brings its batch's settings"), "{msg}");
-    assert!(alone(&["--method", "vanilla"]).is_err(), "--method needs --model");
+    assert!(
+        alone(&["--method", "vanilla"]).is_err(),
+        "--method needs --model"
+    );
     let other_file = args_on(&b, &vital_file(MORAL), &out4, &[]);
     let mut other_file = other_file;
     other_file.file = out4.with_file_name("vital_overton_valuekaleidoscope.json");
-    std::fs::copy(vital_file("vital_overton_valuekaleidoscope.json"), &other_file.file).expect("copy");
+    std::fs::copy(
+        vital_file("vital_overton_valuekaleidoscope.json"),
+        &other_file.file,
+    )
+    .expect("copy");
     other_file.methods.clear();
     other_file.state_import = Some(state.clone());
     let msg = run_err(&other_file).to_string();
