@@ -24,7 +24,12 @@ fn batch_args(server: &FaultServer, out: &Path) -> Vec<String> {
         server,
         "openai",
         out,
-        &["--concurrency", "2", "--items-in-flight", "2"],
+        &[
+            "--concurrency",
+            &IN_FLIGHT.to_string(),
+            "--items-in-flight",
+            "2",
+        ],
     )
 }
 
@@ -76,8 +81,14 @@ fn assert_scored_as_summary(entry: &Value, what: &str) {
     );
 }
 
+/// The batch's `--concurrency`: how many calls it has in flight at most.
+const IN_FLIGHT: usize = 2;
+
 /// Start the batch on `out` with the server answering `answered` calls and letting every
-/// further call hang; return once those calls are stored and another one hangs in flight.
+/// further call hang; return once those calls are stored and every slot holds a hung call.
+/// Waiting for all the slots (not just one hung call) means no request of this process is still
+/// on its way to the server when the test kills it: such a request would be counted after the
+/// test's `reset`, as if the next run had made it.
 /// The child's stderr goes to `<out>.stderr`.
 fn start_hung(
     server: &FaultServer,
@@ -100,7 +111,7 @@ fn start_hung(
         .expect("spawn ethos run");
     let calls_file = beside(out, ".calls.jsonl");
     let t0 = Instant::now();
-    while line_count(&calls_file) < answered || seen.load(Ordering::SeqCst) <= answered {
+    while line_count(&calls_file) < answered || seen.load(Ordering::SeqCst) < answered + IN_FLIGHT {
         if let Ok(Some(status)) = child.try_wait() {
             panic!(
                 "ethos run ended before it was stopped ({status}): {}",
@@ -109,7 +120,7 @@ fn start_hung(
         }
         assert!(
             t0.elapsed() < Duration::from_secs(120),
-            "the batch did not get to {answered} stored calls"
+            "the batch did not get to {answered} stored calls and {IN_FLIGHT} hung ones"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
