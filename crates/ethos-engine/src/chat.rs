@@ -196,7 +196,7 @@ pub struct ChatResponse {
 }
 
 /// What can go wrong in a call, in terms a user can act on. Messages never contain a key.
-#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum ChatError {
     #[error(
@@ -225,87 +225,6 @@ pub enum ChatError {
     Cancelled,
     #[error("{0}")]
     Other(String),
-}
-
-// Hand-written (same format as the adjacently tagged derive): see `serde_tagged`.
-impl<'de> Deserialize<'de> for ChatError {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::serde_tagged::deserialize_adjacent(d)
-    }
-}
-
-impl crate::serde_tagged::AdjacentlyTagged for ChatError {
-    const EXPECTING: &'static str = "adjacently tagged enum ChatError";
-    const NAME: &'static str = "ChatError";
-    const TAG: &'static str = "kind";
-    const CONTENT: &'static str = "detail";
-    const FIELDS: &'static [&'static str] = &["kind", "detail"];
-    const VARIANTS: &'static [&'static str] = &[
-        "bad_key",
-        "forbidden",
-        "not_found",
-        "unsupported",
-        "bad_request",
-        "rate_limited",
-        "server",
-        "network",
-        "timeout",
-        "malformed",
-        "cancelled",
-        "other",
-    ];
-
-    fn without_content(index: usize) -> Option<Self> {
-        match index {
-            0 => Some(ChatError::BadKey),
-            10 => Some(ChatError::Cancelled),
-            _ => None,
-        }
-    }
-
-    fn content<'de, D: serde::Deserializer<'de>>(index: usize, d: D) -> Result<Self, D::Error> {
-        use crate::serde_tagged::unit_content;
-        #[derive(Deserialize)]
-        #[serde(expecting = "struct variant ChatError::BadRequest")]
-        struct BadRequest {
-            status: u16,
-            message: String,
-        }
-        #[derive(Deserialize)]
-        #[serde(expecting = "struct variant ChatError::RateLimited")]
-        struct RateLimited {
-            waited_ms: u64,
-        }
-        #[derive(Deserialize)]
-        #[serde(expecting = "struct variant ChatError::Server")]
-        struct Server {
-            status: u16,
-            message: String,
-        }
-        let text = |d: D| String::deserialize(d);
-        match index {
-            0 => unit_content(d, ChatError::BadKey, "unit variant ChatError::BadKey"),
-            1 => text(d).map(ChatError::Forbidden),
-            2 => text(d).map(ChatError::NotFound),
-            3 => text(d).map(ChatError::Unsupported),
-            4 => BadRequest::deserialize(d).map(|b| ChatError::BadRequest {
-                status: b.status,
-                message: b.message,
-            }),
-            5 => RateLimited::deserialize(d).map(|r| ChatError::RateLimited {
-                waited_ms: r.waited_ms,
-            }),
-            6 => Server::deserialize(d).map(|s| ChatError::Server {
-                status: s.status,
-                message: s.message,
-            }),
-            7 => text(d).map(ChatError::Network),
-            8 => text(d).map(ChatError::Timeout),
-            9 => text(d).map(ChatError::Malformed),
-            10 => unit_content(d, ChatError::Cancelled, "unit variant ChatError::Cancelled"),
-            _ => text(d).map(ChatError::Other),
-        }
-    }
 }
 
 impl ChatError {

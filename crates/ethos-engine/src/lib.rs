@@ -18,7 +18,6 @@ pub mod quality;
 pub mod record;
 pub mod reference;
 pub mod scores;
-mod serde_tagged;
 pub mod settings;
 pub mod share;
 pub mod template;

@@ -289,27 +289,13 @@ pub struct DistResult {
     pub argmax_match: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum RunResult {
     Overton(OvertonResult),
     Value(ValueResult),
     Distribution(DistResult),
 }
-
-// Hand-written (same format as the internally tagged derive): see `serde_tagged`.
-crate::serde_tagged::internally_tagged!(
-    RunResult,
-    "mode",
-    ["overton", "value", "distribution"],
-    |index, rest| {
-        match index {
-            0 => OvertonResult::deserialize(rest).map(RunResult::Overton),
-            1 => ValueResult::deserialize(rest).map(RunResult::Value),
-            _ => DistResult::deserialize(rest).map(RunResult::Distribution),
-        }
-    }
-);
 
 impl RunResult {
     /// The mode family this result belongs to (group and distributional share a shape).
@@ -326,7 +312,7 @@ impl RunResult {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum RunStatus {
     #[default]
@@ -340,36 +326,6 @@ pub enum RunStatus {
         message: String,
     },
 }
-
-// Hand-written (same format as the internally tagged derive): see `serde_tagged`.
-crate::serde_tagged::internally_tagged!(
-    RunStatus,
-    "state",
-    [
-        "not_started",
-        "running",
-        "partial",
-        "done",
-        "cancelled",
-        "failed"
-    ],
-    |index, rest| {
-        use crate::serde_tagged::unit_variant;
-        #[derive(Deserialize)]
-        #[serde(expecting = "struct variant RunStatus::Failed")]
-        struct Failed {
-            message: String,
-        }
-        match index {
-            0 => unit_variant(rest, RunStatus::NotStarted),
-            1 => unit_variant(rest, RunStatus::Running),
-            2 => unit_variant(rest, RunStatus::Partial),
-            3 => unit_variant(rest, RunStatus::Done),
-            4 => unit_variant(rest, RunStatus::Cancelled),
-            _ => Failed::deserialize(rest).map(|f| RunStatus::Failed { message: f.message }),
-        }
-    }
-);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {

@@ -140,7 +140,7 @@ impl Default for StageDecoding {
 }
 
 /// How option distributions are read (spec/method.md, "Reading an option distribution").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum DistSetting {
     /// Ask for logprobs; when the provider returns none: distributional items use the comments'
@@ -156,28 +156,6 @@ pub enum DistSetting {
     /// The model states percentages as JSON.
     Verbalised,
 }
-
-// Hand-written (same format as the internally tagged derive): see `serde_tagged`.
-crate::serde_tagged::internally_tagged!(
-    DistSetting,
-    "method",
-    ["auto", "logprobs", "votes", "sampling", "verbalised"],
-    |index, rest| {
-        use crate::serde_tagged::unit_variant;
-        #[derive(Deserialize)]
-        #[serde(expecting = "struct variant DistSetting::Sampling")]
-        struct Sampling {
-            n: u32,
-        }
-        match index {
-            0 => unit_variant(rest, DistSetting::Auto),
-            1 => unit_variant(rest, DistSetting::Logprobs),
-            2 => unit_variant(rest, DistSetting::Votes),
-            3 => Sampling::deserialize(rest).map(|s| DistSetting::Sampling { n: s.n }),
-            _ => unit_variant(rest, DistSetting::Verbalised),
-        }
-    }
-);
 
 impl DistSetting {
     pub fn label(self) -> String {

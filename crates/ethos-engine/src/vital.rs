@@ -6,21 +6,11 @@ use serde_json::{Map, Value};
 use std::fmt;
 
 /// Record ids are integers in most files and strings in MoralChoice.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ItemId {
     Int(i64),
     Str(String),
-}
-
-// Hand-written (same format as the untagged derive) so no `Content` buffer is compiled.
-impl<'de> Deserialize<'de> for ItemId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match crate::serde_tagged::int_or_string(d, "ItemId")? {
-            Ok(i) => ItemId::Int(i),
-            Err(s) => ItemId::Str(s),
-        })
-    }
 }
 
 impl fmt::Display for ItemId {
@@ -149,36 +139,13 @@ pub struct ChoiceItem {
     pub pred_distribution: Option<Vec<f64>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Item {
     Overton(OvertonItem),
     Value(ValueItem),
     Choice { source: Source, item: ChoiceItem },
 }
-
-// Hand-written (same format as the internally tagged derive): see `serde_tagged`.
-crate::serde_tagged::internally_tagged!(
-    Item,
-    "kind",
-    ["overton", "value", "choice"],
-    |index, rest| {
-        #[derive(Deserialize)]
-        #[serde(expecting = "struct variant Item::Choice")]
-        struct Choice {
-            source: Source,
-            item: ChoiceItem,
-        }
-        match index {
-            0 => OvertonItem::deserialize(rest).map(Item::Overton),
-            1 => ValueItem::deserialize(rest).map(Item::Value),
-            _ => Choice::deserialize(rest).map(|c| Item::Choice {
-                source: c.source,
-                item: c.item,
-            }),
-        }
-    }
-);
 
 pub const LETTERS: [char; 5] = ['A', 'B', 'C', 'D', 'E'];
 

@@ -180,7 +180,14 @@ fn a_copy_without_calls_is_the_record_with_no_calls() {
         coverage: None,
     }));
     let request = ChatRequest::new("m", vec![crate::chat::Message::user("x")], 1.0, 200);
-    r.calls.push(CallRecord::started(0, Stage::Comment(1), None, request, 1.0, 1));
+    r.calls.push(CallRecord::started(
+        0,
+        Stage::Comment(1),
+        None,
+        request,
+        1.0,
+        1,
+    ));
     r.totals.calls = 1;
     r.created_ms = 5.0;
     let light = r.without_calls();
@@ -208,4 +215,54 @@ fn a_run_needs_a_rerun_until_every_comment_and_the_result_are_there() {
         !record(0).needs_rerun(),
         "nothing to re-run without perspectives"
     );
+}
+
+#[test]
+fn a_record_reads_back_whatever_the_order_of_its_keys() {
+    // Every tagged enum of a record: the item's kind, the result's mode, the status' state, the
+    // distribution setting's method, a comment error's kind (adjacently tagged).
+    let mut r = record(2);
+    r.settings.distribution = crate::settings::DistSetting::Sampling { n: 3 };
+    r.status = RunStatus::Failed {
+        message: "x".into(),
+    };
+    let mut failed = ok_comment(1, "");
+    failed.error = Some(ChatError::RateLimited { waited_ms: 5 });
+    r.comments = vec![Some(ok_comment(0, "A. zero")), Some(failed)];
+    let read = Distribution {
+        probs: vec![0.25, 0.75],
+        method: DistMethod::Sampling,
+        uniform_fallback: false,
+    };
+    r.result = Some(RunResult::Distribution(DistResult {
+        selection: None,
+        answer: None,
+        per_read: vec![Some(read), None],
+        distribution: vec![0.25, 0.75],
+        method: DistMethod::Sampling,
+        note: None,
+        js: Some(0.1),
+        argmax_match: Some(true),
+    }));
+    let json = r.to_json();
+    assert_eq!(RunRecord::from_json(&json), Ok(r.clone()));
+
+    /// Move every tag (and the adjacent content) to the end of its object.
+    fn tags_last(v: &mut serde_json::Value) {
+        if let Some(map) = v.as_object_mut() {
+            for tag in ["kind", "mode", "state", "method", "detail"] {
+                if let Some(t) = map.remove(tag) {
+                    map.insert(tag.to_string(), t);
+                }
+            }
+            map.values_mut().for_each(tags_last);
+        } else if let Some(items) = v.as_array_mut() {
+            items.iter_mut().for_each(tags_last);
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_str(&json).expect("json");
+    tags_last(&mut value);
+    let text = value.to_string();
+    assert!(text.contains("\"kind\":\"rate_limited\"}"), "{text}");
+    assert_eq!(RunRecord::from_json(&text), Ok(r));
 }
