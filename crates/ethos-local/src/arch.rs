@@ -8,7 +8,8 @@ use crate::runtime::LocalError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
-    /// Llama / SmolLM2: adjacent-pair RoPE, no biases.
+    /// Llama / SmolLM2 / Llama 3.x: adjacent-pair RoPE, no biases, Llama 3's RoPE scaling
+    /// factors when the file has them (`rope_freqs.weight`).
     Llama,
     /// Qwen2 / Qwen2.5: Q/K/V biases, GPT-NeoX RoPE (pairs i and i + head_dim/2).
     Qwen2,
@@ -123,7 +124,9 @@ pub fn refuse_unknown(ct: &Content, arch: Arch) -> Result<(), LocalError> {
         let known = matches!(
             name.as_str(),
             "token_embd.weight" | "output.weight" | "output_norm.weight"
-        ) || is_layer_tensor(name);
+        ) || is_layer_tensor(name)
+            // Llama 3's RoPE scaling factors (llama.cpp reads them for llama models only).
+            || (name == "rope_freqs.weight" && arch == Arch::Llama);
         if !known {
             return Err(LocalError::Unsupported(format!(
                 "the file has a tensor {name}, which this runtime does not use ({a})"
@@ -174,6 +177,22 @@ mod tests {
             let e = refuse_unknown(&content(&[(key, value)]), Arch::Qwen2).expect_err(key);
             assert!(e.to_string().contains(key), "{e}");
         }
+    }
+
+    #[test]
+    fn rope_factors_are_read_for_llama_only() {
+        let mut ct = content(&[]);
+        ct.tensor_infos.insert(
+            "rope_freqs.weight".into(),
+            gguf_file::TensorInfo {
+                ggml_dtype: candle_core::quantized::GgmlDType::F32,
+                shape: candle_core::Shape::from(32usize),
+                offset: 0,
+            },
+        );
+        assert_eq!(refuse_unknown(&ct, Arch::Llama), Ok(()));
+        let e = refuse_unknown(&ct, Arch::Qwen2).expect_err("qwen2 has no rope_freqs");
+        assert!(e.to_string().contains("rope_freqs.weight"), "{e}");
     }
 
     #[test]

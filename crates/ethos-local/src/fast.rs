@@ -608,6 +608,9 @@ pub struct FastLlama {
     vocab: usize,
     /// base^(-2i/head_dim) per rotary pair i, as ggml accumulates it.
     rope_theta: Vec<f32>,
+    /// Llama 3's RoPE scaling: the angle of rotary pair i is divided by factor i (the file's
+    /// `rope_freqs.weight`, which llama.cpp's converter computes from the scaling parameters).
+    rope_freqs: Option<Vec<f32>>,
     /// GPT-NeoX rotation (pairs i, i + head_dim/2: qwen2) instead of adjacent pairs (llama).
     rope_neox: bool,
     /// Whether the activations of width `dim` / `hidden` also need their Q8_K form.
@@ -858,6 +861,15 @@ impl FastLlama {
                 Some(cur)
             })
             .collect();
+        let rope_freqs = load_opt_vec(ct, bytes, "rope_freqs.weight")?;
+        if let Some(f) = &rope_freqs {
+            if f.len() != head_dim / 2 || f.iter().any(|x| !x.is_finite() || *x <= 0.0) {
+                return Err(LocalError::Gguf(format!(
+                    "rope_freqs.weight must hold {} positive factors",
+                    head_dim / 2
+                )));
+            }
+        }
         let is_k = |m: &QMat| m.kind.k_quant().is_some();
         let k_dim = output.as_ref().is_some_and(is_k)
             || (output.is_none() && is_k(&embd))
@@ -879,6 +891,7 @@ impl FastLlama {
             eps,
             vocab,
             rope_theta,
+            rope_freqs,
             embd,
             output,
             out_norm,
@@ -934,13 +947,19 @@ impl FastLlama {
     }
 
     /// (sin, cos) per rotary pair at `pos`: theta = pos · scale^i, accumulated as ggml does
-    /// (start at pos, multiply by the scale each step, in f32).
+    /// (start at pos, multiply by the scale each step, in f32), divided by the pair's Llama 3
+    /// factor if the file has them.
     fn rope_table(&self, pos: usize) -> Vec<(f32, f32)> {
         let mut cs = Vec::with_capacity(self.head_dim / 2);
         let mut theta = pos as f32;
         let scale = self.rope_theta.get(1).copied().unwrap_or(1.0);
-        for _ in 0..self.head_dim / 2 {
-            cs.push((libm::sinf(theta), libm::cosf(theta)));
+        for i in 0..self.head_dim / 2 {
+            // ggml divides the angle by the pair's factor (freq_scale 1, no extrapolation mix).
+            let angle = match &self.rope_freqs {
+                Some(f) => theta / f.get(i).copied().unwrap_or(1.0),
+                None => theta,
+            };
+            cs.push((libm::sinf(angle), libm::cosf(angle)));
             theta *= scale;
         }
         cs

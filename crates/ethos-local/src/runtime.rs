@@ -329,12 +329,14 @@ impl LocalModel {
         let context_length = md_usize(&ct, &format!("{arch}.context_length")).unwrap_or(2048);
         let n_layers = md_usize(&ct, &format!("{arch}.block_count")).unwrap_or(0);
         let ctx_limit = context_length.min(MAX_SEQ_LEN);
-        // candle's quantized llama covers the llama architecture only.
-        let candle_can = kind == crate::arch::Arch::Llama;
+        // candle's quantized llama covers the llama architecture only, without Llama 3's RoPE
+        // scaling (it would ignore the factors and compute something else).
+        let candle_can = kind == crate::arch::Arch::Llama
+            && !ct.tensor_infos.contains_key("rope_freqs.weight");
         let fast = match opts.backend {
             Backend::Candle if !candle_can => {
                 return Err(LocalError::Unsupported(format!(
-                    "the candle backend runs llama models only, not {arch}"
+                    "the candle backend runs llama models without Llama 3 RoPE scaling only, not this {arch} file"
                 )))
             }
             Backend::Candle => None,

@@ -27,6 +27,10 @@ pub enum PreTokenizer {
     /// Qwen2's pattern (`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|
     /// ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`): Llama 3's with single digits.
     Qwen2,
+    /// Llama 3's pattern (`llama-bpe`): Qwen2's with numbers in groups of up to three digits,
+    /// and a word found whole in the vocabulary taken as one token before any merge (llama.cpp's
+    /// `ignore_merges`).
+    Llama3,
 }
 
 impl PreTokenizer {
@@ -37,8 +41,9 @@ impl PreTokenizer {
             | "minerva" => Ok(PreTokenizer::DigitsThenGpt2),
             "gpt2" | "gpt-2" | "mpt" | "olmo" | "jais" | "default" => Ok(PreTokenizer::Gpt2),
             "qwen2" | "deepseek-r1-qwen" | "megrez" => Ok(PreTokenizer::Qwen2),
+            "llama-bpe" | "llama3" | "llama-v3" => Ok(PreTokenizer::Llama3),
             other => Err(TokenizerError::Unsupported(format!(
-                "pre-tokenizer '{other}' (supported: smollm, starcoder, gpt2, qwen2 and relatives)"
+                "pre-tokenizer '{other}' (supported: smollm, starcoder, gpt2, qwen2, llama-bpe and relatives)"
             ))),
         }
     }
@@ -215,6 +220,16 @@ impl Tokenizer {
                 }
                 return;
             }
+            PreTokenizer::Llama3 => {
+                for word in llama3_split(&chars, 3) {
+                    if let Some(id) = self.ids.get(&self.byte_encoded(word)) {
+                        out.push(*id);
+                    } else {
+                        self.bpe_word(word, out);
+                    }
+                }
+                return;
+            }
             PreTokenizer::Gpt2 => fragments.push(&chars),
             PreTokenizer::DigitsThenGpt2 => {
                 let mut start = 0;
@@ -239,7 +254,8 @@ impl Tokenizer {
         }
     }
 
-    fn bpe_word(&self, word: &[char], out: &mut Vec<u32>) {
+    /// A word's UTF-8 bytes as the vocabulary spells them (GPT-2's byte-to-character map).
+    fn byte_encoded(&self, word: &[char]) -> String {
         let mut encoded = String::new();
         let mut buf = [0u8; 4];
         for c in word {
@@ -249,6 +265,11 @@ impl Tokenizer {
                 }
             }
         }
+        encoded
+    }
+
+    fn bpe_word(&self, word: &[char], out: &mut Vec<u32>) {
+        let encoded = self.byte_encoded(word);
         let mut symbols: Vec<String> = encoded.chars().map(String::from).collect();
         loop {
             let mut best: Option<(u32, usize)> = None;
@@ -579,6 +600,11 @@ mod tests {
     }
 
     fn toy() -> Tokenizer {
+        toy_with(PreTokenizer::DigitsThenGpt2, &[])
+    }
+
+    /// The toy vocabulary plus `extra` tokens (no merges make them).
+    fn toy_with(pre: PreTokenizer, extra: &[&str]) -> Tokenizer {
         let bc = byte_chars();
         let mut tokens: Vec<String> = vec!["<|im_start|>".into(), "<|im_end|>".into()];
         tokens.extend(bc.iter().map(|c| c.to_string()));
@@ -586,11 +612,30 @@ mod tests {
         tokens.push(format!("{g}a"));
         tokens.push("ab".into());
         tokens.push(format!("{g}ab"));
+        tokens.extend(extra.iter().map(|t| t.to_string()));
         let merges = vec![format!("{g} a"), "a b".to_string(), format!("{g}a b")];
         let mut types = vec![3, 3];
         types.extend(std::iter::repeat_n(1, tokens.len() - 2));
-        Tokenizer::new(tokens, &types, &merges, PreTokenizer::DigitsThenGpt2)
-            .expect("toy tokenizer")
+        Tokenizer::new(tokens, &types, &merges, pre).expect("toy tokenizer")
+    }
+
+    #[test]
+    fn llama3_groups_digits_by_three_and_takes_whole_words_before_merges() {
+        let texts = |t: &Tokenizer, s: &str| -> Vec<String> {
+            t.encode(s).iter().map(|i| t.token_text(*i)).collect()
+        };
+        // "12345" is one token of the vocabulary, but Llama 3 splits numbers into groups of up
+        // to three digits first; "abab" is a whole word of the vocabulary that no merge makes.
+        let t = toy_with(PreTokenizer::Llama3, &["123", "12345", "abab"]);
+        assert_eq!(texts(&t, "12345"), ["123", "4", "5"]);
+        assert_eq!(texts(&t, "abab"), ["abab"]);
+        let q = toy_with(PreTokenizer::Qwen2, &["123", "12345", "abab"]);
+        assert_eq!(texts(&q, "12345"), ["1", "2", "3", "4", "5"]);
+        assert_eq!(texts(&q, "abab"), ["ab", "ab"]);
+        assert_eq!(
+            PreTokenizer::from_gguf_name("llama-bpe").ok(),
+            Some(PreTokenizer::Llama3)
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! against_llama_cpp.rs for why that configuration).
 
 mod common;
-use common::llama::{chat_top_logprobs, http, server_bin, start_server, Server};
+use common::llama::{chat_top_logprobs, completion_top10, http, server_bin, start_server, Server};
 use common::{qwen_gguf_path, skip};
 
 use ethos_engine::chat::Message;
@@ -139,23 +139,7 @@ fn qwen_forced_decoding_matches_llama_cpp() {
     assert!(again.logprobs == ours[POSITIONS - 1], "prefix reuse changed the numbers");
     let (mut agree, mut worst, mut worst_at) = (0usize, 0.0f64, 0usize);
     for (pos, lp) in ours.iter().enumerate() {
-        let body = json!({
-            "prompt": &tokens[..=pos], "n_predict": 1, "n_probs": 10, "temperature": 0,
-            "cache_prompt": true, "samplers": ["top_k"], "top_k": 1
-        });
-        let reply = post(&server, "/completion", &body);
-        let top = reply["completion_probabilities"][0]["top_logprobs"]
-            .as_array()
-            .expect("top_logprobs in the /completion reply");
-        let ids: Vec<(u32, f64)> = top
-            .iter()
-            .map(|t| {
-                (
-                    t["id"].as_u64().expect("id") as u32,
-                    t["logprob"].as_f64().unwrap_or(f64::NEG_INFINITY),
-                )
-            })
-            .collect();
+        let ids = completion_top10(&server.addr, &tokens[..=pos]);
         let best = NextToken {
             logprobs: lp.clone(),
         }

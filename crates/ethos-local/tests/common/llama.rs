@@ -146,3 +146,26 @@ pub fn chat_top_logprobs(
         })
         .collect()
 }
+
+/// llama-server's 10 most probable next tokens after the token ids `prefix` (`/completion` with
+/// `n_probs`: log-softmax over the whole vocabulary), as (id, log-probability).
+pub fn completion_top10(addr: &str, prefix: &[u32]) -> Vec<(u32, f64)> {
+    let body = serde_json::json!({
+        "prompt": prefix, "n_predict": 1, "n_probs": 10, "temperature": 0,
+        "cache_prompt": true, "samplers": ["top_k"], "top_k": 1
+    });
+    let (status, text) = http(addr, "/completion", Some(&body)).expect("llama-server call");
+    assert_eq!(status, 200, "llama-server /completion: {text}");
+    let v: Value = serde_json::from_str(&text).expect("json reply");
+    v["completion_probabilities"][0]["top_logprobs"]
+        .as_array()
+        .expect("top_logprobs in the /completion reply")
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_u64().expect("id") as u32,
+                t["logprob"].as_f64().unwrap_or(f64::NEG_INFINITY),
+            )
+        })
+        .collect()
+}

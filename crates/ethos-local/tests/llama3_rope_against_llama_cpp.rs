@@ -1,0 +1,231 @@
+//! Llama 3's RoPE scaling (`rope_freqs.weight`, the per-pair factors llama.cpp's converter
+//! writes for Llama 3.x models) in this runtime against llama.cpp's own `llama-server`.
+//!
+//! No registry ships a Llama 3.x GGUF, so the test writes one: the real SmolLM2-135M file (llama
+//! architecture) with a `rope_freqs.weight` tensor added, its factors computed by the Llama 3
+//! rule (factor 32, low/high frequency factors 1 and 4, as Llama 3.2) with a short original
+//! context (64 positions) so that most rotary pairs are scaled within the prompt. Both runtimes
+//! then read the same file. Over forced decoding of a VITAL prompt:
+//! - top-1 agreement with llama.cpp and the largest difference of the log-probabilities of
+//!   llama.cpp's top 10 tokens, compared with the same figures for the original file in both
+//!   runtimes (the baseline: SmolLM2 is chaotic under 8-bit activations, see the asserts);
+//! - the same file read while ignoring the factors (the original SmolLM2 file) must agree
+//!   clearly worse with llama.cpp on the scaled file: the factors change the result, and this
+//!   runtime applies them as llama.cpp does.
+//!
+//! The copy also declares Llama 3's pre-tokenizer (`tokenizer.ggml.pre = llama-bpe`; SmolLM2's
+//! vocabulary and merges): token ids of texts with numbers, contractions and line breaks must
+//! equal llama.cpp's.
+//!
+//! Runs whenever the SmolLM2 GGUF and the llama-server binary are there (`scripts/test.sh` gets
+//! both); otherwise SKIPPED (a failure with ETHOS_REQUIRE_LOCAL_MODEL=1).
+
+mod common;
+use common::llama::{completion_top10, http, server_bin, start_server};
+use common::{gguf_path, skip};
+
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use ethos_local::{LoadOptions, LocalModel, NextToken};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+const POSITIONS: usize = 160;
+
+/// Llama 3's factor per rotary pair (llama.cpp's convert_hf_to_gguf.py, `rope_freqs`).
+fn llama3_factors(base: f64, head_dim: usize, original_context: f64) -> Vec<f32> {
+    let (factor, low, high) = (32.0f64, 1.0f64, 4.0f64);
+    let (low_wavelen, high_wavelen) = (original_context / low, original_context / high);
+    (0..head_dim / 2)
+        .map(|i| {
+            let freq = 1.0 / base.powf((2 * i) as f64 / head_dim as f64);
+            let wavelen = 2.0 * std::f64::consts::PI / freq;
+            let f = if wavelen < high_wavelen {
+                1.0
+            } else if wavelen > low_wavelen {
+                factor
+            } else {
+                let smooth = (original_context / wavelen - low) / (high - low);
+                1.0 / ((1.0 - smooth) / factor + smooth)
+            };
+            f as f32
+        })
+        .collect()
+}
+
+/// The SmolLM2 file with `rope_freqs.weight` added and the `llama-bpe` pre-tokenizer (every other
+/// tensor and key unchanged).
+/// Returns (scaled pairs, pairs).
+fn write_scaled_copy(src: &Path, dst: &Path) -> (usize, usize) {
+    let mut f = std::fs::File::open(src).expect("open the GGUF");
+    let ct = gguf_file::Content::read(&mut f).expect("read the GGUF");
+    let get = |k: &str| {
+        ct.metadata
+            .get(k)
+            .unwrap_or_else(|| panic!("{k} in the GGUF"))
+    };
+    let dim = get("llama.embedding_length").to_u32().expect("u32") as usize;
+    let heads = get("llama.attention.head_count").to_u32().expect("u32") as usize;
+    let base = get("llama.rope.freq_base").to_f32().unwrap_or(10000.0) as f64;
+    let head_dim = dim / heads;
+    let factors = llama3_factors(base, head_dim, 64.0);
+    let scaled = factors.iter().filter(|f| **f != 1.0).count();
+    assert!(scaled > head_dim / 8, "factors {factors:?}");
+    let mut tensors: Vec<(String, QTensor)> = Vec::new();
+    let mut names: Vec<&String> = ct.tensor_infos.keys().collect();
+    names.sort();
+    for name in names {
+        let t = ct.tensor(&mut f, name, &Device::Cpu).expect("tensor");
+        tensors.push((name.clone(), t));
+    }
+    let freqs = Tensor::new(factors.as_slice(), &Device::Cpu).expect("tensor");
+    tensors.push((
+        "rope_freqs.weight".into(),
+        QTensor::quantize(&freqs, GgmlDType::F32).expect("f32 tensor"),
+    ));
+    // Llama 3's pre-tokenizer (numbers in groups of three, whole-word lookup before merges).
+    let pre = gguf_file::Value::String("llama-bpe".into());
+    let mut keys: Vec<(&str, &gguf_file::Value)> = ct
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), if k == "tokenizer.ggml.pre" { &pre } else { v }))
+        .collect();
+    keys.sort_by_key(|(k, _)| *k);
+    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let mut out = std::fs::File::create(dst).expect("create the scaled copy");
+    gguf_file::write(&mut out, &keys, &refs).expect("write the scaled copy");
+    (scaled, head_dim / 2)
+}
+
+/// (top-1 agreements, largest |Δ log-prob| over llama.cpp's top 10) of `ours` against `theirs`.
+fn agreement(ours: &[Vec<f64>], theirs: &[Vec<(u32, f64)>]) -> (usize, f64) {
+    let (mut agree, mut worst) = (0, 0.0f64);
+    for (lp, top) in ours.iter().zip(theirs) {
+        let best = NextToken {
+            logprobs: lp.clone(),
+        }
+        .top_ids(1);
+        if top.first().map(|x| x.0) == best.first().copied() {
+            agree += 1;
+        }
+        for (id, theirs) in top {
+            worst = worst.max((lp[*id as usize] - theirs).abs());
+        }
+    }
+    (agree, worst)
+}
+
+fn forced(model: &mut LocalModel, tokens: &[u32]) -> Vec<Vec<f64>> {
+    let mut out = Vec::with_capacity(tokens.len());
+    model
+        .forced_logits(tokens, &mut |_, logits| {
+            out.push(NextToken::from_logits(logits).logprobs);
+        })
+        .expect("forward");
+    out
+}
+
+#[test]
+fn llama3_rope_scaling_matches_llama_cpp() {
+    let Some(gguf) = gguf_path() else {
+        skip("no SmolLM2 GGUF (scripts/llama-server.sh model, or set ETHOS_LLM_GGUF)");
+        return;
+    };
+    let Some(bin) = server_bin() else {
+        skip(
+            "no llama-server binary (scripts/llama-server.sh build, or set ETHOS_LLAMA_SERVER_BIN)",
+        );
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("ethos-llama3-rope-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scaled_path: PathBuf = dir.join("smollm2-llama3-rope.gguf");
+    let (scaled_pairs, pairs) = write_scaled_copy(&gguf, &scaled_path);
+
+    let mut scaled =
+        LocalModel::from_path(&scaled_path, LoadOptions::default()).expect("load the scaled copy");
+    assert_eq!(scaled.info().backend, "fast");
+    // The candle backend would ignore the factors: it refuses the file instead.
+    let e = LocalModel::from_path(&scaled_path, LoadOptions::candle(false))
+        .err()
+        .expect("the candle backend refuses rope_freqs");
+    assert!(e.to_string().contains("RoPE scaling"), "{e}");
+    let mut plain = LocalModel::from_path(&gguf, LoadOptions::default()).expect("load SmolLM2");
+
+    // A VITAL prompt and a plausible answer, cut to POSITIONS tokens (well past the 64-position
+    // original context of the factors).
+    let mut tokens = Vec::new();
+    for i in 0.. {
+        let (messages, _) = common::read_messages(i, "Duty first.");
+        tokens.extend(scaled.prompt_tokens(&messages).expect("template"));
+        tokens.extend(
+            scaled
+                .tokenizer()
+                .encode("A. The patient's wishes come first.<|im_end|>\n"),
+        );
+        if tokens.len() >= POSITIONS {
+            break;
+        }
+    }
+    tokens.truncate(POSITIONS);
+    let ours = forced(&mut scaled, &tokens);
+    let unscaled = forced(&mut plain, &tokens);
+
+    let server = start_server(&bin, &scaled_path, "scaled");
+    for text in [
+        "In 2024, 12345 patients (about 1.5%) weren't told; they'd 7 days.\n\n  Why?\r\nBecause 0042 isn't 42!",
+        "Question: Should a doctor lie?\nOptions: A. Yes B. No\nAnswer:",
+        "Numbers: 1 12 123 1234 12345 123456 ٣٤٥ and ½; spaces   \t tabs.",
+    ] {
+        let body = json!({ "content": text, "add_special": false, "parse_special": true });
+        let (status, reply) = http(&server.addr, "/tokenize", Some(&body)).expect("tokenize");
+        assert_eq!(status, 200, "{reply}");
+        let v: Value = serde_json::from_str(&reply).expect("json");
+        let theirs: Vec<u32> = v["tokens"]
+            .as_array()
+            .expect("tokens")
+            .iter()
+            .filter_map(|t| t.as_u64().map(|x| x as u32))
+            .collect();
+        assert_eq!(scaled.tokenizer().encode(text), theirs, "llama-bpe tokens of {text:?}");
+    }
+    let theirs: Vec<Vec<(u32, f64)>> = (0..POSITIONS)
+        .map(|pos| completion_top10(&server.addr, &tokens[..=pos]))
+        .collect();
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    // The baseline: the original file in both runtimes (how close they are without scaling).
+    let server = start_server(&bin, &gguf, "plain");
+    let theirs_plain: Vec<Vec<(u32, f64)>> = (0..POSITIONS)
+        .map(|pos| completion_top10(&server.addr, &tokens[..=pos]))
+        .collect();
+    drop(server);
+    let (agree_base, worst_base) = agreement(&unscaled, &theirs_plain);
+
+    let (agree, worst) = agreement(&ours, &theirs);
+    let (agree_plain, worst_plain) = agreement(&unscaled, &theirs);
+    eprintln!(
+        "Llama 3 RoPE scaling ({scaled_pairs} of {pairs} pairs scaled), {POSITIONS} positions against \
+         llama.cpp on the scaled file: with the factors top-1 {agree}/{POSITIONS}, max |Δ log-prob| \
+         {worst:.4}; ignoring them top-1 {agree_plain}/{POSITIONS}, max |Δ log-prob| {worst_plain:.4}; \
+         the unscaled file in both runtimes: top-1 {agree_base}/{POSITIONS}, max |Δ log-prob| \
+         {worst_base:.4}",
+    );
+    // SmolLM2 under 8-bit activations is chaotic (against_llama_cpp.rs): the two runtimes differ
+    // on the unscaled file too (measured: top-1 156/160, max |Δ| 0.92). The bar is relative to
+    // that baseline: as close with the factors as without, within 5 % of the positions and twice
+    // the baseline's largest difference; and far closer than a runtime that ignores them.
+    assert!(
+        agree + POSITIONS / 20 >= agree_base,
+        "top-1 agreement with the factors {agree}/{POSITIONS}, baseline {agree_base}"
+    );
+    assert!(
+        worst <= 2.0 * worst_base.max(0.05),
+        "max |Δ log-prob| with the factors {worst}, baseline {worst_base}"
+    );
+    assert!(
+        agree > agree_plain + POSITIONS / 10 && worst * 4.0 < worst_plain,
+        "the factors must matter: ignoring them gives top-1 {agree_plain} and max |Δ| \
+         {worst_plain} against {agree} and {worst}"
+    );
+}
