@@ -1,18 +1,18 @@
 //! The page: header, three panels (Scenario | Model & settings | Run), status line, credits.
 
-use crate::settings::Settings;
 use crate::batch::Batch;
+use crate::chunks;
 use crate::components::attribution::Attribution;
+use crate::components::endpoint_offer::EndpointOffer;
 use crate::components::header::Header;
 use crate::components::offline_bar::UpdateOffer;
 use crate::components::scenario_panel::ScenarioPanel;
 use crate::components::status_line::StatusLine;
-use crate::components::endpoint_offer::EndpointOffer;
-use crate::chunks;
 use crate::connection::Conn;
 use crate::deferred::{deferred_view, run_deferred};
 use crate::offline::Offline;
 use crate::session::Session;
+use crate::settings::Settings;
 use crate::state::Ui;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -46,7 +46,15 @@ pub fn App() -> impl IntoView {
     provide_context(session);
     let batch = Batch::new();
     provide_context(batch);
-    spawn_local(run_deferred(ui, chunks::restore_batch(batch, ui)));
+    // The batch stored on this device comes back when benchmark mode is first shown (at start
+    // if the page opens in it): until then its chunk is not fetched.
+    let restored = StoredValue::new(false);
+    Effect::new(move |_| {
+        if ui.bench.get() && !restored.get_value() {
+            restored.set_value(true);
+            spawn_local(run_deferred(ui, chunks::restore_batch(batch, ui)));
+        }
+    });
     spawn_local(run_deferred(ui, chunks::load_saved_list(session)));
     // The service worker: the offline copy, and new builds offered (never forced).
     let offline = Offline::new();
