@@ -25,18 +25,24 @@ pub fn RunView() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
-    let count = move || run.perspectives.with(|p| p.perspectives.len());
+    let count = Memo::new(move |_| run.perspectives.with(|p| p.perspectives.len()));
+    // The cards drawn: a jump from none to 24 perspectives is drawn over a few frames.
+    let shown = revealed(count);
     let shortfall = move || run.perspectives.with(|p| p.shortfall.clone());
     let trimmed = move || {
-        run.perspectives.with(|p| {
-            (p.trimmed > 0).then(|| (p.trimmed, p.perspectives.len()))
-        })
+        run.perspectives
+            .with(|p| (p.trimmed > 0).then(|| (p.trimmed, p.perspectives.len())))
     };
     let stale = move || run.stale.get();
     let header = move || {
         run.head.with(|h| {
             h.as_ref().map(|h| {
-                format!("{} · {} · #{}", h.method.label(), h.item.mode().label(), h.item.id())
+                format!(
+                    "{} · {} · #{}",
+                    h.method.label(),
+                    h.item.mode().label(),
+                    h.item.id()
+                )
             })
         })
     };
@@ -53,7 +59,7 @@ pub fn RunView() -> impl IntoView {
                 </p>
             </Show>
             <section aria-labelledby="perspectives-h">
-                <h3 id="perspectives-h">{move || format!("Perspectives ({})", count())}</h3>
+                <h3 id="perspectives-h">{move || format!("Perspectives ({})", count.get())}</h3>
                 {move || shortfall().map(|s| view! { <p class="warning small">{s}</p> })}
                 {move || trimmed().map(|(extra, kept)| view! {
                     <p class="note small" id="perspectives-trimmed">
@@ -69,7 +75,7 @@ pub fn RunView() -> impl IntoView {
                 </Show>
                 <ol class="cards perspectives">
                     <For
-                        each=perspectives
+                        each=move || { let mut p = perspectives(); p.truncate(shown.get()); p }
                         key=|(i, p)| (*i, p.raw.clone(), p.name.clone())
                         children=|(i, p)| view! { <PerspectiveCard index=i perspective=p /> }
                     />
@@ -106,7 +112,7 @@ pub fn RunView() -> impl IntoView {
                 <h3 id="comments-h">"Comments"</h3>
                 <ol class="cards comments">
                     <For
-                        each={move || (0..count()).collect::<Vec<_>>()}
+                        each={move || (0..shown.get()).collect::<Vec<_>>()}
                         key={|i: &usize| *i}
                         children={|i| view! { <CommentCard index=i /> }}
                     />
@@ -116,5 +122,43 @@ pub fn RunView() -> impl IntoView {
             <Baselines />
             <Inspector />
         </Show>
+    }
+}
+
+/// How many cards a frame adds at most (a perspective card and a comment card each).
+const CARDS_PER_FRAME: usize = 8;
+
+/// A count that follows `target` down at once and up by at most [`CARDS_PER_FRAME`] per animation
+/// frame, so that 24 perspectives arriving together never make one long frame.
+fn revealed(target: Memo<usize>) -> ReadSignal<usize> {
+    let shown = RwSignal::new(target.get_untracked().min(CARDS_PER_FRAME));
+    let scheduled = StoredValue::new(false);
+    Effect::new(move |_| {
+        let want = target.get();
+        if want < shown.get_untracked() {
+            shown.set(want);
+        } else {
+            grow(target, shown, scheduled);
+        }
+    });
+    shown.read_only()
+}
+
+/// One step of [`revealed`]: add a frame's cards, and ask for the next frame while some are
+/// missing. A step after the view is gone does nothing.
+fn grow(target: Memo<usize>, shown: RwSignal<usize>, scheduled: StoredValue<bool>) {
+    let (Some(want), Some(now)) = (target.try_get_untracked(), shown.try_get_untracked()) else {
+        return;
+    };
+    if now < want {
+        shown.set((now + CARDS_PER_FRAME).min(want));
+    }
+    if now + CARDS_PER_FRAME < want && scheduled.try_get_value() == Some(false) {
+        scheduled.set_value(true);
+        request_animation_frame(move || {
+            if scheduled.try_set_value(false).is_none() {
+                grow(target, shown, scheduled);
+            }
+        });
     }
 }
