@@ -18,6 +18,7 @@ pub mod constrain;
 #[cfg(feature = "runtime")]
 pub mod template;
 pub mod tokenizer;
+pub mod spm;
 
 #[cfg(feature = "runtime")]
 pub mod arch;

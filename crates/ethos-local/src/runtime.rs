@@ -198,6 +198,45 @@ fn md_i32_array(ct: &gguf_file::Content, key: &str) -> Vec<i32> {
         .collect()
 }
 
+/// The file's tokenizer: byte-level BPE (`gpt2`) or SentencePiece (`llama`); others are refused.
+fn tokenizer_of(ct: &gguf_file::Content) -> Result<Tokenizer, LocalError> {
+    let tok_model = md_string(ct, "tokenizer.ggml.model").unwrap_or_default();
+    let tokens = md_string_array(ct, "tokenizer.ggml.tokens")?;
+    let types = md_i32_array(ct, "tokenizer.ggml.token_type");
+    match tok_model.as_str() {
+        "gpt2" => {
+            let pre = PreTokenizer::from_gguf_name(
+                &md_string(ct, "tokenizer.ggml.pre").unwrap_or_else(|| "gpt2".into()),
+            )?;
+            let merges = md_string_array(ct, "tokenizer.ggml.merges")?;
+            Ok(Tokenizer::new(tokens, &types, &merges, pre)?)
+        }
+        "llama" => {
+            let Some(Ok(scores)) = ct.metadata.get("tokenizer.ggml.scores").map(|v| v.to_vec())
+            else {
+                return Err(LocalError::Tokenizer(TokenizerError::Missing(
+                    "no tokenizer.ggml.scores (SentencePiece needs them)".into(),
+                )));
+            };
+            let scores = scores
+                .iter()
+                .map(|x| x.to_f32())
+                .collect::<Result<Vec<f32>, _>>()
+                .map_err(|_| LocalError::Gguf("tokenizer.ggml.scores holds a non-f32".into()))?;
+            let prefix = match ct.metadata.get("tokenizer.ggml.add_space_prefix") {
+                None => true,
+                Some(v) => v.to_bool().map_err(|_| {
+                    LocalError::Gguf("tokenizer.ggml.add_space_prefix is not a bool".into())
+                })?,
+            };
+            Ok(Tokenizer::new_spm(tokens, &types, scores, prefix)?)
+        }
+        other => Err(LocalError::Tokenizer(TokenizerError::Unsupported(format!(
+            "tokenizer model '{other}' (implemented: byte-level BPE 'gpt2' and SentencePiece 'llama')"
+        )))),
+    }
+}
+
 /// Every tensor's size and place checked against the file before anything reads one: candle
 /// multiplies a tensor's dimensions unchecked, so a crafted file could overflow there (found by
 /// the `gguf` fuzz target; the input is in `fuzz/seeds/gguf/crash-*.gguf`).
@@ -266,19 +305,7 @@ impl LocalModel {
         check_tensors(&ct, bytes)?;
         let arch = md_string(&ct, "general.architecture").unwrap_or_default();
         let kind = crate::arch::Arch::from_gguf(&arch)?;
-        let tok_model = md_string(&ct, "tokenizer.ggml.model").unwrap_or_default();
-        if tok_model != "gpt2" {
-            return Err(LocalError::Tokenizer(TokenizerError::Unsupported(format!(
-                "tokenizer model '{tok_model}' (only byte-level BPE, 'gpt2', is implemented)"
-            ))));
-        }
-        let pre = PreTokenizer::from_gguf_name(
-            &md_string(&ct, "tokenizer.ggml.pre").unwrap_or_else(|| "gpt2".into()),
-        )?;
-        let tokens = md_string_array(&ct, "tokenizer.ggml.tokens")?;
-        let merges = md_string_array(&ct, "tokenizer.ggml.merges")?;
-        let types = md_i32_array(&ct, "tokenizer.ggml.token_type");
-        let tokenizer = Tokenizer::new(tokens, &types, &merges, pre)?;
+        let tokenizer = tokenizer_of(&ct)?;
         let special_text = |key: &str| {
             md_usize(&ct, key)
                 .map(|id| tokenizer.token_text(id as u32))

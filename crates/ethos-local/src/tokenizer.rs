@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 /// GGUF `tokenizer.ggml.token_type` values.
+const TOKEN_TYPE_UNKNOWN: i32 = 2;
 const TOKEN_TYPE_CONTROL: i32 = 3;
 const TOKEN_TYPE_USER_DEFINED: i32 = 4;
 
@@ -61,6 +62,8 @@ pub struct Tokenizer {
     pre: PreTokenizer,
     byte_to_char: [char; 256],
     char_to_byte: HashMap<char, u8>,
+    /// SentencePiece (`tokenizer.ggml.model = llama`) instead of byte-level BPE.
+    spm: Option<crate::spm::Spm>,
 }
 
 /// GPT-2's reversible map of bytes to printable characters.
@@ -151,7 +154,39 @@ impl Tokenizer {
             pre,
             byte_to_char,
             char_to_byte,
+            spm: None,
         })
+    }
+
+    /// SentencePiece BPE with byte fallback: the GGUF's tokens, types and scores, and
+    /// `tokenizer.ggml.add_space_prefix` (see [`crate::spm`]).
+    pub fn new_spm(
+        tokens: Vec<String>,
+        types: &[i32],
+        scores: Vec<f32>,
+        add_space_prefix: bool,
+    ) -> Result<Self, TokenizerError> {
+        if scores.len() != tokens.len() {
+            return Err(TokenizerError::Missing(format!(
+                "{} token scores for {} tokens",
+                scores.len(),
+                tokens.len()
+            )));
+        }
+        let spm = crate::spm::Spm::new(&tokens, types, scores, add_space_prefix);
+        let mut t = Self::new(tokens, types, &[], PreTokenizer::Gpt2)?;
+        // llama.cpp also splits an unknown token's text out of the input (`<unk>`).
+        for (i, ty) in types.iter().enumerate() {
+            if *ty == TOKEN_TYPE_UNKNOWN {
+                if let Some(text) = t.tokens.get(i).filter(|x| !x.is_empty()) {
+                    t.specials.push((text.clone(), i as u32));
+                }
+            }
+        }
+        t.specials
+            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+        t.spm = Some(spm);
+        Ok(t)
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -209,6 +244,12 @@ impl Tokenizer {
 
     fn encode_plain(&self, text: &str, out: &mut Vec<u32>) {
         if text.is_empty() {
+            return;
+        }
+        if let Some(spm) = &self.spm {
+            // Every stretch of plain text starts the input or follows a special token, where
+            // llama.cpp adds the space prefix.
+            spm.encode(&self.ids, text, out);
             return;
         }
         let chars: Vec<char> = text.chars().collect();
@@ -317,6 +358,12 @@ impl Tokenizer {
                 text.as_bytes().to_vec()
             } else {
                 Vec::new()
+            };
+        }
+        if let Some(spm) = &self.spm {
+            return match spm.byte_of(id) {
+                Some(b) => vec![b],
+                None => text.replace('\u{2581}', " ").into_bytes(),
             };
         }
         let mut bytes = Vec::with_capacity(text.len());
