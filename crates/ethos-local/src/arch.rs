@@ -13,6 +13,9 @@ pub enum Arch {
     Llama,
     /// Qwen2 / Qwen2.5: Q/K/V biases, GPT-NeoX RoPE (pairs i and i + head_dim/2).
     Qwen2,
+    /// Qwen3: no biases, an RMS norm of each head of Q and K before RoPE (QK-norm), GPT-NeoX
+    /// RoPE, the head size from `attention.key_length` (Q is wider than the embedding).
+    Qwen3,
 }
 
 /// Per-layer tensors (after `blk.N.`) the forward pass reads.
@@ -54,8 +57,9 @@ impl Arch {
         match name {
             "llama" => Ok(Arch::Llama),
             "qwen2" => Ok(Arch::Qwen2),
+            "qwen3" => Ok(Arch::Qwen3),
             other => Err(LocalError::Unsupported(format!(
-                "architecture '{other}' (this runtime runs llama and qwen2 models)"
+                "architecture '{other}' (this runtime runs llama, qwen2 and qwen3 models)"
             ))),
         }
     }
@@ -64,26 +68,35 @@ impl Arch {
         match self {
             Arch::Llama => "llama",
             Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
         }
     }
 
     pub fn rope_neox(self) -> bool {
-        self == Arch::Qwen2
+        matches!(self, Arch::Qwen2 | Arch::Qwen3)
     }
 
     pub fn has_qkv_bias(self) -> bool {
         self == Arch::Qwen2
     }
+
+    /// Q and K are RMS-normed per head before RoPE (`attn_q_norm`, `attn_k_norm`).
+    pub fn has_qk_norm(self) -> bool {
+        self == Arch::Qwen3
+    }
 }
 
+/// The per-layer QK-norm weights (qwen3 only).
+const QK_NORM_TENSORS: [&str; 2] = ["attn_q_norm.weight", "attn_k_norm.weight"];
+
 fn is_layer_tensor(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix("blk.") else {
-        return false;
-    };
-    let Some((n, what)) = rest.split_once('.') else {
-        return false;
-    };
-    n.parse::<usize>().is_ok() && LAYER_TENSORS.contains(&what)
+    layer_part(name).is_some_and(|what| LAYER_TENSORS.contains(&what))
+}
+
+/// `blk.N.<what>` → what.
+fn layer_part(name: &str) -> Option<&str> {
+    let (n, what) = name.strip_prefix("blk.")?.split_once('.')?;
+    n.parse::<usize>().is_ok().then_some(what)
 }
 
 /// Refuse a file whose metadata or tensors ask for something not implemented (RoPE scaling,
@@ -126,7 +139,9 @@ pub fn refuse_unknown(ct: &Content, arch: Arch) -> Result<(), LocalError> {
             "token_embd.weight" | "output.weight" | "output_norm.weight"
         ) || is_layer_tensor(name)
             // Llama 3's RoPE scaling factors (llama.cpp reads them for llama models only).
-            || (name == "rope_freqs.weight" && arch == Arch::Llama);
+            || (name == "rope_freqs.weight" && arch == Arch::Llama)
+            || (arch.has_qk_norm()
+                && layer_part(name).is_some_and(|w| QK_NORM_TENSORS.contains(&w)));
         if !known {
             return Err(LocalError::Unsupported(format!(
                 "the file has a tensor {name}, which this runtime does not use ({a})"
@@ -193,6 +208,25 @@ mod tests {
         assert_eq!(refuse_unknown(&ct, Arch::Llama), Ok(()));
         let e = refuse_unknown(&ct, Arch::Qwen2).expect_err("qwen2 has no rope_freqs");
         assert!(e.to_string().contains("rope_freqs.weight"), "{e}");
+    }
+
+    #[test]
+    fn qk_norms_are_read_for_qwen3_only() {
+        let mut ct = content(&[]);
+        ct.tensor_infos.insert(
+            "blk.3.attn_k_norm.weight".into(),
+            gguf_file::TensorInfo {
+                ggml_dtype: candle_core::quantized::GgmlDType::F32,
+                shape: candle_core::Shape::from(128usize),
+                offset: 0,
+            },
+        );
+        assert_eq!(refuse_unknown(&ct, Arch::Qwen3), Ok(()));
+        for arch in [Arch::Qwen2, Arch::Llama] {
+            let e = refuse_unknown(&ct, arch).expect_err("no QK-norm");
+            assert!(e.to_string().contains("attn_k_norm"), "{e}");
+        }
+        assert!(Arch::Qwen3.rope_neox() && !Arch::Qwen3.has_qkv_bias());
     }
 
     #[test]

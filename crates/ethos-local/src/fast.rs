@@ -591,6 +591,9 @@ struct Layer {
     bq: Option<Vec<f32>>,
     bk: Option<Vec<f32>>,
     bv: Option<Vec<f32>>,
+    /// Per-head RMS-norm weights of Q and K (qwen3), `head_dim` each.
+    q_norm: Option<Vec<f32>>,
+    k_norm: Option<Vec<f32>>,
     wo: QMat,
     ffn_norm: Vec<f32>,
     gate: QMat,
@@ -613,8 +616,13 @@ pub struct FastLlama {
     rope_freqs: Option<Vec<f32>>,
     /// GPT-NeoX rotation (pairs i, i + head_dim/2: qwen2) instead of adjacent pairs (llama).
     rope_neox: bool,
-    /// Whether the activations of width `dim` / `hidden` also need their Q8_K form.
+    /// Whether the activations of width `dim` / `hidden` / `q_dim` (the input of the attention
+    /// output matrix) also need their Q8_K form.
     k_dim: bool,
+    k_q: bool,
+    /// n_heads · head_dim: the width of Q and of the attention output (the embedding width,
+    /// except where the file sets a head size of its own, as qwen3 does).
+    q_dim: usize,
     k_hidden: bool,
     embd: QMat,
     output: Option<QMat>,
@@ -765,7 +773,6 @@ impl FastLlama {
         let base = md_f(ct, &format!("{a}.rope.freq_base")).unwrap_or(10000.0);
         if n_heads == 0
             || n_kv_heads == 0
-            || dim % n_heads != 0
             || n_heads % n_kv_heads != 0
             || dim % QK != 0
             || hidden % QK != 0
@@ -775,17 +782,25 @@ impl FastLlama {
         if md_u(ct, &format!("{a}.expert_count")).unwrap_or(0) > 1 {
             return Err(LocalError::Unsupported("mixture of experts".into()));
         }
-        let head_dim = dim / n_heads;
+        // The head size: the file's `attention.key_length`, else embedding / heads (as
+        // llama.cpp reads it); V heads must be the same size.
+        let head_dim = match md_u(ct, &format!("{a}.attention.key_length")) {
+            Some(k) => k,
+            None if dim % n_heads == 0 => dim / n_heads,
+            None => return Err(LocalError::Unsupported("unusual head layout".into())),
+        };
+        let q_dim = head_dim * n_heads;
+        if head_dim == 0 || head_dim % 2 != 0 || q_dim % QK != 0 {
+            return Err(LocalError::Unsupported(format!("head size {head_dim}")));
+        }
         let rope_dim = md_u(ct, &format!("{a}.rope.dimension_count")).unwrap_or(head_dim);
         if rope_dim != head_dim {
             return Err(LocalError::Unsupported("partial rotary embedding".into()));
         }
-        for key in ["attention.key_length", "attention.value_length"] {
-            if md_u(ct, &format!("{a}.{key}")).is_some_and(|v| v != head_dim) {
-                return Err(LocalError::Unsupported(format!(
-                    "{a}.{key} differs from embedding_length / head_count"
-                )));
-            }
+        if md_u(ct, &format!("{a}.attention.value_length")).is_some_and(|v| v != head_dim) {
+            return Err(LocalError::Unsupported(format!(
+                "{a}.attention.value_length differs from the key length"
+            )));
         }
         let output = if ct.tensor_infos.contains_key("output.weight") {
             Some(load_mat(ct, bytes, "output.weight")?)
@@ -810,6 +825,8 @@ impl FastLlama {
                 bq: load_opt_vec(ct, bytes, &p("attn_q.bias"))?,
                 bk: load_opt_vec(ct, bytes, &p("attn_k.bias"))?,
                 bv: load_opt_vec(ct, bytes, &p("attn_v.bias"))?,
+                q_norm: load_opt_vec(ct, bytes, &p("attn_q_norm.weight"))?,
+                k_norm: load_opt_vec(ct, bytes, &p("attn_k_norm.weight"))?,
                 wo: load_mat(ct, bytes, &p("attn_output.weight"))?,
                 ffn_norm: load_vec(ct, bytes, &p("ffn_norm.weight"))?,
                 gate: load_mat(ct, bytes, &p("ffn_gate.weight"))?,
@@ -826,19 +843,32 @@ impl FastLlama {
         {
             return Err(LocalError::Gguf(format!("{a} needs attention Q/K/V biases")));
         }
+        if arch.has_qk_norm() != layers.iter().all(|l| l.q_norm.is_some() && l.k_norm.is_some())
+            || (!arch.has_qk_norm() && layers.iter().any(|l| l.q_norm.is_some() || l.k_norm.is_some()))
+        {
+            return Err(LocalError::Gguf(format!(
+                "{a}: the attention Q/K norms must be in every layer{}",
+                if arch.has_qk_norm() { "" } else { " or in none" }
+            )));
+        }
         for l in &layers {
-            let ok = l.wq.rows == dim
+            let ok = l.wq.rows == q_dim
                 && l.wq.cols == dim
                 && l.wk.rows == kv_dim
+                && l.wk.cols == dim
                 && l.wv.rows == kv_dim
+                && l.wv.cols == dim
                 && l.wo.rows == dim
+                && l.wo.cols == q_dim
+                && l.q_norm.as_ref().is_none_or(|w| w.len() == head_dim)
+                && l.k_norm.as_ref().is_none_or(|w| w.len() == head_dim)
                 && l.gate.rows == hidden
                 && l.up.rows == hidden
                 && l.down.rows == dim
                 && l.down.cols == hidden
                 && l.attn_norm.len() == dim
                 && l.ffn_norm.len() == dim
-                && l.bq.as_ref().is_none_or(|b| b.len() == dim)
+                && l.bq.as_ref().is_none_or(|b| b.len() == q_dim)
                 && l.bk.as_ref().is_none_or(|b| b.len() == kv_dim)
                 && l.bv.as_ref().is_none_or(|b| b.len() == kv_dim);
             if !ok {
@@ -874,14 +904,17 @@ impl FastLlama {
         let k_dim = output.as_ref().is_some_and(is_k)
             || (output.is_none() && is_k(&embd))
             || layers.iter().any(|l| {
-                [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up]
+                [&l.wq, &l.wk, &l.wv, &l.gate, &l.up]
                     .into_iter()
                     .any(is_k)
             });
+        let k_q = layers.iter().any(|l| is_k(&l.wo));
         let k_hidden = layers.iter().any(|l| is_k(&l.down));
         Ok(Self {
             rope_neox: arch.rope_neox(),
             k_dim,
+            k_q,
+            q_dim,
             k_hidden,
             dim,
             n_heads,
@@ -1082,12 +1115,16 @@ impl FastLlama {
             xs.push(x);
         }
         let mut xb = vec![0.0f32; dim];
+        let q_dim = self.q_dim;
         let mut qa: Vec<QAct> = (0..n).map(|_| QAct::with_k(dim, self.k_dim)).collect();
         let mut qh: Vec<QAct> = (0..n).map(|_| QAct::with_k(hidden, self.k_hidden)).collect();
-        let mut q = vec![vec![0.0f32; dim]; n];
+        let mut qo: Vec<QAct> = (0..n).map(|_| QAct::with_k(q_dim, self.k_q)).collect();
+        let mut q = vec![vec![0.0f32; q_dim]; n];
         let mut k = vec![vec![0.0f32; kv_dim]; n];
         let mut v = vec![vec![0.0f32; kv_dim]; n];
-        let mut att_out = vec![vec![0.0f32; dim]; n];
+        let mut att_out = vec![vec![0.0f32; q_dim]; n];
+        let mut proj = vec![vec![0.0f32; dim]; n];
+        let mut head = vec![0.0f32; self.head_dim];
         let mut h1 = vec![vec![0.0f32; hidden]; n];
         let mut h2 = vec![vec![0.0f32; hidden]; n];
         let mut att = std::mem::take(&mut self.att);
@@ -1114,6 +1151,15 @@ impl FastLlama {
                 else {
                     break;
                 };
+                // QK-norm (qwen3): each head of Q and K RMS-normed with its weights, before RoPE.
+                for (x, w) in [(&mut *qt, &l.q_norm), (&mut *kt, &l.k_norm)] {
+                    if let Some(w) = w {
+                        for h in x.chunks_exact_mut(self.head_dim) {
+                            head.copy_from_slice(h);
+                            rmsnorm(h, &head, w, self.eps);
+                        }
+                    }
+                }
                 self.rope(qt, cs);
                 self.rope(kt, cs);
                 if let (Some(kc), Some(vc)) = (self.k_cache.get_mut(li), self.v_cache.get_mut(li)) {
@@ -1124,11 +1170,11 @@ impl FastLlama {
                     self.attend(li, qt, start + t, &mut att, o);
                 }
             }
-            for (o, a) in att_out.iter().zip(qa.iter_mut()) {
+            for (o, a) in att_out.iter().zip(qo.iter_mut()) {
                 a.quantize(o);
             }
-            matmul(&l.wo, &qa, &mut q);
-            for (x, d) in xs.iter_mut().zip(&q) {
+            matmul(&l.wo, &qo, &mut proj);
+            for (x, d) in xs.iter_mut().zip(&proj) {
                 x.iter_mut().zip(d).for_each(|(a, b)| *a += b);
             }
             for (x, a) in xs.iter().zip(qa.iter_mut()) {
@@ -1143,8 +1189,8 @@ impl FastLlama {
                 }
                 a.quantize(g);
             }
-            matmul(&l.down, &qh, &mut q);
-            for (x, d) in xs.iter_mut().zip(&q) {
+            matmul(&l.down, &qh, &mut proj);
+            for (x, d) in xs.iter_mut().zip(&proj) {
                 x.iter_mut().zip(d).for_each(|(a, b)| *a += b);
             }
         }

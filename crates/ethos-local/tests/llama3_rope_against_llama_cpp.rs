@@ -21,7 +21,7 @@
 //! both); otherwise SKIPPED (a failure with ETHOS_REQUIRE_LOCAL_MODEL=1).
 
 mod common;
-use common::llama::{completion_top10, http, server_bin, start_server};
+use common::llama::{completion_top10, http, server_bin_or_skip, start_server};
 use common::{gguf_path, skip};
 
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
@@ -131,10 +131,7 @@ fn llama3_rope_scaling_matches_llama_cpp() {
         skip("no SmolLM2 GGUF (scripts/llama-server.sh model, or set ETHOS_LLM_GGUF)");
         return;
     };
-    let Some(bin) = server_bin() else {
-        skip(
-            "no llama-server binary (scripts/llama-server.sh build, or set ETHOS_LLAMA_SERVER_BIN)",
-        );
+    let Some(bin) = server_bin_or_skip() else {
         return;
     };
     let dir = std::env::temp_dir().join(format!("ethos-llama3-rope-{}", std::process::id()));

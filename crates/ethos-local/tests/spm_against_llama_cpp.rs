@@ -14,8 +14,7 @@
 //! SKIPPED (a failure with ETHOS_REQUIRE_LOCAL_MODEL=1).
 
 mod common;
-use common::llama::{http, server_bin, start_server};
-use common::skip;
+use common::llama::{http, server_bin_or_skip, start_server};
 
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
@@ -178,10 +177,7 @@ const TEXTS: [&str; 8] = [
 
 #[test]
 fn sentencepiece_tokens_match_llama_cpp() {
-    let Some(bin) = server_bin() else {
-        skip(
-            "no llama-server binary (scripts/llama-server.sh build, or set ETHOS_LLAMA_SERVER_BIN)",
-        );
+    let Some(bin) = server_bin_or_skip() else {
         return;
     };
     let dir = std::env::temp_dir().join(format!("ethos-spm-{}", std::process::id()));

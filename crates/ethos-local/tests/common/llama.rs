@@ -77,6 +77,18 @@ pub fn server_bin() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
+/// The llama-server binary, or None after saying SKIPPED (a failure with
+/// ETHOS_REQUIRE_LOCAL_MODEL=1).
+pub fn server_bin_or_skip() -> Option<PathBuf> {
+    let bin = server_bin();
+    if bin.is_none() {
+        super::skip(
+            "no llama-server binary (scripts/llama-server.sh build, or set ETHOS_LLAMA_SERVER_BIN)",
+        );
+    }
+    bin
+}
+
 /// A private llama-server on `model` (served as `alias`), flash attention off, one thread, one
 /// slot.
 pub fn start_server(bin: &Path, model: &Path, alias: &str) -> Server {
@@ -121,7 +133,6 @@ pub fn start_server(bin: &Path, model: &Path, alias: &str) -> Server {
     server
 }
 
-
 /// llama-server's 20 most probable first tokens of the chat reply to `messages` (greedy).
 pub fn chat_top_logprobs(
     addr: &str,
@@ -150,16 +161,27 @@ pub fn chat_top_logprobs(
 /// llama-server's 10 most probable next tokens after the token ids `prefix` (`/completion` with
 /// `n_probs`: log-softmax over the whole vocabulary), as (id, log-probability).
 pub fn completion_top10(addr: &str, prefix: &[u32]) -> Vec<(u32, f64)> {
+    completion_top10_banning(addr, prefix, &[])
+}
+
+/// [`completion_top10`] where the token picked may not be one of `banned` (llama-server sends no
+/// probabilities when the token it picks is part of a UTF-8 character; the probabilities are
+/// those before the ban).
+pub fn completion_top10_banning(addr: &str, prefix: &[u32], banned: &[u32]) -> Vec<(u32, f64)> {
+    let bias: Vec<Value> = banned
+        .iter()
+        .map(|id| serde_json::json!([id, false]))
+        .collect();
     let body = serde_json::json!({
         "prompt": prefix, "n_predict": 1, "n_probs": 10, "temperature": 0,
-        "cache_prompt": true, "samplers": ["top_k"], "top_k": 1
+        "cache_prompt": true, "samplers": ["top_k"], "top_k": 1, "logit_bias": bias
     });
     let (status, text) = http(addr, "/completion", Some(&body)).expect("llama-server call");
     assert_eq!(status, 200, "llama-server /completion: {text}");
     let v: Value = serde_json::from_str(&text).expect("json reply");
     v["completion_probabilities"][0]["top_logprobs"]
         .as_array()
-        .expect("top_logprobs in the /completion reply")
+        .unwrap_or_else(|| panic!("no top_logprobs in the /completion reply: {text}"))
         .iter()
         .map(|t| {
             (
