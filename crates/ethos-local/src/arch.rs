@@ -16,6 +16,9 @@ pub enum Arch {
     /// Qwen3: no biases, an RMS norm of each head of Q and K before RoPE (QK-norm), GPT-NeoX
     /// RoPE, the head size from `attention.key_length` (Q is wider than the embedding).
     Qwen3,
+    /// Gemma 3: QK-norm, norms after the attention and after the FFN, GELU, the embedding
+    /// scaled by sqrt(width), sliding-window layers with their own RoPE base, NeoX RoPE.
+    Gemma3,
 }
 
 /// Per-layer tensors (after `blk.N.`) the forward pass reads.
@@ -58,8 +61,9 @@ impl Arch {
             "llama" => Ok(Arch::Llama),
             "qwen2" => Ok(Arch::Qwen2),
             "qwen3" => Ok(Arch::Qwen3),
+            "gemma3" => Ok(Arch::Gemma3),
             other => Err(LocalError::Unsupported(format!(
-                "architecture '{other}' (this runtime runs llama, qwen2 and qwen3 models)"
+                "architecture '{other}' (this runtime runs llama, qwen2, qwen3 and gemma3 models)"
             ))),
         }
     }
@@ -69,11 +73,16 @@ impl Arch {
             Arch::Llama => "llama",
             Arch::Qwen2 => "qwen2",
             Arch::Qwen3 => "qwen3",
+            Arch::Gemma3 => "gemma3",
         }
     }
 
     pub fn rope_neox(self) -> bool {
-        matches!(self, Arch::Qwen2 | Arch::Qwen3)
+        matches!(self, Arch::Qwen2 | Arch::Qwen3 | Arch::Gemma3)
+    }
+
+    pub fn is_gemma3(self) -> bool {
+        self == Arch::Gemma3
     }
 
     pub fn has_qkv_bias(self) -> bool {
@@ -82,12 +91,14 @@ impl Arch {
 
     /// Q and K are RMS-normed per head before RoPE (`attn_q_norm`, `attn_k_norm`).
     pub fn has_qk_norm(self) -> bool {
-        self == Arch::Qwen3
+        matches!(self, Arch::Qwen3 | Arch::Gemma3)
     }
 }
 
-/// The per-layer QK-norm weights (qwen3 only).
+/// The per-layer QK-norm weights (qwen3, gemma3).
 const QK_NORM_TENSORS: [&str; 2] = ["attn_q_norm.weight", "attn_k_norm.weight"];
+/// The per-layer norms after the attention and after the FFN (gemma3).
+const POST_NORM_TENSORS: [&str; 2] = ["post_attention_norm.weight", "post_ffw_norm.weight"];
 
 fn is_layer_tensor(name: &str) -> bool {
     layer_part(name).is_some_and(|what| LAYER_TENSORS.contains(&what))
@@ -120,6 +131,17 @@ pub fn refuse_unknown(ct: &Content, arch: Arch) -> Result<(), LocalError> {
             "rope.scaling.factor" => value
                 .and_then(|v| v.to_f32().ok())
                 .is_some_and(|f| f == 1.0 || f == 0.0),
+            // Gemma 3's sliding window (read by the forward pass).
+            "attention.sliding_window"
+            | "attention.sliding_window_pattern"
+            | "rope.freq_base_swa"
+                if arch.is_gemma3() =>
+            {
+                true
+            }
+            "final_logit_softcapping" | "attn_logit_softcapping" => value
+                .and_then(|v| v.to_f32().ok())
+                .is_some_and(|f| f == 0.0),
             "expert_count" | "expert_used_count" => value
                 .and_then(|v| v.to_u32().ok())
                 .is_some_and(|n| n <= 1),
@@ -141,7 +163,9 @@ pub fn refuse_unknown(ct: &Content, arch: Arch) -> Result<(), LocalError> {
             // Llama 3's RoPE scaling factors (llama.cpp reads them for llama models only).
             || (name == "rope_freqs.weight" && arch == Arch::Llama)
             || (arch.has_qk_norm()
-                && layer_part(name).is_some_and(|w| QK_NORM_TENSORS.contains(&w)));
+                && layer_part(name).is_some_and(|w| QK_NORM_TENSORS.contains(&w)))
+            || (arch.is_gemma3()
+                && layer_part(name).is_some_and(|w| POST_NORM_TENSORS.contains(&w)));
         if !known {
             return Err(LocalError::Unsupported(format!(
                 "the file has a tensor {name}, which this runtime does not use ({a})"
@@ -160,8 +184,9 @@ mod tests {
     fn architectures_are_named_or_refused() {
         assert_eq!(Arch::from_gguf("qwen2"), Ok(Arch::Qwen2));
         assert!(Arch::from_gguf("llama").is_ok_and(|a| !a.rope_neox()));
-        let e = Arch::from_gguf("gemma3").expect_err("not implemented");
-        assert!(e.to_string().contains("gemma3"), "{e}");
+        assert_eq!(Arch::from_gguf("gemma3"), Ok(Arch::Gemma3));
+        let e = Arch::from_gguf("phi3").expect_err("not implemented");
+        assert!(e.to_string().contains("phi3"), "{e}");
     }
 
     fn content(meta: &[(&str, gguf_file::Value)]) -> Content {

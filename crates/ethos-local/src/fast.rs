@@ -591,14 +591,31 @@ struct Layer {
     bq: Option<Vec<f32>>,
     bk: Option<Vec<f32>>,
     bv: Option<Vec<f32>>,
-    /// Per-head RMS-norm weights of Q and K (qwen3), `head_dim` each.
+    /// Per-head RMS-norm weights of Q and K (qwen3, gemma3), `head_dim` each.
     q_norm: Option<Vec<f32>>,
+    /// RMS norms of the attention output and of the FFN output before each residual add
+    /// (gemma3).
+    attn_post_norm: Option<Vec<f32>>,
+    ffn_post_norm: Option<Vec<f32>>,
     k_norm: Option<Vec<f32>>,
     wo: QMat,
     ffn_norm: Vec<f32>,
     gate: QMat,
     up: QMat,
     down: QMat,
+}
+
+/// What Gemma 3 does differently (llama.cpp's `gemma3.cpp`).
+struct Gemma {
+    /// Per layer: a sliding-window layer?
+    swa: Vec<bool>,
+    window: usize,
+    /// base_swa^(-2/head_dim): the RoPE step of the sliding-window layers.
+    rope_step_swa: f32,
+    /// The embedding is multiplied by sqrt(embedding width).
+    embd_scale: f32,
+    /// Q is multiplied by this before the attention, whose own scale is then 1.
+    q_scale: f32,
 }
 
 pub struct FastLlama {
@@ -616,6 +633,9 @@ pub struct FastLlama {
     rope_freqs: Option<Vec<f32>>,
     /// GPT-NeoX rotation (pairs i, i + head_dim/2: qwen2) instead of adjacent pairs (llama).
     rope_neox: bool,
+    /// Gemma 3: the sliding-window layers (a query sees the last `window` positions only, RoPE
+    /// with their own base), the embedding scale, Q scaled before the attention, GELU.
+    gemma: Option<Gemma>,
     /// Whether the activations of width `dim` / `hidden` / `q_dim` (the input of the attention
     /// output matrix) also need their Q8_K form.
     k_dim: bool,
@@ -739,6 +759,32 @@ fn md_f(ct: &Content, key: &str) -> Option<f32> {
     v.to_f32().or_else(|_| v.to_f64().map(|x| x as f32)).ok()
 }
 
+/// RMS-norm each row of `rows` in place with `w`, when there is a `w` (gemma3's post norms).
+fn post_norm(rows: &mut [Vec<f32>], w: &Option<Vec<f32>>, tmp: &mut [f32], eps: f32) {
+    if let Some(w) = w {
+        for row in rows.iter_mut() {
+            tmp.copy_from_slice(row);
+            rmsnorm(row, tmp, w, eps);
+        }
+    }
+}
+
+/// GELU as ggml's CPU backend computes it (`ggml_vec_geglu_f32` with `GGML_GELU_FP16`): 0 below
+/// -10, x above 10, otherwise the tanh approximation looked up at x rounded to f16, the result
+/// rounded to f16.
+fn gelu_f16_table(x: f32) -> f32 {
+    if x <= -10.0 {
+        return 0.0;
+    }
+    if x >= 10.0 {
+        return x;
+    }
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    const GELU_COEF_A: f32 = 0.044715;
+    let v = round_f16(x);
+    round_f16(0.5 * v * (1.0 + libm::tanhf(SQRT_2_OVER_PI * v * (1.0 + GELU_COEF_A * v * v))))
+}
+
 fn rmsnorm(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
     let sum: f64 = x.iter().map(|v| f64::from(v * v)).sum();
     let mean = (sum / x.len().max(1) as f64) as f32;
@@ -827,6 +873,8 @@ impl FastLlama {
                 bv: load_opt_vec(ct, bytes, &p("attn_v.bias"))?,
                 q_norm: load_opt_vec(ct, bytes, &p("attn_q_norm.weight"))?,
                 k_norm: load_opt_vec(ct, bytes, &p("attn_k_norm.weight"))?,
+                attn_post_norm: load_opt_vec(ct, bytes, &p("post_attention_norm.weight"))?,
+                ffn_post_norm: load_opt_vec(ct, bytes, &p("post_ffw_norm.weight"))?,
                 wo: load_mat(ct, bytes, &p("attn_output.weight"))?,
                 ffn_norm: load_vec(ct, bytes, &p("ffn_norm.weight"))?,
                 gate: load_mat(ct, bytes, &p("ffn_gate.weight"))?,
@@ -862,6 +910,8 @@ impl FastLlama {
                 && l.wo.cols == q_dim
                 && l.q_norm.as_ref().is_none_or(|w| w.len() == head_dim)
                 && l.k_norm.as_ref().is_none_or(|w| w.len() == head_dim)
+                && l.attn_post_norm.as_ref().is_none_or(|w| w.len() == dim)
+                && l.ffn_post_norm.as_ref().is_none_or(|w| w.len() == dim)
                 && l.gate.rows == hidden
                 && l.up.rows == hidden
                 && l.down.rows == dim
@@ -891,6 +941,46 @@ impl FastLlama {
                 Some(cur)
             })
             .collect();
+        let gemma = if arch.is_gemma3() {
+            let window = md_u(ct, &format!("{a}.attention.sliding_window")).unwrap_or(0);
+            let pattern_key = format!("{a}.attention.sliding_window_pattern");
+            let period = match (ct.metadata.contains_key(&pattern_key), md_u(ct, &pattern_key)) {
+                (false, _) => 6,
+                (true, Some(p)) => p,
+                (true, None) => {
+                    return Err(LocalError::Unsupported(format!(
+                        "{pattern_key} as a per-layer list"
+                    )))
+                }
+            };
+            let base_swa = md_f(ct, &format!("{a}.rope.freq_base_swa")).unwrap_or(10000.0);
+            // llama.cpp: 27B (62 layers) scales by embedding / heads, the others by head size.
+            let q_scale = if n_layers == 62 {
+                1.0 / libm::sqrtf((dim / n_heads) as f32)
+            } else {
+                1.0 / libm::sqrtf(head_dim as f32)
+            };
+            Some(Gemma {
+                swa: (0..n_layers)
+                    .map(|il| window > 0 && (period == 0 || il % period < period - 1))
+                    .collect(),
+                window,
+                rope_step_swa: libm::powf(base_swa, -2.0 / head_dim as f32),
+                embd_scale: libm::sqrtf(dim as f32),
+                q_scale,
+            })
+        } else {
+            None
+        };
+        if arch.is_gemma3()
+            != layers
+                .iter()
+                .all(|l| l.attn_post_norm.is_some() && l.ffn_post_norm.is_some())
+        {
+            return Err(LocalError::Gguf(format!(
+                "{a}: the post-attention and post-FFN norms must be in every layer (gemma3) or none"
+            )));
+        }
         let rope_freqs = load_opt_vec(ct, bytes, "rope_freqs.weight")?;
         if let Some(f) = &rope_freqs {
             if f.len() != head_dim / 2 || f.iter().any(|x| !x.is_finite() || *x <= 0.0) {
@@ -912,6 +1002,7 @@ impl FastLlama {
         let k_hidden = layers.iter().any(|l| is_k(&l.down));
         Ok(Self {
             rope_neox: arch.rope_neox(),
+            gemma,
             k_dim,
             k_q,
             q_dim,
@@ -983,9 +1074,13 @@ impl FastLlama {
     /// (start at pos, multiply by the scale each step, in f32), divided by the pair's Llama 3
     /// factor if the file has them.
     fn rope_table(&self, pos: usize) -> Vec<(f32, f32)> {
+        self.rope_table_with(pos, self.rope_theta.get(1).copied().unwrap_or(1.0))
+    }
+
+    /// [`Self::rope_table`] with the RoPE step `scale` (a layer with a base of its own).
+    fn rope_table_with(&self, pos: usize, scale: f32) -> Vec<(f32, f32)> {
         let mut cs = Vec::with_capacity(self.head_dim / 2);
         let mut theta = pos as f32;
-        let scale = self.rope_theta.get(1).copied().unwrap_or(1.0);
         for i in 0..self.head_dim / 2 {
             // ggml divides the angle by the pair's factor (freq_scale 1, no extrapolation mix).
             let angle = match &self.rope_freqs {
@@ -1041,7 +1136,16 @@ impl FastLlama {
     fn attend(&self, li: usize, q: &[f32], pos: usize, att: &mut Vec<f32>, out: &mut [f32]) {
         let (hd, kv_dim) = (self.head_dim, self.head_dim * self.n_kv_heads);
         let group = self.n_heads / self.n_kv_heads;
-        let scale = 1.0 / libm::sqrtf(hd as f32);
+        // Gemma scales Q before the attention (then the scores are not scaled again).
+        let (pre, scale) = match &self.gemma {
+            Some(g) => (g.q_scale, 1.0),
+            None => (1.0, 1.0 / libm::sqrtf(hd as f32)),
+        };
+        // A sliding-window layer sees positions pos - window + 1 ..= pos.
+        let first = match &self.gemma {
+            Some(g) if g.swa.get(li).copied().unwrap_or(false) => (pos + 1).saturating_sub(g.window),
+            _ => 0,
+        };
         let (Some(kc), Some(vc)) = (self.k_cache.get(li), self.v_cache.get(li)) else {
             return;
         };
@@ -1055,10 +1159,10 @@ impl FastLlama {
                 .get(h * hd..(h + 1) * hd)
                 .unwrap_or(&[])
                 .iter()
-                .map(|v| round_f16(*v))
+                .map(|v| round_f16(*v * pre))
                 .collect();
             let mut max = f32::NEG_INFINITY;
-            for (t, a) in att.iter_mut().enumerate().take(pos + 1) {
+            for (t, a) in att.iter_mut().enumerate().take(pos + 1).skip(first) {
                 let kt = kc
                     .get(t * kv_dim + kvh * hd..t * kv_dim + (kvh + 1) * hd)
                     .unwrap_or(&[]);
@@ -1067,14 +1171,14 @@ impl FastLlama {
                 max = max.max(s);
             }
             let mut sum = 0.0f64;
-            for a in att.iter_mut().take(pos + 1) {
+            for a in att.iter_mut().take(pos + 1).skip(first) {
                 *a = libm::expf(*a - max);
                 sum += f64::from(*a);
             }
             let inv = if sum > 0.0 { (1.0 / sum) as f32 } else { 0.0 };
             let o = out.get_mut(h * hd..(h + 1) * hd).unwrap_or(&mut []);
             o.iter_mut().for_each(|v| *v = 0.0);
-            for (t, a) in att.iter().enumerate().take(pos + 1) {
+            for (t, a) in att.iter().enumerate().take(pos + 1).skip(first) {
                 let w = round_f16(a * inv);
                 let vt = vc
                     .get(t * kv_dim + kvh * hd..t * kv_dim + (kvh + 1) * hd)
@@ -1112,6 +1216,9 @@ impl FastLlama {
             }
             let mut x = vec![0.0f32; dim];
             self.embd.row_f32(t as usize, &mut x);
+            if let Some(g) = &self.gemma {
+                x.iter_mut().for_each(|v| *v *= g.embd_scale);
+            }
             xs.push(x);
         }
         let mut xb = vec![0.0f32; dim];
@@ -1129,8 +1236,19 @@ impl FastLlama {
         let mut h2 = vec![vec![0.0f32; hidden]; n];
         let mut att = std::mem::take(&mut self.att);
         let tables: Vec<Vec<(f32, f32)>> = (0..n).map(|t| self.rope_table(start + t)).collect();
+        let tables_swa: Vec<Vec<(f32, f32)>> = match &self.gemma {
+            Some(g) => (0..n)
+                .map(|t| self.rope_table_with(start + t, g.rope_step_swa))
+                .collect(),
+            None => Vec::new(),
+        };
         for li in 0..self.layers.len() {
             let Some(l) = self.layers.get(li) else { break };
+            let swa = self
+                .gemma
+                .as_ref()
+                .is_some_and(|g| g.swa.get(li).copied().unwrap_or(false));
+            let tables = if swa { &tables_swa } else { &tables };
             for (x, a) in xs.iter().zip(qa.iter_mut()) {
                 rmsnorm(&mut xb, x, &l.attn_norm, self.eps);
                 a.quantize(&xb);
@@ -1174,6 +1292,7 @@ impl FastLlama {
                 a.quantize(o);
             }
             matmul(&l.wo, &qo, &mut proj);
+            post_norm(&mut proj, &l.attn_post_norm, &mut xb, self.eps);
             for (x, d) in xs.iter_mut().zip(&proj) {
                 x.iter_mut().zip(d).for_each(|(a, b)| *a += b);
             }
@@ -1183,13 +1302,19 @@ impl FastLlama {
             }
             matmul(&l.gate, &qa, &mut h1);
             matmul(&l.up, &qa, &mut h2);
+            let gelu = self.gemma.is_some();
             for ((g, u), a) in h1.iter_mut().zip(&h2).zip(qh.iter_mut()) {
                 for (gv, uv) in g.iter_mut().zip(u) {
-                    *gv = *gv / (1.0 + libm::expf(-*gv)) * uv;
+                    *gv = if gelu {
+                        gelu_f16_table(*gv) * uv
+                    } else {
+                        *gv / (1.0 + libm::expf(-*gv)) * uv
+                    };
                 }
                 a.quantize(g);
             }
             matmul(&l.down, &qh, &mut proj);
+            post_norm(&mut proj, &l.ffn_post_norm, &mut xb, self.eps);
             for (x, d) in xs.iter_mut().zip(&proj) {
                 x.iter_mut().zip(d).for_each(|(a, b)| *a += b);
             }
