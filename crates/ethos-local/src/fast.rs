@@ -835,9 +835,16 @@ impl FastLlama {
             None if dim % n_heads == 0 => dim / n_heads,
             None => return Err(LocalError::Unsupported("unusual head layout".into())),
         };
-        let q_dim = head_dim * n_heads;
-        if head_dim == 0 || head_dim % 2 != 0 || q_dim % QK != 0 {
-            return Err(LocalError::Unsupported(format!("head size {head_dim}")));
+        // Bounded before any product of sizes (a file's numbers are a stranger's).
+        let q_dim = head_dim.checked_mul(n_heads).filter(|q| *q <= dim.saturating_mul(16));
+        let Some(q_dim) = q_dim.filter(|q| head_dim <= 1024 && head_dim % 2 == 0 && q % QK == 0)
+        else {
+            return Err(LocalError::Unsupported(format!(
+                "head size {head_dim} with {n_heads} heads"
+            )));
+        };
+        if head_dim == 0 || n_kv_heads > n_heads {
+            return Err(LocalError::Unsupported("unusual head layout".into()));
         }
         let rope_dim = md_u(ct, &format!("{a}.rope.dimension_count")).unwrap_or(head_dim);
         if rope_dim != head_dim {
