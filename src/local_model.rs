@@ -103,7 +103,7 @@ impl LocalState {
             self.url.set(HUB_LOCAL_MODEL_URL.to_string());
             self.status.set(Some((
                 true,
-                "No model ships with this page. Load downloads SmolLM2-360M-Instruct (Q8_0, about 386 MB, Apache-2.0) from Hugging Face once and keeps it in this browser; or paste the URL of another GGUF file (a small ChatML model, served with CORS), or pick one from this computer.".into(),
+                "No model ships with this page. Load downloads SmolLM2-360M-Instruct (Q8_0, about 386 MB, Apache-2.0) from Hugging Face once and keeps it in this browser; or paste the URL of another GGUF file (a small Llama, Qwen or Gemma model, served with CORS), or pick one from this computer.".into(),
             )));
         }
     }
