@@ -21,13 +21,15 @@
 //! both); otherwise SKIPPED (a failure with ETHOS_REQUIRE_LOCAL_MODEL=1).
 
 mod common;
-use common::llama::{completion_top10, http, server_bin_or_skip, start_server};
+use common::llama::{
+    agreement, completion_top10, forced_logprobs, server_bin_or_skip, server_tokens, start_server,
+    Agreement,
+};
 use common::{gguf_path, skip};
 
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
-use ethos_local::{LoadOptions, LocalModel, NextToken};
-use serde_json::{json, Value};
+use ethos_local::{LoadOptions, LocalModel};
 use std::path::{Path, PathBuf};
 
 const POSITIONS: usize = 160;
@@ -97,34 +99,6 @@ fn write_scaled_copy(src: &Path, dst: &Path) -> (usize, usize) {
     (scaled, head_dim / 2)
 }
 
-/// (top-1 agreements, largest |Δ log-prob| over llama.cpp's top 10) of `ours` against `theirs`.
-fn agreement(ours: &[Vec<f64>], theirs: &[Vec<(u32, f64)>]) -> (usize, f64) {
-    let (mut agree, mut worst) = (0, 0.0f64);
-    for (lp, top) in ours.iter().zip(theirs) {
-        let best = NextToken {
-            logprobs: lp.clone(),
-        }
-        .top_ids(1);
-        if top.first().map(|x| x.0) == best.first().copied() {
-            agree += 1;
-        }
-        for (id, theirs) in top {
-            worst = worst.max((lp[*id as usize] - theirs).abs());
-        }
-    }
-    (agree, worst)
-}
-
-fn forced(model: &mut LocalModel, tokens: &[u32]) -> Vec<Vec<f64>> {
-    let mut out = Vec::with_capacity(tokens.len());
-    model
-        .forced_logits(tokens, &mut |_, logits| {
-            out.push(NextToken::from_logits(logits).logprobs);
-        })
-        .expect("forward");
-    out
-}
-
 #[test]
 fn llama3_rope_scaling_matches_llama_cpp() {
     let Some(gguf) = gguf_path() else {
@@ -165,8 +139,8 @@ fn llama3_rope_scaling_matches_llama_cpp() {
         }
     }
     tokens.truncate(POSITIONS);
-    let ours = forced(&mut scaled, &tokens);
-    let unscaled = forced(&mut plain, &tokens);
+    let ours = forced_logprobs(&mut scaled, &tokens);
+    let unscaled = forced_logprobs(&mut plain, &tokens);
 
     let server = start_server(&bin, &scaled_path, "scaled");
     for text in [
@@ -174,16 +148,7 @@ fn llama3_rope_scaling_matches_llama_cpp() {
         "Question: Should a doctor lie?\nOptions: A. Yes B. No\nAnswer:",
         "Numbers: 1 12 123 1234 12345 123456 ٣٤٥ and ½; spaces   \t tabs.",
     ] {
-        let body = json!({ "content": text, "add_special": false, "parse_special": true });
-        let (status, reply) = http(&server.addr, "/tokenize", Some(&body)).expect("tokenize");
-        assert_eq!(status, 200, "{reply}");
-        let v: Value = serde_json::from_str(&reply).expect("json");
-        let theirs: Vec<u32> = v["tokens"]
-            .as_array()
-            .expect("tokens")
-            .iter()
-            .filter_map(|t| t.as_u64().map(|x| x as u32))
-            .collect();
+        let theirs = server_tokens(&server.addr, text);
         assert_eq!(scaled.tokenizer().encode(text), theirs, "llama-bpe tokens of {text:?}");
     }
     let theirs: Vec<Vec<(u32, f64)>> = (0..POSITIONS)
@@ -197,10 +162,20 @@ fn llama3_rope_scaling_matches_llama_cpp() {
         .map(|pos| completion_top10(&server.addr, &tokens[..=pos]))
         .collect();
     drop(server);
-    let (agree_base, worst_base) = agreement(&unscaled, &theirs_plain);
+    let Agreement {
+        top1: agree_base,
+        worst: worst_base,
+        ..
+    } = agreement(&unscaled, &theirs_plain);
 
-    let (agree, worst) = agreement(&ours, &theirs);
-    let (agree_plain, worst_plain) = agreement(&unscaled, &theirs);
+    let Agreement {
+        top1: agree, worst, ..
+    } = agreement(&ours, &theirs);
+    let Agreement {
+        top1: agree_plain,
+        worst: worst_plain,
+        ..
+    } = agreement(&unscaled, &theirs);
     eprintln!(
         "Llama 3 RoPE scaling ({scaled_pairs} of {pairs} pairs scaled), {POSITIONS} positions against \
          llama.cpp on the scaled file: with the factors top-1 {agree}/{POSITIONS}, max |Δ log-prob| \

@@ -14,12 +14,15 @@
 //! against_llama_cpp.rs for why that configuration).
 
 mod common;
-use common::llama::{chat_top_logprobs, completion_top10, http, server_bin, start_server, Server};
+use common::llama::{
+    agreement, chat_top_logprobs, completion_top10, forced_logprobs, http, server_bin, server_tokens,
+    start_server, Agreement, Server,
+};
 use common::{qwen_gguf_path, skip};
 
 use ethos_engine::chat::Message;
 use ethos_engine::distribution::from_top_logprobs;
-use ethos_local::{LoadOptions, LocalModel, NextToken};
+use ethos_local::{LoadOptions, LocalModel};
 use serde_json::{json, Value};
 
 const ALIAS: &str = "qwen";
@@ -65,16 +68,6 @@ fn read_messages(i: usize) -> (Vec<Message>, usize) {
     )
 }
 
-fn server_tokens(server: &Server, text: &str) -> Vec<u32> {
-    let body = json!({ "content": text, "add_special": false, "parse_special": true });
-    post(server, "/tokenize", &body)["tokens"]
-        .as_array()
-        .expect("tokens")
-        .iter()
-        .filter_map(|t| t.as_u64().map(|x| x as u32))
-        .collect()
-}
-
 #[test]
 fn qwen_template_and_tokens_match_llama_server() {
     let Some((model, server)) = setup() else {
@@ -97,7 +90,7 @@ fn qwen_template_and_tokens_match_llama_server() {
     }
     for s in &samples {
         let ours = model.tokenizer().encode(s);
-        assert_eq!(ours, server_tokens(&server, s), "tokenisation of {s:?}");
+        assert_eq!(ours, server_tokens(&server.addr, s), "tokenisation of {s:?}");
     }
     eprintln!("{} texts: template and token ids identical", samples.len());
 }
@@ -128,32 +121,18 @@ fn qwen_forced_decoding_matches_llama_cpp() {
         }
     }
     tokens.truncate(POSITIONS + 1);
-    let mut ours: Vec<Vec<f64>> = Vec::with_capacity(POSITIONS);
-    model
-        .forced_logits(&tokens[..POSITIONS], &mut |_, logits| {
-            ours.push(NextToken::from_logits(logits).logprobs);
-        })
-        .expect("forward");
+    let ours = forced_logprobs(&mut model, &tokens[..POSITIONS]);
     // The same prompt again reuses the cached positions: same numbers, bit for bit.
     let again = model.next_token(&tokens[..POSITIONS]).expect("forward");
     assert!(again.logprobs == ours[POSITIONS - 1], "prefix reuse changed the numbers");
-    let (mut agree, mut worst, mut worst_at) = (0usize, 0.0f64, 0usize);
-    for (pos, lp) in ours.iter().enumerate() {
-        let ids = completion_top10(&server.addr, &tokens[..=pos]);
-        let best = NextToken {
-            logprobs: lp.clone(),
-        }
-        .top_ids(1);
-        if ids.first().map(|x| x.0) == best.first().copied() {
-            agree += 1;
-        }
-        for (id, theirs) in ids {
-            let d = (lp[id as usize] - theirs).abs();
-            if d > worst {
-                (worst, worst_at) = (d, pos);
-            }
-        }
-    }
+    let theirs: Vec<Vec<(u32, f64)>> = (0..POSITIONS)
+        .map(|pos| completion_top10(&server.addr, &tokens[..=pos]))
+        .collect();
+    let Agreement {
+        top1: agree,
+        worst,
+        worst_at,
+    } = agreement(&ours, &theirs);
     let share = agree as f64 / POSITIONS as f64;
     eprintln!(
         "forced decoding over {POSITIONS} positions: top-1 agreement {agree}/{POSITIONS} ({:.2} %), \

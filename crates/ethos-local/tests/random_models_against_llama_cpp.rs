@@ -16,12 +16,15 @@
 //! (`scripts/test.sh` gets both); otherwise SKIPPED (a failure with ETHOS_REQUIRE_LOCAL_MODEL=1).
 
 mod common;
-use common::llama::{completion_top10_banning, server_bin_or_skip, start_server};
+use common::llama::{
+    agreement, completion_top10_banning, forced_logprobs, server_bin_or_skip, start_server,
+    Agreement,
+};
 use common::{qwen_gguf_path, skip};
 
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
-use ethos_local::{LoadOptions, LocalModel, NextToken};
+use ethos_local::{LoadOptions, LocalModel};
 use std::path::Path;
 
 const DIM: usize = 64;
@@ -259,12 +262,7 @@ fn forced_decoding_matches_llama_cpp(shape: Shape) {
         }
     }
     tokens.truncate(POSITIONS);
-    let mut ours: Vec<Vec<f64>> = Vec::with_capacity(POSITIONS);
-    model
-        .forced_logits(&tokens, &mut |_, logits| {
-            ours.push(NextToken::from_logits(logits).logprobs);
-        })
-        .expect("forward");
+    let ours = forced_logprobs(&mut model, &tokens);
 
     // Random weights pick pieces of UTF-8 characters often; llama-server answers those without
     // probabilities, so the token it picks may not be one (the probabilities compared are
@@ -273,18 +271,12 @@ fn forced_decoding_matches_llama_cpp(shape: Shape) {
         .filter(|id| std::str::from_utf8(&model.tokenizer().token_bytes(*id, false)).is_err())
         .collect();
     let server = start_server(&bin, &path, arch);
-    let (mut agree, mut worst) = (0usize, 0.0f64);
-    for (pos, lp) in ours.iter().enumerate() {
-        let top = completion_top10_banning(&server.addr, &tokens[..=pos], &partial);
-        let best = NextToken {
-            logprobs: lp.clone(),
-        }
-        .top_ids(1);
-        agree += usize::from(top.first().map(|x| x.0) == best.first().copied());
-        for (id, theirs) in top {
-            worst = worst.max((lp[id as usize] - theirs).abs());
-        }
-    }
+    let theirs: Vec<Vec<(u32, f64)>> = (0..POSITIONS)
+        .map(|pos| completion_top10_banning(&server.addr, &tokens[..=pos], &partial))
+        .collect();
+    let Agreement {
+        top1: agree, worst, ..
+    } = agreement(&ours, &theirs);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     eprintln!(

@@ -14,7 +14,7 @@
 //! SKIPPED (a failure with ETHOS_REQUIRE_LOCAL_MODEL=1).
 
 mod common;
-use common::llama::{http, server_bin_or_skip, start_server};
+use common::llama::{http, server_bin_or_skip, server_tokens, start_server};
 
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
@@ -190,17 +190,7 @@ fn sentencepiece_tokens_match_llama_cpp() {
         let server = start_server(&bin, &path, "spm");
         let mut fallbacks = 0;
         for text in TEXTS {
-            let reply = post(
-                &server.addr,
-                "/tokenize",
-                &json!({ "content": text, "add_special": false, "parse_special": true }),
-            );
-            let theirs: Vec<u32> = reply["tokens"]
-                .as_array()
-                .expect("tokens")
-                .iter()
-                .filter_map(|t| t.as_u64().map(|x| x as u32))
-                .collect();
+            let theirs = server_tokens(&server.addr, text);
             let ours = tok.encode(text);
             assert_eq!(
                 ours, theirs,

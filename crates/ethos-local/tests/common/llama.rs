@@ -191,3 +191,65 @@ pub fn completion_top10_banning(addr: &str, prefix: &[u32], banned: &[u32]) -> V
         })
         .collect()
 }
+
+/// llama-server's token ids of `text` (`/tokenize`, special tokens parsed, none added).
+pub fn server_tokens(addr: &str, text: &str) -> Vec<u32> {
+    let body = serde_json::json!({ "content": text, "add_special": false, "parse_special": true });
+    let (status, reply) = http(addr, "/tokenize", Some(&body)).expect("llama-server /tokenize");
+    assert_eq!(status, 200, "llama-server /tokenize: {reply}");
+    let v: Value = serde_json::from_str(&reply).expect("json reply");
+    v["tokens"]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .filter_map(|t| t.as_u64().map(|x| x as u32))
+        .collect()
+}
+
+/// Our log-probabilities over the whole vocabulary after each prefix of `tokens` (forced
+/// decoding: position i predicts token i + 1).
+pub fn forced_logprobs(model: &mut ethos_local::LocalModel, tokens: &[u32]) -> Vec<Vec<f64>> {
+    let mut out = Vec::with_capacity(tokens.len());
+    model
+        .forced_logits(tokens, &mut |_, logits| {
+            out.push(ethos_local::NextToken::from_logits(logits).logprobs);
+        })
+        .expect("forward");
+    out
+}
+
+/// How forced decoding in this runtime agrees with llama.cpp's top 10 per position.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Agreement {
+    /// Positions where both pick the same top token.
+    pub top1: usize,
+    /// The largest |Δ log-prob| over llama.cpp's top 10 tokens, and its position.
+    pub worst: f64,
+    pub worst_at: usize,
+}
+
+/// [`Agreement`] of `ours` (whole-vocabulary log-probabilities per position) with `theirs`
+/// (llama.cpp's top 10 per position, as [`completion_top10`] returns them).
+pub fn agreement(ours: &[Vec<f64>], theirs: &[Vec<(u32, f64)>]) -> Agreement {
+    let mut a = Agreement {
+        top1: 0,
+        worst: 0.0,
+        worst_at: 0,
+    };
+    for (pos, (lp, top)) in ours.iter().zip(theirs).enumerate() {
+        let best = ethos_local::NextToken {
+            logprobs: lp.clone(),
+        }
+        .top_ids(1);
+        if top.first().map(|x| x.0) == best.first().copied() {
+            a.top1 += 1;
+        }
+        for (id, theirs) in top {
+            let d = (lp[*id as usize] - theirs).abs();
+            if d > a.worst {
+                (a.worst, a.worst_at) = (d, pos);
+            }
+        }
+    }
+    a
+}
