@@ -24,7 +24,14 @@ pub struct Spm {
 }
 
 impl Spm {
-    pub fn new(tokens: &[String], types: &[i32], scores: Vec<f32>, add_space_prefix: bool) -> Self {
+    /// `ids`: the vocabulary's text → id map (the tokenizer's own).
+    pub fn new(
+        tokens: &[String],
+        ids: &HashMap<String, u32>,
+        types: &[i32],
+        scores: Vec<f32>,
+        add_space_prefix: bool,
+    ) -> Self {
         let mut byte_tokens = [None; 256];
         let mut token_byte = HashMap::new();
         for (i, text) in tokens.iter().enumerate() {
@@ -39,8 +46,7 @@ impl Spm {
         // llama.cpp falls back to the byte as a one-character token when there is no `<0xAB>`.
         for (b, slot) in byte_tokens.iter_mut().enumerate() {
             if slot.is_none() && b < 0x80 {
-                let one = char::from(b as u8).to_string();
-                *slot = tokens.iter().position(|t| *t == one).map(|i| i as u32);
+                *slot = ids.get(&char::from(b as u8).to_string()).copied();
             }
         }
         Self {

@@ -173,8 +173,8 @@ impl Tokenizer {
                 tokens.len()
             )));
         }
-        let spm = crate::spm::Spm::new(&tokens, types, scores, add_space_prefix);
         let mut t = Self::new(tokens, types, &[], PreTokenizer::Gpt2)?;
+        let spm = crate::spm::Spm::new(&t.tokens, &t.ids, types, scores, add_space_prefix);
         // llama.cpp also splits an unknown token's text out of the input (`<unk>`).
         for (i, ty) in types.iter().enumerate() {
             if *ty == TOKEN_TYPE_UNKNOWN {
