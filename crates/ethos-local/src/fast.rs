@@ -1244,10 +1244,10 @@ impl FastLlama {
         let mut att = std::mem::take(&mut self.att);
         let tables: Vec<Vec<(f32, f32)>> = (0..n).map(|t| self.rope_table(start + t)).collect();
         let tables_swa: Vec<Vec<(f32, f32)>> = match &self.gemma {
-            Some(g) => (0..n)
+            Some(g) if g.swa.contains(&true) => (0..n)
                 .map(|t| self.rope_table_with(start + t, g.rope_step_swa))
                 .collect(),
-            None => Vec::new(),
+            _ => Vec::new(),
         };
         for li in 0..self.layers.len() {
             let Some(l) = self.layers.get(li) else { break };
