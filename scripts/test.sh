@@ -41,4 +41,12 @@ log "wasm tests (UI helpers, browser transport) in wasm-bindgen-test-runner"
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 cargo test --locked --target wasm32-unknown-unknown -p ethos-app --lib
 cargo test --locked --target wasm32-unknown-unknown -p ethos-providers --test web
+log "wasm SIMD k-quant kernels against the scalar code: relaxed-simd in headless Chromium, simd128 in Node"
+# Own target directory: these RUSTFLAGS would otherwise rebuild every wasm crate of the app.
+kernels_target="${CARGO_TARGET_DIR:-$ETHOS_ROOT/target}/kernels-wasm"
+for features in "+simd128,+relaxed-simd" "+simd128"; do
+  env -u GECKODRIVER CARGO_TARGET_DIR="$kernels_target" RUSTFLAGS="-C target-feature=$features" \
+    CHROMEDRIVER="$(command -v chromedriver)" cargo test --locked --target wasm32-unknown-unknown -p ethos-local --no-default-features \
+    --features kernels --test kquant_simd_wasm
+done
 log "all tests done in $(( $(date +%s) - t0 ))s"

@@ -28,10 +28,14 @@ mod chat;
 pub mod fast;
 #[cfg(feature = "runtime")]
 pub mod pool;
-#[cfg(feature = "runtime")]
+#[cfg(all(feature = "kernels", target_arch = "wasm32", target_feature = "simd128"))]
+mod kquant_simd;
+#[cfg(feature = "kernels")]
 pub mod quants;
 #[cfg(feature = "runtime")]
 pub mod runtime;
+#[cfg(feature = "runtime")]
+pub mod stream;
 #[cfg(feature = "runtime")]
 pub use chat::LocalChat;
 #[cfg(feature = "runtime")]

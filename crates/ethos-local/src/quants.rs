@@ -194,24 +194,37 @@ fn sub_dot<T: Copy + Into<i32>>(vals: &[T], y: &[i8], range: std::ops::Range<usi
         .sum()
 }
 
-/// (Σ_sub scale·Σ q·y, Σ_16 bsum·min) of one Q4_K / Q5_K block against one Q8_K block.
-fn q45_k_block(kind: KQuant, block: &[u8], y: &[i8], bsums: &[i32]) -> (i32, i32) {
+/// The eight (scale, min) pairs of a Q4_K / Q5_K block.
+fn scales_mins(block: &[u8]) -> [(u8, u8); 8] {
     let scales = block.get(4..16).unwrap_or(&[]);
+    std::array::from_fn(|sub| scale_min_k4(sub, scales))
+}
+
+/// Σ_16 bsum·min of one Q4_K / Q5_K block.
+fn q45_k_summins(sm: &[(u8, u8); 8], bsums: &[i32]) -> i32 {
+    let mut summins = 0i32;
+    for (sub, (_, m)) in sm.iter().enumerate() {
+        summins += i32::from(*m)
+            * (bsums.get(2 * sub).copied().unwrap_or(0) + bsums.get(2 * sub + 1).copied().unwrap_or(0));
+    }
+    summins
+}
+
+/// Σ_sub scale·Σ q·y of one Q4_K / Q5_K block against one Q8_K block: the portable scalar form
+/// (every build's reference; the wasm SIMD form must give the same integer).
+pub fn q45_k_sumi_scalar(kind: KQuant, block: &[u8], y: &[i8]) -> i32 {
+    let sm = scales_mins(block);
     let mut vals = [0u8; QK_K];
     q45_k_values(kind, block, &mut vals);
     let mut sumi = 0i32;
-    let mut summins = 0i32;
-    for sub in 0..8 {
-        let (sc, m) = scale_min_k4(sub, scales);
-        sumi += i32::from(sc) * sub_dot(&vals, y, sub * 32..(sub + 1) * 32);
-        summins += i32::from(m)
-            * (bsums.get(2 * sub).copied().unwrap_or(0) + bsums.get(2 * sub + 1).copied().unwrap_or(0));
+    for (sub, (sc, _)) in sm.iter().enumerate() {
+        sumi += i32::from(*sc) * sub_dot(&vals, y, sub * 32..(sub + 1) * 32);
     }
-    (sumi, summins)
+    sumi
 }
 
-/// Σ_sub scale·Σ q·y of one Q6_K block against one Q8_K block.
-fn q6_k_block(block: &[u8], y: &[i8]) -> i32 {
+/// Σ_sub scale·Σ q·y of one Q6_K block against one Q8_K block: the portable scalar form.
+pub fn q6_k_sumi_scalar(block: &[u8], y: &[i8]) -> i32 {
     let mut vals = [0i8; QK_K];
     q6_k_values(block, &mut vals);
     let mut sumi = 0i32;
@@ -222,8 +235,46 @@ fn q6_k_block(block: &[u8], y: &[i8]) -> i32 {
     sumi
 }
 
-/// One row of k-quant blocks · Q8_K activations.
+/// (Σ_sub scale·Σ q·y, Σ_16 bsum·min) of one Q4_K / Q5_K block against one Q8_K block.
+#[inline]
+fn q45_k_block<const SIMD: bool>(kind: KQuant, block: &[u8], y: &[i8], bsums: &[i32]) -> (i32, i32) {
+    let sm = scales_mins(block);
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if SIMD {
+        if let Some(sumi) = crate::kquant_simd::q45_k_sumi(kind == KQuant::Q5K, block, y, &sm) {
+            return (sumi, q45_k_summins(&sm, bsums));
+        }
+    }
+    (q45_k_sumi_scalar(kind, block, y), q45_k_summins(&sm, bsums))
+}
+
+/// Σ_sub scale·Σ q·y of one Q6_K block against one Q8_K block.
+#[inline]
+fn q6_k_block<const SIMD: bool>(block: &[u8], y: &[i8], bsums: &[i32]) -> i32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if SIMD {
+        if let Some(sumi) = crate::kquant_simd::q6_k_sumi(block, y, bsums) {
+            return sumi;
+        }
+    }
+    let _ = bsums;
+    q6_k_sumi_scalar(block, y)
+}
+
+/// One row of k-quant blocks · Q8_K activations (the integer sums in wasm SIMD where the build
+/// has simd128).
 pub fn row_dot_k(kind: KQuant, row: &[u8], x: &Q8K) -> f32 {
+    row_dot_k_with::<true>(kind, row, x)
+}
+
+/// [`row_dot_k`] with the portable scalar integer sums in every build: the reference the SIMD
+/// kernels are tested against (`tests/kquant_simd_wasm.rs`), bit for bit.
+pub fn row_dot_k_scalar(kind: KQuant, row: &[u8], x: &Q8K) -> f32 {
+    row_dot_k_with::<false>(kind, row, x)
+}
+
+#[inline(always)]
+fn row_dot_k_with<const SIMD: bool>(kind: KQuant, row: &[u8], x: &Q8K) -> f32 {
     let bytes = kind.block_bytes();
     let mut acc = [0.0f32; 4];
     let mut accm = [0.0f32; 4];
@@ -231,15 +282,15 @@ pub fn row_dot_k(kind: KQuant, row: &[u8], x: &Q8K) -> f32 {
         let y = x.q.get(b * QK_K..(b + 1) * QK_K).unwrap_or(&[]);
         let yd = x.d.get(b).copied().unwrap_or(0.0);
         let lane = b % 4;
+        let bsums = x.bsums.get(b * 16..(b + 1) * 16).unwrap_or(&[]);
         match kind {
             KQuant::Q4K | KQuant::Q5K => {
-                let bsums = x.bsums.get(b * 16..(b + 1) * 16).unwrap_or(&[]);
-                let (sumi, summins) = q45_k_block(kind, block, y, bsums);
+                let (sumi, summins) = q45_k_block::<SIMD>(kind, block, y, bsums);
                 acc[lane] += (yd * f16_at(block, 0)) * sumi as f32;
                 accm[lane] += (-(yd * f16_at(block, 2))) * summins as f32;
             }
             KQuant::Q6K => {
-                acc[lane] += (yd * f16_at(block, 208)) * q6_k_block(block, y) as f32;
+                acc[lane] += (yd * f16_at(block, 208)) * q6_k_block::<SIMD>(block, y, bsums) as f32;
             }
         }
     }
