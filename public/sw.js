@@ -8,7 +8,8 @@
 //    requests go to the network first (a copy is kept for when it is unreachable). A new build is
 //    a new sw.js: it installs beside the running one and waits until the page, on the user's word
 //    ("A new version is ready — reload"), asks it to take over; then older caches are deleted.
-//    The in-tab model's own cache of GGUF files ("ethos-local-models-v1") is left alone.
+//    The in-tab model's own copies of GGUF files (the origin-private file system's
+//    "ethos-local-models", or the Cache Storage cache "ethos-local-models-v1") are left alone.
 //
 // 2. Cross-origin isolation on request. When the user presses "Use every core" (for static hosts
 //    that cannot send the headers), the page asks this worker to add COOP same-origin and COEP
@@ -156,9 +157,31 @@ async function respond(event, url) {
     return resp;
   } catch (e) {
     // Unreachable: a kept copy, or a model the in-tab worker keeps (a HEAD asks if it is there).
+    if (request.method === "HEAD" && url.pathname.endsWith(".gguf")) {
+      const size = await keptModelSize(request.url);
+      if (size !== null) return new Response(null, { status: 200, headers: { "content-length": String(size) } });
+    }
     const hit = await caches.match(url.origin + url.pathname);
     if (!hit) throw e;
     return request.method === "HEAD" ? new Response(null, { status: hit.status, headers: hit.headers }) : hit;
+  }
+}
+
+// The size of a model the in-tab worker keeps whole in the origin-private file system
+// (crates/ethos-local/js/worker.js: NAME.json, NAME = SHA-256 of the URL, says which URL and
+// whether it is complete), or null.
+async function keptModelSize(href) {
+  try {
+    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle("ethos-local-models");
+    const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(href));
+    const name = Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join("");
+    const file = await (await dir.getFileHandle(name + ".json")).getFile();
+    if (file.size > 65536) return null;
+    const meta = JSON.parse(await file.text());
+    const ok = meta && meta.key === href && meta.complete === true && Number.isSafeInteger(meta.total) && meta.total >= 0;
+    return ok ? meta.total : null;
+  } catch (_) {
+    return null;
   }
 }
 

@@ -197,6 +197,147 @@ async fn use_every_core_on_a_plain_host_installs_the_service_worker() {
     b.close().await;
 }
 
+/// Press Load and wait for this load's outcome, not the status an earlier load left on screen:
+/// a final status (an error, or "Loaded …") whose text differs from the one before.
+async fn load_again(b: &Browser) -> String {
+    let before = b
+        .js("(() => { const s = document.querySelector('#local-status'); return s ? s.textContent : ''; })()")
+        .await;
+    let before = serde_json::to_string(before.as_str().unwrap_or("")).expect("json string");
+    b.click("#local-load").await;
+    b.wait_js(
+        &format!("(() => {{ const s = document.querySelector('#local-status'); return s !== null && s.textContent !== {before} && (s.classList.contains('error') || s.textContent.startsWith('Loaded')); }})()"),
+        Duration::from_secs(600),
+        "this load's outcome",
+    )
+    .await;
+    b.text("#local-status").await
+}
+
+/// A fresh browser profile on the app, the in-tab model chosen, and a first Load whose download
+/// the server cuts after byte `cut`: the load fails.
+async fn fresh_browser_with_a_cut_download(server: &StaticServer, cut: usize) -> Browser {
+    let b = Browser::start().await;
+    b.open(&server.url()).await;
+    b.choose_local().await;
+    b.wait_for("#local-model-note", Duration::from_secs(10)).await;
+    server.cut_downloads_at(Some(cut));
+    let status = load_again(&b).await;
+    assert_eq!(b.count("#local-status.error").await, 1, "a cut download fails: {status}");
+    b
+}
+
+/// A model download cut off half-way is kept (in the origin-private file system) up to its last
+/// checkpoint; the next Load resumes there with an HTTP Range request, re-fetching none of what
+/// was kept, and gives the same model (its SHA-256 is checked). A kept partial file whose bytes
+/// were changed on disk is detected by the hash of its prefix and downloaded again, never loaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_download_resumes_and_a_corrupted_partial_file_is_never_loaded() {
+    if !enabled() {
+        return;
+    }
+    let bytes = gguf_bytes();
+    let size = bytes.len();
+    let cut = size / 2;
+    let server = StaticServer::start(&dist()).await;
+    server.hide_file("ethos-config.json");
+    server.serve_model(bytes);
+
+    // 1. The download breaks off half-way: an error, and the part that arrived is kept.
+    let b = fresh_browser_with_a_cut_download(&server, cut).await;
+    let log = server.download_log();
+    assert_eq!(log, vec![(None, cut)], "one full request, cut at {cut}");
+    // The panel lists the partial file, and says a Load resumes it.
+    let kept = kept_models(&b).await;
+    assert!(
+        kept.len() == 1 && kept[0].0 == "false" && kept[0].1.contains("interrupted download"),
+        "{kept:?}"
+    );
+
+    // 2. Load again: the download resumes where the kept part ends.
+    server.cut_downloads_at(None);
+    let status = load_again(&b).await;
+    assert!(status.contains("Loaded") && status.contains("Resumed the download at"), "{status}");
+    let log = server.download_log();
+    let Some((Some(from), sent)) = log.get(1).copied() else {
+        panic!("the second request asks for a range: {log:?}");
+    };
+    assert!(
+        from > 0 && from <= cut && from + sent == size && log.len() == 2,
+        "resumed at {from} (the kept part; the cut was at {cut}), sent the remaining {sent} of {size}: {log:?}"
+    );
+    let kept = kept_models(&b).await;
+    assert!(kept.len() == 1 && kept[0].0 == "true" && kept[0].1.contains("98.4 MB"), "{kept:?}");
+    // The kept file is complete now: a reload of the model reads it, no request.
+    let status = load_again(&b).await;
+    assert!(status.contains("from this browser's cache"), "{status}");
+    assert_eq!(server.download_log().len(), 2, "no download for a kept model");
+
+    // 3. A fresh profile: cut again, then change bytes of the kept partial file on disk.
+    b.close().await;
+    let b = fresh_browser_with_a_cut_download(&server, cut).await;
+    let changed = b
+        .js_async(
+            "const done = arguments[arguments.length - 1];
+             (async () => {
+               const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('ethos-local-models');
+               for await (const [name, h] of dir.entries()) {
+                 if (!name.endsWith('.gguf')) continue;
+                 const w = await h.createWritable({ keepExistingData: true });
+                 await w.write({ type: 'write', position: 4096, data: new Uint8Array(64).fill(0x5a) });
+                 await w.close();
+                 return name;
+               }
+               return null;
+             })().then(done, (e) => done('error: ' + e));",
+        )
+        .await;
+    assert!(
+        changed.as_str().is_some_and(|n| n.ends_with(".gguf")),
+        "the kept partial file was changed: {changed}"
+    );
+    server.cut_downloads_at(None);
+    let status = load_again(&b).await;
+    assert!(
+        status.contains("Loaded") && status.contains("was corrupted") && !status.contains("Resumed"),
+        "the changed partial file is detected and the model downloaded again: {status}"
+    );
+    let log = server.download_log();
+    assert_eq!(
+        log.last().copied(),
+        Some((None, size)),
+        "downloaded whole again, from the start: {log:?}"
+    );
+    // Its own Delete button removes the kept model.
+    assert_eq!(kept_models(&b).await.len(), 1);
+    b.click(".kept-model .kept-delete").await;
+    b.wait_for("#kept-none", Duration::from_secs(30)).await;
+    let status = b.text("#local-status").await;
+    assert!(status.starts_with("Deleted") && status.contains("98.4 MB"), "{status}");
+    b.close().await;
+}
+
+/// (data-complete, text) of each model the panel lists as kept in this browser, read afresh:
+/// the list is read each time it is opened or closed (`data-reads` counts the reads).
+async fn kept_models(b: &Browser) -> Vec<(String, String)> {
+    let reads = b
+        .js("(() => { const d = document.querySelector('#kept-models'); const n = Number(d.dataset.reads); d.open = !d.open; return n; })()")
+        .await;
+    let reads = reads.as_u64().expect("data-reads");
+    b.wait_js(
+        &format!("Number(document.querySelector('#kept-models').dataset.reads) > {reads}"),
+        Duration::from_secs(30),
+        "the kept models to be read",
+    )
+    .await;
+    b.js("(() => { const d = document.querySelector('#kept-models'); d.open = true; return true; })()")
+        .await;
+    let v = b
+        .js("Array.from(document.querySelectorAll('#kept-models .kept-model')).map((li) => [li.dataset.complete, li.textContent])")
+        .await;
+    serde_json::from_value(v).expect("kept list")
+}
+
 /// Without a model beside the page the URL field points at the public hub's model, and the user
 /// is told its size and licence, and the alternatives. (The download itself is not tested: the
 /// test machine has no internet.)

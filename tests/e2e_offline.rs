@@ -79,6 +79,9 @@ fn version_of(sw: &str) -> String {
     sw[at..at + 16].to_string()
 }
 
+/// How many models the in-tab worker keeps whole in the origin-private file system.
+const KEPT_MODELS_JS: &str = "navigator.storage.getDirectory().then((r) => r.getDirectoryHandle('ethos-local-models')).then(async (d) => { let n = 0; for await (const [name, h] of d.entries()) { if (!name.endsWith('.json')) continue; const m = JSON.parse(await (await h.getFile()).text()); if (m.complete === true) n++; } return n; }, () => 0)";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_one_visit_the_app_runs_and_tab_model_work_offline_and_a_new_build_is_offered() {
     if !enabled() {
@@ -114,6 +117,7 @@ async fn after_one_visit_the_app_runs_and_tab_model_work_offline_and_a_new_build
         assert!(kept.iter().any(|k| k == f), "{f} kept: {kept:?}");
     }
     assert!(kept.iter().all(|k| !k.ends_with(".gguf")), "the GGUF is kept once, by the model's worker: {kept:?}");
+    assert_eq!(b.js(KEPT_MODELS_JS).await, serde_json::json!(1), "the model's worker keeps it whole");
     b.screenshot_at("#attribution", "offline-ready").await;
 
     // Offline: the host unreachable and the browser told so.
@@ -187,7 +191,7 @@ async fn after_one_visit_the_app_runs_and_tab_model_work_offline_and_a_new_build
     let names: Vec<String> = serde_json::from_value(names).expect("cache names");
     let app: Vec<_> = names.iter().filter(|n| n.starts_with("ethos-app-")).collect();
     assert_eq!(app, vec![&format!("ethos-app-{version2}")], "only the new build's copy: {names:?}");
-    assert!(names.iter().any(|n| n == "ethos-local-models-v1"), "the cached model stays: {names:?}");
+    assert_eq!(b.js(KEPT_MODELS_JS).await, serde_json::json!(1), "the kept model stays");
     // The model's worker files were unchanged: carried over, so the model still works offline.
     let carried = b
         .js(&format!("caches.open('ethos-app-{version2}').then(c => c.match(new URL('local-model/worker.js', location.href).href)).then(r => !!r)"))
@@ -201,7 +205,7 @@ async fn after_one_visit_the_app_runs_and_tab_model_work_offline_and_a_new_build
     b.wait_for("#offline-status[data-state='off']", Duration::from_secs(30)).await;
     let names: Vec<String> = serde_json::from_value(b.js("caches.keys()").await).expect("cache names");
     assert!(names.iter().all(|n| !n.starts_with("ethos-app-")), "the copy is deleted: {names:?}");
-    assert!(names.iter().any(|n| n == "ethos-local-models-v1"), "the cached model stays: {names:?}");
+    assert_eq!(b.js(KEPT_MODELS_JS).await, serde_json::json!(1), "the kept model stays");
     let regs = b.js("navigator.serviceWorker.getRegistrations().then(r => r.length)").await;
     assert_eq!(regs, serde_json::json!(0), "the worker is unregistered");
     b.click("#offline-keep").await;

@@ -49,6 +49,18 @@ pub struct StaticServer {
     overrides: Arc<Mutex<HashMap<String, (String, Vec<u8>)>>>,
     isolated: Arc<std::sync::atomic::AtomicBool>,
     down: Arc<std::sync::atomic::AtomicBool>,
+    downloads: Arc<Mutex<Downloads>>,
+}
+
+/// How the served files answer `Range` requests, whether a download is cut off, and what was
+/// sent: to test that an interrupted model download resumes where it stopped.
+#[derive(Default)]
+pub struct Downloads {
+    /// Close the connection once a response body has sent this many bytes (of its file:
+    /// counted from the start of the file, whatever range was asked).
+    pub cut_at: Option<usize>,
+    /// Every GET of a file under `models/`: (range start asked, bytes sent).
+    pub log: Vec<(Option<usize>, usize)>,
 }
 
 impl StaticServer {
@@ -64,6 +76,8 @@ impl StaticServer {
         let iso = isolated.clone();
         let down: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         let is_down = down.clone();
+        let downloads: Arc<Mutex<Downloads>> = Arc::default();
+        let dl = downloads.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((mut sock, _)) = listener.accept().await else {
@@ -76,6 +90,7 @@ impl StaticServer {
                 }
                 let dir = dir.clone();
                 let ov = ov.clone();
+                let dl = dl.clone();
                 let coi = if iso.load(std::sync::atomic::Ordering::Relaxed) {
                     "Cross-Origin-Opener-Policy: same-origin\r\nCross-Origin-Embedder-Policy: require-corp\r\n"
                 } else {
@@ -86,13 +101,42 @@ impl StaticServer {
                     let Ok(Some(req)) = ethos_testkit::http::read_request(&mut sock).await else {
                         return;
                     };
-                    let (status, ctype, body) = respond(&dir, &ov, &req.path);
+                    let (mut status, ctype, body) = respond(&dir, &ov, &req.path);
+                    // "Range: bytes=N-" on a file: 206 with the rest of it.
+                    let start = req
+                        .header("range")
+                        .and_then(|r| r.strip_prefix("bytes="))
+                        .and_then(|r| r.strip_suffix('-'))
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .filter(|n| status == "200 OK" && *n < body.len());
+                    let mut range_header = String::new();
+                    if let Some(n) = start {
+                        status = "206 Partial Content";
+                        range_header = format!(
+                            "Content-Range: bytes {n}-{}/{}\r\n",
+                            body.len() - 1,
+                            body.len()
+                        );
+                    }
+                    let from = start.unwrap_or(0);
+                    let part = body.get(from..).unwrap_or(&[]);
                     let resp = format!(
-                        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n{coi}Connection: close\r\n\r\n",
-                        body.len()
+                        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\nCache-Control: no-store\r\n{range_header}{coi}Connection: close\r\n\r\n",
+                        part.len()
                     );
+                    let cut = dl.lock().unwrap().cut_at;
+                    let send = match cut {
+                        Some(c) if c < body.len() => part.get(..c.saturating_sub(from)).unwrap_or(&[]),
+                        _ => part,
+                    };
+                    let head = req.method.eq_ignore_ascii_case("HEAD");
                     let _ = sock.write_all(resp.as_bytes()).await;
-                    let _ = sock.write_all(&body).await;
+                    if !head {
+                        let _ = sock.write_all(send).await;
+                        if req.path.contains("/models/") {
+                            dl.lock().unwrap().log.push((start, send.len()));
+                        }
+                    }
                     let _ = sock.shutdown().await;
                 });
             }
@@ -102,6 +146,7 @@ impl StaticServer {
             overrides,
             isolated,
             down,
+            downloads,
         }
     }
 
@@ -111,6 +156,16 @@ impl StaticServer {
     pub fn set_isolated(&self, on: bool) {
         self.isolated
             .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Cut every download of a file larger than `at` after byte `at` of the file (None: whole).
+    pub fn cut_downloads_at(&self, at: Option<usize>) {
+        self.downloads.lock().unwrap().cut_at = at;
+    }
+
+    /// (range start asked, bytes sent) of every GET under `models/`, in order.
+    pub fn download_log(&self) -> Vec<(Option<usize>, usize)> {
+        self.downloads.lock().unwrap().log.clone()
     }
 
     /// Make the host unreachable (every connection closes unanswered), or reachable again.
@@ -406,6 +461,14 @@ impl Browser {
             .execute(&format!("return ({expr});"), vec![])
             .await
             .expect("execute js")
+    }
+
+    /// An asynchronous script: it calls its last argument with the result.
+    pub async fn js_async(&self, script: &str) -> serde_json::Value {
+        self.client
+            .execute_async(script, vec![])
+            .await
+            .expect("execute async js")
     }
 
     /// Scroll `css` to the top of the view, then take a screenshot.

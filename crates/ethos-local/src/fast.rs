@@ -11,6 +11,9 @@
 //! runs; qwen2 runs here only. Transcendental functions come from the pure-Rust `libm` and every float
 //! reduction has one fixed order, so native and wasm builds compute identical bits.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+
 use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::GgmlDType;
 
@@ -67,7 +70,7 @@ struct QMat {
 }
 
 impl QMat {
-    fn from_gguf(kind: Kind, raw: &[u8], rows: usize, cols: usize) -> Result<Self, LocalError> {
+    fn from_gguf(kind: Kind, raw: Cow<'_, [u8]>, rows: usize, cols: usize) -> Result<Self, LocalError> {
         if let Some(k) = kind.k_quant() {
             if !cols.is_multiple_of(QK_K) {
                 return Err(LocalError::Gguf(format!(
@@ -78,10 +81,13 @@ impl QMat {
                 .checked_mul(cols / QK_K)
                 .and_then(|nb| nb.checked_mul(k.block_bytes()))
                 .ok_or_else(|| LocalError::Gguf("tensor too large".into()))?;
-            let q = raw
-                .get(..need)
-                .ok_or_else(|| LocalError::Gguf("tensor data is truncated".into()))?
-                .to_vec();
+            if raw.len() < need {
+                return Err(LocalError::Gguf("tensor data is truncated".into()));
+            }
+            // A streamed tensor's own buffer is kept as it is (no copy); a slice of a whole file
+            // is copied.
+            let mut q = raw.into_owned();
+            q.truncate(need);
             return Ok(Self {
                 kind,
                 rows,
@@ -674,6 +680,22 @@ fn kind_of(t: GgmlDType) -> Option<Kind> {
 
 /// A tensor's bytes in the file, its type and dimensions; an error (never a panic) when its
 /// size overflows or it lies outside the file.
+/// A tensor's size in bytes, from its dimensions and type; an error when it overflows.
+pub(crate) fn tensor_size(
+    name: &str,
+    info: &candle_core::quantized::gguf_file::TensorInfo,
+) -> Result<usize, LocalError> {
+    let n = info
+        .shape
+        .dims()
+        .iter()
+        .try_fold(1usize, |a, d| a.checked_mul(*d))
+        .ok_or_else(|| LocalError::Gguf(format!("tensor {name} is too large")))?;
+    (n / info.ggml_dtype.block_size().max(1))
+        .checked_mul(info.ggml_dtype.type_size())
+        .ok_or_else(|| LocalError::Gguf(format!("tensor {name} is too large")))
+}
+
 pub(crate) fn tensor_bytes<'a>(
     ct: &Content,
     bytes: &'a [u8],
@@ -684,13 +706,7 @@ pub(crate) fn tensor_bytes<'a>(
         .get(name)
         .ok_or_else(|| LocalError::Gguf(format!("missing tensor {name}")))?;
     let dims = info.shape.dims().to_vec();
-    let n = dims
-        .iter()
-        .try_fold(1usize, |a, d| a.checked_mul(*d))
-        .ok_or_else(|| LocalError::Gguf(format!("tensor {name} is too large")))?;
-    let size = (n / info.ggml_dtype.block_size().max(1))
-        .checked_mul(info.ggml_dtype.type_size())
-        .ok_or_else(|| LocalError::Gguf(format!("tensor {name} is too large")))?;
+    let size = tensor_size(name, info)?;
     let start =
         usize::try_from(ct.tensor_data_offset.saturating_add(info.offset)).unwrap_or(usize::MAX);
     let data = bytes
@@ -699,9 +715,45 @@ pub(crate) fn tensor_bytes<'a>(
     Ok((data, info.ggml_dtype, dims))
 }
 
+/// Where a model's tensors come from: the whole file in memory (each tensor is copied out of
+/// it), or the tensors of a streamed file, each already in a buffer of its own, which the
+/// matrix that keeps it takes over (no copy: loading needs about the file's size in memory,
+/// not twice it).
+pub enum Tensors<'a> {
+    File(&'a [u8]),
+    Owned(HashMap<String, Vec<u8>>),
+}
+
+impl<'a> Tensors<'a> {
+    /// A tensor's bytes (handed over when owned), type and dimensions.
+    fn take(
+        &mut self,
+        ct: &Content,
+        name: &str,
+    ) -> Result<(Cow<'a, [u8]>, GgmlDType, Vec<usize>), LocalError> {
+        match self {
+            Tensors::File(bytes) => {
+                let bytes: &'a [u8] = bytes;
+                let (data, dtype, dims) = tensor_bytes(ct, bytes, name)?;
+                Ok((Cow::Borrowed(data), dtype, dims))
+            }
+            Tensors::Owned(map) => {
+                let info = ct
+                    .tensor_infos
+                    .get(name)
+                    .ok_or_else(|| LocalError::Gguf(format!("missing tensor {name}")))?;
+                let data = map
+                    .remove(name)
+                    .ok_or_else(|| LocalError::Gguf(format!("tensor {name} was not received")))?;
+                Ok((Cow::Owned(data), info.ggml_dtype, info.shape.dims().to_vec()))
+            }
+        }
+    }
+}
+
 /// A matrix in its file layout (the token embedding when it is only looked up).
-fn load_mat_as_stored(ct: &Content, bytes: &[u8], name: &str) -> Result<QMat, LocalError> {
-    let (data, dtype, dims) = tensor_bytes(ct, bytes, name)?;
+fn load_mat_as_stored(ct: &Content, src: &mut Tensors, name: &str) -> Result<QMat, LocalError> {
+    let (data, dtype, dims) = src.take(ct, name)?;
     let kind =
         kind_of(dtype).ok_or_else(|| {
             LocalError::Unsupported(format!(
@@ -718,13 +770,13 @@ fn load_mat_as_stored(ct: &Content, bytes: &[u8], name: &str) -> Result<QMat, Lo
 /// A matrix that is multiplied: Q5_0 is widened to one signed byte per value (the Q8_0 layout,
 /// same scale), so its products run on the Q8_0 kernels (SIMD in wasm); the numbers are the
 /// same as ggml's Q5_0 · Q8_0 (exact integer sums, then `sumi · (d_w · d_x)`).
-fn load_mat(ct: &Content, bytes: &[u8], name: &str) -> Result<QMat, LocalError> {
-    let m = load_mat_as_stored(ct, bytes, name)?;
+fn load_mat(ct: &Content, src: &mut Tensors, name: &str) -> Result<QMat, LocalError> {
+    let m = load_mat_as_stored(ct, src, name)?;
     Ok(if m.kind == Kind::Q5_0 { m.widen_q5_0() } else { m })
 }
 
-fn load_vec(ct: &Content, bytes: &[u8], name: &str) -> Result<Vec<f32>, LocalError> {
-    let (data, dtype, _) = tensor_bytes(ct, bytes, name)?;
+fn load_vec(ct: &Content, src: &mut Tensors, name: &str) -> Result<Vec<f32>, LocalError> {
+    let (data, dtype, _) = src.take(ct, name)?;
     match dtype {
         GgmlDType::F32 => Ok(data
             .chunks_exact(4)
@@ -738,9 +790,9 @@ fn load_vec(ct: &Content, bytes: &[u8], name: &str) -> Result<Vec<f32>, LocalErr
     }
 }
 
-fn load_opt_vec(ct: &Content, bytes: &[u8], name: &str) -> Result<Option<Vec<f32>>, LocalError> {
+fn load_opt_vec(ct: &Content, src: &mut Tensors, name: &str) -> Result<Option<Vec<f32>>, LocalError> {
     if ct.tensor_infos.contains_key(name) {
-        load_vec(ct, bytes, name).map(Some)
+        load_vec(ct, src, name).map(Some)
     } else {
         Ok(None)
     }
@@ -797,7 +849,8 @@ fn rmsnorm(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
 impl FastLlama {
     /// Build from a parsed GGUF and its bytes; `Err(Unsupported)` when a tensor type or the
     /// architecture is not covered (the caller then uses candle).
-    pub fn new(ct: &Content, bytes: &[u8], max_ctx: usize) -> Result<Self, LocalError> {
+    pub fn new(ct: &Content, mut tensors: Tensors, max_ctx: usize) -> Result<Self, LocalError> {
+        let src = &mut tensors;
         let arch = ct
             .metadata
             .get("general.architecture")
@@ -856,40 +909,40 @@ impl FastLlama {
             )));
         }
         let output = if ct.tensor_infos.contains_key("output.weight") {
-            Some(load_mat(ct, bytes, "output.weight")?)
+            Some(load_mat(ct, src, "output.weight")?)
         } else {
             None
         };
         // Only looked up (rows dequantised) when the file has its own output matrix.
         let embd = if output.is_some() {
-            load_mat_as_stored(ct, bytes, "token_embd.weight")?
+            load_mat_as_stored(ct, src, "token_embd.weight")?
         } else {
-            load_mat(ct, bytes, "token_embd.weight")?
+            load_mat(ct, src, "token_embd.weight")?
         };
         let vocab = output.as_ref().map_or(embd.rows, |o| o.rows);
         let mut layers = Vec::with_capacity(n_layers);
         for i in 0..n_layers {
             let p = |s: &str| format!("blk.{i}.{s}");
             layers.push(Layer {
-                attn_norm: load_vec(ct, bytes, &p("attn_norm.weight"))?,
-                wq: load_mat(ct, bytes, &p("attn_q.weight"))?,
-                wk: load_mat(ct, bytes, &p("attn_k.weight"))?,
-                wv: load_mat(ct, bytes, &p("attn_v.weight"))?,
-                bq: load_opt_vec(ct, bytes, &p("attn_q.bias"))?,
-                bk: load_opt_vec(ct, bytes, &p("attn_k.bias"))?,
-                bv: load_opt_vec(ct, bytes, &p("attn_v.bias"))?,
-                q_norm: load_opt_vec(ct, bytes, &p("attn_q_norm.weight"))?,
-                k_norm: load_opt_vec(ct, bytes, &p("attn_k_norm.weight"))?,
-                attn_post_norm: load_opt_vec(ct, bytes, &p("post_attention_norm.weight"))?,
-                ffn_post_norm: load_opt_vec(ct, bytes, &p("post_ffw_norm.weight"))?,
-                wo: load_mat(ct, bytes, &p("attn_output.weight"))?,
-                ffn_norm: load_vec(ct, bytes, &p("ffn_norm.weight"))?,
-                gate: load_mat(ct, bytes, &p("ffn_gate.weight"))?,
-                up: load_mat(ct, bytes, &p("ffn_up.weight"))?,
-                down: load_mat(ct, bytes, &p("ffn_down.weight"))?,
+                attn_norm: load_vec(ct, src, &p("attn_norm.weight"))?,
+                wq: load_mat(ct, src, &p("attn_q.weight"))?,
+                wk: load_mat(ct, src, &p("attn_k.weight"))?,
+                wv: load_mat(ct, src, &p("attn_v.weight"))?,
+                bq: load_opt_vec(ct, src, &p("attn_q.bias"))?,
+                bk: load_opt_vec(ct, src, &p("attn_k.bias"))?,
+                bv: load_opt_vec(ct, src, &p("attn_v.bias"))?,
+                q_norm: load_opt_vec(ct, src, &p("attn_q_norm.weight"))?,
+                k_norm: load_opt_vec(ct, src, &p("attn_k_norm.weight"))?,
+                attn_post_norm: load_opt_vec(ct, src, &p("post_attention_norm.weight"))?,
+                ffn_post_norm: load_opt_vec(ct, src, &p("post_ffw_norm.weight"))?,
+                wo: load_mat(ct, src, &p("attn_output.weight"))?,
+                ffn_norm: load_vec(ct, src, &p("ffn_norm.weight"))?,
+                gate: load_mat(ct, src, &p("ffn_gate.weight"))?,
+                up: load_mat(ct, src, &p("ffn_up.weight"))?,
+                down: load_mat(ct, src, &p("ffn_down.weight"))?,
             });
         }
-        let out_norm = load_vec(ct, bytes, "output_norm.weight")?;
+        let out_norm = load_vec(ct, src, "output_norm.weight")?;
         let kv_dim = head_dim * n_kv_heads;
         if arch.has_qkv_bias()
             && layers
@@ -988,7 +1041,7 @@ impl FastLlama {
                 "{a}: the post-attention and post-FFN norms must be in every layer (gemma3) or none"
             )));
         }
-        let rope_freqs = load_opt_vec(ct, bytes, "rope_freqs.weight")?;
+        let rope_freqs = load_opt_vec(ct, src, "rope_freqs.weight")?;
         if let Some(f) = &rope_freqs {
             if f.len() != head_dim / 2 || f.iter().any(|x| !x.is_finite() || *x <= 0.0) {
                 return Err(LocalError::Gguf(format!(
@@ -1369,7 +1422,7 @@ mod tests {
                 want.push(d * nib(j) as f32 + m);
             }
         }
-        let w = QMat::from_gguf(Kind::Q4_1, &raw, 1, 64).expect("q4_1");
+        let w = QMat::from_gguf(Kind::Q4_1, Cow::Borrowed(&raw), 1, 64).expect("q4_1");
         let mut row = vec![0.0; 64];
         w.row_f32(0, &mut row);
         assert_eq!(row, want);
@@ -1391,7 +1444,7 @@ mod tests {
         let mut raw = Vec::new();
         raw.extend_from_slice(&f16_bytes(0.1));
         raw.extend((0..32).map(|j| (j as i8 - 16) as u8));
-        let w = QMat::from_gguf(Kind::Q8_0, &raw, 1, 32).expect("q8_0");
+        let w = QMat::from_gguf(Kind::Q8_0, Cow::Borrowed(&raw), 1, 32).expect("q8_0");
         let x: Vec<f32> = (0..32).map(|i| 1.0 - i as f32 / 16.0).collect();
         let mut qa = QAct::new(32);
         qa.quantize(&x);
@@ -1419,7 +1472,7 @@ mod tests {
                 raw.extend((0..16).map(|j| ((r * 7 + j * 5 + b) % 256) as u8));
             }
         }
-        let w = QMat::from_gguf(Kind::Q4_1, &raw, rows, cols).expect("q4_1");
+        let w = QMat::from_gguf(Kind::Q4_1, Cow::Borrowed(&raw), rows, cols).expect("q4_1");
         let xs: Vec<QAct> = (0..3)
             .map(|t| {
                 let x: Vec<f32> = (0..cols).map(|i| ((i * (t + 2)) as f32 * 0.21).cos()).collect();
@@ -1448,7 +1501,7 @@ mod tests {
 
     #[test]
     fn truncated_data_is_an_error() {
-        assert!(QMat::from_gguf(Kind::Q4_1, &[0u8; 10], 1, 32).is_err());
-        assert!(QMat::from_gguf(Kind::Q8_0, &[0u8; 34], 1, 33).is_err());
+        assert!(QMat::from_gguf(Kind::Q4_1, Cow::Borrowed(&[0u8; 10]), 1, 32).is_err());
+        assert!(QMat::from_gguf(Kind::Q8_0, Cow::Borrowed(&[0u8; 34]), 1, 33).is_err());
     }
 }

@@ -24,6 +24,9 @@ pub struct ModelInfo {
     /// Threads doing the matrix products (1 unless the threaded build runs with helpers).
     #[serde(default = "one")]
     pub threads: usize,
+    /// SHA-256 of the file (hex), when it was computed: a streamed load computes it on the way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 fn one() -> usize {
@@ -67,12 +70,20 @@ impl Timings {
     }
 }
 
-/// A model kept in the browser's Cache Storage.
+/// A model kept in this browser (the origin-private file system, or Cache Storage).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CachedModel {
     /// The URL it was downloaded from, or `file:NAME` for a picked file.
     pub key: String,
+    /// Bytes kept (of a partial download: the bytes that arrived, which a new load resumes from).
     pub bytes: u64,
+    /// Whether the whole file is kept (false: an interrupted download).
+    #[serde(default = "yes")]
+    pub complete: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,10 +100,17 @@ pub enum ToWorker {
         requantize: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         backend: Option<String>,
+        /// The file's expected SHA-256 (hex): a file whose hash differs is refused and not kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
     },
     Generate {
         id: u32,
         request: ChatRequest,
+        /// Compute the whole prompt, not only what differs from the previous prompt (for
+        /// measuring prompt speed).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        fresh: bool,
     },
     /// The exact letter distribution at the answer position of `request`'s prompt.
     Distribution {
@@ -133,6 +151,10 @@ pub enum FromWorker {
         id: u32,
         info: ModelInfo,
         from_cache: bool,
+        /// What the user should know about keeping the file (not kept: no room; resumed from
+        /// a partial download…).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     Delta {
         id: u32,

@@ -15,6 +15,15 @@ use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
 use crate::protocol::{CachedModel, FromWorker, LetterDistribution, ModelInfo, Timings, ToWorker};
 
+/// A finished load: what was loaded, whether it came from this browser's copy, and what the
+/// user should know about keeping it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub info: ModelInfo,
+    pub from_cache: bool,
+    pub note: Option<String>,
+}
+
 /// Download / read progress of a load.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Progress {
@@ -179,7 +188,7 @@ impl WorkerModel {
         msg: impl FnOnce(u32) -> ToWorker,
         file: Option<&web_sys::File>,
         on_progress: &mut dyn FnMut(Progress),
-    ) -> Result<(ModelInfo, bool), ChatError> {
+    ) -> Result<Loaded, ChatError> {
         let (mut guard, mut rx) = self.begin(msg, file)?;
         loop {
             match Self::next(&mut rx).await? {
@@ -194,10 +203,17 @@ impl WorkerModel {
                     total,
                 }),
                 FromWorker::Loaded {
-                    info, from_cache, ..
+                    info,
+                    from_cache,
+                    note,
+                    ..
                 } => {
                     guard.finished = true;
-                    return Ok((info, from_cache));
+                    return Ok(Loaded {
+                        info,
+                        from_cache,
+                        note,
+                    });
                 }
                 _ => {}
             }
@@ -211,7 +227,7 @@ impl WorkerModel {
         url: &str,
         cache: bool,
         on_progress: &mut dyn FnMut(Progress),
-    ) -> Result<(ModelInfo, bool), ChatError> {
+    ) -> Result<Loaded, ChatError> {
         let url = url.to_string();
         self.load(
             move |id| ToWorker::Load {
@@ -221,6 +237,7 @@ impl WorkerModel {
                 cache,
                 requantize: true,
                 backend: None,
+                sha256: None,
             },
             None,
             on_progress,
@@ -234,7 +251,7 @@ impl WorkerModel {
         file: &web_sys::File,
         cache: bool,
         on_progress: &mut dyn FnMut(Progress),
-    ) -> Result<(ModelInfo, bool), ChatError> {
+    ) -> Result<Loaded, ChatError> {
         let name = file.name();
         self.load(
             move |id| ToWorker::Load {
@@ -244,6 +261,7 @@ impl WorkerModel {
                 cache,
                 requantize: true,
                 backend: None,
+                sha256: None,
             },
             Some(file),
             on_progress,
@@ -306,7 +324,14 @@ impl WorkerModel {
         on_delta: &mut dyn FnMut(&str),
     ) -> Result<(ChatResponse, Timings), ChatError> {
         let request = req.clone();
-        let (mut guard, mut rx) = self.begin(move |id| ToWorker::Generate { id, request }, None)?;
+        let (mut guard, mut rx) = self.begin(
+            move |id| ToWorker::Generate {
+                id,
+                request,
+                fresh: false,
+            },
+            None,
+        )?;
         loop {
             match Self::next(&mut rx).await? {
                 FromWorker::Delta { text, .. } => on_delta(&text),

@@ -303,6 +303,20 @@ impl LocalModel {
         let ct =
             gguf_file::Content::read(&mut reader).map_err(|e| LocalError::Gguf(e.to_string()))?;
         check_tensors(&ct, bytes)?;
+        Self::from_parts(ct, crate::fast::Tensors::File(bytes), bytes.len(), Some(bytes), None, opts)
+    }
+
+    /// Build from a parsed header and its tensors. `whole` is the whole file when it is in memory
+    /// (candle's backend reads from it); a streamed file ([`crate::stream::StreamLoader`]) has
+    /// only its tensors, and runs on the fast backend.
+    pub(crate) fn from_parts(
+        ct: gguf_file::Content,
+        tensors: crate::fast::Tensors,
+        file_bytes: usize,
+        whole: Option<&[u8]>,
+        sha256: Option<String>,
+        opts: LoadOptions,
+    ) -> Result<Self, LocalError> {
         let arch = md_string(&ct, "general.architecture").unwrap_or_default();
         let kind = crate::arch::Arch::from_gguf(&arch)?;
         let tokenizer = tokenizer_of(&ct)?;
@@ -360,16 +374,23 @@ impl LocalModel {
         // scaling (it would ignore the factors and compute something else).
         let candle_can = kind == crate::arch::Arch::Llama
             && !ct.tensor_infos.contains_key("rope_freqs.weight");
-        let fast = match opts.backend {
-            Backend::Candle if !candle_can => {
+        let fast = match (opts.backend, whole) {
+            (Backend::Candle, _) if !candle_can => {
                 return Err(LocalError::Unsupported(format!(
                     "the candle backend runs llama models without Llama 3 RoPE scaling only, not this {arch} file"
                 )))
             }
-            Backend::Candle => None,
-            Backend::Auto if candle_can => crate::fast::FastLlama::new(&ct, bytes, ctx_limit).ok(),
-            Backend::Fast | Backend::Auto => {
-                Some(crate::fast::FastLlama::new(&ct, bytes, ctx_limit)?)
+            (Backend::Candle, None) => {
+                return Err(LocalError::Unsupported(
+                    "the candle backend needs the whole file in memory, not a streamed one".into(),
+                ))
+            }
+            (Backend::Candle, Some(_)) => None,
+            (Backend::Auto, Some(_)) if candle_can => {
+                crate::fast::FastLlama::new(&ct, tensors, ctx_limit).ok()
+            }
+            (Backend::Fast | Backend::Auto, _) => {
+                Some(crate::fast::FastLlama::new(&ct, tensors, ctx_limit)?)
             }
         };
         let requantized = fast.is_none() && opts.requantize_to_q8_0 && needs_requant;
@@ -382,7 +403,7 @@ impl LocalModel {
             n_layers,
             file_types,
             requantized,
-            file_bytes: bytes.len(),
+            file_bytes,
             backend: if fast.is_some() {
                 "fast".into()
             } else {
@@ -393,11 +414,12 @@ impl LocalModel {
             } else {
                 1
             },
+            sha256,
         };
         let device = Device::Cpu;
         let net = if let Some(f) = fast {
             Net::Fast(Box::new(f))
-        } else if requantized {
+        } else if let (true, Some(bytes)) = (requantized, whole) {
             let converted = requantize_gguf_to_q8_0(bytes)?;
             let mut r = Cursor::new(converted.as_slice());
             let ct2 =
@@ -406,11 +428,13 @@ impl LocalModel {
                 ModelWeights::from_gguf(ct2, &mut r, &device)
                     .map_err(|e| LocalError::Gguf(e.to_string()))?,
             ))
-        } else {
+        } else if let Some(bytes) = whole {
             Net::Candle(Box::new(
-                ModelWeights::from_gguf(ct, &mut reader, &device)
+                ModelWeights::from_gguf(ct, &mut Cursor::new(bytes), &device)
                     .map_err(|e| LocalError::Gguf(e.to_string()))?,
             ))
+        } else {
+            return Err(LocalError::Unsupported("no backend can run this streamed file".into()));
         };
         // One pass over the vocabulary (each token's text is built once).
         let mut letter_ids: Vec<Vec<u32>> = vec![Vec::new(); LETTERS.len()];
@@ -441,6 +465,19 @@ impl LocalModel {
         let bytes = std::fs::read(path)
             .map_err(|e| LocalError::Gguf(format!("{}: {e}", path.display())))?;
         Self::from_gguf_bytes(&bytes, opts)
+    }
+
+    /// Forget the cached positions, so the next prompt is computed whole (a prompt sharing a
+    /// prefix with the previous one otherwise reuses it: benchmarks of prompt speed clear it).
+    pub fn clear_cache(&mut self) {
+        match &mut self.net {
+            Net::Fast(f) => f.clear(),
+            Net::Candle(w) => w.clear_kv_cache(),
+        }
+    }
+
+    pub(crate) fn set_sha256(&mut self, sha256: Option<String>) {
+        self.info.sha256 = sha256;
     }
 
     pub fn info(&self) -> &ModelInfo {

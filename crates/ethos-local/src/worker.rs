@@ -7,6 +7,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::chat::to_chat_error;
 use crate::runtime::{Job, LoadOptions, LocalError, LocalModel, Step};
+use crate::stream::StreamLoader;
 
 /// An error for JS: the JSON of a [`ChatError`] (the worker forwards it as is).
 fn js_err(e: ChatError) -> JsValue {
@@ -28,6 +29,7 @@ fn parse_request(json: &str) -> Result<ChatRequest, JsValue> {
 pub struct Engine {
     model: Option<LocalModel>,
     job: Option<Job>,
+    loader: Option<StreamLoader>,
 }
 
 impl Default for Engine {
@@ -43,7 +45,66 @@ impl Engine {
         Engine {
             model: None,
             job: None,
+            loader: None,
         }
+    }
+
+    /// Start loading a model streamed in chunks (`push`, then `finish_load`): the file's bytes
+    /// go straight into the tensors' own buffers, never held whole. The loaded model, if any,
+    /// is dropped first, so its memory is reused. `total`: the file's size, when known.
+    pub fn begin_load(&mut self, total: Option<f64>) {
+        self.model = None;
+        self.job = None;
+        let total = total.filter(|t| t.is_finite() && *t >= 0.0).map(|t| t as u64);
+        self.loader = Some(StreamLoader::new(total));
+    }
+
+    /// The next chunk of the file being loaded.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsValue> {
+        self.loader
+            .as_mut()
+            .ok_or_else(|| js_err(ChatError::Other("no load started".into())))?
+            .push(chunk)
+            .map_err(local_err)
+    }
+
+    /// SHA-256 (hex) of the bytes pushed so far.
+    pub fn sha256(&self) -> String {
+        self.loader
+            .as_ref()
+            .map_or_else(String::new, StreamLoader::sha256_hex)
+    }
+
+    /// Drop a started load (cancelled, or its source failed).
+    pub fn abort_load(&mut self) {
+        self.loader = None;
+    }
+
+    /// Build the model from the pushed file; returns the [`crate::ModelInfo`] JSON (with the
+    /// file's SHA-256). `expected_sha256`: a file whose hash differs is refused, nothing built.
+    pub fn finish_load(
+        &mut self,
+        requantize: bool,
+        backend: Option<String>,
+        expected_sha256: Option<String>,
+    ) -> Result<String, JsValue> {
+        let loader = self
+            .loader
+            .take()
+            .ok_or_else(|| js_err(ChatError::Other("no load started".into())))?;
+        let model = loader
+            .finish(
+                LoadOptions {
+                    backend: backend_of(backend.as_deref()),
+                    requantize_to_q8_0: requantize,
+                },
+                expected_sha256.as_deref().filter(|s| !s.is_empty()),
+            )
+            .map_err(local_err)?;
+        let info = serde_json::to_string(model.info())
+            .map_err(|e| js_err(ChatError::Other(e.to_string())))?;
+        self.model = Some(model);
+        Ok(info)
     }
 
     /// Build the model from GGUF bytes; returns the [`crate::ModelInfo`] JSON. `backend`:
@@ -54,14 +115,9 @@ impl Engine {
         requantize: bool,
         backend: Option<String>,
     ) -> Result<String, JsValue> {
-        use crate::runtime::Backend;
         self.model = None;
         self.job = None;
-        let backend = match backend.as_deref() {
-            Some("fast") => Backend::Fast,
-            Some("candle") => Backend::Candle,
-            _ => Backend::Auto,
-        };
+        let backend = backend_of(backend.as_deref());
         let model = LocalModel::from_gguf_bytes(
             bytes,
             LoadOptions {
@@ -142,6 +198,13 @@ impl Engine {
             .map_err(|e| js_err(ChatError::Other(e.to_string())))
     }
 
+    /// Forget the cached prompt positions (the next prompt is computed whole).
+    pub fn clear_cache(&mut self) {
+        if let Some(m) = self.model.as_mut() {
+            m.clear_cache();
+        }
+    }
+
     /// Drop the started request.
     pub fn cancel(&mut self) {
         self.job = None;
@@ -172,6 +235,16 @@ impl Engine {
             .map_err(local_err)?
             .len();
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+}
+
+/// "fast", "candle" or anything else for automatic.
+fn backend_of(name: Option<&str>) -> crate::runtime::Backend {
+    use crate::runtime::Backend;
+    match name {
+        Some("fast") => Backend::Fast,
+        Some("candle") => Backend::Candle,
+        _ => Backend::Auto,
     }
 }
 
