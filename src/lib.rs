@@ -15,6 +15,7 @@ mod connection;
 mod deferred;
 mod deflate;
 mod keys;
+mod local_catalog;
 mod local_model;
 mod offline;
 mod session;

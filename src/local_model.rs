@@ -4,6 +4,7 @@
 use crate::storage::{self, Area};
 use crate::connection::Conn;
 use ethos_engine::chat::ChatError;
+use ethos_local::protocol::CachedModel;
 use ethos_local::proxy::{Progress, WorkerModel};
 use leptos::prelude::*;
 
@@ -130,7 +131,7 @@ impl LocalState {
     }
 
     /// Load from the URL field (`file` = a GGUF the user picked instead). Downloads are kept in
-    /// Cache Storage. On success the model name becomes the model for all stages. Progress and
+    /// this browser (the origin-private file system). On success the model name becomes the model for all stages. Progress and
     /// the outcome go to the status line; the outcome is also returned.
     pub async fn load(self, conn: Conn, file: Option<web_sys::File>) -> String {
         self.status
@@ -156,7 +157,11 @@ impl LocalState {
         }
         .await;
         match result {
-            Ok((info, from_cache)) => {
+            Ok(ethos_local::proxy::Loaded {
+                info,
+                from_cache,
+                note,
+            }) => {
                 let name = if info.name.trim().is_empty() {
                     "local-model".to_string()
                 } else {
@@ -168,7 +173,7 @@ impl LocalState {
                 self.status.set(Some((
                     true,
                     format!(
-                        "Loaded {name} ({}, {} layers{}{}).",
+                        "Loaded {name} ({}, {} layers{}{}).{}",
                         mb(info.file_bytes as u64),
                         info.n_layers,
                         if info.threads > 1 {
@@ -176,11 +181,12 @@ impl LocalState {
                         } else {
                             String::new()
                         },
-                        if from_cache {
-                            ", from this browser's cache"
-                        } else {
-                            ", kept in this browser's cache"
-                        }
+                        match (from_cache, &note) {
+                            (true, _) => ", from this browser's cache",
+                            (false, None) => ", kept in this browser's cache",
+                            (false, Some(_)) => "",
+                        },
+                        note.as_deref().map(|n| format!(" {n}")).unwrap_or_default()
                     ),
                 )));
             }
@@ -206,6 +212,24 @@ impl LocalState {
             .unwrap_or_default()
     }
 
+    /// The models kept in this browser (whole, or an interrupted download that a Load resumes).
+    pub async fn kept(self) -> Result<Vec<CachedModel>, String> {
+        let w = self.worker().map_err(|e| e.to_string())?;
+        w.cached().await.map_err(|e| format!("Could not list the kept models: {e}"))
+    }
+
+    /// Delete one kept model; the outcome goes to the status line and is returned.
+    pub async fn delete_kept(self, key: String, bytes: u64) -> String {
+        let result = async { self.worker()?.delete_cached(&key).await }.await;
+        let name = kept_name(&key);
+        self.status.set(Some(match result {
+            Ok(true) => (true, format!("Deleted {name} ({} freed).", mb(bytes))),
+            Ok(false) => (true, format!("{name} was not kept any more.")),
+            Err(e) => (false, format!("Could not delete {name}: {e}")),
+        }));
+        self.status_text()
+    }
+
     /// Delete every model kept in this browser's Cache Storage; the outcome goes to the status
     /// line and is returned.
     pub async fn delete_cached(self) -> String {
@@ -229,5 +253,26 @@ impl LocalState {
             Err(e) => (false, format!("Could not delete the cached model: {e}")),
         }));
         self.status_text()
+    }
+}
+
+/// A kept model's name for people: the file name of its URL, or the picked file's name.
+pub fn kept_name(key: &str) -> String {
+    let name = key
+        .strip_prefix("file:")
+        .unwrap_or_else(|| key.split(['?', '#']).next().unwrap_or(key).rsplit('/').next().unwrap_or(key));
+    if name.is_empty() {
+        key.to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+/// "98.4 MB" or "49.2 MB of an interrupted download".
+pub fn kept_size(bytes: u64, complete: bool) -> String {
+    if complete {
+        mb(bytes)
+    } else {
+        format!("{} of an interrupted download (Load resumes it)", mb(bytes))
     }
 }

@@ -222,3 +222,33 @@ fn a_page_suggestion_replaces_nothing_the_user_chose() {
     assert!(ok.model.as_deref().is_some_and(|m| m.starts_with("ab") && m.len() <= 200));
     assert_eq!(ok.concurrency, Some(16));
 }
+
+/// The in-tab model catalog: unique ids, https (or beside the page) GGUF files, each entry found
+/// by its URL, and a description that names size, licence and the expected speed, which falls
+/// as the file grows and rises with threads.
+#[wasm_bindgen_test]
+fn the_model_catalog_is_consistent_and_describes_each_model() {
+    use crate::local_catalog::{by_id, by_url, CATALOG};
+    let mut ids: Vec<&str> = CATALOG.iter().map(|m| m.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), CATALOG.len(), "ids are unique");
+    for m in CATALOG {
+        assert!(
+            (m.url.starts_with("https://") || m.url.starts_with("./models/"))
+                && m.url.to_ascii_lowercase().ends_with(".gguf"),
+            "{}",
+            m.url
+        );
+        assert_eq!(by_url(&format!(" {} ", m.url)).map(|x| x.id), Some(m.id));
+        assert_eq!(by_id(m.id).map(|x| x.url), Some(m.url));
+        let d = m.describe(2);
+        assert!(d.contains(m.licence) && d.contains("tokens/s") && d.contains("2 threads"), "{d}");
+    }
+    assert!(by_url("https://example.org/other.gguf").is_none());
+    let small = by_id("qwen2.5-0.5b").expect("0.5B");
+    let big = by_id("qwen2.5-1.5b").expect("1.5B");
+    assert!(small.expected_tokens_per_s(2) > big.expected_tokens_per_s(2));
+    assert!(big.expected_tokens_per_s(2) > big.expected_tokens_per_s(1));
+    assert!(big.describe(1).contains("1.1 GB") && big.describe(1).contains("(1 thread;"));
+}

@@ -1,5 +1,7 @@
 //! Panel 2, the model: provider, base URL, key, connection test, model choice, the in-tab model.
 
+use crate::components::kept_models::KeptModels;
+use crate::components::model_picker::ModelPicker;
 use crate::offline::{self, Isolation};
 use crate::connection::{conn, LOCAL_PRESET, LOCAL_PRESET_LABEL};
 use crate::settings::settings;
@@ -241,6 +243,7 @@ fn LocalModelFields() -> impl IntoView {
                 "answers say little about the method. Use a capable model for that."
             </p>
             <Cores />
+            <ModelPicker />
             <label for="local-model-url">"Model file URL (GGUF)"</label>
             <input
                 id="local-model-url"
@@ -301,6 +304,7 @@ fn LocalModelFields() -> impl IntoView {
                     view! { <p id="local-status" class=if ok { "ok" } else { "error" } data-loaded=move || local.loaded.get().is_some().to_string()>{msg}</p> }
                 })
             }}
+            <KeptModels />
         </div>
     }
 }
