@@ -80,7 +80,9 @@ async function report(obj) {
     out.runs = [];
     let g = null;
     for (let i = 0; i < REPEAT; i++) {
-      const r = await call({ type: "generate", request: req(PROMPT, TOKENS) });
+      // fresh: the whole prompt is computed each time (the runtime would reuse the cached
+      // prefix of the previous run), as llama-server runs with cache_prompt false.
+      const r = await call({ type: "generate", request: req(PROMPT, TOKENS), fresh: true });
       out.runs.push(r.timings);
       if (!g) g = r;
     }
