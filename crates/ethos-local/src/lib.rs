@@ -27,6 +27,8 @@ mod chat;
 #[cfg(feature = "runtime")]
 pub mod fast;
 #[cfg(feature = "runtime")]
+pub mod gguf_header;
+#[cfg(feature = "runtime")]
 pub mod pool;
 #[cfg(all(feature = "kernels", target_arch = "wasm32", target_feature = "simd128"))]
 mod kquant_simd;

@@ -255,7 +255,7 @@ fn dtype_name(t: GgmlDType) -> String {
 /// included, unchanged). Also used to produce the Q8_0 file llama.cpp is compared against.
 pub fn requantize_gguf_to_q8_0(bytes: &[u8]) -> Result<Vec<u8>, LocalError> {
     let mut reader = Cursor::new(bytes);
-    let ct = gguf_file::Content::read(&mut reader).map_err(|e| LocalError::Gguf(e.to_string()))?;
+    let ct = crate::gguf_header::read_content(&mut reader)?;
     check_tensors(&ct, bytes)?;
     let device = Device::Cpu;
     let mut names: Vec<(&String, u64)> =
@@ -301,7 +301,7 @@ impl LocalModel {
     pub fn from_gguf_bytes(bytes: &[u8], opts: LoadOptions) -> Result<Self, LocalError> {
         let mut reader = Cursor::new(bytes);
         let ct =
-            gguf_file::Content::read(&mut reader).map_err(|e| LocalError::Gguf(e.to_string()))?;
+            crate::gguf_header::read_content(&mut reader)?;
         check_tensors(&ct, bytes)?;
         Self::from_parts(ct, crate::fast::Tensors::File(bytes), bytes.len(), Some(bytes), None, opts)
     }
@@ -423,7 +423,7 @@ impl LocalModel {
             let converted = requantize_gguf_to_q8_0(bytes)?;
             let mut r = Cursor::new(converted.as_slice());
             let ct2 =
-                gguf_file::Content::read(&mut r).map_err(|e| LocalError::Gguf(e.to_string()))?;
+                crate::gguf_header::read_content(&mut r)?;
             Net::Candle(Box::new(
                 ModelWeights::from_gguf(ct2, &mut r, &device)
                     .map_err(|e| LocalError::Gguf(e.to_string()))?,

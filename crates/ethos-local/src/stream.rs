@@ -146,6 +146,8 @@ impl StreamLoader {
     /// Parse the header from the bytes so far; on success, route the bytes past it.
     fn try_header(&mut self) -> Result<(), LocalError> {
         let mut cursor = Cursor::new(self.head.as_slice());
+        // A header that says something refused is refused now, not read again at every size.
+        crate::gguf_header::check_alignment(&mut cursor)?;
         let Ok(ct) = Content::read(&mut cursor) else {
             // Incomplete (or not a GGUF: `finish` reports the parse error).
             return Ok(());
@@ -185,8 +187,10 @@ impl StreamLoader {
         if !streamable {
             // Kept whole for candle (files of types the fast backend does not run).
             let mut whole = Vec::new();
+            let size = usize::try_from(self.total.unwrap_or(head.len() as u64))
+                .map_err(|_| LocalError::Gguf("this file is too large for this device".into()))?;
             whole
-                .try_reserve_exact(self.total.unwrap_or(head.len() as u64) as usize)
+                .try_reserve_exact(size)
                 .map_err(|_| LocalError::Gguf("not enough memory for this file".into()))?;
             plan.whole = Some(whole);
         }
@@ -270,8 +274,8 @@ impl StreamLoader {
         if self.plan.is_none() {
             // Never parsed: say why.
             let mut cursor = Cursor::new(self.head.as_slice());
-            return match Content::read(&mut cursor) {
-                Err(e) => Err(LocalError::Gguf(e.to_string())),
+            return match crate::gguf_header::read_content(&mut cursor) {
+                Err(e) => Err(e),
                 Ok(_) => Err(LocalError::Gguf("the GGUF header could not be read".into())),
             };
         }

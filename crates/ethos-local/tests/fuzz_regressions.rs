@@ -1,5 +1,7 @@
 //! Inputs the fuzzer (`scripts/fuzz.sh`, target `gguf`) once crashed on, kept in the seed corpus
-//! (`fuzz/seeds/gguf/crash-*.gguf`): loading each must give a model or an error, never a panic.
+//! (`fuzz/seeds/gguf/crash-*.gguf`), and inputs that crashed candle's reader on reading its code
+//! (`crash-alignment-zero.gguf`: `general.alignment = 0`, a division by zero): loading each must
+//! give a model or an error, never a panic.
 use ethos_local::{LoadOptions, LocalModel};
 use std::path::PathBuf;
 
