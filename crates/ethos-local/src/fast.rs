@@ -920,6 +920,14 @@ impl FastLlama {
             load_mat(ct, src, "token_embd.weight")?
         };
         let vocab = output.as_ref().map_or(embd.rows, |o| o.rows);
+        // Each layer has at least 9 tensors: a larger count is a stranger's, not a reason to
+        // reserve memory for it.
+        if n_layers.saturating_mul(9) > ct.tensor_infos.len() {
+            return Err(LocalError::Unsupported(format!(
+                "{n_layers} layers in a file of {} tensors",
+                ct.tensor_infos.len()
+            )));
+        }
         let mut layers = Vec::with_capacity(n_layers);
         for i in 0..n_layers {
             let p = |s: &str| format!("blk.{i}.{s}");

@@ -247,6 +247,50 @@ fn check_tensors(ct: &gguf_file::Content, bytes: &[u8]) -> Result<(), LocalError
     Ok(())
 }
 
+/// candle's quantized llama reader divides by the head counts, and allocates per declared layer,
+/// expert and RoPE dimension before it compares any of them with the tensors: a stranger's file
+/// could make it panic or ask for gigabytes. These checks come first (found by
+/// `tests/fuzz_regressions.rs`).
+fn check_candle_llama(ct: &gguf_file::Content) -> Result<(), LocalError> {
+    let get = |k: &str| md_usize(ct, &format!("llama.{k}"));
+    let bad = |what: String| Err(LocalError::Unsupported(what));
+    let heads = get("attention.head_count");
+    let kv_heads = get("attention.head_count_kv");
+    let dim = get("embedding_length");
+    if let Some(h) = heads {
+        if h == 0 {
+            return bad("a head count of 0".into());
+        }
+        if let Some(d) = dim {
+            if d == 0 || d % h != 0 {
+                return bad(format!("an embedding of {d} over {h} heads"));
+            }
+            if let Some(r) = get("rope.dimension_count") {
+                if r > d / h || r % 2 != 0 {
+                    return bad(format!("{r} rotary dimensions for heads of {}", d / h));
+                }
+            }
+        }
+        if let Some(kv) = kv_heads {
+            if kv == 0 || h % kv != 0 {
+                return bad(format!("{h} query heads over {kv} key/value heads"));
+            }
+        }
+    }
+    // Each layer has at least 9 tensors; each expert at least 3.
+    let tensors = ct.tensor_infos.len();
+    if let Some(n) = get("block_count") {
+        if n.saturating_mul(9) > tensors {
+            return bad(format!("{n} layers in a file of {tensors} tensors"));
+        }
+    }
+    let experts = get("expert_count").unwrap_or(0);
+    if experts.saturating_mul(3) > tensors || get("expert_used_count").unwrap_or(0) > experts.max(1) {
+        return bad(format!("{experts} experts in a file of {tensors} tensors"));
+    }
+    Ok(())
+}
+
 fn dtype_name(t: GgmlDType) -> String {
     format!("{t:?}")
 }
@@ -424,11 +468,13 @@ impl LocalModel {
             let mut r = Cursor::new(converted.as_slice());
             let ct2 =
                 crate::gguf_header::read_content(&mut r)?;
+            check_candle_llama(&ct2)?;
             Net::Candle(Box::new(
                 ModelWeights::from_gguf(ct2, &mut r, &device)
                     .map_err(|e| LocalError::Gguf(e.to_string()))?,
             ))
         } else if let Some(bytes) = whole {
+            check_candle_llama(&ct)?;
             Net::Candle(Box::new(
                 ModelWeights::from_gguf(ct, &mut Cursor::new(bytes), &device)
                     .map_err(|e| LocalError::Gguf(e.to_string()))?,
