@@ -148,6 +148,9 @@ pub struct LocalModel {
     ctx_limit: usize,
     /// Token ids whose trimmed text is each option letter A–E.
     letter_ids: Vec<Vec<u32>>,
+    /// The BOS token put before every chat prompt that does not start with it (llama.cpp's
+    /// `add_bos`), `None` when the file does not ask for one.
+    add_bos: Option<u32>,
     /// Every token's bytes, grouped by first byte (built on the first constrained request).
     by_first_byte: std::sync::OnceLock<Vec<Vec<(u32, Vec<u8>)>>>,
 }
@@ -235,6 +238,26 @@ fn tokenizer_of(ct: &gguf_file::Content) -> Result<Tokenizer, LocalError> {
             "tokenizer model '{other}' (implemented: byte-level BPE 'gpt2' and SentencePiece 'llama')"
         )))),
     }
+}
+
+/// The BOS token llama.cpp puts before a chat prompt: it renders the template, takes a leading
+/// BOS text off, and tokenizes with BOS added when the vocabulary says so
+/// (`tokenizer.ggml.add_bos_token`, else its default: SentencePiece and Llama 3's pre-tokenizer
+/// add one). The result is one BOS first, whether or not the template writes `bos_token`.
+fn bos_to_add(ct: &gguf_file::Content, vocab_size: usize) -> Result<Option<u32>, LocalError> {
+    let model = md_string(ct, "tokenizer.ggml.model").unwrap_or_default();
+    let pre = md_string(ct, "tokenizer.ggml.pre").unwrap_or_default();
+    let default = model == "llama"
+        || (model == "gpt2" && matches!(pre.as_str(), "llama-bpe" | "llama3" | "llama-v3"));
+    let add = match ct.metadata.get("tokenizer.ggml.add_bos_token") {
+        None => default,
+        Some(v) => v
+            .to_bool()
+            .map_err(|_| LocalError::Gguf("tokenizer.ggml.add_bos_token is not a bool".into()))?,
+    };
+    Ok(md_usize(ct, "tokenizer.ggml.bos_token_id")
+        .filter(|id| add && *id < vocab_size)
+        .map(|id| id as u32))
 }
 
 /// Every tensor's size and place checked against the file before anything reads one: candle
@@ -364,6 +387,7 @@ impl LocalModel {
         let arch = md_string(&ct, "general.architecture").unwrap_or_default();
         let kind = crate::arch::Arch::from_gguf(&arch)?;
         let tokenizer = tokenizer_of(&ct)?;
+        let add_bos = bos_to_add(&ct, tokenizer.vocab_size())?;
         let special_text = |key: &str| {
             md_usize(&ct, key)
                 .map(|id| tokenizer.token_text(id as u32))
@@ -496,6 +520,7 @@ impl LocalModel {
         }
         Ok(Self {
             letter_ids,
+            add_bos,
             net,
             tokenizer,
             template,
@@ -539,8 +564,16 @@ impl LocalModel {
         Ok(self.template.render(messages)?)
     }
 
+    /// The chat prompt's tokens as llama.cpp's server makes them: the template rendered and
+    /// tokenized (special tokens parsed), with one BOS first when the file asks for it.
     pub fn prompt_tokens(&self, messages: &[Message]) -> Result<Vec<u32>, LocalError> {
-        Ok(self.tokenizer.encode(&self.prompt_text(messages)?))
+        let mut tokens = self.tokenizer.encode(&self.prompt_text(messages)?);
+        if let Some(bos) = self.add_bos {
+            if tokens.first() != Some(&bos) {
+                tokens.insert(0, bos);
+            }
+        }
+        Ok(tokens)
     }
 
     pub fn is_eog(&self, id: u32) -> bool {

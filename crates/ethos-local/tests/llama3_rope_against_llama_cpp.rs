@@ -201,3 +201,133 @@ fn llama3_rope_scaling_matches_llama_cpp() {
          {worst_plain} against {agree} and {worst}"
     );
 }
+
+/// Llama 3's chat template (the `bos_token` at the start of the first message).
+const LLAMA3_TEMPLATE: &str = "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
+
+/// The SmolLM2 file with metadata keys replaced (`Some`) or removed (`None`).
+fn write_with_keys(src: &Path, dst: &Path, changes: &[(&str, Option<gguf_file::Value>)]) {
+    let mut f = std::fs::File::open(src).expect("open the GGUF");
+    let ct = gguf_file::Content::read(&mut f).expect("read the GGUF");
+    let mut md = ct.metadata.clone();
+    for (k, v) in changes {
+        match v {
+            Some(v) => md.insert((*k).to_string(), v.clone()),
+            None => md.remove(*k),
+        };
+    }
+    let mut names: Vec<&String> = ct.tensor_infos.keys().collect();
+    names.sort();
+    let tensors: Vec<(String, QTensor)> = names
+        .into_iter()
+        .map(|n| {
+            (
+                n.clone(),
+                ct.tensor(&mut f, n, &Device::Cpu).expect("tensor"),
+            )
+        })
+        .collect();
+    let mut keys: Vec<(&str, &gguf_file::Value)> =
+        md.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    keys.sort_by_key(|(k, _)| *k);
+    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let mut out = std::fs::File::create(dst).expect("create the copy");
+    gguf_file::write(&mut out, &keys, &refs).expect("write the copy");
+}
+
+/// A chat prompt's token ids as llama-server makes them for a chat completion: the template
+/// rendered (`/apply-template`, a leading BOS text taken off when the vocabulary adds BOS), then
+/// tokenized with special tokens parsed and BOS added as the vocabulary says.
+fn server_chat_tokens(addr: &str, messages: &[ethos_engine::chat::Message]) -> Vec<u32> {
+    use common::llama::http;
+    use serde_json::{json, Value};
+    let (st, text) = http(
+        addr,
+        "/apply-template",
+        Some(&json!({ "messages": messages })),
+    )
+    .expect("apply-template");
+    assert_eq!(st, 200, "{text}");
+    let prompt = serde_json::from_str::<Value>(&text).expect("json")["prompt"]
+        .as_str()
+        .expect("prompt")
+        .to_string();
+    let body = json!({ "content": prompt, "add_special": true, "parse_special": true });
+    let (st, text) = http(addr, "/tokenize", Some(&body)).expect("tokenize");
+    assert_eq!(st, 200, "{text}");
+    serde_json::from_str::<Value>(&text).expect("json")["tokens"]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .filter_map(|t| t.as_u64().map(|x| x as u32))
+        .collect()
+}
+
+/// Llama 3 files ask for a BOS before every prompt (`llama-bpe`'s default, or
+/// `tokenizer.ggml.add_bos_token`), and llama.cpp puts exactly one there whether or not the
+/// template writes `bos_token`. The chat prompt's token ids must equal llama-server's on three
+/// copies of SmolLM2 with the Llama 3 pre-tokenizer: its own template (no `bos_token`) and no
+/// add_bos key; Llama 3's template (which writes it) and no key; Llama 3's template with
+/// add_bos_token = false (the BOS text stays, nothing is added).
+#[test]
+fn llama3_chat_prompts_start_with_one_bos_as_in_llama_cpp() {
+    use gguf_file::Value as V;
+    let Some(gguf) = gguf_path() else {
+        skip("no SmolLM2 GGUF (scripts/llama-server.sh model, or set ETHOS_LLM_GGUF)");
+        return;
+    };
+    let Some(bin) = server_bin_or_skip() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("ethos-llama3-bos-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let pre = ("tokenizer.ggml.pre", Some(V::String("llama-bpe".into())));
+    let llama3 = (
+        "tokenizer.chat_template",
+        Some(V::String(LLAMA3_TEMPLATE.into())),
+    );
+    // SmolLM2's BOS is <|im_start|>, which its template writes first anyway: the copies use
+    // <|endoftext|> (id 0) instead, so that a missing or doubled BOS shows.
+    let bos = 0u32;
+    let bos_id = ("tokenizer.ggml.bos_token_id", Some(V::U32(bos)));
+    let no_key = ("tokenizer.ggml.add_bos_token", None);
+    let variants: Vec<(&str, Vec<(&str, Option<V>)>)> = vec![
+        (
+            "own template, default add_bos",
+            vec![pre.clone(), bos_id.clone(), no_key.clone()],
+        ),
+        (
+            "Llama 3 template, default add_bos",
+            vec![pre.clone(), bos_id.clone(), llama3.clone(), no_key],
+        ),
+        (
+            "Llama 3 template, add_bos false",
+            vec![
+                pre,
+                bos_id,
+                llama3,
+                ("tokenizer.ggml.add_bos_token", Some(V::Bool(false))),
+            ],
+        ),
+    ];
+    for (label, changes) in variants {
+        let path = dir.join("copy.gguf");
+        write_with_keys(&gguf, &path, &changes);
+        let model = LocalModel::from_path(&path, LoadOptions::default()).expect("load the copy");
+        let server = start_server(&bin, &path, "bos");
+        for i in 0..3 {
+            let (messages, _) = common::read_messages(i, "Duty first.");
+            let ours = model.prompt_tokens(&messages).expect("template");
+            let theirs = server_chat_tokens(&server.addr, &messages);
+            assert_eq!(ours, theirs, "{label}: chat prompt {i}");
+            // One BOS first, not two.
+            assert_eq!(ours.first(), Some(&bos), "{label}: {ours:?}");
+            assert_ne!(ours.get(1), Some(&bos), "{label}: {ours:?}");
+        }
+        eprintln!(
+            "{label}: chat prompt token ids identical to llama-server's, BOS ({bos}) once first"
+        );
+        drop(server);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
