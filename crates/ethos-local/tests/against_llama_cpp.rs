@@ -116,17 +116,7 @@ fn template_and_tokens_match_llama_server() {
     let addr = server.addr.as_str();
     let model = LocalModel::from_path(&gguf, LoadOptions::fast()).expect("load");
     let (messages, _) = moralchoice_messages();
-    let (st, text) = http(
-        addr,
-        "/apply-template",
-        Some(&json!({ "messages": messages })),
-    )
-    .expect("apply-template");
-    assert_eq!(st, 200, "{text}");
-    let prompt: String = serde_json::from_str::<Value>(&text).expect("json")["prompt"]
-        .as_str()
-        .expect("prompt")
-        .to_string();
+    let prompt = common::llama::apply_template(addr, &messages);
     assert_eq!(
         model.prompt_text(&messages).expect("template"),
         prompt,

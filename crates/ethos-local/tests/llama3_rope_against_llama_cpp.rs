@@ -241,17 +241,7 @@ fn write_with_keys(src: &Path, dst: &Path, changes: &[(&str, Option<gguf_file::V
 fn server_chat_tokens(addr: &str, messages: &[ethos_engine::chat::Message]) -> Vec<u32> {
     use common::llama::http;
     use serde_json::{json, Value};
-    let (st, text) = http(
-        addr,
-        "/apply-template",
-        Some(&json!({ "messages": messages })),
-    )
-    .expect("apply-template");
-    assert_eq!(st, 200, "{text}");
-    let prompt = serde_json::from_str::<Value>(&text).expect("json")["prompt"]
-        .as_str()
-        .expect("prompt")
-        .to_string();
+    let prompt = common::llama::apply_template(addr, messages);
     let body = json!({ "content": prompt, "add_special": true, "parse_special": true });
     let (st, text) = http(addr, "/tokenize", Some(&body)).expect("tokenize");
     assert_eq!(st, 200, "{text}");

@@ -253,3 +253,16 @@ pub fn agreement(ours: &[Vec<f64>], theirs: &[Vec<(u32, f64)>]) -> Agreement {
     }
     a
 }
+
+/// llama-server's chat prompt text for `messages` (`/apply-template`: the template rendered,
+/// a leading BOS text taken off when the vocabulary adds BOS itself).
+pub fn apply_template(addr: &str, messages: &[ethos_engine::chat::Message]) -> String {
+    let body = serde_json::json!({ "messages": messages });
+    let (status, reply) =
+        http(addr, "/apply-template", Some(&body)).expect("llama-server /apply-template");
+    assert_eq!(status, 200, "llama-server /apply-template: {reply}");
+    serde_json::from_str::<Value>(&reply).expect("json")["prompt"]
+        .as_str()
+        .expect("prompt")
+        .to_string()
+}
