@@ -230,7 +230,8 @@ async fn fresh_browser_with_a_cut_download(server: &StaticServer, cut: usize) ->
 /// A model download cut off half-way is kept (in the origin-private file system) up to its last
 /// checkpoint; the next Load resumes there with an HTTP Range request, re-fetching none of what
 /// was kept, and gives the same model (its SHA-256 is checked). A kept partial file whose bytes
-/// were changed on disk is detected by the hash of its prefix and downloaded again, never loaded.
+/// were changed on disk is detected by the hash of its prefix and downloaded again, never loaded;
+/// so is a complete kept copy whose bytes were changed (by its whole SHA-256).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_download_resumes_and_a_corrupted_partial_file_is_never_loaded() {
     if !enabled() {
@@ -276,6 +277,46 @@ async fn an_interrupted_download_resumes_and_a_corrupted_partial_file_is_never_l
     // 3. A fresh profile: cut again, then change bytes of the kept partial file on disk.
     b.close().await;
     let b = fresh_browser_with_a_cut_download(&server, cut).await;
+    change_kept_file(&b).await;
+    server.cut_downloads_at(None);
+    let status = load_again(&b).await;
+    assert!(
+        status.contains("Loaded") && status.contains("was corrupted") && !status.contains("Resumed"),
+        "the changed partial file is detected and the model downloaded again: {status}"
+    );
+    let log = server.download_log();
+    assert_eq!(
+        log.last().copied(),
+        Some((None, size)),
+        "downloaded whole again, from the start: {log:?}"
+    );
+    // 4. The kept copy is complete now: change bytes of it on disk. The next Load finds its
+    // SHA-256 changed, never loads it, and downloads the model again from the start.
+    change_kept_file(&b).await;
+    let status = load_again(&b).await;
+    assert!(
+        status.contains("Loaded") && status.contains("copy kept in this browser was corrupted"),
+        "the changed complete copy is detected and the model downloaded again: {status}"
+    );
+    let log = server.download_log();
+    assert_eq!(log.last().copied(), Some((None, size)), "downloaded whole again: {log:?}");
+    // And the new copy is kept and read at the next Load, with no request.
+    let requests = log.len();
+    let status = load_again(&b).await;
+    assert!(status.contains("from this browser's cache"), "{status}");
+    assert_eq!(server.download_log().len(), requests, "no download for a kept model");
+
+    // Its own Delete button removes the kept model.
+    assert_eq!(kept_models(&b).await.len(), 1);
+    b.click(".kept-model .kept-delete").await;
+    b.wait_for("#kept-none", Duration::from_secs(30)).await;
+    let status = b.text("#local-status").await;
+    assert!(status.starts_with("Deleted") && status.contains("98.4 MB"), "{status}");
+    b.close().await;
+}
+
+/// Change 64 bytes (at 4096) of the model file kept in the browser's origin-private file system.
+async fn change_kept_file(b: &Browser) {
     let changed = b
         .js_async(
             "const done = arguments[arguments.length - 1];
@@ -294,27 +335,8 @@ async fn an_interrupted_download_resumes_and_a_corrupted_partial_file_is_never_l
         .await;
     assert!(
         changed.as_str().is_some_and(|n| n.ends_with(".gguf")),
-        "the kept partial file was changed: {changed}"
+        "the kept file was changed: {changed}"
     );
-    server.cut_downloads_at(None);
-    let status = load_again(&b).await;
-    assert!(
-        status.contains("Loaded") && status.contains("was corrupted") && !status.contains("Resumed"),
-        "the changed partial file is detected and the model downloaded again: {status}"
-    );
-    let log = server.download_log();
-    assert_eq!(
-        log.last().copied(),
-        Some((None, size)),
-        "downloaded whole again, from the start: {log:?}"
-    );
-    // Its own Delete button removes the kept model.
-    assert_eq!(kept_models(&b).await.len(), 1);
-    b.click(".kept-model .kept-delete").await;
-    b.wait_for("#kept-none", Duration::from_secs(30)).await;
-    let status = b.text("#local-status").await;
-    assert!(status.starts_with("Deleted") && status.contains("98.4 MB"), "{status}");
-    b.close().await;
 }
 
 /// (data-complete, text) of each model the panel lists as kept in this browser, read afresh:

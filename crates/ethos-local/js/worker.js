@@ -256,21 +256,20 @@ async function loadKept(msg, file, dir, key) {
   let keep = true;
   try {
     const size = dataH.getSize();
+    let note = null;
     if (!file && meta && meta.complete && meta.total === size && meta.verified === size) {
       engine.begin_load(size);
       await pumpKept(msg.id, dataH, size, "cache", size);
       try {
         return { info: finish(msg, msg.sha256 || meta.sha256), fromCache: true, note: null };
       } catch (e) {
-        const err = chatError(e);
-        if (/corrupted/.test(err.detail || "")) {
-          keep = false;
-          throw { kind: "other", detail: "the copy kept in this browser is corrupted (" + err.detail + "); it was deleted: load again to download the model" };
-        }
-        throw e;
+        if (!/corrupted/.test(chatError(e).detail || "")) throw e;
+        // Changed on disk since it was checked (or not the file asked for): never loaded;
+        // downloaded again below, from the start.
+        note = "The copy kept in this browser was corrupted: it was downloaded again.";
+        meta = null;
       }
     }
-    let note = null;
     let from = 0;
     let total = file ? file.size : meta ? meta.total : null;
     engine.begin_load(total);
@@ -402,11 +401,18 @@ async function loadPlain(msg, file, key) {
     return { info, fromCache: false, note: null };
   }
   const hit = cache ? await cache.match(key) : null;
+  let note = null;
   if (hit && hit.body) {
     const total = Number(hit.headers.get("content-length")) || null;
     engine.begin_load(total);
     await pump(msg.id, hit.body, "cache", 0, total, null);
-    return { info: finish(msg, msg.sha256), fromCache: true, note: null };
+    try {
+      return { info: finish(msg, msg.sha256), fromCache: true, note: null };
+    } catch (e) {
+      if (!/corrupted/.test(chatError(e).detail || "")) throw e;
+      try { await cache.delete(key); } catch (_) { /* gone */ }
+      note = "The copy kept in this browser was corrupted: it was downloaded again.";
+    }
   }
   const controller = new AbortController();
   let resp;
@@ -442,7 +448,7 @@ async function loadPlain(msg, file, key) {
     if (kept) { try { await cache.delete(key); } catch (_) { /* gone */ } }
     throw e;
   }
-  return { info, fromCache: false, note: cache && !kept ? "Not kept in this browser." : null };
+  return { info, fromCache: false, note: cache && !kept ? [note, "Not kept in this browser."].filter(Boolean).join(" ") : note };
 }
 
 async function load(msg, file) {
