@@ -8,7 +8,7 @@
 #   lettered    share of comments on items with options that start with an option letter
 #   s/item      seconds from an item's start to its finish
 #
-#   bench/default_model/run.sh                 10 items per mode, smollm2 and qwen
+#   bench/default_model/run.sh                 10 items per mode, smollm2, qwen (0.5B) and qwen15 (1.5B)
 #   ITEMS=3 MODELS=qwen bench/default_model/run.sh
 #
 # Modes: Overton (ValueKaleidoscope), Steerable (OpinionQA, group steering), Distributional
@@ -19,7 +19,7 @@ set -euo pipefail
 source "$(dirname "$0")/../../scripts/env.sh"
 cd "$ETHOS_ROOT"
 items="${ITEMS:-10}"
-models="${MODELS:-smollm2 qwen}"
+models="${MODELS:-smollm2 qwen qwen15}"
 k="${K:-6}"
 port="${BENCH_LLM_PORT:-8096}"
 out="${ETHOS_CACHE:-$HOME/.cache/ethos-agents}/default-model"
