@@ -678,8 +678,6 @@ fn kind_of(t: GgmlDType) -> Option<Kind> {
     }
 }
 
-/// A tensor's bytes in the file, its type and dimensions; an error (never a panic) when its
-/// size overflows or it lies outside the file.
 /// A tensor's size in bytes, from its dimensions and type; an error when it overflows.
 pub(crate) fn tensor_size(
     name: &str,
@@ -696,6 +694,8 @@ pub(crate) fn tensor_size(
         .ok_or_else(|| LocalError::Gguf(format!("tensor {name} is too large")))
 }
 
+/// A tensor's bytes in the file, its type and dimensions; an error (never a panic) when its
+/// size overflows or it lies outside the file.
 pub(crate) fn tensor_bytes<'a>(
     ct: &Content,
     bytes: &'a [u8],
@@ -920,14 +920,6 @@ impl FastLlama {
             load_mat(ct, src, "token_embd.weight")?
         };
         let vocab = output.as_ref().map_or(embd.rows, |o| o.rows);
-        // Each layer has at least 9 tensors: a larger count is a stranger's, not a reason to
-        // reserve memory for it.
-        if n_layers.saturating_mul(9) > ct.tensor_infos.len() {
-            return Err(LocalError::Unsupported(format!(
-                "{n_layers} layers in a file of {} tensors",
-                ct.tensor_infos.len()
-            )));
-        }
         let mut layers = Vec::with_capacity(n_layers);
         for i in 0..n_layers {
             let p = |s: &str| format!("blk.{i}.{s}");
