@@ -73,29 +73,16 @@ fn write_scaled_copy(src: &Path, dst: &Path) -> (usize, usize) {
     let factors = llama3_factors(base, head_dim, 64.0);
     let scaled = factors.iter().filter(|f| **f != 1.0).count();
     assert!(scaled > head_dim / 8, "factors {factors:?}");
-    let mut tensors: Vec<(String, QTensor)> = Vec::new();
-    let mut names: Vec<&String> = ct.tensor_infos.keys().collect();
-    names.sort();
-    for name in names {
-        let t = ct.tensor(&mut f, name, &Device::Cpu).expect("tensor");
-        tensors.push((name.clone(), t));
-    }
     let freqs = Tensor::new(factors.as_slice(), &Device::Cpu).expect("tensor");
-    tensors.push((
-        "rope_freqs.weight".into(),
-        QTensor::quantize(&freqs, GgmlDType::F32).expect("f32 tensor"),
-    ));
+    let freqs = QTensor::quantize(&freqs, GgmlDType::F32).expect("f32 tensor");
     // Llama 3's pre-tokenizer (numbers in groups of three, whole-word lookup before merges).
     let pre = gguf_file::Value::String("llama-bpe".into());
-    let mut keys: Vec<(&str, &gguf_file::Value)> = ct
-        .metadata
-        .iter()
-        .map(|(k, v)| (k.as_str(), if k == "tokenizer.ggml.pre" { &pre } else { v }))
-        .collect();
-    keys.sort_by_key(|(k, _)| *k);
-    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    let mut out = std::fs::File::create(dst).expect("create the scaled copy");
-    gguf_file::write(&mut out, &keys, &refs).expect("write the scaled copy");
+    write_copy(
+        src,
+        dst,
+        &[("tokenizer.ggml.pre", Some(pre))],
+        vec![("rope_freqs.weight".into(), freqs)],
+    );
     (scaled, head_dim / 2)
 }
 
@@ -205,8 +192,14 @@ fn llama3_rope_scaling_matches_llama_cpp() {
 /// Llama 3's chat template (the `bos_token` at the start of the first message).
 const LLAMA3_TEMPLATE: &str = "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
 
-/// The SmolLM2 file with metadata keys replaced (`Some`) or removed (`None`).
-fn write_with_keys(src: &Path, dst: &Path, changes: &[(&str, Option<gguf_file::Value>)]) {
+/// The SmolLM2 file with metadata keys replaced (`Some`) or removed (`None`) and `extra` tensors
+/// added.
+fn write_copy(
+    src: &Path,
+    dst: &Path,
+    changes: &[(&str, Option<gguf_file::Value>)],
+    extra: Vec<(String, QTensor)>,
+) {
     let mut f = std::fs::File::open(src).expect("open the GGUF");
     let ct = gguf_file::Content::read(&mut f).expect("read the GGUF");
     let mut md = ct.metadata.clone();
@@ -218,7 +211,7 @@ fn write_with_keys(src: &Path, dst: &Path, changes: &[(&str, Option<gguf_file::V
     }
     let mut names: Vec<&String> = ct.tensor_infos.keys().collect();
     names.sort();
-    let tensors: Vec<(String, QTensor)> = names
+    let mut tensors: Vec<(String, QTensor)> = names
         .into_iter()
         .map(|n| {
             (
@@ -227,6 +220,7 @@ fn write_with_keys(src: &Path, dst: &Path, changes: &[(&str, Option<gguf_file::V
             )
         })
         .collect();
+    tensors.extend(extra);
     let mut keys: Vec<(&str, &gguf_file::Value)> =
         md.iter().map(|(k, v)| (k.as_str(), v)).collect();
     keys.sort_by_key(|(k, _)| *k);
@@ -302,7 +296,7 @@ fn llama3_chat_prompts_start_with_one_bos_as_in_llama_cpp() {
     ];
     for (label, changes) in variants {
         let path = dir.join("copy.gguf");
-        write_with_keys(&gguf, &path, &changes);
+        write_copy(&gguf, &path, &changes, Vec::new());
         let model = LocalModel::from_path(&path, LoadOptions::default()).expect("load the copy");
         let server = start_server(&bin, &path, "bos");
         for i in 0..3 {
