@@ -236,6 +236,13 @@ function finish(msg, expected) {
   return JSON.parse(engine.finish_load(msg.requantize !== false, msg.backend || undefined, expected || undefined));
 }
 
+// A kept copy that did not load because its SHA-256 changed (the engine's "corrupted" error) is
+// downloaded again, with this note.
+const CORRUPTED_COPY = "The copy kept in this browser was corrupted: it was downloaded again.";
+function isCorrupted(e) {
+  return /corrupted/.test(chatError(e).detail || "");
+}
+
 // Load with the kept copy in OPFS: read it whole when complete, else resume or start the
 // download, writing what arrives. Returns { info, fromCache, note }.
 async function loadKept(msg, file, dir, key) {
@@ -263,10 +270,10 @@ async function loadKept(msg, file, dir, key) {
       try {
         return { info: finish(msg, msg.sha256 || meta.sha256), fromCache: true, note: null };
       } catch (e) {
-        if (!/corrupted/.test(chatError(e).detail || "")) throw e;
+        if (!isCorrupted(e)) throw e;
         // Changed on disk since it was checked (or not the file asked for): never loaded;
         // downloaded again below, from the start.
-        note = "The copy kept in this browser was corrupted: it was downloaded again.";
+        note = CORRUPTED_COPY;
         meta = null;
       }
     }
@@ -409,9 +416,9 @@ async function loadPlain(msg, file, key) {
     try {
       return { info: finish(msg, msg.sha256), fromCache: true, note: null };
     } catch (e) {
-      if (!/corrupted/.test(chatError(e).detail || "")) throw e;
+      if (!isCorrupted(e)) throw e;
       try { await cache.delete(key); } catch (_) { /* gone */ }
-      note = "The copy kept in this browser was corrupted: it was downloaded again.";
+      note = CORRUPTED_COPY;
     }
   }
   const controller = new AbortController();
