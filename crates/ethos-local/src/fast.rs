@@ -578,6 +578,27 @@ fn matmul(w: &QMat, xs: &[QAct], outs: &mut [Vec<f32>]) {
         return;
     }
     let ptrs: Vec<Out> = outs.iter_mut().map(|o| Out::of(o)).collect();
+    if let Kind::K(k) = w.kind {
+        // Each block of a row is decoded once for the whole batch.
+        let xks: Vec<&Q8K> = xs.iter().filter_map(|x| x.k.as_ref()).collect();
+        let len = w.cols / QK_K * k.block_bytes();
+        // No allocation inside the chunks: the threaded build's allocator takes a lock.
+        pool::par_chunks(w.rows.div_ceil(ROWS_PER_CHUNK), &|c| {
+            let mut row_out = [0.0f32; BATCH];
+            for r in c * ROWS_PER_CHUNK..((c + 1) * ROWS_PER_CHUNK).min(w.rows) {
+                let row = w.q.get(r * len..(r + 1) * len).unwrap_or(&[]);
+                for (xc, pc) in xks.chunks(BATCH).zip(ptrs.chunks(BATCH)) {
+                    let row_out = &mut row_out[..xc.len()];
+                    quants::row_dot_k_batch(k, row, xc, row_out);
+                    for (v, o) in row_out.iter().zip(pc) {
+                        // SAFETY: as in `matvec`; `Out::set` ignores rows past an output's length.
+                        unsafe { o.set(r, *v) };
+                    }
+                }
+            }
+        });
+        return;
+    }
     pool::par_chunks(w.rows.div_ceil(ROWS_PER_CHUNK), &|c| {
         for r in c * ROWS_PER_CHUNK..((c + 1) * ROWS_PER_CHUNK).min(w.rows) {
             for (x, o) in xs.iter().zip(&ptrs) {
@@ -1460,6 +1481,54 @@ mod tests {
         );
     }
 
+    /// `tokens` activations of `cols` values `f(i, t)`, quantised (with the Q8_K form if `k`).
+    fn quantized(cols: usize, tokens: usize, k: bool, f: impl Fn(usize, usize) -> f32) -> Vec<QAct> {
+        (0..tokens)
+            .map(|t| {
+                let x: Vec<f32> = (0..cols).map(|i| f(i, t)).collect();
+                let mut qa = QAct::with_k(cols, k);
+                qa.quantize(&x);
+                qa
+            })
+            .collect()
+    }
+
+    /// Every row of `w` times every token, one dot product at a time.
+    fn row_by_row(w: &QMat, xs: &[QAct]) -> Vec<Vec<f32>> {
+        xs.iter().map(|x| (0..w.rows).map(|r| row_dot(w, r, x)).collect()).collect()
+    }
+
+    /// A prompt batch through a k-quant matrix (each block decoded once for all tokens) gives
+    /// every token the bits of its own row-by-row products.
+    #[test]
+    fn k_quant_batches_give_each_tokens_row_dots() {
+        let (rows, cols) = (70usize, 2 * QK_K);
+        for k in [KQuant::Q4K, KQuant::Q5K, KQuant::Q6K] {
+            let mut raw = Vec::new();
+            for r in 0..rows {
+                for b in 0..cols / QK_K {
+                    let mut block: Vec<u8> = (0..k.block_bytes()).map(|j| ((r * 31 + j * 7 + b * 13) % 256) as u8).collect();
+                    let d = f16_bytes(0.002 * (1 + (r + b) % 7) as f32);
+                    match k {
+                        KQuant::Q6K => block[208..210].copy_from_slice(&d),
+                        _ => {
+                            block[0..2].copy_from_slice(&d);
+                            block[2..4].copy_from_slice(&f16_bytes(0.001 * (1 + r % 3) as f32));
+                        }
+                    }
+                    raw.extend(block);
+                }
+            }
+            let w = QMat::from_gguf(Kind::K(k), Cow::Borrowed(&raw), rows, cols).expect("k-quant");
+            let xs = quantized(cols, 5, true, |i, t| ((i * (t + 2)) as f32 * 0.13).sin() * (t + 1) as f32);
+            let want = row_by_row(&w, &xs);
+            assert!(want.iter().flatten().all(|v| v.is_finite() && *v != 0.0));
+            let mut outs = vec![vec![0.0f32; rows]; xs.len()];
+            matmul(&w, &xs, &mut outs);
+            assert_eq!(outs, want, "{k:?}");
+        }
+    }
+
     #[test]
     fn rows_spread_over_threads_give_the_same_bits() {
         // 300 rows × 64 cols of Q4_1 with varied scales: more than one chunk per thread.
@@ -1473,18 +1542,8 @@ mod tests {
             }
         }
         let w = QMat::from_gguf(Kind::Q4_1, Cow::Borrowed(&raw), rows, cols).expect("q4_1");
-        let xs: Vec<QAct> = (0..3)
-            .map(|t| {
-                let x: Vec<f32> = (0..cols).map(|i| ((i * (t + 2)) as f32 * 0.21).cos()).collect();
-                let mut qa = QAct::new(cols);
-                qa.quantize(&x);
-                qa
-            })
-            .collect();
-        let want: Vec<Vec<f32>> = xs
-            .iter()
-            .map(|x| (0..rows).map(|r| row_dot(&w, r, x)).collect())
-            .collect();
+        let xs = quantized(cols, 3, false, |i, t| ((i * (t + 2)) as f32 * 0.21).cos());
+        let want = row_by_row(&w, &xs);
         std::thread::spawn(pool::helper_loop);
         while pool::helpers() == 0 {
             std::thread::yield_now();

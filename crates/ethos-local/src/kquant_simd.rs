@@ -3,33 +3,12 @@
 //! integer addition is exact in any order and no sum here can overflow an i32 (see `dot16`).
 //! The float part stays in `quants::row_dot_k`, shared by every build.
 //!
-//! Values are unpacked 16 at a time straight from the block as the file stores it: nothing is
-//! widened at load, so the weights keep the file's size in memory.
+//! A block's values are unpacked from the bytes as the file stores them (nothing is widened at
+//! load, so the weights keep the file's size in memory), once per block and prompt batch: every
+//! token of the batch then reuses the same 16 vectors.
 use core::arch::wasm32::*;
 
 use crate::quants::{Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES, QK_K};
-
-/// Σ u·y of 16 unsigned weights (each 0..=63) and 16 activations (-128..=127), as four i32
-/// partial sums added to `acc`. Each i16 pair sum is at most 2 · 63 · 128 = 16,128: no
-/// saturation in relaxed-simd's dot, none in the widening multiply either.
-#[inline(always)]
-fn dot16(u: v128, y: v128, acc: v128) -> v128 {
-    #[cfg(target_feature = "relaxed-simd")]
-    {
-        // The second operand is read as 7-bit: `u` ≤ 63 keeps every lane's result defined.
-        i32x4_relaxed_dot_i8x16_i7x16_add(y, u, acc)
-    }
-    #[cfg(not(target_feature = "relaxed-simd"))]
-    {
-        i32x4_add(
-            acc,
-            i32x4_add(
-                i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(u, y)),
-                i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(u, y)),
-            ),
-        )
-    }
-}
 
 #[inline(always)]
 fn hsum(v: v128) -> i32 {
@@ -54,88 +33,256 @@ fn at<const N: usize>(a: &[u8; N], at: usize) -> v128 {
     }
 }
 
-/// Σ_sub scale·Σ q·y of one Q4_K (no `qh`) or Q5_K block; the caller adds the mins from the
-/// activations' 16-value sums. `None` when a slice is shorter than a block.
-#[inline]
-pub(crate) fn q45_k_sumi(five_bits: bool, block: &[u8], y: &[i8], scales: &[(u8, u8); 8]) -> Option<i32> {
-    let y: &[u8; QK_K] = bytemuck_i8(y.get(..QK_K)?)?;
-    let (qs, qh): (&[u8; 128], Option<&[u8; 32]>) = if five_bits {
+/// The 256 values of one super-block, unpacked once into 16 vectors in value order (vector `i`
+/// holds values 16i..16i+16), so a prompt batch reuses them for every token.
+pub(crate) type Unpacked = [v128; 16];
+
+/// A Q4_K / Q5_K block's nibbles and (Q5_K) fifth bits; `None` when the slice is not one block.
+#[inline(always)]
+fn q45_parts(five_bits: bool, block: &[u8]) -> Option<(&[u8; 128], Option<&[u8; 32]>)> {
+    if five_bits {
         let b: &[u8; Q5_K_BYTES] = block.try_into().ok()?;
-        (b[48..].try_into().ok()?, Some(b[16..48].try_into().ok()?))
+        Some((b[48..].try_into().ok()?, Some(b[16..48].try_into().ok()?)))
     } else {
         let b: &[u8; Q4_K_BYTES] = block.try_into().ok()?;
-        (b[16..].try_into().ok()?, None)
-    };
-    let mask = u8x16_splat(0x0F);
-    let (h0, h1) = match qh {
-        Some(h) => (at(h, 0), at(h, 16)),
-        None => (u8x16_splat(0), u8x16_splat(0)),
-    };
-    let mut sumi = i32x4_splat(0);
-    for j in 0..4 {
-        let (q0, q1) = (at(qs, 32 * j), at(qs, 32 * j + 16));
-        let (mut lo0, mut lo1) = (v128_and(q0, mask), v128_and(q1, mask));
-        let (mut hi0, mut hi1) = (u8x16_shr(q0, 4), u8x16_shr(q1, 4));
-        if qh.is_some() {
-            // Bit 2j of qh[l] is the fifth bit of value 64j + l, bit 2j + 1 that of 64j + 32 + l.
-            let bit = |h: v128, s: u32| v128_and(u8x16_shl(u8x16_shr(h, s), 4), u8x16_splat(0x10));
-            let s = 2 * j as u32;
-            lo0 = v128_or(lo0, bit(h0, s));
-            lo1 = v128_or(lo1, bit(h1, s));
-            hi0 = v128_or(hi0, bit(h0, s + 1));
-            hi1 = v128_or(hi1, bit(h1, s + 1));
-        }
-        let base = 64 * j;
-        let lo = dot16(lo1, at(y, base + 16), dot16(lo0, at(y, base), i32x4_splat(0)));
-        let hi = dot16(hi1, at(y, base + 48), dot16(hi0, at(y, base + 32), i32x4_splat(0)));
-        let (sc_lo, sc_hi) = (scales[2 * j].0, scales[2 * j + 1].0);
-        sumi = i32x4_add(sumi, i32x4_mul(lo, i32x4_splat(i32::from(sc_lo))));
-        sumi = i32x4_add(sumi, i32x4_mul(hi, i32x4_splat(i32::from(sc_hi))));
+        Some((b[16..].try_into().ok()?, None))
     }
-    Some(hsum(sumi))
 }
 
-/// Σ_sub scale·Σ q·y of one Q6_K block (values -32..=31, stored as 0..=63): the offset is taken
-/// off with the activations' 16-value sums, Σ (u − 32)·y = Σ u·y − 32·Σ y.
-#[inline]
-pub(crate) fn q6_k_sumi(block: &[u8], y: &[i8], bsums: &[i32]) -> Option<i32> {
-    let y: &[u8; QK_K] = bytemuck_i8(y.get(..QK_K)?)?;
-    let b: &[u8; Q6_K_BYTES] = block.try_into().ok()?;
-    let bsums: &[i32; 16] = bsums.get(..16)?.try_into().ok()?;
-    let (ql, qh): (&[u8; 128], &[u8; 64]) = (b[..128].try_into().ok()?, b[128..192].try_into().ok()?);
+/// Values 64j .. 64j + 64 of a Q4_K / Q5_K block as four vectors (`h` = the 32 fifth-bit bytes
+/// as two vectors, Q5_K only).
+#[inline(always)]
+fn q45_quarter(qs: &[u8; 128], h: Option<(v128, v128)>, j: usize) -> [v128; 4] {
     let mask = u8x16_splat(0x0F);
-    let three = u8x16_splat(0x03);
-    let mut sumi = i32x4_splat(0);
-    let mut offset = 0i32;
+    let (q0, q1) = (at(qs, 32 * j), at(qs, 32 * j + 16));
+    let (mut lo0, mut lo1) = (v128_and(q0, mask), v128_and(q1, mask));
+    let (mut hi0, mut hi1) = (u8x16_shr(q0, 4), u8x16_shr(q1, 4));
+    if let Some((h0, h1)) = h {
+        // Bit 2j of qh[l] is the fifth bit of value 64j + l, bit 2j + 1 that of 64j + 32 + l.
+        let bit = |h: v128, s: u32| v128_and(u8x16_shl(u8x16_shr(h, s), 4), u8x16_splat(0x10));
+        let s = 2 * j as u32;
+        lo0 = v128_or(lo0, bit(h0, s));
+        lo1 = v128_or(lo1, bit(h1, s));
+        hi0 = v128_or(hi0, bit(h0, s + 1));
+        hi1 = v128_or(hi1, bit(h1, s + 1));
+    }
+    [lo0, lo1, hi0, hi1]
+}
+
+/// The 256 unsigned values of a Q4_K block (0..=15) or a Q5_K block (0..=31). `None` when the
+/// slice is not one block.
+#[inline(always)]
+pub(crate) fn q45_k_unpack(five_bits: bool, block: &[u8]) -> Option<Unpacked> {
+    let (qs, qh) = q45_parts(five_bits, block)?;
+    let h = qh.map(|h| (at(h, 0), at(h, 16)));
+    let mut out = [u8x16_splat(0); 16];
+    for j in 0..4 {
+        let [lo0, lo1, hi0, hi1] = q45_quarter(qs, h, j);
+        out[4 * j] = lo0;
+        out[4 * j + 1] = lo1;
+        out[4 * j + 2] = hi0;
+        out[4 * j + 3] = hi1;
+    }
+    Some(out)
+}
+
+/// A Q6_K block's low nibbles and high bit pairs; `None` when the slice is not one block.
+#[inline(always)]
+fn q6_parts(block: &[u8]) -> Option<(&[u8; 128], &[u8; 64])> {
+    let b: &[u8; Q6_K_BYTES] = block.try_into().ok()?;
+    Some((b[..128].try_into().ok()?, b[128..192].try_into().ok()?))
+}
+
+/// Values 128n + 32k + 16·half .. +16 for k = 0..4 (sub-blocks 8n + 2k + half) of a Q6_K block,
+/// as stored (0..=63).
+#[inline(always)]
+fn q6_quarter(ql: &[u8; 128], qh: &[u8; 64], n: usize, half: usize) -> [v128; 4] {
+    let mask = u8x16_splat(0x0F);
+    let a = at(ql, 64 * n + 16 * half);
+    let c = at(ql, 64 * n + 32 + 16 * half);
+    let h = at(qh, 32 * n + 16 * half);
+    let hbits = |s: u32| u8x16_shl(v128_and(u8x16_shr(h, s), u8x16_splat(0x03)), 4);
+    [
+        v128_or(v128_and(a, mask), hbits(0)),
+        v128_or(v128_and(c, mask), hbits(2)),
+        v128_or(u8x16_shr(a, 4), hbits(4)),
+        v128_or(u8x16_shr(c, 4), hbits(6)),
+    ]
+}
+
+/// The 256 values of a Q6_K block as stored, unsigned 0..=63 (the signed value is u − 32; the
+/// offset is taken off with the activations' 16-value sums).
+#[inline(always)]
+pub(crate) fn q6_k_unpack(block: &[u8]) -> Option<Unpacked> {
+    let (ql, qh) = q6_parts(block)?;
+    let mut out = [u8x16_splat(0); 16];
     for n in 0..2 {
         for half in 0..2 {
-            let a = at(ql, 64 * n + 16 * half);
-            let c = at(ql, 64 * n + 32 + 16 * half);
-            let h = at(qh, 32 * n + 16 * half);
-            let hbits = |s: u32| u8x16_shl(v128_and(u8x16_shr(h, s), three), 4);
-            let vals = [
-                v128_or(v128_and(a, mask), hbits(0)),
-                v128_or(v128_and(c, mask), hbits(2)),
-                v128_or(u8x16_shr(a, 4), hbits(4)),
-                v128_or(u8x16_shr(c, 4), hbits(6)),
-            ];
-            for (k, u) in vals.into_iter().enumerate() {
-                // Values 128n + 32k + 16·half ..+16: sub-block 8n + 2k + half.
-                let sub = 8 * n + 2 * k + half;
-                let sc = i32::from(b[192 + sub] as i8);
-                let p = dot16(u, at(y, 16 * sub), i32x4_splat(0));
-                sumi = i32x4_add(sumi, i32x4_mul(p, i32x4_splat(sc)));
-                offset += sc * 32 * bsums[sub];
+            for (k, v) in q6_quarter(ql, qh, n, half).into_iter().enumerate() {
+                out[8 * n + 2 * k + half] = v;
             }
         }
     }
-    Some(hsum(sumi) - offset)
+    Some(out)
+}
+
+/// acc + scale·Σ u·y over 16 values (`scale` an i16 splat), in i32 lanes. The products are
+/// summed in pairs in i16 lanes first (as ggml's AVX2 `maddubs`), then multiplied by the scale
+/// and summed in pairs again into i32 (`madd`): each pair sum is at most 2 · 63 · 127 = 16,002
+/// in magnitude, so nothing saturates.
+#[inline(always)]
+fn dot16_scaled(u: v128, y: v128, scale: v128, acc: v128) -> v128 {
+    #[cfg(target_feature = "relaxed-simd")]
+    {
+        // The second operand is read as 7-bit: `u` ≤ 63 keeps every lane's result defined.
+        i32x4_add(acc, i32x4_dot_i16x8(i16x8_relaxed_dot_i8x16_i7x16(y, u), scale))
+    }
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    {
+        let lo = i32x4_dot_i16x8(i16x8_extmul_low_i8x16(u, y), scale);
+        let hi = i32x4_dot_i16x8(i16x8_extmul_high_i8x16(u, y), scale);
+        i32x4_add(acc, i32x4_add(lo, hi))
+    }
+}
+
+/// acc + scale·Σ u·y over 32 values (two vectors of each): in relaxed-simd the two i16 pair
+/// sums are added before the scale (four products, at most 32,004 in magnitude: no overflow).
+#[inline(always)]
+fn dot32_scaled(u0: v128, u1: v128, y0: v128, y1: v128, scale: v128, acc: v128) -> v128 {
+    #[cfg(target_feature = "relaxed-simd")]
+    {
+        let p = i16x8_add(i16x8_relaxed_dot_i8x16_i7x16(y0, u0), i16x8_relaxed_dot_i8x16_i7x16(y1, u1));
+        i32x4_add(acc, i32x4_dot_i16x8(p, scale))
+    }
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    {
+        dot16_scaled(u1, y1, scale, dot16_scaled(u0, y0, scale, acc))
+    }
+}
+
+/// Lane `S` of eight i16 lanes (of `lo` for S < 8, else lane S − 8 of `hi`) in every lane.
+#[inline(always)]
+fn bcast<const S: usize>(lo: v128, hi: v128) -> v128 {
+    i16x8_shuffle::<S, S, S, S, S, S, S, S>(lo, hi)
+}
+
+/// Eight unsigned bytes widened to eight i16 lanes.
+#[inline(always)]
+fn widen8(b: [u8; 8]) -> v128 {
+    i16x8_extend_low_u8x16(u64x2_replace_lane::<0>(u64x2_splat(0), u64::from_le_bytes(b)))
+}
+
+/// Sixteen i8 widened to two vectors of eight i16 lanes.
+#[inline(always)]
+fn widen16(b: &[i8; 16]) -> (v128, v128) {
+    // SAFETY: 16 readable bytes; v128_load has no alignment requirement.
+    let v = unsafe { v128_load(b.as_ptr() as *const v128) };
+    (i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v))
+}
+
+/// Σ_sub scale·Σ u·y over 8 sub-blocks of 32 values (Q4_K, Q5_K: the caller adds the mins).
+/// Unrolled, so each sub-block's scale is a constant lane shuffle of one vector.
+#[inline(always)]
+pub(crate) fn sumi_32(u: &Unpacked, y: &[i8; QK_K], scales: &[u8; 8]) -> i32 {
+    let y = bytes_of(y);
+    let sc = widen8(*scales);
+    let mut sumi = i32x4_splat(0);
+    macro_rules! sub {
+        ($($s:literal)*) => {$(
+            sumi = dot32_scaled(u[2 * $s], u[2 * $s + 1], at(y, 32 * $s), at(y, 32 * $s + 16), bcast::<$s>(sc, sc), sumi);
+        )*};
+    }
+    sub!(0 1 2 3 4 5 6 7);
+    hsum(sumi)
+}
+
+/// Σ_sub scale·Σ u·y over 16 sub-blocks of 16 values (Q6_K, values as stored: the caller takes
+/// off 32·scale·Σy).
+#[inline(always)]
+pub(crate) fn sumi_16(u: &Unpacked, y: &[i8; QK_K], scales: &[i8; 16]) -> i32 {
+    let y = bytes_of(y);
+    let (lo, hi) = widen16(scales);
+    let mut sumi = i32x4_splat(0);
+    macro_rules! sub {
+        ($($s:literal)*) => {$(
+            sumi = dot16_scaled(u[$s], at(y, 16 * $s), bcast::<$s>(lo, hi), sumi);
+        )*};
+    }
+    sub!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+    hsum(sumi)
+}
+
+/// Σ_sub scale·Σ q·y of one Q4_K / Q5_K block against one token, unpacked and multiplied in one
+/// pass (generation: a block is used by one token only, so it is not kept). The same integer as
+/// [`q45_k_unpack`] then [`sumi_32`].
+#[inline(always)]
+pub(crate) fn q45_k_dot(five_bits: bool, block: &[u8], y: &[i8; QK_K], scales: &[u8; 8]) -> Option<i32> {
+    let (qs, qh) = q45_parts(five_bits, block)?;
+    let h = qh.map(|h| (at(h, 0), at(h, 16)));
+    let y = bytes_of(y);
+    let sc = widen8(*scales);
+    let mut sumi = i32x4_splat(0);
+    macro_rules! quarter {
+        ($($j:literal $lo:literal $hi:literal),*) => {$(
+            let [lo0, lo1, hi0, hi1] = q45_quarter(qs, h, $j);
+            sumi = dot32_scaled(lo0, lo1, at(y, 64 * $j), at(y, 64 * $j + 16), bcast::<$lo>(sc, sc), sumi);
+            sumi = dot32_scaled(hi0, hi1, at(y, 64 * $j + 32), at(y, 64 * $j + 48), bcast::<$hi>(sc, sc), sumi);
+        )*};
+    }
+    quarter!(0 0 1, 1 2 3, 2 4 5, 3 6 7);
+    Some(hsum(sumi))
+}
+
+/// Σ_sub scale·Σ u·y of one Q6_K block (values as stored, 0..=63) against one token, in one
+/// pass: the same integer as [`q6_k_unpack`] then [`sumi_16`].
+#[inline(always)]
+pub(crate) fn q6_k_dot(block: &[u8], y: &[i8; QK_K], scales: &[i8; 16]) -> Option<i32> {
+    let (ql, qh) = q6_parts(block)?;
+    let y = bytes_of(y);
+    let (slo, shi) = widen16(scales);
+    let mut sumi = i32x4_splat(0);
+    macro_rules! quarter {
+        ($($n:literal $half:literal $s0:literal $s1:literal $s2:literal $s3:literal),*) => {$(
+            let [u0, u1, u2, u3] = q6_quarter(ql, qh, $n, $half);
+            sumi = dot16_scaled(u0, at(y, 16 * $s0), bcast::<$s0>(slo, shi), sumi);
+            sumi = dot16_scaled(u1, at(y, 16 * $s1), bcast::<$s1>(slo, shi), sumi);
+            sumi = dot16_scaled(u2, at(y, 16 * $s2), bcast::<$s2>(slo, shi), sumi);
+            sumi = dot16_scaled(u3, at(y, 16 * $s3), bcast::<$s3>(slo, shi), sumi);
+        )*};
+    }
+    quarter!(0 0 0 2 4 6, 0 1 1 3 5 7, 1 0 8 10 12 14, 1 1 9 11 13 15);
+    Some(hsum(sumi))
+}
+
+/// Σ mins[i]·sums[i] over 8 (Q4_K / Q5_K mins against the activations' 32-value sums): at most
+/// 2 · 63 · 4,064 per i32 lane.
+#[inline(always)]
+pub(crate) fn scaled_sums_8(mins: &[u8; 8], sums: &[i16; 8]) -> i32 {
+    let m = widen8(*mins);
+    // SAFETY: `sums` is 16 readable bytes; v128_load has no alignment requirement.
+    let s = unsafe { v128_load(sums.as_ptr() as *const v128) };
+    hsum(i32x4_dot_i16x8(m, s))
+}
+
+/// Σ scales[i]·sums[i] over 16 (Q6_K scales against the activations' 16-value sums).
+#[inline(always)]
+pub(crate) fn scaled_sums_16(scales: &[i8; 16], sums: &[i16; 16]) -> i32 {
+    let (sc_lo, sc_hi) = widen16(scales);
+    // SAFETY: 32 readable bytes; v128_load has no alignment requirement.
+    let (s0, s1) = unsafe {
+        (
+            v128_load(sums.as_ptr() as *const v128),
+            v128_load(sums.as_ptr().add(8) as *const v128),
+        )
+    };
+    let lo = i32x4_dot_i16x8(sc_lo, s0);
+    let hi = i32x4_dot_i16x8(sc_hi, s1);
+    hsum(i32x4_add(lo, hi))
 }
 
 /// The activations' bytes as u8 (same bits; `at` loads them as i8 lanes).
 #[inline(always)]
-fn bytemuck_i8(y: &[i8]) -> Option<&[u8; QK_K]> {
+fn bytes_of(y: &[i8; QK_K]) -> &[u8; QK_K] {
     // SAFETY: i8 and u8 have the same size, alignment and validity.
-    let bytes = unsafe { core::slice::from_raw_parts(y.as_ptr() as *const u8, y.len()) };
-    bytes.try_into().ok()
+    unsafe { &*(y as *const [i8; QK_K] as *const [u8; QK_K]) }
 }

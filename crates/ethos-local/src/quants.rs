@@ -32,6 +32,10 @@ pub struct Q8K {
     pub d: Vec<f32>,
     /// Sum of each run of 16 quantised values.
     pub bsums: Vec<i32>,
+    /// The same sums as i16 (each is at most 16 · 127 in magnitude), for the SIMD kernels.
+    pub bsums16: Vec<i16>,
+    /// Sum of each run of 32 quantised values, as i16 (at most 32 · 127 in magnitude).
+    pub bsums32: Vec<i16>,
 }
 
 impl Q8K {
@@ -40,6 +44,8 @@ impl Q8K {
             q: vec![0; n],
             d: vec![0.0; n / QK_K],
             bsums: vec![0; n / 16],
+            bsums16: vec![0; n / 16],
+            bsums32: vec![0; n / 32],
         }
     }
 
@@ -70,8 +76,15 @@ impl Q8K {
                 }
             }
             for (j, chunk) in qb.chunks_exact(16).enumerate() {
+                let sum: i32 = chunk.iter().map(|v| i32::from(*v)).sum();
                 if let Some(s) = self.bsums.get_mut(bi * 16 + j) {
-                    *s = chunk.iter().map(|v| i32::from(*v)).sum();
+                    *s = sum;
+                }
+                if let Some(s) = self.bsums16.get_mut(bi * 16 + j) {
+                    *s = sum as i16;
+                }
+                if let Some(s) = self.bsums32.get_mut(bi * 8 + j / 2) {
+                    *s = if j % 2 == 0 { sum as i16 } else { *s + sum as i16 };
                 }
             }
         }
@@ -194,104 +207,281 @@ fn sub_dot<T: Copy + Into<i32>>(vals: &[T], y: &[i8], range: std::ops::Range<usi
         .sum()
 }
 
-/// The eight (scale, min) pairs of a Q4_K / Q5_K block.
-fn scales_mins(block: &[u8]) -> [(u8, u8); 8] {
-    let scales = block.get(4..16).unwrap_or(&[]);
-    std::array::from_fn(|sub| scale_min_k4(sub, scales))
-}
-
-/// Σ_16 bsum·min of one Q4_K / Q5_K block.
-fn q45_k_summins(sm: &[(u8, u8); 8], bsums: &[i32]) -> i32 {
-    let mut summins = 0i32;
-    for (sub, (_, m)) in sm.iter().enumerate() {
-        summins += i32::from(*m)
-            * (bsums.get(2 * sub).copied().unwrap_or(0) + bsums.get(2 * sub + 1).copied().unwrap_or(0));
+/// f16 → f32 without a table or branches for finite values: the exponent and mantissa moved to
+/// f32's places, then scaled by 2^112 (exact for normal and subnormal halves alike).
+#[inline(always)]
+pub(crate) fn f16_to_f32(h: u16) -> f32 {
+    let h = u32::from(h);
+    let em = h & 0x7FFF;
+    if em >= 0x7C00 {
+        return half::f16::from_bits(h as u16).to_f32();
     }
-    summins
+    let v = f32::from_bits(em << 13) * f32::from_bits(0x7780_0000);
+    f32::from_bits(v.to_bits() | ((h & 0x8000) << 16))
 }
 
-/// Σ_sub scale·Σ q·y of one Q4_K / Q5_K block against one Q8_K block: the portable scalar form
-/// (every build's reference; the wasm SIMD form must give the same integer).
-pub fn q45_k_sumi_scalar(kind: KQuant, block: &[u8], y: &[i8]) -> i32 {
-    let sm = scales_mins(block);
-    let mut vals = [0u8; QK_K];
-    q45_k_values(kind, block, &mut vals);
-    let mut sumi = 0i32;
-    for (sub, (sc, _)) in sm.iter().enumerate() {
-        sumi += i32::from(*sc) * sub_dot(&vals, y, sub * 32..(sub + 1) * 32);
-    }
-    sumi
+/// The eight scales and eight mins of a Q4_K / Q5_K block, decoded with ggml's three masks
+/// (`kmask1..3`): the same values as [`scale_min_k4`] for sub-blocks 0..8.
+#[inline(always)]
+fn scales_mins_packed(s: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
+    const M1: u32 = 0x3F3F_3F3F;
+    const M2: u32 = 0x0F0F_0F0F;
+    const M3: u32 = 0x0303_0303;
+    let u = |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
+    let (u0, u1, u2) = (u(0), u(1), u(2));
+    let sc_lo = u0 & M1;
+    let sc_hi = (u2 & M2) | (((u0 >> 6) & M3) << 4);
+    let m_lo = u1 & M1;
+    let m_hi = ((u2 >> 4) & M2) | (((u1 >> 6) & M3) << 4);
+    let join = |a: u32, b: u32| {
+        let (a, b) = (a.to_le_bytes(), b.to_le_bytes());
+        [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]]
+    };
+    (join(sc_lo, sc_hi), join(m_lo, m_hi))
 }
 
-/// Σ_sub scale·Σ q·y of one Q6_K block against one Q8_K block: the portable scalar form.
-pub fn q6_k_sumi_scalar(block: &[u8], y: &[i8]) -> i32 {
-    let mut vals = [0i8; QK_K];
-    q6_k_values(block, &mut vals);
-    let mut sumi = 0i32;
-    for sub in 0..16 {
-        let sc = block.get(192 + sub).copied().unwrap_or(0) as i8;
-        sumi += i32::from(sc) * sub_dot(&vals, y, sub * 16..(sub + 1) * 16);
-    }
-    sumi
+/// One super-block, decoded once for every token of a batch: its float scales, its sub-block
+/// scales (and mins), and its 256 values.
+struct Decoded {
+    q6: bool,
+    d: f32,
+    dmin: f32,
+    scales: [u8; 8],
+    mins: [u8; 8],
+    scales6: [i8; 16],
+    vals: Vals,
 }
 
-/// (Σ_sub scale·Σ q·y, Σ_16 bsum·min) of one Q4_K / Q5_K block against one Q8_K block.
-#[inline]
-fn q45_k_block<const SIMD: bool>(kind: KQuant, block: &[u8], y: &[i8], bsums: &[i32]) -> (i32, i32) {
-    let sm = scales_mins(block);
+enum Vals {
+    U45([u8; QK_K]),
+    I6([i8; QK_K]),
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if SIMD {
-        if let Some(sumi) = crate::kquant_simd::q45_k_sumi(kind == KQuant::Q5K, block, y, &sm) {
-            return (sumi, q45_k_summins(&sm, bsums));
+    Simd(crate::kquant_simd::Unpacked),
+}
+
+impl Decoded {
+    #[inline(always)]
+    fn new<const SIMD: bool>(kind: KQuant, block: &[u8]) -> Self {
+        let h = |i: usize| u16::from_le_bytes([block.get(i).copied().unwrap_or(0), block.get(i + 1).copied().unwrap_or(0)]);
+        let vals = Self::values::<SIMD>(kind, block);
+        match kind {
+            KQuant::Q4K | KQuant::Q5K => {
+                let s: &[u8; 12] = block.get(4..16).and_then(|s| s.try_into().ok()).unwrap_or(&[0; 12]);
+                let (scales, mins) = scales_mins_packed(s);
+                Decoded {
+                    q6: false,
+                    d: f16_to_f32(h(0)),
+                    dmin: f16_to_f32(h(2)),
+                    scales,
+                    mins,
+                    scales6: [0; 16],
+                    vals,
+                }
+            }
+            KQuant::Q6K => Decoded {
+                q6: true,
+                d: f16_to_f32(h(208)),
+                dmin: 0.0,
+                scales: [0; 8],
+                mins: [0; 8],
+                scales6: std::array::from_fn(|i| block.get(192 + i).copied().unwrap_or(0) as i8),
+                vals,
+            },
         }
     }
-    (q45_k_sumi_scalar(kind, block, y), q45_k_summins(&sm, bsums))
-}
 
-/// Σ_sub scale·Σ q·y of one Q6_K block against one Q8_K block.
-#[inline]
-fn q6_k_block<const SIMD: bool>(block: &[u8], y: &[i8], bsums: &[i32]) -> i32 {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if SIMD {
-        if let Some(sumi) = crate::kquant_simd::q6_k_sumi(block, y, bsums) {
-            return sumi;
+    /// The block's values: unpacked into vectors in SIMD builds, else into bytes.
+    #[inline(always)]
+    fn values<const SIMD: bool>(kind: KQuant, block: &[u8]) -> Vals {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if SIMD {
+            let u = match kind {
+                KQuant::Q6K => crate::kquant_simd::q6_k_unpack(block),
+                _ => crate::kquant_simd::q45_k_unpack(kind == KQuant::Q5K, block),
+            };
+            if let Some(u) = u {
+                return Vals::Simd(u);
+            }
+        }
+        if kind == KQuant::Q6K {
+            let mut v = [0i8; QK_K];
+            q6_k_values(block, &mut v);
+            Vals::I6(v)
+        } else {
+            let mut v = [0u8; QK_K];
+            q45_k_values(kind, block, &mut v);
+            Vals::U45(v)
         }
     }
-    let _ = bsums;
-    q6_k_sumi_scalar(block, y)
+
+    /// Σ_sub scale·Σ q·y against one token's Q8_K block (Q6_K: with the signed values).
+    #[inline(always)]
+    fn sumi(&self, a: &Act) -> i32 {
+        match &self.vals {
+            Vals::U45(v) => (0..8)
+                .map(|sub| i32::from(self.scales[sub]) * dot_n::<32, _>(v, a.y, sub * 32))
+                .sum(),
+            Vals::I6(v) => (0..16)
+                .map(|sub| i32::from(self.scales6[sub]) * dot_n::<16, _>(v, a.y, sub * 16))
+                .sum(),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Vals::Simd(u) => {
+                use crate::kquant_simd as k;
+                if self.q6 {
+                    k::sumi_16(u, a.y, &self.scales6) - 32 * k::scaled_sums_16(&self.scales6, a.b16)
+                } else {
+                    k::sumi_32(u, a.y, &self.scales)
+                }
+            }
+        }
+    }
+
+    /// Σ_16 bsum·min (Q4_K / Q5_K).
+    #[inline(always)]
+    fn summins(&self, a: &Act) -> i32 {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if let Vals::Simd(_) = self.vals {
+            return crate::kquant_simd::scaled_sums_8(&self.mins, a.b32);
+        }
+        (0..8)
+            .map(|sub| i32::from(self.mins[sub]) * (a.bsums[2 * sub] + a.bsums[2 * sub + 1]))
+            .sum()
+    }
+}
+
+/// One token's Q8_K block: its 256 values and their sums per 16 (i32 and i16) and per 32.
+struct Act<'a> {
+    y: &'a [i8; QK_K],
+    bsums: &'a [i32; 16],
+    #[cfg_attr(not(all(target_arch = "wasm32", target_feature = "simd128")), allow(dead_code))]
+    b16: &'a [i16; 16],
+    #[cfg_attr(not(all(target_arch = "wasm32", target_feature = "simd128")), allow(dead_code))]
+    b32: &'a [i16; 8],
+}
+
+impl<'a> Act<'a> {
+    /// Block `b` of `x`; zeros where `x` is shorter (a block it lacks adds nothing).
+    #[inline(always)]
+    fn of(x: &'a Q8K, b: usize) -> Self {
+        const NO_Y: [i8; QK_K] = [0; QK_K];
+        fn arr<'a, T, const N: usize>(v: &'a [T], b: usize, zero: &'a [T; N]) -> &'a [T; N] {
+            v.get(b * N..(b + 1) * N).and_then(|s| s.try_into().ok()).unwrap_or(zero)
+        }
+        Act {
+            y: arr(&x.q, b, &NO_Y),
+            bsums: arr(&x.bsums, b, &[0; 16]),
+            b16: arr(&x.bsums16, b, &[0; 16]),
+            b32: arr(&x.bsums32, b, &[0; 8]),
+        }
+    }
+}
+
+/// Σ q·y of `N` values from `at`.
+#[inline(always)]
+fn dot_n<const N: usize, T: Copy + Into<i32>>(v: &[T; QK_K], y: &[i8; QK_K], at: usize) -> i32 {
+    let (Some(a), Some(b)) = (v.get(at..at + N), y.get(at..at + N)) else {
+        return 0;
+    };
+    a.iter().zip(b).map(|(a, b)| (*a).into() * i32::from(*b)).sum()
 }
 
 /// One row of k-quant blocks · Q8_K activations (the integer sums in wasm SIMD where the build
 /// has simd128).
 pub fn row_dot_k(kind: KQuant, row: &[u8], x: &Q8K) -> f32 {
-    row_dot_k_with::<true>(kind, row, x)
+    let mut out = [0.0f32];
+    row_dot_k_batch_with::<true>(kind, row, &[x], &mut out);
+    out[0]
 }
 
 /// [`row_dot_k`] with the portable scalar integer sums in every build: the reference the SIMD
 /// kernels are tested against (`tests/kquant_simd_wasm.rs`), bit for bit.
 pub fn row_dot_k_scalar(kind: KQuant, row: &[u8], x: &Q8K) -> f32 {
-    row_dot_k_with::<false>(kind, row, x)
+    let mut out = [0.0f32];
+    row_dot_k_batch_with::<false>(kind, row, &[x], &mut out);
+    out[0]
+}
+
+/// `out[t]` = one row · `xs[t]` for a batch of tokens: each block is decoded once and reused by
+/// every token. Each result has the bits [`row_dot_k`] gives for that token alone.
+pub fn row_dot_k_batch(kind: KQuant, row: &[u8], xs: &[&Q8K], out: &mut [f32]) {
+    row_dot_k_batch_with::<true>(kind, row, xs, out)
+}
+
+/// [`row_dot_k_batch`] with the portable scalar integer sums.
+pub fn row_dot_k_batch_scalar(kind: KQuant, row: &[u8], xs: &[&Q8K], out: &mut [f32]) {
+    row_dot_k_batch_with::<false>(kind, row, xs, out)
 }
 
 #[inline(always)]
-fn row_dot_k_with<const SIMD: bool>(kind: KQuant, row: &[u8], x: &Q8K) -> f32 {
-    let bytes = kind.block_bytes();
-    let mut acc = [0.0f32; 4];
-    let mut accm = [0.0f32; 4];
-    for (b, block) in row.chunks_exact(bytes).enumerate() {
-        let y = x.q.get(b * QK_K..(b + 1) * QK_K).unwrap_or(&[]);
+fn row_dot_k_batch_with<const SIMD: bool>(kind: KQuant, row: &[u8], xs: &[&Q8K], out: &mut [f32]) {
+    const T: usize = 32;
+    for (xs, out) in xs.chunks(T).zip(out.chunks_mut(T)) {
+        // One token (generation) keeps its accumulators in registers.
+        if xs.len() == 1 {
+            row_dot_k_up_to::<SIMD, 1>(kind, row, xs, out)
+        } else {
+            row_dot_k_up_to::<SIMD, T>(kind, row, xs, out)
+        }
+    }
+}
+
+/// Up to `N` tokens; the float order of [`row_dot_k`] for each.
+#[inline(always)]
+fn row_dot_k_up_to<const SIMD: bool, const N: usize>(kind: KQuant, row: &[u8], xs: &[&Q8K], out: &mut [f32]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if SIMD && N == 1 {
+        if let (Some(x), Some(o)) = (xs.first(), out.first_mut()) {
+            *o = row_dot_one_simd(kind, row, x);
+        }
+        return;
+    }
+    let mut acc = [[0.0f32; 4]; N];
+    let mut accm = [[0.0f32; 4]; N];
+    for (b, block) in row.chunks_exact(kind.block_bytes()).enumerate() {
+        let blk = Decoded::new::<SIMD>(kind, block);
+        let lane = b % 4;
+        for ((x, acc), accm) in xs.iter().zip(&mut acc).zip(&mut accm) {
+            let a = Act::of(x, b);
+            let yd = x.d.get(b).copied().unwrap_or(0.0);
+            acc[lane] += (yd * blk.d) * blk.sumi(&a) as f32;
+            if !blk.q6 {
+                accm[lane] += (-(yd * blk.dmin)) * blk.summins(&a) as f32;
+            }
+        }
+    }
+    for ((o, acc), accm) in out.iter_mut().zip(&acc).zip(&accm) {
+        *o = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((accm[0] + accm[1]) + (accm[2] + accm[3]));
+    }
+}
+
+/// One token in wasm SIMD (generation): each block unpacked and multiplied in one pass, nothing
+/// kept. The integers and the float order of [`row_dot_k_up_to`].
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn row_dot_one_simd(kind: KQuant, row: &[u8], x: &Q8K) -> f32 {
+    use crate::kquant_simd as k;
+    let (mut acc, mut accm) = ([0.0f32; 4], [0.0f32; 4]);
+    for (b, block) in row.chunks_exact(kind.block_bytes()).enumerate() {
+        let a = Act::of(x, b);
         let yd = x.d.get(b).copied().unwrap_or(0.0);
         let lane = b % 4;
-        let bsums = x.bsums.get(b * 16..(b + 1) * 16).unwrap_or(&[]);
-        match kind {
-            KQuant::Q4K | KQuant::Q5K => {
-                let (sumi, summins) = q45_k_block::<SIMD>(kind, block, y, bsums);
-                acc[lane] += (yd * f16_at(block, 0)) * sumi as f32;
-                accm[lane] += (-(yd * f16_at(block, 2))) * summins as f32;
-            }
-            KQuant::Q6K => {
-                acc[lane] += (yd * f16_at(block, 208)) * q6_k_block::<SIMD>(block, y, bsums) as f32;
-            }
+        let h = |i: usize| u16::from_le_bytes([block.get(i).copied().unwrap_or(0), block.get(i + 1).copied().unwrap_or(0)]);
+        if kind == KQuant::Q6K {
+            let sc: [i8; 16] = std::array::from_fn(|i| block.get(192 + i).copied().unwrap_or(0) as i8);
+            let sumi = match k::q6_k_dot(block, a.y, &sc) {
+                Some(s) => s - 32 * k::scaled_sums_16(&sc, a.b16),
+                None => Decoded::new::<false>(kind, block).sumi(&a),
+            };
+            acc[lane] += (yd * f16_to_f32(h(208))) * sumi as f32;
+        } else {
+            let s: &[u8; 12] = block.get(4..16).and_then(|s| s.try_into().ok()).unwrap_or(&[0; 12]);
+            let (scales, mins) = scales_mins_packed(s);
+            let sumi = match k::q45_k_dot(kind == KQuant::Q5K, block, a.y, &scales) {
+                Some(s) => s,
+                None => Decoded::new::<false>(kind, block).sumi(&a),
+            };
+            acc[lane] += (yd * f16_to_f32(h(0))) * sumi as f32;
+            accm[lane] += (-(yd * f16_to_f32(h(2)))) * k::scaled_sums_8(&mins, a.b32) as f32;
         }
     }
     ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((accm[0] + accm[1]) + (accm[2] + accm[3]))
@@ -456,4 +646,62 @@ mod tests {
         dequant_k(KQuant::Q6K, &[0u8; 10], &mut out);
         assert_eq!(q5_0_isum(&[], &[]), 0);
     }
+    /// The three-mask decoding gives ggml's `get_scale_min_k4` for every sub-block.
+    #[test]
+    fn packed_scales_match_get_scale_min_k4() {
+        for seed in 0..2000usize {
+            let s: [u8; 12] = std::array::from_fn(|i| ((i * 97 + seed * 131 + seed / 7) % 256) as u8);
+            let (scales, mins) = scales_mins_packed(&s);
+            for j in 0..8 {
+                assert_eq!((scales[j], mins[j]), scale_min_k4(j, &s), "seed {seed} sub {j}");
+            }
+        }
+        let (scales, mins) = scales_mins_packed(&[0xFF; 12]);
+        assert_eq!((scales, mins), ([63; 8], [63; 8]));
+    }
+
+    /// Every one of the 65,536 halves converts to the f32 the `half` crate gives, bit for bit
+    /// (NaNs too).
+    #[test]
+    fn f16_conversion_is_exact_for_every_half() {
+        for h in 0..=u16::MAX {
+            let want = half::f16::from_bits(h).to_f32();
+            assert_eq!(f16_to_f32(h).to_bits(), want.to_bits(), "half {h:#06x}");
+        }
+    }
+
+    /// A batch of tokens gives, for each token, the bits of that token alone (each block is
+    /// decoded once for the batch), with more tokens than one pass holds and a short token.
+    #[test]
+    fn batches_give_each_tokens_own_bits() {
+        let n = 3 * QK_K;
+        let xs: Vec<Q8K> = (0..37)
+            .map(|t| {
+                let x: Vec<f32> = (0..n).map(|i| ((i * (t + 3)) as f32 * 0.0137).sin() * (1.0 + t as f32)).collect();
+                let mut q = Q8K::new(n);
+                q.quantize(&x);
+                q
+            })
+            .collect();
+        let short = Q8K::new(QK_K);
+        for (kind, row) in [
+            (KQuant::Q4K, [q4_k_block_bytes(1), q4_k_block_bytes(2), q4_k_block_bytes(9)].concat()),
+            (KQuant::Q5K, [q5_k_block_bytes(5), q5_k_block_bytes(6), q5_k_block_bytes(7)].concat()),
+            (KQuant::Q6K, [q6_k_block_bytes(3), q6_k_block_bytes(4), q6_k_block_bytes(8)].concat()),
+        ] {
+            let mut refs: Vec<&Q8K> = xs.iter().collect();
+            refs.insert(5, &short);
+            let mut out = vec![f32::NAN; refs.len()];
+            row_dot_k_batch(kind, &row, &refs, &mut out);
+            let mut scalar = vec![f32::NAN; refs.len()];
+            row_dot_k_batch_scalar(kind, &row, &refs, &mut scalar);
+            for (t, x) in refs.iter().enumerate() {
+                let one = row_dot_k(kind, &row, x);
+                assert_eq!(out[t].to_bits(), one.to_bits(), "{kind:?} token {t}");
+                assert_eq!(scalar[t].to_bits(), one.to_bits(), "{kind:?} token {t} (scalar)");
+                assert!(one.is_finite());
+            }
+        }
+    }
 }
+

@@ -9,7 +9,9 @@
 //!       --features kernels --test kquant_simd_wasm
 #![cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 
-use ethos_local::quants::{row_dot_k, row_dot_k_scalar, KQuant, Q8K, QK_K};
+use ethos_local::quants::{
+    row_dot_k, row_dot_k_batch, row_dot_k_batch_scalar, row_dot_k_scalar, KQuant, Q8K, QK_K,
+};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 // relaxed-simd needs a browser (Node 20's V8 has it behind a flag).
@@ -130,5 +132,28 @@ fn short_rows_and_activations_are_not_a_panic() {
             row_dot_k(kind, &w, &x).to_bits(),
             row_dot_k_scalar(kind, &w, &x).to_bits()
         );
+    }
+}
+
+/// A prompt batch (each block unpacked once for all its tokens) gives every token the bits of
+/// the scalar code and of the token alone: 40 tokens (more than one pass of 32), one of them
+/// with activations for a single block.
+#[wasm_bindgen_test]
+fn batches_give_the_scalar_bits_per_token() {
+    let mut rng = Rng(0xB47C);
+    for kind in [KQuant::Q4K, KQuant::Q5K, KQuant::Q6K] {
+        let w = row(kind, 3, &mut rng, None);
+        let mut xs: Vec<Q8K> = (0..40).map(|_| activations(3 * QK_K, &mut rng, None)).collect();
+        xs[7] = Q8K::new(QK_K);
+        xs[9] = activations(3 * QK_K, &mut rng, Some(127.0));
+        let refs: Vec<&Q8K> = xs.iter().collect();
+        let (mut simd, mut scalar) = (vec![f32::NAN; 40], vec![f32::NAN; 40]);
+        row_dot_k_batch(kind, &w, &refs, &mut simd);
+        row_dot_k_batch_scalar(kind, &w, &refs, &mut scalar);
+        for (t, x) in xs.iter().enumerate() {
+            let alone = row_dot_k_scalar(kind, &w, x);
+            assert_eq!(simd[t].to_bits(), alone.to_bits(), "{kind:?} token {t}: SIMD batch");
+            assert_eq!(scalar[t].to_bits(), alone.to_bits(), "{kind:?} token {t}: scalar batch");
+        }
     }
 }
