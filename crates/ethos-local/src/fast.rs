@@ -445,7 +445,8 @@ fn row_dot_32(w: &QMat, r: usize, x: &QAct) -> f32 {
                 Kind::Q4_1 | Kind::Q4_0 => {
                     let qv = v128_load(wq.add(b * 16) as *const v128);
                     let lo = v128_and(qv, u8x16_splat(0x0F));
-                    let hi = u8x16_shr(qv, 4);
+                    // A 16-bit shift and a mask (x86 has no 8-bit shift).
+                    let hi = v128_and(u16x8_shr(qv, 4), u8x16_splat(0x0F));
                     #[cfg(target_feature = "relaxed-simd")]
                     let p = i32x4_relaxed_dot_i8x16_i7x16_add(
                         y1,

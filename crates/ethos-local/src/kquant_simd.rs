@@ -37,6 +37,21 @@ fn at<const N: usize>(a: &[u8; N], at: usize) -> v128 {
 /// holds values 16i..16i+16), so a prompt batch reuses them for every token.
 pub(crate) type Unpacked = [v128; 16];
 
+/// The high nibble of every byte. A 16-bit shift then a mask: wasm has no 8-bit shift in x86
+/// hardware, so `u8x16_shr` costs a shift plus a mask built on the spot.
+#[inline(always)]
+fn nib_hi(v: v128) -> v128 {
+    v128_and(u16x8_shr(v, 4), u8x16_splat(0x0F))
+}
+
+/// Bits `s`.. of every byte moved to bits 4.. and kept where `keep` (0x10: one bit, 0x30: two)
+/// says: one 16-bit shift (the bits that cross into the neighbour byte are masked off) and a mask.
+#[inline(always)]
+fn bits_to_4(v: v128, s: u32, keep: u8) -> v128 {
+    let moved = if s >= 4 { u16x8_shr(v, s - 4) } else { u16x8_shl(v, 4 - s) };
+    v128_and(moved, u8x16_splat(keep))
+}
+
 /// A Q4_K / Q5_K block's nibbles and (Q5_K) fifth bits; `None` when the slice is not one block.
 #[inline(always)]
 fn q45_parts(five_bits: bool, block: &[u8]) -> Option<(&[u8; 128], Option<&[u8; 32]>)> {
@@ -56,15 +71,14 @@ fn q45_quarter(qs: &[u8; 128], h: Option<(v128, v128)>, j: usize) -> [v128; 4] {
     let mask = u8x16_splat(0x0F);
     let (q0, q1) = (at(qs, 32 * j), at(qs, 32 * j + 16));
     let (mut lo0, mut lo1) = (v128_and(q0, mask), v128_and(q1, mask));
-    let (mut hi0, mut hi1) = (u8x16_shr(q0, 4), u8x16_shr(q1, 4));
+    let (mut hi0, mut hi1) = (nib_hi(q0), nib_hi(q1));
     if let Some((h0, h1)) = h {
         // Bit 2j of qh[l] is the fifth bit of value 64j + l, bit 2j + 1 that of 64j + 32 + l.
-        let bit = |h: v128, s: u32| v128_and(u8x16_shl(u8x16_shr(h, s), 4), u8x16_splat(0x10));
         let s = 2 * j as u32;
-        lo0 = v128_or(lo0, bit(h0, s));
-        lo1 = v128_or(lo1, bit(h1, s));
-        hi0 = v128_or(hi0, bit(h0, s + 1));
-        hi1 = v128_or(hi1, bit(h1, s + 1));
+        lo0 = v128_or(lo0, bits_to_4(h0, s, 0x10));
+        lo1 = v128_or(lo1, bits_to_4(h1, s, 0x10));
+        hi0 = v128_or(hi0, bits_to_4(h0, s + 1, 0x10));
+        hi1 = v128_or(hi1, bits_to_4(h1, s + 1, 0x10));
     }
     [lo0, lo1, hi0, hi1]
 }
@@ -101,12 +115,12 @@ fn q6_quarter(ql: &[u8; 128], qh: &[u8; 64], n: usize, half: usize) -> [v128; 4]
     let a = at(ql, 64 * n + 16 * half);
     let c = at(ql, 64 * n + 32 + 16 * half);
     let h = at(qh, 32 * n + 16 * half);
-    let hbits = |s: u32| u8x16_shl(v128_and(u8x16_shr(h, s), u8x16_splat(0x03)), 4);
+    let hbits = |s: u32| bits_to_4(h, s, 0x30);
     [
         v128_or(v128_and(a, mask), hbits(0)),
         v128_or(v128_and(c, mask), hbits(2)),
-        v128_or(u8x16_shr(a, 4), hbits(4)),
-        v128_or(u8x16_shr(c, 4), hbits(6)),
+        v128_or(nib_hi(a), hbits(4)),
+        v128_or(nib_hi(c), hbits(6)),
     ]
 }
 

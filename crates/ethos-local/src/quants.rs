@@ -431,9 +431,11 @@ fn row_dot_k_up_to<const SIMD: bool, const N: usize>(kind: KQuant, row: &[u8], x
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     if SIMD && N == 1 {
         if let (Some(x), Some(o)) = (xs.first(), out.first_mut()) {
-            *o = row_dot_one_simd(kind, row, x);
+            if let Some(v) = row_dot_one_simd(kind, row, x) {
+                *o = v;
+                return;
+            }
         }
-        return;
     }
     let mut acc = [[0.0f32; 4]; N];
     let mut accm = [[0.0f32; 4]; N];
@@ -455,35 +457,65 @@ fn row_dot_k_up_to<const SIMD: bool, const N: usize>(kind: KQuant, row: &[u8], x
 }
 
 /// One token in wasm SIMD (generation): each block unpacked and multiplied in one pass, nothing
-/// kept. The integers and the float order of [`row_dot_k_up_to`].
+/// kept. The integers and the float order of [`row_dot_k_up_to`]. `None` when the activations
+/// are shorter than the row (the caller's general path handles that).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
-fn row_dot_one_simd(kind: KQuant, row: &[u8], x: &Q8K) -> f32 {
+fn row_dot_one_simd(kind: KQuant, row: &[u8], x: &Q8K) -> Option<f32> {
+    let nb = row.len() / kind.block_bytes();
+    if x.q.len() < nb * QK_K || x.d.len() < nb || x.bsums16.len() < nb * 16 || x.bsums32.len() < nb * 8 {
+        return None;
+    }
+    match kind {
+        KQuant::Q4K => Some(q45_row_one::<Q4_K_BYTES, false>(row, x)),
+        KQuant::Q5K => Some(q45_row_one::<Q5_K_BYTES, true>(row, x)),
+        KQuant::Q6K => Some(q6_row_one(row, x)),
+    }
+}
+
+/// A token's blocks in order: (index, values, scale, 16-value sums, 32-value sums).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn act_blocks(x: &Q8K) -> impl Iterator<Item = (usize, &[i8; QK_K], f32, &[i16; 16], &[i16; 8])> {
+    x.q.chunks_exact(QK_K)
+        .zip(&x.d)
+        .zip(x.bsums16.chunks_exact(16).zip(x.bsums32.chunks_exact(8)))
+        .enumerate()
+        .filter_map(|(b, ((y, yd), (b16, b32)))| Some((b, y.try_into().ok()?, *yd, b16.try_into().ok()?, b32.try_into().ok()?)))
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn q45_row_one<const BYTES: usize, const FIVE: bool>(row: &[u8], x: &Q8K) -> f32 {
     use crate::kquant_simd as k;
     let (mut acc, mut accm) = ([0.0f32; 4], [0.0f32; 4]);
-    for (b, block) in row.chunks_exact(kind.block_bytes()).enumerate() {
-        let a = Act::of(x, b);
-        let yd = x.d.get(b).copied().unwrap_or(0.0);
-        let lane = b % 4;
-        let h = |i: usize| u16::from_le_bytes([block.get(i).copied().unwrap_or(0), block.get(i + 1).copied().unwrap_or(0)]);
-        if kind == KQuant::Q6K {
-            let sc: [i8; 16] = std::array::from_fn(|i| block.get(192 + i).copied().unwrap_or(0) as i8);
-            let sumi = match k::q6_k_dot(block, a.y, &sc) {
-                Some(s) => s - 32 * k::scaled_sums_16(&sc, a.b16),
-                None => Decoded::new::<false>(kind, block).sumi(&a),
-            };
-            acc[lane] += (yd * f16_to_f32(h(208))) * sumi as f32;
-        } else {
-            let s: &[u8; 12] = block.get(4..16).and_then(|s| s.try_into().ok()).unwrap_or(&[0; 12]);
-            let (scales, mins) = scales_mins_packed(s);
-            let sumi = match k::q45_k_dot(kind == KQuant::Q5K, block, a.y, &scales) {
-                Some(s) => s,
-                None => Decoded::new::<false>(kind, block).sumi(&a),
-            };
-            acc[lane] += (yd * f16_to_f32(h(0))) * sumi as f32;
-            accm[lane] += (-(yd * f16_to_f32(h(2)))) * k::scaled_sums_8(&mins, a.b32) as f32;
-        }
+    for (block, (b, y, yd, _, b32)) in row.chunks_exact(BYTES).zip(act_blocks(x)) {
+        let Ok(blk) = <&[u8; BYTES]>::try_from(block) else { continue };
+        let Some(s) = blk.get(4..16).and_then(|s| <&[u8; 12]>::try_from(s).ok()) else { continue };
+        let (scales, mins) = scales_mins_packed(s);
+        let sumi = k::q45_k_dot(FIVE, blk, y, &scales).unwrap_or(0);
+        let d = f16_to_f32(u16::from_le_bytes([blk[0], blk[1]]));
+        let dmin = f16_to_f32(u16::from_le_bytes([blk[2], blk[3]]));
+        acc[b % 4] += (yd * d) * sumi as f32;
+        accm[b % 4] += (-(yd * dmin)) * k::scaled_sums_8(&mins, b32) as f32;
     }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((accm[0] + accm[1]) + (accm[2] + accm[3]))
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn q6_row_one(row: &[u8], x: &Q8K) -> f32 {
+    use crate::kquant_simd as k;
+    let mut acc = [0.0f32; 4];
+    for (block, (b, y, yd, b16, _)) in row.chunks_exact(Q6_K_BYTES).zip(act_blocks(x)) {
+        let Ok(blk) = <&[u8; Q6_K_BYTES]>::try_from(block) else { continue };
+        let Some(sc) = blk.get(192..208).and_then(|s| <[u8; 16]>::try_from(s).ok()) else { continue };
+        let sc = sc.map(|v| v as i8);
+        let sumi = k::q6_k_dot(blk, y, &sc).unwrap_or(0) - 32 * k::scaled_sums_16(&sc, b16);
+        acc[b % 4] += (yd * f16_to_f32(u16::from_le_bytes([blk[208], blk[209]]))) * sumi as f32;
+    }
+    // As the general path: the mins' accumulators stay at zero for Q6_K.
+    let accm = [0.0f32; 4];
     ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((accm[0] + accm[1]) + (accm[2] + accm[3]))
 }
 
