@@ -192,6 +192,18 @@ impl Out {
         Out(v.as_mut_ptr(), v.len())
     }
 
+    /// Elements `start .. start + len` as a slice (empty when out of range).
+    ///
+    /// # Safety
+    /// No other thread uses these elements during the same job, and the slice outlives the job.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn slice<'a>(self, start: usize, len: usize) -> &'a mut [f32] {
+        match start.checked_add(len) {
+            Some(end) if end <= self.1 => std::slice::from_raw_parts_mut(self.0.add(start), len),
+            _ => &mut [],
+        }
+    }
+
     /// Write `value` at `i` (ignored when out of range).
     ///
     /// # Safety
