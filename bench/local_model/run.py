@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """In-tab model vs native llama.cpp, one run, same GGUF, same chat prompt.
 
-    bench/local_model/run.sh [--tokens N] [--gguf PATH] [--skip-build] [--wllama] [--only wllama]
+    bench/local_model/run.sh [--tokens N] [--gguf PATH] [--skip-build] [--wllama] [--only wllama] [--long N]
 
 Builds the worker (crates/ethos-local/build-worker.sh), serves it with bench.js from a local
 static server, runs it in headless Chromium (load from URL with progress, Cache Storage hit on
@@ -186,7 +186,14 @@ def main():
     ap.add_argument("--wllama-version", default=WLLAMA_VERSION)
     ap.add_argument("--only", choices=["all", "wllama"], default="all", help="wllama: skip the in-tab runtime (implies --wllama)")
     ap.add_argument("--raw", help="also write every runtime's raw figures (JSON) to this file")
+    ap.add_argument("--long", type=int, default=0, metavar="N",
+                    help="a long prompt instead: the first N MoralChoice questions to summarise (12: about 900 tokens)")
     a = ap.parse_args()
+    if a.long > 0:
+        global PROMPT
+        with open(os.path.join(ROOT, "public/vital/vital_distributional_moralchoice.json")) as f:
+            questions = [i["question"] for i in json.load(f)[:a.long]]
+        PROMPT = "Summarise each of these moral questions in one sentence.\n\n" + "\n\n".join(questions)
     in_tab = a.only == "all"
     a.wllama = a.wllama or a.only == "wllama"
     gguf = find_gguf(a.gguf)
