@@ -18,10 +18,12 @@ pub const Q5_K_BYTES: usize = 176;
 /// Bytes of one Q6_K super-block (128 low nibbles, 64 of high bit pairs, 16 i8 scales, f16 d).
 pub const Q6_K_BYTES: usize = 210;
 
+/// The little-endian f16 at byte `i` of `b` (0 where `b` is shorter).
+#[inline(always)]
 fn f16_at(b: &[u8], i: usize) -> f32 {
     let lo = b.get(i).copied().unwrap_or(0);
     let hi = b.get(i + 1).copied().unwrap_or(0);
-    half::f16::from_bits(u16::from_le_bytes([lo, hi])).to_f32()
+    f16_to_f32(u16::from_le_bytes([lo, hi]))
 }
 
 /// Activations quantised per 256 values (ggml's `quantize_row_q8_K_ref`): scale = max/-127 of
@@ -30,11 +32,10 @@ fn f16_at(b: &[u8], i: usize) -> f32 {
 pub struct Q8K {
     pub q: Vec<i8>,
     pub d: Vec<f32>,
-    /// Sum of each run of 16 quantised values.
-    pub bsums: Vec<i32>,
-    /// The same sums as i16 (each is at most 16 · 127 in magnitude), for the SIMD kernels.
-    pub bsums16: Vec<i16>,
-    /// Sum of each run of 32 quantised values, as i16 (at most 32 · 127 in magnitude).
+    /// Sum of each run of 16 quantised values (at most 16 · 127 in magnitude: i16, as ggml's
+    /// `block_q8_K`).
+    pub bsums: Vec<i16>,
+    /// Sum of each run of 32 quantised values (at most 32 · 127 in magnitude).
     pub bsums32: Vec<i16>,
 }
 
@@ -44,7 +45,6 @@ impl Q8K {
             q: vec![0; n],
             d: vec![0.0; n / QK_K],
             bsums: vec![0; n / 16],
-            bsums16: vec![0; n / 16],
             bsums32: vec![0; n / 32],
         }
     }
@@ -76,15 +76,12 @@ impl Q8K {
                 }
             }
             for (j, chunk) in qb.chunks_exact(16).enumerate() {
-                let sum: i32 = chunk.iter().map(|v| i32::from(*v)).sum();
+                let sum: i16 = chunk.iter().map(|v| i16::from(*v)).sum();
                 if let Some(s) = self.bsums.get_mut(bi * 16 + j) {
                     *s = sum;
                 }
-                if let Some(s) = self.bsums16.get_mut(bi * 16 + j) {
-                    *s = sum as i16;
-                }
                 if let Some(s) = self.bsums32.get_mut(bi * 8 + j / 2) {
-                    *s = if j % 2 == 0 { sum as i16 } else { *s + sum as i16 };
+                    *s = if j % 2 == 0 { sum } else { *s + sum };
                 }
             }
         }
@@ -262,7 +259,6 @@ enum Vals {
 impl Decoded {
     #[inline(always)]
     fn new<const SIMD: bool>(kind: KQuant, block: &[u8]) -> Self {
-        let h = |i: usize| u16::from_le_bytes([block.get(i).copied().unwrap_or(0), block.get(i + 1).copied().unwrap_or(0)]);
         let vals = Self::values::<SIMD>(kind, block);
         match kind {
             KQuant::Q4K | KQuant::Q5K => {
@@ -270,8 +266,8 @@ impl Decoded {
                 let (scales, mins) = scales_mins_packed(s);
                 Decoded {
                     q6: false,
-                    d: f16_to_f32(h(0)),
-                    dmin: f16_to_f32(h(2)),
+                    d: f16_at(block, 0),
+                    dmin: f16_at(block, 2),
                     scales,
                     mins,
                     scales6: [0; 16],
@@ -280,11 +276,11 @@ impl Decoded {
             }
             KQuant::Q6K => Decoded {
                 q6: true,
-                d: f16_to_f32(h(208)),
+                d: f16_at(block, 208),
                 dmin: 0.0,
                 scales: [0; 8],
                 mins: [0; 8],
-                scales6: std::array::from_fn(|i| block.get(192 + i).copied().unwrap_or(0) as i8),
+                scales6: q6_scales(block),
                 vals,
             },
         }
@@ -319,16 +315,16 @@ impl Decoded {
     fn sumi(&self, a: &Act) -> i32 {
         match &self.vals {
             Vals::U45(v) => (0..8)
-                .map(|sub| i32::from(self.scales[sub]) * dot_n::<32, _>(v, a.y, sub * 32))
+                .map(|sub| i32::from(self.scales[sub]) * sub_dot(v, a.y, sub * 32..(sub + 1) * 32))
                 .sum(),
             Vals::I6(v) => (0..16)
-                .map(|sub| i32::from(self.scales6[sub]) * dot_n::<16, _>(v, a.y, sub * 16))
+                .map(|sub| i32::from(self.scales6[sub]) * sub_dot(v, a.y, sub * 16..(sub + 1) * 16))
                 .sum(),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Vals::Simd(u) => {
                 use crate::kquant_simd as k;
                 if self.q6 {
-                    k::sumi_16(u, a.y, &self.scales6) - 32 * k::scaled_sums_16(&self.scales6, a.b16)
+                    k::sumi_16(u, a.y, &self.scales6) - 32 * k::scaled_sums_16(&self.scales6, a.bsums)
                 } else {
                     k::sumi_32(u, a.y, &self.scales)
                 }
@@ -343,19 +339,16 @@ impl Decoded {
         if let Vals::Simd(_) = self.vals {
             return crate::kquant_simd::scaled_sums_8(&self.mins, a.b32);
         }
-        (0..8)
-            .map(|sub| i32::from(self.mins[sub]) * (a.bsums[2 * sub] + a.bsums[2 * sub + 1]))
-            .sum()
+        (0..8).map(|sub| i32::from(self.mins[sub]) * i32::from(a.b32[sub])).sum()
     }
 }
 
-/// One token's Q8_K block: its 256 values and their sums per 16 (i32 and i16) and per 32.
+/// One token's Q8_K block: its 256 values and their sums per 16 and per 32.
 struct Act<'a> {
     y: &'a [i8; QK_K],
-    bsums: &'a [i32; 16],
+    /// Read by the SIMD form only (the scalar Q6_K sum uses the signed values).
     #[cfg_attr(not(all(target_arch = "wasm32", target_feature = "simd128")), allow(dead_code))]
-    b16: &'a [i16; 16],
-    #[cfg_attr(not(all(target_arch = "wasm32", target_feature = "simd128")), allow(dead_code))]
+    bsums: &'a [i16; 16],
     b32: &'a [i16; 8],
 }
 
@@ -370,19 +363,9 @@ impl<'a> Act<'a> {
         Act {
             y: arr(&x.q, b, &NO_Y),
             bsums: arr(&x.bsums, b, &[0; 16]),
-            b16: arr(&x.bsums16, b, &[0; 16]),
             b32: arr(&x.bsums32, b, &[0; 8]),
         }
     }
-}
-
-/// Σ q·y of `N` values from `at`.
-#[inline(always)]
-fn dot_n<const N: usize, T: Copy + Into<i32>>(v: &[T; QK_K], y: &[i8; QK_K], at: usize) -> i32 {
-    let (Some(a), Some(b)) = (v.get(at..at + N), y.get(at..at + N)) else {
-        return 0;
-    };
-    a.iter().zip(b).map(|(a, b)| (*a).into() * i32::from(*b)).sum()
 }
 
 /// One row of k-quant blocks · Q8_K activations (the integer sums in wasm SIMD where the build
@@ -425,6 +408,18 @@ fn row_dot_k_batch_with<const SIMD: bool>(kind: KQuant, row: &[u8], xs: &[&Q8K],
     }
 }
 
+/// A row's result from its four lanes of scale sums and of min sums (the module's float order).
+#[inline(always)]
+fn finish(acc: &[f32; 4], accm: &[f32; 4]) -> f32 {
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((accm[0] + accm[1]) + (accm[2] + accm[3]))
+}
+
+/// The sixteen i8 sub-block scales of a Q6_K block (0 where `block` is shorter).
+#[inline(always)]
+fn q6_scales(block: &[u8]) -> [i8; 16] {
+    std::array::from_fn(|i| block.get(192 + i).copied().unwrap_or(0) as i8)
+}
+
 /// Up to `N` tokens; the float order of [`row_dot_k`] for each.
 #[inline(always)]
 fn row_dot_k_up_to<const SIMD: bool, const N: usize>(kind: KQuant, row: &[u8], xs: &[&Q8K], out: &mut [f32]) {
@@ -452,7 +447,7 @@ fn row_dot_k_up_to<const SIMD: bool, const N: usize>(kind: KQuant, row: &[u8], x
         }
     }
     for ((o, acc), accm) in out.iter_mut().zip(&acc).zip(&accm) {
-        *o = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((accm[0] + accm[1]) + (accm[2] + accm[3]));
+        *o = finish(acc, accm);
     }
 }
 
@@ -463,7 +458,7 @@ fn row_dot_k_up_to<const SIMD: bool, const N: usize>(kind: KQuant, row: &[u8], x
 #[inline(always)]
 fn row_dot_one_simd(kind: KQuant, row: &[u8], x: &Q8K) -> Option<f32> {
     let nb = row.len() / kind.block_bytes();
-    if x.q.len() < nb * QK_K || x.d.len() < nb || x.bsums16.len() < nb * 16 || x.bsums32.len() < nb * 8 {
+    if x.q.len() < nb * QK_K || x.d.len() < nb || x.bsums.len() < nb * 16 || x.bsums32.len() < nb * 8 {
         return None;
     }
     match kind {
@@ -479,7 +474,7 @@ fn row_dot_one_simd(kind: KQuant, row: &[u8], x: &Q8K) -> Option<f32> {
 fn act_blocks(x: &Q8K) -> impl Iterator<Item = (usize, &[i8; QK_K], f32, &[i16; 16], &[i16; 8])> {
     x.q.chunks_exact(QK_K)
         .zip(&x.d)
-        .zip(x.bsums16.chunks_exact(16).zip(x.bsums32.chunks_exact(8)))
+        .zip(x.bsums.chunks_exact(16).zip(x.bsums32.chunks_exact(8)))
         .enumerate()
         .filter_map(|(b, ((y, yd), (b16, b32)))| Some((b, y.try_into().ok()?, *yd, b16.try_into().ok()?, b32.try_into().ok()?)))
 }
@@ -494,12 +489,10 @@ fn q45_row_one<const BYTES: usize, const FIVE: bool>(row: &[u8], x: &Q8K) -> f32
         let Some(s) = blk.get(4..16).and_then(|s| <&[u8; 12]>::try_from(s).ok()) else { continue };
         let (scales, mins) = scales_mins_packed(s);
         let sumi = k::q45_k_dot(FIVE, blk, y, &scales).unwrap_or(0);
-        let d = f16_to_f32(u16::from_le_bytes([blk[0], blk[1]]));
-        let dmin = f16_to_f32(u16::from_le_bytes([blk[2], blk[3]]));
-        acc[b % 4] += (yd * d) * sumi as f32;
-        accm[b % 4] += (-(yd * dmin)) * k::scaled_sums_8(&mins, b32) as f32;
+        acc[b % 4] += (yd * f16_at(blk, 0)) * sumi as f32;
+        accm[b % 4] += (-(yd * f16_at(blk, 2))) * k::scaled_sums_8(&mins, b32) as f32;
     }
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((accm[0] + accm[1]) + (accm[2] + accm[3]))
+    finish(&acc, &accm)
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -509,14 +502,12 @@ fn q6_row_one(row: &[u8], x: &Q8K) -> f32 {
     let mut acc = [0.0f32; 4];
     for (block, (b, y, yd, b16, _)) in row.chunks_exact(Q6_K_BYTES).zip(act_blocks(x)) {
         let Ok(blk) = <&[u8; Q6_K_BYTES]>::try_from(block) else { continue };
-        let Some(sc) = blk.get(192..208).and_then(|s| <[u8; 16]>::try_from(s).ok()) else { continue };
-        let sc = sc.map(|v| v as i8);
+        let sc = q6_scales(blk);
         let sumi = k::q6_k_dot(blk, y, &sc).unwrap_or(0) - 32 * k::scaled_sums_16(&sc, b16);
-        acc[b % 4] += (yd * f16_to_f32(u16::from_le_bytes([blk[208], blk[209]]))) * sumi as f32;
+        acc[b % 4] += (yd * f16_at(blk, 208)) * sumi as f32;
     }
     // As the general path: the mins' accumulators stay at zero for Q6_K.
-    let accm = [0.0f32; 4];
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((accm[0] + accm[1]) + (accm[2] + accm[3]))
+    finish(&acc, &[0.0; 4])
 }
 
 /// Dequantise a row of k-quant blocks into `out` (ggml's `dequantize_row_q4_K` / `_q5_K` /
@@ -678,6 +669,7 @@ mod tests {
         dequant_k(KQuant::Q6K, &[0u8; 10], &mut out);
         assert_eq!(q5_0_isum(&[], &[]), 0);
     }
+
     /// The three-mask decoding gives ggml's `get_scale_min_k4` for every sub-block.
     #[test]
     fn packed_scales_match_get_scale_min_k4() {
