@@ -15,12 +15,12 @@
 
 mod common;
 use common::llama::{
-    agreement, chat_top_logprobs, completion_top10, forced_logprobs, http, server_bin, server_tokens,
-    start_server, Agreement, Server,
+    agreement, completion_top, completion_top10, forced_logprobs, http,
+    self_agreement, server_bin, server_tokens, start_server, Agreement, Server,
 };
 use common::{qwen_gguf_path, skip};
 
-use ethos_engine::chat::Message;
+use ethos_engine::chat::{Message, TokenLogprob};
 use ethos_engine::distribution::from_top_logprobs;
 use ethos_local::{LoadOptions, LocalModel};
 use serde_json::{json, Value};
@@ -97,10 +97,13 @@ fn qwen_template_and_tokens_match_llama_server() {
 
 /// Forced decoding: at each of 256 positions, llama.cpp's next-token log-probabilities
 /// (top 10) against ours.
-// Issue 15's bar, not met yet: measured 98.4 % top-1 agreement over 256 positions (bar 99 %).
-// Run it by hand: `cargo test -p ethos-local --test qwen_against_llama_cpp -- --ignored`.
+// Issue 15's bar, not met: measured 2026-12-07 top-1 252/256 (bar 99 %), max |Δ log-prob| 0.53
+// (bar 0.05). llama.cpp against itself on the same tokens (each prefix read again as one prompt
+// instead of one new token at a time): 254/256 and 0.51, so the bar is finer than llama.cpp's
+// own agreement between its two kernel paths. Run it by hand (about 10 minutes):
+// `cargo test -p ethos-local --test qwen_against_llama_cpp -- --ignored`.
 #[test]
-#[ignore = "bar not met yet (top-1 98.4 % of the 99 % asked); run with --ignored to measure"]
+#[ignore = "bar not met (top-1 98.4 %, max |Δ| 0.53; llama.cpp against itself 99.2 %, 0.51); run with --ignored to measure"]
 fn qwen_forced_decoding_matches_llama_cpp() {
     let Some((mut model, server)) = setup() else {
         return;
@@ -139,16 +142,34 @@ fn qwen_forced_decoding_matches_llama_cpp() {
          max |Δ log-prob| over llama.cpp's top 10 = {worst:.4} (position {worst_at})",
         share * 100.0
     );
+    // The yardstick: llama.cpp against itself on the same tokens, each prefix evaluated again as
+    // one prompt (its batched kernels, another float order) instead of one new token at a time.
+    let whole: Vec<Vec<(u32, f64)>> = (0..POSITIONS)
+        .map(|pos| {
+            completion_top(&server.addr, &tokens[..=pos], 10, false, &[])
+                .into_iter()
+                .map(|(id, _, lp)| (id, lp))
+                .collect()
+        })
+        .collect();
+    let own = self_agreement(&theirs, &whole);
+    eprintln!(
+        "llama.cpp against itself (one token at a time vs the prefix as one prompt): top-1 \
+         {}/{POSITIONS}, max |Δ log-prob| over the shared top 10 = {:.4} (position {})",
+        own.top1, own.worst, own.worst_at
+    );
     assert!(share >= 0.99, "top-1 agreement {share}");
     assert!(worst <= 0.05, "max |Δ log-prob| {worst} at position {worst_at}");
 }
 
 
 /// The first ETHOS_QWEN_ITEMS (default 20) VITAL MoralChoice items.
-// Issue 15's bar, not met yet: item 0's option A read 0.49518 here against llama.cpp's 0.49714
-// (bar: within 1e-3). Run it by hand with `--ignored`.
+// Issue 15's bar, not met: measured 2026-12-07 over 20 items the largest per-option difference
+// is 2.6e-2 (median 0.007; bar 1e-3). llama.cpp's read of the same prompt one token at a time
+// differs from its read of the whole prompt by up to 2.1e-2 (median 0.008). Run it by hand with
+// `--ignored` (about 6 minutes).
 #[test]
-#[ignore = "bar not met yet (|Δp| 2.0e-3 on the first item, 1e-3 asked); run with --ignored to measure"]
+#[ignore = "bar not met (2.6e-2 over 20 items, 1e-3 asked; llama.cpp against itself 2.1e-2); run with --ignored to measure"]
 fn qwen_option_distributions_match_llama_cpp_on_20_items() {
     let Some((mut model, server)) = setup() else {
         return;
@@ -158,23 +179,46 @@ fn qwen_option_distributions_match_llama_cpp_on_20_items() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
     let mut worst = 0.0f64;
+    // llama.cpp's read is the whole prompt evaluated afresh (`cache_prompt: false`): with a
+    // cached prefix the server evaluates only the rest, in other batches, and its numbers then
+    // depend on the previous request. The yardstick: llama.cpp's own read of the same prompt fed
+    // one token at a time (its generation kernels).
+    let mut own_worst = 0.0f64;
+    let read = |prompt: &[u32], reuse: bool| {
+        let top: Vec<TokenLogprob> = completion_top(&server.addr, prompt, 20, reuse, &[])
+            .into_iter()
+            .map(|(_, token, logprob)| TokenLogprob { token, logprob })
+            .collect();
+        top
+    };
     for i in 0..items {
         let (messages, n) = read_messages(i);
-        let theirs = from_top_logprobs(&chat_top_logprobs(&server.addr, ALIAS, &messages), n);
-        let tokens = model.prompt_tokens(&messages).expect("template");
-        let dist = model.next_token(&tokens).expect("forward");
+        let prompt = model.prompt_tokens(&messages).expect("template");
+        let theirs = from_top_logprobs(&read(&prompt, false), n);
+        for k in 1..prompt.len() {
+            completion_top(&server.addr, &prompt[..k], 1, true, &[]);
+        }
+        let stepwise = from_top_logprobs(&read(&prompt, true), n);
+        for (a, b) in stepwise.probs.iter().zip(&theirs.probs) {
+            own_worst = own_worst.max((a - b).abs());
+        }
+        let dist = model.next_token(&prompt).expect("forward");
         let ours = from_top_logprobs(&model.top_logprobs(&dist, 20), n);
         assert!(
             !theirs.uniform_fallback && !ours.uniform_fallback,
             "item {i}: no option letter among the top 20 tokens"
         );
-        for (o, (a, b)) in ours.probs.iter().zip(&theirs.probs).enumerate() {
+        for (a, b) in ours.probs.iter().zip(&theirs.probs) {
             worst = worst.max((a - b).abs());
-            assert!(
-                (a - b).abs() <= 1e-3,
-                "item {i}, option {o}: ours {a} vs llama.cpp {b}"
-            );
         }
+        eprintln!(
+            "item {i}: ours {:?}, llama.cpp {:?} (one token at a time: {:?})",
+            ours.probs, theirs.probs, stepwise.probs
+        );
     }
-    eprintln!("{items} items: largest per-option difference {worst:.2e}");
+    eprintln!(
+        "{items} items: largest per-option difference {worst:.2e} against llama.cpp; llama.cpp \
+         against itself (one token at a time vs the whole prompt) {own_worst:.2e}"
+    );
+    assert!(worst <= 1e-3, "largest per-option difference {worst}");
 }

@@ -168,13 +168,31 @@ pub fn completion_top10(addr: &str, prefix: &[u32]) -> Vec<(u32, f64)> {
 /// probabilities when the token it picks is part of a UTF-8 character; the probabilities are
 /// those before the ban).
 pub fn completion_top10_banning(addr: &str, prefix: &[u32], banned: &[u32]) -> Vec<(u32, f64)> {
+    completion_top(addr, prefix, 10, true, banned)
+        .into_iter()
+        .map(|(id, _, logprob)| (id, logprob))
+        .collect()
+}
+
+/// llama-server's `n` most probable next tokens after `prefix` as (id, text, log-probability).
+/// `reuse`: keep the server's cached prefix, so only the new tokens are evaluated (one at a
+/// time when the prefix grows by one: llama.cpp's generation path); otherwise the whole prefix
+/// is evaluated again as one prompt (its prompt path: batched matrix kernels). `banned`: as
+/// [`completion_top10_banning`].
+pub fn completion_top(
+    addr: &str,
+    prefix: &[u32],
+    n: usize,
+    reuse: bool,
+    banned: &[u32],
+) -> Vec<(u32, String, f64)> {
     let bias: Vec<Value> = banned
         .iter()
         .map(|id| serde_json::json!([id, false]))
         .collect();
     let body = serde_json::json!({
-        "prompt": prefix, "n_predict": 1, "n_probs": 10, "temperature": 0,
-        "cache_prompt": true, "samplers": ["top_k"], "top_k": 1, "logit_bias": bias
+        "prompt": prefix, "n_predict": 1, "n_probs": n, "temperature": 0,
+        "cache_prompt": reuse, "samplers": ["top_k"], "top_k": 1, "logit_bias": bias
     });
     let (status, text) = http(addr, "/completion", Some(&body)).expect("llama-server call");
     assert_eq!(status, 200, "llama-server /completion: {text}");
@@ -186,10 +204,35 @@ pub fn completion_top10_banning(addr: &str, prefix: &[u32], banned: &[u32]) -> V
         .map(|t| {
             (
                 t["id"].as_u64().expect("id") as u32,
+                t["token"].as_str().unwrap_or("").to_string(),
                 t["logprob"].as_f64().unwrap_or(f64::NEG_INFINITY),
             )
         })
         .collect()
+}
+
+/// How two lists of llama.cpp's top tokens per position agree: positions with the same first
+/// token, and the largest |Δ log-prob| over the tokens both lists hold (with its position).
+pub fn self_agreement(a: &[Vec<(u32, f64)>], b: &[Vec<(u32, f64)>]) -> Agreement {
+    let mut out = Agreement {
+        top1: 0,
+        worst: 0.0,
+        worst_at: 0,
+    };
+    for (pos, (a, b)) in a.iter().zip(b).enumerate() {
+        if a.first().map(|x| x.0) == b.first().map(|x| x.0) {
+            out.top1 += 1;
+        }
+        for (id, lp) in a {
+            if let Some((_, other)) = b.iter().find(|(j, _)| j == id) {
+                let d = (lp - other).abs();
+                if d > out.worst {
+                    (out.worst, out.worst_at) = (d, pos);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// llama-server's token ids of `text` (`/tokenize`, special tokens parsed, none added).
