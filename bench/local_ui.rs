@@ -5,6 +5,11 @@
 //!
 //! `cargo bench -p ethos-e2e --bench local_ui` (bench/run.sh runs it). Needs `dist/` with
 //! `local-model/` (trunk build) and the GGUF (`scripts/llama-server.sh model`).
+//!
+//! Seconds per item in the tab for another model: `ETHOS_BENCH_GGUF=path/to/file.gguf
+//! ETHOS_BENCH_K=6 ETHOS_BENCH_BUDGETS=app cargo bench -p ethos-e2e --bench local_ui` serves
+//! that file in SmolLM2's place (the panel's default URL), runs the item with k = 6 and the app's
+//! own token budgets, and prints the seconds the item took.
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -23,7 +28,16 @@ async fn main() {
     // so helper threads work beside the page too.
     server.set_isolated(true);
     server.hide_file("ethos-config.json");
-    server.serve_model(gguf_bytes());
+    let model_file = std::env::var("ETHOS_BENCH_GGUF").ok();
+    let k: u32 = std::env::var("ETHOS_BENCH_K")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let app_budgets = std::env::var("ETHOS_BENCH_BUDGETS").is_ok_and(|v| v == "app");
+    server.serve_model(match &model_file {
+        Some(path) => std::fs::read(path).unwrap_or_else(|e| panic!("ETHOS_BENCH_GGUF {path}: {e}")),
+        None => gguf_bytes(),
+    });
     let b = Browser::start().await;
     b.open(&server.url()).await;
     // No server and no key: "In this browser" is the default provider.
@@ -50,10 +64,12 @@ async fn main() {
         .unwrap_or(f64::NAN);
     b.choose_file(MORALCHOICE).await;
     b.pick_item(0).await;
-    b.type_into("#k", "3").await;
-    b.type_into("#max-perspectives", "400").await;
-    b.type_into("#max-comments", "48").await;
-    b.type_into("#max-short", "8").await;
+    b.type_into("#k", &k.to_string()).await;
+    if !app_budgets {
+        b.type_into("#max-perspectives", "400").await;
+        b.type_into("#max-comments", "48").await;
+        b.type_into("#max-short", "8").await;
+    }
     b.js("(() => { window.__t1 = performance.now(); return true; })()")
         .await;
     b.run_and_wait("#js-distance", Duration::from_secs(1200))
@@ -77,7 +93,9 @@ async fn main() {
         .collect();
     let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
     b.close().await;
-    println!("\n## Main thread while the in-tab model works (SmolLM2-135M Q4_1, Distributional item, k = 3)");
+    let model = model_file.as_deref().unwrap_or("SmolLM2-135M Q4_1");
+    let budgets = if app_budgets { "the app's token budgets" } else { "budgets 400 / 48 / 8 tokens" };
+    println!("\n## Main thread while the in-tab model works ({model}, Distributional item, k = {k}, {budgets})");
     println!("| phase | duration | long tasks (≥ 50 ms) | longest | target | ratio |");
     println!("|---|---:|---:|---:|---:|---:|");
     println!("| load and set-up (download from the page server, parse, build; pick the item) | {:.1} s | {} | {:.0} ms | ≤ 50 ms | {:.2} |", loaded_ms / 1000.0, during_load.len(), max(&during_load), max(&during_load) / 50.0);
