@@ -13,6 +13,10 @@ With --wllama it also runs llama.cpp compiled to wasm (npm @wllama/wllama, insta
 with n_threads=1 and 2, on a page served with COOP/COEP (cross-origin isolated, for the threads).
 --only wllama skips the in-tab runtime (no worker build) and keeps wllama and llama-server.
 Python standard library only (plus the npm package for --wllama).
+
+Where the tab's time goes: ETHOS_BENCH_CHROME_FLAGS adds flags to every Chromium it starts, e.g.
+`ETHOS_BENCH_CHROME_FLAGS="--js-flags=--prof"` writes V8's tick logs (isolate-*-v8.log, one per
+worker) into the working directory; `node --prof-process <log>` lists the wasm functions by ticks.
 """
 import argparse, glob, http.server, json, os, re, shutil, socket, subprocess, sys, tempfile, threading, time, urllib.request
 
@@ -126,7 +130,7 @@ def run_page(url, result, timeout):
     browser = subprocess.Popen([chrome, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                                 "--disable-renderer-backgrounding", "--disable-background-timer-throttling",
-                                f"--user-data-dir={profile}", url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                f"--user-data-dir={profile}", *os.environ.get("ETHOS_BENCH_CHROME_FLAGS", "").split(), url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         ok = result["event"].wait(timeout)
     finally:
