@@ -445,8 +445,7 @@ fn row_dot_32(w: &QMat, r: usize, x: &QAct) -> f32 {
                 Kind::Q4_1 | Kind::Q4_0 => {
                     let qv = v128_load(wq.add(b * 16) as *const v128);
                     let lo = v128_and(qv, u8x16_splat(0x0F));
-                    // A 16-bit shift and a mask (x86 has no 8-bit shift).
-                    let hi = v128_and(u16x8_shr(qv, 4), u8x16_splat(0x0F));
+                    let hi = crate::kquant_simd::nib_hi(qv);
                     #[cfg(target_feature = "relaxed-simd")]
                     let p = i32x4_relaxed_dot_i8x16_i7x16_add(
                         y1,
@@ -1276,6 +1275,7 @@ impl FastLlama {
         };
         // Four positions at a time, each still one running sum in the order above (the same
         // bits), as four independent chains the processor overlaps.
+        // The start of `Iterator::sum` for f32 (so an empty or all-zero score has its sign too).
         let zero: f32 = std::iter::empty::<f32>().sum();
         let end = (pos + 1).min(att.len());
         let mut t = first;

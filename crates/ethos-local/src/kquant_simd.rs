@@ -40,7 +40,7 @@ pub(crate) type Unpacked = [v128; 16];
 /// The high nibble of every byte. A 16-bit shift then a mask: wasm has no 8-bit shift in x86
 /// hardware, so `u8x16_shr` costs a shift plus a mask built on the spot.
 #[inline(always)]
-fn nib_hi(v: v128) -> v128 {
+pub(crate) fn nib_hi(v: v128) -> v128 {
     v128_and(u16x8_shr(v, 4), u8x16_splat(0x0F))
 }
 

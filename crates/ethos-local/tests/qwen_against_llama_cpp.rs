@@ -184,12 +184,11 @@ fn qwen_option_distributions_match_llama_cpp_on_20_items() {
     // depend on the previous request. The yardstick: llama.cpp's own read of the same prompt fed
     // one token at a time (its generation kernels).
     let mut own_worst = 0.0f64;
-    let read = |prompt: &[u32], reuse: bool| {
-        let top: Vec<TokenLogprob> = completion_top(&server.addr, prompt, 20, reuse, &[])
+    let read = |prompt: &[u32], reuse: bool| -> Vec<TokenLogprob> {
+        completion_top(&server.addr, prompt, 20, reuse, &[])
             .into_iter()
             .map(|(_, token, logprob)| TokenLogprob { token, logprob })
-            .collect();
-        top
+            .collect()
     };
     for i in 0..items {
         let (messages, n) = read_messages(i);
