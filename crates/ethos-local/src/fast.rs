@@ -710,7 +710,20 @@ pub(crate) fn tensor_size(
         .iter()
         .try_fold(1usize, |a, d| a.checked_mul(*d))
         .ok_or_else(|| LocalError::Gguf(format!("tensor {name} is too large")))?;
-    (n / info.ggml_dtype.block_size().max(1))
+    // No elements (candle's reader would then cast an empty, unaligned buffer to blocks), or a
+    // row that is not whole blocks (ggml refuses it too): not a tensor any model has.
+    let block = info.ggml_dtype.block_size().max(1);
+    let row = info.shape.dims().last().copied().unwrap_or(1);
+    if n == 0 {
+        return Err(LocalError::Gguf(format!("tensor {name} has no elements")));
+    }
+    if row % block != 0 {
+        return Err(LocalError::Gguf(format!(
+            "tensor {name} has rows of {row} values, not whole {:?} blocks of {block}",
+            info.ggml_dtype
+        )));
+    }
+    (n / block)
         .checked_mul(info.ggml_dtype.type_size())
         .ok_or_else(|| LocalError::Gguf(format!("tensor {name} is too large")))
 }
