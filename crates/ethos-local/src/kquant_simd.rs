@@ -272,15 +272,27 @@ pub(crate) fn q6_k_dot(block: &[u8], y: &[i8; QK_K], scales: &[i8; 16]) -> Optio
 /// 2 · 63 · 4,064 per i32 lane.
 #[inline(always)]
 pub(crate) fn scaled_sums_8(mins: &[u8; 8], sums: &[i16; 8]) -> i32 {
+    hsum(scaled_sums_8_v(mins, sums))
+}
+
+/// [`scaled_sums_8`] before its horizontal sum.
+#[inline(always)]
+pub(crate) fn scaled_sums_8_v(mins: &[u8; 8], sums: &[i16; 8]) -> v128 {
     let m = widen8(*mins);
     // SAFETY: `sums` is 16 readable bytes; v128_load has no alignment requirement.
     let s = unsafe { v128_load(sums.as_ptr() as *const v128) };
-    hsum(i32x4_dot_i16x8(m, s))
+    i32x4_dot_i16x8(m, s)
 }
 
 /// Σ scales[i]·sums[i] over 16 (Q6_K scales against the activations' 16-value sums).
 #[inline(always)]
 pub(crate) fn scaled_sums_16(scales: &[i8; 16], sums: &[i16; 16]) -> i32 {
+    hsum(scaled_sums_16_v(scales, sums))
+}
+
+/// [`scaled_sums_16`] before its horizontal sum.
+#[inline(always)]
+pub(crate) fn scaled_sums_16_v(scales: &[i8; 16], sums: &[i16; 16]) -> v128 {
     let (sc_lo, sc_hi) = widen16(scales);
     // SAFETY: 32 readable bytes; v128_load has no alignment requirement.
     let (s0, s1) = unsafe {
@@ -291,7 +303,98 @@ pub(crate) fn scaled_sums_16(scales: &[i8; 16], sums: &[i16; 16]) -> i32 {
     };
     let lo = i32x4_dot_i16x8(sc_lo, s0);
     let hi = i32x4_dot_i16x8(sc_hi, s1);
-    hsum(i32x4_add(lo, hi))
+    i32x4_add(lo, hi)
+}
+
+/// Four tokens of a prompt batch side by side: each weight vector and each sub-block's scale is
+/// loaded once for the four, and the four sums come out as the lanes of one vector.
+pub(crate) type Four<'a, T> = [&'a T; 4];
+
+/// The sub-block scales of a block as i16 splats, made once per block and prompt batch:
+/// Q4_K / Q5_K's eight (the rest zero) or Q6_K's sixteen.
+pub(crate) type Splats = [v128; 16];
+
+/// The eight Q4_K / Q5_K scales as splats.
+#[inline(always)]
+pub(crate) fn splats_8(scales: &[u8; 8]) -> Splats {
+    let sc = widen8(*scales);
+    let mut out = [i16x8_splat(0); 16];
+    macro_rules! s { ($($s:literal)*) => {$( out[$s] = bcast::<$s>(sc, sc); )*}; }
+    s!(0 1 2 3 4 5 6 7);
+    out
+}
+
+/// The sixteen Q6_K scales as splats.
+#[inline(always)]
+pub(crate) fn splats_16(scales: &[i8; 16]) -> Splats {
+    let (lo, hi) = widen16(scales);
+    let mut out = [i16x8_splat(0); 16];
+    macro_rules! s { ($($s:literal)*) => {$( out[$s] = bcast::<$s>(lo, hi); )*}; }
+    s!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+    out
+}
+
+/// [hsum(a), hsum(b), hsum(c), hsum(d)] (the integers `hsum` gives: addition is exact in any
+/// order).
+#[inline(always)]
+fn hsum4(a: v128, b: v128, c: v128, d: v128) -> v128 {
+    let ab = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(a, b), i32x4_shuffle::<2, 6, 3, 7>(a, b));
+    let cd = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(c, d), i32x4_shuffle::<2, 6, 3, 7>(c, d));
+    // ab = [a0+a2, b0+b2, a1+a3, b1+b3], cd likewise.
+    i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(ab, cd), i32x4_shuffle::<2, 3, 6, 7>(ab, cd))
+}
+
+/// [`sumi_32`] of four tokens against one unpacked block, as four lanes: four accumulators,
+/// each weight vector and scale loaded once for the four. A loop whose trip count the compiler
+/// cannot see (`black_box`), so it stays a loop: unrolled (by hand or by LLVM), the loads are
+/// hoisted to the top and V8 spills most of them to the stack (seen with Node's
+/// `--print-wasm-code`; bench/kernels measures 1.4× on Q4_K rows for the loop).
+#[inline(always)]
+pub(crate) fn sumi_32_x4(u: &Unpacked, ys: Four<[i8; QK_K]>, sc: &Splats) -> v128 {
+    let [y0, y1, y2, y3] = ys.map(bytes_of);
+    let (mut a0, mut a1, mut a2, mut a3) = (i32x4_splat(0), i32x4_splat(0), i32x4_splat(0), i32x4_splat(0));
+    let subs = core::hint::black_box(8usize).min(8);
+    for s in 0..subs {
+        let (u0, u1, scale) = (u[2 * s], u[2 * s + 1], sc[s]);
+        let o = 32 * s;
+        a0 = dot32_scaled(u0, u1, at(y0, o), at(y0, o + 16), scale, a0);
+        a1 = dot32_scaled(u0, u1, at(y1, o), at(y1, o + 16), scale, a1);
+        a2 = dot32_scaled(u0, u1, at(y2, o), at(y2, o + 16), scale, a2);
+        a3 = dot32_scaled(u0, u1, at(y3, o), at(y3, o + 16), scale, a3);
+    }
+    hsum4(a0, a1, a2, a3)
+}
+
+/// [`sumi_16`] of four tokens against one unpacked block, as four lanes (a loop, as
+/// [`sumi_32_x4`]).
+#[inline(always)]
+pub(crate) fn sumi_16_x4(u: &Unpacked, ys: Four<[i8; QK_K]>, sc: &Splats) -> v128 {
+    let [y0, y1, y2, y3] = ys.map(bytes_of);
+    let (mut a0, mut a1, mut a2, mut a3) = (i32x4_splat(0), i32x4_splat(0), i32x4_splat(0), i32x4_splat(0));
+    let subs = core::hint::black_box(16usize).min(16);
+    for s in 0..subs {
+        let (u0, scale) = (u[s], sc[s]);
+        let o = 16 * s;
+        a0 = dot16_scaled(u0, at(y0, o), scale, a0);
+        a1 = dot16_scaled(u0, at(y1, o), scale, a1);
+        a2 = dot16_scaled(u0, at(y2, o), scale, a2);
+        a3 = dot16_scaled(u0, at(y3, o), scale, a3);
+    }
+    hsum4(a0, a1, a2, a3)
+}
+
+/// [`scaled_sums_8`] of four tokens' 32-value sums, as four lanes.
+#[inline(always)]
+pub(crate) fn scaled_sums_8_x4(mins: &[u8; 8], sums: Four<[i16; 8]>) -> v128 {
+    let d = sums.map(|s| scaled_sums_8_v(mins, s));
+    hsum4(d[0], d[1], d[2], d[3])
+}
+
+/// [`scaled_sums_16`] of four tokens' 16-value sums, as four lanes.
+#[inline(always)]
+pub(crate) fn scaled_sums_16_x4(scales: &[i8; 16], sums: Four<[i16; 16]>) -> v128 {
+    let d = sums.map(|s| scaled_sums_16_v(scales, s));
+    hsum4(d[0], d[1], d[2], d[3])
 }
 
 /// The activations' bytes as u8 (same bits; `at` loads them as i8 lanes).

@@ -399,6 +399,10 @@ pub fn row_dot_k_batch_scalar(kind: KQuant, row: &[u8], xs: &[&Q8K], out: &mut [
 fn row_dot_k_batch_with<const SIMD: bool>(kind: KQuant, row: &[u8], xs: &[&Q8K], out: &mut [f32]) {
     const T: usize = 32;
     for (xs, out) in xs.chunks(T).zip(out.chunks_mut(T)) {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if SIMD && xs.len() > 1 && row_dot_tiles_simd(kind, row, xs, out) {
+            continue;
+        }
         // One token (generation) keeps its accumulators in registers.
         if xs.len() == 1 {
             row_dot_k_up_to::<SIMD, 1>(kind, row, xs, out)
@@ -449,6 +453,91 @@ fn row_dot_k_up_to<const SIMD: bool, const N: usize>(kind: KQuant, row: &[u8], x
     for ((o, acc), accm) in out.iter_mut().zip(&acc).zip(&accm) {
         *o = finish(acc, accm);
     }
+}
+
+/// Up to 32 tokens of a prompt batch in wasm SIMD: each block is unpacked (and its scales made
+/// splats) once, then the tokens go four at a time, each weight vector and scale loaded once for
+/// the four, and the float part runs four tokens to a vector. Per token, the integers and the
+/// float order of [`row_dot_k_up_to`] (lane `i` of every vector op is the scalar op of token
+/// `i`). `false`, with nothing written, when some token's activations are shorter than the row
+/// (the general path handles that).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn row_dot_tiles_simd(kind: KQuant, row: &[u8], xs: &[&Q8K], out: &mut [f32]) -> bool {
+    match kind {
+        KQuant::Q4K => tiles::<Q4_K_BYTES, false, false>(row, xs, out),
+        KQuant::Q5K => tiles::<Q5_K_BYTES, false, true>(row, xs, out),
+        KQuant::Q6K => tiles::<Q6_K_BYTES, true, false>(row, xs, out),
+    }
+}
+
+/// [`row_dot_tiles_simd`] for one block type (`Q6`: Q6_K, else Q4_K or, with `FIVE`, Q5_K).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(never)]
+fn tiles<const BYTES: usize, const Q6: bool, const FIVE: bool>(row: &[u8], xs: &[&Q8K], out: &mut [f32]) -> bool {
+    use crate::kquant_simd as k;
+    use core::arch::wasm32::*;
+    const TILES: usize = 8;
+    const NO_Y: [i8; QK_K] = [0; QK_K];
+    let n = xs.len();
+    let nb = row.len() / BYTES;
+    let short = |x: &&Q8K| {
+        x.q.len() < nb * QK_K || x.d.len() < nb || x.bsums.len() < nb * 16 || x.bsums32.len() < nb * 8
+    };
+    let Some(last) = xs.last() else { return false };
+    if n > 4 * TILES || out.len() < n || xs.iter().any(short) {
+        return false;
+    }
+    let tiles = n.div_ceil(4);
+    // Tile t holds tokens 4t..4t+4; the last tile repeats the last token where the batch ends.
+    let tile = |t: usize| -> [&Q8K; 4] { std::array::from_fn(|i| xs.get(4 * t + i).copied().unwrap_or(last)) };
+    fn arr<'a, T, const N: usize>(v: &'a [T], b: usize, zero: &'a [T; N]) -> &'a [T; N] {
+        v.get(b * N..(b + 1) * N).and_then(|s| s.try_into().ok()).unwrap_or(zero)
+    }
+    let zero = f32x4_splat(0.0);
+    let mut acc = [[zero; 4]; TILES];
+    let mut accm = [[zero; 4]; TILES];
+    for (b, block) in row.chunks_exact(BYTES).enumerate() {
+        let lane = b % 4;
+        let unpacked = if Q6 { k::q6_k_unpack(block) } else { k::q45_k_unpack(FIVE, block) };
+        // Never None: `chunks_exact` gives whole blocks.
+        let Some(u) = unpacked else { continue };
+        let (d, dmin) = if Q6 { (f16_at(block, 208), 0.0) } else { (f16_at(block, 0), f16_at(block, 2)) };
+        let s: &[u8; 12] = block.get(4..16).and_then(|s| s.try_into().ok()).unwrap_or(&[0; 12]);
+        let (scales, mins) = scales_mins_packed(s);
+        let scales6 = q6_scales(block);
+        let splats = if Q6 { k::splats_16(&scales6) } else { k::splats_8(&scales) };
+        let (dv, dminv) = (f32x4_splat(d), f32x4_splat(dmin));
+        for (t, (acc, accm)) in acc.iter_mut().zip(&mut accm).take(tiles).enumerate() {
+            let x4 = tile(t);
+            let ys = x4.map(|x| arr(&x.q, b, &NO_Y));
+            let yd = x4.map(|x| x.d.get(b).copied().unwrap_or(0.0));
+            let yd = f32x4(yd[0], yd[1], yd[2], yd[3]);
+            if Q6 {
+                let sumi = k::sumi_16_x4(&u, ys, &splats);
+                let off = k::scaled_sums_16_x4(&scales6, x4.map(|x| arr(&x.bsums, b, &[0; 16])));
+                let sumi = i32x4_sub(sumi, i32x4_shl(off, 5));
+                acc[lane] = f32x4_add(acc[lane], f32x4_mul(f32x4_mul(yd, dv), f32x4_convert_i32x4(sumi)));
+            } else {
+                let sumi = k::sumi_32_x4(&u, ys, &splats);
+                acc[lane] = f32x4_add(acc[lane], f32x4_mul(f32x4_mul(yd, dv), f32x4_convert_i32x4(sumi)));
+                let summins = k::scaled_sums_8_x4(&mins, x4.map(|x| arr(&x.bsums32, b, &[0; 8])));
+                let m = f32x4_mul(f32x4_neg(f32x4_mul(yd, dminv)), f32x4_convert_i32x4(summins));
+                accm[lane] = f32x4_add(accm[lane], m);
+            }
+        }
+    }
+    for (t, (a, m)) in acc.iter().zip(&accm).take(tiles).enumerate() {
+        let r = f32x4_add(
+            f32x4_add(f32x4_add(a[0], a[1]), f32x4_add(a[2], a[3])),
+            f32x4_add(f32x4_add(m[0], m[1]), f32x4_add(m[2], m[3])),
+        );
+        let r = [f32x4_extract_lane::<0>(r), f32x4_extract_lane::<1>(r), f32x4_extract_lane::<2>(r), f32x4_extract_lane::<3>(r)];
+        for (o, v) in out.iter_mut().skip(4 * t).take(n.saturating_sub(4 * t).min(4)).zip(r) {
+            *o = v;
+        }
+    }
+    true
 }
 
 /// One token in wasm SIMD (generation): each block unpacked and multiplied in one pass, nothing

@@ -135,19 +135,31 @@ fn short_rows_and_activations_are_not_a_panic() {
     }
 }
 
-/// A prompt batch (each block unpacked once for all its tokens) gives every token the bits of
-/// the scalar code and of the token alone: 40 tokens (more than one pass of 32), one of them
-/// with activations for a single block.
+/// A prompt batch (each block unpacked once for all its tokens, the tokens four at a time) gives
+/// every token the bits of the scalar code and of the token alone: 40 tokens (more than one
+/// pass of 32) with one token's activations a single block long (its pass takes the general
+/// path), and 37 whole tokens (every pass four at a time, the last four holding one token),
+/// each with a token of extreme activations.
 #[wasm_bindgen_test]
 fn batches_give_the_scalar_bits_per_token() {
     let mut rng = Rng(0xB47C);
-    for kind in [KQuant::Q4K, KQuant::Q5K, KQuant::Q6K] {
+    for (kind, n, short) in [
+        (KQuant::Q4K, 40, true),
+        (KQuant::Q5K, 40, true),
+        (KQuant::Q6K, 40, true),
+        (KQuant::Q4K, 37, false),
+        (KQuant::Q5K, 37, false),
+        (KQuant::Q6K, 37, false),
+    ] {
         let w = row(kind, 3, &mut rng, None);
-        let mut xs: Vec<Q8K> = (0..40).map(|_| activations(3 * QK_K, &mut rng, None)).collect();
-        xs[7] = Q8K::new(QK_K);
+        let mut xs: Vec<Q8K> = (0..n).map(|_| activations(3 * QK_K, &mut rng, None)).collect();
+        if short {
+            xs[7] = Q8K::new(QK_K);
+        }
         xs[9] = activations(3 * QK_K, &mut rng, Some(127.0));
+        xs[34] = activations(3 * QK_K, &mut rng, Some(127.0));
         let refs: Vec<&Q8K> = xs.iter().collect();
-        let (mut simd, mut scalar) = (vec![f32::NAN; 40], vec![f32::NAN; 40]);
+        let (mut simd, mut scalar) = (vec![f32::NAN; n], vec![f32::NAN; n]);
         row_dot_k_batch(kind, &w, &refs, &mut simd);
         row_dot_k_batch_scalar(kind, &w, &refs, &mut scalar);
         for (t, x) in xs.iter().enumerate() {
