@@ -558,6 +558,21 @@ fn matvec(w: &QMat, x: &QAct, out: &mut [f32]) {
     }
     let rows = w.rows.min(out.len());
     let o = Out::of(out);
+    if let (Kind::K(k), Some(xk)) = (w.kind, x.k.as_ref()) {
+        // A chunk's rows in one call (the same bits as `row_dot` row by row).
+        let len = w.cols / QK_K * k.block_bytes();
+        pool::par_chunks(rows.div_ceil(ROWS_PER_CHUNK), &|c| {
+            let start = c * ROWS_PER_CHUNK;
+            let n = ROWS_PER_CHUNK.min(rows.saturating_sub(start));
+            // SAFETY: chunk c alone writes rows [c·R, (c+1)·R); `out` outlives par_chunks.
+            let dst = unsafe { o.slice(start, n) };
+            match w.q.get(start * len..(start + n) * len) {
+                Some(src) => quants::rows_dot_k(k, src, len, xk, dst),
+                None => dst.iter_mut().for_each(|v| *v = f32::NAN),
+            }
+        });
+        return;
+    }
     pool::par_chunks(rows.div_ceil(ROWS_PER_CHUNK), &|c| {
         for r in c * ROWS_PER_CHUNK..((c + 1) * ROWS_PER_CHUNK).min(rows) {
             // SAFETY: chunk c alone writes rows [c·R, (c+1)·R); `out` outlives par_chunks.
@@ -576,6 +591,10 @@ fn matmul(w: &QMat, xs: &[QAct], outs: &mut [Vec<f32>]) {
         outs.iter_mut()
             .for_each(|o| o.iter_mut().for_each(|v| *v = f32::NAN));
         return;
+    }
+    // One token (generation): the matrix-vector product, whose k-quant rows go a chunk per call.
+    if let ([x], [out]) = (xs, &mut *outs) {
+        return matvec(w, x, out);
     }
     let ptrs: Vec<Out> = outs.iter_mut().map(|o| Out::of(o)).collect();
     if let Kind::K(k) = w.kind {

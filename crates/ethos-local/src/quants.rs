@@ -377,6 +377,29 @@ pub fn row_dot_k(kind: KQuant, row: &[u8], x: &Q8K) -> f32 {
     out[0]
 }
 
+/// `out[i]` = row `i` of `rows` (consecutive rows of `len` bytes) · one token, each with the bits
+/// [`row_dot_k`] gives it (rows past `out` or past the bytes are left alone). Generation's matrix
+/// products call this once per chunk of rows: in wasm SIMD the row loop and the block loop are
+/// one function of their own, so V8 compiles (and allocates registers for) the hot loop apart
+/// from the prompt paths, and no call is made per row.
+pub fn rows_dot_k(kind: KQuant, rows: &[u8], len: usize, x: &Q8K, out: &mut [f32]) {
+    if len == 0 {
+        return;
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if !short_of(x, len / kind.block_bytes()) {
+        match kind {
+            KQuant::Q4K => q45_rows_one::<Q4_K_BYTES, false>(rows, len, x, out),
+            KQuant::Q5K => q45_rows_one::<Q5_K_BYTES, true>(rows, len, x, out),
+            KQuant::Q6K => q6_rows_one(rows, len, x, out),
+        }
+        return;
+    }
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(len)) {
+        *o = row_dot_k(kind, row, x);
+    }
+}
+
 /// [`row_dot_k`] with the portable scalar integer sums in every build: the reference the SIMD
 /// kernels are tested against (`tests/kquant_simd_wasm.rs`), bit for bit.
 pub fn row_dot_k_scalar(kind: KQuant, row: &[u8], x: &Q8K) -> f32 {
@@ -538,7 +561,8 @@ fn short_of(x: &Q8K, nb: usize) -> bool {
 }
 
 /// One token in wasm SIMD (generation): each block unpacked and multiplied in one pass, nothing
-/// kept. The integers and the float order of [`row_dot_k_up_to`]. `None` when the activations
+/// kept (unlike the prompt path, a loop form measured slower here in Chromium's V8, though faster
+/// in Node's). The integers and the float order of [`row_dot_k_up_to`]. `None` when the activations
 /// are shorter than the row (the caller's general path handles that).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
@@ -596,6 +620,24 @@ fn q6_row_one(row: &[u8], x: &Q8K) -> f32 {
     }
     // As the general path: the mins' accumulators stay at zero for Q6_K.
     finish(&acc, &[0.0; 4])
+}
+
+/// [`q45_row_one`] over consecutive rows (see [`rows_dot_k`]).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(never)]
+fn q45_rows_one<const BYTES: usize, const FIVE: bool>(rows: &[u8], len: usize, x: &Q8K, out: &mut [f32]) {
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(len)) {
+        *o = q45_row_one::<BYTES, FIVE>(row, x);
+    }
+}
+
+/// [`q6_row_one`] over consecutive rows (see [`rows_dot_k`]).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(never)]
+fn q6_rows_one(rows: &[u8], len: usize, x: &Q8K, out: &mut [f32]) {
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(len)) {
+        *o = q6_row_one(row, x);
+    }
 }
 
 /// Dequantise a row of k-quant blocks into `out` (ggml's `dequantize_row_q4_K` / `_q5_K` /

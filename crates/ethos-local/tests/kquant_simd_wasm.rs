@@ -10,7 +10,8 @@
 #![cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 
 use ethos_local::quants::{
-    row_dot_k, row_dot_k_batch, row_dot_k_batch_scalar, row_dot_k_scalar, KQuant, Q8K, QK_K,
+    row_dot_k, row_dot_k_batch, row_dot_k_batch_scalar, row_dot_k_scalar, rows_dot_k, KQuant, Q8K,
+    QK_K,
 };
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -88,6 +89,10 @@ fn same_bits(kind: KQuant, w: &[u8], x: &Q8K, what: &str) {
         scalar.to_bits(),
         "{kind:?} {what}: SIMD {simd} vs scalar {scalar}"
     );
+    // The same row through generation's chunk entry.
+    let mut one = [f32::NAN];
+    rows_dot_k(kind, w, w.len(), x, &mut one);
+    assert_eq!(one[0].to_bits(), scalar.to_bits(), "{kind:?} {what}: rows_dot_k");
 }
 
 #[wasm_bindgen_test]
@@ -167,5 +172,34 @@ fn batches_give_the_scalar_bits_per_token() {
             assert_eq!(simd[t].to_bits(), alone.to_bits(), "{kind:?} token {t}: SIMD batch");
             assert_eq!(scalar[t].to_bits(), alone.to_bits(), "{kind:?} token {t}: scalar batch");
         }
+    }
+}
+
+/// Generation's chunk entry (`rows_dot_k`: consecutive rows, one token) gives every row the
+/// scalar bits; rows past the bytes are left alone; short activations take the general path.
+#[wasm_bindgen_test]
+fn chunks_of_rows_give_the_scalar_bits_per_row() {
+    let mut rng = Rng(0xC0FFEE);
+    for kind in [KQuant::Q4K, KQuant::Q5K, KQuant::Q6K] {
+        let rows: Vec<Vec<u8>> = (0..5).map(|_| row(kind, 3, &mut rng, None)).collect();
+        let len = rows[0].len();
+        let bytes: Vec<u8> = rows.concat();
+        for x in [
+            activations(3 * QK_K, &mut rng, None),
+            activations(3 * QK_K, &mut rng, Some(-127.0)),
+            Q8K::new(QK_K),
+        ] {
+            // Seven outputs for five rows: the last two stay as they were.
+            let mut out = [f32::NAN; 7];
+            rows_dot_k(kind, &bytes, len, &x, &mut out);
+            for (r, w) in rows.iter().enumerate() {
+                let alone = row_dot_k_scalar(kind, w, &x);
+                assert_eq!(out[r].to_bits(), alone.to_bits(), "{kind:?} row {r}");
+            }
+            assert!(out[5].is_nan() && out[6].is_nan(), "{kind:?}: rows past the bytes");
+        }
+        let mut out = [1.0f32; 2];
+        rows_dot_k(kind, &bytes, 0, &activations(3 * QK_K, &mut rng, None), &mut out);
+        assert_eq!(out, [1.0, 1.0], "{kind:?}: a row length of 0 leaves everything alone");
     }
 }
