@@ -1,7 +1,8 @@
 //! Exports for bench/kernels/run.js: random k-quant rows and quantised activations, then the
-//! prompt path (`row_dot_k_batch`, a batch of tokens per row) and the generation path
-//! (`row_dot_k`, one token) over every row. No wasm-bindgen: plain exports, no imports.
-use ethos_local::quants::{row_dot_k, row_dot_k_batch, KQuant, Q8K, QK_K};
+//! prompt path (`row_dot_k_batch`, a batch of tokens per row) and the generation path (one token:
+//! `row_dot_k` a row a call, and `rows_dot_k` 32 rows a call as the model's matrix products) over
+//! every row. No wasm-bindgen: plain exports, no imports.
+use ethos_local::quants::{row_dot_k, row_dot_k_batch, rows_dot_k, KQuant, Q8K, QK_K};
 use std::cell::RefCell;
 
 struct Setup {
@@ -85,5 +86,22 @@ pub extern "C" fn one() -> f32 {
         let Some(x) = s.xs.first() else { return f32::NAN };
         let len = s.cols / QK_K * s.kind.block_bytes();
         s.w.chunks_exact(len).take(s.rows).map(|row| row_dot_k(s.kind, row, x)).sum()
+    })
+}
+
+/// Every row against the batch's first token, 32 rows per call (generation's matrix products).
+#[no_mangle]
+pub extern "C" fn one_rows() -> f32 {
+    SETUP.with(|s| {
+        let s = s.borrow();
+        let Some(s) = s.as_ref() else { return f32::NAN };
+        let Some(x) = s.xs.first() else { return f32::NAN };
+        let len = s.cols / QK_K * s.kind.block_bytes();
+        // Summed as `one` sums (the same order), so the two sums compare bit for bit.
+        let mut all = vec![0.0f32; s.rows];
+        for (rows, out) in s.w.chunks(32 * len).zip(all.chunks_mut(32)) {
+            rows_dot_k(s.kind, rows, len, x, out);
+        }
+        all.iter().sum()
     })
 }
