@@ -17,11 +17,11 @@ pub struct CatalogModel {
 }
 
 /// Generation tokens/s per thread of a 1 GB Q4_K_M file in the tab. Measured on
-/// Qwen2.5-Coder-1.5B Q4_K_M (1.117 GB) on a 2-core machine: 6.8 tokens/s on one thread, 11.1 on
-/// two (bench/local_model/RESULTS.md); the two-thread figure is used (one thread is a little
-/// faster than this says). Speed scales about inversely with the file's size: generation reads
-/// every weight once per token.
-const TOKENS_PER_S_PER_GB_PER_THREAD: f64 = 6.2;
+/// Qwen2.5-Coder-1.5B Q4_K_M (1.117 GB) on a 2-core machine: 9.2 tokens/s on one thread, 13.8 on
+/// two (bench/local_model/RESULTS.md, "Subnormal Q6_K scales"); the two-thread figure is used
+/// (one thread is a little faster than this says). Speed scales about inversely with the file's
+/// size: generation reads every weight once per token.
+const TOKENS_PER_S_PER_GB_PER_THREAD: f64 = 7.7;
 
 pub const CATALOG: &[CatalogModel] = &[
     CatalogModel {
@@ -99,7 +99,7 @@ impl CatalogModel {
     }
 
     /// "Qwen2.5-0.5B-Instruct (Q4_K_M): about 491 MB, Apache-2.0. Good for: …. Expected here:
-    /// about 25 tokens/s (2 threads)."
+    /// about 31 tokens/s (2 threads)."
     pub fn describe(&self, threads: usize) -> String {
         let size = if self.mb >= 1000 {
             format!("{:.1} GB", f64::from(self.mb) / 1000.0)
