@@ -78,31 +78,40 @@ pub extern "C" fn batch() -> f32 {
     })
 }
 
-/// Every row against the batch's first token (the generation path).
-#[no_mangle]
-pub extern "C" fn one() -> f32 {
+/// `f(setup, the batch's first token, bytes per row)`: the generation path's exports; NaN before
+/// `setup`.
+fn with_first_token(f: impl FnOnce(&Setup, &Q8K, usize) -> f32) -> f32 {
     SETUP.with(|s| {
         let s = s.borrow();
         let Some(s) = s.as_ref() else { return f32::NAN };
         let Some(x) = s.xs.first() else { return f32::NAN };
-        let len = s.cols / QK_K * s.kind.block_bytes();
-        s.w.chunks_exact(len).take(s.rows).map(|row| row_dot_k(s.kind, row, x)).sum()
+        f(s, x, s.cols / QK_K * s.kind.block_bytes())
     })
+}
+
+/// Every row against the batch's first token (the generation path), a row a call.
+#[no_mangle]
+pub extern "C" fn one() -> f32 {
+    with_first_token(|s, x, len| s.w.chunks_exact(len).take(s.rows).map(|row| row_dot_k(s.kind, row, x)).sum())
+}
+
+thread_local! {
+    /// `one_rows`' outputs, kept between calls (no allocation in the timed loop).
+    static ROWS_OUT: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Every row against the batch's first token, 32 rows per call (generation's matrix products).
 #[no_mangle]
 pub extern "C" fn one_rows() -> f32 {
-    SETUP.with(|s| {
-        let s = s.borrow();
-        let Some(s) = s.as_ref() else { return f32::NAN };
-        let Some(x) = s.xs.first() else { return f32::NAN };
-        let len = s.cols / QK_K * s.kind.block_bytes();
-        // Summed as `one` sums (the same order), so the two sums compare bit for bit.
-        let mut all = vec![0.0f32; s.rows];
-        for (rows, out) in s.w.chunks(32 * len).zip(all.chunks_mut(32)) {
-            rows_dot_k(s.kind, rows, len, x, out);
-        }
-        all.iter().sum()
+    with_first_token(|s, x, len| {
+        ROWS_OUT.with(|all| {
+            let mut all = all.borrow_mut();
+            all.resize(s.rows, 0.0);
+            for (rows, out) in s.w.chunks(32 * len).zip(all.chunks_mut(32)) {
+                rows_dot_k(s.kind, rows, len, x, out);
+            }
+            // Summed as `one` sums (the same order), so the two sums compare bit for bit.
+            all.iter().sum()
+        })
     })
 }
