@@ -179,10 +179,15 @@ impl QMat {
         }
     }
 
+    /// Bytes per row in `q` (whole blocks).
+    fn row_bytes(&self) -> usize {
+        self.cols / self.block_elems() * self.qbytes()
+    }
+
     /// Dequantised row `r` into `out` (for the embedding lookup).
     fn row_f32(&self, r: usize, out: &mut [f32]) {
         if let Some(k) = self.kind.k_quant() {
-            let len = self.cols / QK_K * k.block_bytes();
+            let len = self.row_bytes();
             quants::dequant_k(k, self.q.get(r * len..(r + 1) * len).unwrap_or(&[]), out);
             return;
         }
@@ -357,7 +362,7 @@ fn row_dot(w: &QMat, r: usize, x: &QAct) -> f32 {
             let Some(xk) = x.k.as_ref() else {
                 return f32::NAN;
             };
-            let len = w.cols / QK_K * k.block_bytes();
+            let len = w.row_bytes();
             quants::row_dot_k(k, w.q.get(r * len..(r + 1) * len).unwrap_or(&[]), xk)
         }
         Kind::Q4_0 | Kind::Q4_1 | Kind::Q8_0 => row_dot_32(w, r, x),
@@ -560,7 +565,7 @@ fn matvec(w: &QMat, x: &QAct, out: &mut [f32]) {
     let o = Out::of(out);
     if let (Kind::K(k), Some(xk)) = (w.kind, x.k.as_ref()) {
         // A chunk's rows in one call (the same bits as `row_dot` row by row).
-        let len = w.cols / QK_K * k.block_bytes();
+        let len = w.row_bytes();
         pool::par_chunks(rows.div_ceil(ROWS_PER_CHUNK), &|c| {
             let start = c * ROWS_PER_CHUNK;
             let n = ROWS_PER_CHUNK.min(rows.saturating_sub(start));
@@ -600,7 +605,7 @@ fn matmul(w: &QMat, xs: &[QAct], outs: &mut [Vec<f32>]) {
     if let Kind::K(k) = w.kind {
         // Each block of a row is decoded once for the whole batch.
         let xks: Vec<&Q8K> = xs.iter().filter_map(|x| x.k.as_ref()).collect();
-        let len = w.cols / QK_K * k.block_bytes();
+        let len = w.row_bytes();
         // No allocation inside the chunks: the threaded build's allocator takes a lock.
         pool::par_chunks(w.rows.div_ceil(ROWS_PER_CHUNK), &|c| {
             let mut row_out = [0.0f32; BATCH];
