@@ -227,10 +227,11 @@ pub(crate) fn sumi_16(u: &Unpacked, y: &[i8; QK_K], scales: &[i8; 16]) -> i32 {
 }
 
 /// Σ_sub scale·Σ q·y of one Q4_K / Q5_K block against one token, unpacked and multiplied in one
-/// pass (generation: a block is used by one token only, so it is not kept). The same integer as
+/// pass (generation: a block is used by one token only, so it is not kept), as four i32 lanes
+/// left unsummed (the caller sums four blocks' lanes at once): they add up to the integer of
 /// [`q45_k_unpack`] then [`sumi_32`].
 #[inline(always)]
-pub(crate) fn q45_k_dot(five_bits: bool, block: &[u8], y: &[i8; QK_K], scales: &[u8; 8]) -> Option<i32> {
+pub(crate) fn q45_k_dot(five_bits: bool, block: &[u8], y: &[i8; QK_K], scales: &[u8; 8]) -> Option<v128> {
     let (qs, qh) = q45_parts(five_bits, block)?;
     let h = qh.map(|h| (at(h, 0), at(h, 16)));
     let y = bytes_of(y);
@@ -244,13 +245,14 @@ pub(crate) fn q45_k_dot(five_bits: bool, block: &[u8], y: &[i8; QK_K], scales: &
         )*};
     }
     quarter!(0 0 1, 1 2 3, 2 4 5, 3 6 7);
-    Some(hsum(sumi))
+    Some(sumi)
 }
 
 /// Σ_sub scale·Σ u·y of one Q6_K block (values as stored, 0..=63) against one token, in one
-/// pass: the same integer as [`q6_k_unpack`] then [`sumi_16`].
+/// pass, as four i32 lanes left unsummed: they add up to the integer of [`q6_k_unpack`] then
+/// [`sumi_16`].
 #[inline(always)]
-pub(crate) fn q6_k_dot(block: &[u8], y: &[i8; QK_K], scales: &[i8; 16]) -> Option<i32> {
+pub(crate) fn q6_k_dot(block: &[u8], y: &[i8; QK_K], scales: &[i8; 16]) -> Option<v128> {
     let (ql, qh) = q6_parts(block)?;
     let y = bytes_of(y);
     let (slo, shi) = widen16(scales);
@@ -265,7 +267,7 @@ pub(crate) fn q6_k_dot(block: &[u8], y: &[i8; QK_K], scales: &[i8; 16]) -> Optio
         )*};
     }
     quarter!(0 0 0 2 4 6, 0 1 1 3 5 7, 1 0 8 10 12 14, 1 1 9 11 13 15);
-    Some(hsum(sumi))
+    Some(sumi)
 }
 
 /// Σ mins[i]·sums[i] over 8 (Q4_K / Q5_K mins against the activations' 32-value sums): at most
@@ -337,7 +339,7 @@ pub(crate) fn splats_16(scales: &[i8; 16]) -> Splats {
 /// [hsum(a), hsum(b), hsum(c), hsum(d)] (the integers `hsum` gives: addition is exact in any
 /// order).
 #[inline(always)]
-fn hsum4(a: v128, b: v128, c: v128, d: v128) -> v128 {
+pub(crate) fn hsum4(a: v128, b: v128, c: v128, d: v128) -> v128 {
     let ab = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(a, b), i32x4_shuffle::<2, 6, 3, 7>(a, b));
     let cd = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(c, d), i32x4_shuffle::<2, 6, 3, 7>(c, d));
     // ab = [a0+a2, b0+b2, a1+a3, b1+b3], cd likewise.

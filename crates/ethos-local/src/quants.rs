@@ -50,39 +50,46 @@ impl Q8K {
     }
 
     pub fn quantize(&mut self, x: &[f32]) {
-        for (bi, xb) in x.chunks_exact(QK_K).enumerate() {
-            let (mut max, mut amax) = (0.0f32, 0.0f32);
-            for v in xb {
-                if v.abs() > amax {
-                    amax = v.abs();
-                    max = *v;
-                }
+        quantize_q8k(x, &mut self.q, &mut self.d, &mut self.bsums, &mut self.bsums32);
+    }
+}
+
+/// [`Q8K::quantize`] into the parts of `x`'s blocks: `q`, `d`, `bsums` and `bsums32` start at
+/// `x`'s first block (so consecutive runs of blocks can be quantised apart, on several threads,
+/// with the same numbers).
+pub(crate) fn quantize_q8k(x: &[f32], q: &mut [i8], d: &mut [f32], bsums: &mut [i16], bsums32: &mut [i16]) {
+    for (bi, xb) in x.chunks_exact(QK_K).enumerate() {
+        let (mut max, mut amax) = (0.0f32, 0.0f32);
+        for v in xb {
+            if v.abs() > amax {
+                amax = v.abs();
+                max = *v;
             }
-            let Some(qb) = self.q.get_mut(bi * QK_K..(bi + 1) * QK_K) else {
-                return;
-            };
-            if amax == 0.0 {
-                qb.iter_mut().for_each(|q| *q = 0);
-                if let Some(d) = self.d.get_mut(bi) {
-                    *d = 0.0;
-                }
-            } else {
-                let iscale = -127.0f32 / max;
-                for (o, v) in qb.iter_mut().zip(xb) {
-                    *o = ((iscale * v).round_ties_even() as i32).min(127) as i8;
-                }
-                if let Some(d) = self.d.get_mut(bi) {
-                    *d = 1.0 / iscale;
-                }
+        }
+        let Some(qb) = q.get_mut(bi * QK_K..(bi + 1) * QK_K) else {
+            return;
+        };
+        if amax == 0.0 {
+            qb.iter_mut().for_each(|q| *q = 0);
+            if let Some(d) = d.get_mut(bi) {
+                *d = 0.0;
             }
-            for (j, chunk) in qb.chunks_exact(16).enumerate() {
-                let sum: i16 = chunk.iter().map(|v| i16::from(*v)).sum();
-                if let Some(s) = self.bsums.get_mut(bi * 16 + j) {
-                    *s = sum;
-                }
-                if let Some(s) = self.bsums32.get_mut(bi * 8 + j / 2) {
-                    *s = if j % 2 == 0 { sum } else { *s + sum };
-                }
+        } else {
+            let iscale = -127.0f32 / max;
+            for (o, v) in qb.iter_mut().zip(xb) {
+                *o = ((iscale * v).round_ties_even() as i32).min(127) as i8;
+            }
+            if let Some(d) = d.get_mut(bi) {
+                *d = 1.0 / iscale;
+            }
+        }
+        for (j, chunk) in qb.chunks_exact(16).enumerate() {
+            let sum: i16 = chunk.iter().map(|v| i16::from(*v)).sum();
+            if let Some(s) = bsums.get_mut(bi * 16 + j) {
+                *s = sum;
+            }
+            if let Some(s) = bsums32.get_mut(bi * 8 + j / 2) {
+                *s = if j % 2 == 0 { sum } else { *s + sum };
             }
         }
     }
@@ -587,46 +594,120 @@ fn row_dot_one_simd(kind: KQuant, row: &[u8], x: &Q8K) -> Option<f32> {
     }
 }
 
-/// A token's blocks in order: (index, values, scale, 16-value sums, 32-value sums).
+/// Block `i` of a token: its values, scale, and 16- and 32-value sums; `None` past its end.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
-fn act_blocks(x: &Q8K) -> impl Iterator<Item = (usize, &[i8; QK_K], f32, &[i16; 16], &[i16; 8])> {
-    x.q.chunks_exact(QK_K)
-        .zip(&x.d)
-        .zip(x.bsums.chunks_exact(16).zip(x.bsums32.chunks_exact(8)))
-        .enumerate()
-        .filter_map(|(b, ((y, yd), (b16, b32)))| Some((b, y.try_into().ok()?, *yd, b16.try_into().ok()?, b32.try_into().ok()?)))
+fn act_block(x: &Q8K, i: usize) -> Option<(&[i8; QK_K], f32, &[i16; 16], &[i16; 8])> {
+    Some((
+        x.q.get(i * QK_K..(i + 1) * QK_K)?.try_into().ok()?,
+        *x.d.get(i)?,
+        x.bsums.get(i * 16..(i + 1) * 16)?.try_into().ok()?,
+        x.bsums32.get(i * 8..(i + 1) * 8)?.try_into().ok()?,
+    ))
 }
 
+/// Block `i` of a Q4_K / Q5_K row against one token: the scale sums and the min sums as four
+/// i32 lanes each (their totals are the integers of [`row_dot_k_up_to`]), and the block's two
+/// float factors, yd·d and −(yd·dmin). All zero past the row's end.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn q45_block_one<const BYTES: usize, const FIVE: bool>(
+    row: &[u8],
+    x: &Q8K,
+    i: usize,
+) -> (core::arch::wasm32::v128, core::arch::wasm32::v128, f32, f32) {
+    use crate::kquant_simd as k;
+    use core::arch::wasm32::i32x4_splat;
+    let zero = (i32x4_splat(0), i32x4_splat(0), 0.0, 0.0);
+    let Some(blk) = row.get(i * BYTES..(i + 1) * BYTES).and_then(|b| <&[u8; BYTES]>::try_from(b).ok()) else {
+        return zero;
+    };
+    let (Some((y, yd, _, b32)), Some(s)) = (act_block(x, i), blk.get(4..16).and_then(|s| <&[u8; 12]>::try_from(s).ok())) else {
+        return zero;
+    };
+    let (scales, mins) = scales_mins_packed(s);
+    let sumi = k::q45_k_dot(FIVE, blk, y, &scales).unwrap_or(i32x4_splat(0));
+    (sumi, k::scaled_sums_8_v(&mins, b32), yd * f16_at(blk, 0), -(yd * f16_at(blk, 2)))
+}
+
+/// `acc[b % 4] += f[b] · total(sums[b])` for four consecutive blocks at once: the four lanes of
+/// `acc` are the four accumulators of [`row_dot_k_up_to`], so every lane sees the same float
+/// operations in the same order as there (a block past the row's end adds 0 · 0, which leaves a
+/// lane as it was: the lanes start at +0 and so are never −0).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn add_four(acc: core::arch::wasm32::v128, sums: [core::arch::wasm32::v128; 4], f: [f32; 4]) -> core::arch::wasm32::v128 {
+    use core::arch::wasm32::*;
+    let t = crate::kquant_simd::hsum4(sums[0], sums[1], sums[2], sums[3]);
+    f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(t), f32x4(f[0], f[1], f[2], f[3])))
+}
+
+/// The four accumulator lanes as [`finish`] takes them.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn lanes(v: core::arch::wasm32::v128) -> [f32; 4] {
+    use core::arch::wasm32::f32x4_extract_lane as e;
+    [e::<0>(v), e::<1>(v), e::<2>(v), e::<3>(v)]
+}
+
+/// One Q4_K / Q5_K row against one token, four blocks at a time: each block's integer sums stay
+/// in vectors until the four blocks' totals come out together as one vector ([`add_four`]), so
+/// no block pays for a horizontal sum and scalar float work of its own (bench/kernels: 1.2× on
+/// Q4_K rows). The integers and the float order of [`row_dot_k_up_to`].
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
 fn q45_row_one<const BYTES: usize, const FIVE: bool>(row: &[u8], x: &Q8K) -> f32 {
-    use crate::kquant_simd as k;
-    let (mut acc, mut accm) = ([0.0f32; 4], [0.0f32; 4]);
-    for (block, (b, y, yd, _, b32)) in row.chunks_exact(BYTES).zip(act_blocks(x)) {
-        let Ok(blk) = <&[u8; BYTES]>::try_from(block) else { continue };
-        let Some(s) = blk.get(4..16).and_then(|s| <&[u8; 12]>::try_from(s).ok()) else { continue };
-        let (scales, mins) = scales_mins_packed(s);
-        let sumi = k::q45_k_dot(FIVE, blk, y, &scales).unwrap_or(0);
-        acc[b % 4] += (yd * f16_at(blk, 0)) * sumi as f32;
-        accm[b % 4] += (-(yd * f16_at(blk, 2))) * k::scaled_sums_8(&mins, b32) as f32;
+    use core::arch::wasm32::f32x4_splat;
+    let nb = row.len() / BYTES;
+    let (mut acc, mut accm) = (f32x4_splat(0.0), f32x4_splat(0.0));
+    let mut b = 0;
+    while b < nb {
+        let (s0, m0, d0, e0) = q45_block_one::<BYTES, FIVE>(row, x, b);
+        let (s1, m1, d1, e1) = q45_block_one::<BYTES, FIVE>(row, x, b + 1);
+        let (s2, m2, d2, e2) = q45_block_one::<BYTES, FIVE>(row, x, b + 2);
+        let (s3, m3, d3, e3) = q45_block_one::<BYTES, FIVE>(row, x, b + 3);
+        acc = add_four(acc, [s0, s1, s2, s3], [d0, d1, d2, d3]);
+        accm = add_four(accm, [m0, m1, m2, m3], [e0, e1, e2, e3]);
+        b += 4;
     }
-    finish(&acc, &accm)
+    finish(&lanes(acc), &lanes(accm))
 }
 
+/// Block `i` of a Q6_K row against one token: its integer sum (offset taken off) as four i32
+/// lanes, and yd·d. Zero past the row's end.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn q6_block_one(row: &[u8], x: &Q8K, i: usize) -> (core::arch::wasm32::v128, f32) {
+    use crate::kquant_simd as k;
+    use core::arch::wasm32::{i32x4_shl, i32x4_splat, i32x4_sub};
+    let zero = (i32x4_splat(0), 0.0);
+    let Some(blk) = row.get(i * Q6_K_BYTES..(i + 1) * Q6_K_BYTES).and_then(|b| <&[u8; Q6_K_BYTES]>::try_from(b).ok()) else {
+        return zero;
+    };
+    let Some((y, yd, b16, _)) = act_block(x, i) else { return zero };
+    let sc = q6_scales(blk);
+    let dot = k::q6_k_dot(blk, y, &sc).unwrap_or(i32x4_splat(0));
+    (i32x4_sub(dot, i32x4_shl(k::scaled_sums_16_v(&sc, b16), 5)), yd * f16_at(blk, 208))
+}
+
+/// One Q6_K row against one token, four blocks at a time (as [`q45_row_one`]).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
 fn q6_row_one(row: &[u8], x: &Q8K) -> f32 {
-    use crate::kquant_simd as k;
-    let mut acc = [0.0f32; 4];
-    for (block, (b, y, yd, b16, _)) in row.chunks_exact(Q6_K_BYTES).zip(act_blocks(x)) {
-        let Ok(blk) = <&[u8; Q6_K_BYTES]>::try_from(block) else { continue };
-        let sc = q6_scales(blk);
-        let sumi = k::q6_k_dot(blk, y, &sc).unwrap_or(0) - 32 * k::scaled_sums_16(&sc, b16);
-        acc[b % 4] += (yd * f16_at(blk, 208)) * sumi as f32;
+    use core::arch::wasm32::f32x4_splat;
+    let nb = row.len() / Q6_K_BYTES;
+    let mut acc = f32x4_splat(0.0);
+    let mut b = 0;
+    while b < nb {
+        let (s0, d0) = q6_block_one(row, x, b);
+        let (s1, d1) = q6_block_one(row, x, b + 1);
+        let (s2, d2) = q6_block_one(row, x, b + 2);
+        let (s3, d3) = q6_block_one(row, x, b + 3);
+        acc = add_four(acc, [s0, s1, s2, s3], [d0, d1, d2, d3]);
+        b += 4;
     }
     // As the general path: the mins' accumulators stay at zero for Q6_K.
-    finish(&acc, &[0.0; 4])
+    finish(&lanes(acc), &[0.0; 4])
 }
 
 /// [`q45_row_one`] over consecutive rows (see [`rows_dot_k`]).
