@@ -227,6 +227,29 @@ impl QMat {
     }
 }
 
+/// Which forms of a quantised activation some matrix reading it needs.
+#[derive(Clone, Copy, Debug)]
+struct Needs {
+    /// The Q8_K form (a k-quant matrix reads it).
+    k: bool,
+    /// The 32-block form (a Q4_0 / Q4_1 / Q5_0 / Q8_0 matrix reads it).
+    plain: bool,
+}
+
+impl Needs {
+    fn of<'a>(mats: impl IntoIterator<Item = &'a QMat>) -> Self {
+        let mut n = Needs { k: false, plain: false };
+        for m in mats {
+            if m.kind.k_quant().is_some() {
+                n.k = true;
+            } else {
+                n.plain = true;
+            }
+        }
+        n
+    }
+}
+
 /// Activations quantised per 32-block (Q8_0 / Q8_1 semantics: d and s rounded to f16).
 struct QAct {
     q: Vec<i8>,
@@ -247,10 +270,12 @@ impl QAct {
         }
     }
 
-    /// With the Q8_K form too when `k` (and the length allows it).
-    fn with_k(n: usize, k: bool) -> Self {
-        let mut a = Self::new(n);
-        if k && n.is_multiple_of(QK_K) {
+    /// The forms the matrices that read these activations need: the Q8_K form when `need.k`
+    /// (and the length allows it), the 32-block form when `need.plain` (else it stays empty and
+    /// `quantize` skips it: a model of k-quant matrices only never reads it).
+    fn with_k(n: usize, need: Needs) -> Self {
+        let mut a = if need.plain { Self::new(n) } else { Self::new(0) };
+        if need.k && n.is_multiple_of(QK_K) {
             a.k = Some(Q8K::new(n));
         }
         a
@@ -262,26 +287,82 @@ impl QAct {
         if let Some(k) = self.k.as_mut() {
             k.quantize(x);
         }
-        for (bi, xb) in x.chunks_exact(QK).enumerate() {
-            let amax = xb.iter().fold(0.0f32, |a, v| a.max(v.abs()));
-            let d = amax / 127.0;
-            let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
-            let mut sum = 0i32;
-            if let Some(qb) = self.q.get_mut(bi * QK..(bi + 1) * QK) {
-                for (o, v) in qb.iter_mut().zip(xb) {
-                    let r = (v * id).round_ties_even() as i32;
-                    sum += r;
-                    *o = r as i8;
-                }
-            }
-            if let Some(slot) = self.d.get_mut(bi) {
-                *slot = round_f16(d);
-            }
-            if let Some(slot) = self.s.get_mut(bi) {
-                *slot = round_f16(sum as f32 * d);
-            }
+        if !self.q.is_empty() {
+            quantize_q8_0(x, &mut self.q, &mut self.d, &mut self.s);
         }
     }
+}
+
+/// The 32-block form of [`QAct::quantize`] into the parts of `x`'s blocks (`q`, `d`, `s` start at
+/// `x`'s first block).
+fn quantize_q8_0(x: &[f32], q: &mut [i8], d: &mut [f32], s: &mut [f32]) {
+    for (bi, xb) in x.chunks_exact(QK).enumerate() {
+        let amax = xb.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+        let dv = amax / 127.0;
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        let mut sum = 0i32;
+        if let Some(qb) = q.get_mut(bi * QK..(bi + 1) * QK) {
+            for (o, v) in qb.iter_mut().zip(xb) {
+                let r = (v * id).round_ties_even() as i32;
+                sum += r;
+                *o = r as i8;
+            }
+        }
+        if let Some(slot) = d.get_mut(bi) {
+            *slot = round_f16(dv);
+        }
+        if let Some(slot) = s.get_mut(bi) {
+            *slot = round_f16(sum as f32 * dv);
+        }
+    }
+}
+
+/// Values per chunk of [`gate_and_quantize`]: four Q8_K blocks.
+const GATE_CHUNK: usize = 4 * QK_K;
+
+/// The FFN's gate for one token, `g ← act(g)·u` (SiLU, or Gemma's GELU), then `a` ← `g`
+/// quantised: elementwise, then per block, so a run of blocks at a time goes to each of the
+/// pool's threads with the same numbers as one pass over the whole vector. (One token's FFN
+/// width is 4,864–8,960 values: its exponentials and rounding were a serial stretch of every
+/// layer while the other threads waited.)
+fn gate_and_quantize(g: &mut [f32], u: &[f32], gelu: bool, a: &mut QAct) {
+    let act = |g: &mut [f32], u: &[f32]| {
+        for (gv, uv) in g.iter_mut().zip(u) {
+            *gv = if gelu {
+                gelu_f16_table(*gv) * uv
+            } else {
+                *gv / (1.0 + libm::expf(-*gv)) * uv
+            };
+        }
+    };
+    let n = g.len();
+    if pool::helpers() == 0 || !n.is_multiple_of(QK_K) || u.len() != n || n <= GATE_CHUNK {
+        act(g, u);
+        a.quantize(g);
+        return;
+    }
+    let plain = !a.q.is_empty();
+    let gp = Out::of(g);
+    let (qp, dp, sp) = (Out::of(&mut a.q), Out::of(&mut a.d), Out::of(&mut a.s));
+    let k = a.k.as_mut().map(|k| (Out::of(&mut k.q), Out::of(&mut k.d), Out::of(&mut k.bsums), Out::of(&mut k.bsums32)));
+    pool::par_chunks(n.div_ceil(GATE_CHUNK), &|c| {
+        let (start, len) = (c * GATE_CHUNK, GATE_CHUNK.min(n - c * GATE_CHUNK));
+        // SAFETY: chunk c alone uses values [start, start + len) and the parts of their blocks
+        // (start and len are multiples of QK_K, so of QK and 16 too); every slice outlives
+        // par_chunks (`slice` gives an empty one out of range).
+        let gs = unsafe { gp.slice(start, len) };
+        act(gs, u.get(start..start + len).unwrap_or(&[]));
+        if plain {
+            let (q, d, s) = unsafe { (qp.slice(start, len), dp.slice(start / QK, len / QK), sp.slice(start / QK, len / QK)) };
+            quantize_q8_0(gs, q, d, s);
+        }
+        if let Some((kq, kd, b16, b32)) = k {
+            let parts = unsafe {
+                (kq.slice(start, len), kd.slice(start / QK_K, len / QK_K), b16.slice(start / 16, len / 16), b32.slice(start / 32, len / 32))
+            };
+            quants::quantize_q8k(gs, parts.0, parts.1, parts.2, parts.3);
+        }
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -687,14 +768,14 @@ pub struct FastLlama {
     /// Gemma 3: the sliding-window layers (a query sees the last `window` positions only, RoPE
     /// with their own base), the embedding scale, Q scaled before the attention, GELU.
     gemma: Option<Gemma>,
-    /// Whether the activations of width `dim` / `hidden` / `q_dim` (the input of the attention
-    /// output matrix) also need their Q8_K form.
-    k_dim: bool,
-    k_q: bool,
+    /// Which quantised forms the activations of width `dim` / `q_dim` (the input of the
+    /// attention output matrix) / `hidden` need.
+    k_dim: Needs,
+    k_q: Needs,
     /// n_heads · head_dim: the width of Q and of the attention output (the embedding width,
     /// except where the file sets a head size of its own, as qwen3 does).
     q_dim: usize,
-    k_hidden: bool,
+    k_hidden: Needs,
     embd: QMat,
     output: Option<QMat>,
     out_norm: Vec<f32>,
@@ -1108,16 +1189,12 @@ impl FastLlama {
                 )));
             }
         }
-        let is_k = |m: &QMat| m.kind.k_quant().is_some();
-        let k_dim = output.as_ref().is_some_and(is_k)
-            || (output.is_none() && is_k(&embd))
-            || layers.iter().any(|l| {
-                [&l.wq, &l.wk, &l.wv, &l.gate, &l.up]
-                    .into_iter()
-                    .any(is_k)
-            });
-        let k_q = layers.iter().any(|l| is_k(&l.wo));
-        let k_hidden = layers.iter().any(|l| is_k(&l.down));
+        let k_dim = Needs::of(
+            std::iter::once(output.as_ref().unwrap_or(&embd))
+                .chain(layers.iter().flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.gate, &l.up])),
+        );
+        let k_q = Needs::of(layers.iter().map(|l| &l.wo));
+        let k_hidden = Needs::of(layers.iter().map(|l| &l.down));
         Ok(Self {
             rope_neox: arch.rope_neox(),
             gemma,
@@ -1472,14 +1549,7 @@ impl FastLlama {
             matmul(&l.up, &qa, &mut h2);
             let gelu = self.gemma.is_some();
             for ((g, u), a) in h1.iter_mut().zip(&h2).zip(qh.iter_mut()) {
-                for (gv, uv) in g.iter_mut().zip(u) {
-                    *gv = if gelu {
-                        gelu_f16_table(*gv) * uv
-                    } else {
-                        *gv / (1.0 + libm::expf(-*gv)) * uv
-                    };
-                }
-                a.quantize(g);
+                gate_and_quantize(g, u, gelu, a);
             }
             matmul(&l.down, &qh, &mut proj);
             post_norm(&mut proj, &l.ffn_post_norm, &mut xb, self.eps);
@@ -1573,7 +1643,7 @@ mod tests {
         (0..tokens)
             .map(|t| {
                 let x: Vec<f32> = (0..cols).map(|i| f(i, t)).collect();
-                let mut qa = QAct::with_k(cols, k);
+                let mut qa = QAct::with_k(cols, Needs { k, plain: true });
                 qa.quantize(&x);
                 qa
             })
@@ -1613,6 +1683,41 @@ mod tests {
             let mut outs = vec![vec![0.0f32; rows]; xs.len()];
             matmul(&w, &xs, &mut outs);
             assert_eq!(outs, want, "{k:?}");
+        }
+    }
+
+    #[test]
+    fn the_gate_spread_over_threads_gives_the_same_bits() {
+        std::thread::spawn(pool::helper_loop);
+        while pool::helpers() == 0 {
+            std::thread::yield_now();
+        }
+        // 8,960 values (35 Q8_K blocks: nine chunks, the last one shorter), and 8,192 (whole
+        // chunks); 8,000 is no whole number of Q8_K blocks and takes the one-pass path.
+        for n in [8960usize, 8192, 8000] {
+            let g0: Vec<f32> = (0..n).map(|i| ((i * 37 % 1013) as f32 * 0.011).sin() * 3.0).collect();
+            let u: Vec<f32> = (0..n).map(|i| ((i * 11 % 997) as f32 * 0.017).cos()).collect();
+            for gelu in [false, true] {
+                for need in [Needs { k: true, plain: false }, Needs { k: false, plain: true }, Needs { k: true, plain: true }] {
+                    // The reference: one pass over the whole vector, as before the chunks.
+                    let mut want_g = g0.clone();
+                    for (gv, uv) in want_g.iter_mut().zip(&u) {
+                        *gv = if gelu { gelu_f16_table(*gv) * uv } else { *gv / (1.0 + libm::expf(-*gv)) * uv };
+                    }
+                    let mut want = QAct::with_k(n, need);
+                    want.quantize(&want_g);
+                    let mut g = g0.clone();
+                    let mut a = QAct::with_k(n, need);
+                    gate_and_quantize(&mut g, &u, gelu, &mut a);
+                    let ctx = format!("n {n}, gelu {gelu}, {need:?}");
+                    assert_eq!(g.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want_g.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{ctx}");
+                    assert_eq!((&a.q, &a.d, &a.s), (&want.q, &want.d, &want.s), "{ctx}");
+                    assert_eq!(a.k.is_some(), need.k && n % QK_K == 0, "{ctx}");
+                    if let (Some(k), Some(wk)) = (&a.k, &want.k) {
+                        assert_eq!((&k.q, &k.d, &k.bsums, &k.bsums32), (&wk.q, &wk.d, &wk.bsums, &wk.bsums32), "{ctx}");
+                    }
+                }
+            }
         }
     }
 

@@ -181,14 +181,19 @@ fn yield_briefly() {
 }
 
 /// A raw output pointer that chunks on several threads write through, each into its own rows.
-#[derive(Clone, Copy)]
-pub struct Out(pub *mut f32, pub usize);
+pub struct Out<T = f32>(pub *mut T, pub usize);
+impl<T> Clone for Out<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Out<T> {}
 // SAFETY: used only for disjoint writes inside one `par_chunks` call, which returns after all.
-unsafe impl Send for Out {}
-unsafe impl Sync for Out {}
+unsafe impl<T: Send> Send for Out<T> {}
+unsafe impl<T: Send> Sync for Out<T> {}
 
-impl Out {
-    pub fn of(v: &mut [f32]) -> Self {
+impl<T> Out<T> {
+    pub fn of(v: &mut [T]) -> Self {
         Out(v.as_mut_ptr(), v.len())
     }
 
@@ -197,7 +202,7 @@ impl Out {
     /// # Safety
     /// No other thread uses these elements during the same job, and the slice outlives the job.
     #[allow(clippy::mut_from_ref)]
-    pub unsafe fn slice<'a>(self, start: usize, len: usize) -> &'a mut [f32] {
+    pub unsafe fn slice<'a>(self, start: usize, len: usize) -> &'a mut [T] {
         match start.checked_add(len) {
             Some(end) if end <= self.1 => std::slice::from_raw_parts_mut(self.0.add(start), len),
             _ => &mut [],
@@ -208,7 +213,7 @@ impl Out {
     ///
     /// # Safety
     /// No other thread writes index `i` during the same job, and the slice outlives the job.
-    pub unsafe fn set(self, i: usize, value: f32) {
+    pub unsafe fn set(self, i: usize, value: T) {
         if i < self.1 {
             *self.0.add(i) = value;
         }
