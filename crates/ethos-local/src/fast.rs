@@ -1320,8 +1320,12 @@ impl FastLlama {
         want_logits: bool,
     ) -> Result<Option<Vec<f32>>, LocalError> {
         let mut logits = None;
-        let n_chunks = tokens.len().div_ceil(BATCH);
-        for (ci, chunk) in tokens.chunks(BATCH).enumerate() {
+        // As few batches as BATCH allows, of even sizes (41 tokens: 21 + 20, not 32 + 9): a
+        // block's unpacking is shared by a batch's tokens, and a short last batch shares it
+        // among few. Each token's numbers do not depend on its batch.
+        let size = tokens.len().div_ceil(tokens.len().div_ceil(BATCH).max(1)).max(1);
+        let n_chunks = tokens.len().div_ceil(size);
+        for (ci, chunk) in tokens.chunks(size).enumerate() {
             logits = self.forward_batch(chunk, want_logits && ci + 1 == n_chunks)?;
         }
         Ok(logits)
