@@ -635,6 +635,17 @@ fn row_dot_32(w: &QMat, r: usize, x: &QAct) -> f32 {
 /// Rows per chunk of work shared between threads ([`crate::pool`]).
 const ROWS_PER_CHUNK: usize = 32;
 
+/// About this many weights per chunk of a one-token product: 32 rows of a 1,536-wide matrix are
+/// a couple of microseconds of work, so the chunks' claims (an atomic write each, on a cache
+/// line the threads pass around) cost a good share of generation on two threads.
+const WEIGHTS_PER_CHUNK: usize = 1 << 18;
+
+/// Rows per chunk of a one-token product with rows of `cols` weights: a multiple of
+/// [`ROWS_PER_CHUNK`] near [`WEIGHTS_PER_CHUNK`] weights (at least one multiple).
+fn rows_per_chunk_one(cols: usize) -> usize {
+    ROWS_PER_CHUNK * (WEIGHTS_PER_CHUNK / (ROWS_PER_CHUNK * cols.max(1))).max(1)
+}
+
 /// out = W · x, with x already quantised. Rows are spread over the pool's threads; each row is
 /// computed the same way whichever thread does it.
 fn matvec(w: &QMat, x: &QAct, out: &mut [f32]) {
@@ -644,12 +655,13 @@ fn matvec(w: &QMat, x: &QAct, out: &mut [f32]) {
     }
     let rows = w.rows.min(out.len());
     let o = Out::of(out);
+    let per = rows_per_chunk_one(w.cols);
     if let (Kind::K(k), Some(xk)) = (w.kind, x.k.as_ref()) {
         // A chunk's rows in one call (the same bits as `row_dot` row by row).
         let len = w.row_bytes();
-        pool::par_chunks(rows.div_ceil(ROWS_PER_CHUNK), &|c| {
-            let start = c * ROWS_PER_CHUNK;
-            let n = ROWS_PER_CHUNK.min(rows.saturating_sub(start));
+        pool::par_chunks(rows.div_ceil(per), &|c| {
+            let start = c * per;
+            let n = per.min(rows.saturating_sub(start));
             // SAFETY: chunk c alone writes rows [c·R, (c+1)·R); `out` outlives par_chunks.
             let dst = unsafe { o.slice(start, n) };
             match w.q.get(start * len..(start + n) * len) {
@@ -659,8 +671,8 @@ fn matvec(w: &QMat, x: &QAct, out: &mut [f32]) {
         });
         return;
     }
-    pool::par_chunks(rows.div_ceil(ROWS_PER_CHUNK), &|c| {
-        for r in c * ROWS_PER_CHUNK..((c + 1) * ROWS_PER_CHUNK).min(rows) {
+    pool::par_chunks(rows.div_ceil(per), &|c| {
+        for r in c * per..((c + 1) * per).min(rows) {
             // SAFETY: chunk c alone writes rows [c·R, (c+1)·R); `out` outlives par_chunks.
             unsafe { o.set(r, row_dot(w, r, x)) };
         }
@@ -1727,8 +1739,11 @@ mod tests {
 
     #[test]
     fn rows_spread_over_threads_give_the_same_bits() {
-        // 300 rows × 64 cols of Q4_1 with varied scales: more than one chunk per thread.
-        let (rows, cols) = (300usize, 64usize);
+        // Q4_1 rows of 64 with varied scales: more than one chunk per thread, and a shorter
+        // last chunk, in the one-token product (bigger chunks) and in the batch product.
+        let cols = 64usize;
+        let rows = 3 * rows_per_chunk_one(cols) + 17;
+        assert!(rows > 4 * ROWS_PER_CHUNK);
         let mut raw = Vec::new();
         for r in 0..rows {
             for b in 0..cols / QK {

@@ -10,11 +10,13 @@
 //! to the single-thread run (tested in `fast`).
 //!
 //! Protocol: the caller publishes a job (closure pointer + chunk count), bumps `EPOCH` and wakes
-//! the helpers; everybody claims chunks with `fetch_add` on `NEXT` until none is left, counts
-//! them in `DONE`, and each helper reports the epoch it has left in its own `LEFT` slot. The
-//! caller returns only when every chunk is done *and* every active helper has left the job, so
-//! the borrowed closure outlives every use and a late helper can never claim a chunk of the
-//! next job with the old closure.
+//! the helpers; everybody claims chunks with `fetch_add` on `NEXT` until none is left, and each
+//! helper, once it has run its last chunk, reports the epoch it has left in its own `LEFT` slot.
+//! The caller, after its own chunks, returns only when every active helper has left the job:
+//! then every chunk is done (each was claimed by the caller or by a helper that has left), the
+//! borrowed closure outlives every use, and a late helper can never claim a chunk of the next
+//! job with the old closure. One atomic write per chunk, and each shared value on cache lines
+//! of its own.
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -31,18 +33,23 @@ struct Slot(UnsafeCell<Option<(*const JobFn, usize)>>);
 // the new `EPOCH` with Acquire ordering (the caller bumps it with Release after writing).
 unsafe impl Sync for Slot {}
 
-static JOB: Slot = Slot(UnsafeCell::new(None));
-static EPOCH: AtomicU32 = AtomicU32::new(0);
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-static DONE: AtomicUsize = AtomicUsize::new(0);
-static ACTIVE: AtomicUsize = AtomicUsize::new(0);
-static LEFT: [AtomicU32; MAX_HELPERS] = [const { AtomicU32::new(0) }; MAX_HELPERS];
+/// A value alone on its cache lines (128 bytes: x86 fetches lines in pairs), so that threads
+/// writing one of these do not take the others' lines away from the threads reading them.
+#[repr(align(128))]
+struct Line<T>(T);
+
+static JOB: Line<Slot> = Line(Slot(UnsafeCell::new(None)));
+static EPOCH: Line<AtomicU32> = Line(AtomicU32::new(0));
+/// The next chunk to claim: the only value every thread writes during a job.
+static NEXT: Line<AtomicUsize> = Line(AtomicUsize::new(0));
+static ACTIVE: Line<AtomicUsize> = Line(AtomicUsize::new(0));
+static LEFT: [Line<AtomicU32>; MAX_HELPERS] = [const { Line(AtomicU32::new(0)) }; MAX_HELPERS];
 /// One job at a time (the model runs one forward pass at a time; this makes it sound anyway).
 static CALLER: Mutex<()> = Mutex::new(());
 
 /// How many helper threads have joined.
 pub fn helpers() -> usize {
-    ACTIVE.load(Ordering::Acquire)
+    ACTIVE.0.load(Ordering::Acquire)
 }
 
 /// Run `f(0) … f(n-1)`, spread over the caller and the helpers; returns when all are done.
@@ -61,19 +68,17 @@ pub fn par_chunks<'a>(n: usize, f: &'a (dyn Fn(usize) + Sync + 'a)) {
     let ptr: *const JobFn = unsafe {
         std::mem::transmute::<&'a (dyn Fn(usize) + Sync + 'a), &'static JobFn>(f)
     };
-    unsafe { *JOB.0.get() = Some((ptr, n)) };
-    NEXT.store(0, Ordering::Relaxed);
-    DONE.store(0, Ordering::Relaxed);
-    let epoch = EPOCH.load(Ordering::Relaxed).wrapping_add(1);
-    EPOCH.store(epoch, Ordering::Release);
-    wake(&EPOCH);
+    unsafe { *JOB.0 .0.get() = Some((ptr, n)) };
+    NEXT.0.store(0, Ordering::Relaxed);
+    let epoch = EPOCH.0.load(Ordering::Relaxed).wrapping_add(1);
+    EPOCH.0.store(epoch, Ordering::Release);
+    wake(&EPOCH.0);
     run_chunks(f, n);
     let mut spins = 0u32;
-    while DONE.load(Ordering::Acquire) < n
-        || LEFT
-            .iter()
-            .take(active)
-            .any(|l| l.load(Ordering::Acquire) != epoch)
+    while LEFT
+        .iter()
+        .take(active)
+        .any(|l| l.0.load(Ordering::Acquire) != epoch)
     {
         spins = spins.wrapping_add(1);
         std::hint::spin_loop();
@@ -81,17 +86,16 @@ pub fn par_chunks<'a>(n: usize, f: &'a (dyn Fn(usize) + Sync + 'a)) {
             yield_briefly();
         }
     }
-    unsafe { *JOB.0.get() = None };
+    unsafe { *JOB.0 .0.get() = None };
 }
 
 fn run_chunks(f: &(dyn Fn(usize) + Sync + '_), n: usize) {
     loop {
-        let c = NEXT.fetch_add(1, Ordering::Relaxed);
+        let c = NEXT.0.fetch_add(1, Ordering::Relaxed);
         if c >= n {
             break;
         }
         f(c);
-        DONE.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -100,20 +104,20 @@ pub fn helper_loop() {
     // Join between jobs (the caller holds CALLER during one): a job published before we joined
     // does not count on us, and we start from its epoch.
     let Ok(guard) = CALLER.lock() else { return };
-    let me = ACTIVE.load(Ordering::Acquire);
+    let me = ACTIVE.0.load(Ordering::Acquire);
     if me >= MAX_HELPERS {
         return;
     }
-    let mut seen = EPOCH.load(Ordering::Acquire);
+    let mut seen = EPOCH.0.load(Ordering::Acquire);
     if let Some(l) = LEFT.get(me) {
-        l.store(seen, Ordering::Release);
+        l.0.store(seen, Ordering::Release);
     }
-    ACTIVE.store(me + 1, Ordering::Release);
+    ACTIVE.0.store(me + 1, Ordering::Release);
     drop(guard);
     loop {
         let mut spins = 0u32;
         let epoch = loop {
-            let e = EPOCH.load(Ordering::Acquire);
+            let e = EPOCH.0.load(Ordering::Acquire);
             if e != seen {
                 break e;
             }
@@ -121,18 +125,19 @@ pub fn helper_loop() {
             if spins < SPINS_BEFORE_SLEEP {
                 std::hint::spin_loop();
             } else {
-                sleep_until_changed(&EPOCH, seen);
+                sleep_until_changed(&EPOCH.0, seen);
             }
         };
         // SAFETY: the caller wrote the slot before bumping EPOCH (Release; we Acquired it) and
         // keeps it (and the closure) alive until we store `epoch` in LEFT below.
-        if let Some((ptr, n)) = unsafe { *JOB.0.get() } {
+        if let Some((ptr, n)) = unsafe { *JOB.0 .0.get() } {
             let f: &JobFn = unsafe { &*ptr };
             run_chunks(f, n);
         }
         seen = epoch;
+        // Release: this helper's chunks (their writes) happen before the caller sees it left.
         if let Some(l) = LEFT.get(me) {
-            l.store(epoch, Ordering::Release);
+            l.0.store(epoch, Ordering::Release);
         }
     }
 }
